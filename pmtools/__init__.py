@@ -1,0 +1,39 @@
+"""pmtools: keep Liscio and Intuit Practice Management (Karbon) client records in sync.
+
+Importing pmtools has no side effects: no network, no files, no display.
+"""
+
+from pmtools.errors import (
+    AuthError,
+    ConfigError,
+    ConnectorError,
+    DuplicateCreate,
+    LockHeld,
+    NotFound,
+    PmtoolsError,
+    PreflightRefused,
+    RecordError,
+    ServiceError,
+    StateError,
+)
+from pmtools.names import normalize_name
+from pmtools.records import Address, Kind, Record, Side
+
+__all__ = [
+    "Address",
+    "AuthError",
+    "ConfigError",
+    "ConnectorError",
+    "DuplicateCreate",
+    "Kind",
+    "LockHeld",
+    "NotFound",
+    "PmtoolsError",
+    "PreflightRefused",
+    "Record",
+    "RecordError",
+    "ServiceError",
+    "Side",
+    "StateError",
+    "normalize_name",
+]

@@ -1,0 +1,5 @@
+"""Connectors: Liscio and IPM (Karbon API v3) over HTTP, behind one protocol."""
+
+from pmtools.connectors.base import Connector
+
+__all__ = ["Connector"]

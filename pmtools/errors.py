@@ -1,0 +1,72 @@
+"""The errors pmtools raises, classified where they are raised.
+
+::
+
+    PmtoolsError
+    ├── ConfigError            bad flags, environment or files: exit 2
+    ├── PreflightRefused       the duplicate guard refused a first sync: exit 3
+    ├── LockHeld               another sync holds the state file's lock: exit 4
+    ├── StateError             the state file is unreadable or from a newer pmtools
+    └── ConnectorError         anything from a connector; ``side`` says which system
+        ├── AuthError          credentials rejected (401/403): stop the run
+        ├── ServiceError       the service is down or retries ran out: stop, resume later
+        ├── RecordError        one record was rejected (400/4003, 409 after retries, …):
+        │                      recorded, and the run goes on with the others
+        │   └── NotFound       the record is gone (404/4004)
+        └── DuplicateCreate    a create's external id is already in use (Karbon 500/5001)
+
+Messages never carry secrets: connectors build them from redacted URLs and API error texts.
+"""
+
+from __future__ import annotations
+
+
+class PmtoolsError(Exception):
+    """Base of every error pmtools raises on purpose."""
+
+
+class ConfigError(PmtoolsError):
+    """Flags, environment or a file are wrong; the message says how to fix it."""
+
+
+class PreflightRefused(PmtoolsError):
+    """The first Sync Now was refused because it would create duplicates."""
+
+
+class LockHeld(PmtoolsError):
+    """Another process is syncing the same state file."""
+
+
+class StateError(PmtoolsError):
+    """The state file cannot be used (corrupt, or written by a newer pmtools)."""
+
+
+class ConnectorError(PmtoolsError):
+    """A call to Liscio or IPM failed."""
+
+    def __init__(self, message: str, *, side: str = "", status: int | None = None,
+                 code: str | None = None) -> None:
+        super().__init__(message)
+        self.side = side
+        self.status = status
+        self.code = code
+
+
+class AuthError(ConnectorError):
+    """The credentials were rejected."""
+
+
+class ServiceError(ConnectorError):
+    """The service failed as a whole (5xx or timeouts after retries, connection refused)."""
+
+
+class RecordError(ConnectorError):
+    """One record's request was rejected; other records can go on."""
+
+
+class NotFound(RecordError):
+    """The record does not exist (any more)."""
+
+
+class DuplicateCreate(ConnectorError):
+    """A create was refused because its external id is already in use."""

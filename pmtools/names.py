@@ -1,0 +1,87 @@
+"""Name keys for the seed's "names match exactly (case insensitive)".
+
+A name key is Unicode NFKC, casefolded, trimmed, with runs of white space collapsed — nothing
+more: punctuation, accents and "LLC"/"Inc." differences are not exact (they are for the
+workbench's suggestions). A person's name is their first and last name, so two more rules apply
+to people: Karbon's "Last, First" display form of FullName is read as "First Last", and a middle
+name present on one side only does not stop a match (see :func:`person_keys`).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from pmtools.records import Kind, Record, Side
+
+_SPACE = re.compile(r"\s+")
+
+# Words that may follow a comma in a person's name without it being "Last, First".
+_SUFFIXES = frozenset(
+    "jr jr. sr sr. ii iii iv v cpa cpa. md m.d. phd ph.d. esq esq. dds mba ea".split()
+)
+
+
+def normalize_name(name: str | None) -> str:
+    """The exact-match key of a name: NFKC, casefold, trimmed, white space collapsed."""
+    if not name:
+        return ""
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", name).casefold()).strip()
+
+
+def display_order(full_name: str) -> str:
+    """Turn Karbon's "Last, First Middle" display form into "First Middle Last".
+
+    A name whose part after the comma is a suffix ("Smith, Jr.") is left as it is, and so is a
+    name with more than one comma.
+    """
+    head, sep, tail = full_name.partition(",")
+    if not sep or "," in tail:
+        return full_name
+    tail_key = normalize_name(tail)
+    if not tail_key or not head.strip() or tail_key in _SUFFIXES:
+        return full_name
+    return f"{tail.strip()} {head.strip()}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PersonKeys:
+    """The two match levels of a person's name.
+
+    ``full`` is every name word in order ("first middle last"); ``loose`` is the first word of
+    the first name and the last word of the last name. Two people with the same ``loose`` key
+    are the same name when one's words are the other's with words left out (a middle name on
+    one side only): see :func:`compatible`.
+    """
+
+    full: str
+    loose: str
+
+
+def person_keys(record: Record) -> PersonKeys:
+    """The name keys of a Liscio contact or an IPM person."""
+    if record.first_name is not None or record.last_name is not None:
+        words = " ".join(
+            p for p in (record.first_name, record.middle_name, record.last_name) if p
+        )
+    else:
+        words = display_order(record.name) if record.side is Side.IPM else record.name
+    full = normalize_name(words)
+    tokens = full.split(" ") if full else []
+    loose = f"{tokens[0]} {tokens[-1]}" if len(tokens) >= 2 else full
+    return PersonKeys(full=full, loose=loose)
+
+
+def compatible(a: str, b: str) -> bool:
+    """True when one full key's words are the other's with some words left out (in order)."""
+    short, long = sorted((a.split(" "), b.split(" ")), key=len)
+    it = iter(long)
+    return all(word in it for word in short)
+
+
+def name_key(record: Record) -> str:
+    """The primary exact-match key of any record (a person's full key)."""
+    if record.kind is Kind.CONTACTS:
+        return person_keys(record).full
+    return normalize_name(record.name)

@@ -1,0 +1,175 @@
+"""Plan a sync: records of both sides + stored state -> ordered actions. Pure: no I/O.
+
+The value objects here are the contract between the planner, ``apply``, the state store, the
+reports and the workbench.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+import dataclasses
+from dataclasses import dataclass
+
+from pmtools.records import FieldValue, Kind, Record, Side
+
+
+class Op(str, enum.Enum):
+    """What an action does. The first five write; the rest only inform."""
+
+    LINK = "link"                      # link liscio_id <-> ipm_key (automatic exact-name match)
+    CREATE_IN_IPM = "create_in_ipm"    # create the IPM record from a Liscio one, and link
+    CREATE_IN_LISCIO = "create_in_liscio"  # create the Liscio record from an IPM one, and link
+    WRITE = "write"                    # write one field on one side of a pair
+    MARK_SYNCED = "mark_synced"        # the pair's first sync is complete
+    ORPHAN = "orphan"                  # a linked Liscio record archived, or IPM record gone
+    AMBIGUOUS = "ambiguous"            # a name shared by several records: a person decides
+    UNMATCHED = "unmatched"            # a record with no counterpart (side says which)
+    SKIP = "skip"                      # nothing done, with a reason
+
+    def __str__(self) -> str:
+        return self.value
+
+
+WRITING_OPS = frozenset({Op.LINK, Op.CREATE_IN_IPM, Op.CREATE_IN_LISCIO, Op.WRITE,
+                         Op.MARK_SYNCED, Op.ORPHAN})
+
+
+class LinkHow(str, enum.Enum):
+    """How a link was made."""
+
+    AUTOMATIC = "automatic"
+    MANUAL = "manual"
+    CREATED = "created"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class LinkStatus(str, enum.Enum):
+    """A link's state."""
+
+    LINKED = "linked"
+    ORPHANED = "orphaned"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class DecisionKind(str, enum.Enum):
+    """A person's decision that stops a pair from being auto-linked again."""
+
+    NOT_A_MATCH = "not_a_match"
+    DELINKED = "delinked"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Link:
+    """A stored link between a Liscio record and an IPM record."""
+
+    kind: Kind
+    liscio_id: str
+    ipm_key: str
+    how: LinkHow
+    status: LinkStatus = LinkStatus.LINKED
+    linked_at: str | None = None
+    first_synced_at: str | None = None  # None: the pair's first sync is still to come
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """A stored decision about a pair."""
+
+    kind: Kind
+    liscio_id: str
+    ipm_key: str
+    decision: DecisionKind
+    at: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncState:
+    """What the planner needs from the state store."""
+
+    links: tuple[Link, ...] = ()
+    decisions: tuple[Decision, ...] = ()
+    # Liscio ids that existed at the first Sync Now, per kind; None before the first one.
+    baseline: frozenset[tuple[Kind, str]] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncPolicy:
+    """How a sync runs; stored with each run so that any run can be explained later."""
+
+    kinds: tuple[Kind, ...] = (Kind.ACCOUNTS, Kind.CONTACTS)
+    force: bool = False
+    # First Sync Now: refuse when Liscio holds fewer than this share of IPM's record count.
+    preflight_min_ratio: float = 0.5
+    create_new_in_ipm: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Action:
+    """One step of a plan, with the rule that caused it.
+
+    WRITE: ``side`` is the side written, ``field`` the synced field, ``before``/``after`` its
+    values. CREATE_*: ``record`` is the draft (the source record), ``external_id`` the
+    idempotency key. AMBIGUOUS: ``candidates`` the ids/keys of the other records sharing the
+    name. UNMATCHED/SKIP/ORPHAN: ``reason`` in plain words.
+    """
+
+    op: Op
+    kind: Kind
+    liscio_id: str | None = None
+    ipm_key: str | None = None
+    side: Side | None = None
+    field: str | None = None
+    before: FieldValue = None
+    after: FieldValue = None
+    rule: str = ""
+    how: LinkHow | None = None
+    record: Record | None = dataclasses.field(default=None, compare=False)
+    external_id: str | None = None
+    candidates: tuple[str, ...] = ()
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    """An ordered list of actions: links, creates, field writes, marks, then information."""
+
+    actions: tuple[Action, ...]
+    policy: SyncPolicy
+    first_sync: bool = False  # True when no baseline existed (the first Sync Now)
+
+    def writes(self) -> tuple[Action, ...]:
+        """The actions that change something."""
+        return tuple(a for a in self.actions if a.op in WRITING_OPS)
+
+    def counts(self) -> dict[str, int]:
+        """The CLI's count keys for this plan (``errors`` is filled by apply)."""
+        c: Counter[str] = Counter()
+        for a in self.actions:
+            if a.op is Op.LINK:
+                c["linked"] += 1
+            elif a.op is Op.CREATE_IN_IPM:
+                c["created_in_ipm"] += 1
+            elif a.op is Op.CREATE_IN_LISCIO:
+                c["created_in_liscio"] += 1
+            elif a.op is Op.WRITE:
+                c["ipm_fields_written" if a.side is Side.IPM else "liscio_fields_filled"] += 1
+            elif a.op is Op.UNMATCHED:
+                c["unmatched_liscio" if a.side is Side.LISCIO else "unmatched_ipm"] += 1
+            elif a.op is Op.AMBIGUOUS:
+                c["ambiguous"] += 1
+            elif a.op is Op.ORPHAN:
+                c["orphaned"] += 1
+        return {k: c.get(k, 0) for k in COUNT_KEYS}
+
+
+COUNT_KEYS = ("linked", "created_in_ipm", "created_in_liscio", "ipm_fields_written",
+              "liscio_fields_filled", "unmatched_liscio", "unmatched_ipm", "ambiguous",
+              "orphaned", "errors")
