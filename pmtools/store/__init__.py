@@ -1,0 +1,12 @@
+"""The state store: a SQLite file holding links, decisions, baseline, runs and the audit trail.
+
+See :class:`Store`. Opening a store is explicit (``Store.open(path)``); importing this package
+touches no file.
+"""
+
+from pmtools.store.audit import RUN_OUTCOMES, ChangeIntent
+from pmtools.store.core import Store, decode_value, encode_value, now_iso, policy_json
+from pmtools.store.schema import LATEST as SCHEMA_VERSION
+
+__all__ = ["RUN_OUTCOMES", "SCHEMA_VERSION", "ChangeIntent", "Store", "decode_value",
+           "encode_value", "now_iso", "policy_json"]

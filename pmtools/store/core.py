@@ -1,0 +1,350 @@
+"""The Store: one SQLite state file (links, decisions, baseline, runs, audit trail, IPM cache).
+
+Every method commits before it returns (autocommit plus explicit transactions), so that what
+``apply`` saved survives the process being killed right after. The store keeps no secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pmtools.errors import StateError
+from pmtools.plan import Decision, DecisionKind, Link, LinkHow, LinkStatus, SyncPolicy, SyncState
+from pmtools.records import Address, FieldValue, Kind, Record
+from pmtools.store import schema
+from pmtools.store.audit import AuditMixin
+from pmtools.store.lock import FileLock
+
+CHANGE_STATUSES = ("intent", "confirmed", "failed", "abandoned")
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO-8601 with microseconds and a Z."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def encode_value(value: FieldValue) -> str | None:
+    """A field value as stored JSON (an Address as a dict); None stays SQL NULL."""
+    if value is None:
+        return None
+    if isinstance(value, Address):
+        return json.dumps(value.to_dict(), sort_keys=True)
+    return json.dumps(value)
+
+
+def decode_value(text: str | None) -> FieldValue:
+    """The inverse of :func:`encode_value`."""
+    if text is None:
+        return None
+    data = json.loads(text)
+    if isinstance(data, dict):
+        return Address.from_dict(data)
+    return data
+
+
+def policy_json(policy: SyncPolicy | None) -> str:
+    """A policy as JSON, stored with each run so that the run can be explained later."""
+    if policy is None:
+        return "{}"
+    data = asdict(policy)
+    data["kinds"] = [str(k) for k in policy.kinds]
+    return json.dumps(data, sort_keys=True)
+
+
+class Store(AuditMixin):
+    """A pmtools state file. Open with :meth:`open`; use as a context manager to close it.
+
+    Reads need no lock. Anything that syncs or changes links holds :meth:`lock` so that two
+    processes never interleave.
+    """
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self._conn = conn
+        self._mutex = threading.RLock()
+        self._lock = FileLock(Path(str(path) + ".lock"), what=path)
+
+    # -- opening -------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path) -> Store:
+        """Open (or create) the state file at ``path``, migrating its schema.
+
+        Raises StateError for a file that is not a pmtools state file or is from a newer
+        pmtools; such a file is never written to.
+        """
+        path = Path(path)
+        schema.check_file(path)
+        if path.parent and not path.parent.exists():
+            raise StateError(f"the folder of the state file {path} does not exist")
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                   timeout=30.0)
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot open the state file {path}: {exc}") from None
+        try:
+            schema.current_version(conn)  # reads the header: fails on a corrupt file
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            schema.migrate(conn, now=now_iso())
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StateError(f"the state file {path} is damaged or not a pmtools state file "
+                             f"({exc}); it was left as it is") from None
+        except BaseException:
+            conn.close()
+            raise
+        conn.row_factory = sqlite3.Row
+        return cls(path, conn)
+
+    def close(self) -> None:
+        """Close the file (and give back the lock if held)."""
+        with self._mutex:
+            while self._lock.held:
+                self._lock.release()
+            self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def lock(self, *, timeout: float = 0.0) -> Iterator[Store]:
+        """Hold the state file's sync lock; raises LockHeld when another process has it."""
+        self._lock.acquire(timeout=timeout)
+        try:
+            yield self
+        finally:
+            self._lock.release()
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open file."""
+        return schema.current_version(self._conn)
+
+    # -- low level -----------------------------------------------------------------------
+    def _q(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._mutex:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise StateError(f"state file error: {exc}") from None
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._mutex:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.DatabaseError as exc:
+                raise StateError(f"state file error: {exc}") from None
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+
+    # -- connection and baseline ---------------------------------------------------------
+    def _ensure_connection(self, conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT OR IGNORE INTO connection (id, created_at) VALUES (1, ?)",
+                     (now_iso(),))
+
+    def connection(self) -> dict[str, Any] | None:
+        """The connection row (created at, first sync at, labels) or None."""
+        rows = self._q("SELECT * FROM connection WHERE id = 1")
+        return dict(rows[0]) if rows else None
+
+    def set_labels(self, *, liscio: str | None = None, ipm: str | None = None) -> None:
+        """Remember the connectors' ``check()`` labels (never credentials)."""
+        with self._tx() as conn:
+            self._ensure_connection(conn)
+            conn.execute("UPDATE connection SET liscio_label = coalesce(?, liscio_label), "
+                         "ipm_label = coalesce(?, ipm_label) WHERE id = 1", (liscio, ipm))
+
+    def baseline(self) -> frozenset[tuple[Kind, str]] | None:
+        """The Liscio ids that existed at the first Sync Now; None before it."""
+        info = self.connection()
+        if not info or not info["first_sync_at"]:
+            return None
+        return frozenset((Kind(r["kind"]), r["liscio_id"])
+                         for r in self._q("SELECT kind, liscio_id FROM baseline"))
+
+    def record_baseline(self, ids: Iterable[tuple[Kind, str]]) -> None:
+        """Record the first Sync Now's baseline (once; later calls change nothing)."""
+        with self._tx() as conn:
+            self._ensure_connection(conn)
+            row = conn.execute("SELECT first_sync_at FROM connection WHERE id = 1").fetchone()
+            if row[0]:
+                return
+            conn.executemany("INSERT OR IGNORE INTO baseline VALUES (?, ?)",
+                             [(str(k), i) for k, i in ids])
+            conn.execute("UPDATE connection SET first_sync_at = ? WHERE id = 1", (now_iso(),))
+
+    def state(self, kinds: Iterable[Kind] | None = None) -> SyncState:
+        """What the planner needs: links, decisions and baseline of ``kinds`` (default all)."""
+        wanted = {str(k) for k in (kinds or tuple(Kind))}
+        links = tuple(link for link in self.links() if str(link.kind) in wanted)
+        decisions = tuple(d for d in self.decisions() if str(d.kind) in wanted)
+        return SyncState(links=links, decisions=decisions, baseline=self.baseline())
+
+    # -- links ---------------------------------------------------------------------------
+    @staticmethod
+    def _link(row: sqlite3.Row) -> Link:
+        return Link(kind=Kind(row["kind"]), liscio_id=row["liscio_id"],
+                    ipm_key=row["ipm_key"], how=LinkHow(row["how"]),
+                    status=LinkStatus(row["status"]), linked_at=row["linked_at"],
+                    first_synced_at=row["first_synced_at"])
+
+    def links(self, kind: Kind | None = None, *,
+              status: LinkStatus | None = None) -> list[Link]:
+        """Stored links, optionally of one kind and status."""
+        sql, params = "SELECT * FROM links WHERE 1=1", []
+        if kind is not None:
+            sql += " AND kind = ?"
+            params.append(str(kind))
+        if status is not None:
+            sql += " AND status = ?"
+            params.append(str(status))
+        return [self._link(r) for r in self._q(sql + " ORDER BY id", params)]
+
+    def link_for(self, kind: Kind, *, liscio_id: str | None = None,
+                 ipm_key: str | None = None) -> Link | None:
+        """The link of a Liscio record or of an IPM record, or None."""
+        if liscio_id is not None:
+            rows = self._q("SELECT * FROM links WHERE kind = ? AND liscio_id = ?",
+                           (str(kind), liscio_id))
+        else:
+            rows = self._q("SELECT * FROM links WHERE kind = ? AND ipm_key = ?",
+                           (str(kind), ipm_key))
+        return self._link(rows[0]) if rows else None
+
+    def add_link(self, kind: Kind, liscio_id: str, ipm_key: str, *, how: LinkHow,
+                 run_id: int | None) -> Link:
+        """Link two records; the same link again is a no-op.
+
+        Raises StateError when either record is already linked to another one.
+        """
+        with self._tx() as conn:
+            self._ensure_connection(conn)
+            rows = conn.execute("SELECT * FROM links WHERE kind = ? AND (liscio_id = ? OR "
+                                "ipm_key = ?)", (str(kind), liscio_id, ipm_key)).fetchall()
+            for row in rows:
+                if row["liscio_id"] == liscio_id and row["ipm_key"] == ipm_key:
+                    return self._link(row)
+                raise StateError(
+                    f"{kind} {row['liscio_id']} is already linked to {row['ipm_key']}; "
+                    f"delink it first")
+            conn.execute("INSERT INTO links (kind, liscio_id, ipm_key, how, linked_at, run_id) "
+                         "VALUES (?, ?, ?, ?, ?, ?)",
+                         (str(kind), liscio_id, ipm_key, str(how), now_iso(), run_id))
+            row = conn.execute("SELECT * FROM links WHERE kind = ? AND liscio_id = ?",
+                               (str(kind), liscio_id)).fetchone()
+            return self._link(row)
+
+    def mark_synced(self, kind: Kind, liscio_id: str) -> None:
+        """Record that the pair's first sync is complete (once)."""
+        with self._tx() as conn:
+            conn.execute("UPDATE links SET first_synced_at = ? WHERE kind = ? AND liscio_id = ? "
+                         "AND first_synced_at IS NULL", (now_iso(), str(kind), liscio_id))
+
+    def set_link_status(self, kind: Kind, liscio_id: str, status: LinkStatus, *,
+                        reason: str | None = None) -> None:
+        """Mark a link linked or orphaned."""
+        with self._tx() as conn:
+            conn.execute("UPDATE links SET status = ?, reason = ? WHERE kind = ? AND "
+                         "liscio_id = ?", (str(status), reason, str(kind), liscio_id))
+
+    def remove_link(self, kind: Kind, liscio_id: str) -> Link | None:
+        """Forget a link; returns it, or None when there was none."""
+        with self._tx() as conn:
+            row = conn.execute("SELECT * FROM links WHERE kind = ? AND liscio_id = ?",
+                               (str(kind), liscio_id)).fetchone()
+            if row is None:
+                return None
+            conn.execute("DELETE FROM links WHERE id = ?", (row["id"],))
+            return self._link(row)
+
+    # -- decisions -----------------------------------------------------------------------
+    def add_decision(self, kind: Kind, liscio_id: str, ipm_key: str, decision: DecisionKind,
+                     *, run_id: int | None) -> Decision:
+        """Record a person's decision about a pair (idempotent)."""
+        with self._tx() as conn:
+            conn.execute("INSERT OR IGNORE INTO decisions (kind, liscio_id, ipm_key, decision, "
+                         "at, run_id) VALUES (?, ?, ?, ?, ?, ?)",
+                         (str(kind), liscio_id, ipm_key, str(decision), now_iso(), run_id))
+        return next(d for d in self.decisions(kind) if d.liscio_id == liscio_id
+                    and d.ipm_key == ipm_key and d.decision is decision)
+
+    def remove_decision(self, kind: Kind, liscio_id: str, ipm_key: str,
+                        decision: DecisionKind) -> bool:
+        """Forget a decision (undo of a delink or not-a-match); True when one was removed."""
+        with self._tx() as conn:
+            cur = conn.execute("DELETE FROM decisions WHERE kind = ? AND liscio_id = ? AND "
+                               "ipm_key = ? AND decision = ?",
+                               (str(kind), liscio_id, ipm_key, str(decision)))
+            return cur.rowcount > 0
+
+    def decisions(self, kind: Kind | None = None) -> list[Decision]:
+        """Stored decisions, optionally of one kind."""
+        sql, params = "SELECT * FROM decisions", []
+        if kind is not None:
+            sql, params = sql + " WHERE kind = ?", [str(kind)]
+        return [Decision(kind=Kind(r["kind"]), liscio_id=r["liscio_id"], ipm_key=r["ipm_key"],
+                         decision=DecisionKind(r["decision"]), at=r["at"])
+                for r in self._q(sql + " ORDER BY id", params)]
+
+    # -- disconnect ----------------------------------------------------------------------
+    def disconnect(self) -> dict[str, int]:
+        """Forget links, decisions, baseline and the IPM cache; keep runs and the audit trail.
+
+        Returns how many links and decisions were forgotten.
+        """
+        with self._tx() as conn:
+            links = conn.execute("SELECT count(*) FROM links").fetchone()[0]
+            decisions = conn.execute("SELECT count(*) FROM decisions").fetchone()[0]
+            for table in ("links", "decisions", "baseline", "connection", "ipm_cache",
+                          "high_water"):
+                conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
+        return {"links": links, "decisions": decisions}
+
+    # -- IPM cache -----------------------------------------------------------------------
+    def cached_records(self, kind: Kind) -> list[Record]:
+        """The IPM records of ``kind`` as last pulled or written."""
+        return [Record.from_dict(json.loads(r["record"]))
+                for r in self._q("SELECT record FROM ipm_cache WHERE kind = ? ORDER BY ipm_key",
+                                 (str(kind),))]
+
+    def cache_records(self, kind: Kind, records: Iterable[Record], *,
+                      replace_all: bool = False) -> None:
+        """Store IPM records in the cache (replacing those with the same key)."""
+        rows = [(str(kind), r.id, json.dumps(r.to_dict(), sort_keys=True), r.modified_at)
+                for r in records]
+        with self._tx() as conn:
+            if replace_all:
+                conn.execute("DELETE FROM ipm_cache WHERE kind = ?", (str(kind),))
+            conn.executemany("INSERT OR REPLACE INTO ipm_cache VALUES (?, ?, ?, ?)", rows)
+
+    def high_water(self, kind: Kind) -> str | None:
+        """The newest IPM LastModifiedDateTime seen in a pull of ``kind``, or None."""
+        rows = self._q("SELECT modified_at FROM high_water WHERE kind = ?", (str(kind),))
+        return rows[0][0] if rows else None
+
+    def set_high_water(self, kind: Kind, modified_at: str | None) -> None:
+        """Remember the newest LastModifiedDateTime seen (None forgets it: next pull is full)."""
+        with self._tx() as conn:
+            if modified_at is None:
+                conn.execute("DELETE FROM high_water WHERE kind = ?", (str(kind),))
+            else:
+                conn.execute("INSERT OR REPLACE INTO high_water VALUES (?, ?)",
+                             (str(kind), modified_at))

@@ -1,0 +1,217 @@
+"""In-memory Liscio and IPM: small stateful Connector implementations with fault injection.
+
+Tests assert on the fakes' state after a run (what each system now holds, how many writes
+each received), not on the calls made. Faults:
+
+- ``Faults(fail_at=N)``: the write after N committed writes raises ServiceError without
+  committing; with ``lose_reply=True`` it commits and then raises (the reply was lost).
+  One ``Faults`` may be shared by both fakes so that N counts writes to either system.
+- ``reject={record id, external id or name}``: writes to that record raise RecordError.
+- ``down=True``: every call raises ServiceError.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+
+from pmtools.errors import DuplicateCreate, NotFound, RecordError, ServiceError
+from pmtools.records import Address, FieldValue, Kind, Record, Side
+
+EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass
+class Faults:
+    """When and how writes fail (see the module docstring)."""
+
+    fail_at: int | None = None
+    lose_reply: bool = False
+    writes: int = 0  # committed writes so far, both systems when shared
+    fired: bool = False
+
+    def before_write(self, side: Side) -> bool:
+        """Raise now (no commit) or return True when the reply must be lost after commit."""
+        if self.fail_at is not None and not self.fired and self.writes >= self.fail_at:
+            self.fired = True
+            if not self.lose_reply:
+                raise ServiceError(f"{side} is unavailable (injected)", side=str(side),
+                                   status=503)
+            return True
+        return False
+
+
+@dataclass
+class FakeSystem:
+    """State and behaviour shared by both fakes."""
+
+    side: Side = Side.LISCIO
+    faults: Faults = field(default_factory=Faults)
+    reject: set[str] = field(default_factory=set)
+    down: bool = False
+    records: dict[Kind, dict[str, Record]] = field(
+        default_factory=lambda: {k: {} for k in Kind})
+    field_writes: list[tuple[Kind, str, str, FieldValue]] = field(default_factory=list)
+    creates: list[tuple[Kind, str, str | None]] = field(default_factory=list)
+    detail_loads: int = 0
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _ticks: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    # -- seeding and inspecting (test helpers, not part of the protocol) ------------------
+    def _stamp(self) -> str:
+        return (EPOCH + timedelta(seconds=next(self._ticks))).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def _new_id(self, kind: Kind) -> str:
+        prefix = "L" if self.side is Side.LISCIO else "K"
+        return f"{prefix}-{'a' if kind is Kind.ACCOUNTS else 'c'}{next(self._ids):04d}"
+
+    def add(self, kind: Kind, name: str, **values: object) -> Record:
+        """Put a record into the system as if a person had made it there."""
+        parts = {}
+        if kind is Kind.CONTACTS and "first_name" not in values:
+            first, _, last = name.partition(" ")
+            parts = {"first_name": first, "last_name": last or None}
+        if isinstance(values.get("address"), str):
+            values["address"] = Address(line1=values["address"])  # type: ignore[arg-type]
+        stamp = self._stamp()
+        rec = Record(side=self.side, kind=kind, id=str(values.pop("id", self._new_id(kind))),
+                     name=name, created_at=stamp, modified_at=stamp,
+                     **parts, **values)  # type: ignore[arg-type]
+        self.records[kind][rec.id] = rec
+        return rec
+
+    def edit(self, kind: Kind, record_id: str, **values: object) -> Record:
+        """Change a record as a person would (bumps its modification time)."""
+        rec = replace(self.records[kind][record_id], modified_at=self._stamp(), **values)
+        self.records[kind][record_id] = rec
+        return rec
+
+    def remove(self, kind: Kind, record_id: str) -> None:
+        """Delete a record (in IPM's web app; the API cannot)."""
+        del self.records[kind][record_id]
+
+    def by_name(self, kind: Kind, name: str) -> list[Record]:
+        """Records of ``kind`` named ``name`` exactly."""
+        return [r for r in self.records[kind].values() if r.name == name]
+
+    def snapshot(self) -> dict[Kind, dict[str, tuple]]:
+        """Every record's name and synced fields (ignoring ids' and times' randomness)."""
+        return {k: {r.id: (r.name, r.external_id, tuple(r.field_values().items()))
+                    for r in recs.values()} for k, recs in self.records.items()}
+
+    # -- the Connector protocol ------------------------------------------------------------
+    def _check_up(self) -> None:
+        if self.down:
+            raise ServiceError(f"{self.side} is down (injected)", side=str(self.side),
+                               status=503)
+
+    def _check_reject(self, *keys: str | None) -> None:
+        for key in keys:
+            if key is not None and key in self.reject:
+                raise RecordError(f"{self.side} rejected {key} (injected)",
+                                  side=str(self.side), status=400, code="4003")
+
+    def _listed(self, rec: Record) -> Record:
+        return rec
+
+    def iter_records(self, kind: Kind, *, modified_since: str | None = None
+                     ) -> Iterator[Record]:
+        """Yield every record of ``kind`` (or those modified at/after ``modified_since``)."""
+        self._check_up()
+        for rec in sorted(self.records[kind].values(), key=lambda r: r.id):
+            if modified_since is None or (rec.modified_at or "") >= modified_since:
+                yield self._listed(rec)
+
+    def get_record(self, kind: Kind, record_id: str) -> Record:
+        """One record with every synced field; NotFound when it is gone."""
+        self._check_up()
+        try:
+            return self.records[kind][record_id]
+        except KeyError:
+            raise NotFound(f"{self.side} {kind} {record_id} not found",
+                           side=str(self.side), status=404) from None
+
+    def load_details(self, kind: Kind, records: Sequence[Record]) -> list[Record]:
+        """Records with every synced field loaded."""
+        self._check_up()
+        out = []
+        for rec in records:
+            if rec.details_complete:
+                out.append(rec)
+            else:
+                self.detail_loads += 1
+                out.append(self.get_record(kind, rec.id))
+        return out
+
+    def create_record(self, kind: Kind, draft: Record, *, external_id: str) -> Record:
+        """Create a record from ``draft``; DuplicateCreate when ``external_id`` is in use."""
+        self._check_up()
+        if self.find_by_external_id(kind, external_id) is not None:
+            raise DuplicateCreate(f"external id {external_id} already in use",
+                                  side=str(self.side), status=500, code="5001")
+        self._check_reject(draft.id, external_id, draft.name)
+        lose = self.faults.before_write(self.side)
+        stamp = self._stamp()
+        rec = Record(side=self.side, kind=kind, id=self._new_id(kind), name=draft.name,
+                     first_name=draft.first_name, middle_name=draft.middle_name,
+                     last_name=draft.last_name, external_id=external_id,
+                     created_by="firm" if kind is Kind.CONTACTS and self.side is Side.LISCIO
+                     else None, created_at=stamp, modified_at=stamp,
+                     **{f: draft.get(f) for f in kind.fields})
+        self.records[kind][rec.id] = rec
+        self.creates.append((kind, rec.id, external_id))
+        self.faults.writes += 1
+        if lose:
+            raise ServiceError(f"{self.side}: reply lost after create (injected)",
+                               side=str(self.side), status=502)
+        return rec
+
+    def find_by_external_id(self, kind: Kind, external_id: str) -> Record | None:
+        """The record created with ``external_id``, or None."""
+        self._check_up()
+        for rec in self.records[kind].values():
+            if rec.external_id == external_id:
+                return rec
+        return None
+
+    def update_fields(self, kind: Kind, record_id: str,
+                      values: Mapping[str, FieldValue]) -> Record:
+        """Write some synced fields of one record."""
+        rec = self.get_record(kind, record_id)
+        self._check_reject(record_id, rec.external_id, rec.name)
+        lose = self.faults.before_write(self.side)
+        rec = replace(rec.with_fields(dict(values)), modified_at=self._stamp())
+        self.records[kind][record_id] = rec
+        self.field_writes.extend((kind, record_id, f, v) for f, v in values.items())
+        self.faults.writes += 1
+        if lose:
+            raise ServiceError(f"{self.side}: reply lost after write (injected)",
+                               side=str(self.side), status=502)
+        return rec
+
+    def check(self) -> str:
+        """A short label for the connection."""
+        self._check_up()
+        return f"fake {self.side}"
+
+
+class FakeLiscio(FakeSystem):
+    """Liscio: accounts and contacts, archived flags, contacts made by firm or account owner."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(side=Side.LISCIO, **kwargs)  # type: ignore[arg-type]
+
+
+class FakeIpm(FakeSystem):
+    """IPM: organizations listed without their address (``details_complete=False``)."""
+
+    def __init__(self, *, org_rows_incomplete: bool = True, **kwargs: object) -> None:
+        super().__init__(side=Side.IPM, **kwargs)  # type: ignore[arg-type]
+        self.org_rows_incomplete = org_rows_incomplete
+
+    def _listed(self, rec: Record) -> Record:
+        if rec.kind is Kind.ACCOUNTS and self.org_rows_incomplete:
+            return replace(rec, address=None, details_complete=False)
+        return rec
