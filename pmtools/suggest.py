@@ -1,0 +1,270 @@
+"""Link-target suggestions for linking by hand: ranked, each with the reason it was suggested.
+
+Pure: records in, suggestions out. A :class:`SuggestionIndex` is built once per kind and side
+from the records that may be linked to (say, the unlinked IPM people); it precomputes every
+record's name keys so that ranking one record against 100,000 targets is one vectorised
+rapidfuzz call plus a few dictionary look-ups, not a Python loop over the targets.
+
+The reasons are an ordered list of named levels ending in "else" (as splink's comparison
+levels): a candidate carries the first level it satisfies, and the levels' order is the order
+of the scores, so that sorting by score sorts by reason first. Equal scores are flagged as ties
+for a person to decide, never broken silently (the order among them is by name, then id, only
+to be deterministic).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from rapidfuzz import fuzz, process
+
+from pmtools.names import normalize_name
+from pmtools.records import Record
+
+__all__ = ["Reason", "Suggestion", "SuggestionIndex", "name_keys", "NameKeys"]
+
+
+class Reason(str, enum.Enum):
+    """Why a record was suggested; the members are the levels, in order, ending in "else"."""
+
+    SAME_NAME = "same name but for case/spacing"
+    WORD_ORDER = "same words in another order"
+    LEGAL_PUNCTUATION = "same name but for LLC/Inc./punctuation"
+    SAME_EMAIL = "same email"
+    CONTAINS = "name contains the search"  # only from SuggestionIndex.search
+    CLOSE_SPELLING = "close spelling"
+    SIMILAR = "similar name"  # else
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# The fixed score of each exact level; fuzzy levels score their rapidfuzz ratio, capped below
+# these so that a sort by score is a sort by level first.
+LEVEL_SCORES: dict[Reason, float] = {
+    Reason.SAME_NAME: 100.0,
+    Reason.WORD_ORDER: 99.0,
+    Reason.LEGAL_PUNCTUATION: 98.0,
+    Reason.SAME_EMAIL: 97.0,
+}
+FUZZY_CAP = 96.0
+CLOSE_SPELLING_MIN = 85.0  # rapidfuzz ratio of the cleaned names
+DEFAULT_MIN_SCORE = 50.0   # below this a name is not "similar" enough to suggest
+SEARCH_FUZZY_MIN = 60.0
+SEARCH_FUZZY_MIN_CHARS = 3
+
+# Legal-form words dropped for the LLC/Inc./punctuation level (after punctuation is removed,
+# so "L.L.C." is "llc" and "Inc." is "inc"). Never the first word: "Co Op Bakery" stays.
+LEGAL_WORDS = frozenset(
+    "llc inc corp co ltd pc pllc llp cpa cpas lp pa plc corporation incorporated company "
+    "limited".split()
+)
+_JOINERS = frozenset({"and", "&"})
+_DROP = re.compile(r"[.'’`]")           # dropped: "L.L.C." -> "LLC", "O'Brien" -> "OBrien"
+_SPLIT = re.compile(r"[^\w&]+")         # other punctuation separates words
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Suggestion:
+    """One suggested record: its id and name, a score 0–100, the reason, and a tie flag.
+
+    ``tie`` is True when another candidate (shown or not) has the same score: a person decides
+    between them. ``record`` is the suggested record itself, for showing its fields.
+    """
+
+    id: str
+    name: str
+    score: float
+    reason: Reason
+    tie: bool = False
+    record: Record | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NameKeys:
+    """The keys of one name, one per level: see :func:`name_keys`."""
+
+    exact: str    # normalize_name: NFKC, casefold, white space collapsed
+    words: str    # the exact key's words with commas removed, in order
+    order: str    # the same words sorted ("Lee, Ann" and "Ann Lee" agree)
+    plain: str    # punctuation and legal-form words removed, words sorted
+    fuzzy: str    # ``plain`` without accents: what close spelling is measured on
+
+
+def display_name(record: Record) -> str:
+    """The name shown for a record: its name, or its name parts when the name is empty."""
+    if record.name and record.name.strip():
+        return record.name
+    return " ".join(p for p in (record.first_name, record.middle_name, record.last_name) if p)
+
+
+def name_keys(name: str | None) -> NameKeys:
+    """The keys a name is compared by, one per reason level."""
+    exact = normalize_name(name)
+    words = exact.replace(",", " ").split()
+    tokens = [t for t in _SPLIT.split(_DROP.sub("", exact)) if t]
+    kept = tokens[:1] + [t for t in tokens[1:] if t not in LEGAL_WORDS]
+    while len(kept) > 1 and kept[-1] in _JOINERS:  # "Smith & Co" -> "smith"
+        kept.pop()
+    plain = " ".join(sorted(kept))
+    return NameKeys(exact=exact, words=" ".join(words), order=" ".join(sorted(words)),
+                    plain=plain, fuzzy=_strip_accents(plain))
+
+
+def _strip_accents(text: str) -> str:
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text)
+    return unicodedata.normalize(
+        "NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
+
+
+def _email_key(email: str | None) -> str:
+    return (email or "").strip().casefold()
+
+
+class SuggestionIndex:
+    """Candidate link targets of one kind and side, with their keys precomputed once."""
+
+    def __init__(self, records: Sequence[Record]) -> None:
+        self._records: list[Record] = list(records)
+        self._names = [display_name(r) for r in self._records]
+        self._keys = [name_keys(n) for n in self._names]
+        self._ids = [r.id for r in self._records]
+        self._position = {rid: i for i, rid in enumerate(self._ids)}
+        self._fuzzy = [k.fuzzy for k in self._keys]
+        self._exact_keys = [k.exact for k in self._keys]
+        self._lengths = np.array([max(len(k), 1) for k in self._exact_keys], dtype=np.float32)
+        # Deterministic order among equal scores: name key, name, id.
+        self._sort_name = [(k.exact, n, rid) for k, n, rid in
+                           zip(self._keys, self._names, self._ids)]
+        self._by_exact = _buckets((k.exact, i) for i, k in enumerate(self._keys))
+        self._by_order = _buckets((k.order, i) for i, k in enumerate(self._keys))
+        self._by_plain = _buckets((k.plain, i) for i, k in enumerate(self._keys))
+        self._by_email = _buckets((_email_key(r.email), i) for i, r in enumerate(self._records))
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def rank(self, record: Record, *, limit: int = 10, exclude: Collection[str] = (),
+             min_score: float = DEFAULT_MIN_SCORE) -> list[Suggestion]:
+        """The best link targets for ``record``, best first, each with its reason.
+
+        ``exclude`` holds ids never to suggest (say, records already linked); candidates
+        scoring under ``min_score`` are left out.
+        """
+        if limit <= 0 or not self._records:
+            return []
+        keys = name_keys(display_name(record))
+        scores = self._fuzzy_scores(keys.fuzzy, min_score)
+        reasons: dict[int, Reason] = {}
+        # Later assignments win: the first level in order is assigned last.
+        for reason, bucket in (
+            (Reason.SAME_EMAIL, self._by_email.get(_email_key(record.email))),
+            (Reason.LEGAL_PUNCTUATION, self._by_plain.get(keys.plain)),
+            (Reason.WORD_ORDER, self._by_order.get(keys.order)),
+            (Reason.SAME_NAME, self._by_exact.get(keys.exact)),
+        ):
+            for i in bucket or ():
+                if reason is Reason.WORD_ORDER and self._keys[i].words == keys.words:
+                    continue  # only commas differ: that is punctuation, not word order
+                reasons[i] = reason
+        for i, reason in reasons.items():
+            scores[i] = LEVEL_SCORES[reason]
+        self._exclude(scores, exclude)
+        return self._top(scores, limit, min_score, lambda i, s: reasons.get(i) or _fuzzy_reason(s))
+
+    def search(self, query: str, *, limit: int = 50) -> list[Suggestion]:
+        """Records whose name matches a search box's text, for finding any record by hand.
+
+        Names containing the search (case-insensitive, NFKC) come first, the closer their
+        length to the search the higher; then names equal but for word order or LLC/Inc./
+        punctuation; then close spellings. An empty search finds nothing.
+        """
+        keys = name_keys(query)
+        if limit <= 0 or not keys.exact or not self._records:
+            return []
+        q = keys.exact
+        scores = np.full(len(self._records), -1.0, dtype=np.float32)
+        hits = np.fromiter((q in k for k in self._exact_keys), dtype=bool,
+                           count=len(self._exact_keys))
+        share = np.round(100.0 * len(q) / self._lengths[hits], 1)
+        scores[hits] = np.where(share >= 100.0, LEVEL_SCORES[Reason.SAME_NAME],
+                                np.minimum(share, FUZZY_CAP))
+        reasons: dict[int, Reason] = {}
+        for reason, bucket in ((Reason.LEGAL_PUNCTUATION, self._by_plain.get(keys.plain)),
+                               (Reason.WORD_ORDER, self._by_order.get(keys.order))):
+            for i in bucket or ():
+                if self._exact_keys[i] != q:
+                    reasons[i] = reason
+                    scores[i] = LEVEL_SCORES[reason]
+
+        def reason_of(i: int, score: float) -> Reason:
+            if i in reasons:
+                return reasons[i]
+            return Reason.SAME_NAME if score == LEVEL_SCORES[Reason.SAME_NAME] else Reason.CONTAINS
+
+        found = self._top(scores, limit, 0.0, reason_of)
+        if len(found) < limit and len(q) >= SEARCH_FUZZY_MIN_CHARS:
+            fuzzy = self._fuzzy_scores(keys.fuzzy, SEARCH_FUZZY_MIN)
+            fuzzy[scores >= 0.0] = -1.0  # already found above
+            found += self._top(fuzzy, limit - len(found), SEARCH_FUZZY_MIN,
+                               lambda i, s: _fuzzy_reason(s))
+        return found
+
+    def _fuzzy_scores(self, query_key: str, min_score: float) -> np.ndarray:
+        """rapidfuzz ratio of one key against every record's, capped below the exact levels."""
+        if not query_key:
+            return np.zeros(len(self._records), dtype=np.float32)
+        scores = process.cdist([query_key], self._fuzzy, scorer=fuzz.ratio, processor=None,
+                               dtype=np.float32, score_cutoff=min_score, workers=1)[0]
+        np.round(scores, 1, out=scores)
+        np.minimum(scores, FUZZY_CAP, out=scores)
+        return scores
+
+    def _exclude(self, scores: np.ndarray, exclude: Iterable[str]) -> None:
+        for rid in exclude:
+            i = self._position.get(rid)
+            if i is not None:
+                scores[i] = -1.0
+
+    def _top(self, scores: np.ndarray, limit: int, min_score: float, reason_of) -> list[Suggestion]:
+        return [self._suggestion(i, scores, reason_of(i, float(scores[i])))
+                for i in _top_indices(scores, limit, min_score, self._sort_name)]
+
+    def _suggestion(self, i: int, scores: np.ndarray, reason: Reason) -> Suggestion:
+        score = float(scores[i])
+        tie = int(np.count_nonzero(scores == scores[i])) > 1
+        return Suggestion(id=self._ids[i], name=self._names[i], score=round(score, 1),
+                          reason=reason, tie=tie, record=self._records[i])
+
+
+def _fuzzy_reason(score: float) -> Reason:
+    return Reason.CLOSE_SPELLING if score >= CLOSE_SPELLING_MIN else Reason.SIMILAR
+
+
+def _buckets(pairs: Iterable[tuple[str, int]]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = defaultdict(list)
+    for key, i in pairs:
+        if key:  # an empty name or email is never "the same" as another
+            out[key].append(i)
+    return dict(out)
+
+
+def _top_indices(scores: np.ndarray, limit: int, min_score: float,
+                 sort_name: list[tuple[str, str, str]]) -> list[int]:
+    """The ``limit`` best indices with score ≥ ``min_score``: score, then name, then id."""
+    valid = np.flatnonzero(scores >= max(min_score, 0.0))
+    if len(valid) > limit:
+        # Keep every index scoring at least the limit-th best score, ties at the cut included,
+        # so that the order among equal scores is decided by name and id, not by numpy.
+        cut = np.partition(scores[valid], len(valid) - limit)[len(valid) - limit]
+        valid = valid[scores[valid] >= cut]
+    ordered = sorted(valid.tolist(), key=lambda i: (-float(scores[i]), sort_name[i]))
+    return ordered[:limit]
