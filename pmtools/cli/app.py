@@ -1,0 +1,163 @@
+"""``pmtools app``: serve the workbench with Voilà, on the bundled simulator when unconfigured."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import replace
+from pathlib import Path
+
+from pmtools.config import ENV, Settings
+from pmtools.errors import ConfigError
+
+NOTEBOOK = "workbench.ipynb"
+CULL_IDLE_SECONDS = 900
+CULL_INTERVAL_SECONDS = 60
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``pmtools app``."""
+    p = subparsers.add_parser(
+        "app", help="serve the workbench (Voilà) on 127.0.0.1",
+        description="Serve the workbench with Voilà. With no IPM/Liscio URLs configured it "
+                    "starts the bundled simulator with the demo dataset first.")
+    p.add_argument("--port", type=int, default=8866, help="port to listen on (default 8866; "
+                                                          "0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="never start the simulator: fail unless services are configured")
+    p.add_argument("--dataset", default="demo", help="simulator dataset (default demo)")
+    p.add_argument("--seed", type=int, default=None, help="simulator seed")
+    p.add_argument("--rate-limit", type=int, default=0,
+                   help="simulator IPM requests a minute (default 0: off, for the demo)")
+    p.add_argument("--notebook", default=None, help=argparse.SUPPRESS)
+    p.set_defaults(func=run)
+
+
+def notebook_path(name: str = NOTEBOOK, *, workdir: Path | None = None) -> Path:
+    """The workbench notebook: the checkout's ``notebooks/``, else one written to ``workdir``.
+
+    An installed pmtools has no checkout beside it; the workbench notebook is only wiring, so
+    it is written out (two cells) rather than shipped as a second copy that could drift.
+    """
+    here = Path(__file__).resolve().parent.parent  # pmtools/
+    candidate = here.parent / "notebooks" / name
+    if candidate.is_file():
+        return candidate
+    if name != NOTEBOOK:
+        raise ConfigError(f"cannot find {name}")
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="pmtools-nb-"))
+    path = workdir / name
+    path.write_text(json.dumps(WORKBENCH_NOTEBOOK, indent=1), encoding="utf-8")
+    return path
+
+
+WORKBENCH_NOTEBOOK = {
+    "cells": [
+        {"cell_type": "markdown", "id": "intro", "metadata": {},
+         "source": ["# pmtools workbench"]},
+        {"cell_type": "code", "execution_count": None, "id": "app", "metadata": {},
+         "outputs": [], "source": ["from pmtools.workbench import build_app\n", "\n",
+                                   "app = build_app()\n", "app"]},
+    ],
+    "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
+                                "name": "python3"}, "language_info": {"name": "python"}},
+    "nbformat": 4, "nbformat_minor": 5,
+}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def voila_command(notebook: Path, *, host: str, port: int) -> list[str]:
+    """The Voilà command line: the venv's own voila, idle kernels culled, tracebacks hidden."""
+    return [
+        sys.executable, "-m", "voila", str(notebook), "--no-browser",
+        f"--port={port}", f"--Voila.ip={host}",
+        "--VoilaConfiguration.show_tracebacks=False",
+        "--KernelManager.transport_encryption=auto",
+        f"--MappingKernelManager.cull_idle_timeout={CULL_IDLE_SECONDS}",
+        f"--MappingKernelManager.cull_interval={CULL_INTERVAL_SECONDS}",
+        "--MappingKernelManager.cull_connected=False",
+    ]
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Wait until Voilà answers (probing a static path: a GET of ``/`` starts a kernel)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ConfigError(f"voila exited with code {proc.returncode}")
+        try:
+            urllib.request.urlopen(url.rstrip("/") + "/voila/static/", timeout=2)
+            return
+        except urllib.error.HTTPError:
+            return  # any HTTP answer (a 404 here) means it is up
+        except OSError:
+            time.sleep(0.2)
+    raise ConfigError(f"voila did not start within {timeout:.0f} s")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the simulator if needed, then Voilà; block until interrupted."""
+    settings = Settings.from_env(state_path=getattr(args, "state", None))
+    env = dict(os.environ)
+    sandbox = None
+    tmpdir = None
+    if not settings.has_services:
+        if args.no_sandbox:
+            settings.require_services()
+        from pmtools.sandbox.server import start_sandbox
+
+        kwargs = {"dataset": args.dataset, "rate_limit": args.rate_limit, "port": 0}
+        if args.seed is not None:
+            kwargs["seed"] = args.seed
+        sandbox = start_sandbox(**kwargs)
+        settings = settings.with_sandbox(sandbox.url)
+        print(f"pmtools: simulator ({args.dataset} dataset) at {sandbox.url}", flush=True)
+        if not os.environ.get(ENV["state_path"]) and not getattr(args, "state", None):
+            # The simulator keeps its data in memory: keep the state beside it, not in ./.
+            tmpdir = Path(tempfile.mkdtemp(prefix="pmtools-app-"))
+            settings = replace(settings, state_path=tmpdir / "state.sqlite")
+    for name, var in ENV.items():
+        value = getattr(settings, name)
+        if value:
+            env[var] = str(Path(value).resolve()) if name == "state_path" else str(value)
+    if sandbox is not None:
+        env["PMTOOLS_SIMULATOR"] = "1"
+    port = args.port or free_port(args.host)
+    notebook = Path(args.notebook) if args.notebook else notebook_path()
+    proc = subprocess.Popen(voila_command(notebook, host=args.host, port=port), env=env,
+                            cwd=str(notebook.parent))
+    url = f"http://{args.host}:{port}/"
+    try:
+        wait_ready(url, proc)
+        print(f"pmtools: workbench at {url}  (Ctrl-C stops it)", flush=True)
+        return proc.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if sandbox is not None:
+            sandbox.stop()
+        if tmpdir is not None:
+            shutil.rmtree(tmpdir, ignore_errors=True)

@@ -1,0 +1,65 @@
+"""The workbench app: every panel in one widget, for Voilà or a notebook."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import ipywidgets as ipw
+
+from pmtools.config import Settings
+from pmtools.workbench.common import Context, LogPanel, message_html, readable
+from pmtools.workbench.session import Session, open_session
+
+log = logging.getLogger(__name__)
+
+STYLE = """<style>
+.pm-app h3 { margin: 0.6em 0 0.3em 0; }
+.pm-app table.pm-html-table td, .pm-app table.pm-html-table th,
+.pm-app table.pm-plan td, .pm-app table.pm-plan th,
+.pm-app table.pm-counts td, .pm-app table.pm-counts th,
+.pm-app table.pm-services td, .pm-app table.pm-report-preview td,
+.pm-app table.pm-report-preview th { border: 1px solid #ddd; padding: 2px 6px; }
+.pm-app .pm-stage-done { background-color: #1976d2 !important; color: white !important; }
+</style>"""
+
+
+class Workbench(ipw.VBox):
+    """The app: connection, Sync Now, View Details with linking, report, disconnect, log."""
+
+    def __init__(self, session: Session) -> None:
+        from pmtools.workbench.connection import ConnectionPanel, DisconnectPanel
+        from pmtools.workbench.details import DetailsPanel
+        from pmtools.workbench.report import ReportPanel
+        from pmtools.workbench.syncing import SyncPanel
+
+        self.session = session
+        self.log_panel = LogPanel()
+        self.ctx = Context(session, self.log_panel)
+        self.connection = ConnectionPanel(self.ctx)
+        self.sync = SyncPanel(self.ctx)
+        self.details = DetailsPanel(self.ctx)
+        self.report = ReportPanel(self.ctx)
+        self.disconnect = DisconnectPanel(self.ctx)
+        sections = ipw.Accordion(children=[self.report, self.disconnect, self.log_panel],
+                                 titles=("Report", "Disconnect", "Log"))
+        sections.add_class("pm-sections")
+        super().__init__([ipw.HTML(STYLE + "<h2>Liscio ↔ Intuit Practice Management</h2>"),
+                          self.connection, self.sync, self.details, sections])
+        self.add_class("pm-app")
+
+    def close_session(self) -> None:
+        """Stop the simulator this app started (if any) and close the store."""
+        self.session.close()
+
+
+def build_app(settings: Settings | None = None, *, session: Session | None = None) -> Any:
+    """Build the workbench widget; open a session (simulator if unconfigured) unless given."""
+    try:
+        session = session or open_session(settings)
+    except Exception as exc:
+        log.error("workbench: could not open the session", exc_info=exc)
+        page = ipw.HTML(message_html(f"The workbench could not start: {readable(exc)}", "error"))
+        page.add_class("pm-start-error")
+        return page
+    return Workbench(session)

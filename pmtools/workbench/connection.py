@@ -1,0 +1,142 @@
+"""The Connection panel: which services, a connection test, the last sync; and Disconnect."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import ipywidgets as ipw
+
+from pmtools.workbench.common import Context, button, esc, html_table, message_html
+
+
+def safe_url(url: str | None) -> str:
+    """``url`` without user info, query or fragment (nothing secret reaches the page)."""
+    if not url:
+        return "(not configured)"
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+class ConnectionPanel(ipw.VBox):
+    """Shows the services in use, tests them, and shows the last sync's state."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.info = ipw.HTML()
+        self.info.add_class("pm-connection-info")
+        self.test_button = button("Test connection", "pm-test-connection", icon="plug")
+        self.result = ipw.HTML()
+        self.result.add_class("pm-connection-result")
+        self.last_sync = ipw.HTML()
+        self.last_sync.add_class("pm-last-sync")
+        self.test_button.on_click(lambda _b: self.test())
+        ctx.freezable(self.test_button)
+        ctx.on_change(lambda _what: self.refresh())
+        super().__init__([ipw.HTML("<h3>Connection</h3>"), self.info,
+                          ipw.HBox([self.test_button, self.result]), self.last_sync])
+        self.add_class("pm-connection-panel")
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Redraw the service list and the last sync's state."""
+        s = self.ctx.session
+        where = ("the bundled simulator (demo data)" if _is_simulated(s)
+                 else "the configured services")
+        rows = [["Liscio", safe_url(s.settings.liscio_url)],
+                ["Intuit Practice Management", safe_url(s.settings.ipm_url)],
+                ["State file", str(s.settings.state_path)]]
+        self.info.value = (f"<p>Talking to {esc(where)}.</p>"
+                           + html_table(["", ""], rows, css="pm-services"))
+        self.last_sync.value = self._last_sync_html()
+
+    def _last_sync_html(self) -> str:
+        store = self.ctx.session.store
+        runs = _recent_runs(store, 1)
+        if not runs:
+            return "<p>No sync has run yet.</p>"
+        r = runs[0]
+        counts = r.get("counts") or {}
+        text = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items() if v)
+        return (f"<p>Last run: {esc(r.get('command', 'sync'))} #{esc(r.get('id'))} "
+                f"{esc(r.get('outcome', ''))} at {esc(r.get('finished_at') or r.get('started_at'))}"
+                f" by {esc(r.get('started_by', ''))}. {esc(text)}</p>")
+
+    def test(self) -> None:
+        """Make one cheap call to each service and say what answered."""
+        def check() -> None:
+            s = self.ctx.session
+            lisc = s.liscio.check()
+            ipm = s.ipm.check()
+            self.result.value = message_html(f"Connected: Liscio {lisc}; IPM {ipm}", "success")
+            self.ctx.log.add(f"Connection test passed: Liscio {lisc}; IPM {ipm}")
+        self.result.value = message_html("Testing…")
+        self.ctx.guard("the connection test", check, self.result)
+
+
+class DisconnectPanel(ipw.VBox):
+    """Disconnect behind a confirmation: forgets links, decisions and the baseline."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.disconnect_button = button("Disconnect…", "pm-disconnect", icon="unlink",
+                                        style="danger")
+        self.confirm_button = button("Yes, disconnect", "pm-disconnect-confirm", style="danger")
+        self.keep_button = button("Keep the connection", "pm-disconnect-cancel")
+        self.confirm_box = ipw.VBox([
+            ipw.HTML("<p>Disconnecting forgets every link, decision and the baseline in "
+                     "pmtools' state. Nothing is written to Liscio or IPM; records stay as they "
+                     "are. A later Sync Now starts over as a first sync.</p>"),
+            ipw.HBox([self.confirm_button, self.keep_button])],
+            layout=ipw.Layout(display="none"))
+        self.result = ipw.HTML()
+        self.result.add_class("pm-disconnect-result")
+        self.disconnect_button.on_click(lambda _b: self._ask())
+        self.keep_button.on_click(lambda _b: self._hide())
+        self.confirm_button.on_click(lambda _b: self.disconnect())
+        ctx.freezable(self.disconnect_button, self.confirm_button)
+        super().__init__([ipw.HTML("<h3>Disconnect</h3>"), self.disconnect_button,
+                          self.confirm_box, self.result])
+        self.add_class("pm-disconnect-panel")
+
+    def _ask(self) -> None:
+        self.confirm_box.layout.display = ""
+        self.result.value = ""
+
+    def _hide(self) -> None:
+        self.confirm_box.layout.display = "none"
+
+    def disconnect(self) -> None:
+        """Forget the connection's state (after the confirmation)."""
+        def run() -> None:
+            from pmtools import operations
+
+            s = self.ctx.session
+            with s.lock:
+                outcome = operations.disconnect(store=s.store)
+            self.result.value = message_html(f"Disconnected: {_describe(outcome)}", "success")
+            self.ctx.log.add(f"Disconnected: {_describe(outcome)}")
+        self._hide()
+        self.ctx.guard("disconnecting", run, self.result)
+        self.ctx.changed("disconnect")
+
+
+def _describe(outcome: Any) -> str:
+    if isinstance(outcome, dict):
+        return ", ".join(f"{v} {k.replace('_', ' ')} forgotten" for k, v in outcome.items())
+    message = getattr(outcome, "message", None)
+    return str(message if message is not None else outcome)
+
+
+def _is_simulated(session: Any) -> bool:
+    if getattr(session, "simulated", False):
+        return True
+    import os
+    return os.environ.get("PMTOOLS_SIMULATOR") == "1"
+
+
+def _recent_runs(store: Any, limit: int) -> list[dict[str, Any]]:
+    return list(reversed(store.runs()[-limit:]))

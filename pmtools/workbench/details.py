@@ -1,0 +1,226 @@
+"""View Details: one tab per kind, a server-side paged table of pairs, search and filters.
+
+Only one page of rows travels to the browser at a time; searching and filtering run in the
+kernel (``pmtools.views``). Each tab has a linking panel below its table for the record
+selected in the "Record" list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import ipywidgets as ipw
+import pandas as pd
+
+from pmtools.records import Kind, Record, Side
+from pmtools.workbench.common import Context, button, esc, message_html
+
+PAGE_SIZE = 25
+STATUS_OPTIONS = (("All statuses", ""), ("Linked", "linked"),
+                  ("Unmatched (either side)", "unmatched"),
+                  ("Unmatched in Liscio", "unmatched in Liscio"),
+                  ("Unmatched in IPM", "unmatched in IPM"), ("Ambiguous", "ambiguous"),
+                  ("Orphaned", "orphaned"))
+UNMATCHED = ("unmatched in Liscio", "unmatched in IPM")
+SIDE_OPTIONS = (("Both sides", ""), ("Liscio", "liscio"), ("IPM", "ipm"))
+
+
+@dataclass(kw_only=True)
+class KindData:
+    """Everything the View Details tab of one kind shows: records of both sides and state."""
+
+    kind: Kind
+    liscio: list[Record]
+    ipm: list[Record]
+    state: Any
+    table: pd.DataFrame
+    by_id: dict[tuple[Side, str], Record] = field(default_factory=dict)
+
+    def record(self, side: Side, record_id: str | None) -> Record | None:
+        """The record with ``record_id`` on ``side``, if loaded."""
+        return self.by_id.get((side, record_id)) if record_id else None
+
+
+def load_kind(session: Any, kind: Kind) -> KindData:
+    """Read both sides' records of ``kind`` and the stored state; build the pairs table.
+
+    IPM records come from the store's cache, written by the last Sync Now (with the address
+    cards it loaded); before the first sync they are listed from IPM.
+    """
+    from pmtools.views import Ambiguity, build_pairs_table
+
+    store = session.store
+    liscio = list(session.liscio.iter_records(kind))
+    ipm = list(store.cached_records(kind)) or list(session.ipm.iter_records(kind))
+    state = store.state([kind])
+    ambiguous = Ambiguity.from_match(kind, liscio, ipm, state)
+    table = build_pairs_table(kind, liscio, ipm, state.links, ambiguous)
+    by_id = {(r.side, r.id): r for r in liscio + ipm}
+    return KindData(kind=kind, liscio=liscio, ipm=ipm, state=state, table=table, by_id=by_id)
+
+
+def row_label(row: dict[str, Any]) -> str:
+    """A short label of a table row for the record list."""
+    lisc = row.get("Liscio name") or ""
+    ipm = row.get("IPM name") or ""
+    status = str(row.get("status") or "")
+    names = f"{lisc} ↔ {ipm}" if lisc and ipm else (lisc or ipm)
+    return f"{names} [{status}]"
+
+
+def _table_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    """The page as shown: readable headers, ids left out."""
+    hidden = [c for c in rows.columns if c in ("liscio_id", "ipm_key")]
+    shown = rows.drop(columns=hidden).reset_index(drop=True)
+    shown.columns = [c[:1].upper() + c[1:] for c in map(str, shown.columns)]
+    return shown.fillna("").astype(str)
+
+
+class PairsTab(ipw.VBox):
+    """The table of one kind with its search box, filters, pager and linking panel."""
+
+    def __init__(self, ctx: Context, kind: Kind) -> None:
+        from itables.widget import ITable
+
+        from pmtools.workbench.linking import LinkingPanel
+
+        self.ctx = ctx
+        self.kind = kind
+        self.data: KindData | None = None
+        self.view: Any = None
+        self.page_rows: list[dict[str, Any]] = []
+        self.search = ipw.Text(placeholder="Search names on both sides", continuous_update=True,
+                               description="Search")
+        self.search.add_class("pm-search")
+        self.status = ipw.Dropdown(options=STATUS_OPTIONS, value="", description="Status")
+        self.status.add_class("pm-status-filter")
+        self.side = ipw.Dropdown(options=SIDE_OPTIONS, value="", description="Side")
+        self.side.add_class("pm-side-filter")
+        self.prev_button = button("◀ Previous", "pm-page-prev")
+        self.next_button = button("Next ▶", "pm-page-next")
+        self.page_label = ipw.HTML()
+        self.page_label.add_class("pm-page-label")
+        self.page = 0
+        self.table = ITable(pd.DataFrame(), paging=False, searching=False, info=False,
+                            ordering=False, classes="display compact cell-border")
+        self.table.add_class("pm-table")
+        self.table.add_class(f"pm-table-{kind.value}")
+        self.message = ipw.HTML()
+        self.record_select = ipw.Dropdown(options=[("(select a record)", -1)], value=-1,
+                                          description="Record",
+                                          layout=ipw.Layout(width="60%"))
+        self.record_select.add_class("pm-record-select")
+        self.linking = LinkingPanel(ctx, self)
+        self.search.observe(lambda _c: self._filters_changed(), "value")
+        self.status.observe(lambda _c: self._filters_changed(), "value")
+        self.side.observe(lambda _c: self._filters_changed(), "value")
+        self.prev_button.on_click(lambda _b: self.go(self.page - 1))
+        self.next_button.on_click(lambda _b: self.go(self.page + 1))
+        self.record_select.observe(lambda _c: self._selected(), "value")
+        super().__init__([
+            ipw.HBox([self.search, self.status, self.side]),
+            self.table,
+            ipw.HBox([self.prev_button, self.page_label, self.next_button]),
+            self.message, self.record_select, self.linking])
+        self.add_class(f"pm-tab-{kind.value}")
+
+    # -- data --------------------------------------------------------------------------------
+    def reload(self) -> None:
+        """Read the records again and redraw the current page."""
+        from pmtools.views import PairsView
+
+        self.data = load_kind(self.ctx.session, self.kind)
+        self.view = PairsView(self.data.table)
+        names = dict(self.ctx.names())
+        names.update({(r.side.value, r.id): r.name for r in self.data.liscio + self.data.ipm})
+        self.ctx.set_names(names)
+        self.linking.data_changed()
+        self.refresh()
+
+    def _filters_changed(self) -> None:
+        self.page = 0
+        self.ctx.guard("searching", self.refresh, self.message, exclusive=False)
+
+    def go(self, page: int) -> None:
+        """Show page ``page`` (0-based, clamped)."""
+        self.page = max(0, page)
+        self.ctx.guard("paging", self.refresh, self.message, exclusive=False)
+
+    def refresh(self) -> None:
+        """Run the query and show the page."""
+        if self.view is None:
+            self.page_label.value = esc("No data yet: run Sync Now, or open this tab again.")
+            return
+        status = self.status.value
+        statuses = UNMATCHED if status == "unmatched" else (status,) if status else None
+        result = self.view.query(search=self.search.value, status=statuses,
+                                 side=self.side.value or None, page=self.page,
+                                 page_size=PAGE_SIZE)
+        self.page = result.page
+        rows = result.rows
+        self.page_rows = rows.to_dict("records")
+        self.table.update(_table_frame(rows))
+        self.page_label.value = esc(f"Page {result.page + 1} of {result.pages} — "
+                                    f"{result.total} rows")
+        self.prev_button.disabled = result.page <= 0
+        self.next_button.disabled = result.page >= result.pages - 1
+        keep = self.linking.selected_key()
+        options = [("(select a record)", -1)] + [(row_label(r), i)
+                                                 for i, r in enumerate(self.page_rows)]
+        value = next((i for i, r in enumerate(self.page_rows) if _key(r) == keep), -1)
+        self.record_select.options = options
+        self.record_select.value = value
+        self.message.value = ""
+
+    def select_row(self, index: int) -> None:
+        """Select row ``index`` of the current page for linking."""
+        self.record_select.value = index
+
+    def selected_row(self) -> dict[str, Any] | None:
+        """The table row selected in the record list, or None."""
+        i = self.record_select.value
+        return self.page_rows[i] if i is not None and 0 <= i < len(self.page_rows) else None
+
+    def _selected(self) -> None:
+        self.ctx.guard("selecting a record", lambda: self.linking.show(self.selected_row()),
+                       self.message, exclusive=False)
+
+
+def _key(row: dict[str, Any]) -> tuple[Any, Any]:
+    return (row.get("liscio_id") or None, row.get("ipm_key") or None)
+
+
+class DetailsPanel(ipw.VBox):
+    """View Details: the Accounts and Contacts tabs, loaded on demand and after changes."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.tabs = {kind: PairsTab(ctx, kind) for kind in Kind}
+        self.tab = ipw.Tab(children=list(self.tabs.values()),
+                           titles=("Accounts", "Contacts"))
+        self.tab.add_class("pm-details-tabs")
+        self.show_button = button("View Details", "pm-view-details", icon="table")
+        self.message = ipw.HTML()
+        self.message.add_class("pm-details-message")
+        self.tab.layout.display = "none"
+        self.show_button.on_click(lambda _b: self.load())
+        ctx.freezable(self.show_button)
+        ctx.on_change(lambda _what: self.load() if self.loaded else None)
+        self.loaded = False
+        super().__init__([ipw.HTML("<h3>View Details</h3>"), self.show_button, self.message,
+                          self.tab])
+        self.add_class("pm-details-panel")
+
+    def load(self) -> None:
+        """(Re)load both tabs and show them."""
+        def run() -> None:
+            with self.ctx.session.lock:
+                for tab in self.tabs.values():
+                    tab.reload()
+            self.loaded = True
+            self.tab.layout.display = ""
+            self.show_button.description = "Reload"
+            self.message.value = ""
+        self.message.value = message_html("Loading records…")
+        self.ctx.guard("loading the records", run, self.message, exclusive=False)

@@ -1,0 +1,207 @@
+"""Linking by hand: ranked link targets with reasons, a search box, and the pair actions.
+
+For the selected row: an unmatched (or ambiguous) record offers link targets on the other
+side, ranked by :class:`pmtools.suggest.SuggestionIndex`, and the buttons Link and Not a match;
+a Liscio-only record also Create in IPM, an IPM-only record Create in Liscio; a linked or
+orphaned pair offers Delink. Every action says what it wrote.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as ipw
+
+from pmtools.records import Kind, Record, Side
+from pmtools.workbench.common import Context, button, esc, message_html
+
+SUGGESTIONS = 20
+NO_TARGET = ""
+
+
+def target_options(suggestions: list[Any]) -> list[tuple[str, str]]:
+    """Dropdown options for suggestions: "name — reason (score)" → id."""
+    out = []
+    for s in suggestions:
+        tie = ", tied" if getattr(s, "tie", False) else ""
+        out.append((f"{s.name} — {s.reason} ({s.score:.0f}{tie})", s.id))
+    return out
+
+
+class LinkingPanel(ipw.VBox):
+    """The actions on the record selected in a View Details tab."""
+
+    def __init__(self, ctx: Context, tab: Any) -> None:
+        self.ctx = ctx
+        self.tab = tab
+        self.kind: Kind = tab.kind
+        self.row: dict[str, Any] | None = None
+        self._indexes: dict[Side, Any] = {}
+        self.heading = ipw.HTML()
+        self.heading.add_class("pm-selected")
+        self.target = ipw.Dropdown(options=[("(no suggestions)", NO_TARGET)], value=NO_TARGET,
+                                   description="Link to", layout=ipw.Layout(width="70%"))
+        self.target.add_class("pm-target-select")
+        self.target_search = ipw.Text(placeholder="Search any other record by name",
+                                      description="Find", continuous_update=True)
+        self.target_search.add_class("pm-target-search")
+        self.link_button = button("Link", "pm-link", icon="link", style="primary")
+        self.not_match_button = button("Not a match", "pm-not-a-match", icon="ban")
+        self.delink_button = button("Delink", "pm-delink", icon="unlink", style="warning")
+        self.create_liscio_button = button("Create in Liscio", "pm-create-liscio", icon="plus")
+        self.create_ipm_button = button("Create in IPM", "pm-create-ipm", icon="plus")
+        self.result = ipw.HTML()
+        self.result.add_class("pm-action-result")
+        self.target_box = ipw.VBox([self.target, self.target_search,
+                                    ipw.HBox([self.link_button, self.not_match_button])])
+        self.buttons = (self.link_button, self.not_match_button, self.delink_button,
+                        self.create_liscio_button, self.create_ipm_button)
+        ctx.freezable(*self.buttons)
+        self.link_button.on_click(lambda _b: self.act("link"))
+        self.not_match_button.on_click(lambda _b: self.act("not_a_match"))
+        self.delink_button.on_click(lambda _b: self.act("delink"))
+        self.create_liscio_button.on_click(lambda _b: self.act("create_in_liscio"))
+        self.create_ipm_button.on_click(lambda _b: self.act("create_in_ipm"))
+        self.target_search.observe(lambda _c: self._search(), "value")
+        super().__init__([self.heading, self.target_box,
+                          ipw.HBox([self.delink_button, self.create_liscio_button,
+                                    self.create_ipm_button]), self.result])
+        self.add_class("pm-linking")
+        self.show(None)
+
+    # -- selection ---------------------------------------------------------------------------
+    def data_changed(self) -> None:
+        """Forget the suggestion indexes: the records changed."""
+        self._indexes.clear()
+
+    def selected_key(self) -> tuple[Any, Any] | None:
+        """The (Liscio id, IPM key) of the selected row."""
+        if self.row is None:
+            return None
+        return (self.row.get("liscio_id") or None, self.row.get("ipm_key") or None)
+
+    def _source(self) -> tuple[Side, Record | None]:
+        """The side and record the targets are for (the unmatched record's)."""
+        lisc, ipm = self.selected_key() or (None, None)
+        data = self.tab.data
+        if lisc:
+            return Side.LISCIO, data.record(Side.LISCIO, lisc)
+        return Side.IPM, data.record(Side.IPM, ipm)
+
+    def show(self, row: dict[str, Any] | None) -> None:
+        """Offer the actions that fit ``row`` (None hides them)."""
+        self.row = row
+        self.target_search.value = ""
+        for b in self.buttons:
+            b.layout.display = "none"
+        self.target_box.layout.display = "none"
+        if row is None:
+            self.heading.value = ""
+            return
+        status = str(row.get("status") or "")
+        lisc, ipm = self.selected_key()
+        names = " ↔ ".join(esc(n) for n in (row.get("Liscio name"), row.get("IPM name")) if n)
+        self.heading.value = f"<b>Selected:</b> {names} <i>({esc(status)})</i>"
+        if lisc and ipm and status in ("linked", "orphaned"):
+            self.delink_button.layout.display = ""
+            return
+        self.target_box.layout.display = ""
+        self.link_button.layout.display = ""
+        self.not_match_button.layout.display = ""
+        if lisc:
+            self.create_ipm_button.layout.display = ""
+        else:
+            self.create_liscio_button.layout.display = ""
+        self._suggest()
+
+    def _index(self, side: Side) -> Any:
+        """The suggestion index over the unlinked records of ``side``."""
+        if side not in self._indexes:
+            from pmtools.suggest import SuggestionIndex
+
+            data = self.tab.data
+            linked = _linked_ids(data.state, side)
+            records = data.ipm if side is Side.IPM else data.liscio
+            self._indexes[side] = SuggestionIndex(
+                [r for r in records if r.id not in linked and not r.archived])
+        return self._indexes[side]
+
+    def _suggest(self) -> None:
+        side, record = self._source()
+        if record is None:
+            self._set_targets([])
+            return
+        other = Side.IPM if side is Side.LISCIO else Side.LISCIO
+        self._set_targets(self._index(other).rank(record, limit=SUGGESTIONS))
+
+    def _search(self) -> None:
+        query = self.target_search.value.strip()
+        if not query:
+            self._suggest()
+            return
+        side, _record = self._source()
+        other = Side.IPM if side is Side.LISCIO else Side.LISCIO
+        self._set_targets(self._index(other).search(query, limit=SUGGESTIONS))
+
+    def _set_targets(self, suggestions: list[Any]) -> None:
+        options = target_options(suggestions)
+        if not options:
+            options = [("(no suggestions: search for a record)", NO_TARGET)]
+        self.target.options = options
+        self.target.value = options[0][1]
+
+    # -- actions -----------------------------------------------------------------------------
+    def act(self, action: str) -> Any:
+        """Run ``action`` on the selected row; the result line says what it wrote."""
+        return self.ctx.guard(action.replace("_", " "), lambda: self._act(action), self.result)
+
+    def _act(self, action: str) -> Any:
+        from pmtools import operations
+
+        if self.row is None:
+            self.result.value = message_html("Select a record first.", "warning")
+            return None
+        s = self.ctx.session
+        lisc, ipm = self.selected_key()
+        side, _record = self._source()
+        if action in ("link", "not_a_match"):
+            target = self.target.value
+            if not target:
+                self.result.value = message_html("Choose a record to link to.", "warning")
+                return None
+            if side is Side.LISCIO:
+                ipm = target
+            else:
+                lisc = target
+        common = {"liscio": s.liscio, "ipm": s.ipm, "store": s.store}
+        with s.lock:
+            if action == "link":
+                outcome = operations.link(self.kind, lisc, ipm, **common)
+            elif action == "not_a_match":
+                outcome = operations.not_a_match(self.kind, lisc, ipm, **common)
+            elif action == "delink":
+                outcome = operations.delink(self.kind, lisc, **common)
+            elif action == "create_in_liscio":
+                outcome = operations.create_in_liscio(self.kind, ipm, **common)
+            elif action == "create_in_ipm":
+                outcome = operations.create_in_ipm(self.kind, lisc, **common)
+            else:
+                raise ValueError(f"unknown action {action!r}")
+        text = describe_outcome(action, outcome)
+        self.ctx.log.add(text)
+        self.ctx.changed(action)
+        self.result.value = message_html(text, "success")
+        return outcome
+
+
+def describe_outcome(action: str, outcome: Any) -> str:
+    """What an operation wrote, in words (its own message when it has one)."""
+    message = getattr(outcome, "message", None)
+    if message:
+        return str(message)
+    return f"{action.replace('_', ' ').capitalize()}: {outcome}"
+
+
+def _linked_ids(state: Any, side: Side) -> set[str]:
+    links = getattr(state, "links", ()) or ()
+    return {(link.liscio_id if side is Side.LISCIO else link.ipm_key) for link in links}

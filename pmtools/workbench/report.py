@@ -1,0 +1,86 @@
+"""The Report panel: preview the pairs report, download it as CSV or Excel."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import ipywidgets as ipw
+import pandas as pd
+
+from pmtools.records import Kind
+from pmtools.workbench.common import Context, button, esc, html_table
+
+PREVIEW_ROWS = 20
+MIME = {"csv": "text/csv", "xlsx":
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+STATUS_OPTIONS = (("All", "all"), ("Linked", "linked"), ("Unmatched", "unmatched"),
+                  ("Ambiguous", "ambiguous"), ("Orphaned", "orphaned"))
+
+
+def download_link(data: bytes, filename: str, fmt: str, label: str, css: str) -> str:
+    """An ``<a download>`` with the file in a data URI (works in Voilà without a server)."""
+    payload = base64.b64encode(data).decode("ascii")
+    return (f'<a class="{css}" download="{esc(filename)}" '
+            f'href="data:{MIME[fmt]};base64,{payload}" '
+            f'style="margin-right:1em">{esc(label)}</a>')
+
+
+class ReportPanel(ipw.VBox):
+    """Build the pairs report of one kind; show its first rows and two download links."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.kind = ipw.Dropdown(options=(("Accounts", "accounts"), ("Contacts", "contacts")),
+                                 value="accounts", description="Kind")
+        self.kind.add_class("pm-report-kind")
+        self.status = ipw.Dropdown(options=STATUS_OPTIONS, value="all", description="Status")
+        self.status.add_class("pm-report-status")
+        self.build_button = button("Build report", "pm-report-build", icon="file")
+        self.preview = ipw.HTML()
+        self.preview.add_class("pm-report-preview")
+        self.links = ipw.HTML()
+        self.links.add_class("pm-report-links")
+        self.frame: pd.DataFrame | None = None
+        self.files: dict[str, bytes] = {}
+        self.build_button.on_click(lambda _b: self.build())
+        ctx.freezable(self.build_button)
+        super().__init__([ipw.HBox([self.kind, self.status, self.build_button]),
+                          self.preview, self.links])
+        self.add_class("pm-report-panel")
+
+    def build(self) -> None:
+        """Build the report, show its preview and offer the downloads."""
+        self.ctx.guard("building the report", self._build, self.preview)
+
+    def _build(self) -> None:
+        from pmtools.reports import report_bytes
+
+        kind = Kind(self.kind.value)
+        with self.ctx.session.lock:
+            df = pairs_report(self.ctx.session, kind, self.status.value)
+        self.frame = df
+        self.files = {fmt: report_bytes(df, fmt) for fmt in ("csv", "xlsx")}
+        head = df.head(PREVIEW_ROWS).fillna("").astype(str)
+        self.preview.value = (
+            f"<p>{len(df)} rows; the first {len(head)}:</p>"
+            + html_table(list(df.columns), head.itertuples(index=False, name=None),
+                         css="pm-report-preview"))
+        name = f"pmtools-{kind.value}-{self.status.value}"
+        self.links.value = (
+            download_link(self.files["csv"], f"{name}.csv", "csv", "Download CSV",
+                          "pm-download-csv")
+            + download_link(self.files["xlsx"], f"{name}.xlsx", "xlsx", "Download Excel",
+                            "pm-download-xlsx"))
+        self.ctx.log.add(f"Report built: {kind.value}, {self.status.value}, {len(df)} rows")
+
+
+def pairs_report(session: Any, kind: Kind, status: str) -> pd.DataFrame:
+    """The pairs report of ``kind`` (pmtools.reports defines its columns)."""
+    from pmtools import reports
+    from pmtools.workbench.details import load_kind
+
+    data = load_kind(session, kind)
+    return reports.pairs_report(kind=kind, liscio=data.liscio, ipm=data.ipm, state=data.state,
+                                status=status)
+

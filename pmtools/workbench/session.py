@@ -1,0 +1,115 @@
+"""A workbench session: settings, both connectors and the state store, opened together.
+
+When no services are configured (``Settings.has_services`` is False) the session starts the
+bundled simulator with the demo dataset and keeps its state in a temporary folder, so that the
+app and the notebooks run on a fresh machine with nothing set up.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from pmtools.config import Settings
+
+log = logging.getLogger(__name__)
+
+# The demo runs with the simulator's rate limit off: it is a local demonstration, and a
+# first Sync Now of the demo firm would otherwise take minutes at Karbon's 120 a minute.
+DEMO_RATE_LIMIT = 0
+
+
+@dataclass(kw_only=True, eq=False)
+class Session:
+    """What the workbench's panels work with; close it to stop a simulator it started."""
+
+    settings: Settings
+    liscio: Any
+    ipm: Any
+    store: Any
+    sandbox: Any = None
+    tmpdir: Path | None = None
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    @property
+    def simulated(self) -> bool:
+        """True when this session started the bundled simulator itself."""
+        return self.sandbox is not None
+
+    @property
+    def lock(self) -> threading.RLock:
+        """Held while one action (a sync, a link, …) uses the store and connectors."""
+        return self._lock
+
+    def close(self) -> None:
+        """Close the store and connectors, stop the simulator and remove temporary files."""
+        for thing in (self.store, self.liscio, self.ipm):
+            closer = getattr(thing, "close", None)
+            if callable(closer):
+                try:
+                    closer()
+                except Exception:  # closing is best effort; keep going
+                    log.debug("close failed", exc_info=True)
+        if self.sandbox is not None:
+            self.sandbox.stop()
+            self.sandbox = None
+        if self.tmpdir is not None:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.tmpdir = None
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_store(path: Path) -> Any:
+    """Open the state store at ``path``."""
+    from pmtools.store import Store
+
+    opener = getattr(Store, "open", None)
+    return opener(path) if callable(opener) else Store(path)
+
+
+def open_session(settings: Settings | None = None, *, dataset: str = "demo",
+                 seed: int | None = None, rate_limit: int = DEMO_RATE_LIMIT) -> Session:
+    """Open settings, connectors and store; start the simulator when nothing is configured.
+
+    ``settings`` defaults to ``Settings.from_env()``. With the simulator, the state file lives
+    in a temporary folder (the simulator's data is in memory too) unless ``PMTOOLS_STATE``
+    names one.
+    """
+    from pmtools.connectors.factory import connect
+
+    settings = settings if settings is not None else Settings.from_env()
+    sandbox = None
+    tmpdir: Path | None = None
+    if not settings.has_services:
+        from pmtools.sandbox.server import start_sandbox
+
+        kwargs: dict[str, Any] = {"dataset": dataset, "rate_limit": rate_limit, "port": 0}
+        if seed is not None:
+            kwargs["seed"] = seed
+        sandbox = start_sandbox(**kwargs)
+        settings = settings.with_sandbox(sandbox.url)
+        if settings.state_path == Settings().state_path:
+            tmpdir = Path(tempfile.mkdtemp(prefix="pmtools-workbench-"))
+            settings = replace(settings, state_path=tmpdir / "state.sqlite")
+        log.info("started the simulator at %s", sandbox.url)
+    try:
+        liscio, ipm = connect(settings)
+        store = open_store(settings.state_path)
+    except BaseException:
+        if sandbox is not None:
+            sandbox.stop()
+        if tmpdir is not None:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+        raise
+    return Session(settings=settings, liscio=liscio, ipm=ipm, store=store, sandbox=sandbox,
+                   tmpdir=tmpdir)

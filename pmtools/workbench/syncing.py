@@ -1,0 +1,255 @@
+"""The Sync Now panel: three stages, a progress bar, Cancel, the preflight and a preview.
+
+The sync runs in a background thread so the page stays live; the thread only sets widget
+traits (ipywidgets sends those from any thread) and never touches another panel directly —
+when it ends, :meth:`Context.changed` tells the others to refresh.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import ipywidgets as ipw
+
+from pmtools.errors import PreflightRefused
+from pmtools.plan import COUNT_KEYS, Op, SyncPolicy
+from pmtools.workbench.common import Context, button, esc, html_table, message_html
+
+STAGES = (("organizations", "Organizations"), ("people", "People"),
+          ("linking", "Linking and field sync"))
+PREVIEW_LIMIT = 500  # plan rows shown in the page; the rest are counted
+
+
+def plan_rows(plan: Any, names: dict[tuple[str, str], str] | None = None) -> list[list[str]]:
+    """The writing actions of a plan as rows: what, kind, Liscio, IPM, field, before → after."""
+    names = names or {}
+    rows = []
+    for a in plan.writes():
+        lisc = a.liscio_id or ""
+        ipm = a.ipm_key or ""
+        if a.record is not None:
+            label = a.record.name
+            lisc = lisc or (label if a.op is Op.CREATE_IN_IPM else "")
+            ipm = ipm or (label if a.op is Op.CREATE_IN_LISCIO else "")
+        lisc = names.get(("liscio", lisc), lisc)
+        ipm = names.get(("ipm", ipm), ipm)
+        where = f" ({a.side})" if a.side is not None else ""
+        rows.append([str(a.op).replace("_", " "), str(a.kind), lisc, ipm,
+                     (a.field or "") + where, _text(a.before), _text(a.after),
+                     a.rule or a.reason])
+    return rows
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def counts_html(counts: dict[str, int]) -> str:
+    """The run's counts as a small escaped table."""
+    keys = [k for k in COUNT_KEYS if k in counts] + [k for k in counts if k not in COUNT_KEYS]
+    return html_table(["what", "count"], [[k.replace("_", " "), counts[k]] for k in keys],
+                      css="pm-counts")
+
+
+class SyncPanel(ipw.VBox):
+    """Sync Now with stages, progress, Cancel, preflight override and preview-then-apply."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.sync_now = button("Sync Now", "pm-sync-now", icon="refresh", style="primary")
+        self.preview_first = ipw.Checkbox(value=False, description="Preview first",
+                                          indent=False)
+        self.preview_first.add_class("pm-preview-first")
+        self.cancel = button("Cancel", "pm-cancel", icon="stop")
+        self.cancel.disabled = True
+        self.stages = {}
+        for key, label in STAGES:
+            b = ipw.Button(description=label, disabled=True, icon="circle-o")
+            b.add_class("pm-stage")
+            b.add_class(f"pm-stage-{key}")
+            self.stages[key] = b
+        self.progress = ipw.IntProgress(value=0, min=0, max=1, description="")
+        self.progress.add_class("pm-progress")
+        self.progress_text = ipw.HTML()
+        self.progress_text.add_class("pm-progress-text")
+        self.status = ipw.HTML()
+        self.status.add_class("pm-sync-status")
+        self.force = ipw.Checkbox(value=False, indent=False,
+                                  description="The client data is in Liscio: sync anyway")
+        self.force.add_class("pm-force")
+        self.force_button = button("Sync anyway", "pm-sync-anyway", icon="warning",
+                                   style="danger")
+        self.preflight_box = ipw.VBox([self.force, self.force_button],
+                                      layout=ipw.Layout(display="none"))
+        self.apply_button = button("Apply this plan", "pm-apply", icon="check", style="success")
+        self.discard_button = button("Discard", "pm-discard", icon="times")
+        self.preview = ipw.HTML()
+        self.preview.add_class("pm-preview")
+        self.preview_box = ipw.VBox(
+            [self.preview, ipw.HBox([self.apply_button, self.discard_button])],
+            layout=ipw.Layout(display="none"))
+        self.summary = ipw.HTML()
+        self.summary.add_class("pm-sync-summary")
+
+        self.sync_now.on_click(lambda _b: self.start(dry_run=self.preview_first.value))
+        self.cancel.on_click(lambda _b: self.request_cancel())
+        self.force_button.on_click(lambda _b: self._force_clicked())
+        self.apply_button.on_click(lambda _b: self.start(dry_run=False))
+        self.discard_button.on_click(lambda _b: self._discard())
+        ctx.freezable(self.sync_now, self.apply_button, self.force_button)
+
+        self.thread: threading.Thread | None = None
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self._cancel = threading.Event()
+        self._force_next = False
+        super().__init__([
+            ipw.HTML("<h3>Sync Now</h3>"),
+            ipw.HBox([self.sync_now, self.preview_first, self.cancel]),
+            ipw.HBox(list(self.stages.values())),
+            ipw.HBox([self.progress, self.progress_text]),
+            self.status, self.preflight_box, self.preview_box, self.summary,
+        ])
+        self.add_class("pm-sync-panel")
+
+    # -- running -----------------------------------------------------------------------------
+    def start(self, *, dry_run: bool, force: bool = False) -> bool:
+        """Start a sync (or a dry run) in the background; False when something else runs."""
+        if not self.ctx.acquire():
+            self.status.value = message_html("Another action is running; wait for it to finish.",
+                                             "warning")
+            return False
+        force = force or self._force_next
+        self._force_next = False
+        self._cancel.clear()
+        self.result = None
+        self.error = None
+        self.preflight_box.layout.display = "none"
+        if not dry_run:
+            self.preview_box.layout.display = "none"
+        for b in self.stages.values():
+            b.button_style = ""
+            b.icon = "circle-o"
+            b.remove_class("pm-stage-done")
+        self.progress.value, self.progress.max = 0, 1
+        self.progress_text.value = ""
+        self.summary.value = ""
+        self.cancel.disabled = False
+        what = "Preview (dry run)" if dry_run else "Sync"
+        self.status.value = message_html(f"{what} running…", "info")
+        self.ctx.log.add(f"{what} started" + (" with the preflight overridden" if force else ""))
+        policy = SyncPolicy(force=force)
+        self.thread = threading.Thread(target=self._run, args=(policy, dry_run),
+                                       name="pmtools-sync", daemon=True)
+        self.thread.start()
+        return True
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for a running sync to end; True when it has ended."""
+        if self.thread is not None:
+            self.thread.join(timeout)
+            return not self.thread.is_alive()
+        return True
+
+    def request_cancel(self) -> None:
+        """Ask the running sync to stop after the step it is on."""
+        self._cancel.set()
+        self.cancel.disabled = True
+        self.status.value = message_html("Cancelling after the current step…", "warning")
+        self.ctx.log.add("Cancel requested")
+
+    def _progress(self, stage: str, done: int, total: int, message: str = "") -> None:
+        keys = [k for k, _ in STAGES]
+        if stage in self.stages:
+            for k in keys[:keys.index(stage)]:
+                self._mark_done(k)
+            self.stages[stage].icon = "spinner"
+            self.stages[stage].button_style = "" if total and done < total else "info"
+            if total and done >= total:
+                self._mark_done(stage)
+        self.progress.max = max(total, 1)
+        self.progress.value = min(done, self.progress.max)
+        label = dict(STAGES).get(stage, stage)
+        self.progress_text.value = esc(f"{label}: {done} of {total}" +
+                                       (f" — {message}" if message else ""))
+
+    def _mark_done(self, stage: str) -> None:
+        b = self.stages[stage]
+        b.button_style = "info"
+        b.icon = "check"
+        b.add_class("pm-stage-done")
+
+    def _run(self, policy: SyncPolicy, dry_run: bool) -> None:
+        from pmtools.sync import run_sync
+
+        s = self.ctx.session
+        try:
+            with s.lock:
+                self.result = run_sync(liscio=s.liscio, ipm=s.ipm, store=s.store, policy=policy,
+                                       dry_run=dry_run, started_by="app",
+                                       progress=self._progress, cancel=self._cancel)
+        except PreflightRefused as exc:
+            self.error = exc
+            self.status.value = message_html(str(exc), "warning")
+            self.preflight_box.layout.display = ""
+            self.force.value = False
+            self.ctx.log.add(f"Sync refused by the preflight: {exc}", "warning")
+        except BaseException as exc:  # a thread must report everything it meets
+            self.error = exc
+            self.ctx.report(exc, "the sync", self.status)
+        else:
+            self._finished(dry_run)
+        finally:
+            self.cancel.disabled = True
+            self.ctx.release()
+        if self.result is not None and not dry_run:
+            self.ctx.changed("sync")
+
+    def _finished(self, dry_run: bool) -> None:
+        r = self.result
+        counts = dict(getattr(r, "counts", {}) or {})
+        outcome = str(getattr(r, "outcome", "done"))
+        errors = list(getattr(r, "errors", []) or [])
+        if dry_run:
+            rows = plan_rows(r.plan, self.ctx.names())
+            shown = rows[:PREVIEW_LIMIT]
+            more = (f"<p>… and {len(rows) - len(shown)} more (see `pmtools sync --dry-run`)"
+                    "</p>") if len(rows) > len(shown) else ""
+            self.preview.value = (
+                f"<b>The plan: {len(rows)} writes. Nothing has been written yet.</b>"
+                + counts_html(counts) + html_table(
+                    ["action", "kind", "Liscio", "IPM", "field (side written)", "before",
+                     "after", "rule"], shown, css="pm-plan") + more)
+            self.preview_box.layout.display = ""
+            self.status.value = message_html(
+                "Preview ready: review it, then Apply this plan or Discard.", "info")
+            self.ctx.log.add(f"Preview: {len(rows)} writes planned")
+            return
+        for k, _ in STAGES:
+            if outcome not in ("cancelled",):
+                self._mark_done(k)
+        level = "success" if not errors and outcome not in ("cancelled", "failed") else "warning"
+        self.status.value = message_html(f"Sync {outcome}: run {getattr(r, 'run_id', '')}.",
+                                         level)
+        err_html = ""
+        if errors:
+            err_html = "<b>Record errors</b>" + html_table(
+                ["error"], [[str(e)] for e in errors[:100]], css="pm-sync-errors")
+        self.summary.value = "<b>What changed</b>" + counts_html(counts) + err_html
+        self.ctx.log.add(f"Sync {outcome}: " + ", ".join(f"{k}={v}" for k, v in counts.items()
+                                                         if v))
+
+    def _force_clicked(self) -> None:
+        if not self.force.value:
+            self.status.value = message_html(
+                "Tick the box to confirm the client data is in Liscio first.", "warning")
+            return
+        self.ctx.log.add("Preflight overridden by the user", "warning")
+        self.start(dry_run=self.preview_first.value, force=True)
+        self._force_next = self.preview_first.value  # the Apply after a preview is forced too
+
+    def _discard(self) -> None:
+        self.preview_box.layout.display = "none"
+        self.preview.value = ""
+        self.status.value = message_html("Preview discarded; nothing was written.", "info")
