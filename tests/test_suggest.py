@@ -1,0 +1,163 @@
+"""Link-target suggestions: reasons as a table of cases, exclusion, ties, search, odd names."""
+
+import pytest
+
+from pmtools.records import Kind, Record, Side
+from pmtools.suggest import (
+    CLOSE_SPELLING_MIN,
+    Reason,
+    Suggestion,
+    SuggestionIndex,
+    display_name,
+    name_keys,
+)
+
+
+def ipm(rid, name, email=None, kind=Kind.CONTACTS):
+    return Record(side=Side.IPM, kind=kind, id=rid, name=name, email=email)
+
+
+def liscio(name, email=None, kind=Kind.CONTACTS, **parts):
+    return Record(side=Side.LISCIO, kind=kind, id="L1", name=name, email=email, **parts)
+
+
+FILLER = [ipm(f"f{i}", n) for i, n in enumerate(
+    ["Quentin Blake", "Zora Neale", "Harbor Freight Tools", "Xavier Quince", "Mo Ng"])]
+
+
+@pytest.mark.parametrize(("query", "target", "reason"), [
+    ("Ann Lee", "ann  LEE", Reason.SAME_NAME),
+    ("Ａｃｍｅ Corp", "acme corp", Reason.SAME_NAME),                  # NFKC
+    ("Lee, Ann", "Ann Lee", Reason.WORD_ORDER),
+    ("Ann Lee", "Lee, Ann", Reason.WORD_ORDER),
+    ("Ann Lee", "Ann, Lee", Reason.LEGAL_PUNCTUATION),               # only a comma differs
+    ("Acme LLC", "ACME L.L.C.", Reason.LEGAL_PUNCTUATION),
+    ("Acme Inc.", "Acme", Reason.LEGAL_PUNCTUATION),
+    ("Acme, Inc.", "ACME INC", Reason.LEGAL_PUNCTUATION),
+    ("Smith & Co", "Smith", Reason.LEGAL_PUNCTUATION),
+    ("O'Brien Tax PLLC", "OBrien Tax", Reason.LEGAL_PUNCTUATION),
+    ("Hill CPA", "Hill, C.P.A.", Reason.LEGAL_PUNCTUATION),
+    ("Co Op Bakery", "Op Bakery", None),                             # a first word is kept
+    ("Jon Smith", "John Smith", Reason.CLOSE_SPELLING),
+    ("José Núñez", "Jose Nunez", Reason.CLOSE_SPELLING),             # accents only
+    ("Katherine Johnson", "Kathy Johnston", Reason.SIMILAR),
+])
+def test_reason_levels(query, target, reason):
+    index = SuggestionIndex([ipm("T", target), *FILLER])
+    found = {s.id: s for s in index.rank(liscio(query), min_score=0)}
+    if reason is None:
+        assert "T" not in found or found["T"].reason in (Reason.CLOSE_SPELLING, Reason.SIMILAR)
+    else:
+        assert found["T"].reason is reason
+
+
+def test_same_email_level_for_contacts():
+    index = SuggestionIndex([ipm("T", "Completely Different", email="Ann@Example.com "),
+                             *FILLER])
+    [first, *_] = index.rank(liscio("Ann Lee", email="ann@example.COM"))
+    assert (first.id, first.reason, first.score) == ("T", Reason.SAME_EMAIL, 97.0)
+
+
+def test_levels_order_the_scores():
+    targets = [ipm("exact", "ann lee"), ipm("order", "Lee, Ann"), ipm("legal", "Ann Lee LLC"),
+               ipm("email", "Someone Else", email="a@x.com"), ipm("close", "Anne Lee"),
+               ipm("far", "Anna Leeds")]
+    ranked = SuggestionIndex(targets).rank(liscio("Ann Lee", email="a@x.com"), min_score=0)
+    assert [s.id for s in ranked] == ["exact", "order", "legal", "email", "close", "far"]
+    assert [s.reason for s in ranked] == [Reason.SAME_NAME, Reason.WORD_ORDER,
+                                          Reason.LEGAL_PUNCTUATION, Reason.SAME_EMAIL,
+                                          Reason.CLOSE_SPELLING, Reason.SIMILAR]
+    scores = [s.score for s in ranked]
+    assert scores == sorted(scores, reverse=True) and all(0 <= s <= 100 for s in scores)
+    assert ranked[4].score >= CLOSE_SPELLING_MIN > ranked[5].score
+
+
+def test_first_level_wins():
+    # The same email and the same name: the name level comes first.
+    ranked = SuggestionIndex([ipm("T", "Ann Lee", email="a@x.com")]).rank(
+        liscio("ANN LEE", email="a@x.com"))
+    assert [(s.id, s.reason) for s in ranked] == [("T", Reason.SAME_NAME)]
+
+
+def test_exclude_leaves_out_linked_ids():
+    index = SuggestionIndex([ipm("a", "Ann Lee"), ipm("b", "Ann Lee"), ipm("c", "Anne Lee")])
+    ranked = index.rank(liscio("Ann Lee"), exclude={"a", "unknown"})
+    assert [s.id for s in ranked] == ["b", "c"]
+    assert not ranked[0].tie  # its twin is excluded, so no tie is left
+
+
+def test_ties_are_flagged_and_ordered_by_name_then_id():
+    index = SuggestionIndex([ipm("k9", "ANN LEE"), ipm("k2", "ann lee"), ipm("k1", "ann lee"),
+                             ipm("k5", "Ann Leigh")])
+    ranked = index.rank(liscio("Ann Lee"))
+    # Same name key: by name as written ("ANN LEE" sorts before "ann lee"), then by id.
+    assert [s.id for s in ranked] == ["k9", "k1", "k2", "k5"]
+    assert [s.tie for s in ranked] == [True, True, True, False]
+    assert ranked == index.rank(liscio("Ann Lee"))  # deterministic
+
+
+def test_tie_flagged_even_when_the_twin_is_past_the_limit():
+    index = SuggestionIndex([ipm("a", "Acme LLC"), ipm("b", "Acme Inc")])
+    [only] = index.rank(liscio("Acme", kind=Kind.ACCOUNTS), limit=1)
+    assert only.id == "b" and only.tie  # "acme inc" sorts before "acme llc"
+
+
+def test_limit_and_min_score():
+    index = SuggestionIndex([ipm(f"k{i}", f"Ann Lee{'e' * i}") for i in range(30)])
+    assert len(index.rank(liscio("Ann Lee"), limit=5)) == 5
+    assert index.rank(liscio("Ann Lee"), limit=0) == []
+    assert all(s.score >= 90 for s in index.rank(liscio("Ann Lee"), limit=50, min_score=90))
+    assert index.rank(liscio("Zzzzzz Qqqqq")) == []
+
+
+def test_liscio_contact_named_by_parts():
+    person = liscio("", first_name="Ann", middle_name=None, last_name="Lee")
+    assert display_name(person) == "Ann Lee"
+    [first] = SuggestionIndex([ipm("T", "Lee, Ann")]).rank(person)
+    assert first.reason is Reason.WORD_ORDER
+
+
+def test_suggestion_is_a_frozen_value():
+    s = Suggestion(id="a", name="A", score=1.0, reason=Reason.SIMILAR)
+    with pytest.raises(AttributeError):
+        s.score = 2.0  # type: ignore[misc]
+    assert str(Reason.WORD_ORDER) == "same words in another order"
+
+
+def test_search_contains_on_the_name_first():
+    index = SuggestionIndex([ipm("a", "Acme Holdings"), ipm("b", "ACME"), ipm("c", "Lee, Ann"),
+                             ipm("d", "Acne Studio"), ipm("e", "Beta")])
+    found = index.search("acme")
+    assert [s.id for s in found[:2]] == ["b", "a"]
+    assert found[0].reason is Reason.SAME_NAME and found[1].reason is Reason.CONTAINS
+    assert "e" not in {s.id for s in found}
+    assert [s.id for s in index.search("ann lee")][:1] == ["c"]   # word order
+    assert index.search("acne studo")[0].id == "d"                 # close spelling
+    assert index.search("") == index.search("   ") == []
+    assert len(index.search("e", limit=2)) == 2
+
+
+@pytest.mark.parametrize("name", [
+    "<img src=x onerror=alert(1)>", "😀 Smile Co", "שלום עליכם", "مرحبا بالعالم", "", "   ",
+    ",,,", "LLC", "Inc.", "\u202eevil", "a" * 5000, "Robert'); DROP TABLE x;--",
+])
+def test_odd_names_do_not_crash(name):
+    index = SuggestionIndex([ipm("odd", name), ipm("n", "Normal Name"), ipm("e", "")])
+    for query in (name, "Normal Name", ""):
+        ranked = index.rank(liscio(query), limit=5)
+        assert all(isinstance(s, Suggestion) and 0 <= s.score <= 100 for s in ranked)
+        assert "e" not in {s.id for s in ranked} or query.strip()  # empty never "same name"
+    assert isinstance(index.search(name), list)
+    keys = name_keys(name)
+    assert isinstance(keys.plain, str)
+
+
+def test_empty_names_are_not_the_same_name():
+    index = SuggestionIndex([ipm("e1", ""), ipm("e2", "  ")])
+    assert index.rank(liscio("")) == []
+
+
+def test_empty_index():
+    index = SuggestionIndex([])
+    assert len(index) == 0
+    assert index.rank(liscio("Ann")) == [] and index.search("Ann") == []
