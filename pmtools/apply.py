@@ -1,0 +1,386 @@
+"""Apply a plan through the two connectors, saving every step in the state store.
+
+Every write is saved as an *intent* before it is sent and marked *confirmed* after, with its
+before and after values; a create is saved with its external id first. So a run killed at any
+point can simply be run again: :func:`reconcile` settles what the killed run left open (a write
+that reached the system is confirmed, one that did not is abandoned; a create whose reply was
+lost is found by its external id and linked), and the new plan holds only what is left.
+
+A record-level failure (RecordError) is saved (errors table, change ``failed``) and the run goes
+on; a service or credentials failure stops the run cleanly with outcome ``stopped``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pmtools.connectors.base import Connector
+from pmtools.errors import (
+    ConnectorError,
+    DuplicateCreate,
+    NotFound,
+    RecordError,
+    StateError,
+)
+from pmtools.plan import COUNT_KEYS, Action, LinkHow, LinkStatus, Op, Plan
+from pmtools.records import FieldValue, Kind, Record, Side
+from pmtools.rules import values_equal
+from pmtools.store import ChangeIntent, Store
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int, str], None]
+RESUMED = "resumed: found after an interrupted run"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApplyResult:
+    """What applying a plan did: counts (COUNT_KEYS), record errors and the outcome.
+
+    ``outcome`` is ``done``, ``done_with_errors``, ``stopped`` (a service failed: ``error``
+    holds it; run again to resume) or ``cancelled``.
+    """
+
+    counts: dict[str, int]
+    errors: tuple[str, ...] = ()
+    outcome: str = "done"
+    error: ConnectorError | None = field(default=None, compare=False)
+
+
+class Applier:
+    """The steps of applying (link, create, write a record's fields, mark, orphan).
+
+    Used by :func:`apply_plan` and by :mod:`pmtools.operations`. Each step saves its result
+    in the store as soon as it succeeded. ``names`` maps (side, kind, id) to a record's name
+    for the audit trail.
+    """
+
+    def __init__(self, *, liscio: Connector, ipm: Connector, store: Store, run_id: int,
+                 names: Mapping[tuple[Side, Kind, str], str] | None = None) -> None:
+        self.liscio, self.ipm, self.store, self.run_id = liscio, ipm, store, run_id
+        self.names: dict[tuple[Side, Kind, str], str] = dict(names or {})
+        self.counts: dict[str, int] = {k: 0 for k in COUNT_KEYS}
+        self.errors: list[str] = []
+
+    def connector(self, side: Side) -> Connector:
+        """The connector of ``side``."""
+        return self.liscio if side is Side.LISCIO else self.ipm
+
+    def name(self, side: Side, kind: Kind, record_id: str | None) -> str | None:
+        """A record's name as known to this run."""
+        return self.names.get((side, kind, record_id)) if record_id else None
+
+    def _remember(self, rec: Record) -> None:
+        self.names[(rec.side, rec.kind, rec.id)] = rec.name
+
+    def fail(self, exc: ConnectorError | StateError, *, kind: Kind, op: str,
+             side: Side | None = None, liscio_id: str | None = None,
+             ipm_key: str | None = None, fields: Sequence[str] = (),
+             change_ids: Sequence[int] = ()) -> None:
+        """Save a record-level failure and go on."""
+        name = self.name(Side.LISCIO, kind, liscio_id) or self.name(Side.IPM, kind, ipm_key)
+        message = str(exc)
+        self.store.record_error(self.run_id, kind=kind, op=op, message=message, side=side,
+                                liscio_id=liscio_id, ipm_key=ipm_key, name=name,
+                                field=",".join(fields) or None)
+        if change_ids:
+            self.store.set_change_status(change_ids, "failed", error=message)
+        self.counts["errors"] += 1
+        self.errors.append(f"{kind} {liscio_id or ''}/{ipm_key or ''} {op}: {message}")
+        log.warning("record error: %s %s/%s %s: %s", kind, liscio_id, ipm_key, op, message)
+
+    # -- steps ---------------------------------------------------------------------------
+    def link(self, kind: Kind, liscio_id: str, ipm_key: str, *, how: LinkHow,
+             rule: str = "") -> bool:
+        """Save a link (and its audit row); False when it conflicts with another link."""
+        try:
+            existing = self.store.link_for(kind, liscio_id=liscio_id)
+            self.store.add_link(kind, liscio_id, ipm_key, how=how, run_id=self.run_id)
+        except StateError as exc:
+            self.fail(exc, kind=kind, op="link", liscio_id=liscio_id, ipm_key=ipm_key)
+            return False
+        if existing is None:
+            self.store.record_change(self.run_id, ChangeIntent(
+                kind=kind, op="link", liscio_id=liscio_id, ipm_key=ipm_key,
+                liscio_name=self.name(Side.LISCIO, kind, liscio_id),
+                ipm_name=self.name(Side.IPM, kind, ipm_key), after=str(how),
+                rule=rule or f"link:{how}"))
+            if how is not LinkHow.CREATED:
+                self.counts["linked"] += 1
+        return True
+
+    def create(self, kind: Kind, target: Side, source: Record, *,
+               external_id: str) -> Record | None:
+        """Create ``source``'s counterpart on ``target`` once, idempotent by external id.
+
+        Returns the created (or found) record, or None after a record error.
+        """
+        system = self.connector(target)
+        self._remember(source)
+        source_key = {"liscio_id": source.id} if target is Side.IPM else {"ipm_key": source.id}
+        count_key = "created_in_ipm" if target is Side.IPM else "created_in_liscio"
+        found = None
+        if self.store.pending_create(external_id) is not None:
+            found = system.find_by_external_id(kind, external_id)  # an earlier try's result
+        change = ChangeIntent(kind=kind, op="create", side=target, external_id=external_id,
+                              liscio_name=source.name if target is Side.IPM else None,
+                              ipm_name=source.name if target is Side.LISCIO else None,
+                              after=source.name, rule=f"create-in-{target}", **source_key)
+        if found is None:
+            self.store.begin_create(self.run_id, kind=kind, target=target, source_id=source.id,
+                                    external_id=external_id)
+            (change_id,) = self.store.record_intents(self.run_id, [change])
+            try:
+                try:
+                    created = system.create_record(kind, source, external_id=external_id)
+                except DuplicateCreate:
+                    created = system.find_by_external_id(kind, external_id)
+                    if created is None:
+                        raise RecordError(f"{target} says external id {external_id} is in "
+                                          f"use but cannot find it", side=str(target))
+            except RecordError as exc:
+                self.store.finish_create(external_id, status="failed")
+                self.fail(exc, kind=kind, op="create", side=target, change_ids=[change_id],
+                          **source_key)
+                return None
+        else:
+            (change_id,) = self.store.record_intents(self.run_id, [change])
+            created = found
+        self.store.finish_create(external_id, status="confirmed", created_id=created.id)
+        new_key = {"ipm_key": created.id} if target is Side.IPM else {"liscio_id": created.id}
+        self.store.set_change_status([change_id], "confirmed", **new_key)
+        self._remember(created)
+        self.counts[count_key] += 1
+        return created
+
+    def write_record(self, kind: Kind, side: Side, pair: tuple[str, str],
+                     actions: Sequence[Action]) -> bool:
+        """Write one record's fields in one call; audit rows per field. True on success."""
+        liscio_id, ipm_key = pair
+        record_id = liscio_id if side is Side.LISCIO else ipm_key
+        intents = [ChangeIntent(kind=kind, op="write", side=side, liscio_id=liscio_id,
+                                ipm_key=ipm_key, liscio_name=self.name(Side.LISCIO, kind,
+                                                                       liscio_id),
+                                ipm_name=self.name(Side.IPM, kind, ipm_key), field=a.field,
+                                before=a.before, after=a.after, rule=a.rule) for a in actions]
+        ids = self.store.record_intents(self.run_id, intents)
+        values: dict[str, FieldValue] = {a.field: a.after for a in actions if a.field}
+        try:
+            self.connector(side).update_fields(kind, record_id, values)
+        except RecordError as exc:
+            self.fail(exc, kind=kind, op="write", side=side, liscio_id=liscio_id,
+                      ipm_key=ipm_key, fields=list(values), change_ids=ids)
+            return False
+        self.store.set_change_status(ids, "confirmed")
+        key = "ipm_fields_written" if side is Side.IPM else "liscio_fields_filled"
+        self.counts[key] += len(ids)
+        return True
+
+    def first_sync(self, kind: Kind, liscio_rec: Record, ipm_rec: Record,
+                   plan_pair: Callable[..., tuple[Action, ...]]) -> bool:
+        """Apply a newly linked pair's first sync at once and mark it synced."""
+        actions = plan_pair(kind, liscio_rec, ipm_rec, first_sync=True)
+        pair = (liscio_rec.id, ipm_rec.id)
+        ok = True
+        for side in (Side.IPM, Side.LISCIO):
+            writes = [a for a in actions if a.op is Op.WRITE and a.side is side]
+            if writes and not self.write_record(kind, side, pair, writes):
+                ok = False
+        if ok:
+            self.store.mark_synced(kind, liscio_rec.id)
+        return ok
+
+    def create_and_link(self, kind: Kind, target: Side, source: Record, *,
+                        external_id: str | None,
+                        plan_pair: Callable[..., tuple[Action, ...]]
+                        ) -> tuple[Record, Record] | None:
+        """Create ``source``'s counterpart, link them (how=created), apply the first sync.
+
+        Returns (Liscio record, IPM record), or None after a record error.
+        """
+        from pmtools.planner import external_id_for
+
+        external_id = external_id or external_id_for(kind, target, source.id)
+        created = self.create(kind, target, source, external_id=external_id)
+        if created is None:
+            return None
+        liscio_rec, ipm_rec = (source, created) if target is Side.IPM else (created, source)
+        if not self.link(kind, liscio_rec.id, ipm_rec.id, how=LinkHow.CREATED,
+                         rule=f"create-in-{target}"):
+            return None
+        self.first_sync(kind, liscio_rec, ipm_rec, plan_pair)
+        return liscio_rec, ipm_rec
+
+    def orphan(self, action: Action) -> None:
+        """Mark a link orphaned (nothing is deleted anywhere)."""
+        assert action.liscio_id is not None
+        self.store.set_link_status(action.kind, action.liscio_id, LinkStatus.ORPHANED,
+                                   reason=action.reason)
+        self.store.record_change(self.run_id, ChangeIntent(
+            kind=action.kind, op="orphan", liscio_id=action.liscio_id, ipm_key=action.ipm_key,
+            liscio_name=self.name(Side.LISCIO, action.kind, action.liscio_id),
+            ipm_name=self.name(Side.IPM, action.kind, action.ipm_key), after="orphaned",
+            rule=action.rule or "orphan", before="linked"))
+        self.counts["orphaned"] += 1
+
+
+def apply_plan(plan: Plan, *, liscio: Connector, ipm: Connector, store: Store, run_id: int,
+               progress: Progress | None = None, cancel: threading.Event | None = None,
+               names: Mapping[tuple[Side, Kind, str], str] | None = None) -> ApplyResult:
+    """Execute ``plan``'s writing actions in order, saving each step; see the module doc.
+
+    The WRITEs of one record are sent in one ``update_fields`` call. MARK_SYNCED is applied
+    only when every write of that pair succeeded. ``cancel`` is checked between steps.
+    """
+    from pmtools.planner import plan_pair
+
+    applier = Applier(liscio=liscio, ipm=ipm, store=store, run_id=run_id, names=names)
+    for a in plan.actions:
+        if a.record is not None:
+            applier._remember(a.record)
+    steps = _steps(plan.actions)
+    failed: set[tuple[Kind, str]] = set()  # pairs (kind, liscio_id) with a failed step
+    created_pairs: set[tuple[Kind, str | None, str | None]] = set()
+    outcome, error = "done", None
+    for done, step in enumerate(steps):
+        if cancel is not None and cancel.is_set():
+            outcome = "cancelled"
+            break
+        head = step[0]
+        if progress is not None:
+            progress("linking", done, len(steps), f"{head.op} {head.kind}")
+        try:
+            _apply_step(applier, step, failed, created_pairs, plan_pair)
+        except ConnectorError as exc:  # not a record error: the service failed, stop
+            outcome, error = "stopped", exc
+            log.error("run %s stopped: %s", run_id, exc)
+            break
+    if progress is not None and outcome == "done":
+        progress("linking", len(steps), len(steps), "applied")
+    counts = dict(applier.counts)
+    for key in ("unmatched_liscio", "unmatched_ipm", "ambiguous"):
+        counts[key] = plan.counts()[key]
+    if outcome == "done" and applier.errors:
+        outcome = "done_with_errors"
+    return ApplyResult(counts=counts, errors=tuple(applier.errors), outcome=outcome,
+                       error=error)
+
+
+def _steps(actions: Sequence[Action]) -> list[list[Action]]:
+    """Actions in order, the WRITEs of one record grouped at the first one's place."""
+    steps: list[list[Action]] = []
+    groups: dict[tuple[Any, ...], list[Action]] = {}
+    for a in actions:
+        if a.op is Op.WRITE:
+            key = (a.kind, a.side, a.liscio_id, a.ipm_key)
+            if key in groups:
+                groups[key].append(a)
+                continue
+            groups[key] = [a]
+            steps.append(groups[key])
+        elif a.op in (Op.LINK, Op.CREATE_IN_IPM, Op.CREATE_IN_LISCIO, Op.MARK_SYNCED,
+                      Op.ORPHAN):
+            steps.append([a])
+    return steps
+
+
+def _apply_step(applier: Applier, step: list[Action], failed: set[tuple[Kind, str]],
+                created_pairs: set[tuple[Kind, str | None, str | None]],
+                plan_pair: Callable[..., tuple[Action, ...]]) -> None:
+    a = step[0]
+    kind = a.kind
+    if (kind, a.liscio_id, a.ipm_key) in created_pairs or (
+            a.op in (Op.WRITE, Op.MARK_SYNCED) and (a.liscio_id is None or a.ipm_key is None)):
+        return  # a created pair's first sync was applied with its create
+    if a.op is Op.LINK:
+        assert a.liscio_id and a.ipm_key
+        if not applier.link(kind, a.liscio_id, a.ipm_key, how=a.how or LinkHow.AUTOMATIC,
+                            rule=a.rule):
+            failed.add((kind, a.liscio_id))
+    elif a.op in (Op.CREATE_IN_IPM, Op.CREATE_IN_LISCIO):
+        _create(applier, a, created_pairs, plan_pair)
+    elif a.op is Op.WRITE:
+        if (kind, a.liscio_id) in failed:
+            return
+        assert a.side is not None and a.liscio_id and a.ipm_key
+        if not applier.write_record(kind, a.side, (a.liscio_id, a.ipm_key), step):
+            failed.add((kind, a.liscio_id))
+    elif a.op is Op.MARK_SYNCED:
+        assert a.liscio_id
+        if (kind, a.liscio_id) not in failed:
+            applier.store.mark_synced(kind, a.liscio_id)
+    elif a.op is Op.ORPHAN:
+        applier.orphan(a)
+
+
+def _create(applier: Applier, a: Action,
+            created_pairs: set[tuple[Kind, str | None, str | None]],
+            plan_pair: Callable[..., tuple[Action, ...]]) -> None:
+    target = Side.IPM if a.op is Op.CREATE_IN_IPM else Side.LISCIO
+    source = a.record
+    if source is None:
+        source_id = a.liscio_id if target is Side.IPM else a.ipm_key
+        assert source_id is not None
+        source = applier.connector(Side.LISCIO if target is Side.IPM else Side.IPM) \
+            .get_record(a.kind, source_id)
+    created_pairs.add((a.kind, a.liscio_id, a.ipm_key))
+    pair = applier.create_and_link(a.kind, target, source, external_id=a.external_id,
+                                   plan_pair=plan_pair)
+    if pair is not None:
+        created_pairs.add((a.kind, pair[0].id, pair[1].id))
+
+
+def reconcile(*, liscio: Connector, ipm: Connector, store: Store, run_id: int) -> dict[str, int]:
+    """Settle what a killed run left open; returns how many intents were settled how.
+
+    A write intent whose value is now in the record is confirmed, otherwise abandoned. A
+    create intent is looked up by its external id: found, it is confirmed and linked (its first
+    sync follows in the plan); not found, it is abandoned (the plan creates it again).
+    """
+    settled = {"confirmed": 0, "abandoned": 0}
+    systems = {Side.LISCIO: liscio, Side.IPM: ipm}
+    current: dict[tuple[Side, Kind, str], Record | None] = {}
+    for change in store.changes(status="intent", op="write"):
+        side, kind = Side(change["side"]), Kind(change["kind"])
+        record_id = change["liscio_id"] if side is Side.LISCIO else change["ipm_key"]
+        key = (side, kind, record_id)
+        if key not in current:
+            try:
+                current[key] = systems[side].get_record(kind, record_id)
+            except NotFound:
+                current[key] = None
+        rec = current[key]
+        ok = rec is not None and values_equal(change["field"], rec.get(change["field"]),
+                                              change["after"])
+        status = "confirmed" if ok else "abandoned"
+        store.set_change_status([change["id"]], status, error=None if ok else
+                                "not sent: the run was interrupted before the write")
+        settled[status] += 1
+    for pending in store.pending_creates(status="intent"):
+        kind, target = Kind(pending["kind"]), Side(pending["target"])
+        found = systems[target].find_by_external_id(kind, pending["external_id"])
+        open_changes = [c["id"] for c in store.changes(status="intent", op="create")
+                        if c["external_id"] == pending["external_id"]]
+        if found is None:
+            store.finish_create(pending["external_id"], status="abandoned")
+            store.set_change_status(open_changes, "abandoned",
+                                    error="not created: the run was interrupted before it")
+            settled["abandoned"] += 1
+            continue
+        store.finish_create(pending["external_id"], status="confirmed", created_id=found.id)
+        new_key = {"ipm_key": found.id} if target is Side.IPM else {"liscio_id": found.id}
+        store.set_change_status(open_changes, "confirmed", **new_key)
+        settled["confirmed"] += 1
+        liscio_id, ipm_key = ((pending["source_id"], found.id) if target is Side.IPM
+                              else (found.id, pending["source_id"]))
+        if (store.link_for(kind, liscio_id=liscio_id) is None
+                and store.link_for(kind, ipm_key=ipm_key) is None):
+            store.add_link(kind, liscio_id, ipm_key, how=LinkHow.CREATED, run_id=run_id)
+            store.record_change(run_id, ChangeIntent(
+                kind=kind, op="link", liscio_id=liscio_id, ipm_key=ipm_key,
+                after=str(LinkHow.CREATED), rule=RESUMED))
+    return settled

@@ -1,0 +1,237 @@
+"""A person's actions on single records: link, delink, not a match, create, disconnect, status.
+
+Each action (but :func:`status`) is a run in the state store with its own audit rows, holds
+the sync lock, and says who started it (``started_by``: cli, app, …). Link and the two creates
+apply the pair's first sync at once; delink, not a match and disconnect write to neither
+system. A refused action (already linked, no such record) raises ConfigError before any run
+is recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pmtools.apply import Applier
+from pmtools.connectors.base import Connector
+from pmtools.errors import ConfigError, NotFound
+from pmtools.plan import DecisionKind, LinkHow, LinkStatus
+from pmtools.records import Kind, Record, Side
+from pmtools.store import ChangeIntent, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OperationResult:
+    """What one action did: its run, counts (COUNT_KEYS), record errors and outcome."""
+
+    run_id: int
+    command: str
+    counts: dict[str, int]
+    errors: tuple[str, ...] = ()
+    outcome: str = "done"
+    message: str = ""
+
+
+def link(kind: Kind, liscio_id: str, ipm_key: str, *, store: Store, liscio: Connector,
+         ipm: Connector, started_by: str = "cli") -> OperationResult:
+    """Link two records by hand and apply their first sync at once."""
+    kind = Kind(kind)
+    with store.lock():
+        _refuse_if_linked(store, kind, liscio_id=liscio_id, ipm_key=ipm_key)
+        liscio_rec = _get(liscio, kind, liscio_id)
+        ipm_rec = _get(ipm, kind, ipm_key)
+        if liscio_rec.archived:
+            raise ConfigError(f"Liscio {kind} {liscio_id} is archived: it cannot be linked")
+
+        def work(applier: Applier) -> str:
+            from pmtools.planner import plan_pair
+
+            applier.names.update({(r.side, r.kind, r.id): r.name for r in (liscio_rec, ipm_rec)})
+            for decision in DecisionKind:  # a person's link overrides an earlier "no"
+                store.remove_decision(kind, liscio_id, ipm_key, decision)
+            applier.link(kind, liscio_id, ipm_key, how=LinkHow.MANUAL, rule="manual link")
+            applier.first_sync(kind, liscio_rec, ipm_rec, plan_pair)
+            return f"linked {liscio_rec.name!r} with {ipm_rec.name!r}"
+
+        return _run(store, "link", kind, started_by, work, liscio=liscio, ipm=ipm)
+
+
+def delink(kind: Kind, liscio_id: str, *, store: Store, started_by: str = "cli",
+           liscio: Connector | None = None, ipm: Connector | None = None) -> OperationResult:
+    """Forget a link and remember the pair as delinked; nothing is written to either system.
+
+    ``liscio``/``ipm`` are accepted (and unused) so that every action takes the same arguments.
+    """
+    kind = Kind(kind)
+    with store.lock():
+        existing = store.link_for(kind, liscio_id=liscio_id)
+        if existing is None:
+            raise ConfigError(f"Liscio {kind} {liscio_id} is not linked")
+
+        def work(applier: Applier) -> str:
+            store.remove_link(kind, liscio_id)
+            store.add_decision(kind, liscio_id, existing.ipm_key, DecisionKind.DELINKED,
+                               run_id=applier.run_id)
+            store.record_change(applier.run_id, ChangeIntent(
+                kind=kind, op="delink", liscio_id=liscio_id, ipm_key=existing.ipm_key,
+                before=str(existing.how), rule="delink"))
+            return f"delinked {kind} {liscio_id} from {existing.ipm_key}"
+
+        return _run(store, "delink", kind, started_by, work)
+
+
+def not_a_match(kind: Kind, liscio_id: str, ipm_key: str, *, store: Store,
+                started_by: str = "cli", liscio: Connector | None = None,
+                ipm: Connector | None = None) -> OperationResult:
+    """Remember that two records are not the same: Sync Now never links them.
+
+    ``liscio``/``ipm`` are accepted (and unused) so that every action takes the same arguments.
+    """
+    kind = Kind(kind)
+    with store.lock():
+        existing = store.link_for(kind, liscio_id=liscio_id)
+        if existing is not None and existing.ipm_key == ipm_key:
+            raise ConfigError(f"Liscio {kind} {liscio_id} is linked to {ipm_key}: delink "
+                              f"them instead")
+
+        def work(applier: Applier) -> str:
+            store.add_decision(kind, liscio_id, ipm_key, DecisionKind.NOT_A_MATCH,
+                               run_id=applier.run_id)
+            store.record_change(applier.run_id, ChangeIntent(
+                kind=kind, op="not_a_match", liscio_id=liscio_id, ipm_key=ipm_key,
+                rule="not a match"))
+            return f"{kind} {liscio_id} and {ipm_key} will not be matched"
+
+        return _run(store, "not_a_match", kind, started_by, work)
+
+
+def create_in_ipm(kind: Kind, liscio_id: str, *, store: Store, liscio: Connector,
+                  ipm: Connector, started_by: str = "cli") -> OperationResult:
+    """Create the IPM record of a Liscio one, link them and apply the first sync."""
+    return _create(Kind(kind), Side.IPM, liscio_id, store=store, liscio=liscio, ipm=ipm,
+                   started_by=started_by)
+
+
+def create_in_liscio(kind: Kind, ipm_key: str, *, store: Store, liscio: Connector,
+                     ipm: Connector, started_by: str = "cli") -> OperationResult:
+    """Create the Liscio record of an IPM one, link them and apply the first sync."""
+    return _create(Kind(kind), Side.LISCIO, ipm_key, store=store, liscio=liscio, ipm=ipm,
+                   started_by=started_by)
+
+
+def disconnect(*, store: Store, started_by: str = "cli", liscio: Connector | None = None,
+               ipm: Connector | None = None) -> OperationResult:
+    """Forget links, decisions and baseline; write to neither system; keep the audit trail."""
+    with store.lock():
+        def work(applier: Applier) -> str:
+            forgot = store.disconnect()
+            return (f"disconnected: forgot {forgot['links']} links and {forgot['decisions']} "
+                    f"decisions and the baseline; the audit trail is kept")
+
+        return _run(store, "disconnect", None, started_by, work)
+
+
+def status(*, store: Store) -> dict[str, Any]:
+    """The state file at a glance: connection, links, decisions, baseline, last run."""
+    info = store.connection() or {}
+    baseline = store.baseline()
+    runs = store.runs()
+    last = runs[-1] if runs else None
+    out: dict[str, Any] = {
+        "state": str(store.path),
+        "schema_version": store.schema_version,
+        "connected": bool(info.get("first_sync_at")),
+        "first_sync_at": info.get("first_sync_at"),
+        "kinds": {},
+        "runs": len(runs),
+        "last_run": None if last is None else {
+            k: last[k] for k in ("id", "command", "started_by", "started_at", "finished_at",
+                                 "outcome", "counts", "message")},
+        "open_intents": len(store.changes(status="intent")),
+        "errors_last_run": len(store.errors(run_id=last["id"])) if last else 0,
+    }
+    for kind in Kind:
+        links = store.links(kind)
+        decisions = store.decisions(kind)
+        out["kinds"][str(kind)] = {
+            "linked": sum(link.status is LinkStatus.LINKED for link in links),
+            "orphaned": sum(link.status is LinkStatus.ORPHANED for link in links),
+            "awaiting_first_sync": sum(link.first_synced_at is None for link in links),
+            "not_a_match": sum(d.decision is DecisionKind.NOT_A_MATCH for d in decisions),
+            "delinked": sum(d.decision is DecisionKind.DELINKED for d in decisions),
+            "baseline": None if baseline is None else sum(k is kind for k, _ in baseline),
+        }
+    return out
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def _create(kind: Kind, target: Side, source_id: str, *, store: Store, liscio: Connector,
+            ipm: Connector, started_by: str) -> OperationResult:
+    source_side = Side.LISCIO if target is Side.IPM else Side.IPM
+    with store.lock():
+        _refuse_if_linked(store, kind, **({"liscio_id": source_id} if target is Side.IPM
+                                          else {"ipm_key": source_id}))
+        system = liscio if source_side is Side.LISCIO else ipm
+        source = _get(system, kind, source_id)
+        if source.archived:
+            raise ConfigError(f"Liscio {kind} {source_id} is archived: nothing is created")
+
+        def work(applier: Applier) -> str:
+            from pmtools.planner import plan_pair
+
+            pair = applier.create_and_link(kind, target, source, external_id=None,
+                                           plan_pair=plan_pair)
+            if pair is None:
+                return f"could not create {source.name!r} in {target}"
+            made = pair[1] if target is Side.IPM else pair[0]
+            return f"created {source.name!r} in {target} as {made.id} and linked it"
+
+        return _run(store, f"create_in_{target}", kind, started_by, work, liscio=liscio,
+                    ipm=ipm)
+
+
+def _run(store: Store, command: str, kind: Kind | None, started_by: str,
+         work: Callable[[Applier], str], *, liscio: Connector | None = None,
+         ipm: Connector | None = None) -> OperationResult:
+    store.mark_interrupted_runs()
+    kinds = [kind] if kind is not None else list(Kind)
+    run_id = store.start_run(command=command, started_by=started_by, kinds=kinds)
+    applier = Applier(liscio=liscio, ipm=ipm, store=store, run_id=run_id)  # type: ignore[arg-type]
+    try:
+        message = work(applier)
+    except BaseException as exc:
+        store.finish_run(run_id, outcome="stopped", counts=applier.counts,
+                         message=str(exc) or type(exc).__name__)
+        log.error("%s run %s stopped: %s", command, run_id, exc)
+        raise
+    outcome = "done_with_errors" if applier.errors else "done"
+    store.finish_run(run_id, outcome=outcome, counts=applier.counts, message=message)
+    log.info("%s run %s %s: %s", command, run_id, outcome, message)
+    return OperationResult(run_id=run_id, command=command, counts=dict(applier.counts),
+                           errors=tuple(applier.errors), outcome=outcome, message=message)
+
+
+def _refuse_if_linked(store: Store, kind: Kind, *, liscio_id: str | None = None,
+                      ipm_key: str | None = None) -> None:
+    if liscio_id is not None and (link := store.link_for(kind, liscio_id=liscio_id)):
+        raise ConfigError(f"Liscio {kind} {liscio_id} is already linked to {link.ipm_key}; "
+                          f"delink it first")
+    if ipm_key is not None and (link := store.link_for(kind, ipm_key=ipm_key)):
+        raise ConfigError(f"IPM {kind.ipm_name} {ipm_key} is already linked to "
+                          f"{link.liscio_id}; delink it first")
+
+
+def _get(system: Connector, kind: Kind, record_id: str) -> Record:
+    try:
+        return system.get_record(kind, record_id)
+    except NotFound:
+        what = kind if system.side is Side.LISCIO else kind.ipm_name
+        raise ConfigError(f"there is no {system.side} {what} {record_id}") from None
+
+
+__all__ = ["OperationResult", "create_in_ipm", "create_in_liscio", "delink", "disconnect",
+           "link", "not_a_match", "status"]

@@ -1,0 +1,189 @@
+"""Sync Now: fetch both sides, match, plan, apply — one run in the state store.
+
+Stages reported through ``progress(stage, done, total, message)``: ``organizations`` (fetch
+accounts of both sides), ``people`` (fetch contacts), ``linking`` (load details, plan, apply).
+
+IPM pulls are incremental after the first sync: records modified since the last pull's
+high-water mark (minus :data:`OVERLAP`, for clock skew and same-second edits) are merged into
+the cached IPM records. An incremental pull cannot see a record deleted in IPM's web app
+(the API has no delete); ``full=True`` pulls everything again. The cache keeps list rows only,
+never loaded details: whether editing a business card moves its owner's modification time is
+not documented, so details are loaded fresh, and only for the keys the planner needs.
+
+A dry run takes no lock and writes nothing to the state file: no run row, no baseline, no
+cache; it returns the plan.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from pmtools.apply import Progress, apply_plan, reconcile
+from pmtools.connectors.base import Connector
+from pmtools.errors import PreflightRefused
+from pmtools.plan import COUNT_KEYS, Plan, SyncPolicy
+from pmtools.records import Kind, Record, Side
+from pmtools.store import Store
+
+log = logging.getLogger(__name__)
+
+OVERLAP = timedelta(minutes=5)
+STAGES = ("organizations", "people", "linking")
+_STAGE_OF = {Kind.ACCOUNTS: "organizations", Kind.CONTACTS: "people"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncResult:
+    """The outcome of one Sync Now.
+
+    ``run_id`` is None for a dry run. ``outcome``: ``done``, ``done_with_errors``,
+    ``cancelled`` or ``dry_run`` (a service failure raises instead, after recording the run as
+    ``stopped``). ``counts`` has exactly COUNT_KEYS.
+    """
+
+    run_id: int | None
+    plan: Plan
+    counts: dict[str, int]
+    errors: tuple[str, ...] = ()
+    outcome: str = "done"
+    records: dict[tuple[Side, Kind], tuple[Record, ...]] = field(default_factory=dict,
+                                                                 compare=False)
+
+
+def run_sync(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
+             dry_run: bool = False, started_by: str = "cli", progress: Progress | None = None,
+             cancel: threading.Event | None = None, full: bool = False,
+             lock_timeout: float = 0.0) -> SyncResult:
+    """Run one Sync Now (see the module docstring); raises LockHeld, PreflightRefused,
+    ServiceError/AuthError (run recorded as stopped; run again to resume)."""
+    report: Progress = progress or (lambda *_: None)
+    if dry_run:
+        return _run(liscio=liscio, ipm=ipm, store=store, policy=policy, run_id=None,
+                    progress=report, cancel=cancel, full=full)
+    with store.lock(timeout=lock_timeout):
+        store.mark_interrupted_runs()
+        run_id = store.start_run(command="sync", started_by=started_by, kinds=policy.kinds,
+                                 policy=policy)
+        try:
+            result = _run(liscio=liscio, ipm=ipm, store=store, policy=policy, run_id=run_id,
+                          progress=report, cancel=cancel, full=full)
+        except PreflightRefused as exc:
+            store.finish_run(run_id, outcome="refused", message=str(exc),
+                             counts=_zero_counts())
+            log.info("sync run %s refused by the preflight", run_id)
+            raise
+        except BaseException as exc:
+            store.finish_run(run_id, outcome="stopped", message=str(exc) or type(exc).__name__,
+                             counts=_zero_counts())
+            log.error("sync run %s stopped: %s", run_id, exc)
+            raise
+        return result
+
+
+def _zero_counts() -> dict[str, int]:
+    return {k: 0 for k in COUNT_KEYS}
+
+
+def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
+         run_id: int | None, progress: Progress, cancel: threading.Event | None,
+         full: bool) -> SyncResult:
+    from pmtools.planner import details_needed, plan_sync, preflight_problem
+
+    if run_id is not None:
+        settled = reconcile(liscio=liscio, ipm=ipm, store=store, run_id=run_id)
+        if any(settled.values()):
+            log.info("run %s settled what an interrupted run left: %s", run_id, settled)
+    state = store.state(policy.kinds)
+    first = state.baseline is None
+    liscio_records: dict[Kind, list[Record]] = {}
+    ipm_records: dict[Kind, list[Record]] = {}
+    for kind in Kind:
+        stage = _STAGE_OF[kind]
+        if kind not in policy.kinds:
+            if first:  # the baseline covers both kinds, whatever this run syncs
+                liscio_records[kind] = list(liscio.iter_records(kind))
+            progress(stage, 1, 1, f"{kind}: not selected")
+            continue
+        progress(stage, 0, 2, f"fetching Liscio {kind}")
+        liscio_records[kind] = list(liscio.iter_records(kind))
+        progress(stage, 1, 2, f"fetching IPM {kind.ipm_name}")
+        ipm_records[kind] = _pull_ipm(ipm, store, kind, full=full or first,
+                                      save=run_id is not None)
+        progress(stage, 2, 2, f"{len(liscio_records[kind])} Liscio {kind}, "
+                              f"{len(ipm_records[kind])} IPM {kind.ipm_name}")
+    selected = {k: liscio_records[k] for k in policy.kinds}
+    progress("linking", 0, 1, "checking")
+    if first:
+        problem = preflight_problem(
+            liscio_counts={k: sum(not r.archived for r in selected[k]) for k in policy.kinds},
+            ipm_counts={k: len(ipm_records[k]) for k in policy.kinds}, policy=policy)
+        if problem and not policy.force:
+            raise PreflightRefused(problem)
+    for kind in policy.kinds:
+        keys = details_needed(kind=kind, liscio=selected[kind], ipm=ipm_records[kind],
+                              state=state, policy=policy)
+        todo = [r for r in ipm_records[kind] if r.id in keys and not r.details_complete]
+        if todo:
+            progress("linking", 0, 1, f"loading {len(todo)} IPM {kind.ipm_name} details")
+            loaded = {r.id: r for r in ipm.load_details(kind, todo)}
+            ipm_records[kind] = [loaded.get(r.id, r) for r in ipm_records[kind]]
+    progress("linking", 0, 1, "planning")
+    plan = plan_sync(liscio=selected, ipm=ipm_records, state=state, policy=policy)
+    records = {(Side.LISCIO, k): tuple(v) for k, v in selected.items()}
+    records.update({(Side.IPM, k): tuple(v) for k, v in ipm_records.items()})
+    if run_id is None:
+        progress("linking", 1, 1, "dry run: nothing written")
+        return SyncResult(run_id=None, plan=plan, counts=plan.counts(), outcome="dry_run",
+                          records=records)
+    names = {(r.side, r.kind, r.id): r.name for recs in records.values() for r in recs}
+    result = apply_plan(plan, liscio=liscio, ipm=ipm, store=store, run_id=run_id,
+                        progress=progress, cancel=cancel, names=names)
+    if first and result.outcome in ("done", "done_with_errors"):
+        store.record_baseline((k, r.id) for k, recs in liscio_records.items() for r in recs)
+    message = result.error and str(result.error)
+    store.finish_run(run_id, outcome=result.outcome, counts=result.counts, message=message)
+    log.info("sync run %s %s: %s", run_id, result.outcome,
+             " ".join(f"{k}={v}" for k, v in result.counts.items()))
+    if result.error is not None:
+        raise result.error
+    return SyncResult(run_id=run_id, plan=plan, counts=result.counts, errors=result.errors,
+                      outcome=result.outcome, records=records)
+
+
+def _pull_ipm(ipm: Connector, store: Store, kind: Kind, *, full: bool,
+              save: bool) -> list[Record]:
+    """IPM records of ``kind``: a full pull, or the cache merged with what changed since."""
+    mark = store.high_water(kind)
+    cached = store.cached_records(kind) if not full and mark else []
+    if full or not mark or not cached:
+        fresh = list(ipm.iter_records(kind))
+        merged = {r.id: r for r in fresh}
+    else:
+        fresh = list(ipm.iter_records(kind, modified_since=_minus(mark, OVERLAP)))
+        merged = {r.id: r for r in cached}
+        merged.update((r.id, r) for r in fresh)
+    if save:
+        store.cache_records(kind, fresh, replace_all=full or not mark or not cached)
+        newest = max((r.modified_at for r in fresh if r.modified_at), default=None)
+        if newest and (not mark or newest > mark):
+            store.set_high_water(kind, newest)
+    return list(merged.values())
+
+
+def _minus(stamp: str, delta: timedelta) -> str:
+    """An ISO-8601 UTC timestamp moved back by ``delta`` (same Z form)."""
+    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (moment - delta).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def stage_names() -> tuple[str, ...]:
+    """The three progress stages, in order (the workbench's three buttons)."""
+    return STAGES
+
+
+__all__ = ["OVERLAP", "STAGES", "SyncResult", "run_sync", "stage_names"]
