@@ -13,6 +13,7 @@ import enum
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -71,12 +72,22 @@ class Ambiguity:
         return cls(liscio=frozenset(liscio), ipm=frozenset(ipm), either=frozenset(either))
 
     @classmethod
+    def from_groups(cls, groups: Iterable[Any]) -> Ambiguity:
+        """The records of the matcher's ambiguous groups (``liscio_ids`` and ``ipm_keys``)."""
+        liscio: set[str] = set()
+        ipm: set[str] = set()
+        for group in groups:
+            liscio.update(group.liscio_ids)
+            ipm.update(group.ipm_keys)
+        return cls(liscio=frozenset(liscio), ipm=frozenset(ipm))
+
+    @classmethod
     def from_match(cls, kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record],
                    state: SyncState) -> Ambiguity:
         """The ambiguous records as the matcher sees them now (no plan needed)."""
         from pmtools.matching import match  # the engine's matcher; imported when used
 
-        return cls.from_actions(match(kind, liscio, ipm, state).ambiguous, kind)
+        return cls.from_groups(match(kind, liscio, ipm, state).ambiguous)
 
     def holds(self, side: Side, record_id: str) -> bool:
         """True when the record of ``side`` with ``record_id`` is ambiguous."""

@@ -206,3 +206,13 @@ def test_odd_names_do_not_crash(name):
         assert view.table.loc[view.table["liscio_id"] == "1", "Liscio name"].iloc[0] == name
     for text in ("<img", "😀", "של", "\u202e", "a b"):
         assert isinstance(view.query(search=text).total, int)
+
+
+def test_ambiguity_from_the_matcher():
+    from pmtools.plan import SyncState
+
+    unlinked = [r for r in LISCIO if r.id in ("2", "4")]
+    found = Ambiguity.from_match(Kind.ACCOUNTS, unlinked, IPM, SyncState())
+    assert (found.liscio, found.ipm) == ({"4"}, {"d1", "d2"})
+    t = build_pairs_table(Kind.ACCOUNTS, LISCIO, IPM, LINKS, found)
+    assert t.equals(build_pairs_table(Kind.ACCOUNTS, LISCIO, IPM, LINKS, AMBIGUOUS))
