@@ -159,12 +159,14 @@ def current_version(conn: sqlite3.Connection) -> int:
                .fetchone()[0])
 
 
-def migrate(conn: sqlite3.Connection, *, now: str) -> int:
+def migrate(conn: sqlite3.Connection, *, now: str,
+            migrations: tuple[tuple[int, str, str], ...] = MIGRATIONS) -> int:
     """Bring the schema up to date; returns the version. ``conn`` must be in autocommit mode."""
     version = current_version(conn)
-    if version > LATEST:
+    latest = migrations[-1][0]
+    if version > latest:
         raise StateError(f"the state file was written by a newer pmtools (schema version "
-                         f"{version}; this pmtools knows up to {LATEST}): upgrade pmtools")
+                         f"{version}; this pmtools knows up to {latest}): upgrade pmtools")
     if version == 0:
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -174,7 +176,7 @@ def migrate(conn: sqlite3.Connection, *, now: str) -> int:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-    for number, description, sql in MIGRATIONS:
+    for number, description, sql in migrations:
         if number <= version:
             continue
         conn.execute("BEGIN IMMEDIATE")
