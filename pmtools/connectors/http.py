@@ -1,0 +1,427 @@
+"""HTTP plumbing both connectors share: pacing, declared retries, error classification, stats.
+
+One :class:`HttpClient` per service and run. It paces requests with a :class:`RateLimiter`
+(shared by every thread using the client), retries only what :func:`retry_reason` declares
+retriable, turns failures into :mod:`pmtools.errors` exceptions, and counts what it did
+(:meth:`HttpClient.stats`). Waiting goes through injected ``sleep``/``clock`` functions, so
+tests run with instant waits and without monkeypatching.
+
+Retries, declared:
+
+- 429: the request was not processed, so every method is retried after ``Retry-After``
+  seconds; the limiter holds back every other request of the client for as long.
+- 5xx, timeouts and dropped connections: retried with exponential backoff for idempotent
+  methods (GET, PUT, PATCH, DELETE) only. A POST is never retried blindly: a create whose
+  reply was lost may have happened (connectors look it up by its external id instead).
+- A connection that could not be opened at all is retried for every method: nothing was sent.
+
+Secrets: headers are never logged; URLs are logged redacted (:func:`redact_url`); every
+message is scrubbed of the client's secret values before it reaches an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import httpx
+
+from pmtools.errors import AuthError, ConnectorError, NotFound, RecordError, ServiceError
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
+_SENSITIVE = re.compile(r"token|key|secret|pass|sig|auth|session|jwt", re.IGNORECASE)
+
+Sleep = Callable[[float], None]
+Clock = Callable[[], float]
+
+
+def redact_url(url: str | httpx.URL) -> str:
+    """The URL without user info and with sensitive-looking query values masked."""
+    parts = urlsplit(str(url))
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, "***" if _SENSITIVE.search(k) else v) for k, v in pairs],
+                          safe="$'(),:@ *")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def query_string(params: Mapping[str, Any]) -> str:
+    """``?name=value&…`` with OData's ``$`` option names kept readable; None values left out."""
+    pairs = [f"{quote(str(k), safe='$')}={quote(str(v), safe=chr(39) + '$(),:')}"
+             for k, v in params.items() if v is not None]
+    return "?" + "&".join(pairs) if pairs else ""
+
+
+def retry_reason(method: str, *, status: int | None = None,
+                 error: Exception | None = None) -> str | None:
+    """Why a failed attempt may be retried, or None when it must not be (the predicate)."""
+    if status == 429:
+        return "rate-limited"
+    if isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout)):
+        return "connect"  # nothing reached the server
+    if method.upper() not in IDEMPOTENT:
+        return None
+    if isinstance(error, httpx.TransportError):
+        return "transport"
+    if status is not None and status >= 500 and status not in (501, 505):
+        return "server"
+    return None
+
+
+class RateLimiter:
+    """Paces requests evenly to at most ``per_minute`` a minute, across threads.
+
+    Requests are given slots ``60 / per_minute`` seconds apart (plus a little headroom), so no
+    window of any length ever holds more than the limit allows: a long run goes at the limit
+    without bursts that a server's window would answer with 429. ``per_minute=0`` turns pacing
+    off; :meth:`hold` (after a 429) still holds every request back.
+    """
+
+    def __init__(self, per_minute: float, *, clock: Clock = time.monotonic,
+                 sleep: Sleep = time.sleep, headroom: float = 0.01) -> None:
+        if per_minute < 0:
+            raise ValueError("per_minute must be 0 (off) or positive")
+        self.per_minute = per_minute
+        self.interval = 60.0 / per_minute * (1.0 + headroom) if per_minute else 0.0
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next: float | None = None
+        self._hold_until = float("-inf")
+
+    def acquire(self) -> float:
+        """Wait for this request's slot; returns the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                slot = max(now, self._hold_until)
+                if self.interval and self._next is not None:
+                    slot = max(slot, self._next)
+                if self.interval:
+                    self._next = slot + self.interval
+            if slot > now:
+                self._sleep(slot - now)
+                waited += slot - now
+            with self._lock:
+                if self._hold_until <= slot:  # no 429 arrived while this request waited
+                    return waited
+
+    def hold(self, seconds: float) -> None:
+        """Hold every request back ``seconds`` from now (the server said Retry-After)."""
+        with self._lock:
+            self._hold_until = max(self._hold_until, self._clock() + max(0.0, seconds))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """How often and how long to retry; see :func:`retry_reason` for what is retried."""
+
+    attempts: int = 5  # tries of one request in all, for 5xx/timeouts
+    backoff: float = 0.5  # the first backoff, seconds; doubles each time
+    backoff_max: float = 30.0
+    jitter: float = 0.2  # up to this fraction added at random
+    rate_limited_attempts: int = 20  # 429s tolerated for one request
+    retry_after_default: float = 10.0  # a 429 without a usable Retry-After
+    retry_after_max: float = 600.0
+
+    def backoff_for(self, attempt: int, rnd: random.Random) -> float:
+        """The wait before retry number ``attempt`` (1-based)."""
+        wait = min(self.backoff_max, self.backoff * 2 ** (attempt - 1))
+        return wait * (1.0 + self.jitter * rnd.random())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestStats:
+    """What a client did, frozen at one moment (for benchmarks and the run report)."""
+
+    requests: int = 0  # attempts sent, retries included
+    by_method: tuple[tuple[str, int], ...] = ()
+    by_kind: tuple[tuple[str, int], ...] = ()
+    rate_limited: int = 0  # 429 answers seen
+    retries: int = 0
+    waited_seconds: float = 0.0  # pacing, Retry-After and backoff waits together
+    first_at: float | None = None  # clock time of the first and last request sent
+    last_at: float | None = None
+
+    def count(self, *, method: str | None = None, kind: str | None = None) -> int:
+        """Requests of one method or one kind (0 when none)."""
+        if method is not None:
+            return dict(self.by_method).get(method.upper(), 0)
+        if kind is not None:
+            return dict(self.by_kind).get(kind, 0)
+        return self.requests
+
+    def utilisation(self, per_minute: float) -> float | None:
+        """Requests a second achieved ÷ allowed, between the first and last request."""
+        if not per_minute or self.requests < 2 or self.first_at is None or self.last_at is None:
+            return None
+        span = self.last_at - self.first_at
+        if span <= 0:
+            return None
+        return ((self.requests - 1) / span) / (per_minute / 60.0)
+
+
+@dataclass(kw_only=True)
+class _Counters:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    requests: int = 0
+    by_method: Counter[str] = field(default_factory=Counter)
+    by_kind: Counter[str] = field(default_factory=Counter)
+    rate_limited: int = 0
+    retries: int = 0
+    waited: float = 0.0
+    first_at: float | None = None
+    last_at: float | None = None
+
+
+def error_details(response: httpx.Response) -> tuple[str | None, str]:
+    """The API's error code and message from any of the error body shapes in use.
+
+    ``{"error": {"code", "message"}}``, ``{"error": {"statusCode", "message"}}`` and
+    ``{"statusCode", "message"}``; anything else gives no code and the reason phrase.
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        return None, response.reason_phrase or "no details"
+    inner = body.get("error") if isinstance(body, dict) else None
+    if isinstance(inner, dict):
+        body = inner
+    if not isinstance(body, dict):
+        return None, response.reason_phrase or "no details"
+    code = body.get("code", body.get("statusCode"))
+    message = body.get("message")
+    return (None if code is None else str(code),
+            str(message) if message else (response.reason_phrase or "no details"))
+
+
+class HttpClient:
+    """One service's HTTP client: base URL, fixed headers, pacing, retries, classification.
+
+    ``headers`` carry the credentials; their values and ``secrets`` are scrubbed from every
+    message.
+    ``transport`` is passed to ``httpx.Client`` (an ``httpx.MockTransport`` in tests).
+    """
+
+    def __init__(self, base_url: str, *, label: str, side: str,
+                 headers: Mapping[str, str], secrets: tuple[str, ...] = (),
+                 transport: httpx.BaseTransport | None = None,
+                 timeout: float = 30.0, rate_limit: float = 0,
+                 limiter: RateLimiter | None = None, retry: RetryPolicy | None = None,
+                 sleep: Sleep = time.sleep, clock: Clock = time.monotonic,
+                 seed: int | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.label = label
+        self.side = side
+        values = (*secrets, *headers.values())
+        self._secrets = tuple(sorted({v for v in values if v and len(v) >= 4}, key=len,
+                                     reverse=True))
+        self._sleep = sleep
+        self._clock = clock
+        self.retry = retry or RetryPolicy()
+        self.limiter = limiter or RateLimiter(rate_limit, clock=clock, sleep=sleep)
+        self._rnd = random.Random(seed)
+        self._counters = _Counters()
+        self._client = httpx.Client(headers=dict(headers), transport=transport,
+                                    timeout=httpx.Timeout(timeout), follow_redirects=False)
+
+    def __repr__(self) -> str:
+        return f"HttpClient({self.label}, {redact_url(self.base_url)!r})"
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+    # -- the one request loop -------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        """An absolute URL for ``path`` under the base URL (absolute URLs pass through)."""
+        if path.startswith(("http://", "https://")):
+            return path
+        return self.base_url + "/" + path.lstrip("/")
+
+    def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+                json: Any = None, kind: str = "other") -> httpx.Response:
+        """Send one request with pacing and retries; return a 2xx response or raise.
+
+        ``kind`` labels the request in :meth:`stats` (e.g. ``list``, ``read``, ``write``).
+        Raises AuthError, NotFound, RecordError or ServiceError (see :meth:`error_for`).
+        """
+        method = method.upper()
+        url = self.url(path)
+        attempt = 0
+        rate_limited = 0
+        while True:
+            self._waited(self.limiter.acquire())
+            self._count_sent(method, kind)
+            try:
+                response = self._client.request(method, url, params=params, json=json)
+            except httpx.TransportError as exc:
+                attempt += 1
+                reason = retry_reason(method, error=exc)
+                shown = redact_url(exc.request.url if _has_request(exc) else url)
+                log.info("%s %s %s failed: %s", self.label, method, shown, type(exc).__name__)
+                if reason and attempt < self.retry.attempts:
+                    self._backoff(attempt)
+                    continue
+                raise ServiceError(self.scrub(
+                    f"{self.label} {method} {shown} failed ({type(exc).__name__}: {exc})"
+                    + (f" after {attempt} tries" if attempt > 1 else "")),
+                    side=self.side) from None
+            log.debug("%s %s %s -> %d", self.label, method, redact_url(response.request.url),
+                      response.status_code)
+            status = response.status_code
+            if 200 <= status < 300:
+                return response
+            if status == 429:
+                rate_limited += 1
+                with self._counters.lock:
+                    self._counters.rate_limited += 1
+                if rate_limited <= self.retry.rate_limited_attempts:
+                    wait = self._retry_after(response)
+                    log.info("%s rate-limited; waiting %.1f s", self.label, wait)
+                    self.limiter.hold(wait)
+                    self._count_retry()
+                    continue
+            else:
+                attempt += 1
+                if retry_reason(method, status=status) and attempt < self.retry.attempts:
+                    self._backoff(attempt)
+                    continue
+            raise self.error_for(response, tries=attempt + rate_limited)
+
+    def _retry_after(self, response: httpx.Response) -> float:
+        raw = response.headers.get("Retry-After", "").strip()
+        wait: float | None = None
+        if raw:
+            try:
+                wait = float(raw)
+            except ValueError:
+                try:
+                    wait = parsedate_to_datetime(raw).timestamp() - time.time()
+                except (TypeError, ValueError):
+                    wait = None
+        if wait is None or wait < 0:
+            wait = self.retry.retry_after_default
+        return min(wait, self.retry.retry_after_max)
+
+    def _backoff(self, attempt: int) -> None:
+        wait = self.retry.backoff_for(attempt, self._rnd)
+        self._count_retry()
+        self._sleep(wait)
+        self._waited(wait)
+
+    # -- errors -----------------------------------------------------------------------------
+
+    def error_for(self, response: httpx.Response, *, tries: int = 1) -> ConnectorError:
+        """Classify a failed response into a pmtools error (not raised here).
+
+        401 and 403 → AuthError (a 403 with a Karbon record code such as 4021 → RecordError);
+        404 → NotFound; other 4xx → RecordError; 5xx and anything else → ServiceError.
+        """
+        status = response.status_code
+        code, api_message = error_details(response)
+        where = f"{response.request.method} {redact_url(response.request.url)}"
+        text = f"{self.label} {where} → {status}" + (f" [{code}]" if code else "")
+        text += f": {api_message}" + (f" (after {tries} tries)" if tries > 1 else "")
+        text = self.scrub(text)
+        kwargs = {"side": self.side, "status": status, "code": code}
+        if status == 401 or (status == 403 and (code is None or not code.isdigit()
+                                                 or code in ("401", "403"))):
+            return AuthError(text + " — check the credentials", **kwargs)
+        if status == 404:
+            return NotFound(text, **kwargs)
+        if status == 429:
+            return ServiceError(text + " — still rate-limited", **kwargs)
+        if 400 <= status < 500:
+            return RecordError(text, **kwargs)
+        return ServiceError(text, **kwargs)
+
+    def parse_json(self, response: httpx.Response) -> Any:
+        """The reply's JSON; ServiceError with a clear message when it is not JSON."""
+        try:
+            return response.json()
+        except ValueError:
+            kind = response.headers.get("Content-Type", "no content type")
+            raise ServiceError(self.scrub(
+                f"{self.label} {response.request.method} {redact_url(response.request.url)} "
+                f"→ {response.status_code}: the reply is not JSON ({kind}, "
+                f"{len(response.content)} bytes)"), side=self.side,
+                status=response.status_code) from None
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every secret value of this client replaced by ***."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    # -- stats ------------------------------------------------------------------------------
+
+    def stats(self) -> RequestStats:
+        """A frozen snapshot of the counters."""
+        c = self._counters
+        with c.lock:
+            return RequestStats(
+                requests=c.requests, by_method=tuple(sorted(c.by_method.items())),
+                by_kind=tuple(sorted(c.by_kind.items())), rate_limited=c.rate_limited,
+                retries=c.retries, waited_seconds=c.waited, first_at=c.first_at,
+                last_at=c.last_at)
+
+    def _count_sent(self, method: str, kind: str) -> None:
+        now = self._clock()
+        c = self._counters
+        with c.lock:
+            c.requests += 1
+            c.by_method[method] += 1
+            c.by_kind[kind] += 1
+            c.first_at = now if c.first_at is None else c.first_at
+            c.last_at = now
+
+    def _count_retry(self) -> None:
+        with self._counters.lock:
+            self._counters.retries += 1
+
+    def _waited(self, seconds: float) -> None:
+        if seconds > 0:
+            with self._counters.lock:
+                self._counters.waited += seconds
+
+
+def _has_request(exc: httpx.TransportError) -> bool:
+    try:
+        exc.request  # noqa: B018 - raises RuntimeError when unset
+    except RuntimeError:
+        return False
+    return True
+
+
+class PageGuard:
+    """Remembers the page links/cursors of one listing and raises on a repeat (a loop)."""
+
+    def __init__(self, client: HttpClient, what: str) -> None:
+        self._client = client
+        self._what = what
+        self._seen: set[str] = set()
+
+    def check(self, token: str) -> None:
+        """Raise ServiceError when ``token`` came back before in this listing."""
+        if token in self._seen:
+            raise ServiceError(self._client.scrub(
+                f"{self._client.label} paging loop while listing {self._what}: "
+                f"{redact_url(token) if '://' in token else token!r} came back twice"),
+                side=self._client.side)
+        self._seen.add(token)

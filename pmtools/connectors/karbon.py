@@ -1,0 +1,472 @@
+"""The IPM connector: Intuit Practice Management through the Karbon API v3.
+
+Organizations and people (the API's Contacts) are listed 100 rows a page; their synced fields
+live on BusinessCards (:mod:`pmtools.connectors.cards`). Organization list rows carry no
+address, so those records come back with ``details_complete=False`` until
+:meth:`IpmConnector.load_details` reads their cards; the cards read there are kept for a while
+and reused by the following :meth:`~IpmConnector.update_fields` (one request saved per write).
+
+Creates carry a ``UserDefinedIdentifier`` (the engine's external id). A create whose reply was
+lost (timeout, dropped connection, 5xx) is never simply repeated: the connector looks the
+identifier up first and only re-sends when nothing was created. Karbon answers a duplicate
+identifier with 500/5001, which becomes :class:`~pmtools.errors.DuplicateCreate`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+
+import httpx
+
+from pmtools.connectors import cards
+from pmtools.connectors.http import (Clock, HttpClient, PageGuard, RequestStats, RetryPolicy,
+                                     Sleep, query_string, redact_url)
+from pmtools.errors import DuplicateCreate, NotFound, RecordError, ServiceError
+from pmtools.connectors.wire import is_older, parse_time, person_parts, text
+from pmtools.records import FieldValue, Kind, Record, Side, has_value
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 100  # Karbon's most rows a page
+CONFLICT_TRIES = 4  # PUTs of one card answered 409/4020 before giving up
+
+
+@dataclass(frozen=True, slots=True)
+class _Api:
+    collection: str
+    key: str
+    lookup: str
+
+
+# The properties of UpdateOrganization / CreateContact that a whole-entity PUT sends back.
+_WRITABLE = {
+    Kind.ACCOUNTS: frozenset({"FullName", "ClientOwner", "ClientManager", "ContactType",
+                              "UserDefinedIdentifier", "AccountingDetail", "EntityDescription"}),
+    Kind.CONTACTS: frozenset({"FirstName", "MiddleName", "LastName", "PreferredName",
+                              "Salutation", "Suffix", "ClientOwner", "ClientManager",
+                              "ContactType", "UserDefinedIdentifier", "AccountingDetail",
+                              "EntityDescription"}),
+}
+_API = {
+    Kind.ACCOUNTS: _Api("Organizations", "OrganizationKey", "GetOrganizationByUserDefinedIdentifier"),
+    Kind.CONTACTS: _Api("Contacts", "ContactKey", "GetContactByUserDefinedIdentifier"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    record: Record
+    entity: dict[str, Any]
+    card: dict[str, Any] | None
+    at: float
+
+
+class IpmConnector:
+    """IPM (Karbon API v3) as a :class:`~pmtools.connectors.base.Connector`.
+
+    ``rate_limit`` is requests a minute for this connector's every request (Karbon allows 120
+    per firm and application; 0 = no pacing). ``workers`` threads read cards in
+    :meth:`load_details`, all paced by the same limiter. Cards read by ``load_details`` are
+    reused by a write within ``card_ttl`` seconds; older ones are read again.
+    """
+
+    side = Side.IPM
+
+    def __init__(self, base_url: str, token: str, access_key: str, *,
+                 transport: httpx.BaseTransport | None = None, rate_limit: float = 120,
+                 timeout: float = 30.0, sleep: Sleep = time.sleep,
+                 clock: Clock = time.monotonic, retry: RetryPolicy | None = None,
+                 workers: int = 4, card_ttl: float = 600.0) -> None:
+        self.rate_limit = rate_limit
+        self._http = HttpClient(
+            base_url, label="IPM", side=Side.IPM.value, transport=transport, timeout=timeout,
+            rate_limit=rate_limit, retry=retry, sleep=sleep, clock=clock,
+            secrets=(token, access_key),
+            headers={"Authorization": f"Bearer {token}", "AccessKey": access_key,
+                     "Accept": "application/json", "Accept-Encoding": "gzip"})
+        self._clock = clock
+        self._sleep = sleep
+        self._workers = max(1, workers)
+        self._card_ttl = card_ttl
+        self._cache: dict[tuple[Kind, str], _Cached] = {}
+        self._found: dict[tuple[Kind, str], Record] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"IpmConnector({redact_url(self._http.base_url)!r})"
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self._http.close()
+
+    def stats(self) -> RequestStats:
+        """What this connector's HTTP client has done so far."""
+        return self._http.stats()
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def check(self) -> str:
+        """``GET /v3/TenantSettings``: proves the URL and both keys work."""
+        body = self._json_object(self._http.request("GET", "/v3/TenantSettings", kind="check"),
+                                 "tenant settings")
+        tenant = body.get("TenantKey")
+        return f"IPM tenant {tenant}" if tenant else "IPM connected"
+
+    def iter_records(self, kind: Kind, *, modified_since: str | None = None) -> Iterator[Record]:
+        """Yield every organization or person from the list endpoint, page by page.
+
+        With ``modified_since``, pages are read newest first and reading stops at the first row
+        older than the mark (the caller chooses the mark, overlap included).
+        """
+        api = _API[kind]
+        mark = parse_time(modified_since) if modified_since else None
+        order = "LastModifiedDateTime desc" if mark else "FullName"
+        params: dict[str, Any] = {"$top": PAGE_SIZE, "$orderby": order}
+        first = f"/v3/{api.collection}"
+        url = self._http.url(first) + query_string(params)
+        guard = PageGuard(self._http, kind.ipm_name)
+        guard.check(url)
+        seen: set[str] = set()
+        while True:
+            response = self._http.request("GET", url, kind="list")
+            body = self._json_object(response, f"{kind.ipm_name} list page")
+            rows = body.get("value")
+            if not isinstance(rows, list):
+                raise self._service(response, f"the {kind.ipm_name} list page has no 'value' list")
+            for row in rows:
+                record = self._from_row(kind, row, response)
+                if mark is not None and is_older(record.modified_at, mark):
+                    return
+                if record.id not in seen:
+                    seen.add(record.id)
+                    yield record
+            link = body.get("@odata.nextLink")
+            if isinstance(link, str) and link.strip():
+                url = self._resolve_link(link.strip(), str(response.request.url))
+            else:
+                skip = _skip_of(response.request.url) + len(rows)
+                count = body.get("@odata.count")
+                if len(rows) < PAGE_SIZE or (isinstance(count, int) and skip >= count):
+                    return
+                # a full page and no link: Karbon's docs disagree on whether the link always
+                # comes, so ask for the next page ourselves
+                url = self._http.url(first) + query_string(params | {"$skip": skip})
+            guard.check(url)
+
+    def get_record(self, kind: Kind, record_id: str) -> Record:
+        """Read one organization or person with its primary card; NotFound when gone."""
+        return self._fetch(kind, record_id).record
+
+    def load_details(self, kind: Kind, records: Sequence[Record]) -> list[Record]:
+        """Read the cards of organizations that lack them; everything else passes through.
+
+        A record that is gone (or refused) by now is returned as it was, still incomplete.
+        """
+        todo = [r for r in records if not r.details_complete]
+        if not todo:
+            return list(records)
+
+        def one(record: Record) -> Record:
+            try:
+                return self._fetch(kind, record.id).record
+            except RecordError as exc:  # NotFound included: keep going with the others
+                log.warning("%s", exc)
+                return record
+
+        with ThreadPoolExecutor(max_workers=min(self._workers, len(todo))) as pool:
+            loaded = dict(zip((r.id for r in todo), pool.map(one, todo), strict=True))
+        return [loaded.get(r.id, r) if not r.details_complete else r for r in records]
+
+    def find_by_external_id(self, kind: Kind, external_id: str) -> Record | None:
+        """The record whose UserDefinedIdentifier is ``external_id``, or None."""
+        with self._lock:
+            found = self._found.pop((kind, external_id), None)
+        if found is not None:
+            return found
+        try:
+            return self._lookup(kind, external_id)
+        except NotFound:
+            return None
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def update_fields(self, kind: Kind, record_id: str,
+                      values: Mapping[str, FieldValue]) -> Record:
+        """Write synced fields to the primary card with a whole-card PUT; others are kept.
+
+        409/4020 (changed meanwhile) → read the card again, re-apply, re-send (bounded).
+        """
+        for name in values:
+            if name not in kind.fields:
+                raise KeyError(f"{name!r} is not a synced field of {kind}")
+        for attempt in range(1, CONFLICT_TRIES + 1):
+            cached = self._take_cached(kind, record_id) if attempt == 1 else None
+            current = cached or self._fetch(kind, record_id, remember=False)
+            try:
+                return self._write(kind, current, values)
+            except RecordError as exc:
+                if exc.status != 409 or attempt == CONFLICT_TRIES:
+                    raise
+                log.info("IPM %s %s changed meanwhile; reading it again", kind.ipm_name,
+                         record_id)
+        raise AssertionError("unreachable")
+
+    def create_record(self, kind: Kind, draft: Record, *, external_id: str) -> Record:
+        """``POST`` an organization or person with a primary card holding the synced fields.
+
+        Raises DuplicateCreate when ``external_id`` is already in use (the record is then
+        returned by the next :meth:`find_by_external_id` without a request).
+        """
+        api = _API[kind]
+        body = self._create_body(kind, draft, external_id)
+        tries = self._http.retry.attempts
+        for attempt in range(1, tries + 1):
+            try:
+                response = self._http.request("POST", f"/v3/{api.collection}", json=body,
+                                              kind="create")
+            except ServiceError as exc:
+                # 500/5001 is both "duplicate identifier" and Karbon's generic error; any other
+                # 5xx, timeout or drop may have created the record: look before sending again
+                existing = self._lookup_quietly(kind, external_id)
+                if existing is not None:
+                    raise self._duplicate(kind, external_id, existing) from None
+                if attempt == tries:
+                    raise
+                log.info("IPM create of %s %r failed (%s); nothing was created, sending again",
+                         kind.ipm_name, external_id, exc.status or "no reply")
+                self._sleep(self._http.retry.backoff_for(attempt, _NO_JITTER))
+                continue
+            return self._created(kind, draft, external_id, response)
+        raise AssertionError("unreachable")
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _fetch(self, kind: Kind, key: str, *, remember: bool = True) -> _Cached:
+        api = _API[kind]
+        path = f"/v3/{api.collection}/{_path_key(key)}" + query_string(
+            {"$expand": "BusinessCards"})
+        response = self._http.request("GET", path, kind="read")
+        return self._entity(kind, response, remember=remember)
+
+    def _lookup(self, kind: Kind, external_id: str) -> Record:
+        api = _API[kind]
+        literal = quote(external_id.replace("'", "''"), safe="-._~!$&*+,;:@'")
+        path = (f"/v3/{api.collection}/{api.lookup}(UserDefinedIdentifier='{literal}')"
+                + query_string({"$expand": "BusinessCards"}))
+        response = self._http.request("GET", path, kind="lookup")
+        return self._entity(kind, response, remember=True).record
+
+    def _lookup_quietly(self, kind: Kind, external_id: str) -> Record | None:
+        try:
+            return self._lookup(kind, external_id)
+        except NotFound:
+            return None
+
+    def _entity(self, kind: Kind, response: httpx.Response, *, remember: bool) -> _Cached:
+        api = _API[kind]
+        entity = self._json_object(response, f"{kind.ipm_name} record")
+        key = entity.get(api.key)
+        if not isinstance(key, str) or not key:
+            raise RecordError(self._http.scrub(
+                f"IPM {response.request.method} {redact_url(response.request.url)}: the reply "
+                f"has no {api.key}"), side=self.side.value, status=response.status_code)
+        card = cards.primary_card(entity.get("BusinessCards"))
+        card_values = cards.card_fields(card, kind)
+        if kind is Kind.ACCOUNTS:
+            record = Record(side=self.side, kind=kind, id=key, name=text(entity.get("FullName"))
+                            or "", **card_values, **_common(entity), extra=_extra(entity))
+        else:
+            parts = [text(entity.get(n)) for n in ("FirstName", "MiddleName", "LastName")]
+            name = text(entity.get("FullName")) or " ".join(p for p in parts if p)
+            record = Record(side=self.side, kind=kind, id=key, name=name, first_name=parts[0],
+                            middle_name=parts[1], last_name=parts[2], **card_values,
+                            **_common(entity), extra=_extra(entity))
+        plain = {k: v for k, v in entity.items() if k != "BusinessCards"}
+        cached = _Cached(record=record, entity=plain, card=card, at=self._clock())
+        if remember:
+            with self._lock:
+                self._cache[(kind, key)] = cached
+        return cached
+
+    def _take_cached(self, kind: Kind, key: str) -> _Cached | None:
+        with self._lock:
+            cached = self._cache.pop((kind, key), None)
+        if cached is not None and self._clock() - cached.at <= self._card_ttl:
+            return cached
+        return None
+
+    def _write(self, kind: Kind, current: _Cached, values: Mapping[str, FieldValue]) -> Record:
+        record = current.record
+        try:
+            if current.card is None:
+                card = cards.new_card(kind, values, entity_key=record.id)
+                self._put_entity_with_card(kind, current, card)
+            else:
+                card = cards.apply_fields(current.card, kind, values)
+                if card == cards.clean_card(current.card):
+                    return record.with_fields(cards.card_fields(card, kind))
+                key = card.get("BusinessCardKey")
+                if not isinstance(key, str) or not key:
+                    raise RecordError(f"IPM {kind.ipm_name} {record.id}: its card has no "
+                                      "BusinessCardKey", side=self.side.value)
+                card.setdefault("EntityType", cards.ENTITY_TYPE[kind])
+                card.setdefault("EntityKey", record.id)
+                self._http.request("PUT", f"/v3/BusinessCards/{_path_key(key)}", json=card,
+                                   kind="write")
+        except cards.CardError as exc:
+            raise RecordError(f"IPM {kind.ipm_name} {record.id}: {exc}",
+                              side=self.side.value) from None
+        return record.with_fields(cards.card_fields(card, kind))
+
+    def _put_entity_with_card(self, kind: Kind, current: _Cached, card: dict[str, Any]) -> None:
+        """Give a card-less entity its first card: PUT the entity as read, plus the card."""
+        api = _API[kind]
+        # PUT replaces the entity: send back what was read of the writable properties.
+        # RestrictionLevel is left out (omitted = unchanged; sending it needs permissions).
+        body = {k: v for k, v in cards.clean_card(current.entity).items()
+                if k in _WRITABLE[kind]}
+        if kind is Kind.ACCOUNTS:
+            body["FullName"] = current.record.name
+        body["BusinessCards"] = [card]
+        self._http.request("PUT", f"/v3/{api.collection}/{_path_key(current.record.id)}",
+                           json=body, kind="write")
+
+    def _create_body(self, kind: Kind, draft: Record, external_id: str) -> dict[str, Any]:
+        values = {k: v for k, v in draft.field_values().items() if has_value(v)}
+        try:
+            card = cards.new_card(kind, values)
+        except cards.CardError as exc:
+            raise RecordError(f"IPM create {draft.name!r}: {exc}", side=self.side.value) from None
+        body: dict[str, Any] = {"UserDefinedIdentifier": external_id}
+        if kind is Kind.ACCOUNTS:
+            if not draft.name.strip():
+                raise RecordError("IPM create: an organization needs a name", side="ipm")
+            body["FullName"] = draft.name.strip()
+        else:
+            first, middle, last = person_parts(draft)
+            if not first or not last:
+                raise RecordError(f"IPM create {draft.name!r}: a person needs a first and a "
+                                  "last name", side=self.side.value)
+            body |= {"FirstName": first, "LastName": last}
+            if middle:
+                body["MiddleName"] = middle
+        body["BusinessCards"] = [card]
+        return body
+
+    def _created(self, kind: Kind, draft: Record, external_id: str,
+                 response: httpx.Response) -> Record:
+        api = _API[kind]
+        try:
+            reply = response.json()
+        except ValueError:
+            reply = None
+        reply = reply if isinstance(reply, dict) else {}
+        key = reply.get(api.key)
+        if not isinstance(key, str) or not key:
+            match = re.search(r"\('([^']+)'\)", response.headers.get("Location", ""))
+            key = match.group(1) if match else None
+        if not key:
+            # created, but we cannot tell its key: find it by its identifier
+            found = self._lookup_quietly(kind, external_id)
+            if found is None:
+                raise ServiceError(f"IPM created {kind.ipm_name} {external_id!r} but gave no key",
+                                   side=self.side.value, status=response.status_code)
+            return found
+        values = {k: v for k, v in draft.field_values().items() if has_value(v)}
+        if kind is Kind.CONTACTS:
+            first, middle, last = person_parts(draft)
+            name = " ".join(p for p in (first, middle, last) if p)
+            parts = {"first_name": first, "middle_name": middle, "last_name": last}
+        else:
+            name, parts = text(reply.get("FullName")) or draft.name.strip(), {}
+        return Record(side=self.side, kind=kind, id=key, name=name, **parts, **values,
+                      external_id=external_id, modified_at=text(reply.get("LastModifiedDateTime")))
+
+    def _duplicate(self, kind: Kind, external_id: str, existing: Record) -> DuplicateCreate:
+        with self._lock:
+            self._found[(kind, external_id)] = existing
+        return DuplicateCreate(
+            f"IPM {kind.ipm_name} with UserDefinedIdentifier {external_id!r} already exists "
+            f"({existing.id})", side=self.side.value, status=500, code="5001")
+
+    def _from_row(self, kind: Kind, row: Any, response: httpx.Response) -> Record:
+        api = _API[kind]
+        key = row.get(api.key) if isinstance(row, dict) else None
+        if not isinstance(key, str) or not key:
+            raise self._service(response, f"a {kind.ipm_name} list row has no {api.key}")
+        name = text(row.get("FullName")) or ""
+        if kind is Kind.ACCOUNTS:
+            return Record(side=self.side, kind=kind, id=key, name=name,
+                          phone=text(row.get("PhoneNumber")), website=text(row.get("Website")),
+                          details_complete=False, **_common(row), extra=_extra(row))
+        return Record(side=self.side, kind=kind, id=key, name=name,
+                      email=text(row.get("EmailAddress")), title=text(row.get("RoleOrTitle")),
+                      **_common(row), extra=_extra(row))
+
+    def _resolve_link(self, link: str, current: str) -> str:
+        """The absolute URL of a nextLink: absolute, root-relative or relative."""
+        base = urlsplit(self._http.base_url)
+        if link.startswith(("http://", "https://")):
+            target = urlsplit(link)
+            if (target.scheme, target.netloc) != (base.scheme, base.netloc):
+                raise ServiceError(f"IPM paging link points to another server "
+                                   f"({target.netloc}); not sending the credentials there",
+                                   side=self.side.value)
+            return link
+        if link.startswith("/"):
+            prefix = base.path.rstrip("/")
+            if prefix and link != prefix and not link.startswith(prefix + "/"):
+                link = prefix + link
+            return urlunsplit((base.scheme, base.netloc, "", "", "")) + link
+        return urljoin(current, link)
+
+    def _json_object(self, response: httpx.Response, what: str) -> dict[str, Any]:
+        body = self._http.parse_json(response)
+        if not isinstance(body, dict):
+            raise self._service(response, f"the {what} is not a JSON object")
+        return body
+
+    def _service(self, response: httpx.Response, problem: str) -> ServiceError:
+        return ServiceError(self._http.scrub(
+            f"IPM {response.request.method} {redact_url(response.request.url)}: {problem}"),
+            side=self.side.value, status=response.status_code)
+
+
+class _NoJitter:
+    def random(self) -> float:
+        return 0.0
+
+
+_NO_JITTER: Any = _NoJitter()
+
+
+def _common(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {"modified_at": text(row.get("LastModifiedDateTime")),
+            "external_id": text(row.get("UserDefinedIdentifier"))}
+
+
+def _extra(row: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    names = {"EmailAddress": "email", "PhoneNumber": "phone", "Address": "address",
+             "ContactType": "contact_type"}
+    return tuple((label, str(row[k])) for k, label in names.items()
+                 if isinstance(row.get(k), str) and row[k].strip())
+
+
+def _path_key(key: str) -> str:
+    return quote(key, safe="")
+
+
+def _skip_of(url: httpx.URL) -> int:
+    raw = url.params.get("$skip")
+    try:
+        return max(0, int(raw)) if raw is not None else 0
+    except ValueError:
+        return 0
