@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from pmtools.connectors.base import Connector
 from pmtools.plan import LinkStatus, SyncState
 from pmtools.records import Address, Kind, Record
 
@@ -36,10 +37,11 @@ ACCOUNT_COLUMNS = (
     "Status", "Linked How", "Last Synced",
 )
 CHANGE_COLUMNS = (
-    "Run", "Time", "Kind", "Liscio Name", "Liscio ID", "IPM Name", "IPM Key", "Side", "Field",
-    "Before", "After", "Rule", "Status",
+    "Run", "Time", "Kind", "Action", "Liscio Name", "Liscio ID", "IPM Name", "IPM Key", "Side",
+    "Field", "Before", "After", "Rule", "Status", "Started By",
 )
-ERROR_COLUMNS = ("Run", "Time", "Kind", "Side", "Record ID", "Record Name", "Action", "Message")
+ERROR_COLUMNS = ("Run", "Time", "Kind", "Side", "Record ID", "Record Name", "Action", "Field",
+                 "Message")
 
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _MIN_WIDTH, _MAX_WIDTH = 8, 60
@@ -86,6 +88,107 @@ def format_value(value: Any) -> str:
     if isinstance(value, Address):
         return str(value)
     return str(value)
+
+
+def pairs_report(kind: Kind | str, *, liscio: Iterable[Record], ipm: Iterable[Record],
+                 state: SyncState, status: str = "all",
+                 last_synced: Mapping[Kind, str] | None = None) -> pd.DataFrame:
+    """The pairs report of ``kind``: one row per link, per ambiguous or unmatched record.
+
+    Linked and orphaned rows carry both sides; unlinked records one side. Unlinked archived
+    Liscio records are left out (they are neither matched nor created). ``status`` keeps one
+    status (linked, unmatched, ambiguous, orphaned) or ``all``. ``Last Synced`` of a linked
+    pair is the end of the last completed sync of its kind (``last_synced``, from
+    :func:`pmtools.audit.last_sync_times`) when the pair had had its first sync, else empty.
+    """
+    from pmtools.matching import match
+
+    kind = Kind(kind)
+    if status not in STATUSES:
+        from pmtools.errors import ConfigError
+        raise ConfigError(f"--status must be one of {', '.join(STATUSES)}, not {status!r}")
+    lis = [r for r in liscio if r.kind is kind]
+    ipm_recs = [r for r in ipm if r.kind is kind]
+    by_liscio = {r.id: r for r in lis}
+    by_ipm = {r.id: r for r in ipm_recs}
+    last = (last_synced or {}).get(kind)
+    rows: list[tuple[int, str, list[str]]] = []
+    order = {"linked": 0, "orphaned": 1, "ambiguous": 2, "unmatched": 3}
+
+    def add(left: Record | None, right: Record | None, row_status: str, how: str = "",
+            synced: str = "") -> None:
+        if status not in ("all", row_status):
+            return
+        cells = _side_cells(kind, left) + _side_cells(kind, right) + [row_status, how, synced]
+        name = (left or right).name if (left or right) else ""
+        rows.append((order[row_status], normalize_name_for_sort(name), cells))
+
+    for link in state.links:
+        if link.kind is not kind:
+            continue
+        left, right = by_liscio.get(link.liscio_id), by_ipm.get(link.ipm_key)
+        orphaned = (link.status is LinkStatus.ORPHANED or left is None or left.archived
+                    or right is None)
+        synced = ""
+        if link.first_synced_at and not orphaned:
+            synced = max(link.first_synced_at, last or "")
+        elif link.first_synced_at:
+            synced = link.first_synced_at
+        if left is None:
+            left = _missing(kind, link.liscio_id)
+        if right is None:
+            right = _missing(kind, link.ipm_key)
+        add(left, right, "orphaned" if orphaned else "linked", str(link.how), synced)
+    result = match(kind, lis, ipm_recs, state)
+    for group in result.ambiguous:
+        for rid in group.liscio_ids:
+            add(by_liscio[rid], None, "ambiguous")
+        for key in group.ipm_keys:
+            add(None, by_ipm[key], "ambiguous")
+    for pair in result.pairs:  # to be linked by the next Sync Now: unmatched until then
+        add(by_liscio[pair.liscio_id], None, "unmatched")
+        add(None, by_ipm[pair.ipm_key], "unmatched")
+    for rid in result.unmatched_liscio:
+        add(by_liscio[rid], None, "unmatched")
+    for key in result.unmatched_ipm:
+        add(None, by_ipm[key], "unmatched")
+    rows.sort(key=lambda r: (r[0], r[1]))
+    return pd.DataFrame([r[2] for r in rows], columns=list(report_columns(kind)), dtype=object)
+
+
+def normalize_name_for_sort(name: str) -> str:
+    """A name's sort key in reports (case and spacing ignored)."""
+    return " ".join(name.casefold().split())
+
+
+def _side_cells(kind: Kind, rec: Record | None) -> list[str]:
+    names = _FIELD_COLUMNS[kind]
+    if rec is None:
+        return [""] * (1 + len(names))
+    return [rec.name] + [format_value(getattr(rec, n)) for n in names]
+
+
+def _missing(kind: Kind, record_id: str) -> Record:
+    from pmtools.records import Side
+
+    return Record(side=Side.LISCIO, kind=kind, id=record_id, name=f"(not found: {record_id})")
+
+
+def fetch_records(kind: Kind | str, *, liscio: Connector, ipm: Connector
+                  ) -> tuple[list[Record], list[Record]]:
+    """Both sides' current records of ``kind``, IPM details (addresses) loaded.
+
+    For the CLI's reports: an IPM organization's address is on its business card, so this
+    reads one card per organization (Karbon allows about 120 requests a minute).
+    """
+    kind = Kind(kind)
+    lis = list(liscio.iter_records(kind))
+    ipm_recs = list(ipm.iter_records(kind))
+    todo = [r for r in ipm_recs if not r.details_complete]
+    if todo:
+        loaded = {r.id: r for r in ipm.load_details(kind, todo)}
+        ipm_recs = [loaded.get(r.id, r) for r in ipm_recs]
+    return lis, ipm_recs
 
 
 def write_report(df: pd.DataFrame, path: str | Path, fmt: str | None = None) -> Path:

@@ -1,0 +1,210 @@
+"""``pmtools report``, ``runs``, ``undo`` and ``explain``: what the sync did, and putting it back.
+
+Library calls live in :mod:`pmtools.reports`, :mod:`pmtools.audit`, :mod:`pmtools.undo` and
+:mod:`pmtools.explain`; this module only parses flags, opens the state file and connectors, and
+prints. Nothing here prompts, so every command is safe in scripts and cron.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pmtools.config import Settings
+from pmtools.errors import ConfigError
+from pmtools.records import Kind
+
+KINDS = [k.value for k in Kind]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the report, runs, undo and explain subcommands."""
+    p = sub.add_parser("report", help="write a pairs, changes or errors report (CSV or Excel)",
+                       description="Write a report. Every cell that a spreadsheet could run "
+                                   "as a formula is prefixed with a single quote.")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--kind", choices=KINDS, help="the pairs report of this kind")
+    what.add_argument("--changes", action="store_true",
+                      help="every change the syncs made (field writes with before/after)")
+    what.add_argument("--errors", action="store_true", help="every record-level failure")
+    p.add_argument("--status", default="all",
+                   choices=("linked", "unmatched", "ambiguous", "orphaned", "all"),
+                   help="pairs report: keep rows of this status (default all)")
+    p.add_argument("--run", type=int, metavar="RUN_ID",
+                   help="--changes/--errors: only this run")
+    p.add_argument("--format", choices=("csv", "xlsx"),
+                   help="file format (default: from the -o suffix)")
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="FILE",
+                   help="the file to write")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("runs", help="list every run: time, kind, who started it, counts, "
+                                    "outcome")
+    p.add_argument("--json", action="store_true", help="print one JSON array")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("undo", help="put back what a run wrote; delink what it linked",
+                       description="Undo a run: restore the IPM values it overwrote, empty "
+                                   "the Liscio fields it filled (unless changed since: a "
+                                   "conflict, left alone), delink its links, list its creates "
+                                   "(nothing is deleted). The undo is a run itself.")
+    p.add_argument("run_id", type=int, metavar="RUN_ID")
+    p.add_argument("--dry-run", action="store_true", help="show what would be done; write "
+                                                          "nothing")
+    p.add_argument("--json", action="store_true", help="last line: one JSON object")
+    p.set_defaults(func=cmd_undo)
+
+    p = sub.add_parser("explain", help="say why a record is or is not linked")
+    p.add_argument("kind", choices=KINDS, metavar="KIND", help="accounts or contacts")
+    p.add_argument("name_or_id", metavar="NAME_OR_ID",
+                   help="a Liscio id, an IPM key, or a name (case and spacing ignored)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_explain)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(state_path=getattr(args, "state", None))
+
+
+def _open_store(settings: Settings, *, must_exist: bool = True) -> Any:
+    from pmtools.store import Store
+
+    if must_exist and not Path(settings.state_path).exists():
+        raise ConfigError(f"no state file at {settings.state_path}: run `pmtools sync` first "
+                          f"or point PMTOOLS_STATE (or --state) at it")
+    return Store.open(settings.state_path)
+
+
+def _state(settings: Settings, kind: Kind) -> tuple[Any, dict[Kind, str]]:
+    """The stored state of ``kind`` and last sync times; empty before any state file."""
+    from pmtools.audit import last_sync_times
+    from pmtools.plan import SyncState
+
+    if not Path(settings.state_path).exists():
+        return SyncState(), {}
+    with _open_store(settings) as store:
+        return store.state([kind]), last_sync_times(store)
+
+
+@contextmanager
+def _connectors(settings: Settings) -> Iterator[tuple[Any, Any]]:
+    from pmtools.connectors.factory import connect
+
+    settings.require_services()
+    liscio, ipm = connect(settings)
+    try:
+        yield liscio, ipm
+    finally:
+        for c in (liscio, ipm):
+            closer = getattr(c, "close", None)
+            if callable(closer):
+                closer()
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``pmtools report``: write the pairs, changes or errors report to a file."""
+    from pmtools import audit, reports
+
+    fmt = args.format or args.output.suffix.lstrip(".").lower()
+    if fmt not in reports.FORMATS:
+        raise ConfigError("give --format csv|xlsx or an -o file ending in .csv or .xlsx")
+    settings = _settings(args)
+    if args.kind is None:
+        with _open_store(settings) as store:
+            df = (audit.changes_frame(store, run_id=args.run) if args.changes
+                  else audit.errors_frame(store, run_id=args.run))
+    else:
+        kind = Kind(args.kind)
+        state, last = _state(settings, kind)
+        with _connectors(settings) as (liscio, ipm):
+            lis, ipm_recs = reports.fetch_records(kind, liscio=liscio, ipm=ipm)
+        df = reports.pairs_report(kind, liscio=lis, ipm=ipm_recs, state=state,
+                                  status=args.status, last_synced=last)
+    reports.write_report(df, args.output, fmt)
+    print(f"wrote {len(df)} rows to {args.output}")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """``pmtools runs``: every run, oldest first."""
+    from pmtools import audit
+
+    settings = _settings(args)
+    if not Path(settings.state_path).exists():
+        print("[]" if args.json else "no runs yet (no state file at "
+                                     f"{settings.state_path})")
+        return 0
+    with _open_store(settings) as store:
+        if args.json:
+            print(json.dumps(audit.list_runs(store)))
+        else:
+            print(audit.render_runs(store))
+    return 0
+
+
+def cmd_undo(args: argparse.Namespace) -> int:
+    """``pmtools undo RUN_ID [--dry-run]``."""
+    from pmtools.undo import plan_undo, undo_run
+
+    settings = _settings(args)
+    with _open_store(settings) as store, _connectors(settings) as (liscio, ipm):
+        if args.dry_run:
+            plan = plan_undo(store, args.run_id, liscio=liscio, ipm=ipm)
+            print(plan.text())
+            print("dry run: nothing written")
+            if args.json:
+                print(json.dumps(_plan_json(plan)))
+            return 0
+        result = undo_run(store, args.run_id, liscio=liscio, ipm=ipm, started_by="cli")
+    print(result.plan.text())
+    for err in result.errors:
+        print(f"error: {err}", file=sys.stderr)
+    print(f"undo run {result.undo_run_id}: {result.outcome}")
+    if args.json:
+        print(json.dumps({"run_id": result.undo_run_id, "undoes_run": args.run_id,
+                          "outcome": result.outcome, "counts": result.counts,
+                          **_plan_json(result.plan)}))
+    return 1 if result.errors else 0
+
+
+def _plan_json(plan: Any) -> dict[str, Any]:
+    from pmtools.reports import format_value
+
+    return {
+        "writes": [{"kind": str(a.kind), "side": str(a.side), "liscio_id": a.liscio_id,
+                    "ipm_key": a.ipm_key, "field": a.field, "from": format_value(a.before),
+                    "to": format_value(a.after)} for a in plan.writes],
+        "links": [{"op": c.op, "kind": str(c.kind), "liscio_id": c.liscio_id,
+                   "ipm_key": c.ipm_key} for c in plan.links],
+        "conflicts": [{"kind": str(c.kind), "side": str(c.side), "record_id": c.record_id,
+                       "field": c.field, "reason": c.reason} for c in plan.conflicts],
+        "created": list(plan.created),
+    }
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """``pmtools explain KIND NAME_OR_ID``."""
+    from pmtools.explain import explain_record
+
+    settings = _settings(args)
+    kind = Kind(args.kind)
+    with _connectors(settings) as (liscio, ipm):
+        lis = list(liscio.iter_records(kind))
+        ipm_recs = list(ipm.iter_records(kind))
+    state, _ = _state(settings, kind)
+    exp = explain_record(kind, args.name_or_id, liscio_records=lis, ipm_records=ipm_recs,
+                         state=state)
+    if args.json:
+        print(json.dumps({"kind": str(kind), "query": exp.query, "findings": [
+            {"side": str(f.side) if f.side else None, "id": f.record_id, "name": f.name,
+             "status": f.status, "name_key": f.name_key, "candidates": [
+                 {"id": i, "name": n} for i, n in f.candidates], "reasons": list(f.lines)}
+            for f in exp.findings]}))
+    else:
+        print(exp.text)
+    return 0
