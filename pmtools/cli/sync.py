@@ -1,0 +1,293 @@
+"""CLI: ``sync``, ``link``, ``delink``, ``not-a-match``, ``create-in-liscio``,
+``create-in-ipm``, ``disconnect`` and ``status``.
+
+Exit codes (mapped in :mod:`pmtools.cli`): 0 done; 1 done with record errors; 2 usage or
+configuration; 3 refused by the preflight; 4 another sync holds the lock; 5 the run stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from pmtools.config import Settings
+from pmtools.errors import ConfigError
+from pmtools.plan import COUNT_KEYS, Op, Plan
+from pmtools.records import Address, FieldValue, Kind, Side
+
+KINDS = ("accounts", "contacts")
+
+
+def register(subparsers: Any) -> None:
+    """Add this module's subcommands to the ``pmtools`` parser."""
+    p = subparsers.add_parser("sync", help="Sync Now: link, create and write fields")
+    p.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
+    p.add_argument("--kind", choices=(*KINDS, "all"), default="all")
+    p.add_argument("--force", action="store_true",
+                   help="run the first sync even when the preflight refuses it")
+    p.add_argument("--full", action="store_true",
+                   help="pull every IPM record again instead of those changed since last time")
+    p.add_argument("--json", action="store_true",
+                   help="print the counts as one JSON object on the last line")
+    _service_flags(p)
+    p.set_defaults(func=cmd_sync)
+
+    p = subparsers.add_parser("link", help="link a Liscio record with an IPM record by hand")
+    _kind(p)
+    p.add_argument("liscio_id", metavar="LISCIO_ID")
+    p.add_argument("ipm_key", metavar="IPM_KEY")
+    _service_flags(p)
+    p.set_defaults(func=cmd_link)
+
+    p = subparsers.add_parser("delink", help="forget a link (nothing is written anywhere)")
+    _kind(p)
+    p.add_argument("liscio_id", metavar="LISCIO_ID")
+    p.set_defaults(func=cmd_delink)
+
+    p = subparsers.add_parser("not-a-match", help="never auto-link these two records")
+    _kind(p)
+    p.add_argument("liscio_id", metavar="LISCIO_ID")
+    p.add_argument("ipm_key", metavar="IPM_KEY")
+    p.set_defaults(func=cmd_not_a_match)
+
+    p = subparsers.add_parser("create-in-liscio", help="create an IPM record in Liscio, linked")
+    _kind(p)
+    p.add_argument("ipm_key", metavar="IPM_KEY")
+    _service_flags(p)
+    p.set_defaults(func=cmd_create_in_liscio)
+
+    p = subparsers.add_parser("create-in-ipm", help="create a Liscio record in IPM, linked")
+    _kind(p)
+    p.add_argument("liscio_id", metavar="LISCIO_ID")
+    _service_flags(p)
+    p.set_defaults(func=cmd_create_in_ipm)
+
+    p = subparsers.add_parser("disconnect", help="forget links, decisions and baseline")
+    p.add_argument("--yes", action="store_true", help="really forget them")
+    p.set_defaults(func=cmd_disconnect)
+
+    p = subparsers.add_parser("status", help="links, decisions and the last run")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_status)
+
+
+def _kind(p: argparse.ArgumentParser) -> None:
+    p.add_argument("kind", metavar="KIND", choices=KINDS, help="accounts or contacts")
+
+
+def _service_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--liscio-url", help="Liscio API base URL (default $PMTOOLS_LISCIO_URL)")
+    p.add_argument("--ipm-url", help="IPM (Karbon) API base URL (default $PMTOOLS_IPM_URL)")
+
+
+# -- wiring ----------------------------------------------------------------------------------
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Settings from the environment and this command's flags."""
+    return Settings.from_env(state_path=getattr(args, "state", None),
+                             liscio_url=getattr(args, "liscio_url", None),
+                             ipm_url=getattr(args, "ipm_url", None))
+
+
+def open_store(settings: Settings) -> Any:
+    """The state store of ``settings``."""
+    from pmtools.store import Store
+
+    return Store.open(settings.state_path)
+
+
+def connectors(settings: Settings) -> tuple[Any, Any]:
+    """(liscio, ipm) connectors for ``settings``; ConfigError when not configured."""
+    settings.require_services()
+    try:
+        from pmtools.connectors.factory import connect
+    except ImportError as exc:  # pragma: no cover - only while the connectors are missing
+        raise ConfigError(f"the HTTP connectors are not available: {exc}") from None
+    return connect(settings)
+
+
+def _exit_for(outcome: str) -> int:
+    from pmtools.cli import EXIT_OK, EXIT_RECORD_ERRORS
+
+    return EXIT_RECORD_ERRORS if outcome == "done_with_errors" else EXIT_OK
+
+
+def _print_errors(errors: tuple[str, ...]) -> None:
+    for error in errors:
+        print(f"error: {error}", file=sys.stderr)
+
+
+# -- commands --------------------------------------------------------------------------------
+def cmd_sync(args: argparse.Namespace) -> int:
+    """``pmtools sync``."""
+    from pmtools.plan import SyncPolicy
+    from pmtools.sync import run_sync
+
+    settings = settings_from(args)
+    kinds = tuple(Kind) if args.kind == "all" else (Kind(args.kind),)
+    policy = SyncPolicy(kinds=kinds, force=args.force)
+    liscio, ipm = connectors(settings)
+    with open_store(settings) as store:
+        result = run_sync(liscio=liscio, ipm=ipm, store=store, policy=policy,
+                          dry_run=args.dry_run, started_by="cli", full=args.full)
+    if args.dry_run:
+        names = {(side, kind, r.id): r.name for (side, kind), recs in result.records.items()
+                 for r in recs}
+        print(format_plan(result.plan, names))
+    _print_errors(result.errors)
+    counts = {k: result.counts.get(k, 0) for k in COUNT_KEYS}
+    run = "dry run" if result.run_id is None else f"run {result.run_id}"
+    print(f"sync {run} {result.outcome}: "
+          + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if args.json:
+        print(json.dumps(counts))
+    return _exit_for(result.outcome)
+
+
+def _operation(result: Any) -> int:
+    _print_errors(result.errors)
+    print(f"{result.command} run {result.run_id} {result.outcome}: {result.message}")
+    return _exit_for(result.outcome)
+
+
+def cmd_link(args: argparse.Namespace) -> int:
+    """``pmtools link KIND LISCIO_ID IPM_KEY``."""
+    from pmtools import operations
+
+    settings = settings_from(args)
+    liscio, ipm = connectors(settings)
+    with open_store(settings) as store:
+        return _operation(operations.link(Kind(args.kind), args.liscio_id, args.ipm_key,
+                                          store=store, liscio=liscio, ipm=ipm))
+
+
+def cmd_delink(args: argparse.Namespace) -> int:
+    """``pmtools delink KIND LISCIO_ID``."""
+    from pmtools import operations
+
+    with open_store(settings_from(args)) as store:
+        return _operation(operations.delink(Kind(args.kind), args.liscio_id, store=store))
+
+
+def cmd_not_a_match(args: argparse.Namespace) -> int:
+    """``pmtools not-a-match KIND LISCIO_ID IPM_KEY``."""
+    from pmtools import operations
+
+    with open_store(settings_from(args)) as store:
+        return _operation(operations.not_a_match(Kind(args.kind), args.liscio_id,
+                                                 args.ipm_key, store=store))
+
+
+def cmd_create_in_liscio(args: argparse.Namespace) -> int:
+    """``pmtools create-in-liscio KIND IPM_KEY``."""
+    from pmtools import operations
+
+    settings = settings_from(args)
+    liscio, ipm = connectors(settings)
+    with open_store(settings) as store:
+        return _operation(operations.create_in_liscio(Kind(args.kind), args.ipm_key,
+                                                      store=store, liscio=liscio, ipm=ipm))
+
+
+def cmd_create_in_ipm(args: argparse.Namespace) -> int:
+    """``pmtools create-in-ipm KIND LISCIO_ID``."""
+    from pmtools import operations
+
+    settings = settings_from(args)
+    liscio, ipm = connectors(settings)
+    with open_store(settings) as store:
+        return _operation(operations.create_in_ipm(Kind(args.kind), args.liscio_id,
+                                                   store=store, liscio=liscio, ipm=ipm))
+
+
+def cmd_disconnect(args: argparse.Namespace) -> int:
+    """``pmtools disconnect --yes``."""
+    from pmtools import operations
+    from pmtools.cli import EXIT_USAGE
+
+    if not args.yes:
+        print("pmtools: disconnect forgets every link, decision and the baseline (nothing is "
+              "written to Liscio or IPM; the audit trail is kept). Run it again with --yes.",
+              file=sys.stderr)
+        return EXIT_USAGE
+    with open_store(settings_from(args)) as store:
+        return _operation(operations.disconnect(store=store))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """``pmtools status [--json]``."""
+    from pmtools import operations
+
+    with open_store(settings_from(args)) as store:
+        info = operations.status(store=store)
+    if args.json:
+        print(json.dumps(info, sort_keys=True))
+        return 0
+    print(f"state file: {info['state']} (schema {info['schema_version']})")
+    print("first Sync Now: " + (info["first_sync_at"] or "not yet"))
+    for kind, c in info["kinds"].items():
+        print(f"{kind}: {c['linked']} linked, {c['orphaned']} orphaned, "
+              f"{c['awaiting_first_sync']} awaiting their first sync, {c['not_a_match']} "
+              f"not a match, {c['delinked']} delinked"
+              + ("" if c["baseline"] is None else f", baseline {c['baseline']}"))
+    last = info["last_run"]
+    if last:
+        print(f"last run: {last['id']} {last['command']} by {last['started_by']} at "
+              f"{last['started_at']}: {last['outcome']}"
+              + (f" ({last['message']})" if last["message"] else ""))
+    if info["open_intents"]:
+        print(f"{info['open_intents']} write(s) of an interrupted run are unsettled: "
+              f"the next sync settles them")
+    return 0
+
+
+# -- plan rendering --------------------------------------------------------------------------
+def _show(value: FieldValue) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return "(empty)"
+    if isinstance(value, Address):
+        return json.dumps(str(value)) if not value.is_empty() else "(empty)"
+    return json.dumps(value)
+
+
+def format_plan(plan: Plan, names: Mapping[tuple[Side, Kind, str], str]) -> str:
+    """A plan in plain lines: every link, create, write (before -> after), orphan, ambiguity."""
+    def who(side: Side, kind: Kind, record_id: str | None) -> str:
+        if record_id is None:
+            return "(new)"
+        name = names.get((side, kind, record_id))
+        return f"{json.dumps(name)} [{record_id}]" if name else f"[{record_id}]"
+
+    lines = []
+    for a in plan.actions:
+        lis = who(Side.LISCIO, a.kind, a.liscio_id)
+        ipm = who(Side.IPM, a.kind, a.ipm_key)
+        why = f"  ({a.rule})" if a.rule else ""
+        if a.op is Op.LINK:
+            lines.append(f"link      {a.kind}: Liscio {lis} <-> IPM {ipm}{why}")
+        elif a.op is Op.CREATE_IN_IPM:
+            name = json.dumps(a.record.name) if a.record else lis
+            lines.append(f"create    {a.kind}: in IPM from Liscio {name} [{a.liscio_id}]{why}")
+        elif a.op is Op.CREATE_IN_LISCIO:
+            name = json.dumps(a.record.name) if a.record else ipm
+            lines.append(f"create    {a.kind}: in Liscio from IPM {name} [{a.ipm_key}]{why}")
+        elif a.op is Op.WRITE:
+            target = f"IPM {ipm}" if a.side is Side.IPM else f"Liscio {lis}"
+            lines.append(f"write     {a.kind}: {target} {a.field}: {_show(a.before)} -> "
+                         f"{_show(a.after)}{why}")
+        elif a.op is Op.ORPHAN:
+            lines.append(f"orphan    {a.kind}: Liscio {lis} / IPM {ipm}: {a.reason}")
+        elif a.op is Op.AMBIGUOUS:
+            lines.append(f"ambiguous {a.kind}: {lis if a.liscio_id else ipm} shares its name "
+                         f"with {', '.join(a.candidates)}")
+        elif a.op is Op.UNMATCHED:
+            rec = lis if a.side is Side.LISCIO else ipm
+            lines.append(f"unmatched {a.kind}: {a.side} {rec}"
+                         + (f": {a.reason}" if a.reason else ""))
+        elif a.op is Op.SKIP:
+            lines.append(f"skip      {a.kind}: Liscio {lis} / IPM {ipm}: {a.reason}")
+    if not lines:
+        lines.append("nothing to do")
+    return "\n".join(lines)
