@@ -102,3 +102,96 @@ def test_header_orders_are_exact():
         "Liscio Account Name", "Liscio Address", "Liscio Phone", "Liscio Website",
         "IPM Organization Name", "IPM Address", "IPM Phone", "IPM Website",
         "Status", "Linked How", "Last Synced") == ACCOUNT_COLUMNS
+
+
+# -- the pairs report ------------------------------------------------------------------------
+
+from pmtools.plan import Link, LinkHow, LinkStatus, SyncState  # noqa: E402
+from pmtools.records import Address, Kind, Record, Side  # noqa: E402
+from pmtools.reports import pairs_report  # noqa: E402
+
+A, C = Kind.ACCOUNTS, Kind.CONTACTS
+
+
+def _acct(side, rid, name, **kw):
+    return Record(side=side, kind=A, id=rid, name=name, **kw)
+
+
+def _pairs_fixture():
+    liscio = [
+        _acct(Side.LISCIO, "L1", "=HYPERLINK(\"http://x\")", phone="-5",
+              address=Address(line1="1 Main St", city="Springfield")),
+        _acct(Side.LISCIO, "L2", "Twin"), _acct(Side.LISCIO, "L3", "twin"),
+        _acct(Side.LISCIO, "L4", "Solo"), _acct(Side.LISCIO, "L5", "Archived", archived=True),
+        _acct(Side.LISCIO, "L6", "Gone Partner"),
+    ]
+    ipm = [
+        _acct(Side.IPM, "K1", "Acme Inc", phone="555", website="acme.com"),
+        _acct(Side.IPM, "K2", "TWIN"), _acct(Side.IPM, "K9", "Only IPM"),
+    ]
+    state = SyncState(links=(
+        Link(kind=A, liscio_id="L1", ipm_key="K1", how=LinkHow.MANUAL,
+             first_synced_at="2026-01-01T00:00:00Z"),
+        Link(kind=A, liscio_id="L6", ipm_key="K404", how=LinkHow.AUTOMATIC,
+             status=LinkStatus.ORPHANED, first_synced_at="2026-01-01T00:00:00Z"),
+    ), baseline=frozenset())
+    return liscio, ipm, state
+
+
+def test_pairs_report_rows_and_statuses():
+    liscio, ipm, state = _pairs_fixture()
+    df = pairs_report("accounts", liscio=liscio, ipm=ipm, state=state,
+                      last_synced={A: "2026-02-01T00:00:00Z"})
+    assert tuple(df.columns) == ACCOUNT_COLUMNS
+    got = [(r["Liscio Account Name"], r["IPM Organization Name"], r["Status"], r["Linked How"])
+           for _, r in df.iterrows()]
+    assert got == [
+        ("=HYPERLINK(\"http://x\")", "Acme Inc", "linked", "manual"),
+        ("Gone Partner", "(not found: K404)", "orphaned", "automatic"),
+        ("Twin", "", "ambiguous", ""), ("twin", "", "ambiguous", ""),
+        ("", "TWIN", "ambiguous", ""),
+        ("", "Only IPM", "unmatched", ""), ("Solo", "", "unmatched", ""),
+    ]
+    linked = df.iloc[0]
+    assert linked["Liscio Address"] == "1 Main St, Springfield"
+    assert linked["Liscio Phone"] == "-5" and linked["IPM Website"] == "acme.com"
+    assert linked["Last Synced"] == "2026-02-01T00:00:00Z"
+    assert df.iloc[1]["Last Synced"] == "2026-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize("status, n", [("linked", 1), ("orphaned", 1), ("ambiguous", 3),
+                                        ("unmatched", 2), ("all", 7)])
+def test_pairs_report_status_filter(status, n):
+    liscio, ipm, state = _pairs_fixture()
+    df = pairs_report(A, liscio=liscio, ipm=ipm, state=state, status=status)
+    assert len(df) == n and (status == "all" or set(df["Status"]) == {status})
+
+
+def test_pairs_report_file_is_neutralised_end_to_end(tmp_path):
+    liscio, ipm, state = _pairs_fixture()
+    df = pairs_report(A, liscio=liscio, ipm=ipm, state=state, status="linked")
+    rows = list(csv.reader(io.StringIO(report_bytes(df, "csv").decode(), newline="")))
+    assert rows[0] == list(ACCOUNT_COLUMNS)
+    assert rows[1][0] == "'=HYPERLINK(\"http://x\")" and rows[1][2] == "'-5"
+    ws = load_workbook(write_report(df, tmp_path / "p.xlsx")).active
+    assert [c.value for c in ws[1]] == list(ACCOUNT_COLUMNS)
+    assert ws["A2"].value == "'=HYPERLINK(\"http://x\")" and ws["A2"].data_type == "s"
+    assert ws.freeze_panes == "A2"
+
+
+def test_contacts_pairs_report_columns_and_values():
+    lis = [Record(side=Side.LISCIO, kind=C, id="c1", name="Ana Lopez", first_name="Ana",
+                  last_name="Lopez", title="CFO", email="ana@x.com")]
+    ipm = [Record(side=Side.IPM, kind=C, id="p1", name="Lopez, Ana", title="Owner")]
+    state = SyncState(links=(Link(kind=C, liscio_id="c1", ipm_key="p1",
+                                  how=LinkHow.AUTOMATIC),))
+    df = pairs_report("contacts", liscio=lis, ipm=ipm, state=state)
+    assert tuple(df.columns) == CONTACT_COLUMNS
+    assert list(df.iloc[0]) == ["Ana Lopez", "CFO", "ana@x.com", "Lopez, Ana", "Owner", "",
+                                "linked", "automatic", ""]
+
+
+def test_unknown_status_is_a_config_error():
+    from pmtools.errors import ConfigError
+    with pytest.raises(ConfigError):
+        pairs_report(A, liscio=[], ipm=[], state=SyncState(), status="weird")
