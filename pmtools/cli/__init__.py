@@ -28,6 +28,7 @@ EXIT_FAILED = 5  # the run stopped: a service or the state file failed
 COMMAND_MODULES: tuple[str, ...] = (
     "pmtools.cli.app",
     "pmtools.cli.sync",
+    "pmtools.cli.report",
 )
 
 
