@@ -26,6 +26,7 @@ EXIT_FAILED = 5  # the run stopped: a service or the state file failed
 
 # Each area adds its module here when it lands.
 COMMAND_MODULES: tuple[str, ...] = (
+    "pmtools.cli.sandbox",
     "pmtools.cli.app",
     "pmtools.cli.sync",
     "pmtools.cli.report",

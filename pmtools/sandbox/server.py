@@ -1,0 +1,129 @@
+"""Running the simulator: in a background thread for tests, benchmarks and ``pmtools app``,
+or in the foreground for ``pmtools sandbox``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from pmtools.sandbox.app import Credentials, build_app
+from pmtools.sandbox.dataset import load_dataset, populate
+from pmtools.sandbox.faults import FaultSpec, Stats, quiet_dropped_connections
+from pmtools.sandbox.state import SandboxState
+
+log = logging.getLogger(__name__)
+
+
+class SandboxServer:
+    """A simulator running on a loopback port in a background thread.
+
+    ``url`` is the base URL (IPM at ``url + "/karbon"``, Liscio at ``url + "/liscio"``);
+    ``state`` is the live :class:`SandboxState` (assert on it in tests); ``stats`` counts
+    requests by side and outcome. Use as a context manager, or call :meth:`stop`.
+    """
+
+    def __init__(self, *, state: SandboxState, stats: Stats, server: uvicorn.Server,
+                 sock: socket.socket) -> None:
+        self.state, self.stats = state, stats
+        self._server, self._sock = server, sock
+        host, port = sock.getsockname()[:2]
+        self.host, self.port = host, port
+        self.url = f"http://{host}:{port}"
+        self._thread = threading.Thread(target=self._run, name=f"pmtools-sandbox-{port}",
+                                        daemon=True)
+        self._error: BaseException | None = None
+
+    @property
+    def ipm_url(self) -> str:
+        """The IPM (Karbon) base URL."""
+        return f"{self.url}/karbon"
+
+    @property
+    def liscio_url(self) -> str:
+        """The Liscio base URL."""
+        return f"{self.url}/liscio"
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._server.serve(sockets=[self._sock]))
+        except BaseException as exc:  # reported by start(); a thread cannot raise
+            self._error = exc
+
+    def start(self, timeout: float = 10.0) -> SandboxServer:
+        """Start serving; returns when the port accepts requests."""
+        self._thread.start()
+        waited = 0.0
+        while not self._server.started:
+            if self._error is not None or not self._thread.is_alive():
+                raise RuntimeError(f"the simulator did not start: {self._error!r}")
+            if waited > timeout:
+                raise RuntimeError("the simulator did not start in time")
+            self._thread.join(0.02)
+            waited += 0.02
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the state's database file."""
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._sock.close()
+        self.state.close()
+
+    def is_running(self) -> bool:
+        """True while the server thread serves."""
+        return self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the server stops (or ``timeout`` seconds pass)."""
+        self._thread.join(timeout)
+
+    def __enter__(self) -> SandboxServer:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def start_sandbox(*, dataset: str | dict[str, Any] = "demo", seed: int = 1, scale: int = 1,
+                  rate_limit: int = 120, latency_ms: int = 0,
+                  faults: str | FaultSpec | None = None, db: str | Path | None = None,
+                  host: str = "127.0.0.1", port: int = 0, hang_seconds: float = 30.0,
+                  credentials: Credentials | None = None) -> SandboxServer:
+    """Start the simulator in a background thread and return it, serving.
+
+    ``dataset``: ``"demo"``, ``"empty"``, a JSON file path, or a dataset dict. With ``db``,
+    a database that already holds records is served as it is (the dataset is only loaded into
+    a new, empty database). ``port=0`` picks a free port. ``credentials`` default to the
+    ``PMTOOLS_*`` environment, then the documented sandbox values.
+    """
+    spec = faults if isinstance(faults, FaultSpec) else FaultSpec.parse(faults)
+    state = SandboxState(db=db, seed=seed)
+    try:
+        if state.is_empty():
+            data = dataset if isinstance(dataset, dict) else load_dataset(
+                dataset, seed=seed, scale=scale)
+            populate(state, data)
+        stats = Stats()
+        app = build_app(state, credentials=credentials, rate_limit=rate_limit,
+                        latency_ms=latency_ms, faults=spec, seed=seed,
+                        hang_seconds=hang_seconds, stats=stats)
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except BaseException:
+        state.close()
+        raise
+    quiet_dropped_connections()
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                            timeout_graceful_shutdown=1)
+    server = uvicorn.Server(config)
+    sandbox = SandboxServer(state=state, stats=stats, server=server, sock=sock)
+    log.info("sandbox starting on %s (faults: %s, rate limit a minute: %s)", sandbox.url,
+             str(spec) or "none", rate_limit or "off")
+    return sandbox.start()
