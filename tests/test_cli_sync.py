@@ -1,0 +1,130 @@
+"""The sync CLI through ``pmtools.cli.main`` with real state files; sync end to end against
+the bundled simulator over loopback HTTP."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pmtools.cli import main
+from pmtools.plan import COUNT_KEYS, DecisionKind, LinkHow
+from pmtools.records import Kind
+from pmtools.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+A, C = Kind.ACCOUNTS, Kind.CONTACTS
+
+
+@pytest.fixture
+def state(tmp_path, monkeypatch):
+    for var in ("PMTOOLS_STATE", "PMTOOLS_LISCIO_URL", "PMTOOLS_LISCIO_TOKEN",
+                "PMTOOLS_IPM_URL", "PMTOOLS_IPM_TOKEN", "PMTOOLS_IPM_ACCESS_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    path = tmp_path / "state.sqlite"
+    monkeypatch.setenv("PMTOOLS_STATE", str(path))
+    return path
+
+
+def test_status_of_a_new_state_file(state, capsys):
+    assert main(["status", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert info["connected"] is False and info["kinds"]["accounts"]["linked"] == 0
+    assert main(["status"]) == 0
+    assert "first Sync Now: not yet" in capsys.readouterr().out
+
+
+def test_disconnect_needs_yes(state, capsys):
+    with Store.open(state) as store:
+        store.add_link(A, "L1", "K1", how=LinkHow.AUTOMATIC, run_id=None)
+    assert main(["disconnect"]) == 2
+    assert "--yes" in capsys.readouterr().err
+    with Store.open(state) as store:
+        assert len(store.links()) == 1
+    assert main(["disconnect", "--yes"]) == 0
+    with Store.open(state) as store:
+        assert store.links() == [] and store.runs()[-1]["command"] == "disconnect"
+
+
+def test_delink_and_not_a_match(state, capsys):
+    with Store.open(state) as store:
+        store.add_link(C, "L1", "K1", how=LinkHow.AUTOMATIC, run_id=None)
+    assert main(["delink", "contacts", "L1"]) == 0
+    assert main(["delink", "contacts", "L1"]) == 2  # not linked any more
+    assert "not linked" in capsys.readouterr().err
+    assert main(["not-a-match", "accounts", "L2", "K2"]) == 0
+    with Store.open(state) as store:
+        assert store.links() == []
+        assert {(d.liscio_id, d.decision) for d in store.decisions()} == {
+            ("L1", DecisionKind.DELINKED), ("L2", DecisionKind.NOT_A_MATCH)}
+        assert [r["started_by"] for r in store.runs()] == ["cli", "cli"]
+
+
+def test_bad_usage_and_missing_configuration_exit_2(state, capsys):
+    assert main(["delink", "widgets", "L1"]) == 2
+    assert main(["sync"]) == 2
+    assert "PMTOOLS_LISCIO_URL" in capsys.readouterr().err
+
+
+def test_state_file_that_is_not_sqlite_fails_cleanly(state, capsys):
+    state.write_text("hello")
+    assert main(["status"]) == 5
+    assert "not a pmtools state file" in capsys.readouterr().err
+    assert state.read_text() == "hello"
+
+
+def test_second_process_gets_exit_4_while_a_sync_holds_the_lock(state):
+    env = {"PMTOOLS_STATE": str(state), "PMTOOLS_LISCIO_URL": "http://127.0.0.1:9/liscio",
+           "PMTOOLS_LISCIO_TOKEN": "t", "PMTOOLS_IPM_URL": "http://127.0.0.1:9/karbon",
+           "PMTOOLS_IPM_TOKEN": "t", "PMTOOLS_IPM_ACCESS_KEY": "k", "PATH": "/usr/bin:/bin"}
+    code = "import sys; from pmtools.cli import main; sys.exit(main(sys.argv[1:]))"
+    with Store.open(state) as store, store.lock():
+        for argv in (["sync"], ["delink", "accounts", "L1"]):
+            out = subprocess.run([sys.executable, "-c", code, *argv], cwd=ROOT, env=env,
+                                 capture_output=True, text=True, timeout=60)
+            assert out.returncode == 4, out.stderr
+            assert "another pmtools process" in out.stderr
+
+
+# -- end to end against the simulator --------------------------------------------------------
+@pytest.fixture
+def sandbox(state, monkeypatch):
+    from pmtools.sandbox.server import start_sandbox
+
+    server = start_sandbox(dataset="demo", rate_limit=0)
+    try:
+        monkeypatch.setenv("PMTOOLS_LISCIO_URL", server.url + "/liscio")
+        monkeypatch.setenv("PMTOOLS_IPM_URL", server.url + "/karbon")
+        yield server
+    finally:
+        server.stop()
+
+
+def _last_json(out: str) -> dict:
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_sync_end_to_end(sandbox, state, capsys):
+    assert main(["sync", "--dry-run", "--json"]) in (0, 3)
+    out = capsys.readouterr().out
+    with Store.open(state) as store:
+        assert store.runs() == [] and store.baseline() is None  # a dry run writes nothing
+    assert set(_last_json(out)) == set(COUNT_KEYS)
+
+    code = main(["sync", "--force", "--json"])
+    counts = _last_json(capsys.readouterr().out)
+    assert code in (0, 1) and list(counts) == list(COUNT_KEYS)
+    assert counts["linked"] > 0
+    with Store.open(state) as store:
+        assert store.baseline() is not None
+        assert len(store.links()) >= counts["linked"]
+
+    assert main(["sync", "--json"]) in (0, 1)  # a second sync with no edits writes nothing
+    again = _last_json(capsys.readouterr().out)
+    assert again["linked"] == again["created_in_ipm"] == again["ipm_fields_written"] == 0
+    assert again["liscio_fields_filled"] == 0
+
+    assert main(["status", "--json"]) == 0
+    info = _last_json(capsys.readouterr().out)
+    assert info["connected"] and info["runs"] == 2
