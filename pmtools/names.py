@@ -9,13 +9,10 @@ name present on one side only does not stop a match (see :func:`person_keys`).
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
 
 from pmtools.records import Kind, Record, Side
-
-_SPACE = re.compile(r"\s+")
 
 # Words that may follow a comma in a person's name without it being "Last, First".
 _SUFFIXES = frozenset(
@@ -27,7 +24,9 @@ def normalize_name(name: str | None) -> str:
     """The exact-match key of a name: NFKC, casefold, trimmed, white space collapsed."""
     if not name:
         return ""
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", name).casefold()).strip()
+    # str.split() splits on exactly the characters regex \s matches (str.isspace), and is
+    # several times faster: matching computes ~10^6 keys.
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
 def display_order(full_name: str) -> str:
@@ -61,16 +60,22 @@ class PersonKeys:
 
 def person_keys(record: Record) -> PersonKeys:
     """The name keys of a Liscio contact or an IPM person."""
-    if record.first_name is not None or record.last_name is not None:
-        words = " ".join(
-            p for p in (record.first_name, record.middle_name, record.last_name) if p
-        )
+    full, loose = person_key_strings(record)
+    return PersonKeys(full=full, loose=loose)
+
+
+def person_key_strings(record: Record) -> tuple[str, str]:
+    """:func:`person_keys` as a plain (full, loose) tuple: matching computes ~10^6 of them."""
+    first, last = record.first_name, record.last_name
+    if first is not None or last is not None:
+        # Empty parts leave extra spaces, which normalize_name collapses.
+        words = f"{first or ''} {record.middle_name or ''} {last or ''}"
     else:
         words = display_order(record.name) if record.side is Side.IPM else record.name
     full = normalize_name(words)
-    tokens = full.split(" ") if full else []
-    loose = f"{tokens[0]} {tokens[-1]}" if len(tokens) >= 2 else full
-    return PersonKeys(full=full, loose=loose)
+    if " " not in full:
+        return full, full
+    return full, f"{full.partition(' ')[0]} {full.rpartition(' ')[2]}"
 
 
 def compatible(a: str, b: str) -> bool:

@@ -1,0 +1,142 @@
+"""The seed's field rules: when a synced field is written, to which side, and why. Pure.
+
+Two values of a field are compared in a *comparison form* (:func:`normalize_value`); values
+equal in that form are equal and cause no write. The forms, field by field:
+
+- ``email``: trimmed, casefolded.
+- ``phone``: the digits only. A North American number written with its country code
+  ("+1 (555) 010-2000", "1-555-010-2000") compares equal to the ten-digit form
+  ("555-010-2000"); any other number written with a leading "+" keeps it ("+44 20 7946 0958"
+  -> "+442079460958"), so "+44…" and a national "020…" form are *different* (we cannot know the
+  country of a number written without one). An extension ("x12", "ext. 12", "#12") is kept as
+  "x12". A value with no digit at all ("n/a") compares as its trimmed, casefolded text.
+- ``website``: trimmed; the scheme ("https://"), a leading "www." and trailing slashes are
+  dropped and the host is casefolded. The path keeps its case (paths can be case-sensitive).
+- ``address``: the parts in reading order, joined, casefolded, commas treated as white space and
+  white space collapsed (so moving "Suite 4" from line 1 to line 2 is no change).
+- ``title``: trimmed, white space collapsed, **case-sensitive**: "CEO" and "Ceo" differ, and at a
+  sync Liscio's spelling wins — a title's capitalisation is what people see.
+
+Every string is NFKC-normalised first. The comparison form is "" exactly when the value has no
+value (:func:`pmtools.records.has_value`), so "has a value" and "equal" never disagree.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from pmtools.records import Address, FieldValue, Side, has_value
+
+# Rule names: short and stable; the state store's audit trail and reports keep them.
+FIRST_FILL_IPM = "first-sync:fill-ipm"
+FIRST_FILL_LISCIO = "first-sync:fill-liscio"
+FIRST_LISCIO_WINS = "first-sync:liscio-wins"
+LATER_LISCIO_TO_IPM = "later-sync:liscio-to-ipm"
+RULES = (FIRST_FILL_IPM, FIRST_FILL_LISCIO, FIRST_LISCIO_WINS, LATER_LISCIO_TO_IPM)
+
+FIELDS = frozenset({"address", "phone", "website", "title", "email"})
+
+_SPACE = re.compile(r"\s+")
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.\-]*://", re.IGNORECASE)
+_EXTENSION = re.compile(r"(?:ext\.?|extension|x|#)\s*(\d+)\s*$", re.IGNORECASE)
+_NON_DIGIT = re.compile(r"\D")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FieldDecision:
+    """One field write decided by the rules: ``side`` is the side written."""
+
+    field: str
+    side: Side
+    before: FieldValue
+    after: FieldValue
+    rule: str
+
+
+def normalize_value(field: str, value: FieldValue) -> str:
+    """The comparison form of a synced field's value ("" when it has no value)."""
+    if field not in FIELDS:
+        raise KeyError(f"{field!r} is not a synced field")
+    if not has_value(value):
+        return ""
+    if isinstance(value, Address):
+        return _address(value)
+    text = unicodedata.normalize("NFKC", value).strip()
+    if field == "email":
+        form = text.casefold()
+    elif field == "phone":
+        form = _phone(text)
+    elif field == "website":
+        form = _website(text)
+    elif field == "address":
+        form = _collapse(text.replace(",", " ").casefold())
+    else:  # title
+        form = _collapse(text)
+    # A value whose field form is empty ("http://", "--") still has a value: compare its text.
+    return form or _collapse(text.casefold())
+
+
+def values_equal(field: str, a: FieldValue, b: FieldValue) -> bool:
+    """True when two values of ``field`` are equal after normalisation."""
+    return normalize_value(field, a) == normalize_value(field, b)
+
+
+def decide_field(field: str, liscio_value: FieldValue, ipm_value: FieldValue, *,
+                 first_sync: bool) -> FieldDecision | None:
+    """What the seed's rules do with one field of a linked pair; None when nothing is written.
+
+    First sync of a pair: a value on one side only fills the other side; values on both sides
+    that differ: Liscio's overwrites IPM's. Later syncs: Liscio has a value and IPM is empty or
+    different: Liscio's is written to IPM; Liscio empty: nothing; nothing is written to Liscio.
+    """
+    liscio_form = normalize_value(field, liscio_value)
+    ipm_form = normalize_value(field, ipm_value)
+    if liscio_form == ipm_form:
+        return None  # both empty, or equal after normalisation
+    if not liscio_form:
+        if not first_sync:
+            return None
+        return FieldDecision(field=field, side=Side.LISCIO, before=liscio_value,
+                             after=ipm_value, rule=FIRST_FILL_LISCIO)
+    if first_sync:
+        rule = FIRST_LISCIO_WINS if ipm_form else FIRST_FILL_IPM
+    else:
+        rule = LATER_LISCIO_TO_IPM
+    return FieldDecision(field=field, side=Side.IPM, before=ipm_value, after=liscio_value,
+                         rule=rule)
+
+
+def _collapse(text: str) -> str:
+    return _SPACE.sub(" ", text).strip()
+
+
+def _phone(text: str) -> str:
+    extension = ""
+    found = _EXTENSION.search(text)
+    if found and _NON_DIGIT.sub("", text[:found.start()]):
+        extension = "x" + found.group(1)
+        text = text[:found.start()]
+    digits = _NON_DIGIT.sub("", text)
+    if not digits:
+        return ""
+    if len(digits) == 11 and digits[0] == "1":
+        digits = digits[1:]  # North American number with its country code
+    elif text.startswith("+"):
+        digits = "+" + digits
+    return digits + extension
+
+
+def _website(text: str) -> str:
+    rest = _SCHEME.sub("", text)
+    host, slash, path = rest.partition("/")
+    host = host.casefold()
+    if host.startswith("www."):
+        host = host[4:]
+    return (host + slash + path).rstrip("/")
+
+
+def _address(address: Address) -> str:
+    joined = " ".join(unicodedata.normalize("NFKC", p) for p in address.parts() if p)
+    return _collapse(joined.replace(",", " ").casefold())
