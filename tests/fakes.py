@@ -56,6 +56,8 @@ class FakeSystem:
     field_writes: list[tuple[Kind, str, str, FieldValue]] = field(default_factory=list)
     creates: list[tuple[Kind, str, str | None]] = field(default_factory=list)
     detail_loads: int = 0
+    update_calls: int = 0  # update_fields calls that committed
+    pulls: list[tuple[Kind, str | None]] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _ticks: itertools.count = field(default_factory=lambda: itertools.count(1))
 
@@ -120,6 +122,7 @@ class FakeSystem:
                      ) -> Iterator[Record]:
         """Yield every record of ``kind`` (or those modified at/after ``modified_since``)."""
         self._check_up()
+        self.pulls.append((kind, modified_since))
         for rec in sorted(self.records[kind].values(), key=lambda r: r.id):
             if modified_since is None or (rec.modified_at or "") >= modified_since:
                 yield self._listed(rec)
@@ -185,6 +188,7 @@ class FakeSystem:
         rec = replace(rec.with_fields(dict(values)), modified_at=self._stamp())
         self.records[kind][record_id] = rec
         self.field_writes.extend((kind, record_id, f, v) for f, v in values.items())
+        self.update_calls += 1
         self.faults.writes += 1
         if lose:
             raise ServiceError(f"{self.side}: reply lost after write (injected)",
@@ -215,3 +219,28 @@ class FakeIpm(FakeSystem):
         if rec.kind is Kind.ACCOUNTS and self.org_rows_incomplete:
             return replace(rec, address=None, details_complete=False)
         return rec
+
+
+def small_firm(**ipm_options: object) -> tuple[FakeLiscio, FakeIpm]:
+    """A firm whose data is in both systems: exact-name pairs with every field situation.
+
+    Accounts: "Acme LLC" (Liscio phone vs IPM phone differ, IPM has the address only),
+    "Birch & Co" (website on Liscio only), "Cedar Ltd" (Liscio only), "Delta Inc" (IPM only).
+    Contacts: "Ann Lee" (title differs, email on IPM only; IPM says "Lee, Ann"),
+    "Bob Stone" (Liscio only, made by an account owner), "Cy Young" (IPM only).
+    """
+    liscio, ipm = FakeLiscio(), FakeIpm(**ipm_options)  # type: ignore[arg-type]
+    A, C = Kind.ACCOUNTS, Kind.CONTACTS
+    liscio.add(A, "Acme LLC", phone="555-0100")
+    ipm.add(A, "ACME LLC", phone="555-0199", address=Address(line1="1 Main St", city="Troy"))
+    liscio.add(A, "Birch & Co", website="birch.example")
+    ipm.add(A, "Birch & Co")
+    liscio.add(A, "Cedar Ltd", phone="555-0300")
+    ipm.add(A, "Delta Inc", phone="555-0400")
+    liscio.add(C, "Ann Lee", first_name="Ann", last_name="Lee", title="CFO")
+    ipm.add(C, "Lee, Ann", first_name="Ann", last_name="Lee", title="Controller",
+            email="ann@acme.example")
+    liscio.add(C, "Bob Stone", first_name="Bob", last_name="Stone", email="bob@birch.example",
+               created_by="account_owner")
+    ipm.add(C, "Cy Young", first_name="Cy", last_name="Young", title="Owner")
+    return liscio, ipm
