@@ -149,7 +149,9 @@ def _rss_bytes() -> int:
 def measure_one(size: int, method: str, *, repeat: int = 1) -> dict[str, object]:
     """Time and memory of one method on one size, in this process (run it in a fresh one)."""
     import pandas  # noqa: F401  -- both methods pay the import before the clock starts
-    import pmtools.planner  # noqa: F401
+
+    if method == "pmtools":
+        import pmtools.planner  # noqa: F401
 
     liscio, ipm = synthetic_firm(size)
     gc.collect()
