@@ -1,0 +1,301 @@
+"""Plan a sync: records of both sides + stored state -> an ordered :class:`Plan`. Pure.
+
+For each kind in ``policy.kinds`` the actions come in this order, each group in a stable order
+(stored links by Liscio id, everything else in input order):
+
+1. LINK: new automatic exact-name matches (:func:`pmtools.matching.match`).
+2. CREATE_IN_IPM: Liscio records created after the first Sync Now that no IPM record matches.
+   The draft carries the synced fields, so the created pair needs no first-sync writes: apply
+   stores its link as already first-synced.
+3. WRITE: the field rules (:mod:`pmtools.rules`) for every live pair: first-sync rules for a
+   pair linked in this plan or whose stored link has no ``first_synced_at``, later-sync rules
+   otherwise.
+4. MARK_SYNCED: a pair's first sync is complete (also when it needed no writes). Not planned
+   while a field could not be decided (see SKIP), so the first sync is redone next time.
+5. ORPHAN: a linked pair whose Liscio record is archived or gone, or whose IPM record is gone.
+   Nothing is deleted anywhere. An orphaned link stays orphaned: its records are never matched
+   again, and when they come back a SKIP says so — a person links them again (``pmtools link``,
+   which applies a first sync at once). Syncing never resumes silently on a pair someone
+   archived.
+6. SKIP: nothing done, with the reason (IPM details not loaded, a draft without a name, an
+   orphaned pair whose records are back).
+7. AMBIGUOUS, one per record of each tied group (``side`` says which), with the other side's
+   candidates; then UNMATCHED Liscio records, then UNMATCHED IPM records.
+
+The same inputs always give the same plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+
+from pmtools.matching import match
+from pmtools.plan import (
+    Action,
+    Link,
+    LinkHow,
+    LinkStatus,
+    Op,
+    Plan,
+    SyncPolicy,
+    SyncState,
+)
+from pmtools.records import Kind, Record, Side, has_value
+from pmtools.rules import decide_field
+
+# Fields that an IPM record read from a list row may lack (an organization's address lives on
+# its business card): planning them needs the record's details.
+DETAIL_FIELDS = frozenset({"address"})
+
+RULE_MARK_SYNCED = "first-sync:done"
+RULE_NEW_RECORD = "later-sync:new-liscio-record"
+RULE_DETAILS = "skip:ipm-details-not-loaded"
+RULE_NO_NAME = "skip:no-name-for-create"
+RULE_ORPHAN_BACK = "skip:orphaned-records-back"
+
+_ENTITY = {
+    (Kind.ACCOUNTS, Side.IPM): "liscio-account",
+    (Kind.CONTACTS, Side.IPM): "liscio-contact",
+    (Kind.ACCOUNTS, Side.LISCIO): "ipm-organization",
+    (Kind.CONTACTS, Side.LISCIO): "ipm-person",
+}
+
+
+def external_id_for(kind: Kind, target: Side, source_id: str) -> str:
+    """The idempotency key of a create on ``target`` from the other side's ``source_id``.
+
+    On IPM it is the record's UserDefinedIdentifier ("liscio-account-<id>"); on Liscio its
+    external id ("ipm-person-<key>"). The same source always gives the same key, so a create
+    whose reply was lost is found again instead of made twice.
+    """
+    return f"{_ENTITY[(kind, target)]}-{source_id}"
+
+
+def preflight_problem(*, liscio_counts: Mapping[Kind, int], ipm_counts: Mapping[Kind, int],
+                      policy: SyncPolicy) -> str | None:
+    """Why the first Sync Now must not run yet, or None when it may (or ``policy.force``).
+
+    Refuses when Liscio has no records of a synced kind, or fewer than
+    ``policy.preflight_min_ratio`` times IPM's count.
+    """
+    if policy.force:
+        return None
+    problems = []
+    for kind in policy.kinds:
+        have, ipm_have = liscio_counts.get(kind, 0), ipm_counts.get(kind, 0)
+        wanted = policy.preflight_min_ratio * ipm_have
+        if have == 0 or have < wanted:
+            problems.append(f"Liscio holds {have:,} {kind} and IPM {ipm_have:,} "
+                            f"{kind.ipm_name}")
+    if not problems:
+        return None
+    return (
+        "Refusing the first sync: " + "; ".join(problems) + f" (Liscio needs at least "
+        f"{policy.preflight_min_ratio:.0%} of IPM's count, and at least one record). Syncing "
+        "before the firm's client data is in Liscio creates duplicates: the first sync records "
+        "which Liscio records exist, and every record added to Liscio afterwards counts as new "
+        "and is created in IPM unless its name matches an IPM record exactly — so a client "
+        "already in IPM under a slightly different name is created a second time. Upload the "
+        "client data to Liscio first, or run again with --force if these counts are right."
+    )
+
+
+def plan_pair(kind: Kind, liscio: Record, ipm: Record, *, first_sync: bool) -> tuple[Action, ...]:
+    """The field actions for one linked pair: WRITEs, SKIPs, and MARK_SYNCED on a first sync.
+
+    Used for a manual link, Create in Liscio and Create in IPM, which apply the first sync at
+    once. MARK_SYNCED is left out while a field could not be decided (IPM details not loaded).
+    """
+    writes: list[Action] = []
+    skips: list[Action] = []
+    marks: list[Action] = []
+    _pair_actions(kind, liscio, ipm, first_sync, writes, marks, skips)
+    return (*writes, *skips, *marks)
+
+
+def details_needed(*, kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record],
+                   state: SyncState, policy: SyncPolicy) -> frozenset[str]:
+    """IPM keys whose details must be loaded before :func:`plan_sync` can plan every field.
+
+    Only IPM records lacking details (``details_complete`` False) in a live pair — a stored link
+    or a new automatic match — where a detail field's decision depends on IPM's value: every
+    first sync, and a later sync only when Liscio has a value (Liscio empty: nothing to do). Each
+    card read is a rate-limited request, so nothing else is asked for.
+    """
+    if kind not in policy.kinds or not DETAIL_FIELDS.intersection(kind.fields):
+        return frozenset()
+    fields = DETAIL_FIELDS.intersection(kind.fields)
+    needed = set()
+    for liscio_record, ipm_record, first_sync in _live_pairs(kind, liscio, ipm, state):
+        if ipm_record.details_complete:
+            continue
+        if first_sync or any(has_value(liscio_record.get(f)) for f in fields):
+            needed.add(ipm_record.id)
+    return frozenset(needed)
+
+
+def plan_sync(*, liscio: Mapping[Kind, Sequence[Record]], ipm: Mapping[Kind, Sequence[Record]],
+              state: SyncState, policy: SyncPolicy) -> Plan:
+    """Plan a Sync Now for every kind in ``policy.kinds`` (see the module doc for the order).
+
+    ``liscio`` and ``ipm`` must hold every record of each kind (archived Liscio records
+    included): a linked record missing from them is taken as gone and its link orphaned.
+    """
+    actions: list[Action] = []
+    for kind in policy.kinds:
+        actions.extend(_plan_kind(kind, liscio.get(kind, ()), ipm.get(kind, ()), state, policy))
+    return Plan(actions=tuple(actions), policy=policy, first_sync=state.baseline is None)
+
+
+def _plan_kind(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record], state: SyncState,
+               policy: SyncPolicy) -> list[Action]:
+    liscio_by_id = {r.id: r for r in liscio}
+    ipm_by_key = {r.id: r for r in ipm}
+    links: list[Action] = []
+    creates: list[Action] = []
+    writes: list[Action] = []
+    marks: list[Action] = []
+    orphans: list[Action] = []
+    skips: list[Action] = []
+
+    for link in _stored_links(kind, state):
+        liscio_record = liscio_by_id.get(link.liscio_id)
+        ipm_record = ipm_by_key.get(link.ipm_key)
+        if link.status is LinkStatus.ORPHANED:
+            if _orphan_reason(liscio_record, ipm_record) is None:
+                skips.append(Action(
+                    op=Op.SKIP, kind=kind, liscio_id=link.liscio_id, ipm_key=link.ipm_key,
+                    rule=RULE_ORPHAN_BACK,
+                    reason="orphaned link whose records both exist again; link them again to "
+                           "resume syncing"))
+            continue
+        problem = _orphan_reason(liscio_record, ipm_record)
+        if problem is not None:
+            rule, reason = problem
+            orphans.append(Action(op=Op.ORPHAN, kind=kind, liscio_id=link.liscio_id,
+                                  ipm_key=link.ipm_key, rule=rule, reason=reason))
+            continue
+        _pair_actions(kind, liscio_record, ipm_record, link.first_synced_at is None,
+                      writes, marks, skips)
+
+    result = match(kind, liscio, ipm, state)
+    for pair in result.pairs:
+        links.append(Action(op=Op.LINK, kind=kind, liscio_id=pair.liscio_id,
+                            ipm_key=pair.ipm_key, how=LinkHow.AUTOMATIC, rule=pair.level))
+        _pair_actions(kind, liscio_by_id[pair.liscio_id], ipm_by_key[pair.ipm_key], True,
+                      writes, marks, skips)
+
+    unmatched: list[Action] = []
+    creatable = _creatable(kind, state, policy)
+    for liscio_id in result.unmatched_liscio:
+        record = liscio_by_id[liscio_id]
+        if creatable(record):
+            missing = _missing_name(record)
+            if missing is None:
+                creates.append(Action(
+                    op=Op.CREATE_IN_IPM, kind=kind, liscio_id=liscio_id, side=Side.IPM,
+                    how=LinkHow.CREATED, record=record, rule=RULE_NEW_RECORD,
+                    external_id=external_id_for(kind, Side.IPM, liscio_id),
+                    reason="created in Liscio after the first sync; no IPM record has its name"))
+                continue
+            skips.append(Action(op=Op.SKIP, kind=kind, liscio_id=liscio_id, side=Side.IPM,
+                                rule=RULE_NO_NAME, reason=missing))
+        unmatched.append(Action(op=Op.UNMATCHED, kind=kind, liscio_id=liscio_id,
+                                side=Side.LISCIO, reason="no IPM record has this name"))
+    for ipm_key in result.unmatched_ipm:
+        unmatched.append(Action(op=Op.UNMATCHED, kind=kind, ipm_key=ipm_key, side=Side.IPM,
+                                reason="no Liscio record has this name"))
+
+    ambiguous: list[Action] = []
+    for group in result.ambiguous:
+        reason = (f"{len(group.liscio_ids)} Liscio and {len(group.ipm_keys)} IPM records share "
+                  f"the name {group.key!r}; a person chooses")
+        ambiguous.extend(Action(op=Op.AMBIGUOUS, kind=kind, liscio_id=lid, side=Side.LISCIO,
+                                candidates=group.ipm_keys, rule=group.level, reason=reason)
+                         for lid in group.liscio_ids)
+        ambiguous.extend(Action(op=Op.AMBIGUOUS, kind=kind, ipm_key=key, side=Side.IPM,
+                                candidates=group.liscio_ids, rule=group.level, reason=reason)
+                         for key in group.ipm_keys)
+
+    return [*links, *creates, *writes, *marks, *orphans, *skips, *ambiguous, *unmatched]
+
+
+def _stored_links(kind: Kind, state: SyncState) -> list[Link]:
+    return sorted((link for link in state.links if link.kind is kind),
+                  key=lambda link: (link.liscio_id, link.ipm_key))
+
+
+def _live_pairs(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record],
+                state: SyncState) -> Iterator[tuple[Record, Record, bool]]:
+    """Every pair :func:`plan_sync` plans fields for: (Liscio, IPM, first sync due)."""
+    liscio_by_id = {r.id: r for r in liscio}
+    ipm_by_key = {r.id: r for r in ipm}
+    for link in _stored_links(kind, state):
+        if link.status is not LinkStatus.LINKED:
+            continue
+        liscio_record = liscio_by_id.get(link.liscio_id)
+        ipm_record = ipm_by_key.get(link.ipm_key)
+        if _orphan_reason(liscio_record, ipm_record) is None:
+            yield liscio_record, ipm_record, link.first_synced_at is None
+    for pair in match(kind, liscio, ipm, state).pairs:
+        yield liscio_by_id[pair.liscio_id], ipm_by_key[pair.ipm_key], True
+
+
+def _orphan_reason(liscio: Record | None, ipm: Record | None) -> tuple[str, str] | None:
+    if liscio is None:
+        return "orphan:liscio-missing", "the Liscio record is gone"
+    if liscio.archived:
+        return "orphan:liscio-archived", "the Liscio record was archived"
+    if ipm is None:
+        return "orphan:ipm-missing", "the IPM record is gone"
+    if ipm.archived:
+        return "orphan:ipm-archived", "the IPM record was archived"
+    return None
+
+
+def _pair_actions(kind: Kind, liscio: Record, ipm: Record, first_sync: bool,
+                  writes: list[Action], marks: list[Action], skips: list[Action]) -> None:
+    """Append one pair's WRITEs, SKIPs and (first sync, all decided) MARK_SYNCED."""
+    undecided = False
+    for field in kind.fields:
+        liscio_value = liscio.get(field)
+        if field in DETAIL_FIELDS and not ipm.details_complete:
+            if first_sync or has_value(liscio_value):
+                undecided = True
+                skips.append(Action(
+                    op=Op.SKIP, kind=kind, liscio_id=liscio.id, ipm_key=ipm.id, side=Side.IPM,
+                    field=field, rule=RULE_DETAILS,
+                    reason=f"the IPM record's {field} (on its business card) was not loaded"))
+            continue
+        decision = decide_field(field, liscio_value, ipm.get(field), first_sync=first_sync)
+        if decision is not None:
+            writes.append(Action(op=Op.WRITE, kind=kind, liscio_id=liscio.id, ipm_key=ipm.id,
+                                 side=decision.side, field=field, before=decision.before,
+                                 after=decision.after, rule=decision.rule))
+    if first_sync and not undecided:
+        marks.append(Action(op=Op.MARK_SYNCED, kind=kind, liscio_id=liscio.id, ipm_key=ipm.id,
+                            rule=RULE_MARK_SYNCED))
+
+
+def _creatable(kind: Kind, state: SyncState,
+               policy: SyncPolicy) -> Callable[[Record], bool]:
+    """A test: is this unmatched Liscio record new since the baseline, and never decided on?"""
+    baseline = state.baseline
+    if baseline is None or not policy.create_new_in_ipm:
+        return lambda record: False
+    decided = {d.liscio_id for d in state.decisions if d.kind is kind}
+
+    def creatable(record: Record) -> bool:
+        return (kind, record.id) not in baseline and record.id not in decided
+
+    return creatable
+
+
+def _missing_name(record: Record) -> str | None:
+    """Why an IPM record cannot be created from this draft, or None."""
+    if record.kind is Kind.CONTACTS:
+        if not has_value(record.first_name) or not has_value(record.last_name):
+            return "IPM needs a first and a last name to create a person"
+    elif not has_value(record.name):
+        return "IPM needs a name to create an organization"
+    return None
