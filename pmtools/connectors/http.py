@@ -212,8 +212,8 @@ def error_details(response: httpx.Response) -> tuple[str | None, str]:
 class HttpClient:
     """One service's HTTP client: base URL, fixed headers, pacing, retries, classification.
 
-    ``headers`` carry the credentials; their values and ``secrets`` are scrubbed from every
-    message.
+    ``headers`` carry the credentials; the values of credential headers (Authorization,
+    AccessKey, …) and ``secrets`` are scrubbed from every message.
     ``transport`` is passed to ``httpx.Client`` (an ``httpx.MockTransport`` in tests).
     """
 
@@ -227,7 +227,9 @@ class HttpClient:
         self.base_url = base_url.rstrip("/")
         self.label = label
         self.side = side
-        values = (*secrets, *headers.values())
+        # credential headers' values, and in "Bearer <token>" the token alone, are secrets
+        creds = [v for k, v in headers.items() if _SENSITIVE.search(k)]
+        values = (*secrets, *creds, *(part for v in creds for part in v.split()[1:]))
         self._secrets = tuple(sorted({v for v in values if v and len(v) >= 4}, key=len,
                                      reverse=True))
         self._sleep = sleep
