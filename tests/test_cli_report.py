@@ -9,6 +9,7 @@ import pytest
 from openpyxl import load_workbook
 
 from pmtools.cli import main
+from pmtools.config import SANDBOX_IPM_ACCESS_KEY, SANDBOX_IPM_TOKEN, SANDBOX_LISCIO_TOKEN
 from pmtools.reports import ACCOUNT_COLUMNS, CHANGE_COLUMNS, ERROR_COLUMNS
 from pmtools.sandbox.server import start_sandbox
 
@@ -40,7 +41,7 @@ DATASET = {
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
-    for var in ENV:
+    for var in ENV + ("PMTOOLS_IPM_RATE_LIMIT",):
         monkeypatch.delenv(var, raising=False)
     state = tmp_path / "state.sqlite"
     monkeypatch.setenv("PMTOOLS_STATE", str(state))
@@ -52,6 +53,10 @@ def sandbox(env, monkeypatch):
     server = start_sandbox(dataset=DATASET, rate_limit=100_000)
     monkeypatch.setenv("PMTOOLS_LISCIO_URL", server.liscio_url)
     monkeypatch.setenv("PMTOOLS_IPM_URL", server.ipm_url)
+    monkeypatch.setenv("PMTOOLS_LISCIO_TOKEN", SANDBOX_LISCIO_TOKEN)
+    monkeypatch.setenv("PMTOOLS_IPM_TOKEN", SANDBOX_IPM_TOKEN)
+    monkeypatch.setenv("PMTOOLS_IPM_ACCESS_KEY", SANDBOX_IPM_ACCESS_KEY)
+    monkeypatch.setenv("PMTOOLS_IPM_RATE_LIMIT", "100000")  # no pacing against the simulator
     yield server
     server.stop()
 
@@ -117,7 +122,7 @@ def test_runs_report_explain_and_undo_end_to_end(sandbox, env, tmp_path, capsys)
     (finding,) = _last_json(capsys)["findings"]
     assert finding["status"] == "unmatched" and finding["side"] == "liscio"
 
-    # undo: dry run first, then for real; a person changed Acme's website in IPM meanwhile
+    # undo: a dry run writes nothing; then for real (conflicts: tests/test_undo.py)
     acme_key = phone["IPM Key"]
     assert main(["undo", "1", "--dry-run"]) == 0
     assert "dry run" in capsys.readouterr().out
