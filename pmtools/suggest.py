@@ -27,7 +27,8 @@ from rapidfuzz import fuzz, process
 from pmtools.names import normalize_name
 from pmtools.records import Record
 
-__all__ = ["Reason", "Suggestion", "SuggestionIndex", "name_keys", "NameKeys"]
+__all__ = ["NameKeys", "Reason", "Suggestion", "SuggestionIndex", "TextColumn", "display_name",
+           "name_keys"]
 
 
 class Reason(str, enum.Enum):
@@ -129,6 +130,45 @@ def _email_key(email: str | None) -> str:
     return (email or "").strip().casefold()
 
 
+class TextColumn:
+    """Many strings, searched for a substring in C (numpy's string ufuncs), not a Python loop.
+
+    The strings are held in a fixed-width unicode array; the rare string longer than
+    :attr:`WIDTH` (or holding a NUL, which that array would drop) is checked in Python, so
+    that one odd 5,000-character name cannot make the array 5,000 characters wide.
+    """
+
+    WIDTH = 128
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self._texts = list(texts)
+        odd = [len(t) > self.WIDTH or "\0" in t for t in self._texts]
+        short = ["" if o else t for t, o in zip(self._texts, odd)]
+        width = max((len(t) for t in short), default=1) or 1
+        self._array = np.array(short, dtype=f"<U{width}")
+        self._odd = np.flatnonzero(np.array(odd, dtype=bool))
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    def find(self, text: str, among: np.ndarray | None = None) -> np.ndarray:
+        """The sorted indices of the strings containing ``text`` (of ``among``, if given)."""
+        if "\0" in text:  # the array cannot hold a NUL: look in Python
+            among = np.arange(len(self._texts)) if among is None else among
+            return np.array([i for i in among.tolist() if text in self._texts[i]], dtype=np.intp)
+        if among is None:
+            among = np.arange(len(self._texts))
+            if not text:
+                return among
+            hits = np.flatnonzero(np.strings.find(self._array, text) >= 0)
+        else:
+            if not text:
+                return among
+            hits = among[np.strings.find(self._array[among], text) >= 0]
+        odd = [i for i in np.intersect1d(self._odd, among).tolist() if text in self._texts[i]]
+        return np.union1d(hits, odd) if odd else hits
+
+
 class SuggestionIndex:
     """Candidate link targets of one kind and side, with their keys precomputed once."""
 
@@ -140,6 +180,7 @@ class SuggestionIndex:
         self._position = {rid: i for i, rid in enumerate(self._ids)}
         self._fuzzy = [k.fuzzy for k in self._keys]
         self._exact_keys = [k.exact for k in self._keys]
+        self._exact_column = TextColumn(self._exact_keys)
         self._lengths = np.array([max(len(k), 1) for k in self._exact_keys], dtype=np.float32)
         # Deterministic order among equal scores: name key, name, id.
         self._sort_name = [(k.exact, n, rid) for k, n, rid in
@@ -192,8 +233,7 @@ class SuggestionIndex:
             return []
         q = keys.exact
         scores = np.full(len(self._records), -1.0, dtype=np.float32)
-        hits = np.fromiter((q in k for k in self._exact_keys), dtype=bool,
-                           count=len(self._exact_keys))
+        hits = self._exact_column.find(q)
         share = np.round(100.0 * len(q) / self._lengths[hits], 1)
         scores[hits] = np.where(share >= 100.0, LEVEL_SCORES[Reason.SAME_NAME],
                                 np.minimum(share, FUZZY_CAP))

@@ -21,7 +21,7 @@ import pandas as pd
 from pmtools.names import name_key, normalize_name
 from pmtools.plan import Action, Link, LinkStatus, Op, SyncState
 from pmtools.records import Kind, Record, Side
-from pmtools.suggest import display_name
+from pmtools.suggest import TextColumn, display_name
 
 __all__ = ["Ambiguity", "PairsView", "Status", "ViewPage", "build_pairs_table", "columns"]
 
@@ -204,7 +204,7 @@ class PairsView:
     def __init__(self, table: pd.DataFrame) -> None:
         self.table = table.reset_index(drop=True)
         self._shown = [c for c in self.table.columns if c not in ("search", "side")]
-        self._search = self.table["search"].to_numpy(dtype=object)
+        self._search = TextColumn(self.table["search"].tolist())
         codes = {s.value: i for i, s in enumerate(Status)}
         self._status = np.array([codes[s] for s in self.table["status"]], dtype=np.int8)
         side = self.table["side"].to_numpy(dtype=object)
@@ -247,11 +247,9 @@ class PairsView:
             return np.ones(n, dtype=bool)
         if self._cache is not None and self._cache[0] in q:
             # A longer search's hits are among the shorter one's: look only at those.
-            candidates = self._cache[1]
+            found = self._search.find(q, among=self._cache[1])
         else:
-            candidates = np.arange(n)
-        keys = self._search[candidates]
-        found = candidates[np.fromiter((q in k for k in keys), dtype=bool, count=len(keys))]
+            found = self._search.find(q)
         self._cache = (q, found)
         mask = np.zeros(n, dtype=bool)
         mask[found] = True

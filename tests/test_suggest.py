@@ -161,3 +161,20 @@ def test_empty_index():
     index = SuggestionIndex([])
     assert len(index) == 0
     assert index.rank(liscio("Ann")) == [] and index.search("Ann") == []
+
+
+def test_text_column_finds_substrings_in_long_and_odd_strings():
+    import numpy as np
+
+    from pmtools.suggest import TextColumn
+
+    texts = ["abc", "x" * 300 + "needle", "nul\0needle", "", "needle", "ééé needle 😀",
+             "needle\0"]
+    col = TextColumn(texts)
+    assert col.find("needle").tolist() == [1, 2, 4, 5, 6]
+    assert col.find("needle", among=np.array([0, 1, 5])).tolist() == [1, 5]
+    assert col.find("").tolist() == list(range(7))
+    assert col.find("😀").tolist() == [5]
+    assert col.find("\0").tolist() == [2, 6]
+    assert col.find("zzz").tolist() == []
+    assert len(TextColumn([]).find("a")) == 0

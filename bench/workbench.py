@@ -1,0 +1,248 @@
+"""Workbench benchmark: View Details, a search keystroke, and ranking link targets.
+
+Synthetic firms (deterministic, generated here) at the demo dataset's scale 20 (6,000
+organizations and 18,000 people on each side) and at 100,000 records of a kind on each side.
+For each kind it measures, server side:
+
+- *show View Details*: match (for the ambiguous names) + :func:`pmtools.views.build_pairs_table`
+  + :class:`pmtools.views.PairsView` + the first page, as the app does when a tab opens;
+- *keystroke*: :meth:`PairsView.query` with the search box's text, typed one character at a
+  time (so the view's incremental cache is used as in the app), and a cold search of a name;
+- *rank*: :meth:`pmtools.suggest.SuggestionIndex.rank` of unmatched Liscio records against
+  every IPM record of the kind, median and p95; and the link search box's ``search``.
+
+Goals (issue 4): a search update under 100 ms and ranking under 50 ms at 100,000 records;
+``ratio`` is the p95 over the goal (under 1 meets it). Wall-clock times are reported, never
+asserted in tests. Writes ``bench/results/workbench.json`` and ``workbench.md``.
+
+Run: ``python -m bench workbench [--scales scale20,100k] [--queries N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench import RESULTS
+from pmtools.names import normalize_name
+from pmtools.plan import Link, LinkHow, SyncState
+from pmtools.records import Address, Kind, Record, Side
+from pmtools.suggest import SuggestionIndex
+from pmtools.views import Ambiguity, PairsView, build_pairs_table
+
+SEARCH_GOAL_MS = 100.0
+RANK_GOAL_MS = 50.0
+SCALES: dict[str, dict[Kind, int]] = {
+    "scale20": {Kind.ACCOUNTS: 6_000, Kind.CONTACTS: 18_000},
+    "100k": {Kind.ACCOUNTS: 100_000, Kind.CONTACTS: 100_000},
+}
+_SYLLABLES = ("ka ri mo ta len bor vi san del qu ash ton wel mar cy fen or ul ri ba ne ko "
+              "zu lia per ham ston gold ver ric an el is").split()
+_TRADES = ("Bakery Dental Holdings Consulting Farms Construction Logistics Partners Studio "
+           "Realty Motors Plumbing Law Ventures Group Tax Advisors").split()
+_LEGAL = ("LLC", "Inc.", "", "", "Co", "Ltd", "PLLC", "CPA")
+_LEGAL_VARIANT = {"LLC": "L.L.C.", "Inc.": "Inc", "Co": "Co.", "Ltd": "Ltd.", "PLLC": "P.L.L.C.",
+                  "CPA": "C.P.A."}
+_TITLES = ("Owner", "CFO", "Controller", "Bookkeeper", "President", "Partner", "")
+
+
+def _word(rng: random.Random, parts: int) -> str:
+    return "".join(rng.choice(_SYLLABLES) for _ in range(parts)).title()
+
+
+def _typo(rng: random.Random, name: str) -> str:
+    i = rng.randrange(1, max(2, len(name) - 1))
+    return name[:i] + rng.choice("aeioun") + name[i + 1:]
+
+
+def synthetic_firm(kind: Kind, n: int, *, seed: int = 20) -> tuple[list[Record], list[Record]]:
+    """Liscio and IPM records of one kind, ``n`` a side, with the demo dataset's variants.
+
+    About 80% of IPM records have a Liscio record of the same name key (with case, spacing and,
+    for people, Karbon's "Last, First" forms); about 8% differ by LLC/Inc./punctuation, word
+    order or a typo (unmatched, the manual link's work); the rest are on one side only; about
+    1% of names repeat (ambiguous).
+    """
+    rng = random.Random(f"{seed}-{kind}-{n}")
+    firsts = [_word(rng, rng.randint(2, 3)) for _ in range(max(50, n // 40))]
+    lasts = [_word(rng, rng.randint(2, 4)) for _ in range(max(100, n // 8))]
+    liscio: list[Record] = []
+    ipm: list[Record] = []
+    people: list[tuple[str, str]] = []
+    for i in range(n):
+        roll = rng.random()
+        repeat = rng.random() < 0.01 and ipm
+        if kind is Kind.ACCOUNTS:
+            base = (ipm[rng.randrange(len(ipm))].name if repeat else
+                    f"{rng.choice(lasts)} {rng.choice(_TRADES)} {rng.choice(_LEGAL)}".strip())
+            ipm_rec = Record(side=Side.IPM, kind=kind, id=f"org{i:06}", name=base,
+                             phone=f"555-{i % 10_000:04}" if roll < 0.7 else None,
+                             website=f"www.firm{i}.example" if roll < 0.5 else None)
+            lname = _account_variant(rng, base, roll)
+            lis_rec = Record(side=Side.LISCIO, kind=kind, id=f"{100_000 + i}", name=lname,
+                             address=Address(line1=f"{i} Main St", city="Springfield"),
+                             phone=f"(555) {i % 10_000:04}" if roll < 0.4 else None)
+        else:
+            first, last = rng.choice(firsts), rng.choice(lasts)
+            if repeat:
+                first, last = people[rng.randrange(len(people))]
+            people.append((first, last))
+            full = f"{last}, {first}" if rng.random() < 0.3 else f"{first} {last}"
+            email = f"{first}.{last}{i}@example.com".lower() if roll < 0.8 else None
+            ipm_rec = Record(side=Side.IPM, kind=kind, id=f"per{i:06}", name=full,
+                             email=email, title=rng.choice(_TITLES) or None)
+            lfirst, llast = _person_variant(rng, first, last, roll)
+            lis_rec = Record(side=Side.LISCIO, kind=kind, id=f"{500_000 + i}",
+                             name=f"{lfirst} {llast}", first_name=lfirst, last_name=llast,
+                             email=email if rng.random() < 0.9 else None,
+                             title=rng.choice(_TITLES) or None)
+        ipm.append(ipm_rec)
+        if roll < 0.96:  # the rest are on the IPM side only
+            liscio.append(lis_rec)
+        if roll > 0.98:  # and some on the Liscio side only
+            liscio.append(Record(side=Side.LISCIO, kind=kind, id=f"new{i:06}",
+                                 name=f"{_word(rng, 3)} {_word(rng, 3)}"))
+    return liscio, ipm
+
+
+def _account_variant(rng: random.Random, name: str, roll: float) -> str:
+    if roll < 0.80:  # the same key: case and spacing only
+        return rng.choice((name, name.upper(), name.lower(), name.replace(" ", "  ")))
+    if roll < 0.84:
+        words = name.split(" ")
+        return " ".join(_LEGAL_VARIANT.get(w, w) for w in words[:-1]) + " " + (
+            _LEGAL_VARIANT.get(words[-1], words[-1] + " LLC"))
+    if roll < 0.88:
+        return _typo(rng, name)
+    return name  # (rolls ≥ 0.96 are IPM-only; the Liscio record is not kept)
+
+
+def _person_variant(rng: random.Random, first: str, last: str, roll: float) -> tuple[str, str]:
+    if roll < 0.80:
+        return rng.choice(((first, last), (first.upper(), last), (first.lower(), last.lower())))
+    if roll < 0.84:
+        return _typo(rng, first), last
+    if roll < 0.88:
+        return first, _typo(rng, last)
+    return first, last
+
+
+def _ms(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return {"median_ms": round(1000 * statistics.median(ordered), 2),
+            "p95_ms": round(1000 * p95, 2), "max_ms": round(1000 * ordered[-1], 2),
+            "n": len(ordered)}
+
+
+def _timed(fn: Callable[[], object]) -> tuple[object, float]:
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def measure_kind(kind: Kind, n: int, *, queries: int, seed: int = 20) -> dict[str, object]:
+    """Every measurement for one kind at ``n`` records a side."""
+    from pmtools.matching import match
+
+    liscio, ipm = synthetic_firm(kind, n, seed=seed)
+    rng = random.Random(seed)
+    # Show View Details: the links of a past Sync Now, then what the app does to open the tab.
+    result, match_s = _timed(lambda: match(kind, liscio, ipm, SyncState()))
+    links = [Link(kind=kind, liscio_id=p.liscio_id, ipm_key=p.ipm_key, how=LinkHow.AUTOMATIC,
+                  first_synced_at="2026-11-26T12:00:00Z") for p in result.pairs]
+    state = SyncState(links=tuple(links))
+    start = time.perf_counter()
+    ambiguous = Ambiguity.from_match(kind, liscio, ipm, state)
+    table = build_pairs_table(kind, liscio, ipm, links, ambiguous)
+    view = PairsView(table)
+    view.query(page=0, page_size=50)
+    show_s = time.perf_counter() - start
+
+    # Keystrokes: type names one character at a time, as into the search box.
+    names = [normalize_name(x) for x in rng.sample(list(table["Liscio name"]), 40) if x]
+    typing: list[float] = []
+    for name in names[:max(1, queries // 15)]:
+        view.query(search="")
+        for end in range(1, len(name) + 1):
+            typing.append(_timed(lambda: view.query(search=name[:end]))[1])
+    # A pasted search: each one unrelated to the last, so the incremental cache cannot help.
+    cold = [_timed(lambda: view.query(search=name[:8]))[1] for name in names[:20]]
+    filtered = [_timed(lambda: view.query(search=name[:3], status=["unmatched in Liscio"],
+                                          side="liscio", page=1))[1] for name in names[:20]]
+
+    # Ranking link targets: unmatched Liscio records against every IPM record of the kind.
+    index, index_s = _timed(lambda: SuggestionIndex(ipm))
+    unmatched = [r for r in liscio if r.id in set(result.unmatched_liscio)]
+    picks = rng.sample(unmatched, min(queries, len(unmatched)))
+    rank = [_timed(lambda: index.rank(r, limit=10))[1] for r in picks]
+    search = [_timed(lambda: index.search(normalize_name(r.name)[:end]))[1]
+              for r in picks[:30] for end in (2, 5, 9)]
+    row = {
+        "kind": str(kind), "records_per_side": n, "liscio": len(liscio), "ipm": len(ipm),
+        "table_rows": len(table), "linked": len(links),
+        "ambiguous_rows": int((table["status"] == "ambiguous").sum()),
+        "match_s": round(match_s, 3), "show_view_details_s": round(show_s, 3),
+        "keystroke": _ms(typing), "search_cold": _ms(cold), "search_filtered": _ms(filtered),
+        "suggestion_index_build_s": round(index_s, 3), "rank": _ms(rank),
+        "link_search_box": _ms(search),
+    }
+    row["keystroke_ratio"] = round(max(row["keystroke"]["p95_ms"], row["search_cold"]["p95_ms"])
+                                   / SEARCH_GOAL_MS, 3)
+    row["rank_ratio"] = round(row["rank"]["p95_ms"] / RANK_GOAL_MS, 3)
+    return row
+
+
+def to_markdown(doc: dict[str, object]) -> str:
+    """The results as a Markdown table."""
+    lines = [f"# Workbench benchmark ({doc['when']}, {doc['machine']})", "",
+             f"Goals at 100,000 records: search update < {SEARCH_GOAL_MS:.0f} ms, "
+             f"rank < {RANK_GOAL_MS:.0f} ms (ratio = p95 / goal).", "",
+             "| scale | kind | rows | show View Details | keystroke p50 / p95 | cold search p95 "
+             "| rank p50 / p95 | link search p95 | index build | search ratio | rank ratio |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in doc["rows"]:  # type: ignore[union-attr]
+        lines.append(
+            f"| {r['scale']} | {r['kind']} | {r['table_rows']:,} | {r['show_view_details_s']:.2f} s "
+            f"| {r['keystroke']['median_ms']:.1f} / {r['keystroke']['p95_ms']:.1f} ms "
+            f"| {r['search_cold']['p95_ms']:.1f} ms "
+            f"| {r['rank']['median_ms']:.1f} / {r['rank']['p95_ms']:.1f} ms "
+            f"| {r['link_search_box']['p95_ms']:.1f} ms | {r['suggestion_index_build_s']:.2f} s "
+            f"| {r['keystroke_ratio']:.2f} | {r['rank_ratio']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: ``python -m bench workbench``; 1 when a goal is missed at 100k."""
+    parser = argparse.ArgumentParser(prog="bench workbench", description=__doc__.split("\n")[0])
+    parser.add_argument("--scales", default=",".join(SCALES), help="scale20, 100k or both")
+    parser.add_argument("--queries", type=int, default=300, help="records ranked per kind")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    args = parser.parse_args(argv)
+    rows = []
+    for scale in args.scales.split(","):
+        for kind, n in SCALES[scale].items():
+            sys.stderr.write(f"workbench: {scale} {kind} ({n:,} a side)...\n")
+            rows.append({"scale": scale, **measure_kind(kind, n, queries=args.queries)})
+    doc = {"benchmark": "workbench", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "machine": f"{platform.python_implementation()} {platform.python_version()}, "
+                      f"{platform.machine()}",
+           "goals_ms": {"search_update": SEARCH_GOAL_MS, "rank": RANK_GOAL_MS}, "rows": rows}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "workbench.json").write_text(json.dumps(doc, indent=2) + "\n")
+    (args.out / "workbench.md").write_text(to_markdown(doc))
+    sys.stdout.write(to_markdown(doc))
+    at_goal_scale = [r for r in rows if r["records_per_side"] >= 100_000]
+    return 0 if all(r["keystroke_ratio"] < 1 and r["rank_ratio"] < 1 for r in at_goal_scale) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
