@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from pmtools.matching import MatchResult, match
 from pmtools.names import compatible, display_order, normalize_name, person_keys
-from pmtools.plan import DecisionKind, Link, LinkStatus, SyncState
+from pmtools.plan import Decision, DecisionKind, Link, LinkStatus, SyncState
 from pmtools.records import Kind, Record, Side
 
 STATUSES = ("linked", "orphaned", "will_link", "ambiguous", "decided_apart", "archived",
@@ -226,7 +226,7 @@ class _Context:
                      f"{how}{since}{synced}")
         return "linked"
 
-    def _decided(self, record: Record):
+    def _decided(self, record: Record) -> list[Decision]:
         attr = "liscio_id" if record.side is Side.LISCIO else "ipm_key"
         return [d for d in self.decisions if getattr(d, attr) == record.id]
 

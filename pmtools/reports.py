@@ -20,8 +20,9 @@ from typing import Any
 import pandas as pd
 
 from pmtools.connectors.base import Connector
+from pmtools.errors import ConfigError
 from pmtools.plan import LinkStatus, SyncState
-from pmtools.records import Address, Kind, Record
+from pmtools.records import Address, Kind, Record, Side
 
 FORMATS = ("csv", "xlsx")
 STATUSES = ("linked", "unmatched", "ambiguous", "orphaned", "all")
@@ -105,7 +106,6 @@ def pairs_report(kind: Kind | str, *, liscio: Iterable[Record], ipm: Iterable[Re
 
     kind = Kind(kind)
     if status not in STATUSES:
-        from pmtools.errors import ConfigError
         raise ConfigError(f"--status must be one of {', '.join(STATUSES)}, not {status!r}")
     lis = [r for r in liscio if r.kind is kind]
     ipm_recs = [r for r in ipm if r.kind is kind]
@@ -169,8 +169,6 @@ def _side_cells(kind: Kind, rec: Record | None) -> list[str]:
 
 
 def _missing(kind: Kind, record_id: str) -> Record:
-    from pmtools.records import Side
-
     return Record(side=Side.LISCIO, kind=kind, id=record_id, name=f"(not found: {record_id})")
 
 
@@ -216,7 +214,6 @@ def report_bytes(df: pd.DataFrame, fmt: str) -> bytes:
 def _format(fmt: str) -> str:
     fmt = (fmt or "").lower()
     if fmt not in FORMATS:
-        from pmtools.errors import ConfigError
         raise ConfigError(f"report format must be csv or xlsx, not {fmt!r}")
     return fmt
 

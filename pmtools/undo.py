@@ -220,9 +220,12 @@ def undo_run(store: Store, run_id: int, *, liscio: Connector, ipm: Connector,
             if result.error is not None:
                 message = str(result.error)
             store.finish_run(undo_id, outcome=result.outcome, counts=counts, message=message)
-        except BaseException:
-            store.finish_run(undo_id, outcome="stopped", message="the undo stopped")
+        except BaseException as exc:
+            store.finish_run(undo_id, outcome="stopped",
+                             message=str(exc) or type(exc).__name__)
             raise
+    if result.error is not None:  # a service failed: the run is saved as stopped; run again
+        raise result.error
     log.info("run %s undone by run %s: %s", run_id, undo_id, result.outcome)
     return UndoResult(undo_run_id=undo_id, plan=plan, counts=counts, outcome=result.outcome,
                       errors=result.errors)

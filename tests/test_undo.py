@@ -154,3 +154,28 @@ def test_unknown_run_is_refused(world):
     liscio, ipm, store = world
     with pytest.raises(ConfigError, match="no run 42"):
         plan_undo(store, 42, liscio=liscio, ipm=ipm)
+
+
+def test_an_undo_stopped_by_a_service_failure_finishes_when_run_again(world):
+    from fakes import Faults
+    from pmtools.errors import ServiceError
+
+    liscio, ipm, store = world
+    lis, org = seed_acme(world)
+    first = sync(world)
+    ipm.faults = Faults(fail_at=1, lose_reply=True)  # the 2nd write lands, its reply is lost
+    liscio.faults = ipm.faults
+    with pytest.raises(ServiceError):
+        undo_run(store, first.run_id, liscio=liscio, ipm=ipm, started_by="cli")
+    assert store.runs()[-1]["outcome"] == "stopped"
+    ipm.faults = liscio.faults = Faults()
+    result = undo_run(store, first.run_id, liscio=liscio, ipm=ipm, started_by="cli")
+    assert result.outcome == "done"
+    assert ipm.records[A][org.id].phone == "999-9999"
+    assert ipm.records[A][org.id].website is None
+    assert liscio.records[A][lis.id].address is None
+    # every field was written back exactly once across the two tries
+    undone = [c for c in store.changes(op="write", status="confirmed")
+              if c["rule"] == f"undo:run-{first.run_id}"]
+    assert sorted((c["side"], c["field"]) for c in undone) == [
+        ("ipm", "phone"), ("ipm", "website"), ("liscio", "address")]
