@@ -115,6 +115,7 @@ def start_sandbox(*, dataset: str | dict[str, Any] = "demo", seed: int = 1, scal
                         hang_seconds=hang_seconds, stats=stats)
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted sockets inherit it
         sock.bind((host, port))
     except BaseException:
         state.close()
