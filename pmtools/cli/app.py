@@ -127,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
         if args.seed is not None:
             kwargs["seed"] = args.seed
         sandbox = start_sandbox(**kwargs)
-        settings = settings.with_sandbox(sandbox.url)
+        settings = replace(settings.with_sandbox(sandbox.url), ipm_rate_limit=args.rate_limit)
+        env["PMTOOLS_IPM_RATE_LIMIT"] = str(args.rate_limit)  # the client paces itself too
         print(f"pmtools: simulator ({args.dataset} dataset) at {sandbox.url}", flush=True)
         if not os.environ.get(ENV["state_path"]) and not getattr(args, "state", None):
             # The simulator keeps its data in memory: keep the state beside it, not in ./.

@@ -41,11 +41,9 @@ class Workbench(ipw.VBox):
         self.details = DetailsPanel(self.ctx)
         self.report = ReportPanel(self.ctx)
         self.disconnect = DisconnectPanel(self.ctx)
-        sections = ipw.Accordion(children=[self.report, self.disconnect, self.log_panel],
-                                 titles=("Report", "Disconnect", "Log"))
-        sections.add_class("pm-sections")
         super().__init__([ipw.HTML(STYLE + "<h2>Liscio ↔ Intuit Practice Management</h2>"),
-                          self.connection, self.sync, self.details, sections])
+                          self.connection, self.sync, self.details, self.report,
+                          self.disconnect, self.log_panel])
         self.add_class("pm-app")
 
     def close_session(self) -> None:

@@ -115,6 +115,7 @@ class Context:
         self._freezable: list[ipw.Widget] = []
         self._listeners: list[Callable[[str], None]] = []
         self._names: dict[tuple[str, str], str] = {}
+        self.detailed: list[Any] = []  # IPM records with every field loaded, by the last sync
 
     # -- busy state -------------------------------------------------------------------------
     def freezable(self, *widgets: ipw.Widget) -> None:

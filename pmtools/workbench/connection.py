@@ -116,19 +116,17 @@ class DisconnectPanel(ipw.VBox):
 
             s = self.ctx.session
             with s.lock:
-                outcome = operations.disconnect(store=s.store)
-            self.result.value = message_html(f"Disconnected: {_describe(outcome)}", "success")
-            self.ctx.log.add(f"Disconnected: {_describe(outcome)}")
+                outcome = operations.disconnect(store=s.store, started_by="app")
+            self.result.value = message_html(_describe(outcome), "success")
+            self.ctx.log.add(_describe(outcome))
         self._hide()
         self.ctx.guard("disconnecting", run, self.result)
         self.ctx.changed("disconnect")
 
 
 def _describe(outcome: Any) -> str:
-    if isinstance(outcome, dict):
-        return ", ".join(f"{v} {k.replace('_', ' ')} forgotten" for k, v in outcome.items())
     message = getattr(outcome, "message", None)
-    return str(message if message is not None else outcome)
+    return str(message or outcome).capitalize()
 
 
 def _is_simulated(session: Any) -> bool:

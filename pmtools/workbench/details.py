@@ -7,6 +7,7 @@ selected in the "Record" list.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,8 @@ STATUS_OPTIONS = (("All statuses", ""), ("Linked", "linked"),
                   ("Unmatched in Liscio", "unmatched in Liscio"),
                   ("Unmatched in IPM", "unmatched in IPM"), ("Ambiguous", "ambiguous"),
                   ("Orphaned", "orphaned"))
+# Search, paging and the row count are the panel's own (server side), not DataTables'.
+NO_CONTROLS = {"topStart": None, "topEnd": None, "bottomStart": None, "bottomEnd": None}
 UNMATCHED = ("unmatched in Liscio", "unmatched in IPM")
 SIDE_OPTIONS = (("Both sides", ""), ("Liscio", "liscio"), ("IPM", "ipm"))
 
@@ -42,17 +45,21 @@ class KindData:
         return self.by_id.get((side, record_id)) if record_id else None
 
 
-def load_kind(session: Any, kind: Kind) -> KindData:
+def load_kind(session: Any, kind: Kind, detailed: Iterable[Record] = ()) -> KindData:
     """Read both sides' records of ``kind`` and the stored state; build the pairs table.
 
-    IPM records come from the store's cache, written by the last Sync Now (with the address
-    cards it loaded); before the first sync they are listed from IPM.
+    IPM records come from the store's cache of list rows written by the last Sync Now (before
+    the first sync they are listed from IPM); ``detailed`` are records with every field loaded
+    (the last sync's), which replace their list rows.
     """
     from pmtools.views import Ambiguity, build_pairs_table
 
     store = session.store
     liscio = list(session.liscio.iter_records(kind))
     ipm = list(store.cached_records(kind)) or list(session.ipm.iter_records(kind))
+    loaded = {r.id: r for r in detailed if r.kind is kind and r.side is Side.IPM}
+    if loaded:
+        ipm = [loaded.get(r.id, r) if not r.details_complete else r for r in ipm]
     state = store.state([kind])
     ambiguous = Ambiguity.from_match(kind, liscio, ipm, state)
     table = build_pairs_table(kind, liscio, ipm, state.links, ambiguous)
@@ -102,8 +109,8 @@ class PairsTab(ipw.VBox):
         self.page_label = ipw.HTML()
         self.page_label.add_class("pm-page-label")
         self.page = 0
-        self.table = ITable(pd.DataFrame(), paging=False, searching=False, info=False,
-                            ordering=False, classes="display compact cell-border")
+        self.table = ITable(pd.DataFrame(), paging=False, ordering=False, layout=NO_CONTROLS,
+                            classes="display compact cell-border")
         self.table.add_class("pm-table")
         self.table.add_class(f"pm-table-{kind.value}")
         self.message = ipw.HTML()
@@ -130,7 +137,7 @@ class PairsTab(ipw.VBox):
         """Read the records again and redraw the current page."""
         from pmtools.views import PairsView
 
-        self.data = load_kind(self.ctx.session, self.kind)
+        self.data = load_kind(self.ctx.session, self.kind, self.ctx.detailed)
         self.view = PairsView(self.data.table)
         names = dict(self.ctx.names())
         names.update({(r.side.value, r.id): r.name for r in self.data.liscio + self.data.ipm})

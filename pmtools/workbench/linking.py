@@ -173,7 +173,7 @@ class LinkingPanel(ipw.VBox):
                 ipm = target
             else:
                 lisc = target
-        common = {"liscio": s.liscio, "ipm": s.ipm, "store": s.store}
+        common = {"liscio": s.liscio, "ipm": s.ipm, "store": s.store, "started_by": "app"}
         with s.lock:
             if action == "link":
                 outcome = operations.link(self.kind, lisc, ipm, **common)
@@ -187,19 +187,30 @@ class LinkingPanel(ipw.VBox):
                 outcome = operations.create_in_ipm(self.kind, lisc, **common)
             else:
                 raise ValueError(f"unknown action {action!r}")
-        text = describe_outcome(action, outcome)
-        self.ctx.log.add(text)
+        text = describe_outcome(outcome, s.store)
+        level = "warning" if getattr(outcome, "errors", ()) else "success"
+        self.ctx.log.add(text, "warning" if level == "warning" else "info")
+        self.result.value = message_html(text, level)
         self.ctx.changed(action)
-        self.result.value = message_html(text, "success")
         return outcome
 
 
-def describe_outcome(action: str, outcome: Any) -> str:
-    """What an operation wrote, in words (its own message when it has one)."""
-    message = getattr(outcome, "message", None)
-    if message:
-        return str(message)
-    return f"{action.replace('_', ' ').capitalize()}: {outcome}"
+def describe_outcome(outcome: Any, store: Any = None) -> str:
+    """What an operation wrote, in words: its message, each field written, its errors."""
+    parts = [str(getattr(outcome, "message", "") or outcome)]
+    run_id = getattr(outcome, "run_id", None)
+    if store is not None and run_id is not None:
+        for c in store.changes(run_id=run_id, op="write"):
+            if c.get("status") != "confirmed":
+                continue
+            before = "(empty)" if c.get("before") in (None, "") else f"{c['before']}"
+            parts.append(f"wrote {c.get('side')} {c.get('field')}: {before} → {c.get('after')}")
+    errors = list(getattr(outcome, "errors", ()) or ())
+    if errors:
+        parts.append("errors: " + "; ".join(map(str, errors)))
+    elif len(parts) == 1 and getattr(outcome, "command", "").startswith(("link", "create")):
+        parts.append("no field needed writing")
+    return "; ".join(parts) + "."
 
 
 def _linked_ids(state: Any, side: Side) -> set[str]:

@@ -45,7 +45,8 @@ class ReportPanel(ipw.VBox):
         self.files: dict[str, bytes] = {}
         self.build_button.on_click(lambda _b: self.build())
         ctx.freezable(self.build_button)
-        super().__init__([ipw.HBox([self.kind, self.status, self.build_button]),
+        super().__init__([ipw.HTML("<h3>Report</h3>"),
+                          ipw.HBox([self.kind, self.status, self.build_button]),
                           self.preview, self.links])
         self.add_class("pm-report-panel")
 
@@ -78,9 +79,10 @@ class ReportPanel(ipw.VBox):
 def pairs_report(session: Any, kind: Kind, status: str) -> pd.DataFrame:
     """The pairs report of ``kind`` (pmtools.reports defines its columns)."""
     from pmtools import reports
-    from pmtools.workbench.details import load_kind
+    from pmtools.audit import last_sync_times
 
-    data = load_kind(session, kind)
-    return reports.pairs_report(kind=kind, liscio=data.liscio, ipm=data.ipm, state=data.state,
-                                status=status)
+    liscio, ipm = reports.fetch_records(kind, liscio=session.liscio, ipm=session.ipm)
+    return reports.pairs_report(kind, liscio=liscio, ipm=ipm,
+                                state=session.store.state([kind]), status=status,
+                                last_synced=last_sync_times(session.store))
 

@@ -97,7 +97,8 @@ def open_session(settings: Settings | None = None, *, dataset: str = "demo",
         if seed is not None:
             kwargs["seed"] = seed
         sandbox = start_sandbox(**kwargs)
-        settings = settings.with_sandbox(sandbox.url)
+        # The client paces itself to the limit too: match the simulator's.
+        settings = replace(settings.with_sandbox(sandbox.url), ipm_rate_limit=rate_limit)
         if settings.state_path == Settings().state_path:
             tmpdir = Path(tempfile.mkdtemp(prefix="pmtools-workbench-"))
             settings = replace(settings, state_path=tmpdir / "state.sqlite")

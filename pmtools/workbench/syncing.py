@@ -208,6 +208,8 @@ class SyncPanel(ipw.VBox):
 
     def _finished(self, dry_run: bool) -> None:
         r = self.result
+        self.ctx.detailed = [rec for recs in (getattr(r, "records", None) or {}).values()
+                             for rec in recs if rec.details_complete]
         counts = dict(getattr(r, "counts", {}) or {})
         outcome = str(getattr(r, "outcome", "done"))
         errors = list(getattr(r, "errors", []) or [])

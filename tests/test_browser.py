@@ -1,0 +1,169 @@
+"""The workbench in a real browser: `pmtools app` serves it with Voilà, chromium drives it.
+
+The simulator runs in the test process (so the test can seed records through the connectors);
+`pmtools app` is pointed at it through the PMTOOLS_* environment, as for real services.
+Screenshots go to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pmtools.cli.app import free_port, wait_ready
+from pmtools.config import Settings
+from pmtools.records import Kind, Record, Side
+
+pytest.importorskip("playwright")
+if not Path("/usr/bin/chromium").exists():
+    pytest.skip("Debian's chromium is not installed (./dev test installs it)",
+                allow_module_level=True)
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+XSS = "<img src=x onerror=alert(1)>"
+LISCIO_NAME = "Quixotic Zebra Widgets LLC"
+IPM_NAME = "Quixotic Zebra Widgets, Inc."
+TIMEOUT = 90_000
+
+
+def jupyter_env(base: Path) -> dict[str, str]:
+    """Environment variables keeping Jupyter's files under ``base``."""
+    dirs = {name: base / name.lower() for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR",
+                                                  "JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "TMPDIR")}
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    return {k: str(v) for k, v in dirs.items()}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """The simulator with seeded records, and `pmtools app` serving the workbench on it."""
+    from pmtools.connectors.factory import connect
+    from pmtools.sandbox.server import start_sandbox
+
+    base = tmp_path_factory.mktemp("browser")
+    sandbox = start_sandbox(dataset="demo", rate_limit=0)
+    settings = Settings(state_path=base / "state.sqlite",
+                        ipm_rate_limit=0).with_sandbox(sandbox.url)
+    liscio, ipm = connect(settings)
+    liscio.create_record(Kind.ACCOUNTS, Record(side=Side.LISCIO, kind=Kind.ACCOUNTS, id="",
+                                               name=XSS), external_id="browser-xss")
+    liscio.create_record(Kind.ACCOUNTS, Record(side=Side.LISCIO, kind=Kind.ACCOUNTS, id="",
+                                               name=LISCIO_NAME, phone="555-0199"),
+                         external_id="browser-zebra")
+    ipm.create_record(Kind.ACCOUNTS, Record(side=Side.IPM, kind=Kind.ACCOUNTS, id="",
+                                            name=IPM_NAME), external_id="browser-zebra-ipm")
+    env = {**os.environ, **jupyter_env(base), "PMTOOLS_STATE": str(settings.state_path),
+           "PMTOOLS_LISCIO_URL": settings.liscio_url, "PMTOOLS_IPM_URL": settings.ipm_url,
+           "PMTOOLS_LISCIO_TOKEN": settings.liscio_token, "PMTOOLS_IPM_TOKEN": settings.ipm_token,
+           "PMTOOLS_IPM_ACCESS_KEY": settings.ipm_access_key, "PMTOOLS_IPM_RATE_LIMIT": "0"}
+    port = free_port()
+    log = open(base / "voila.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from pmtools.cli import entry; entry()", "app",
+         "--port", str(port), "--no-sandbox"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(base))
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_ready(url, proc, timeout=60)
+        yield {"url": url, "settings": settings, "liscio": liscio, "ipm": ipm}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        for c in (liscio, ipm):
+            c.close()
+        sandbox.stop()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def wait_text(page, selector: str, text: str, timeout: int = TIMEOUT) -> None:
+    page.wait_for_function(
+        "([s, t]) => Array.from(document.querySelectorAll(s)).some(e => e.innerText.includes(t))",
+        arg=[selector, text], timeout=timeout)
+
+
+def test_sync_search_link_delink_report_in_a_browser(served, page):
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.set_default_timeout(TIMEOUT)
+    page.goto(served["url"])
+    page.wait_for_selector("button.pm-sync-now")
+    shot(page, "01-app")
+
+    page.click("button.pm-sync-now")
+    for stage in ("organizations", "people", "linking"):
+        page.wait_for_selector(f"button.pm-stage-{stage}.pm-stage-done")
+    wait_text(page, ".pm-sync-summary", "What changed")
+    shot(page, "02-synced")
+
+    page.click("button.pm-view-details")
+    tab = ".pm-tab-accounts"
+    page.wait_for_selector(f"{tab} table.dataTable tbody tr")
+    # The hostile name appears as text; no element is made from it and no script runs.
+    page.fill(f"{tab} .pm-search input", "onerror")
+    wait_text(page, f"{tab} table.dataTable tbody", XSS)
+    assert page.locator("img[src='x']").count() == 0
+    shot(page, "03-xss-as-text")
+
+    page.fill(f"{tab} .pm-search input", "quixotic zebra")
+    wait_text(page, f"{tab} table.dataTable tbody", IPM_NAME)
+    wait_text(page, f"{tab} table.dataTable tbody", "unmatched in Liscio")
+    page.select_option(f"{tab} .pm-record-select select",
+                       label=f"{LISCIO_NAME} [unmatched in Liscio]")
+    wait_text(page, f"{tab} .pm-target-select select", IPM_NAME)
+    assert "LLC/Inc." in page.locator(f"{tab} .pm-target-select select").inner_text()
+    shot(page, "04-suggestions")
+    page.click(f"{tab} button.pm-link")
+    wait_text(page, f"{tab} .pm-action-result", "linked")
+    wait_text(page, f"{tab} table.dataTable tbody", "manual")
+    rows = page.locator(f"{tab} table.dataTable tbody tr")
+    assert rows.count() == 1 and "linked" in rows.first.inner_text()
+    shot(page, "05-linked")
+
+    page.select_option(f"{tab} .pm-record-select select",
+                       label=f"{LISCIO_NAME} ↔ {IPM_NAME} [linked]")
+    page.click(f"{tab} button.pm-delink")
+    wait_text(page, f"{tab} .pm-action-result", "delinked")
+    wait_text(page, f"{tab} table.dataTable tbody", "unmatched in IPM")
+    assert page.locator(f"{tab} table.dataTable tbody tr").count() == 2
+    shot(page, "06-delinked")
+
+    page.select_option(".pm-report-kind select", label="Accounts")
+    page.click("button.pm-report-build")
+    page.wait_for_selector("a.pm-download-csv")
+    with page.expect_download() as info:
+        page.click("a.pm-download-csv")
+    download = info.value
+    assert download.suggested_filename.endswith(".csv")
+    rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text("utf-8"))))
+    names = {r["Liscio Account Name"] for r in rows}
+    assert LISCIO_NAME in names and XSS in names
+    assert any(r["IPM Organization Name"] == IPM_NAME for r in rows)
+    assert len(rows) > 100
+    with page.expect_download() as info:
+        page.click("a.pm-download-xlsx")
+    assert info.value.suggested_filename.endswith(".xlsx")
+    shot(page, "07-report")
+
+    time.sleep(0.5)
+    assert dialogs == []
+    assert page.locator(".jp-OutputArea-output pre").filter(has_text="Traceback").count() == 0
+    assert not [e for e in errors if "alert" in e]
