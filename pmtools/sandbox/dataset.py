@@ -169,6 +169,7 @@ class _Maker:
         self.keys: set[str] = set()
         self.emails: set[str] = set()
         self.org_names: set[str] = set()
+        self.people: set[str] = {_ascii(f"{f} {l}").casefold() for f, _, l in SPECIAL_PEOPLE}
         self.counter = 0
 
     def key(self) -> str:
@@ -205,6 +206,20 @@ class _Maker:
             candidate = f"{base}{n}@{domain}"
         self.emails.add(candidate)
         return candidate
+
+    def person_name(self, *, middle: bool = True) -> tuple[str, str | None, str]:
+        """A name no other demo person has (repeats are placed on purpose, not by chance)."""
+        for attempt in range(30):
+            first, last = self.rng.choice(FIRST), self.rng.choice(LAST)
+            mid = self.rng.choice(MIDDLE) if middle and self.chance(0.2) else None
+            if attempt >= 8:
+                mid = f"{self.rng.choice('ABCDEFGHJKLMNPRSTVW')}."
+            folded = _ascii(" ".join(p for p in (first, mid, last) if p)).casefold()
+            plain = _ascii(f"{first} {last}").casefold()
+            if folded not in self.people and (mid or plain not in self.people):
+                self.people.update({folded, plain})
+                return first, mid, last
+        raise AssertionError("unreachable: middle initials make names unique")
 
     def org_name(self) -> str:
         for _ in range(50):
@@ -250,9 +265,8 @@ def demo_dataset(*, seed: int = 1, scale: int = 1) -> dict[str, Any]:
         _, values = _organization(m, name)
         data["accounts"].append(_account(m, name, values, f"acc_{len(data['accounts']) + 1:06d}"))
     org_keys = [o["OrganizationKey"] for o in data["organizations"]]
-    people = list(SPECIAL_PEOPLE) + [
-        (m.rng.choice(FIRST), m.rng.choice(MIDDLE) if m.chance(0.2) else None,
-         m.rng.choice(LAST)) for _ in range(n_people - len(SPECIAL_PEOPLE))]
+    people = list(SPECIAL_PEOPLE) + [m.person_name()
+                                     for _ in range(n_people - len(SPECIAL_PEOPLE))]
     for index, (first, middle, last) in enumerate(people):
         org_key = m.rng.choice(org_keys) if m.chance(0.6) else None
         person, values = _person(m, first, middle, last, org_key)
@@ -264,7 +278,7 @@ def demo_dataset(*, seed: int = 1, scale: int = 1) -> dict[str, Any]:
                                              f"con_{len(data['contacts']) + 1:06d}"))
     account_ids = [a["id"] for a in data["accounts"]]
     for _ in range(int(n_people * 0.08)):
-        first, last = m.rng.choice(FIRST), m.rng.choice(LAST)
+        first, _, last = m.person_name(middle=False)
         values = {"title": m.rng.choice(TITLES) if m.chance(0.5) else None,
                   "email": m.email(f"{first}.{last}", m.rng.choice(MAILS))
                   if m.chance(0.8) else None}
