@@ -745,3 +745,26 @@ class _RehostedKarbon:
             scheme="https", host="api.karbonhq.com"), headers=request.headers,
             content=request.content)
         return self.fake(moved)
+
+
+def test_a_person_without_a_card_gets_one_and_keeps_their_names():
+    fake = FakeKarbon()
+    key = fake.add("Contacts", None, FirstName="Jo", MiddleName="Q", LastName="Public",
+                   Salutation="Dr")
+    record = connector(fake).update_fields(Kind.CONTACTS, key, {"email": "jo@x.example"})
+    assert fake.card_of(key)["EmailAddresses"] == ["jo@x.example"]
+    assert {k: fake.entities[key][k] for k in ("FirstName", "MiddleName", "LastName",
+                                               "Salutation")} == {
+        "FirstName": "Jo", "MiddleName": "Q", "LastName": "Public", "Salutation": "Dr"}
+    assert record.email == "jo@x.example"
+
+
+def test_load_details_keeps_going_past_a_record_that_is_gone():
+    fake = FakeKarbon()
+    fake.add("Organizations", {"WebSites": ["a.example"]}, FullName="A")
+    gone = fake.add("Organizations", {"WebSites": ["b.example"]}, FullName="B")
+    ipm = connector(fake)
+    rows = list(ipm.iter_records(Kind.ACCOUNTS))
+    del fake.collection[gone]
+    loaded = ipm.load_details(Kind.ACCOUNTS, rows)
+    assert [(r.name, r.details_complete) for r in loaded] == [("A", True), ("B", False)]
