@@ -250,3 +250,9 @@ def test_connect_refuses_missing_settings():
     with pytest.raises(ConfigError, match="PMTOOLS_IPM_ACCESS_KEY"):
         connect(Settings(liscio_url="http://x", liscio_token="t", ipm_url="http://y",
                          ipm_token="t"))
+
+
+def test_a_url_that_is_no_url_is_a_config_error():
+    http = HttpClient("127.0.0.1:9/karbon", label="IPM", side="ipm", headers={})
+    with pytest.raises(ConfigError, match="http:// or https://"):
+        http.request("GET", "/v3/TenantSettings")

@@ -9,17 +9,18 @@ from pmtools.connectors.karbon import IpmConnector
 from pmtools.connectors.liscio import LiscioConnector
 
 
-def connect(settings: Settings, *, transport: httpx.BaseTransport | None = None
-            ) -> tuple[LiscioConnector, IpmConnector]:
+def connect(settings: Settings, *, transport: httpx.BaseTransport | None = None,
+            timeout: float = 30.0) -> tuple[LiscioConnector, IpmConnector]:
     """The Liscio and IPM connectors for ``settings``; ConfigError when something is unset.
 
-    ``transport`` (tests) is used by both; the IPM connector paces itself to
-    ``settings.ipm_rate_limit`` requests a minute.
+    ``transport`` (tests) is used by both; ``timeout`` is seconds per request. The IPM
+    connector paces itself to ``settings.ipm_rate_limit`` requests a minute (0 = off).
     """
     settings.require_services()
     assert settings.liscio_url and settings.liscio_token  # for type checkers: checked above
     assert settings.ipm_url and settings.ipm_token and settings.ipm_access_key
-    liscio = LiscioConnector(settings.liscio_url, settings.liscio_token, transport=transport)
+    liscio = LiscioConnector(settings.liscio_url, settings.liscio_token, transport=transport,
+                             timeout=timeout)
     ipm = IpmConnector(settings.ipm_url, settings.ipm_token, settings.ipm_access_key,
-                       transport=transport, rate_limit=settings.ipm_rate_limit)
+                       transport=transport, rate_limit=settings.ipm_rate_limit, timeout=timeout)
     return liscio, ipm

@@ -15,7 +15,7 @@ Retries, declared:
   reply was lost may have happened (connectors look it up by its external id instead).
 - A connection that could not be opened at all is retried for every method: nothing was sent.
 
-Secrets: headers are never logged; URLs are logged redacted (:func:`redact_url`); every
+A base URL that is not a URL raises ConfigError. Secrets: headers are never logged; URLs are logged redacted (:func:`redact_url`); every
 message is scrubbed of the client's secret values before it reaches an exception.
 """
 
@@ -35,7 +35,8 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import httpx
 
-from pmtools.errors import AuthError, ConnectorError, NotFound, RecordError, ServiceError
+from pmtools.errors import (AuthError, ConfigError, ConnectorError, NotFound, RecordError,
+                             ServiceError)
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def retry_reason(method: str, *, status: int | None = None,
         return "connect"  # nothing reached the server
     if method.upper() not in IDEMPOTENT:
         return None
-    if isinstance(error, httpx.TransportError):
+    if isinstance(error, httpx.RequestError):  # timeouts, drops, undecodable replies
         return "transport"
     if status is not None and status >= 500 and status not in (501, 505):
         return "server"
@@ -272,7 +273,12 @@ class HttpClient:
             self._count_sent(method, kind)
             try:
                 response = self._client.request(method, url, params=params, json=json)
-            except httpx.TransportError as exc:
+            except httpx.InvalidURL:
+                raise ConfigError(f"{self.label} URL is not valid: {redact_url(url)!r}") from None
+            except httpx.UnsupportedProtocol:
+                raise ConfigError(f"{self.label} URL must start with http:// or https://: "
+                                  f"{redact_url(url)!r}") from None
+            except httpx.RequestError as exc:
                 attempt += 1
                 reason = retry_reason(method, error=exc)
                 shown = redact_url(exc.request.url if _has_request(exc) else url)
@@ -403,7 +409,7 @@ class HttpClient:
                 self._counters.waited += seconds
 
 
-def _has_request(exc: httpx.TransportError) -> bool:
+def _has_request(exc: httpx.RequestError) -> bool:
     try:
         exc.request  # noqa: B018 - raises RuntimeError when unset
     except RuntimeError:
