@@ -153,3 +153,33 @@ def test_changes_report_without_a_state_file_is_a_usage_error(env, tmp_path, cap
 def test_report_needs_a_known_format(env, tmp_path, capsys):
     assert main(["report", "--changes", "-o", str(tmp_path / "c.pdf")]) == 2
     assert main(["report", "-o", str(tmp_path / "c.csv")]) == 2  # --kind/--changes/--errors
+
+
+def test_runs_lists_every_run_with_who_started_it(env, capsys):
+    from pmtools import audit
+    from pmtools.plan import SyncPolicy
+    from pmtools.records import Kind
+    from pmtools.store import Store
+
+    with Store.open(env) as store:
+        first = store.start_run(command="sync", started_by="app", kinds=list(Kind),
+                                policy=SyncPolicy())
+        store.finish_run(first, outcome="done_with_errors", counts={"linked": 3, "errors": 1},
+                         message=None)
+        undo = store.start_run(command="undo", started_by="cli", kinds=[Kind.ACCOUNTS],
+                               undoes_run=first)
+        store.finish_run(undo, outcome="done", counts={"ipm_fields_written": 2})
+        frame = audit.runs_frame(store)
+    assert list(frame["Run"]) == [first, undo]
+    assert list(frame["Started By"]) == ["app", "cli"]
+    assert list(frame["linked"]) == [3, 0] and list(frame["Undoes Run"]) == ["", first]
+    assert main(["runs", "--json"]) == 0
+    runs = _last_json(capsys)
+    assert [(r["command"], r["started_by"], r["outcome"], r["counts"].get("errors"))
+            for r in runs] == [("sync", "app", "done_with_errors", 1), ("undo", "cli", "done",
+                                                                       None)]
+    assert runs[1]["kinds"] == ["accounts"] and runs[1]["undoes_run"] == first
+    assert main(["runs"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "by app" in lines[0] and "linked=3 errors=1" in lines[0]
+    assert f"(undoes run {first})" in lines[1]
