@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 
 from pmtools.apply import Progress, apply_plan, reconcile
 from pmtools.connectors.base import Connector
-from pmtools.errors import PreflightRefused
+from pmtools.errors import ConnectorError, PreflightRefused
 from pmtools.plan import COUNT_KEYS, Plan, SyncPolicy
 from pmtools.records import Kind, Record, Side
 from pmtools.store import Store
@@ -62,25 +62,28 @@ def run_sync(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPol
     report: Progress = progress or (lambda *_: None)
     if dry_run:
         return _run(liscio=liscio, ipm=ipm, store=store, policy=policy, run_id=None,
-                    progress=report, cancel=cancel, full=full)
+                    progress=report, cancel=cancel, full=full)[0]
     with store.lock(timeout=lock_timeout):
         store.mark_interrupted_runs()
         run_id = store.start_run(command="sync", started_by=started_by, kinds=policy.kinds,
                                  policy=policy)
         try:
-            result = _run(liscio=liscio, ipm=ipm, store=store, policy=policy, run_id=run_id,
-                          progress=report, cancel=cancel, full=full)
+            result, error = _run(liscio=liscio, ipm=ipm, store=store, policy=policy,
+                                 run_id=run_id, progress=report, cancel=cancel, full=full)
         except PreflightRefused as exc:
             store.finish_run(run_id, outcome="refused", message=str(exc),
                              counts=_zero_counts())
             log.info("sync run %s refused by the preflight", run_id)
             raise
         except BaseException as exc:
-            store.finish_run(run_id, outcome="stopped", message=str(exc) or type(exc).__name__,
+            outcome = "stopped" if isinstance(exc, Exception) else "interrupted"
+            store.finish_run(run_id, outcome=outcome, message=str(exc) or type(exc).__name__,
                              counts=_zero_counts())
-            log.error("sync run %s stopped: %s", run_id, exc)
+            log.error("sync run %s %s: %s", run_id, outcome, str(exc) or type(exc).__name__)
             raise
-        return result
+    if error is not None:
+        raise error
+    return result
 
 
 def _zero_counts() -> dict[str, int]:
@@ -89,7 +92,7 @@ def _zero_counts() -> dict[str, int]:
 
 def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
          run_id: int | None, progress: Progress, cancel: threading.Event | None,
-         full: bool) -> SyncResult:
+         full: bool) -> tuple[SyncResult, ConnectorError | None]:
     from pmtools.planner import details_needed, plan_sync, preflight_problem
 
     if run_id is not None:
@@ -137,7 +140,7 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
     if run_id is None:
         progress("linking", 1, 1, "dry run: nothing written")
         return SyncResult(run_id=None, plan=plan, counts=plan.counts(), outcome="dry_run",
-                          records=records)
+                          records=records), None
     names = {(r.side, r.kind, r.id): r.name for recs in records.values() for r in recs}
     result = apply_plan(plan, liscio=liscio, ipm=ipm, store=store, run_id=run_id,
                         progress=progress, cancel=cancel, names=names)
@@ -147,10 +150,8 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
     store.finish_run(run_id, outcome=result.outcome, counts=result.counts, message=message)
     log.info("sync run %s %s: %s", run_id, result.outcome,
              " ".join(f"{k}={v}" for k, v in result.counts.items()))
-    if result.error is not None:
-        raise result.error
     return SyncResult(run_id=run_id, plan=plan, counts=result.counts, errors=result.errors,
-                      outcome=result.outcome, records=records)
+                      outcome=result.outcome, records=records), result.error
 
 
 def _pull_ipm(ipm: Connector, store: Store, kind: Kind, *, full: bool,
