@@ -124,6 +124,10 @@ def test_undo_of_a_run_with_links_and_creates_lists_creates_and_deletes_nothing(
     assert made.id in ipm.records[C]                       # nothing deleted
     assert store.link_for(C, liscio_id=new.id) is None
     assert store.link_for(C, ipm_key=ipm.by_name(C, "Ana Lopez")[0].id) is not None
+    # the next Sync Now neither links the pair again nor creates a second Bo Chen
+    third = sync(world)
+    assert third.counts["linked"] == third.counts["created_in_ipm"] == 0
+    assert len(ipm.by_name(C, "Bo Chen")) == 1
 
 
 def test_dry_run_writes_nothing(world):
