@@ -59,4 +59,6 @@ def build_app(state: SandboxState, *, credentials: Credentials | None = None,
         credentials={"authorization": f"Bearer {creds.liscio_token}"},
         limiter=None, faults=faults, rng=rng, latency_ms=latency_ms,
         hang_seconds=hang_seconds, stats=stats)
-    return Starlette(routes=[Mount("/karbon", app=ipm), Mount("/liscio", app=liscio)])
+    app = Starlette(routes=[Mount("/karbon", app=ipm), Mount("/liscio", app=liscio)])
+    app.state.guards = (ipm, liscio)
+    return app

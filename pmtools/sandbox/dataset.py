@@ -248,11 +248,18 @@ class _Maker:
         return name
 
 
-def demo_dataset(*, seed: int = 1, scale: int = 1) -> dict[str, Any]:
-    """The demo firm: deterministic from ``seed``; ``scale`` multiplies every count."""
+def demo_dataset(*, seed: int = 1, scale: int = 1, organizations: int | None = None,
+                 people: int | None = None) -> dict[str, Any]:
+    """The demo firm: deterministic from ``seed``; ``scale`` multiplies every count.
+
+    ``organizations`` and ``people`` set the IPM counts instead (a small firm for fast
+    tests; at least 5 of each, the deliberate special cases).
+    """
     m = _Maker(seed, scale)
     data = empty_dataset()
-    n_orgs, n_people = 300 * m.scale, 900 * m.scale
+    n_orgs = max(len(SPECIAL_ORGS), organizations if organizations is not None
+                 else 300 * m.scale)
+    n_people = max(len(SPECIAL_PEOPLE), people if people is not None else 900 * m.scale)
     org_names = list(SPECIAL_ORGS) + [m.org_name() for _ in range(n_orgs - len(SPECIAL_ORGS))]
     account_of: dict[str, str] = {}  # IPM organization key -> Liscio account id
     for index, name in enumerate(org_names):
@@ -270,9 +277,9 @@ def demo_dataset(*, seed: int = 1, scale: int = 1) -> dict[str, Any]:
         _, values = _organization(m, name)
         data["accounts"].append(_account(m, name, values, f"acc_{len(data['accounts']) + 1:06d}"))
     org_keys = [o["OrganizationKey"] for o in data["organizations"]]
-    people = list(SPECIAL_PEOPLE) + [m.person_name()
-                                     for _ in range(n_people - len(SPECIAL_PEOPLE))]
-    for index, (first, middle, last) in enumerate(people):
+    names = list(SPECIAL_PEOPLE) + [m.person_name()
+                                    for _ in range(n_people - len(SPECIAL_PEOPLE))]
+    for index, (first, middle, last) in enumerate(names):
         org_key = m.rng.choice(org_keys) if m.chance(0.6) else None
         person, values = _person(m, first, middle, last, org_key)
         data["people"].append(person)

@@ -6,7 +6,8 @@ latency and injected faults.
 seeded generator:
 
 - ``500``: answered 500 before anything is done (IPM: ``{"error": {"code": "5001", …}}``).
-- ``429``: answered 429 with ``Retry-After: 1`` before anything is done.
+- ``429``: answered 429 with ``Retry-After: 1`` before anything is done (``retry-after=N``
+  in the spec sets N, e.g. 0 to keep fault runs fast).
 - ``409`` (IPM PUT/PATCH only): answered 409 / 4020 before anything is done.
 - ``timeout``: the request hangs ``hang_seconds`` (longer than a client's timeout), then the
   connection is dropped without an answer.
@@ -66,6 +67,7 @@ class FaultSpec:
     """Probabilities of each fault kind; parse with :meth:`parse`."""
 
     probabilities: tuple[tuple[str, float], ...] = ()
+    retry_after: int = 1  # the Retry-After of an injected 429, whole seconds
 
     @classmethod
     def parse(cls, text: str | None) -> FaultSpec:
@@ -73,8 +75,12 @@ class FaultSpec:
         if text is None or not text.strip():
             return cls()
         pairs: dict[str, float] = {}
+        retry_after = 1
         for item in text.split(","):
             kind, sep, raw = item.strip().partition("=")
+            if kind == "retry-after" and sep and raw.strip().isdigit():
+                retry_after = int(raw)
+                continue
             if not sep or kind not in FAULT_KINDS:
                 raise ValueError(f"fault {item.strip()!r}: expected KIND=PROBABILITY with KIND "
                                  f"one of {', '.join(FAULT_KINDS)}")
@@ -87,10 +93,11 @@ class FaultSpec:
             pairs[kind] = chance
         if sum(pairs.values()) > 1:
             raise ValueError("fault probabilities add up to more than 1")
-        return cls(tuple(pairs.items()))
+        return cls(tuple(pairs.items()), retry_after)
 
     def __str__(self) -> str:
-        return ",".join(f"{k}={p:g}" for k, p in self.probabilities)
+        text = ",".join(f"{k}={p:g}" for k, p in self.probabilities)
+        return f"{text},retry-after={self.retry_after}" if self.retry_after != 1 else text
 
     def draw(self, rng: random.Random) -> str | None:
         """One fault kind, or None, drawn with these probabilities."""
@@ -188,7 +195,8 @@ class ServiceGuard:
         if fault == "500":
             await self._reply(send, 500, self._internal())
         elif fault == "429":
-            await self._reply(send, 429, self._rate_limited(1), retry_after=1)
+            wait = self.faults.retry_after
+            await self._reply(send, 429, self._rate_limited(wait), retry_after=wait)
         elif fault == "409":
             await self._reply(send, 409, {"error": {"code": "4020", "message": (
                 "The resource was modified by another request. Refetch the latest version "

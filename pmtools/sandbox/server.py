@@ -14,7 +14,7 @@ import uvicorn
 
 from pmtools.sandbox.app import Credentials, build_app
 from pmtools.sandbox.dataset import load_dataset, populate
-from pmtools.sandbox.faults import FaultSpec, Stats, quiet_dropped_connections
+from pmtools.sandbox.faults import FaultSpec, ServiceGuard, Stats, quiet_dropped_connections
 from pmtools.sandbox.state import SandboxState
 
 log = logging.getLogger(__name__)
@@ -29,8 +29,9 @@ class SandboxServer:
     """
 
     def __init__(self, *, state: SandboxState, stats: Stats, server: uvicorn.Server,
-                 sock: socket.socket) -> None:
+                 sock: socket.socket, guards: tuple[ServiceGuard, ...] = ()) -> None:
         self.state, self.stats = state, stats
+        self._guards = guards
         self._server, self._sock = server, sock
         host, port = sock.getsockname()[:2]
         self.host, self.port = host, port
@@ -48,6 +49,12 @@ class SandboxServer:
     def liscio_url(self) -> str:
         """The Liscio base URL."""
         return f"{self.url}/liscio"
+
+    def set_faults(self, faults: str | FaultSpec | None) -> None:
+        """Inject these faults from now on (None or "" for none), on both services."""
+        spec = faults if isinstance(faults, FaultSpec) else FaultSpec.parse(faults)
+        for guard in self._guards:
+            guard.faults = spec
 
     def _run(self) -> None:
         try:
@@ -124,7 +131,8 @@ def start_sandbox(*, dataset: str | dict[str, Any] = "demo", seed: int = 1, scal
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                             timeout_graceful_shutdown=1)
     server = uvicorn.Server(config)
-    sandbox = SandboxServer(state=state, stats=stats, server=server, sock=sock)
+    sandbox = SandboxServer(state=state, stats=stats, server=server, sock=sock,
+                            guards=app.state.guards)
     log.info("sandbox starting on %s (faults: %s, rate limit a minute: %s)", sandbox.url,
              str(spec) or "none", rate_limit or "off")
     return sandbox.start()

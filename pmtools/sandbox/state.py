@@ -153,6 +153,35 @@ class SandboxState:
             return {"tenant": _copy(self.tenant), "organizations": orgs, "people": people,
                     "accounts": self.all(ACCOUNTS), "contacts": self.all(CONTACTS)}
 
+    def canonical(self) -> dict[str, dict[str, Any]]:
+        """Everything held, without generated keys and timestamps, for comparing end states.
+
+        IPM records are named by UserDefinedIdentifier when they have one (records a sync
+        created), else by key (the dataset's keys are deterministic); their cards are listed
+        primary first, without card, phone or address keys. Liscio records are named by id.
+        Two simulators that went through the same changes compare equal, whatever the order
+        or the retries were.
+        """
+        with self.lock:
+            out: dict[str, dict[str, Any]] = {}
+            for collection in (ORGANIZATIONS, PEOPLE):
+                view = {}
+                for key, record in self.records[collection].items():
+                    name = record.get("UserDefinedIdentifier") or key
+                    if name in view:  # two records answer to one name: keep both visibly
+                        name = f"{name} (again: {key})"
+                    fields = {k: v for k, v in record.items()
+                              if k not in (KEY_FIELD[collection], "LastModifiedDateTime")}
+                    fields["cards"] = [_canonical_card(c) for c in self.cards_of(key)]
+                    view[name] = fields
+                out[collection] = view
+            for collection in (ACCOUNTS, CONTACTS):
+                out[collection] = {
+                    key: {k: v for k, v in record.items() if k not in ("created_at",
+                                                                       "updated_at")}
+                    for key, record in self.records[collection].items()}
+            return out
+
     # -- writing ---------------------------------------------------------------------------
 
     @contextmanager
@@ -172,8 +201,9 @@ class SandboxState:
         key = record[KEY_FIELD[collection]]
         with self.transaction():
             old = self.records[collection].get(key)
-            if old is not None:
-                self._unindex(collection, old)
+            if old is not None and not (collection == CARDS
+                                        and old["EntityKey"] == record["EntityKey"]):
+                self._unindex(collection, old)  # a replaced card keeps its place
             self.records[collection][key] = record
             self._index(collection, record)
             self._pending[(collection, key)] = record
@@ -245,7 +275,9 @@ class SandboxState:
             if collection == CONTACTS and record.get("primary_email"):
                 self._emails[record["primary_email"].strip().casefold()] = record["id"]
         elif collection == CARDS:
-            self._cards_of.setdefault(record["EntityKey"], []).append(record["BusinessCardKey"])
+            keys = self._cards_of.setdefault(record["EntityKey"], [])
+            if record["BusinessCardKey"] not in keys:
+                keys.append(record["BusinessCardKey"])
         stamp = record.get("LastModifiedDateTime") or record.get("updated_at")
         if stamp:
             moment = parse_time(stamp)
@@ -302,6 +334,15 @@ class SandboxState:
             self._index(collection, record)
         for (value,) in self._db.execute("SELECT value FROM meta WHERE name = 'tenant'"):
             self.tenant = json.loads(value)
+
+
+def _canonical_card(card: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in card.items() if k not in ("BusinessCardKey", "EntityKey")}
+    out["PhoneNumbers"] = [{k: v for k, v in p.items() if k != "PhoneNumberKey"}
+                           for p in card.get("PhoneNumbers") or []]
+    out["Addresses"] = [{k: v for k, v in a.items() if k != "AddressKey"}
+                        for a in card.get("Addresses") or []]
+    return out
 
 
 def _copy(value: Any) -> Any:
