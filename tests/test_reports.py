@@ -195,3 +195,42 @@ def test_unknown_status_is_a_config_error():
     from pmtools.errors import ConfigError
     with pytest.raises(ConfigError):
         pairs_report(A, liscio=[], ipm=[], state=SyncState(), status="weird")
+
+
+# -- the changes and errors reports ----------------------------------------------------------
+
+def test_changes_and_errors_reports_from_a_real_run(tmp_path):
+    from fakes import FakeIpm, FakeLiscio
+    from pmtools.audit import changes_frame, errors_frame
+    from pmtools.plan import SyncPolicy
+    from pmtools.reports import CHANGE_COLUMNS, ERROR_COLUMNS
+    from pmtools.store import Store
+    from pmtools.sync import run_sync
+
+    liscio, ipm = FakeLiscio(), FakeIpm()
+    liscio.add(A, "Acme", phone="+1 555 0100")
+    ipm.add(A, "Acme", phone="555 0199")
+    liscio.add(A, "@Bad Co", website="bad.example")
+    bad = ipm.add(A, "@bad co")
+    ipm.reject.add(bad.id)
+    with Store.open(tmp_path / "s.sqlite") as store:
+        result = run_sync(liscio=liscio, ipm=ipm, store=store, policy=SyncPolicy(force=True),
+                          started_by="app")
+        assert result.outcome == "done_with_errors"
+        changes = changes_frame(store, run_id=result.run_id)
+        errors = errors_frame(store)
+    assert tuple(changes.columns) == CHANGE_COLUMNS
+    writes = changes[changes["Action"] == "write"].set_index("Liscio Name")
+    ok, failed = writes.loc["Acme"], writes.loc["@Bad Co"]
+    assert (ok["Side"], ok["Field"], ok["Before"], ok["After"], ok["Status"]) == (
+        "ipm", "phone", "555 0199", "+1 555 0100", "confirmed")
+    assert ok["Rule"] and ok["Started By"] == "app" and ok["Run"] == result.run_id
+    assert failed["Status"] == "failed" and failed["IPM Name"] == "@bad co"
+    assert tuple(errors.columns) == ERROR_COLUMNS
+    (err,) = errors.to_dict("records")
+    assert (err["Record ID"], err["Record Name"], err["Action"]) == (bad.id, "@Bad Co", "write")
+    assert "rejected" in err["Message"]
+    rows = list(csv.reader(io.StringIO(report_bytes(changes, "csv").decode(), newline="")))
+    (phone,) = [r for r in rows if r[4] == "Acme" and r[3] == "write"]
+    assert phone[11] == "'+1 555 0100"
+    assert any(r[4] == "'@Bad Co" for r in rows)
