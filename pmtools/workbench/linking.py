@@ -12,7 +12,7 @@ from typing import Any
 
 import ipywidgets as ipw
 
-from pmtools.records import Kind, Record, Side
+from pmtools.records import Kind, Record, Side, has_value
 from pmtools.workbench.common import Context, button, esc, message_html
 
 SUGGESTIONS = 20
@@ -163,7 +163,7 @@ class LinkingPanel(ipw.VBox):
             return None
         s = self.ctx.session
         lisc, ipm = self.selected_key()
-        side, _record = self._source()
+        side, source = self._source()
         if action in ("link", "not_a_match"):
             target = self.target.value
             if not target:
@@ -188,6 +188,10 @@ class LinkingPanel(ipw.VBox):
             else:
                 raise ValueError(f"unknown action {action!r}")
         text = describe_outcome(outcome, s.store)
+        if action.startswith("create_in") and source is not None:
+            carried = [f"{f} {v}" for f, v in source.field_values().items() if has_value(v)]
+            text += (" The new record carries " + ", ".join(carried) + "."
+                     if carried else " The new record carries no synced field values.")
         level = "warning" if getattr(outcome, "errors", ()) else "success"
         self.ctx.log.add(text, "warning" if level == "warning" else "info")
         self.result.value = message_html(text, level)
@@ -208,7 +212,7 @@ def describe_outcome(outcome: Any, store: Any = None) -> str:
     errors = list(getattr(outcome, "errors", ()) or ())
     if errors:
         parts.append("errors: " + "; ".join(map(str, errors)))
-    elif len(parts) == 1 and getattr(outcome, "command", "").startswith(("link", "create")):
+    elif len(parts) == 1 and getattr(outcome, "command", "") == "link":
         parts.append("no field needed writing")
     return "; ".join(parts) + "."
 
