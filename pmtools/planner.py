@@ -258,7 +258,7 @@ def _pair_actions(kind: Kind, liscio: Record, ipm: Record, first_sync: bool,
     """Append one pair's WRITEs, SKIPs and (first sync, all decided) MARK_SYNCED."""
     undecided = False
     for field in kind.fields:
-        liscio_value = liscio.get(field)
+        liscio_value = getattr(liscio, field)
         if field in DETAIL_FIELDS and not ipm.details_complete:
             if first_sync or has_value(liscio_value):
                 undecided = True
@@ -267,7 +267,8 @@ def _pair_actions(kind: Kind, liscio: Record, ipm: Record, first_sync: bool,
                     field=field, rule=RULE_DETAILS,
                     reason=f"the IPM record's {field} (on its business card) was not loaded"))
             continue
-        decision = decide_field(field, liscio_value, ipm.get(field), first_sync=first_sync)
+        decision = decide_field(field, liscio_value, getattr(ipm, field),
+                                first_sync=first_sync)
         if decision is not None:
             writes.append(Action(op=Op.WRITE, kind=kind, liscio_id=liscio.id, ipm_key=ipm.id,
                                  side=decision.side, field=field, before=decision.before,

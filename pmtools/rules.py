@@ -91,6 +91,8 @@ def decide_field(field: str, liscio_value: FieldValue, ipm_value: FieldValue, *,
     that differ: Liscio's overwrites IPM's. Later syncs: Liscio has a value and IPM is empty or
     different: Liscio's is written to IPM; Liscio empty: nothing; nothing is written to Liscio.
     """
+    if liscio_value == ipm_value and field in FIELDS:
+        return None  # the common case, decided without normalising
     liscio_form = normalize_value(field, liscio_value)
     ipm_form = normalize_value(field, ipm_value)
     if liscio_form == ipm_form:
