@@ -1,4 +1,4 @@
-"""Plan a sync: records of both sides + stored state -> ordered actions. Pure: no I/O.
+"""The value objects of a sync plan (built by :mod:`pmtools.planner`). Pure: no I/O.
 
 The value objects here are the contract between the planner, ``apply``, the state store, the
 reports and the workbench.
@@ -117,8 +117,11 @@ class Action:
 
     WRITE: ``side`` is the side written, ``field`` the synced field, ``before``/``after`` its
     values. CREATE_*: ``record`` is the draft (the source record), ``external_id`` the
-    idempotency key. AMBIGUOUS: ``candidates`` the ids/keys of the other records sharing the
-    name. UNMATCHED/SKIP/ORPHAN: ``reason`` in plain words.
+    idempotency key; the draft carries the synced fields, so no WRITE follows a create.
+    AMBIGUOUS: one action per record of a tied group, ``side`` saying which record it is and
+    ``candidates`` the other side's ids/keys sharing the name. UNMATCHED/SKIP/ORPHAN:
+    ``reason`` in plain words. ``rule`` is a short stable name: the matching level of a LINK,
+    the field rule of a WRITE (:mod:`pmtools.rules`), else e.g. "orphan:liscio-archived".
     """
 
     op: Op
