@@ -29,6 +29,16 @@ from pmtools.names import compatible, normalize_name, person_key_strings
 from pmtools.plan import SyncState
 from pmtools.records import Kind, Record
 
+__all__ = [
+    "AmbiguousGroup",
+    "EXACT",
+    "LEVELS",
+    "MIDDLE_IGNORED",
+    "MatchResult",
+    "MatchedPair",
+    "match",
+]
+
 EXACT = "exact-name"
 MIDDLE_IGNORED = "exact-name:middle-name-ignored"
 LEVELS = (EXACT, MIDDLE_IGNORED)

@@ -43,6 +43,15 @@ from pmtools.plan import (
 from pmtools.records import Kind, Record, Side, has_value
 from pmtools.rules import decide_field
 
+__all__ = [
+    "DETAIL_FIELDS",
+    "details_needed",
+    "external_id_for",
+    "plan_pair",
+    "plan_sync",
+    "preflight_problem",
+]
+
 # Fields that an IPM record read from a list row may lack (an organization's address lives on
 # its business card): planning them needs the record's details.
 DETAIL_FIELDS = frozenset({"address"})

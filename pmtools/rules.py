@@ -29,6 +29,18 @@ from dataclasses import dataclass
 
 from pmtools.records import Address, FieldValue, Side, has_value
 
+__all__ = [
+    "FIRST_FILL_IPM",
+    "FIRST_FILL_LISCIO",
+    "FIRST_LISCIO_WINS",
+    "FieldDecision",
+    "LATER_LISCIO_TO_IPM",
+    "RULES",
+    "decide_field",
+    "normalize_value",
+    "values_equal",
+]
+
 # Rule names: short and stable; the state store's audit trail and reports keep them.
 FIRST_FILL_IPM = "first-sync:fill-ipm"
 FIRST_FILL_LISCIO = "first-sync:fill-liscio"

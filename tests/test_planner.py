@@ -365,3 +365,20 @@ def test_planning_is_deterministic_whatever_the_order_of_stored_links():
     two = plan(liscio, ipm, SyncState(links=links[::-1], baseline=frozenset()))
     assert one == two and one.actions == plan(liscio, ipm, SyncState(
         links=links, baseline=frozenset())).actions
+
+
+@pytest.mark.parametrize("module", ["pmtools.rules", "pmtools.matching", "pmtools.planner"])
+def test_public_api_is_listed_and_documented(module):
+    import importlib
+    import inspect
+
+    mod = importlib.import_module(module)
+    assert mod.__doc__
+    for name in mod.__all__:
+        obj = getattr(mod, name)
+        if inspect.isfunction(obj) or inspect.isclass(obj):
+            assert obj.__doc__, f"{module}.{name} has no docstring"
+    defined = {n for n, o in vars(mod).items() if not n.startswith("_")
+               and (inspect.isfunction(o) or inspect.isclass(o))
+               and getattr(o, "__module__", None) == module}
+    assert defined <= set(mod.__all__)

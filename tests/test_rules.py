@@ -1,7 +1,7 @@
 """The seed's field rules and the comparison forms: tables of cases, and properties."""
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from pmtools.records import Address, Side, has_value
 from pmtools.rules import (
@@ -166,6 +166,7 @@ def seed_outcome(field, liscio, ipm, first_sync):
     return None
 
 
+@settings(deadline=None)
 @given(data=st.data(), field=st.sampled_from(sorted(BASES)), first_sync=st.booleans())
 def test_decide_field_is_the_seed(data, field, first_sync):
     liscio = data.draw(field_values(field), label="liscio")
@@ -186,6 +187,7 @@ def test_decide_field_is_the_seed(data, field, first_sync):
     assert decide_field(field, new_liscio, new_ipm, first_sync=False) is None
 
 
+@settings(deadline=None)
 @given(field=st.sampled_from(sorted(BASES)), a=st.text(max_size=12), b=st.text(max_size=12))
 def test_values_equal_is_an_equivalence_on_text(field, a, b):
     assert values_equal(field, a, a)
