@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pmtools import config
 from pmtools.cli import main
 from pmtools.plan import COUNT_KEYS, DecisionKind, LinkHow
 from pmtools.records import Kind
@@ -90,12 +91,17 @@ def test_second_process_gets_exit_4_while_a_sync_holds_the_lock(state):
 # -- end to end against the simulator --------------------------------------------------------
 @pytest.fixture
 def sandbox(state, monkeypatch):
+    from pmtools.sandbox.dataset import demo_dataset
     from pmtools.sandbox.server import start_sandbox
 
-    server = start_sandbox(dataset="demo", rate_limit=0)
+    server = start_sandbox(dataset=demo_dataset(organizations=12, people=20), rate_limit=0)
     try:
         monkeypatch.setenv("PMTOOLS_LISCIO_URL", server.url + "/liscio")
         monkeypatch.setenv("PMTOOLS_IPM_URL", server.url + "/karbon")
+        monkeypatch.setenv("PMTOOLS_LISCIO_TOKEN", config.SANDBOX_LISCIO_TOKEN)
+        monkeypatch.setenv("PMTOOLS_IPM_TOKEN", config.SANDBOX_IPM_TOKEN)
+        monkeypatch.setenv("PMTOOLS_IPM_ACCESS_KEY", config.SANDBOX_IPM_ACCESS_KEY)
+        monkeypatch.setenv("PMTOOLS_IPM_RATE_LIMIT", "0")
         yield server
     finally:
         server.stop()
@@ -111,6 +117,7 @@ def test_sync_end_to_end(sandbox, state, capsys):
     with Store.open(state) as store:
         assert store.runs() == [] and store.baseline() is None  # a dry run writes nothing
     assert set(_last_json(out)) == set(COUNT_KEYS)
+    assert "link      accounts: Liscio " in out and " -> " in out  # the plan, readable
 
     code = main(["sync", "--force", "--json"])
     counts = _last_json(capsys.readouterr().out)
@@ -128,3 +135,32 @@ def test_sync_end_to_end(sandbox, state, capsys):
     assert main(["status", "--json"]) == 0
     info = _last_json(capsys.readouterr().out)
     assert info["connected"] and info["runs"] == 2
+
+
+def test_single_record_commands_end_to_end(sandbox, state, capsys):
+    from pmtools.config import Settings
+    from pmtools.connectors.factory import connect
+
+    assert main(["sync", "--force"]) in (0, 1)
+    liscio, ipm = connect(Settings.from_env())
+    with Store.open(state) as store:
+        linked = {(link.kind, link.liscio_id) for link in store.links()}
+        linked |= {(link.kind, link.ipm_key) for link in store.links()}
+    kind, lonely_l = next((k, r) for k in Kind for r in liscio.iter_records(k)
+                          if (k, r.id) not in linked and not r.archived)
+    lonely_i = next(r for r in ipm.iter_records(kind) if (kind, r.id) not in linked)
+    name = str(kind)
+    assert main(["create-in-ipm", name, lonely_l.id]) == 0
+    assert main(["create-in-ipm", name, lonely_l.id]) == 2  # already linked
+    assert main(["create-in-liscio", name, lonely_i.id]) == 0
+    with Store.open(state) as store:
+        made = store.link_for(kind, liscio_id=lonely_l.id)
+        assert made.how is LinkHow.CREATED
+        assert store.link_for(kind, ipm_key=lonely_i.id).how is LinkHow.CREATED
+    assert ipm.get_record(kind, made.ipm_key).last_name == lonely_l.last_name
+    assert main(["delink", name, lonely_l.id]) == 0
+    assert main(["link", name, lonely_l.id, made.ipm_key]) == 0
+    with Store.open(state) as store:
+        assert store.link_for(kind, liscio_id=lonely_l.id).how is LinkHow.MANUAL
+        commands = [r["command"] for r in store.runs()]
+    assert commands == ["sync", "create_in_ipm", "create_in_liscio", "delink", "link"]

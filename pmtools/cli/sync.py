@@ -244,12 +244,16 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 # -- plan rendering --------------------------------------------------------------------------
+def _quote(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
 def _show(value: FieldValue) -> str:
     if value is None or (isinstance(value, str) and not value.strip()):
         return "(empty)"
     if isinstance(value, Address):
-        return json.dumps(str(value)) if not value.is_empty() else "(empty)"
-    return json.dumps(value)
+        return _quote(str(value)) if not value.is_empty() else "(empty)"
+    return _quote(value)
 
 
 def format_plan(plan: Plan, names: Mapping[tuple[Side, Kind, str], str]) -> str:
@@ -258,7 +262,7 @@ def format_plan(plan: Plan, names: Mapping[tuple[Side, Kind, str], str]) -> str:
         if record_id is None:
             return "(new)"
         name = names.get((side, kind, record_id))
-        return f"{json.dumps(name)} [{record_id}]" if name else f"[{record_id}]"
+        return f"{_quote(name)} [{record_id}]" if name else f"[{record_id}]"
 
     lines = []
     for a in plan.actions:
@@ -268,10 +272,10 @@ def format_plan(plan: Plan, names: Mapping[tuple[Side, Kind, str], str]) -> str:
         if a.op is Op.LINK:
             lines.append(f"link      {a.kind}: Liscio {lis} <-> IPM {ipm}{why}")
         elif a.op is Op.CREATE_IN_IPM:
-            name = json.dumps(a.record.name) if a.record else lis
+            name = _quote(a.record.name) if a.record else lis
             lines.append(f"create    {a.kind}: in IPM from Liscio {name} [{a.liscio_id}]{why}")
         elif a.op is Op.CREATE_IN_LISCIO:
-            name = json.dumps(a.record.name) if a.record else ipm
+            name = _quote(a.record.name) if a.record else ipm
             lines.append(f"create    {a.kind}: in Liscio from IPM {name} [{a.ipm_key}]{why}")
         elif a.op is Op.WRITE:
             target = f"IPM {ipm}" if a.side is Side.IPM else f"Liscio {lis}"
