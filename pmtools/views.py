@@ -175,17 +175,20 @@ class _Rows:
         keys: list[str] = []
         for rec, name in ((left, lname), (right, rname)):
             if rec is not None:
-                for key in (normalize_name(name), name_key(rec)):
-                    if key and key not in keys:
-                        keys.append(key)
+                key = normalize_name(name)
+                # A person's key also reads Karbon's "Last, First" as "First Last".
+                extra = name_key(rec) if self.kind is Kind.CONTACTS else key
+                for k in (key, extra) if extra != key else (key,):
+                    if k and k not in keys:
+                        keys.append(k)
         d["search"].append(_SEP.join(keys))
         d["side"].append("both" if liscio_id and ipm_key else "liscio" if liscio_id else "ipm")
-        self.order.append((normalize_name(lname or rname), liscio_id, ipm_key))
+        self.order.append((keys[0] if keys else "", liscio_id, ipm_key))
 
     def frame(self) -> pd.DataFrame:
         # Rows sorted by name, then ids: the table reads alphabetically and is deterministic.
         perm = sorted(range(len(self.order)), key=self.order.__getitem__)
-        return pd.DataFrame({c: [v[i] for i in perm] for c, v in self.data.items()})
+        return pd.DataFrame(self.data).take(perm).reset_index(drop=True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
