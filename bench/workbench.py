@@ -77,12 +77,15 @@ def synthetic_firm(kind: Kind, n: int, *, seed: int = 20) -> tuple[list[Record],
     liscio: list[Record] = []
     ipm: list[Record] = []
     people: list[tuple[str, str]] = []
+    seen: set[str] = set()  # names are unique but for the deliberate repeats
     for i in range(n):
         roll = rng.random()
         repeat = rng.random() < 0.01 and ipm
         if kind is Kind.ACCOUNTS:
-            base = (ipm[rng.randrange(len(ipm))].name if repeat else
-                    f"{rng.choice(lasts)} {rng.choice(_TRADES)} {rng.choice(_LEGAL)}".strip())
+            base = ipm[rng.randrange(len(ipm))].name if repeat else ""
+            while not base or base.lower() in seen and not repeat:
+                base = f"{rng.choice(lasts)} {rng.choice(_TRADES)} {rng.choice(_LEGAL)}".strip()
+            seen.add(base.lower())
             ipm_rec = Record(side=Side.IPM, kind=kind, id=f"org{i:06}", name=base,
                              phone=f"555-{i % 10_000:04}" if roll < 0.7 else None,
                              website=f"www.firm{i}.example" if roll < 0.5 else None)
@@ -91,9 +94,13 @@ def synthetic_firm(kind: Kind, n: int, *, seed: int = 20) -> tuple[list[Record],
                              address=Address(line1=f"{i} Main St", city="Springfield"),
                              phone=f"(555) {i % 10_000:04}" if roll < 0.4 else None)
         else:
-            first, last = rng.choice(firsts), rng.choice(lasts)
             if repeat:
                 first, last = people[rng.randrange(len(people))]
+            else:
+                first, last = rng.choice(firsts), rng.choice(lasts)
+                while f"{first} {last}".lower() in seen:
+                    first, last = rng.choice(firsts), rng.choice(lasts)
+            seen.add(f"{first} {last}".lower())
             people.append((first, last))
             full = f"{last}, {first}" if rng.random() < 0.3 else f"{first} {last}"
             email = f"{first}.{last}{i}@example.com".lower() if roll < 0.8 else None
