@@ -110,10 +110,12 @@ def match(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record],
             linked_ipm.add(link.ipm_key)
     blocked = {(d.liscio_id, d.ipm_key) for d in state.decisions if d.kind is kind}
 
-    open_liscio = [r for r in liscio
-                   if r.kind is kind and not r.archived and r.id not in linked_liscio]
-    open_ipm = [r for r in ipm
-                if r.kind is kind and not r.archived and r.id not in linked_ipm]
+    # By id: a record listed twice (pages that overlapped) is one record, not a tie.
+    open_liscio = list({r.id: r for r in liscio
+                        if r.kind is kind and not r.archived and r.id not in linked_liscio
+                        }.values())
+    open_ipm = list({r.id: r for r in ipm
+                     if r.kind is kind and not r.archived and r.id not in linked_ipm}.values())
 
     pairs: list[MatchedPair] = []
     groups: list[AmbiguousGroup] = []

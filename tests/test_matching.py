@@ -184,3 +184,9 @@ def test_output_is_deterministic_and_in_input_order():
     first = match(A, liscio, ipm, NONE)
     assert first == match(A, list(liscio), list(ipm), NONE)
     assert [p.liscio_id for p in first.pairs] == [r.id for r in liscio]
+
+
+def test_a_record_listed_twice_is_not_a_tie_with_itself():
+    acme = org("o1", "Acme")
+    result = match(A, [account("a1", "Acme")], [acme, acme], NONE)
+    assert result.pairs == (MatchedPair("a1", "o1", EXACT),)
