@@ -206,7 +206,7 @@ class PairsView:
 
     def __init__(self, table: pd.DataFrame) -> None:
         self.table = table.reset_index(drop=True)
-        self._shown = [c for c in self.table.columns if c not in ("search", "side")]
+        self._shown = self.table[[c for c in self.table.columns if c not in ("search", "side")]]
         self._search = TextColumn(self.table["search"].tolist())
         codes = {s.value: i for i, s in enumerate(Status)}
         self._status = np.array([codes[s] for s in self.table["status"]], dtype=np.int8)
@@ -241,7 +241,7 @@ class PairsView:
         pages = max(1, math.ceil(total / page_size))
         page = min(max(page, 0), pages - 1)
         chosen = hits[page * page_size:(page + 1) * page_size]
-        rows = self.table.iloc[chosen][self._shown].reset_index(drop=True)
+        rows = self._shown.take(chosen).reset_index(drop=True)
         return ViewPage(rows=rows, total=total, page=page, pages=pages)
 
     def _search_mask(self, q: str) -> np.ndarray:

@@ -216,3 +216,56 @@ def test_ambiguity_from_the_matcher():
     assert (found.liscio, found.ipm) == ({"4"}, {"d1", "d2"})
     t = build_pairs_table(Kind.ACCOUNTS, LISCIO, IPM, LINKS, found)
     assert t.equals(build_pairs_table(Kind.ACCOUNTS, LISCIO, IPM, LINKS, AMBIGUOUS))
+
+
+NAME_PARTS = ["Ann", "ann", "Lee", "LEE", "Acme", "L.L.C.", "Inc.", "Zoë", "😀", "<b>", "שלום",
+              ",", "x" * 140, "Ａｃｍｅ", "\u00a0"]
+
+
+def test_query_equals_a_plain_python_filter():
+    """Any sequence of searches and filters gives what a row-by-row filter gives."""
+    from hypothesis import given, settings, strategies as st
+
+    from pmtools.names import normalize_name
+
+    names = st.lists(st.sampled_from(NAME_PARTS), min_size=0, max_size=3).map(" ".join)
+
+    @settings(max_examples=50, deadline=None)
+    @given(lnames=st.lists(names, max_size=12), inames=st.lists(names, max_size=12),
+           nlinks=st.integers(0, 12),
+           steps=st.lists(st.tuples(names, st.sampled_from([None, ["linked"], ["ambiguous",
+                          "unmatched in IPM"]]), st.sampled_from([None, "liscio", "ipm"]),
+                          st.integers(-1, 4), st.integers(1, 5)), min_size=1, max_size=6))
+    def check(lnames, inames, nlinks, steps):
+        liscio = [acc(Side.LISCIO, f"l{i}", n) for i, n in enumerate(lnames)]
+        ipm = [acc(Side.IPM, f"i{i}", n) for i, n in enumerate(inames)]
+        n = min(nlinks, len(liscio), len(ipm))
+        links = [link(f"l{i}", f"i{i}") for i in range(n)]
+        amb = Ambiguity(ipm=frozenset(f"i{i}" for i in range(n, len(ipm), 2)))
+        table = build_pairs_table(Kind.ACCOUNTS, liscio, ipm, links, amb)
+        view = PairsView(table)
+        for search, status, side, page, size in steps:
+            for end in range(1, min(len(search), 10)):  # typed one key at a time
+                view.query(search=search[:end])
+            got = view.query(search=search, status=status, side=side, page=page,
+                             page_size=size)
+            q = normalize_name(search)
+            keep = []
+            for row in table.to_dict("records"):
+                texts = [normalize_name(row["Liscio name"]), normalize_name(row["IPM name"])]
+                if q and not any(q in t for t in texts if t):
+                    continue
+                if status is not None and row["status"] not in status:
+                    continue
+                if side == "liscio" and not row["liscio_id"]:
+                    continue
+                if side == "ipm" and not row["ipm_key"]:
+                    continue
+                keep.append((row["liscio_id"], row["ipm_key"]))
+            pages = max(1, -(-len(keep) // size))
+            p = min(max(page, 0), pages - 1)
+            assert (got.total, got.pages, got.page) == (len(keep), pages, p)
+            assert list(zip(got.rows["liscio_id"], got.rows["ipm_key"])) == \
+                keep[p * size:(p + 1) * size]
+
+    check()
