@@ -141,10 +141,15 @@ class Stats:
 
     counts: collections.Counter[str] = field(default_factory=collections.Counter)
 
-    def add(self, side: str, outcome: str) -> None:
-        """Count one request of ``side`` ending in ``outcome`` (a status or a fault kind)."""
+    def add(self, side: str, outcome: str, method: str | None = None) -> None:
+        """Count one request of ``side`` ending in ``outcome`` (a status or a fault kind).
+
+        Keys: ``ipm``, ``ipm:<outcome>``, ``ipm:<METHOD>`` (the same for ``liscio``).
+        """
         self.counts[side] += 1
         self.counts[f"{side}:{outcome}"] += 1
+        if method is not None:
+            self.counts[f"{side}:{method}"] += 1
 
     def snapshot(self) -> dict[str, int]:
         """A copy of the counters."""
@@ -191,7 +196,7 @@ class ServiceGuard:
             fault = None
         if fault == "drop-after-commit" and method not in WRITES:
             fault = None
-        self.stats.add(self.side, fault or "ok")
+        self.stats.add(self.side, fault or "ok", method)
         if fault == "500":
             await self._reply(send, 500, self._internal())
         elif fault == "429":

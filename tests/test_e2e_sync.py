@@ -1,0 +1,190 @@
+"""End to end: ``pmtools sync`` (a subprocess, real HTTP) against a started ``pmtools sandbox``.
+
+Two properties, each judged on the simulator's end state (``SandboxState.canonical()``), never
+on call sequences:
+
+- With faults on (5% 500s, 5% 429s, 2% drop-after-commit, on both services), a full Sync Now
+  of the demo firm and a later Sync Now with new and changed Liscio records, each rerun until
+  done, end exactly where the same runs end without faults: no organization or person created
+  twice, no field write lost.
+- The same holds when a sync is killed with SIGKILL at a random moment and then rerun: 20
+  trials on a small firm, half during a first Sync Now, half during a later one that creates
+  and updates.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from pmtools import config
+from pmtools.sandbox.dataset import demo_dataset
+from pmtools.sandbox.server import SandboxServer, start_sandbox
+
+FAULTS = "500=0.05,429=0.05,drop-after-commit=0.02,retry-after=0"
+KILL_TRIALS = 20
+SYNC = [sys.executable, "-c", "from pmtools.cli import entry; entry()", "sync", "--json"]
+
+
+def sync_env(server: SandboxServer, state: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PMTOOLS_")}
+    return env | {
+        "PMTOOLS_LISCIO_URL": server.liscio_url, "PMTOOLS_IPM_URL": server.ipm_url,
+        "PMTOOLS_LISCIO_TOKEN": config.SANDBOX_LISCIO_TOKEN,
+        "PMTOOLS_IPM_TOKEN": config.SANDBOX_IPM_TOKEN,
+        "PMTOOLS_IPM_ACCESS_KEY": config.SANDBOX_IPM_ACCESS_KEY,
+        "PMTOOLS_IPM_RATE_LIMIT": "0", "PMTOOLS_STATE": str(state)}
+
+
+def sync_until_done(server: SandboxServer, state: Path, *, tries: int = 12) -> list[int]:
+    """Run ``pmtools sync`` until it exits 0; returns the exit codes seen."""
+    codes: list[int] = []
+    for _ in range(tries):
+        done = subprocess.run(SYNC, env=sync_env(server, state), capture_output=True,
+                              text=True, timeout=300)
+        codes.append(done.returncode)
+        if done.returncode == 0:
+            return codes
+        assert done.returncode in (1, 5), (codes, done.stderr[-3000:])
+    raise AssertionError(f"sync never finished: exit codes {codes}; last stderr:\n"
+                         f"{done.stderr[-3000:]}")
+
+
+def add_liscio_changes(server: SandboxServer, *, accounts: int, contacts: int,
+                       patches: int) -> None:
+    """New Liscio accounts and contacts, and changed synced fields on existing ones."""
+    liscio = httpx.Client(base_url=server.liscio_url, timeout=10, headers={
+        "Authorization": f"Bearer {config.SANDBOX_LISCIO_TOKEN}"})
+    new_accounts = []
+    for i in range(accounts):
+        reply = liscio.post("/v1/accounts", json={
+            "name": f"E2E Newco {i:02d} LLC", "phone": f"(555) 010-{i:04d}",
+            "website": f"www.e2e-newco-{i}.example",
+            "address": {"line1": f"{i + 1} Test Way", "city": "Boise", "state": "ID",
+                        "postal_code": "83702", "country": "US"}})
+        assert reply.status_code == 201, reply.text
+        new_accounts.append(reply.json()["id"])
+    for i in range(contacts):
+        reply = liscio.post("/v1/contacts", json={
+            "first_name": f"Newperson{i:02d}", "last_name": "O'Testcase",
+            "title": "Treasurer", "primary_email": f"newperson{i}@e2e.example",
+            "account_ids": [new_accounts[i % len(new_accounts)]] if new_accounts else []})
+        assert reply.status_code == 201, reply.text
+    old_accounts = sorted(a["id"] for a in server.state.all("accounts")
+                          if not a["archived"] and a["id"] not in new_accounts)
+    for i, account_id in enumerate(old_accounts[:patches]):
+        assert liscio.patch(f"/v1/accounts/{account_id}",
+                            json={"phone": f"(555) 020-{i:04d}"}).status_code == 200
+    old_contacts = sorted(c["id"] for c in server.state.all("contacts")
+                          if not c["archived"] and c["first_name"] != "Newperson")
+    for i, contact_id in enumerate(old_contacts[:patches]):
+        assert liscio.patch(f"/v1/contacts/{contact_id}",
+                            json={"title": f"Partner {i}"}).status_code == 200
+
+
+def first_and_later_sync(tmp: Path, faults: str | None) -> tuple[dict[str, Any],
+                                                                 dict[str, int]]:
+    """The demo firm through a first Sync Now, Liscio changes, and a later Sync Now."""
+    state = tmp / "pmtools-state.sqlite"
+    with start_sandbox(dataset="demo", seed=1, rate_limit=0) as server:
+        server.set_faults(faults)
+        sync_until_done(server, state)
+        server.set_faults(None)
+        add_liscio_changes(server, accounts=12, contacts=20, patches=15)
+        server.set_faults(faults)
+        sync_until_done(server, state)
+        server.set_faults(None)
+        return server.state.canonical(), server.stats.snapshot()
+
+
+def assert_created_once(end: dict[str, Any], *, organizations: int, people: int) -> None:
+    created_orgs = [r["FullName"] for k, r in end["organizations"].items()
+                    if k.startswith("liscio-account-")]
+    created_people = [r["FullName"] for k, r in end["people"].items()
+                      if k.startswith("liscio-contact-")]
+    assert len(created_orgs) == organizations and len(created_people) == people
+    for names in (created_orgs, created_people):
+        assert [n for n, c in collections.Counter(names).items() if c > 1] == []
+    assert not any("(again:" in k for view in end.values() for k in view)
+
+
+def test_sync_with_faults_ends_where_a_fault_free_sync_ends(tmp_path: Path) -> None:
+    (tmp_path / "clean").mkdir()
+    (tmp_path / "faulty").mkdir()
+    with ThreadPoolExecutor(2) as pool:  # the faulty run mostly waits on retries
+        clean = pool.submit(first_and_later_sync, tmp_path / "clean", None)
+        faulty = pool.submit(first_and_later_sync, tmp_path / "faulty", FAULTS)
+        (clean_end, _), (faulty_end, stats) = clean.result(), faulty.result()
+    assert stats.get("ipm:500", 0) and stats.get("ipm:429", 0)
+    assert stats.get("ipm:drop-after-commit", 0) + stats.get("liscio:drop-after-commit", 0)
+    assert_created_once(clean_end, organizations=12, people=20)
+    assert faulty_end == clean_end
+
+
+def test_sync_killed_at_random_moments_finishes_exactly_once(tmp_path: Path) -> None:
+    small = demo_dataset(seed=7, organizations=25, people=60)
+    templates = {"first": tmp_path / "first", "later": tmp_path / "later"}
+    for folder in templates.values():
+        folder.mkdir()
+    with start_sandbox(dataset=small, db=templates["first"] / "sandbox.db", rate_limit=0):
+        pass
+    shutil.copy(templates["first"] / "sandbox.db", templates["later"] / "sandbox.db")
+    with start_sandbox(db=templates["later"] / "sandbox.db", rate_limit=0) as server:
+        sync_until_done(server, templates["later"] / "pmtools-state.sqlite")
+        add_liscio_changes(server, accounts=5, contacts=8, patches=6)
+
+    def trial_dir(template: str, name: str) -> Path:
+        folder = tmp_path / name
+        shutil.copytree(templates[template], folder)
+        return folder
+
+    reference: dict[str, tuple[dict[str, Any], float]] = {}
+    for template in templates:
+        folder = trial_dir(template, f"reference-{template}")
+        with start_sandbox(db=folder / "sandbox.db", rate_limit=0) as server:
+            started = time.monotonic()
+            assert sync_until_done(server, folder / "pmtools-state.sqlite") == [0]
+            reference[template] = (server.state.canonical(), time.monotonic() - started)
+    assert_created_once(reference["later"][0], organizations=5, people=8)
+
+    rng = random.Random(20261126)
+    moments = [rng.uniform(0.1, reference[("first", "later")[t % 2]][1])
+               for t in range(KILL_TRIALS)]
+
+    def trial(number: int) -> bool:
+        """Kill a sync after ``moments[number]`` seconds, rerun it; True if killed mid-write."""
+        template = ("first", "later")[number % 2]
+        folder = trial_dir(template, f"trial-{number}")
+        with start_sandbox(db=folder / "sandbox.db", rate_limit=0) as server:
+            state = folder / "pmtools-state.sqlite"
+            proc = subprocess.Popen(SYNC, env=sync_env(server, state),
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(moments[number])
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+            before = _writes(server.stats.snapshot())
+            sync_until_done(server, state)
+            after = _writes(server.stats.snapshot())
+            assert server.state.canonical() == reference[template][0], \
+                f"trial {number} ({template}, killed after {moments[number]:.2f} s)"
+            return bool(before) and after > before
+
+    with ThreadPoolExecutor(2) as pool:  # two trials at a time; each is mostly waiting
+        mid_write = sum(pool.map(trial, range(KILL_TRIALS)))
+    assert mid_write >= 3, f"only {mid_write} kills landed between writes"
+
+
+def _writes(stats: dict[str, int]) -> int:
+    return sum(stats.get(f"{side}:{method}", 0) for side in ("ipm", "liscio")
+               for method in ("POST", "PUT", "PATCH"))
