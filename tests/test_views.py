@@ -230,7 +230,7 @@ def test_query_equals_a_plain_python_filter():
 
     names = st.lists(st.sampled_from(NAME_PARTS), min_size=0, max_size=3).map(" ".join)
 
-    @settings(max_examples=50, deadline=None)
+    @settings(max_examples=40, deadline=None)
     @given(lnames=st.lists(names, max_size=12), inames=st.lists(names, max_size=12),
            nlinks=st.integers(0, 12),
            steps=st.lists(st.tuples(names, st.sampled_from([None, ["linked"], ["ambiguous",
