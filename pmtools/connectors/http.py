@@ -284,7 +284,7 @@ class HttpClient:
                 shown = redact_url(exc.request.url if _has_request(exc) else url)
                 log.info("%s %s %s failed: %s", self.label, method, shown, type(exc).__name__)
                 if reason and attempt < self.retry.attempts:
-                    self._backoff(attempt)
+                    self.backoff(attempt)
                     continue
                 raise ServiceError(self.scrub(
                     f"{self.label} {method} {shown} failed ({type(exc).__name__}: {exc})"
@@ -308,7 +308,7 @@ class HttpClient:
             else:
                 attempt += 1
                 if retry_reason(method, status=status) and attempt < self.retry.attempts:
-                    self._backoff(attempt)
+                    self.backoff(attempt)
                     continue
             raise self.error_for(response, tries=attempt + rate_limited)
 
@@ -327,7 +327,8 @@ class HttpClient:
             wait = self.retry.retry_after_default
         return min(wait, self.retry.retry_after_max)
 
-    def _backoff(self, attempt: int) -> None:
+    def backoff(self, attempt: int) -> None:
+        """Sleep the backoff before retry number ``attempt`` (counted in :meth:`stats`)."""
         wait = self.retry.backoff_for(attempt, self._rnd)
         self._count_retry()
         self._sleep(wait)

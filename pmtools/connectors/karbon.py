@@ -93,7 +93,6 @@ class IpmConnector:
             headers={"Authorization": f"Bearer {token}", "AccessKey": access_key,
                      "Accept": "application/json", "Accept-Encoding": "gzip"})
         self._clock = clock
-        self._sleep = sleep
         self._workers = max(1, workers)
         self._card_ttl = card_ttl
         self._cache: dict[tuple[Kind, str], _Cached] = {}
@@ -242,7 +241,7 @@ class IpmConnector:
                     raise
                 log.info("IPM create of %s %r failed (%s); nothing was created, sending again",
                          kind.ipm_name, external_id, exc.status or "no reply")
-                self._sleep(self._http.retry.backoff_for(attempt, _NO_JITTER))
+                self._http.backoff(attempt)
                 continue
             return self._created(kind, draft, external_id, response)
         raise AssertionError("unreachable")
@@ -438,14 +437,6 @@ class IpmConnector:
         return ServiceError(self._http.scrub(
             f"IPM {response.request.method} {redact_url(response.request.url)}: {problem}"),
             side=self.side.value, status=response.status_code)
-
-
-class _NoJitter:
-    def random(self) -> float:
-        return 0.0
-
-
-_NO_JITTER: Any = _NoJitter()
 
 
 def _common(row: Mapping[str, Any]) -> dict[str, Any]:

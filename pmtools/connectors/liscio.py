@@ -46,7 +46,6 @@ class LiscioConnector:
             timeout=timeout, rate_limit=rate_limit, retry=retry, sleep=sleep, clock=clock,
             secrets=(token,), headers={"Authorization": f"Bearer {token}",
                                        "Accept": "application/json"})
-        self._sleep = sleep
         self._found: dict[tuple[Kind, str], Record] = {}
 
     def __repr__(self) -> str:
@@ -153,7 +152,7 @@ class LiscioConnector:
                     raise
                 log.info("Liscio create %r failed (%s); nothing was created, sending again",
                          external_id, exc.status or "no reply")
-                self._sleep(self._http.retry.backoff)
+                self._http.backoff(attempt)
                 continue
             return self._record(kind, self._object(response, str(kind)), response)
         raise AssertionError("unreachable")
