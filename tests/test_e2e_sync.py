@@ -132,6 +132,23 @@ def test_sync_with_faults_ends_where_a_fault_free_sync_ends(tmp_path: Path) -> N
     assert faulty_end == clean_end
 
 
+def test_creates_whose_replies_are_dropped_are_not_repeated(tmp_path: Path) -> None:
+    small = demo_dataset(seed=8, organizations=15, people=30)
+    ends = []
+    for faults in (None, "drop-after-commit=0.4"):
+        with start_sandbox(dataset=small, rate_limit=0) as server:
+            state = tmp_path / f"state-{len(ends)}.sqlite"
+            sync_until_done(server, state)
+            add_liscio_changes(server, accounts=6, contacts=10, patches=4)
+            server.set_faults(faults)
+            sync_until_done(server, state)
+            ends.append(server.state.canonical())
+            stats = server.stats.snapshot()
+    assert stats.get("ipm:drop-after-commit:POST", 0) >= 1  # some creates lost their reply
+    assert_created_once(ends[1], organizations=6, people=10)
+    assert ends[1] == ends[0]
+
+
 def test_sync_killed_at_random_moments_finishes_exactly_once(tmp_path: Path) -> None:
     small = demo_dataset(seed=7, organizations=25, people=60)
     templates = {"first": tmp_path / "first", "later": tmp_path / "later"}

@@ -144,12 +144,14 @@ class Stats:
     def add(self, side: str, outcome: str, method: str | None = None) -> None:
         """Count one request of ``side`` ending in ``outcome`` (a status or a fault kind).
 
-        Keys: ``ipm``, ``ipm:<outcome>``, ``ipm:<METHOD>`` (the same for ``liscio``).
+        Keys: ``ipm``, ``ipm:<outcome>``, ``ipm:<METHOD>`` and ``ipm:<outcome>:<METHOD>``
+        (the same for ``liscio``).
         """
         self.counts[side] += 1
         self.counts[f"{side}:{outcome}"] += 1
         if method is not None:
             self.counts[f"{side}:{method}"] += 1
+            self.counts[f"{side}:{outcome}:{method}"] += 1
 
     def snapshot(self) -> dict[str, int]:
         """A copy of the counters."""
