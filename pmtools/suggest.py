@@ -17,7 +17,6 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
-from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -187,10 +186,10 @@ class SuggestionIndex:
         # Deterministic order among equal scores: name key, name, id.
         self._sort_name = [(k.exact, n, rid) for k, n, rid in
                            zip(self._keys, self._names, self._ids)]
-        self._by_exact = _buckets((k.exact, i) for i, k in enumerate(self._keys))
-        self._by_order = _buckets((k.order, i) for i, k in enumerate(self._keys))
-        self._by_plain = _buckets((k.plain, i) for i, k in enumerate(self._keys))
-        self._by_email = _buckets((_email_key(r.email), i) for i, r in enumerate(self._records))
+        self._by_exact = _Buckets((k.exact, i) for i, k in enumerate(self._keys))
+        self._by_order = _Buckets((k.order, i) for i, k in enumerate(self._keys))
+        self._by_plain = _Buckets((k.plain, i) for i, k in enumerate(self._keys))
+        self._by_email = _Buckets((_email_key(r.email), i) for i, r in enumerate(self._records))
 
     def __len__(self) -> int:
         return len(self._records)
@@ -214,7 +213,7 @@ class SuggestionIndex:
             (Reason.WORD_ORDER, self._by_order.get(keys.order)),
             (Reason.SAME_NAME, self._by_exact.get(keys.exact)),
         ):
-            for i in bucket or ():
+            for i in bucket:
                 if reason is Reason.WORD_ORDER and self._keys[i].words == keys.words:
                     continue  # only commas differ: that is punctuation, not word order
                 reasons[i] = reason
@@ -242,7 +241,7 @@ class SuggestionIndex:
         reasons: dict[int, Reason] = {}
         for reason, bucket in ((Reason.LEGAL_PUNCTUATION, self._by_plain.get(keys.plain)),
                                (Reason.WORD_ORDER, self._by_order.get(keys.order))):
-            for i in bucket or ():
+            for i in bucket:
                 if self._exact_keys[i] != q:
                     reasons[i] = reason
                     scores[i] = LEVEL_SCORES[reason]
@@ -303,12 +302,30 @@ def _contiguous(texts: list[str]) -> list[str]:
     return joined.split("\0") if texts else []
 
 
-def _buckets(pairs: Iterable[tuple[str, int]]) -> dict[str, list[int]]:
-    out: dict[str, list[int]] = defaultdict(list)
-    for key, i in pairs:
-        if key:  # an empty name or email is never "the same" as another
-            out[key].append(i)
-    return dict(out)
+class _Buckets:
+    """Record indices by key. Singles are kept as ints: a list per key would cost a 100,000-
+    record index most of its build time (in allocation and garbage-collector passes)."""
+
+    __slots__ = ("_first", "_more")
+
+    def __init__(self, pairs: Iterable[tuple[str, int]]) -> None:
+        first: dict[str, int] = {}
+        more: dict[str, list[int]] = {}
+        for key, i in pairs:
+            if not key:  # an empty name or email is never "the same" as another
+                continue
+            j = first.setdefault(key, i)
+            if j != i:
+                more.setdefault(key, [j]).append(i)
+        self._first = first
+        self._more = more
+
+    def get(self, key: str) -> Sequence[int]:
+        """The indices with ``key``, in input order."""
+        if key in self._more:
+            return self._more[key]
+        i = self._first.get(key)
+        return () if i is None else (i,)
 
 
 def _top_indices(scores: np.ndarray, limit: int, min_score: float,
