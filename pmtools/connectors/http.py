@@ -22,6 +22,7 @@ message is scrubbed of the client's secret values before it reaches an exception
 from __future__ import annotations
 
 import logging
+import math
 import random
 import re
 import threading
@@ -323,9 +324,10 @@ class HttpClient:
                     wait = parsedate_to_datetime(raw).timestamp() - time.time()
                 except (TypeError, ValueError):
                     wait = None
-        if wait is None or wait < 0:
+        if wait is None or not math.isfinite(wait) or wait < 0:
             wait = self.retry.retry_after_default
-        return min(wait, self.retry.retry_after_max)
+        # "Retry-After: 0" would otherwise turn into a burst of immediate retries
+        return min(max(wait, 0.5), self.retry.retry_after_max)
 
     def backoff(self, attempt: int) -> None:
         """Sleep the backoff before retry number ``attempt`` (counted in :meth:`stats`)."""
