@@ -150,7 +150,8 @@ class Applier:
         else:
             (change_id,) = self.store.record_intents(self.run_id, [change])
             created = found
-        self.store.finish_create(external_id, status="confirmed", created_id=created.id)
+        # The pending create stays an intent until the link is stored (create_and_link), so
+        # that a run killed in between is linked by reconcile() from the external id.
         new_key = {"ipm_key": created.id} if target is Side.IPM else {"liscio_id": created.id}
         self.store.set_change_status([change_id], "confirmed", **new_key)
         self._remember(created)
@@ -209,8 +210,10 @@ class Applier:
         if created is None:
             return None
         liscio_rec, ipm_rec = (source, created) if target is Side.IPM else (created, source)
-        if not self.link(kind, liscio_rec.id, ipm_rec.id, how=LinkHow.CREATED,
-                         rule=f"create-in-{target}"):
+        linked = self.link(kind, liscio_rec.id, ipm_rec.id, how=LinkHow.CREATED,
+                           rule=f"create-in-{target}")
+        self.store.finish_create(external_id, status="confirmed", created_id=created.id)
+        if not linked:
             return None
         self.first_sync(kind, liscio_rec, ipm_rec, plan_pair)
         return liscio_rec, ipm_rec
@@ -360,10 +363,11 @@ def reconcile(*, liscio: Connector, ipm: Connector, store: Store, run_id: int) -
         store.set_change_status([change["id"]], status, error=None if ok else
                                 "not sent: the run was interrupted before the write")
         settled[status] += 1
+    open_creates = store.changes(status="intent", op="create")
     for pending in store.pending_creates(status="intent"):
         kind, target = Kind(pending["kind"]), Side(pending["target"])
         found = systems[target].find_by_external_id(kind, pending["external_id"])
-        open_changes = [c["id"] for c in store.changes(status="intent", op="create")
+        open_changes = [c["id"] for c in open_creates
                         if c["external_id"] == pending["external_id"]]
         if found is None:
             store.finish_create(pending["external_id"], status="abandoned")

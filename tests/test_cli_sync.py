@@ -164,3 +164,69 @@ def test_single_record_commands_end_to_end(sandbox, state, capsys):
         assert store.link_for(kind, liscio_id=lonely_l.id).how is LinkHow.MANUAL
         commands = [r["command"] for r in store.runs()]
     assert commands == ["sync", "create_in_ipm", "create_in_liscio", "delink", "link"]
+
+
+@pytest.mark.parametrize("kill_after", [1, 6])
+def test_a_sync_killed_mid_run_is_finished_by_the_next_one(state, monkeypatch, kill_after):
+    """SIGKILL a real ``pmtools sync`` process during its writes; run again: nothing twice."""
+    import os
+    import signal
+    import time
+
+    from pmtools.config import Settings
+    from pmtools.connectors.factory import connect
+    from pmtools.records import Record, Side
+    from pmtools.sandbox.dataset import demo_dataset
+    from pmtools.sandbox.server import start_sandbox
+
+    server = start_sandbox(dataset=demo_dataset(organizations=12, people=20), rate_limit=0,
+                           latency_ms=30)
+    try:
+        env = {"PMTOOLS_STATE": str(state), "PMTOOLS_LISCIO_URL": server.url + "/liscio",
+               "PMTOOLS_IPM_URL": server.url + "/karbon",
+               "PMTOOLS_LISCIO_TOKEN": config.SANDBOX_LISCIO_TOKEN,
+               "PMTOOLS_IPM_TOKEN": config.SANDBOX_IPM_TOKEN,
+               "PMTOOLS_IPM_ACCESS_KEY": config.SANDBOX_IPM_ACCESS_KEY,
+               "PMTOOLS_IPM_RATE_LIMIT": "0"}
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        assert main(["sync", "--force"]) in (0, 1)
+        liscio, ipm = connect(Settings.from_env())
+        names = [f"Killtest Number{i} LLC" for i in range(6)]
+        for i, name in enumerate(names):  # new in Liscio: the next sync creates them in IPM
+            liscio.create_record(A, Record(side=Side.LISCIO, kind=A, id="", name=name,
+                                           phone=f"555-01{i:02d}"), external_id=f"test-{i}")
+        with Store.open(state) as store:
+            linked = [link.liscio_id for link in store.links(A)][:6]
+        for i, liscio_id in enumerate(linked):  # edited in Liscio: written to IPM
+            liscio.update_fields(A, liscio_id, {"website": f"killtest{i}.example"})
+
+        def writes():
+            c = server.stats.counts
+            return c["ipm:POST"] + c["ipm:PUT"]
+
+        before = writes()
+        code = "import sys; from pmtools.cli import main; sys.exit(main(sys.argv[1:]))"
+        proc = subprocess.Popen([sys.executable, "-c", code, "sync"], cwd=ROOT,
+                                env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while writes() < before + kill_after and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert proc.poll() is None, "the sync finished before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+        assert main(["sync"]) in (0, 1)
+        with Store.open(state) as store:
+            outcomes = [r["outcome"] for r in store.runs()]
+            assert outcomes[1] == "interrupted" and outcomes[2] in ("done", "done_with_errors")
+            assert store.changes(status="intent") == []
+            assert store.pending_creates() == []
+            keys = [link.ipm_key for link in store.links(A) if link.liscio_id in linked]
+        for name in names:  # each created exactly once, and linked
+            assert [r.name for r in ipm.iter_records(A)].count(name) == 1
+        websites = {ipm.get_record(A, key).website for key in keys}
+        assert websites == {f"killtest{i}.example" for i in range(6)}
+    finally:
+        server.stop()
