@@ -33,8 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--faults", metavar="SPEC",
                         help="e.g. 500=0.05,429=0.05,409=0.01,timeout=0.01,"
                              "drop-after-commit=0.02")
-    parser.add_argument("--hang-seconds", type=float, default=30.0,
-                        help="how long a 'timeout' fault hangs before dropping (default 30)")
+    parser.add_argument("--hang-seconds", type=float, default=35.0,
+                        help="how long a 'timeout' fault hangs before dropping (default 35, "
+                             "longer than the usual 30 s client timeout)")
     parser.add_argument("--db", metavar="PATH",
                         help="SQLite file to persist to across restarts (default: memory)")
     parser.set_defaults(func=run)

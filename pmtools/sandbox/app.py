@@ -41,7 +41,7 @@ class Credentials:
 
 def build_app(state: SandboxState, *, credentials: Credentials | None = None,
               rate_limit: int = 120, latency_ms: int = 0, faults: FaultSpec | None = None,
-              seed: int = 1, hang_seconds: float = 30.0, stats: Stats | None = None
+              seed: int = 1, hang_seconds: float = 35.0, stats: Stats | None = None
               ) -> Starlette:
     """The whole simulator over ``state``; ``rate_limit`` is IPM requests a minute (0 = off)."""
     creds = credentials or Credentials.from_env()

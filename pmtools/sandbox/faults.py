@@ -48,11 +48,14 @@ class DroppedConnection(Exception):
 
 
 class _QuietDrops(logging.Filter):
-    """Keeps uvicorn from logging a traceback for every deliberately dropped connection."""
+    """Keeps uvicorn from logging a traceback for every deliberately dropped connection, and
+    for a ``timeout`` fault's hang cut short when the simulator stops."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, DroppedConnection)
+        if isinstance(exc, (DroppedConnection, asyncio.CancelledError)):
+            return False
+        return not str(record.msg).startswith("Cancel %s running task(s)")
 
 
 def quiet_dropped_connections() -> None:
@@ -167,7 +170,7 @@ class ServiceGuard:
 
     def __init__(self, app: ASGIApp, *, side: str, credentials: dict[str, str],
                  limiter: RateLimiter | None, faults: FaultSpec, rng: random.Random,
-                 latency_ms: int = 0, hang_seconds: float = 30.0,
+                 latency_ms: int = 0, hang_seconds: float = 35.0,
                  stats: Stats | None = None) -> None:
         self.app, self.side, self.credentials = app, side, credentials
         self.limiter, self.faults, self.rng = limiter, faults, rng

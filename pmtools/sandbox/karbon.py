@@ -275,6 +275,8 @@ def replace_card(state: SandboxState, request: Request, body: Any) -> Response:
                                        f"{request.path_params['key']}")
     if not isinstance(body, dict):
         raise KarbonError(400, "4005", "Required payload data is missing: businessCard")
+    if not body.get("EntityType"):
+        raise invalid("The EntityType field is required.")
     card = parse_card(state, body, entity_type=old["EntityType"], entity_key=old["EntityKey"],
                       old=old)
     owner_collection = ORGANIZATIONS if old["EntityType"] == "Organization" else PEOPLE

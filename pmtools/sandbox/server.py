@@ -100,7 +100,7 @@ class SandboxServer:
 def start_sandbox(*, dataset: str | dict[str, Any] = "demo", seed: int = 1, scale: int = 1,
                   rate_limit: int = 120, latency_ms: int = 0,
                   faults: str | FaultSpec | None = None, db: str | Path | None = None,
-                  host: str = "127.0.0.1", port: int = 0, hang_seconds: float = 30.0,
+                  host: str = "127.0.0.1", port: int = 0, hang_seconds: float = 35.0,
                   credentials: Credentials | None = None) -> SandboxServer:
     """Start the simulator in a background thread and return it, serving.
 
