@@ -72,6 +72,10 @@ class _Cached:
 class IpmConnector:
     """IPM (Karbon API v3) as a :class:`~pmtools.connectors.base.Connector`.
 
+    :meth:`stats` counts requests by kind: ``list`` (pages), ``details`` (cards read by
+    :meth:`load_details`), ``card`` (a card read before a write), ``write``, ``create``,
+    ``lookup`` (by UserDefinedIdentifier), ``read`` (:meth:`get_record`) and ``check``.
+
     ``rate_limit`` is requests a minute for this connector's every request (Karbon allows 120
     per firm and application; 0 = no pacing). ``workers`` threads read cards in
     :meth:`load_details`, all paced by the same limiter. Cards read by ``load_details`` are
@@ -177,7 +181,7 @@ class IpmConnector:
 
         def one(record: Record) -> Record:
             try:
-                return self._fetch(kind, record.id).record
+                return self._fetch(kind, record.id, label="details").record
             except RecordError as exc:  # NotFound included: keep going with the others
                 log.warning("%s", exc)
                 return record
@@ -210,7 +214,7 @@ class IpmConnector:
                 raise KeyError(f"{name!r} is not a synced field of {kind}")
         for attempt in range(1, CONFLICT_TRIES + 1):
             cached = self._take_cached(kind, record_id) if attempt == 1 else None
-            current = cached or self._fetch(kind, record_id, remember=False)
+            current = cached or self._fetch(kind, record_id, remember=False, label="card")
             try:
                 return self._write(kind, current, values)
             except RecordError as exc:
@@ -250,11 +254,12 @@ class IpmConnector:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _fetch(self, kind: Kind, key: str, *, remember: bool = True) -> _Cached:
+    def _fetch(self, kind: Kind, key: str, *, remember: bool = True,
+               label: str = "read") -> _Cached:
         api = _API[kind]
         path = f"/v3/{api.collection}/{_path_key(key)}" + query_string(
             {"$expand": "BusinessCards"})
-        response = self._http.request("GET", path, kind="read")
+        response = self._http.request("GET", path, kind=label)
         return self._entity(kind, response, remember=remember)
 
     def _lookup(self, kind: Kind, external_id: str) -> Record:
