@@ -496,6 +496,8 @@ def test_cards_read_by_load_details_save_the_read_before_a_write():
     assert fake.count("GET", "/Organizations/") == reads and fake.count("PUT") == 1
     ipm.update_fields(Kind.ACCOUNTS, key, {"phone": "555-0123"})  # cache used once only
     assert fake.count("GET", "/Organizations/") == reads + 1
+    stats = ipm.stats()
+    assert [stats.count(kind=k) for k in ("list", "details", "card", "write")] == [1, 1, 1, 2]
     assert fake.card_of(key)["WebSites"][0] == "new.example"
 
 
