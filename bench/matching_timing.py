@@ -1,9 +1,9 @@
 """Time matching.match() against a pandas merge on normalised name keys (not a test).
 
 Run: ``.venv/bin/python bench/matching_timing.py [accounts] [contacts]`` (defaults 100000 and
-300000 per side). Prints CPU times (best of 3), the ratio, and peak memory of each. Both sides start from
-the same Record objects; pandas gets the easier job (one level, no "Last, First" reading, no
-middle-name level), so the ratio is conservative.
+300000 per side). Prints CPU times (best of 3), the ratio, and peak memory of each. Both sides
+start from the same Record objects; pandas gets the easier job (one level, no "Last, First"
+reading, no middle-name level), so the ratio is conservative.
 """
 
 from __future__ import annotations
