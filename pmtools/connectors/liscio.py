@@ -18,7 +18,7 @@ import httpx
 from pmtools.connectors.http import (Clock, HttpClient, PageGuard, RequestStats, RetryPolicy,
                                      Sleep, query_string, redact_url)
 from pmtools.connectors.wire import person_parts, text
-from pmtools.errors import DuplicateCreate, NotFound, RecordError, ServiceError
+from pmtools.errors import DuplicateCreate, RecordError, ServiceError
 from pmtools.records import Address, FieldValue, Kind, Record, Side, has_value
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ class LiscioConnector:
             try:
                 response = self._http.request("POST", _PATH[kind], json=body, kind="create")
             except RecordError as exc:
-                if exc.status == 409 and not isinstance(exc, NotFound):
+                if exc.status == 409:  # duplicate_external_id
                     existing = self.find_by_external_id(kind, external_id)
                     if existing is not None:
                         raise self._duplicate(kind, external_id, existing) from None
