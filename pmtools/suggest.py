@@ -225,9 +225,10 @@ class SuggestionIndex:
     def search(self, query: str, *, limit: int = 50) -> list[Suggestion]:
         """Records whose name matches a search box's text, for finding any record by hand.
 
-        Names containing the search (case-insensitive, NFKC) come first, the closer their
-        length to the search the higher; then names equal but for word order or LLC/Inc./
-        punctuation; then close spellings. An empty search finds nothing.
+        First the name equal to the search (case-insensitive, NFKC), then names equal but for
+        word order or LLC/Inc./punctuation, then names containing the search (the closer their
+        length to the search's, the higher), then — when these are fewer than ``limit`` —
+        close spellings. An empty search finds nothing.
         """
         keys = name_keys(query)
         if limit <= 0 or not keys.exact or not self._records:
