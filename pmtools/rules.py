@@ -27,6 +27,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from pmtools.countries import country_code
 from pmtools.records import Address, FieldValue, Side, has_value
 
 __all__ = [
@@ -152,5 +153,7 @@ def _website(text: str) -> str:
 
 
 def _address(address: Address) -> str:
-    joined = " ".join(unicodedata.normalize("NFKC", p) for p in address.parts() if p)
+    # Karbon holds ISO-2 country codes; Liscio may hold the country's name.
+    parts = (*address.parts()[:-1], country_code(address.country))
+    joined = " ".join(unicodedata.normalize("NFKC", p) for p in parts if p)
     return _collapse(joined.replace(",", " ").casefold())

@@ -18,16 +18,11 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from pmtools.countries import country_code
 from pmtools.records import Address, FieldValue, Kind, has_value
 
 ENTITY_TYPE = {Kind.ACCOUNTS: "Organization", Kind.CONTACTS: "Contact"}
 PHONE_MAX = 20  # Karbon's maxLength for a phone Number
-# Karbon wants ISO 3166-1 alpha-2 country codes; Liscio may hold a country's name.
-_COUNTRIES = {
-    "united states": "US", "united states of america": "US", "usa": "US", "u.s.a.": "US",
-    "u.s.": "US", "canada": "CA", "united kingdom": "GB", "uk": "GB", "great britain": "GB",
-    "australia": "AU", "new zealand": "NZ", "ireland": "IE", "mexico": "MX", "india": "IN",
-}
 
 
 class CardError(ValueError):
@@ -83,16 +78,6 @@ def parse_address(entry: Mapping[str, Any]) -> Address | None:
         country=_text(entry.get("CountryCode")),
     )
     return None if address.is_empty() else address
-
-
-def country_code(country: str | None) -> str | None:
-    """An ISO 3166-1 alpha-2 code for ``country`` where known; the text as given otherwise."""
-    if not country or not country.strip():
-        return None
-    text = country.strip()
-    if len(text) == 2 and text.isalpha():
-        return text.upper()
-    return _COUNTRIES.get(text.casefold(), text)
 
 
 def apply_fields(card: Mapping[str, Any], kind: Kind,
