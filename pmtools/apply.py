@@ -97,20 +97,19 @@ class Applier:
     def link(self, kind: Kind, liscio_id: str, ipm_key: str, *, how: LinkHow,
              rule: str = "") -> bool:
         """Save a link (and its audit row); False when it conflicts with another link."""
+        audit = ChangeIntent(kind=kind, op="link", liscio_id=liscio_id, ipm_key=ipm_key,
+                             liscio_name=self.name(Side.LISCIO, kind, liscio_id),
+                             ipm_name=self.name(Side.IPM, kind, ipm_key), after=str(how),
+                             rule=rule or f"link:{how}")
         try:
             existing = self.store.link_for(kind, liscio_id=liscio_id)
-            self.store.add_link(kind, liscio_id, ipm_key, how=how, run_id=self.run_id)
+            self.store.add_link(kind, liscio_id, ipm_key, how=how, run_id=self.run_id,
+                                audit=audit)
         except StateError as exc:
             self.fail(exc, kind=kind, op="link", liscio_id=liscio_id, ipm_key=ipm_key)
             return False
-        if existing is None:
-            self.store.record_change(self.run_id, ChangeIntent(
-                kind=kind, op="link", liscio_id=liscio_id, ipm_key=ipm_key,
-                liscio_name=self.name(Side.LISCIO, kind, liscio_id),
-                ipm_name=self.name(Side.IPM, kind, ipm_key), after=str(how),
-                rule=rule or f"link:{how}"))
-            if how is not LinkHow.CREATED:
-                self.counts["linked"] += 1
+        if existing is None and how is not LinkHow.CREATED:
+            self.counts["linked"] += 1
         return True
 
     def create(self, kind: Kind, target: Side, source: Record, *,
@@ -131,9 +130,10 @@ class Applier:
                               ipm_name=source.name if target is Side.LISCIO else None,
                               after=source.name, rule=f"create-in-{target}", **source_key)
         if found is None:
-            self.store.begin_create(self.run_id, kind=kind, target=target, source_id=source.id,
-                                    external_id=external_id)
-            (change_id,) = self.store.record_intents(self.run_id, [change])
+            change_id = self.store.begin_create(self.run_id, kind=kind, target=target,
+                                                source_id=source.id, external_id=external_id,
+                                                audit=change)
+            assert change_id is not None
             try:
                 try:
                     created = system.create_record(kind, source, external_id=external_id)
@@ -148,7 +148,7 @@ class Applier:
                           **source_key)
                 return None
         else:
-            (change_id,) = self.store.record_intents(self.run_id, [change])
+            change_id = self.store.record_change(self.run_id, change, status="intent")
             created = found
         # The pending create stays an intent until the link is stored (create_and_link), so
         # that a run killed in between is linked by reconcile() from the external id.
@@ -221,13 +221,14 @@ class Applier:
     def orphan(self, action: Action) -> None:
         """Mark a link orphaned (nothing is deleted anywhere)."""
         assert action.liscio_id is not None
-        self.store.set_link_status(action.kind, action.liscio_id, LinkStatus.ORPHANED,
-                                   reason=action.reason)
-        self.store.record_change(self.run_id, ChangeIntent(
-            kind=action.kind, op="orphan", liscio_id=action.liscio_id, ipm_key=action.ipm_key,
-            liscio_name=self.name(Side.LISCIO, action.kind, action.liscio_id),
-            ipm_name=self.name(Side.IPM, action.kind, action.ipm_key), after="orphaned",
-            rule=action.rule or "orphan", before="linked"))
+        self.store.set_link_status(
+            action.kind, action.liscio_id, LinkStatus.ORPHANED, reason=action.reason,
+            run_id=self.run_id, audit=ChangeIntent(
+                kind=action.kind, op="orphan", liscio_id=action.liscio_id,
+                ipm_key=action.ipm_key, after="orphaned", before="linked",
+                liscio_name=self.name(Side.LISCIO, action.kind, action.liscio_id),
+                ipm_name=self.name(Side.IPM, action.kind, action.ipm_key),
+                rule=action.rule or "orphan"))
         self.counts["orphaned"] += 1
 
 
@@ -383,8 +384,8 @@ def reconcile(*, liscio: Connector, ipm: Connector, store: Store, run_id: int) -
                               else (found.id, pending["source_id"]))
         if (store.link_for(kind, liscio_id=liscio_id) is None
                 and store.link_for(kind, ipm_key=ipm_key) is None):
-            store.add_link(kind, liscio_id, ipm_key, how=LinkHow.CREATED, run_id=run_id)
-            store.record_change(run_id, ChangeIntent(
-                kind=kind, op="link", liscio_id=liscio_id, ipm_key=ipm_key,
-                after=str(LinkHow.CREATED), rule=RESUMED))
+            store.add_link(kind, liscio_id, ipm_key, how=LinkHow.CREATED, run_id=run_id,
+                           audit=ChangeIntent(kind=kind, op="link", liscio_id=liscio_id,
+                                              ipm_key=ipm_key, after=str(LinkHow.CREATED),
+                                              rule=RESUMED))
     return settled

@@ -73,12 +73,11 @@ def delink(kind: Kind, liscio_id: str, *, store: Store, started_by: str = "cli",
             raise ConfigError(f"Liscio {kind} {liscio_id} is not linked")
 
         def work(applier: Applier) -> str:
-            store.remove_link(kind, liscio_id)
-            store.add_decision(kind, liscio_id, existing.ipm_key, DecisionKind.DELINKED,
-                               run_id=applier.run_id)
-            store.record_change(applier.run_id, ChangeIntent(
-                kind=kind, op="delink", liscio_id=liscio_id, ipm_key=existing.ipm_key,
-                before=str(existing.how), rule="delink"))
+            store.remove_link(kind, liscio_id, run_id=applier.run_id,
+                              decision=DecisionKind.DELINKED, audit=ChangeIntent(
+                                  kind=kind, op="delink", liscio_id=liscio_id,
+                                  ipm_key=existing.ipm_key, before=str(existing.how),
+                                  rule="delink"))
             return f"delinked {kind} {liscio_id} from {existing.ipm_key}"
 
         return _run(store, "delink", kind, started_by, work)
@@ -100,10 +99,9 @@ def not_a_match(kind: Kind, liscio_id: str, ipm_key: str, *, store: Store,
 
         def work(applier: Applier) -> str:
             store.add_decision(kind, liscio_id, ipm_key, DecisionKind.NOT_A_MATCH,
-                               run_id=applier.run_id)
-            store.record_change(applier.run_id, ChangeIntent(
-                kind=kind, op="not_a_match", liscio_id=liscio_id, ipm_key=ipm_key,
-                rule="not a match"))
+                               run_id=applier.run_id, audit=ChangeIntent(
+                                   kind=kind, op="not_a_match", liscio_id=liscio_id,
+                                   ipm_key=ipm_key, rule="not a match"))
             return f"{kind} {liscio_id} and {ipm_key} will not be matched"
 
         return _run(store, "not_a_match", kind, started_by, work)

@@ -110,29 +110,29 @@ class AuditMixin:
     # -- changes -------------------------------------------------------------------------
     def record_intents(self, run_id: int, intents: Iterable[ChangeIntent]) -> list[int]:
         """Save changes about to be sent, in one transaction; returns their ids."""
-        from pmtools.store.core import encode_value, now_iso
-
-        ids = []
-        at = now_iso()
         with self._tx() as conn:  # type: ignore[attr-defined]
-            for c in intents:
-                cur = conn.execute(
-                    "INSERT INTO changes (run_id, kind, op, side, liscio_id, ipm_key, "
-                    "liscio_name, ipm_name, field, before, after, rule, external_id, status, "
-                    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                    "'intent', ?, ?)",
-                    (run_id, str(c.kind), c.op, str(c.side) if c.side else None, c.liscio_id,
-                     c.ipm_key, c.liscio_name, c.ipm_name, c.field, encode_value(c.before),
-                     encode_value(c.after), c.rule, c.external_id, at, at))
-                ids.append(int(cur.lastrowid))
-        return ids
+            return [self._insert_change(conn, run_id, c, "intent") for c in intents]
 
     def record_change(self, run_id: int, change: ChangeIntent, *,
                       status: str = "confirmed") -> int:
         """Save a change that needs no intent (a link, an orphaning) with its final status."""
-        (change_id,) = self.record_intents(run_id, [change])
-        self.set_change_status([change_id], status)
-        return change_id
+        with self._tx() as conn:  # type: ignore[attr-defined]
+            return self._insert_change(conn, run_id, change, status)
+
+    @staticmethod
+    def _insert_change(conn: Any, run_id: int, c: ChangeIntent, status: str) -> int:
+        """Insert one audit row inside the caller's transaction."""
+        from pmtools.store.core import encode_value, now_iso
+
+        at = now_iso()
+        cur = conn.execute(
+            "INSERT INTO changes (run_id, kind, op, side, liscio_id, ipm_key, liscio_name, "
+            "ipm_name, field, before, after, rule, external_id, status, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, str(c.kind), c.op, str(c.side) if c.side else None, c.liscio_id,
+             c.ipm_key, c.liscio_name, c.ipm_name, c.field, encode_value(c.before),
+             encode_value(c.after), c.rule, c.external_id, status, at, at))
+        return int(cur.lastrowid)
 
     def set_change_status(self, ids: Iterable[int], status: str, *, error: str | None = None,
                           ipm_key: str | None = None, liscio_id: str | None = None) -> None:
@@ -182,18 +182,24 @@ class AuditMixin:
 
     # -- pending creates -----------------------------------------------------------------
     def begin_create(self, run_id: int, *, kind: Kind, target: Side, source_id: str,
-                     external_id: str) -> None:
-        """Save a create's intent (with its external id) before it is sent."""
+                     external_id: str, audit: ChangeIntent | None = None) -> int | None:
+        """Save a create's intent (with its external id) before it is sent.
+
+        ``audit`` is saved as an intent in the same transaction; returns its id.
+        """
         from pmtools.store.core import now_iso
 
         at = now_iso()
         with self._tx() as conn:  # type: ignore[attr-defined]
+            change_id = (None if audit is None
+                         else self._insert_change(conn, run_id, audit, "intent"))
             conn.execute(
                 "INSERT INTO pending_creates (external_id, run_id, kind, target, source_id, "
                 "status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'intent', ?, ?) "
                 "ON CONFLICT (external_id) DO UPDATE SET status = 'intent', run_id = "
                 "excluded.run_id, updated_at = excluded.updated_at",
                 (external_id, run_id, str(kind), str(target), source_id, at, at))
+        return change_id
 
     def finish_create(self, external_id: str, *, status: str,
                       created_id: str | None = None) -> None:

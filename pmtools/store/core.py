@@ -20,7 +20,7 @@ from pmtools.errors import StateError
 from pmtools.plan import Decision, DecisionKind, Link, LinkHow, LinkStatus, SyncPolicy, SyncState
 from pmtools.records import Address, FieldValue, Kind, Record
 from pmtools.store import schema
-from pmtools.store.audit import AuditMixin
+from pmtools.store.audit import AuditMixin, ChangeIntent
 from pmtools.store.lock import FileLock
 
 CHANGE_STATUSES = ("intent", "confirmed", "failed", "abandoned")
@@ -230,10 +230,11 @@ class Store(AuditMixin):
         return self._link(rows[0]) if rows else None
 
     def add_link(self, kind: Kind, liscio_id: str, ipm_key: str, *, how: LinkHow,
-                 run_id: int | None) -> Link:
+                 run_id: int | None, audit: ChangeIntent | None = None) -> Link:
         """Link two records; the same link again is a no-op.
 
-        Raises StateError when either record is already linked to another one.
+        ``audit`` (with ``run_id``) is saved in the same transaction as a new link. Raises
+        StateError when either record is already linked to another one.
         """
         with self._tx() as conn:
             self._ensure_connection(conn)
@@ -248,6 +249,8 @@ class Store(AuditMixin):
             conn.execute("INSERT INTO links (kind, liscio_id, ipm_key, how, linked_at, run_id) "
                          "VALUES (?, ?, ?, ?, ?, ?)",
                          (str(kind), liscio_id, ipm_key, str(how), now_iso(), run_id))
+            if audit is not None and run_id is not None:
+                self._insert_change(conn, run_id, audit, "confirmed")
             row = conn.execute("SELECT * FROM links WHERE kind = ? AND liscio_id = ?",
                                (str(kind), liscio_id)).fetchone()
             return self._link(row)
@@ -259,30 +262,48 @@ class Store(AuditMixin):
                          "AND first_synced_at IS NULL", (now_iso(), str(kind), liscio_id))
 
     def set_link_status(self, kind: Kind, liscio_id: str, status: LinkStatus, *,
-                        reason: str | None = None) -> None:
-        """Mark a link linked or orphaned."""
+                        reason: str | None = None, run_id: int | None = None,
+                        audit: ChangeIntent | None = None) -> None:
+        """Mark a link linked or orphaned (with ``audit`` in the same transaction)."""
         with self._tx() as conn:
             conn.execute("UPDATE links SET status = ?, reason = ? WHERE kind = ? AND "
                          "liscio_id = ?", (str(status), reason, str(kind), liscio_id))
+            if audit is not None and run_id is not None:
+                self._insert_change(conn, run_id, audit, "confirmed")
 
-    def remove_link(self, kind: Kind, liscio_id: str) -> Link | None:
-        """Forget a link; returns it, or None when there was none."""
+    def remove_link(self, kind: Kind, liscio_id: str, *, run_id: int | None = None,
+                    decision: DecisionKind | None = None,
+                    audit: ChangeIntent | None = None) -> Link | None:
+        """Forget a link; returns it, or None when there was none.
+
+        With ``decision`` the pair is remembered (e.g. delinked), and ``audit`` saved, in the
+        same transaction.
+        """
         with self._tx() as conn:
             row = conn.execute("SELECT * FROM links WHERE kind = ? AND liscio_id = ?",
                                (str(kind), liscio_id)).fetchone()
             if row is None:
                 return None
             conn.execute("DELETE FROM links WHERE id = ?", (row["id"],))
+            if decision is not None:
+                conn.execute("INSERT OR IGNORE INTO decisions (kind, liscio_id, ipm_key, "
+                             "decision, at, run_id) VALUES (?, ?, ?, ?, ?, ?)",
+                             (str(kind), liscio_id, row["ipm_key"], str(decision), now_iso(),
+                              run_id))
+            if audit is not None and run_id is not None:
+                self._insert_change(conn, run_id, audit, "confirmed")
             return self._link(row)
 
     # -- decisions -----------------------------------------------------------------------
     def add_decision(self, kind: Kind, liscio_id: str, ipm_key: str, decision: DecisionKind,
-                     *, run_id: int | None) -> Decision:
-        """Record a person's decision about a pair (idempotent)."""
+                     *, run_id: int | None, audit: ChangeIntent | None = None) -> Decision:
+        """Record a person's decision about a pair (idempotent), ``audit`` alongside."""
         with self._tx() as conn:
             conn.execute("INSERT OR IGNORE INTO decisions (kind, liscio_id, ipm_key, decision, "
                          "at, run_id) VALUES (?, ?, ?, ?, ?, ?)",
                          (str(kind), liscio_id, ipm_key, str(decision), now_iso(), run_id))
+            if audit is not None and run_id is not None:
+                self._insert_change(conn, run_id, audit, "confirmed")
         return next(d for d in self.decisions(kind) if d.liscio_id == liscio_id
                     and d.ipm_key == ipm_key and d.decision is decision)
 
