@@ -247,7 +247,7 @@ def apply_plan(plan: Plan, *, liscio: Connector, ipm: Connector, store: Store, r
         if a.record is not None:
             applier._remember(a.record)
     steps = _steps(plan.actions)
-    failed: set[tuple[Kind, str]] = set()  # pairs (kind, liscio_id) with a failed step
+    failed: set[tuple[Any, ...]] = set()  # pairs (kind, liscio_id[, "unlinked"]) that failed
     created_pairs: set[tuple[Kind, str | None, str | None]] = set()
     outcome, error = "done", None
     for done, step in enumerate(steps):
@@ -292,7 +292,7 @@ def _steps(actions: Sequence[Action]) -> list[list[Action]]:
     return steps
 
 
-def _apply_step(applier: Applier, step: list[Action], failed: set[tuple[Kind, str]],
+def _apply_step(applier: Applier, step: list[Action], failed: set[tuple[Any, ...]],
                 created_pairs: set[tuple[Kind, str | None, str | None]],
                 plan_pair: Callable[..., tuple[Action, ...]]) -> None:
     a = step[0]
@@ -305,11 +305,12 @@ def _apply_step(applier: Applier, step: list[Action], failed: set[tuple[Kind, st
         if not applier.link(kind, a.liscio_id, a.ipm_key, how=a.how or LinkHow.AUTOMATIC,
                             rule=a.rule):
             failed.add((kind, a.liscio_id))
+            failed.add((kind, a.liscio_id, "unlinked"))
     elif a.op in (Op.CREATE_IN_IPM, Op.CREATE_IN_LISCIO):
         _create(applier, a, created_pairs, plan_pair)
-    elif a.op is Op.WRITE:
-        if (kind, a.liscio_id) in failed:
-            return
+    elif a.op is Op.WRITE:  # the other record of a pair whose write failed is still written
+        if (kind, a.liscio_id, "unlinked") in failed:
+            return  # its link could not be stored: write nothing for the pair
         assert a.side is not None and a.liscio_id and a.ipm_key
         if not applier.write_record(kind, a.side, (a.liscio_id, a.ipm_key), step):
             failed.add((kind, a.liscio_id))

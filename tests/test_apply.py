@@ -170,7 +170,7 @@ def _scenario(spec, faults, path):
     return liscio.snapshot(), ipm.snapshot(), links, writes, created, open_intents
 
 
-@settings(max_examples=50, deadline=None,
+@settings(max_examples=100, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(spec=firms, fail_at=st.integers(0, 15), lose_reply=st.booleans())
 def test_an_interrupted_run_run_again_ends_like_an_uninterrupted_one(spec, fail_at, lose_reply):
@@ -185,3 +185,41 @@ def test_an_interrupted_run_run_again_ends_like_an_uninterrupted_one(spec, fail_
     assert len(got_created) == len(set(got_created)) == len(ref_created)  # nothing made twice
     assert got_writes == ref_writes  # no field write done twice
     assert open_intents == []
+
+
+def test_a_link_that_conflicts_is_an_error_and_its_writes_are_not_sent(tmp_path):
+    from pmtools.apply import apply_plan
+    from pmtools.plan import Action, Op, Plan
+
+    liscio, ipm = small_firm()
+    acme_l, acme_i = one(liscio, A, "Acme LLC"), one(ipm, A, "ACME LLC")
+    with Store.open(tmp_path / "s.sqlite") as store:
+        store.add_link(A, acme_l.id, one(ipm, A, "Delta Inc").id, how=LinkHow.MANUAL,
+                       run_id=None)
+        run = store.start_run(command="sync", started_by="cli", kinds=[A])
+        plan = Plan(policy=POLICY, actions=(
+            Action(op=Op.LINK, kind=A, liscio_id=acme_l.id, ipm_key=acme_i.id,
+                   how=LinkHow.AUTOMATIC),
+            Action(op=Op.WRITE, kind=A, liscio_id=acme_l.id, ipm_key=acme_i.id, side=Side.IPM,
+                   field="phone", before="555-0199", after="555-0100", rule="r"),
+            Action(op=Op.MARK_SYNCED, kind=A, liscio_id=acme_l.id, ipm_key=acme_i.id)))
+        result = apply_plan(plan, liscio=liscio, ipm=ipm, store=store, run_id=run)
+        assert result.outcome == "done_with_errors" and result.counts["errors"] == 1
+        assert ipm.field_writes == [] and "already linked" in store.errors()[0]["message"]
+        assert store.link_for(A, liscio_id=acme_l.id).first_synced_at is None
+
+
+def test_a_rejected_create_is_an_error_and_the_next_run_creates_it_once(tmp_path):
+    liscio, ipm = small_firm()
+    with Store.open(tmp_path / "s.sqlite") as store:
+        sync(liscio, ipm, store)
+        elm = liscio.add(A, "Elm Partners", phone="555-0500")
+        ipm.reject.add("Elm Partners")
+        result = sync(liscio, ipm, store)
+        assert result.outcome == "done_with_errors" and not ipm.by_name(A, "Elm Partners")
+        assert store.errors(run_id=result.run_id)[0]["op"] == "create"
+        assert [c["status"] for c in store.changes(op="create")] == ["failed"]
+        ipm.reject.clear()
+        assert sync(liscio, ipm, store).outcome == "done"
+        (made,) = ipm.by_name(A, "Elm Partners")
+        assert store.link_for(A, liscio_id=elm.id).ipm_key == made.id

@@ -32,6 +32,8 @@ def register(subparsers: Any) -> None:
                    help="pull every IPM record again instead of those changed since last time")
     p.add_argument("--json", action="store_true",
                    help="print the counts as one JSON object on the last line")
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="wait up to SECONDS for another sync to finish (default: exit 4 at once)")
     _service_flags(p)
     p.set_defaults(func=cmd_sync)
 
@@ -131,7 +133,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     liscio, ipm = connectors(settings)
     with open_store(settings) as store:
         result = run_sync(liscio=liscio, ipm=ipm, store=store, policy=policy,
-                          dry_run=args.dry_run, started_by="cli", full=args.full)
+                          dry_run=args.dry_run, started_by="cli", full=args.full,
+                          lock_timeout=max(args.wait, 0.0))
     if args.dry_run:
         names = {(side, kind, r.id): r.name for (side, kind), recs in result.records.items()
                  for r in recs}
