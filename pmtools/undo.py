@@ -232,22 +232,21 @@ def undo_run(store: Store, run_id: int, *, liscio: Connector, ipm: Connector,
 
 
 def _apply_link_change(store: Store, undo_id: int, rule: str, change: LinkChange) -> None:
+    """Delink or link again, the store change and its audit row in one transaction."""
     kind = change.kind
+    audit = ChangeIntent(kind=kind, op="delink" if change.op == "delink" else "link",
+                         liscio_id=change.liscio_id, ipm_key=change.ipm_key,
+                         liscio_name=change.liscio_name, ipm_name=change.ipm_name,
+                         before=change.how if change.op == "delink" else None,
+                         after=None if change.op == "delink" else change.how, rule=rule)
     if change.op == "delink":
-        if store.remove_link(kind, change.liscio_id) is None:
-            return
-        store.add_decision(kind, change.liscio_id, change.ipm_key, DecisionKind.DELINKED,
-                           run_id=undo_id)
-        before, after = change.how, None
+        store.remove_link(kind, change.liscio_id, run_id=undo_id,
+                          decision=DecisionKind.DELINKED, audit=audit)
     else:
+        # The decision goes first: cut off between the two, a second undo still relinks.
         store.remove_decision(kind, change.liscio_id, change.ipm_key, DecisionKind.DELINKED)
         store.add_link(kind, change.liscio_id, change.ipm_key,
-                       how=LinkHow(change.how or LinkHow.MANUAL), run_id=undo_id)
-        before, after = None, change.how
-    store.record_change(undo_id, ChangeIntent(
-        kind=kind, op="delink" if change.op == "delink" else "link",
-        liscio_id=change.liscio_id, ipm_key=change.ipm_key, liscio_name=change.liscio_name,
-        ipm_name=change.ipm_name, before=before, after=after, rule=rule))
+                       how=LinkHow(change.how or LinkHow.MANUAL), run_id=undo_id, audit=audit)
 
 
 def _net_writes(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
