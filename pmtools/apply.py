@@ -183,10 +183,14 @@ class Applier:
 
     def first_sync(self, kind: Kind, liscio_rec: Record, ipm_rec: Record,
                    plan_pair: Callable[..., tuple[Action, ...]]) -> bool:
-        """Apply a newly linked pair's first sync at once and mark it synced."""
+        """Apply a newly linked pair's first sync at once and mark it synced.
+
+        The pair stays unsynced (the next Sync Now redoes its first sync) when a write failed
+        or the planner could not decide a field (no MARK_SYNCED: IPM details missing).
+        """
         actions = plan_pair(kind, liscio_rec, ipm_rec, first_sync=True)
         pair = (liscio_rec.id, ipm_rec.id)
-        ok = True
+        ok = any(a.op is Op.MARK_SYNCED for a in actions)
         for side in (Side.IPM, Side.LISCIO):
             writes = [a for a in actions if a.op is Op.WRITE and a.side is side]
             if writes and not self.write_record(kind, side, pair, writes):

@@ -270,3 +270,14 @@ def test_accounts_only_sync_still_records_the_contacts_baseline(store):
     assert {k for k, _ in store.baseline()} == {A, C}
     sync(liscio, ipm, store)
     assert not ipm.by_name(C, "Bob Stone")  # a baseline contact: not created
+
+
+def test_a_second_sync_on_the_same_state_gets_lock_held_and_records_nothing(store):
+    from pmtools.errors import LockHeld
+
+    liscio, ipm = small_firm()
+    with Store.open(store.path) as other, other.lock():
+        with pytest.raises(LockHeld):
+            sync(liscio, ipm, store)
+    assert store.runs() == [] and ipm.field_writes == []
+    assert sync(liscio, ipm, store, lock_timeout=1).outcome == "done"
