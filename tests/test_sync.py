@@ -106,7 +106,14 @@ def test_new_liscio_records_are_linked_or_created_in_ipm(store):
     # an account owner adds a contact whose person already exists in IPM: linked, not created
     liscio.add(C, "Cy Young", first_name="Cy", last_name="Young", email="cy@elm.example",
                created_by="account_owner")
+    # an account owner adds a contact nobody has in IPM: created there and linked
+    dee = liscio.add(C, "Dee Park", first_name="Dee", last_name="Park", title="Owner",
+                     email="dee@elm.example", created_by="account_owner")
     result = sync(liscio, ipm, store)
+    made = one(ipm, C, "Dee Park")
+    assert (made.first_name, made.last_name, made.title, made.email) == (
+        "Dee", "Park", "Owner", "dee@elm.example")
+    assert store.link_for(C, liscio_id=dee.id).ipm_key == made.id
     elm = one(ipm, A, "Elm Partners")
     assert (elm.phone, elm.website) == ("555-0500", "elm.example") and elm.external_id
     assert len(ipm.by_name(C, "Cy Young")) == 1
@@ -115,7 +122,7 @@ def test_new_liscio_records_are_linked_or_created_in_ipm(store):
     assert one(liscio, C, "Cy Young").title == "Owner"  # the new pair's first sync fills Liscio
     link = store.link_for(A, ipm_key=elm.id)
     assert link.how is LinkHow.CREATED and link.first_synced_at
-    assert result.counts["created_in_ipm"] == 1 and result.counts["linked"] == 1
+    assert result.counts["created_in_ipm"] == 2 and result.counts["linked"] == 1
     # baseline records that stayed unmatched are still not created
     assert not ipm.by_name(A, "Cedar Ltd") and not ipm.by_name(C, "Bob Stone")
     again = sync(liscio, ipm, store)
