@@ -30,8 +30,17 @@ def test_workbench_benchmark_writes_its_results(tmp_path, capsys):
     assert doc["goals_ms"] == {"search_update": 100.0, "rank": 50.0}
     assert [r["kind"] for r in doc["rows"]] == ["accounts", "contacts"]
     for row in doc["rows"]:
-        assert row["records_per_side"] == 300 and row["table_rows"] >= 300
+        assert row["ipm"] == 300 and row["table_rows"] >= 300 and row["source"] == "synthetic"
         assert row["rank"]["n"] > 0 and row["keystroke"]["n"] > 0
         assert row["rank_ratio"] == round(row["rank"]["p95_ms"] / 50.0, 3)
-    assert "| 300 | contacts |" in (tmp_path / "workbench.md").read_text()
+    assert "| 300 | synthetic | contacts |" in (tmp_path / "workbench.md").read_text()
     assert "rank p50 / p95" in capsys.readouterr().out
+
+
+def test_demo_dataset_is_read_from_the_simulator_over_http():
+    records = workbench.firms("demo1")
+    liscio, ipm = records[Kind.CONTACTS]
+    assert len(ipm) >= 900 and 0.7 * len(ipm) < len(liscio)
+    row = workbench.measure_kind(Kind.CONTACTS, liscio, ipm, queries=5)
+    assert row["ambiguous_rows"] > 0  # the demo firm repeats some names on purpose
+    assert row["linked"] > 0.5 * len(ipm)
