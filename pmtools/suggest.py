@@ -113,8 +113,9 @@ def name_keys(name: str | None) -> NameKeys:
     while len(kept) > 1 and kept[-1] in _JOINERS:  # "Smith & Co" -> "smith"
         kept.pop()
     plain = " ".join(sorted(kept))
+    fuzzy = " ".join(sorted(_strip_accents(t) for t in kept))  # sorted after: "élan" ~ "elan"
     return NameKeys(exact=exact, words=" ".join(words), order=" ".join(sorted(words)),
-                    plain=plain, fuzzy=_strip_accents(plain))
+                    plain=plain, fuzzy=fuzzy)
 
 
 def _strip_accents(text: str) -> str:

@@ -40,6 +40,7 @@ FILLER = [ipm(f"f{i}", n) for i, n in enumerate(
     ("Co Op Bakery", "Op Bakery", None),                             # a first word is kept
     ("Jon Smith", "John Smith", Reason.CLOSE_SPELLING),
     ("José Núñez", "Jose Nunez", Reason.CLOSE_SPELLING),             # accents only
+    ("Elan Marketing Co.", "Élan Marketing Co.", Reason.CLOSE_SPELLING),  # É sorts after M
     ("Katherine Johnson", "Kathy Johnston", Reason.SIMILAR),
 ])
 def test_reason_levels(query, target, reason):
