@@ -34,6 +34,8 @@ def run_one(name: str, argv: list[str]) -> int:
     """Import ``bench.<name>`` and call its ``main``; its return value as an exit status."""
     module = importlib.import_module(f"bench.{name}")
     main = getattr(module, "main", None)
+    # As if run as ``python -m bench.<name> ARGS``, for a main() that reads sys.argv itself.
+    sys.argv = [str(HERE / f"{name}.py"), *argv]
     if not callable(main):
         sys.stderr.write(f"bench.{name} has no main()\n")
         return 2
