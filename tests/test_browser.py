@@ -93,12 +93,23 @@ def shot(page, name: str) -> None:
 
 
 def wait_text(page, selector: str, text: str, timeout: int = TIMEOUT) -> None:
+    """Wait until an element matching ``selector`` holds ``text`` (ipywidgets use nbsp)."""
     page.wait_for_function(
-        "([s, t]) => Array.from(document.querySelectorAll(s)).some(e => e.innerText.includes(t))",
+        "([s, t]) => Array.from(document.querySelectorAll(s)).some("
+        "e => (e.innerText + ' ' + e.textContent).replace(/\\u00a0/g, ' ').includes(t))",
         arg=[selector, text], timeout=timeout)
 
 
 def test_sync_search_link_delink_report_in_a_browser(served, page):
+    try:
+        _walk_through(served, page)
+    except BaseException:
+        shot(page, "failure")
+        (ARTIFACTS / "failure.txt").write_text(page.inner_text("body"), encoding="utf-8")
+        raise
+
+
+def _walk_through(served, page):
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     errors = []
@@ -129,7 +140,8 @@ def test_sync_search_link_delink_report_in_a_browser(served, page):
     page.select_option(f"{tab} .pm-record-select select",
                        label=f"{LISCIO_NAME} [unmatched in Liscio]")
     wait_text(page, f"{tab} .pm-target-select select", IPM_NAME)
-    assert "LLC/Inc." in page.locator(f"{tab} .pm-target-select select").inner_text()
+    options = page.locator(f"{tab} .pm-target-select select").text_content()
+    assert "LLC/Inc." in options.replace("\u00a0", " ")
     shot(page, "04-suggestions")
     page.click(f"{tab} button.pm-link")
     wait_text(page, f"{tab} .pm-action-result", "linked")
