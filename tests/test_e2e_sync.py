@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from pmtools import config
 from pmtools.sandbox.dataset import demo_dataset
@@ -119,17 +120,28 @@ def assert_created_once(end: dict[str, Any], *, organizations: int, people: int)
     assert not any("(again:" in k for view in end.values() for k in view)
 
 
-def test_sync_with_faults_ends_where_a_fault_free_sync_ends(tmp_path: Path) -> None:
-    (tmp_path / "clean").mkdir()
-    (tmp_path / "faulty").mkdir()
-    with ThreadPoolExecutor(2) as pool:  # the faulty run mostly waits on retries
-        clean = pool.submit(first_and_later_sync, tmp_path / "clean", None)
-        faulty = pool.submit(first_and_later_sync, tmp_path / "faulty", FAULTS)
-        (clean_end, _), (faulty_end, stats) = clean.result(), faulty.result()
-    assert stats.get("ipm:500", 0) and stats.get("ipm:429", 0)
-    assert stats.get("ipm:drop-after-commit", 0) + stats.get("liscio:drop-after-commit", 0)
-    assert_created_once(clean_end, organizations=12, people=20)
-    assert faulty_end == clean_end
+@pytest.fixture(scope="module")
+def fault_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+               ) -> Any:
+    """The demo firm's fault-free and faulty runs, started at the module's first test.
+
+    They take a while, mostly waiting out the client's retry backoff, so the module's other
+    tests run meanwhile; the last test collects them. Not started when that test is not run.
+    """
+    wanted = "test_sync_with_faults_ends_where_a_fault_free_sync_ends"
+    if not any(item.name == wanted for item in request.session.items):
+        yield None
+        return
+    base = tmp_path_factory.mktemp("faults")
+    (base / "clean").mkdir()
+    (base / "faulty").mkdir()
+    pool = ThreadPoolExecutor(2)
+    yield (pool.submit(first_and_later_sync, base / "clean", None),
+           pool.submit(first_and_later_sync, base / "faulty", FAULTS))
+    pool.shutdown(wait=True)
+
+
+pytestmark = pytest.mark.usefixtures("fault_runs")
 
 
 def test_creates_whose_replies_are_dropped_are_not_repeated(tmp_path: Path) -> None:
@@ -205,3 +217,12 @@ def test_sync_killed_at_random_moments_finishes_exactly_once(tmp_path: Path) -> 
 def _writes(stats: dict[str, int]) -> int:
     return sum(stats.get(f"{side}:{method}", 0) for side in ("ipm", "liscio")
                for method in ("POST", "PUT", "PATCH"))
+
+
+def test_sync_with_faults_ends_where_a_fault_free_sync_ends(fault_runs: Any) -> None:
+    clean, faulty = fault_runs
+    (clean_end, _), (faulty_end, stats) = clean.result(), faulty.result()
+    assert stats.get("ipm:500", 0) and stats.get("ipm:429", 0)
+    assert stats.get("ipm:drop-after-commit", 0) + stats.get("liscio:drop-after-commit", 0)
+    assert_created_once(clean_end, organizations=12, people=20)
+    assert faulty_end == clean_end
