@@ -123,6 +123,9 @@ def test_link_from_the_dropdown_then_delink(synced):
             assert (getattr(ipm, f) or "").casefold() == getattr(lisc, f).casefold(), f
     rows = _find(tab, "linked", search=row["Liscio name"])
     index = next(i for i, r in enumerate(rows) if r["liscio_id"] == row["liscio_id"])
+    for f in Kind.CONTACTS.fields:  # the table shows what was written
+        if getattr(lisc, f):
+            assert rows[index][f"IPM {f}"].casefold() == getattr(lisc, f).casefold(), f
     tab.select_row(index)
     assert tab.linking.delink_button.layout.display != "none"
     tab.linking.delink_button.click()
@@ -157,6 +160,8 @@ def test_create_in_ipm_and_create_in_liscio(synced):
     created = app.session.ipm.get_record(Kind.ACCOUNTS, link.ipm_key)
     assert created.name == ONLY_LISCIO and created.phone == "555-0100"
     assert "created" in tab.linking.result.value and "phone" in tab.linking.result.value
+    rows = _find(tab, "", search="zyzzyva")
+    assert [(r["status"], r["IPM phone"]) for r in rows] == [("linked", "555-0100")]
 
     rows = _find(tab, "unmatched in IPM")
     assert rows, "the demo data has IPM-only organizations"

@@ -49,17 +49,17 @@ def load_kind(session: Any, kind: Kind, detailed: Iterable[Record] = ()) -> Kind
     """Read both sides' records of ``kind`` and the stored state; build the pairs table.
 
     IPM records come from the store's cache of list rows written by the last Sync Now (before
-    the first sync they are listed from IPM); ``detailed`` are records with every field loaded
-    (the last sync's), which replace their list rows.
+    the first sync they are listed from IPM); ``detailed`` are fresher IPM records (loaded by
+    the last sync, or read back after a link or create), which replace or join them.
     """
     from pmtools.views import Ambiguity, build_pairs_table
 
     store = session.store
     liscio = list(session.liscio.iter_records(kind))
     ipm = list(store.cached_records(kind)) or list(session.ipm.iter_records(kind))
-    loaded = {r.id: r for r in detailed if r.kind is kind and r.side is Side.IPM}
-    if loaded:
-        ipm = [loaded.get(r.id, r) if not r.details_complete else r for r in ipm]
+    fresher = {r.id: r for r in detailed if r.kind is kind and r.side is Side.IPM}
+    if fresher:
+        ipm = [fresher.pop(r.id, r) for r in ipm] + list(fresher.values())
     state = store.state([kind])
     ambiguous = Ambiguity.from_match(kind, liscio, ipm, state)
     table = build_pairs_table(kind, liscio, ipm, state.links, ambiguous)

@@ -150,6 +150,17 @@ class LinkingPanel(ipw.VBox):
         self.target.options = options
         self.target.value = options[0][1]
 
+    def _read_back(self, liscio_id: str | None, ipm_key: str | None) -> None:
+        """Read the pair's IPM record again so the table shows what the action wrote."""
+        s = self.ctx.session
+        link = (s.store.link_for(self.kind, liscio_id=liscio_id) if liscio_id
+                else s.store.link_for(self.kind, ipm_key=ipm_key))
+        if link is None:
+            return
+        fresh = s.ipm.get_record(self.kind, link.ipm_key)
+        self.ctx.detailed = [r for r in self.ctx.detailed
+                             if not (r.kind is self.kind and r.id == fresh.id)] + [fresh]
+
     # -- actions -----------------------------------------------------------------------------
     def act(self, action: str) -> Any:
         """Run ``action`` on the selected row; the result line says what it wrote."""
@@ -187,6 +198,7 @@ class LinkingPanel(ipw.VBox):
                 outcome = operations.create_in_ipm(self.kind, lisc, **common)
             else:
                 raise ValueError(f"unknown action {action!r}")
+            self._read_back(lisc, ipm)
         text = describe_outcome(outcome, s.store)
         if action.startswith("create_in") and source is not None:
             carried = [f"{f} {v}" for f, v in source.field_values().items() if has_value(v)]
