@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import yaml
 from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
@@ -69,8 +68,7 @@ def karbon_api() -> OpenAPI:
 
 @pytest.fixture(scope="module")
 def liscio_api() -> OpenAPI:
-    return OpenAPI.from_dict(yaml.safe_load(LISCIO_SPEC.read_text()),
-                             config=Config(spec_validator_cls=None))
+    return OpenAPI.from_file_path(str(LISCIO_SPEC), config=Config(spec_validator_cls=None))
 
 
 @pytest.fixture()
