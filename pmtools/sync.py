@@ -31,6 +31,7 @@ from pmtools.store import Store
 log = logging.getLogger(__name__)
 
 OVERLAP = timedelta(minutes=5)
+DETAILS_BATCH = 25  # IPM details loaded between two cancel checks / progress reports
 STAGES = ("organizations", "people", "linking")
 _STAGE_OF = {Kind.ACCOUNTS: "organizations", Kind.CONTACTS: "people"}
 
@@ -129,10 +130,21 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
         keys = details_needed(kind=kind, liscio=selected[kind], ipm=ipm_records[kind],
                               state=state, policy=policy)
         todo = [r for r in ipm_records[kind] if r.id in keys and not r.details_complete]
-        if todo:
-            progress("linking", 0, 1, f"loading {len(todo)} IPM {kind.ipm_name} details")
-            loaded = {r.id: r for r in ipm.load_details(kind, todo)}
-            ipm_records[kind] = [loaded.get(r.id, r) for r in ipm_records[kind]]
+        loaded: dict[str, Record] = {}
+        for start in range(0, len(todo), DETAILS_BATCH):  # each is a rate-limited request
+            if cancel is not None and cancel.is_set():
+                break
+            progress("linking", start, len(todo), f"loading IPM {kind.ipm_name} details")
+            batch = ipm.load_details(kind, todo[start:start + DETAILS_BATCH])
+            loaded.update((r.id, r) for r in batch)
+        ipm_records[kind] = [loaded.get(r.id, r) for r in ipm_records[kind]]
+    if cancel is not None and cancel.is_set():
+        empty = Plan(actions=(), policy=policy, first_sync=first)
+        if run_id is not None:
+            store.finish_run(run_id, outcome="cancelled", counts=_zero_counts(),
+                             message="cancelled before planning")
+        return SyncResult(run_id=run_id, plan=empty, counts=_zero_counts(),
+                          outcome="cancelled"), None
     progress("linking", 0, 1, "planning")
     plan = plan_sync(liscio=selected, ipm=ipm_records, state=state, policy=policy)
     records = {(Side.LISCIO, k): tuple(v) for k, v in selected.items()}

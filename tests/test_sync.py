@@ -288,3 +288,13 @@ def test_a_second_sync_on_the_same_state_gets_lock_held_and_records_nothing(stor
             sync(liscio, ipm, store)
     assert store.runs() == [] and ipm.field_writes == []
     assert sync(liscio, ipm, store, lock_timeout=1).outcome == "done"
+
+
+def test_cancel_before_planning_writes_nothing(store):
+    liscio, ipm = small_firm()
+    cancel = threading.Event()
+    cancel.set()
+    result = sync(liscio, ipm, store, cancel=cancel)
+    assert result.outcome == "cancelled" and result.plan.actions == ()
+    assert store.runs()[-1]["outcome"] == "cancelled" and store.links() == []
+    assert ipm.detail_loads == 0 and store.baseline() is None
