@@ -34,17 +34,8 @@ IPM_NAME = "Quixotic Zebra Widgets, Inc."
 TIMEOUT = 90_000
 
 
-def jupyter_env(base: Path) -> dict[str, str]:
-    """Environment variables keeping Jupyter's files under ``base``."""
-    dirs = {name: base / name.lower() for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR",
-                                                  "JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "TMPDIR")}
-    for d in dirs.values():
-        d.mkdir(parents=True, exist_ok=True)
-    return {k: str(v) for k, v in dirs.items()}
-
-
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, jupyter_dirs):
     """The simulator with seeded records, and `pmtools app` serving the workbench on it."""
     from pmtools.connectors.factory import connect
     from pmtools.sandbox.server import start_sandbox
@@ -61,7 +52,7 @@ def served(tmp_path_factory):
                          external_id="browser-zebra")
     ipm.create_record(Kind.ACCOUNTS, Record(side=Side.IPM, kind=Kind.ACCOUNTS, id="",
                                             name=IPM_NAME), external_id="browser-zebra-ipm")
-    env = {**os.environ, **jupyter_env(base), "PMTOOLS_STATE": str(settings.state_path),
+    env = {**os.environ, **jupyter_dirs, "PMTOOLS_STATE": str(settings.state_path),
            "PMTOOLS_LISCIO_URL": settings.liscio_url, "PMTOOLS_IPM_URL": settings.ipm_url,
            "PMTOOLS_LISCIO_TOKEN": settings.liscio_token, "PMTOOLS_IPM_TOKEN": settings.ipm_token,
            "PMTOOLS_IPM_ACCESS_KEY": settings.ipm_access_key, "PMTOOLS_IPM_RATE_LIMIT": "0"}

@@ -9,7 +9,12 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import os
 import re
+import signal
+import subprocess
+import sys
+import urllib.request
 
 import pytest
 
@@ -290,3 +295,36 @@ def test_secrets_never_reach_the_page(fresh):
     for secret in (fresh.settings.liscio_token, fresh.settings.ipm_token,
                    fresh.settings.ipm_access_key):
         assert secret and secret not in shown
+
+
+def test_pmtools_app_starts_the_simulator_and_serves_the_workbench(tmp_path, jupyter_dirs):
+    from pmtools.cli.app import free_port
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PMTOOLS_")}
+    env.update(jupyter_dirs)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from pmtools.cli import entry; entry()", "app",
+         "--port", str(port)], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "workbench at" in line:
+                break
+        text = "".join(lines)
+        assert "simulator (demo dataset) at http://127.0.0.1:" in text, text
+        assert f"workbench at http://127.0.0.1:{port}/" in text, text
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=60) as reply:
+            page = reply.read().decode("utf-8")
+        assert reply.status == 200 and "<html" in page.lower()
+        assert "Traceback" not in page
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert not list(tmp_path.glob("*.sqlite")), "the demo keeps its state out of the cwd"

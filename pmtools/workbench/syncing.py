@@ -214,7 +214,9 @@ class SyncPanel(ipw.VBox):
         outcome = str(getattr(r, "outcome", "done"))
         errors = list(getattr(r, "errors", []) or [])
         if dry_run:
-            rows = plan_rows(r.plan, self.ctx.names())
+            names = {(rec.side.value, rec.id): rec.name
+                     for recs in (getattr(r, "records", None) or {}).values() for rec in recs}
+            rows = plan_rows(r.plan, {**self.ctx.names(), **names})
             shown = rows[:PREVIEW_LIMIT]
             more = (f"<p>… and {len(rows) - len(shown)} more (see `pmtools sync --dry-run`)"
                     "</p>") if len(rows) > len(shown) else ""
