@@ -94,6 +94,7 @@ def test_view_details_search_filter_and_pages(synced):
     tab.select_row(0)
     assert XSS not in tab.linking.heading.value
     assert "&lt;img src=x onerror=alert(1)&gt;" in tab.linking.heading.value
+    assert "Why?" in tab.linking.explain.value and XSS not in tab.linking.explain.value
 
 
 def _unmatched_with_suggestion(tab):

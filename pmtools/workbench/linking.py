@@ -39,6 +39,8 @@ class LinkingPanel(ipw.VBox):
         self._indexes: dict[Side, Any] = {}
         self.heading = ipw.HTML()
         self.heading.add_class("pm-selected")
+        self.explain = ipw.HTML()
+        self.explain.add_class("pm-explain")
         self.target = ipw.Dropdown(options=[("(no suggestions)", NO_TARGET)], value=NO_TARGET,
                                    description="Link to", layout=ipw.Layout(width="70%"))
         self.target.add_class("pm-target-select")
@@ -63,7 +65,7 @@ class LinkingPanel(ipw.VBox):
         self.create_liscio_button.on_click(lambda _b: self.act("create_in_liscio"))
         self.create_ipm_button.on_click(lambda _b: self.act("create_in_ipm"))
         self.target_search.observe(lambda _c: self._search(), "value")
-        super().__init__([self.heading, self.target_box,
+        super().__init__([self.heading, self.explain, self.target_box,
                           ipw.HBox([self.delink_button, self.create_liscio_button,
                                     self.create_ipm_button]), self.result])
         self.add_class("pm-linking")
@@ -97,11 +99,13 @@ class LinkingPanel(ipw.VBox):
         self.target_box.layout.display = "none"
         if row is None:
             self.heading.value = ""
+            self.explain.value = ""
             return
         status = str(row.get("status") or "")
         lisc, ipm = self.selected_key()
         names = " ↔ ".join(esc(n) for n in (row.get("Liscio name"), row.get("IPM name")) if n)
         self.heading.value = f"<b>Selected:</b> {names} <i>({esc(status)})</i>"
+        self.explain.value = self._explanation(lisc or ipm)
         if lisc and ipm and status in ("linked", "orphaned"):
             self.delink_button.layout.display = ""
             return
@@ -113,6 +117,16 @@ class LinkingPanel(ipw.VBox):
         else:
             self.create_liscio_button.layout.display = ""
         self._suggest()
+
+    def _explanation(self, record_id: str) -> str:
+        """Why the record is (not) linked, in plain words (``pmtools explain``'s text)."""
+        from pmtools.explain import explain_record
+
+        data = self.tab.data
+        text = explain_record(self.kind, record_id, liscio_records=data.liscio,
+                              ipm_records=data.ipm, state=data.state).text
+        return (f'<details><summary>Why?</summary><pre style="white-space:pre-wrap">'
+                f"{esc(text)}</pre></details>")
 
     def _index(self, side: Side) -> Any:
         """The suggestion index over the unlinked records of ``side``."""
