@@ -329,3 +329,23 @@ def test_pmtools_app_starts_the_simulator_and_serves_the_workbench(tmp_path, jup
             proc.kill()
             proc.wait()
     assert not list(tmp_path.glob("*.sqlite")), "the demo keeps its state out of the cwd"
+
+
+def test_the_workbench_notebook_is_found_or_written(tmp_path):
+    import json
+
+    from pmtools.cli.app import CHECKOUT, WORKBENCH_NOTEBOOK, notebook_path, voila_command
+
+    assert notebook_path(tmp_path) == CHECKOUT / "notebooks" / "workbench.ipynb"
+    written = notebook_path(tmp_path, root=tmp_path / "installed")  # no checkout there
+    assert written.parent == tmp_path and json.loads(written.read_text()) == WORKBENCH_NOTEBOOK
+    checkout = json.loads((CHECKOUT / "notebooks" / "workbench.ipynb").read_text())
+    code = ["".join(c["source"]) for c in checkout["cells"] if c["cell_type"] == "code"]
+    assert code == ["".join(c["source"]) for c in WORKBENCH_NOTEBOOK["cells"]
+                    if c["cell_type"] == "code"]
+    cmd = voila_command(written, host="127.0.0.1", port=1234)
+    assert cmd[:3] == [sys.executable, "-m", "voila"]
+    for flag in ("--Voila.ip=127.0.0.1", "--VoilaConfiguration.show_tracebacks=False",
+                 "--KernelManager.transport_encryption=auto"):
+        assert flag in cmd
+    assert any(c.startswith("--MappingKernelManager.cull_idle_timeout=") for c in cmd)

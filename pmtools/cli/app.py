@@ -44,20 +44,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def notebook_path(name: str = NOTEBOOK, *, workdir: Path | None = None) -> Path:
-    """The workbench notebook: the checkout's ``notebooks/``, else one written to ``workdir``.
+CHECKOUT = Path(__file__).resolve().parent.parent.parent  # the folder holding pmtools/
+
+
+def notebook_path(workdir: Path, *, root: Path = CHECKOUT) -> Path:
+    """The workbench notebook: ``root/notebooks/``'s in a checkout, else one written to ``workdir``.
 
     An installed pmtools has no checkout beside it; the workbench notebook is only wiring, so
     it is written out (two cells) rather than shipped as a second copy that could drift.
     """
-    here = Path(__file__).resolve().parent.parent  # pmtools/
-    candidate = here.parent / "notebooks" / name
+    candidate = root / "notebooks" / NOTEBOOK
     if candidate.is_file():
         return candidate
-    if name != NOTEBOOK:
-        raise ConfigError(f"cannot find {name}")
-    workdir = workdir or Path(tempfile.mkdtemp(prefix="pmtools-nb-"))
-    path = workdir / name
+    path = workdir / NOTEBOOK
     path.write_text(json.dumps(WORKBENCH_NOTEBOOK, indent=1), encoding="utf-8")
     return path
 
@@ -115,44 +114,44 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
 def run(args: argparse.Namespace) -> int:
     """Start the simulator if needed, then Voilà; block until interrupted."""
     settings = Settings.from_env(state_path=getattr(args, "state", None))
+    if not settings.has_services and args.no_sandbox:
+        settings.require_services()
     env = dict(os.environ)
     sandbox = None
-    tmpdir = None
-    if not settings.has_services:
-        if args.no_sandbox:
-            settings.require_services()
-        from pmtools.sandbox.server import start_sandbox
-
-        kwargs = {"dataset": args.dataset, "rate_limit": args.rate_limit, "port": 0}
-        if args.seed is not None:
-            kwargs["seed"] = args.seed
-        sandbox = start_sandbox(**kwargs)
-        settings = replace(settings.with_sandbox(sandbox.url), ipm_rate_limit=args.rate_limit)
-        env["PMTOOLS_IPM_RATE_LIMIT"] = str(args.rate_limit)  # the client paces itself too
-        print(f"pmtools: simulator ({args.dataset} dataset) at {sandbox.url}", flush=True)
-        if not os.environ.get(ENV["state_path"]) and not getattr(args, "state", None):
-            # The simulator keeps its data in memory: keep the state beside it, not in ./.
-            tmpdir = Path(tempfile.mkdtemp(prefix="pmtools-app-"))
-            settings = replace(settings, state_path=tmpdir / "state.sqlite")
-    for name, var in ENV.items():
-        value = getattr(settings, name)
-        if value:
-            env[var] = str(Path(value).resolve()) if name == "state_path" else str(value)
-    if sandbox is not None:
-        env["PMTOOLS_SIMULATOR"] = "1"
-    port = args.port or free_port(args.host)
-    notebook = Path(args.notebook) if args.notebook else notebook_path()
-    proc = subprocess.Popen(voila_command(notebook, host=args.host, port=port), env=env,
-                            cwd=str(notebook.parent))
-    url = f"http://{args.host}:{port}/"
+    proc: subprocess.Popen | None = None
+    workdir = Path(tempfile.mkdtemp(prefix="pmtools-app-"))
     try:
+        if not settings.has_services:
+            from pmtools.sandbox.server import start_sandbox
+
+            kwargs = {"dataset": args.dataset, "rate_limit": args.rate_limit, "port": 0}
+            if args.seed is not None:
+                kwargs["seed"] = args.seed
+            sandbox = start_sandbox(**kwargs)
+            settings = replace(settings.with_sandbox(sandbox.url),
+                               ipm_rate_limit=args.rate_limit)
+            env["PMTOOLS_IPM_RATE_LIMIT"] = str(args.rate_limit)  # the client paces itself too
+            env["PMTOOLS_SIMULATOR"] = "1"
+            print(f"pmtools: simulator ({args.dataset} dataset) at {sandbox.url}", flush=True)
+            if not os.environ.get(ENV["state_path"]) and not getattr(args, "state", None):
+                # The simulator keeps its data in memory: keep the state beside it, not in ./.
+                settings = replace(settings, state_path=workdir / "state.sqlite")
+        for name, var in ENV.items():
+            value = getattr(settings, name)
+            if value:
+                env[var] = str(Path(value).resolve()) if name == "state_path" else str(value)
+        port = args.port or free_port(args.host)
+        notebook = Path(args.notebook) if args.notebook else notebook_path(workdir)
+        proc = subprocess.Popen(voila_command(notebook, host=args.host, port=port), env=env,
+                                cwd=str(notebook.parent))
+        url = f"http://{args.host}:{port}/"
         wait_ready(url, proc)
         print(f"pmtools: workbench at {url}  (Ctrl-C stops it)", flush=True)
         return proc.wait()
     except KeyboardInterrupt:
         return 0
     finally:
-        if proc.poll() is None:
+        if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGINT)
             try:
                 proc.wait(timeout=10)
@@ -160,5 +159,4 @@ def run(args: argparse.Namespace) -> int:
                 proc.kill()
         if sandbox is not None:
             sandbox.stop()
-        if tmpdir is not None:
-            shutil.rmtree(tmpdir, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
