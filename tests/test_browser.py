@@ -141,8 +141,9 @@ def _walk_through(served, page):
     assert rows.count() == 1 and "linked" in rows.first.inner_text()
     shot(page, "05-linked")
 
-    page.select_option(f"{tab} .pm-record-select select",
-                       label=f"{LISCIO_NAME} ↔ {IPM_NAME} [linked]")
+    # A click on the table row selects it, as the record list does.
+    page.locator(f"{tab} table.dataTable tbody tr").first.click()
+    wait_text(page, f"{tab} .pm-selected", f"{LISCIO_NAME} ↔ {IPM_NAME}")
     page.click(f"{tab} button.pm-delink")
     wait_text(page, f"{tab} .pm-action-result", "delinked")
     wait_text(page, f"{tab} table.dataTable tbody", "unmatched in IPM")

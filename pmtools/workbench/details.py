@@ -110,7 +110,7 @@ class PairsTab(ipw.VBox):
         self.page_label.add_class("pm-page-label")
         self.page = 0
         self.table = ITable(pd.DataFrame(), paging=False, ordering=False, layout=NO_CONTROLS,
-                            classes="display compact cell-border")
+                            select={"style": "single"}, classes="display compact cell-border")
         self.table.add_class("pm-table")
         self.table.add_class(f"pm-table-{kind.value}")
         self.message = ipw.HTML()
@@ -125,6 +125,7 @@ class PairsTab(ipw.VBox):
         self.prev_button.on_click(lambda _b: self.go(self.page - 1))
         self.next_button.on_click(lambda _b: self.go(self.page + 1))
         self.record_select.observe(lambda _c: self._selected(), "value")
+        self.table.observe(lambda _c: self._row_clicked(), "selected_rows")
         super().__init__([
             ipw.HBox([self.search, self.status, self.side]),
             self.table,
@@ -167,7 +168,7 @@ class PairsTab(ipw.VBox):
         self.page = result.page
         rows = result.rows
         self.page_rows = rows.to_dict("records")
-        self.table.update(_table_frame(rows))
+        self.table.update(_table_frame(rows), selected_rows=[])
         self.page_label.value = esc(f"Page {result.page + 1} of {result.pages} — "
                                     f"{result.total} rows")
         self.prev_button.disabled = result.page <= 0
@@ -188,6 +189,12 @@ class PairsTab(ipw.VBox):
         """The table row selected in the record list, or None."""
         i = self.record_select.value
         return self.page_rows[i] if i is not None and 0 <= i < len(self.page_rows) else None
+
+    def _row_clicked(self) -> None:
+        """A click on a table row selects that record, as the record list does."""
+        rows = self.table.selected_rows
+        if rows and 0 <= rows[0] < len(self.page_rows) and self.record_select.value != rows[0]:
+            self.record_select.value = rows[0]
 
     def _selected(self) -> None:
         self.ctx.guard("selecting a record", lambda: self.linking.show(self.selected_row()),

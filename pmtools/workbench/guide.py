@@ -17,20 +17,25 @@ from pmtools.records import Kind
 
 
 def record_counts(session: Any) -> pd.DataFrame:
-    """Records per kind on each side, and Liscio's share of IPM's count (the preflight's view).
+    """Records per kind on each side, and whether the first sync's preflight would pass.
 
     The first Sync Now refuses when Liscio has no records or far fewer than IPM: the client
-    data must be uploaded to Liscio first, or the sync creates duplicates.
+    data must be uploaded to Liscio first, or the sync creates duplicates. ``problem`` is the
+    preflight's own explanation (empty when it passes).
     """
+    from pmtools.planner import preflight_problem
+
     policy = SyncPolicy()
     rows = []
     for kind in Kind:
         liscio = sum(1 for r in session.liscio.iter_records(kind) if not r.archived)
         ipm = sum(1 for _ in session.ipm.iter_records(kind))
-        ratio = liscio / ipm if ipm else (1.0 if liscio else 0.0)
+        problem = preflight_problem(liscio_counts={kind: liscio}, ipm_counts={kind: ipm},
+                                    policy=SyncPolicy(kinds=(kind,)))
         rows.append({"kind": kind.value, "liscio": liscio, "ipm": ipm,
-                     "liscio_share": round(ratio, 3),
-                     "ok": bool(liscio) and ratio >= policy.preflight_min_ratio})
+                     "liscio_share": round(liscio / ipm, 3) if ipm else None,
+                     "min_share": policy.preflight_min_ratio,
+                     "ok": problem is None, "problem": problem or ""})
     return pd.DataFrame(rows)
 
 
