@@ -179,3 +179,55 @@ def test_text_column_finds_substrings_in_long_and_odd_strings():
     assert col.find("\0").tolist() == [2, 6]
     assert col.find("zzz").tolist() == []
     assert len(TextColumn([]).find("a")) == 0
+
+
+def _reference(query: Record, target: Record) -> tuple[Reason, float]:
+    """The levels written out plainly, one pair at a time (what the vectorised index must give)."""
+    from rapidfuzz import fuzz
+
+    q, t = name_keys(display_name(query)), name_keys(display_name(target))
+    email = (query.email or "").strip().casefold()
+    if q.exact and q.exact == t.exact:
+        return Reason.SAME_NAME, 100.0
+    if q.order and q.order == t.order and q.words != t.words:
+        return Reason.WORD_ORDER, 99.0
+    if q.plain and q.plain == t.plain:
+        return Reason.LEGAL_PUNCTUATION, 98.0
+    if email and email == (target.email or "").strip().casefold():
+        return Reason.SAME_EMAIL, 97.0
+    score = min(round(fuzz.ratio(q.fuzzy, t.fuzzy), 1), 96.0) if q.fuzzy else 0.0
+    return (Reason.CLOSE_SPELLING if score >= CLOSE_SPELLING_MIN else Reason.SIMILAR), score
+
+
+def test_rank_agrees_with_a_pair_by_pair_reference():
+    from hypothesis import given, settings, strategies as st
+
+    # Few words, so that names often meet at every level.
+    parts = st.sampled_from(["Ann", "ANN", "Anne", "Lee", ",", "Lee,", "L.L.C.", "Inc.",
+                             "Zoë", "Zoe", "O'Brien"])
+    names = st.lists(parts, max_size=3).map(" ".join)
+    emails = st.sampled_from([None, "a@x.com", "A@X.com ", "b@x.com"])
+
+    @settings(max_examples=150, deadline=None)
+    @given(targets=st.lists(st.tuples(names, emails), max_size=10), query=names, email=emails,
+           limit=st.integers(1, 12), min_score=st.sampled_from([0.0, 50.0, 90.0]),
+           exclude=st.sets(st.integers(0, 9), max_size=3))
+    def check(targets, query, email, limit, min_score, exclude):
+        records = [ipm(f"t{i}", n, email=e) for i, (n, e) in enumerate(targets)]
+        q = liscio(query, email=email)
+        excluded = {f"t{i}" for i in exclude}
+        got = SuggestionIndex(records).rank(q, limit=limit, exclude=excluded,
+                                            min_score=min_score)
+        ref = {r.id: _reference(q, r) for r in records if r.id not in excluded}
+        eligible = {rid: rs for rid, rs in ref.items() if rs[1] >= min_score}
+        assert len(got) == min(limit, len(eligible))
+        assert [s.score for s in got] == sorted((s.score for s in got), reverse=True)
+        for s in got:
+            reason, score = ref[s.id]
+            assert (s.reason, s.score) == (reason, score)
+            assert s.tie == (sum(r[1] == s.score for r in eligible.values()) > 1)
+        if got:  # nothing better was left out
+            left = [rs[1] for rid, rs in eligible.items() if rid not in {s.id for s in got}]
+            assert all(score <= got[-1].score for score in left)
+
+    check()
