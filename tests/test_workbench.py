@@ -194,6 +194,9 @@ def test_report_preview_and_downloads(synced):
                            "Liscio Contact Primary Email"]
     assert len(rows) - 1 == len(app.report.frame) > 0
     assert "pm-download-xlsx" in app.report.links.value
+    app.report.fresh.value = False  # from what View Details holds: no IPM request
+    app.report.build_button.click()
+    assert len(app.report.frame) == len(rows) - 1
 
 
 def test_disconnect_needs_confirmation(synced):

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable
 from typing import Any
 
 import ipywidgets as ipw
 import pandas as pd
 
-from pmtools.records import Kind
+from pmtools.records import Kind, Record
 from pmtools.workbench.common import Context, button, esc, html_table
 
-PREVIEW_ROWS = 20
+PREVIEW_ROWS = 10
 MIME = {"csv": "text/csv", "xlsx":
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 STATUS_OPTIONS = (("All", "all"), ("Linked", "linked"), ("Unmatched", "unmatched"),
@@ -23,7 +24,9 @@ def download_link(data: bytes, filename: str, fmt: str, label: str, css: str) ->
     payload = base64.b64encode(data).decode("ascii")
     return (f'<a class="{css}" download="{esc(filename)}" '
             f'href="data:{MIME[fmt]};base64,{payload}" '
-            f'style="margin-right:1em">{esc(label)}</a>')
+            'style="display:inline-block;margin:0.3em 1em 0.3em 0;padding:0.3em 0.8em;'
+            'border:1px solid #1976d2;border-radius:3px;color:#1976d2;text-decoration:none">'
+            f"{esc(label)}</a>")
 
 
 class ReportPanel(ipw.VBox):
@@ -36,6 +39,10 @@ class ReportPanel(ipw.VBox):
         self.kind.add_class("pm-report-kind")
         self.status = ipw.Dropdown(options=STATUS_OPTIONS, value="all", description="Status")
         self.status.add_class("pm-report-status")
+        self.fresh = ipw.Checkbox(value=True, indent=False,
+                                  description="Read every IPM address (one request per "
+                                              "organization: slow on a big firm)")
+        self.fresh.add_class("pm-report-fresh")
         self.build_button = button("Build report", "pm-report-build", icon="file")
         self.preview = ipw.HTML()
         self.preview.add_class("pm-report-preview")
@@ -46,7 +53,7 @@ class ReportPanel(ipw.VBox):
         self.build_button.on_click(lambda _b: self.build())
         ctx.freezable(self.build_button)
         super().__init__([ipw.HTML("<h3>Report</h3>"),
-                          ipw.HBox([self.kind, self.status, self.build_button]),
+                          ipw.HBox([self.kind, self.status, self.build_button]), self.fresh,
                           self.preview, self.links])
         self.add_class("pm-report-panel")
 
@@ -59,14 +66,16 @@ class ReportPanel(ipw.VBox):
 
         kind = Kind(self.kind.value)
         with self.ctx.session.lock:
-            df = pairs_report(self.ctx.session, kind, self.status.value)
+            df = pairs_report(self.ctx.session, kind, self.status.value,
+                              fresh=self.fresh.value, detailed=self.ctx.detailed)
         self.frame = df
         self.files = {fmt: report_bytes(df, fmt) for fmt in ("csv", "xlsx")}
         head = df.head(PREVIEW_ROWS).fillna("").astype(str)
         self.preview.value = (
             f"<p>{len(df)} rows; the first {len(head)}:</p>"
+            '<div style="max-height:22em;overflow:auto">'
             + html_table(list(df.columns), head.itertuples(index=False, name=None),
-                         css="pm-report-preview"))
+                         css="pm-report-preview") + "</div>")
         name = f"pmtools-{kind.value}-{self.status.value}"
         self.links.value = (
             download_link(self.files["csv"], f"{name}.csv", "csv", "Download CSV",
@@ -76,13 +85,23 @@ class ReportPanel(ipw.VBox):
         self.ctx.log.add(f"Report built: {kind.value}, {self.status.value}, {len(df)} rows")
 
 
-def pairs_report(session: Any, kind: Kind, status: str) -> pd.DataFrame:
-    """The pairs report of ``kind`` (pmtools.reports defines its columns)."""
+def pairs_report(session: Any, kind: Kind, status: str, *, fresh: bool = True,
+                 detailed: Iterable[Record] = ()) -> pd.DataFrame:
+    """The pairs report of ``kind`` (``pmtools.reports`` defines its columns).
+
+    ``fresh`` reads both sides again with every IPM detail (as ``pmtools report`` does);
+    otherwise the report uses what View Details shows (IPM list rows cached by the last sync,
+    with the details that sync loaded), which costs no IPM request.
+    """
     from pmtools import reports
     from pmtools.audit import last_sync_times
+    from pmtools.workbench.details import load_kind
 
-    liscio, ipm = reports.fetch_records(kind, liscio=session.liscio, ipm=session.ipm)
+    if fresh:
+        liscio, ipm = reports.fetch_records(kind, liscio=session.liscio, ipm=session.ipm)
+    else:
+        data = load_kind(session, kind, detailed)
+        liscio, ipm = data.liscio, data.ipm
     return reports.pairs_report(kind, liscio=liscio, ipm=ipm,
                                 state=session.store.state([kind]), status=status,
                                 last_synced=last_sync_times(session.store))
-

@@ -65,7 +65,8 @@ class SyncPanel(ipw.VBox):
         self.cancel.disabled = True
         self.stages = {}
         for key, label in STAGES:
-            b = ipw.Button(description=label, disabled=True, icon="circle-o")
+            b = ipw.Button(description=label, disabled=True, icon="circle-o",
+                           layout=ipw.Layout(width="auto"))
             b.add_class("pm-stage")
             b.add_class(f"pm-stage-{key}")
             self.stages[key] = b
@@ -221,10 +222,11 @@ class SyncPanel(ipw.VBox):
             more = (f"<p>… and {len(rows) - len(shown)} more (see `pmtools sync --dry-run`)"
                     "</p>") if len(rows) > len(shown) else ""
             self.preview.value = (
+                '<div style="max-height:28em;overflow:auto">'
                 f"<b>The plan: {len(rows)} writes. Nothing has been written yet.</b>"
                 + counts_html(counts) + html_table(
                     ["action", "kind", "Liscio", "IPM", "field (side written)", "before",
-                     "after", "rule"], shown, css="pm-plan") + more)
+                     "after", "rule"], shown, css="pm-plan") + more + "</div>")
             self.preview_box.layout.display = ""
             self.status.value = message_html(
                 "Preview ready: review it, then Apply this plan or Discard.", "info")
