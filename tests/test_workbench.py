@@ -19,6 +19,7 @@ import urllib.request
 import pytest
 
 from pmtools.config import Settings
+from pmtools.errors import PreflightRefused
 from pmtools.records import Kind, Record, Side
 from pmtools.workbench import Workbench, build_app, open_session
 
@@ -352,3 +353,34 @@ def test_the_workbench_notebook_is_found_or_written(tmp_path):
                  "--KernelManager.transport_encryption=auto"):
         assert flag in cmd
     assert any(c.startswith("--MappingKernelManager.cull_idle_timeout=") for c in cmd)
+
+
+def test_overridden_preflight_with_preview_applies_forced_only_once(tmp_path):
+    session = open_session(Settings(state_path=tmp_path / "state.sqlite"), dataset="empty")
+    try:
+        session.ipm.create_record(Kind.ACCOUNTS, Record(side=Side.IPM, kind=Kind.ACCOUNTS,
+                                                        id="", name="Only In IPM Ltd"),
+                                  external_id="only-ipm")
+        app = Workbench(session)
+        app.sync.preview_first.value = True
+        app.sync.sync_now.click()
+        assert app.sync.wait(WAIT) and app.sync.preflight_box.layout.display != "none"
+        app.sync.force.value = True
+        app.sync.force_button.click()
+        assert app.sync.wait(WAIT)
+        assert app.sync.preview_box.layout.display != "none", app.sync.status.value
+        assert session.store.runs() == []  # a preview writes nothing
+        app.sync.discard_button.click()
+        app.sync.sync_now.click()  # after a discard, Sync Now is not forced any more
+        assert app.sync.wait(WAIT)
+        assert isinstance(app.sync.error, PreflightRefused)
+        assert not app.sync.force.value  # each override is ticked anew
+        app.sync.force.value = True
+        app.sync.force_button.click()
+        assert app.sync.wait(WAIT)
+        app.sync.apply_button.click()
+        assert app.sync.wait(WAIT)
+        assert app.sync.error is None, app.sync.status.value
+        assert session.store.runs()[-1]["outcome"] in ("done", "done_with_errors")
+    finally:
+        session.close()

@@ -113,6 +113,7 @@ class Context:
         self._busy_lock = threading.Lock()
         self._busy = False
         self._freezable: list[ipw.Widget] = []
+        self._frozen: list[tuple[ipw.Widget, bool]] = []
         self._listeners: list[Callable[[str], None]] = []
         self._names: dict[tuple[str, str], str] = {}
         self.detailed: list[Any] = []  # IPM records with every field loaded, by the last sync
@@ -140,7 +141,7 @@ class Context:
 
     def release(self) -> None:
         """Leave the busy state and restore the buttons."""
-        for w, was in getattr(self, "_frozen", []):
+        for w, was in self._frozen:
             w.disabled = was
         self._frozen = []
         with self._busy_lock:

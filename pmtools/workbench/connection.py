@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -130,10 +131,8 @@ def _describe(outcome: Any) -> str:
 
 
 def _is_simulated(session: Any) -> bool:
-    if getattr(session, "simulated", False):
-        return True
-    import os
-    return os.environ.get("PMTOOLS_SIMULATOR") == "1"
+    """True when the session started the simulator, or ``pmtools app`` did for this kernel."""
+    return bool(session.simulated) or os.environ.get("PMTOOLS_SIMULATOR") == "1"
 
 
 def _recent_runs(store: Any, limit: int) -> list[dict[str, Any]]:

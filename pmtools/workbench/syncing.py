@@ -93,10 +93,11 @@ class SyncPanel(ipw.VBox):
         self.summary = ipw.HTML()
         self.summary.add_class("pm-sync-summary")
 
-        self.sync_now.on_click(lambda _b: self.start(dry_run=self.preview_first.value))
+        self.sync_now.on_click(lambda _b: self._sync_now())
         self.cancel.on_click(lambda _b: self.request_cancel())
         self.force_button.on_click(lambda _b: self._force_clicked())
-        self.apply_button.on_click(lambda _b: self.start(dry_run=False))
+        self.apply_button.on_click(lambda _b: self.start(dry_run=False,
+                                                         force=self._forced_preview))
         self.discard_button.on_click(lambda _b: self._discard())
         ctx.freezable(self.sync_now, self.apply_button, self.force_button)
 
@@ -104,7 +105,7 @@ class SyncPanel(ipw.VBox):
         self.result: Any = None
         self.error: BaseException | None = None
         self._cancel = threading.Event()
-        self._force_next = False
+        self._forced_preview = False  # the preview shown was made with the preflight overridden
         super().__init__([
             ipw.HTML("<h3>Sync Now</h3>"),
             ipw.HBox([self.sync_now, self.preview_first, self.cancel]),
@@ -121,8 +122,6 @@ class SyncPanel(ipw.VBox):
             self.status.value = message_html("Another action is running; wait for it to finish.",
                                              "warning")
             return False
-        force = force or self._force_next
-        self._force_next = False
         self._cancel.clear()
         self.result = None
         self.error = None
@@ -252,10 +251,15 @@ class SyncPanel(ipw.VBox):
                 "Tick the box to confirm the client data is in Liscio first.", "warning")
             return
         self.ctx.log.add("Preflight overridden by the user", "warning")
+        self._forced_preview = self.preview_first.value  # its Apply is forced too
         self.start(dry_run=self.preview_first.value, force=True)
-        self._force_next = self.preview_first.value  # the Apply after a preview is forced too
+
+    def _sync_now(self) -> None:
+        self._forced_preview = False
+        self.start(dry_run=self.preview_first.value)
 
     def _discard(self) -> None:
+        self._forced_preview = False
         self.preview_box.layout.display = "none"
         self.preview.value = ""
         self.status.value = message_html("Preview discarded; nothing was written.", "info")
