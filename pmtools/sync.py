@@ -5,10 +5,11 @@ accounts of both sides), ``people`` (fetch contacts), ``linking`` (load details,
 
 IPM pulls are incremental after the first sync: records modified since the last pull's
 high-water mark (minus :data:`OVERLAP`, for clock skew and same-second edits) are merged into
-the cached IPM records. An incremental pull cannot see a record deleted in IPM's web app
-(the API has no delete); ``full=True`` pulls everything again. The cache keeps list rows only,
-never loaded details: whether editing a business card moves its owner's modification time is
-not documented, so details are loaded fresh, and only for the keys the planner needs.
+the cached IPM records. Loaded details (an organization's business card) are kept too, and
+reused while the record's LastModifiedDateTime is unchanged. Both rest on an undocumented Karbon
+behaviour (a card edit moves its owner's modification time), and an incremental pull cannot see
+a record deleted in IPM's web app (the API has no delete): so every kind gets a full pull, and
+its details are loaded afresh, at least every :data:`FULL_PULL_EVERY`; ``full=True`` forces it.
 
 A dry run takes no lock and writes nothing to the state file: no run row, no baseline, no
 cache; it returns the plan.
@@ -26,11 +27,15 @@ from pmtools.connectors.base import Connector
 from pmtools.errors import ConnectorError, PreflightRefused
 from pmtools.plan import COUNT_KEYS, Plan, SyncPolicy
 from pmtools.records import Kind, Record, Side
-from pmtools.store import Store
+from pmtools.store import Store, now_iso
 
 log = logging.getLogger(__name__)
 
 OVERLAP = timedelta(minutes=5)
+# Incremental pulls and cached details rest on an undocumented Karbon behaviour (a business
+# card edit moves its owner's LastModifiedDateTime) and cannot see a record deleted in IPM's web
+# app: a full pull at least this often bounds both.
+FULL_PULL_EVERY = timedelta(days=1)
 DETAILS_BATCH = 25  # IPM details loaded between two cancel checks / progress reports
 STAGES = ("organizations", "people", "linking")
 _STAGE_OF = {Kind.ACCOUNTS: "organizations", Kind.CONTACTS: "people"}
@@ -104,6 +109,7 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
     first = state.baseline is None
     liscio_records: dict[Kind, list[Record]] = {}
     ipm_records: dict[Kind, list[Record]] = {}
+    pulled_all: dict[Kind, bool] = {}
     for kind in Kind:
         stage = _STAGE_OF[kind]
         if kind not in policy.kinds:
@@ -114,8 +120,8 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
         progress(stage, 0, 2, f"fetching Liscio {kind}")
         liscio_records[kind] = list(liscio.iter_records(kind))
         progress(stage, 1, 2, f"fetching IPM {kind.ipm_name}")
-        ipm_records[kind] = _pull_ipm(ipm, store, kind, full=full or first,
-                                      save=run_id is not None)
+        ipm_records[kind], pulled_all[kind] = _pull_ipm(ipm, store, kind, full=full or first,
+                                                        save=run_id is not None)
         progress(stage, 2, 2, f"{len(liscio_records[kind])} Liscio {kind}, "
                               f"{len(ipm_records[kind])} IPM {kind.ipm_name}")
     selected = {k: liscio_records[k] for k in policy.kinds}
@@ -130,13 +136,17 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
         keys = details_needed(kind=kind, liscio=selected[kind], ipm=ipm_records[kind],
                               state=state, policy=policy)
         todo = [r for r in ipm_records[kind] if r.id in keys and not r.details_complete]
-        loaded: dict[str, Record] = {}
+        loaded = _cached_details(store, kind, todo, fresh_after=None if pulled_all[kind]
+                                 else _minus(now_iso(), FULL_PULL_EVERY))
+        todo = [r for r in todo if r.id not in loaded]
         for start in range(0, len(todo), DETAILS_BATCH):  # each is a rate-limited request
             if cancel is not None and cancel.is_set():
                 break
             progress("linking", start, len(todo), f"loading IPM {kind.ipm_name} details")
             batch = ipm.load_details(kind, todo[start:start + DETAILS_BATCH])
             loaded.update((r.id, r) for r in batch)
+            if run_id is not None:
+                store.cache_details(kind, batch)
         ipm_records[kind] = [loaded.get(r.id, r) for r in ipm_records[kind]]
     if cancel is not None and cancel.is_set():
         empty = Plan(actions=(), policy=policy, first_sync=first)
@@ -156,6 +166,10 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
     names = {(r.side, r.kind, r.id): r.name for recs in records.values() for r in recs}
     result = apply_plan(plan, liscio=liscio, ipm=ipm, store=store, run_id=run_id,
                         progress=progress, cancel=cancel, names=names)
+    for kind in policy.kinds:  # written records are loaded afresh next time
+        written = {c["ipm_key"] for c in store.changes(run_id=run_id, op="write")
+                   if c["side"] == str(Side.IPM) and c["kind"] == str(kind)}
+        store.forget_details(kind, written)
     if first and result.outcome in ("done", "done_with_errors"):
         store.record_baseline((k, r.id) for k, recs in liscio_records.items() for r in recs)
     message = result.error and str(result.error)
@@ -167,11 +181,17 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
 
 
 def _pull_ipm(ipm: Connector, store: Store, kind: Kind, *, full: bool,
-              save: bool) -> list[Record]:
-    """IPM records of ``kind``: a full pull, or the cache merged with what changed since."""
+              save: bool) -> tuple[list[Record], bool]:
+    """IPM records of ``kind``: a full pull, or the cache merged with what changed since.
+
+    Returns the records and whether every record was pulled.
+    """
     mark = store.high_water(kind)
+    last_full = store.last_full_pull(kind)
+    full = full or not last_full or last_full < _minus(now_iso(), FULL_PULL_EVERY)
     cached = store.cached_records(kind) if not full and mark else []
-    if full or not mark or not cached:
+    everything = full or not mark or not cached
+    if everything:
         fresh = list(ipm.iter_records(kind))
         merged = {r.id: r for r in fresh}
     else:
@@ -179,11 +199,30 @@ def _pull_ipm(ipm: Connector, store: Store, kind: Kind, *, full: bool,
         merged = {r.id: r for r in cached}
         merged.update((r.id, r) for r in fresh)
     if save:
-        store.cache_records(kind, fresh, replace_all=full or not mark or not cached)
+        store.cache_records(kind, fresh, replace_all=everything)
+        if everything:
+            store.set_full_pull(kind, now_iso())
         newest = max((r.modified_at for r in fresh if r.modified_at), default=None)
         if newest and (not mark or newest > mark):
             store.set_high_water(kind, newest)
-    return list(merged.values())
+    return list(merged.values()), everything
+
+
+def _cached_details(store: Store, kind: Kind, rows: list[Record],
+                    fresh_after: str | None) -> dict[str, Record]:
+    """Details loaded earlier for ``rows`` that are still good: the record was not modified
+    since (same LastModifiedDateTime) and they were loaded after ``fresh_after`` (None: none
+    are good, as on a full pull)."""
+    if fresh_after is None or not rows:
+        return {}
+    cached = store.cached_details(kind, (r.id for r in rows))
+    good = {}
+    for row in rows:
+        hit = cached.get(row.id)
+        if hit and row.modified_at and hit[0].modified_at == row.modified_at \
+                and hit[1] >= fresh_after:
+            good[row.id] = hit[0]
+    return good
 
 
 def _minus(stamp: str, delta: timedelta) -> str:

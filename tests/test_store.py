@@ -248,3 +248,20 @@ def test_lock_held_by_another_process_and_freed_by_its_death(tmp_path):
         if holder.poll() is None:
             holder.kill()
             holder.wait(10)
+
+
+def test_a_file_of_an_older_schema_is_migrated_keeping_its_data(tmp_path):
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    schema.migrate(conn, now="then", migrations=schema.MIGRATIONS[:1])
+    conn.execute("INSERT INTO links (kind, liscio_id, ipm_key, how, linked_at) "
+                 "VALUES ('accounts', 'L1', 'K1', 'manual', 'then')")
+    conn.close()
+    with Store.open(path) as store:
+        assert store.schema_version == SCHEMA_VERSION > 1
+        assert [link.ipm_key for link in store.links()] == ["K1"]
+        rec = Record(side=Side.IPM, kind=A, id="K1", name="Acme", modified_at="m1")
+        store.cache_details(A, [rec])
+        assert store.cached_details(A, ["K1", "K2"])["K1"][0] == rec
+        store.forget_details(A, ["K1"])
+        assert store.cached_details(A, ["K1"]) == {}

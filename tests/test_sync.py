@@ -298,3 +298,34 @@ def test_cancel_before_planning_writes_nothing(store):
     assert result.outcome == "cancelled" and result.plan.actions == ()
     assert store.runs()[-1]["outcome"] == "cancelled" and store.links() == []
     assert ipm.detail_loads == 0 and store.baseline() is None
+
+
+def test_loaded_details_are_reused_until_the_record_changes(store):
+    liscio, ipm = small_firm()
+    sync(liscio, ipm, store)
+    sync(liscio, ipm, store)  # reloads the cards the first sync wrote to
+    loads = ipm.detail_loads
+    sync(liscio, ipm, store)
+    assert ipm.detail_loads == loads  # nothing changed: the cached cards are good
+    acme = one(ipm, A, "ACME LLC")
+    ipm.edit(A, acme.id, address=Address(line1="9 Elsewhere Rd"))  # an edit in IPM
+    sync(liscio, ipm, store)
+    assert ipm.detail_loads == loads + 1
+    assert one(ipm, A, "ACME LLC").address == one(liscio, A, "Acme LLC").address
+
+
+def test_a_full_pull_at_least_daily_finds_deleted_ipm_records(store):
+    liscio, ipm = small_firm()
+    sync(liscio, ipm, store)
+    ann = one(ipm, C, "Lee, Ann")
+    ipm.remove(C, ann.id)
+    sync(liscio, ipm, store)  # incremental: the deletion is not seen yet
+    assert store.link_for(C, ipm_key=ann.id).status is LinkStatus.LINKED
+    for kind in Kind:
+        store.set_full_pull(kind, "2000-01-01T00:00:00Z")
+    ipm.pulls.clear()
+    loads = ipm.detail_loads
+    sync(liscio, ipm, store)
+    assert all(since is None for _, since in ipm.pulls)
+    assert ipm.detail_loads > loads  # details are loaded afresh with a full pull
+    assert store.link_for(C, ipm_key=ann.id).status is LinkStatus.ORPHANED

@@ -335,7 +335,7 @@ class Store(AuditMixin):
             links = conn.execute("SELECT count(*) FROM links").fetchone()[0]
             decisions = conn.execute("SELECT count(*) FROM decisions").fetchone()[0]
             for table in ("links", "decisions", "baseline", "connection", "ipm_cache",
-                          "high_water"):
+                          "high_water", "ipm_details", "full_pulls"):
                 conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
         return {"links": links, "decisions": decisions}
 
@@ -369,3 +369,38 @@ class Store(AuditMixin):
             else:
                 conn.execute("INSERT OR REPLACE INTO high_water VALUES (?, ?)",
                              (str(kind), modified_at))
+
+    def last_full_pull(self, kind: Kind) -> str | None:
+        """When every IPM record of ``kind`` was last pulled (not only the changed ones)."""
+        rows = self._q("SELECT at FROM full_pulls WHERE kind = ?", (str(kind),))
+        return rows[0][0] if rows else None
+
+    def set_full_pull(self, kind: Kind, at: str) -> None:
+        """Remember when every IPM record of ``kind`` was pulled."""
+        with self._tx() as conn:
+            conn.execute("INSERT OR REPLACE INTO full_pulls VALUES (?, ?)", (str(kind), at))
+
+    def cached_details(self, kind: Kind, keys: Iterable[str]) -> dict[str, tuple[Record, str]]:
+        """Loaded IPM records (with their details) by key, each with when it was loaded."""
+        wanted = set(keys)
+        out = {}
+        for row in self._q("SELECT ipm_key, record, loaded_at FROM ipm_details WHERE kind = ?",
+                           (str(kind),)):
+            if row["ipm_key"] in wanted:
+                out[row["ipm_key"]] = (Record.from_dict(json.loads(row["record"])),
+                                       row["loaded_at"])
+        return out
+
+    def cache_details(self, kind: Kind, records: Iterable[Record]) -> None:
+        """Keep IPM records whose details were just loaded."""
+        at = now_iso()
+        rows = [(str(kind), r.id, json.dumps(r.to_dict(), sort_keys=True), r.modified_at, at)
+                for r in records if r.details_complete]
+        with self._tx() as conn:
+            conn.executemany("INSERT OR REPLACE INTO ipm_details VALUES (?, ?, ?, ?, ?)", rows)
+
+    def forget_details(self, kind: Kind, keys: Iterable[str]) -> None:
+        """Drop loaded details (after a write to those records)."""
+        with self._tx() as conn:
+            conn.executemany("DELETE FROM ipm_details WHERE kind = ? AND ipm_key = ?",
+                             [(str(kind), k) for k in keys])

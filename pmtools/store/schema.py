@@ -126,6 +126,20 @@ CREATE TABLE high_water (
     modified_at TEXT NOT NULL
 );
 """),
+    (2, "IPM details cache and the time of each kind's last full pull", """
+CREATE TABLE ipm_details (
+    kind TEXT NOT NULL,
+    ipm_key TEXT NOT NULL,
+    record TEXT NOT NULL,
+    modified_at TEXT,
+    loaded_at TEXT NOT NULL,
+    PRIMARY KEY (kind, ipm_key)
+) WITHOUT ROWID;
+CREATE TABLE full_pulls (
+    kind TEXT PRIMARY KEY,
+    at TEXT NOT NULL
+);
+"""),
 )
 
 LATEST = MIGRATIONS[-1][0]
