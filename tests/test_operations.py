@@ -123,6 +123,10 @@ def test_disconnect_forgets_links_but_keeps_the_audit_trail(world):
     assert len(store.changes()) == changes and "forgot 3 links" in result.message
     assert (liscio.snapshot(), ipm.snapshot()) == snap
     assert operations.status(store=store)["connected"] is False
+    writes = len(ipm.field_writes) + len(liscio.field_writes)
+    again = run_sync(liscio=liscio, ipm=ipm, store=store, policy=SyncPolicy())
+    assert again.counts["linked"] == 3 and len(store.links()) == 3  # a fresh first Sync Now
+    assert len(ipm.field_writes) + len(liscio.field_writes) == writes  # values already agree
 
 
 def test_status(world):
