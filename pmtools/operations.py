@@ -162,6 +162,8 @@ def status(*, store: Store) -> dict[str, Any]:
             "not_a_match": sum(d.decision is DecisionKind.NOT_A_MATCH for d in decisions),
             "delinked": sum(d.decision is DecisionKind.DELINKED for d in decisions),
             "baseline": None if baseline is None else sum(k is kind for k, _ in baseline),
+            "ipm_high_water": store.high_water(kind),
+            "ipm_last_full_pull": store.last_full_pull(kind),
         }
     return out
 

@@ -134,6 +134,8 @@ def test_status(world):
     info = operations.status(store=store)
     assert info["connected"] and info["kinds"]["accounts"]["linked"] == 2
     assert info["kinds"]["contacts"]["baseline"] == 2
+    assert info["kinds"]["accounts"]["ipm_last_full_pull"] and info["kinds"]["accounts"][
+        "ipm_high_water"]
     assert info["last_run"]["command"] == "sync" and info["open_intents"] == 0
 
 
