@@ -7,7 +7,7 @@ each received), not on the calls made. Faults:
   committing; with ``lose_reply=True`` it commits and then raises (the reply was lost).
   One ``Faults`` may be shared by both fakes so that N counts writes to either system.
 - ``reject={record id, external id or name}``: writes to that record raise RecordError.
-- ``down=True``: every call raises ServiceError.
+- ``down=True``: every call raises ``down_error`` (ServiceError, or AuthError).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
-from pmtools.errors import DuplicateCreate, NotFound, RecordError, ServiceError
+from pmtools.errors import AuthError, DuplicateCreate, NotFound, RecordError, ServiceError
 from pmtools.records import Address, FieldValue, Kind, Record, Side
 
 EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -51,6 +51,7 @@ class FakeSystem:
     faults: Faults = field(default_factory=Faults)
     reject: set[str] = field(default_factory=set)
     down: bool = False
+    down_error: type[ServiceError] | type[AuthError] = ServiceError  # what ``down`` raises
     records: dict[Kind, dict[str, Record]] = field(
         default_factory=lambda: {k: {} for k in Kind})
     field_writes: list[tuple[Kind, str, str, FieldValue]] = field(default_factory=list)
@@ -106,8 +107,8 @@ class FakeSystem:
     # -- the Connector protocol ------------------------------------------------------------
     def _check_up(self) -> None:
         if self.down:
-            raise ServiceError(f"{self.side} is down (injected)", side=str(self.side),
-                               status=503)
+            raise self.down_error(f"{self.side} is down (injected)", side=str(self.side),
+                                  status=401 if self.down_error is AuthError else 503)
 
     def _check_reject(self, *keys: str | None) -> None:
         for key in keys:

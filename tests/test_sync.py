@@ -329,3 +329,17 @@ def test_a_full_pull_at_least_daily_finds_deleted_ipm_records(store):
     assert all(since is None for _, since in ipm.pulls)
     assert ipm.detail_loads > loads  # details are loaded afresh with a full pull
     assert store.link_for(C, ipm_key=ann.id).status is LinkStatus.ORPHANED
+
+
+def test_rejected_credentials_stop_the_run_cleanly(store):
+    from pmtools.errors import AuthError
+
+    liscio, ipm = small_firm()
+    sync(liscio, ipm, store)
+    liscio.edit(A, one(liscio, A, "Acme LLC").id, phone="555-0111")
+    ipm.down, ipm.down_error = True, AuthError
+    with pytest.raises(AuthError):
+        sync(liscio, ipm, store)
+    assert store.runs()[-1]["outcome"] == "stopped"
+    ipm.down = False
+    assert sync(liscio, ipm, store).counts["ipm_fields_written"] == 1
