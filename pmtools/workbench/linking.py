@@ -214,6 +214,11 @@ class LinkingPanel(ipw.VBox):
                 raise ValueError(f"unknown action {action!r}")
             self._read_back(lisc, ipm)
         text = describe_outcome(outcome, s.store)
+        if action in ("delink", "not_a_match"):
+            data = self.tab.data
+            names = [r.name if r is not None else i for r, i in (
+                (data.record(Side.LISCIO, lisc), lisc), (data.record(Side.IPM, ipm), ipm))]
+            text = f"{names[0]!r} ↔ {names[1]!r}: {text} Nothing was written to either system."
         if action.startswith("create_in") and source is not None:
             carried = [f"{f} {v}" for f, v in source.field_values().items() if has_value(v)]
             text += (" The new record carries " + ", ".join(carried) + "."
