@@ -7,6 +7,7 @@ selected in the "Record" list.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,6 +98,7 @@ class PairsTab(ipw.VBox):
         self.data: KindData | None = None
         self.view: Any = None
         self.page_rows: list[dict[str, Any]] = []
+        self._refresh_lock = threading.RLock()
         self.search = ipw.Text(placeholder="Search names on both sides", continuous_update=True,
                                description="Search")
         self.search.add_class("pm-search")
@@ -156,7 +158,11 @@ class PairsTab(ipw.VBox):
         self.ctx.guard("paging", self.refresh, self.message, exclusive=False)
 
     def refresh(self) -> None:
-        """Run the query and show the page."""
+        """Run the query and show the page (the sync's thread reloads while people search)."""
+        with self._refresh_lock:
+            self._refresh()
+
+    def _refresh(self) -> None:
         if self.view is None:
             self.page_label.value = esc("No data yet: run Sync Now, or open this tab again.")
             return

@@ -185,26 +185,32 @@ class SyncPanel(ipw.VBox):
 
         s = self.ctx.session
         try:
-            with s.lock:
-                self.result = run_sync(liscio=s.liscio, ipm=s.ipm, store=s.store, policy=policy,
-                                       dry_run=dry_run, started_by="app",
-                                       progress=self._progress, cancel=self._cancel)
-        except PreflightRefused as exc:
-            self.error = exc
-            self.status.value = message_html(str(exc), "warning")
-            self.preflight_box.layout.display = ""
-            self.force.value = False
-            self.ctx.log.add(f"Sync refused by the preflight: {exc}", "warning")
-        except BaseException as exc:  # a thread must report everything it meets
-            self.error = exc
-            self.ctx.report(exc, "the sync", self.status)
-        else:
-            self._finished(dry_run)
+            try:
+                with s.lock:
+                    self.result = run_sync(liscio=s.liscio, ipm=s.ipm, store=s.store,
+                                           policy=policy, dry_run=dry_run, started_by="app",
+                                           progress=self._progress, cancel=self._cancel)
+            except PreflightRefused as exc:
+                self.error = exc
+                self.status.value = message_html(str(exc), "warning")
+                self.preflight_box.layout.display = ""
+                self.force.value = False
+                self.ctx.log.add(f"Sync refused by the preflight: {exc}", "warning")
+                return
+            except Exception as exc:  # a thread must report everything it meets
+                self.error = exc
+                self.ctx.report(exc, "the sync", self.status)
+            else:
+                self._finished(dry_run)
+            if not dry_run:
+                # Refresh while the buttons are still frozen; a run that stopped halfway
+                # changed things too.
+                self.ctx.changed("sync")
+        except Exception as exc:
+            self.ctx.report(exc, "showing the sync's result", self.status)
         finally:
             self.cancel.disabled = True
             self.ctx.release()
-        if self.result is not None and not dry_run:
-            self.ctx.changed("sync")
 
     def _finished(self, dry_run: bool) -> None:
         r = self.result
