@@ -183,3 +183,11 @@ def test_cli_prints_its_url_and_serves(tmp_path) -> None:
         assert proc.wait(timeout=10) == 0
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_latency_delays_every_reply() -> None:
+    with start_sandbox(dataset="empty", latency_ms=150) as server:
+        started = time.monotonic()
+        assert httpx.get(f"{server.liscio_url}/v1/accounts", headers=LISCIO).status_code == 200
+        assert httpx.get(f"{server.ipm_url}/v3/TenantSettings").status_code == 401
+        assert time.monotonic() - started >= 0.3
