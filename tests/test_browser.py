@@ -167,6 +167,15 @@ def _walk_through(served, page):
     assert info.value.suggested_filename.endswith(".xlsx")
     shot(page, "07-report")
 
+    page.locator(".pm-details-tabs .lm-TabBar-tab", has_text="Contacts").click()
+    page.wait_for_selector(".pm-tab-contacts table.dataTable tbody tr")
+    page.select_option(".pm-tab-contacts .pm-status-filter select", label="Ambiguous")
+    wait_text(page, ".pm-tab-contacts table.dataTable tbody", "ambiguous")
+    rows = page.locator(".pm-tab-contacts table.dataTable tbody tr")
+    assert all("ambiguous" in t for t in rows.all_inner_texts())
+    assert not page.locator(".pm-tab-contacts .dt-search input").is_visible()
+    shot(page, "08-contacts-ambiguous")
+
     time.sleep(0.5)
     assert dialogs == []
     assert page.locator(".jp-OutputArea-output pre").filter(has_text="Traceback").count() == 0
