@@ -384,3 +384,20 @@ def test_overridden_preflight_with_preview_applies_forced_only_once(tmp_path):
         assert session.store.runs()[-1]["outcome"] in ("done", "done_with_errors")
     finally:
         session.close()
+
+
+def test_widgets_call_pmtools_functions_and_never_http():
+    import subprocess as sp
+    from pathlib import Path
+
+    import pmtools.workbench as wb
+
+    for path in Path(wb.__file__).parent.glob("*.py"):
+        source = path.read_text()
+        for word in ("httpx", "urllib.request", "import requests", "json.loads"):
+            assert word not in source, f"{path.name} uses {word}"
+    # Importing the workbench displays nothing and starts nothing.
+    out = sp.run([sys.executable, "-c", "import pmtools.workbench, threading; "
+                  "print(threading.active_count())"], capture_output=True, text=True,
+                 check=True)
+    assert out.stdout.strip() == "1" and not out.stderr
