@@ -122,7 +122,11 @@ def load_dataset(spec: str, *, seed: int = 1, scale: int = 1) -> dict[str, Any]:
 
 
 def populate(state: SandboxState, dataset: dict[str, Any]) -> None:
-    """Add a dataset's records to ``state`` (keys, ids and timestamps filled where missing)."""
+    """Add a dataset's records to ``state`` (keys, ids and timestamps filled where missing).
+
+    The records are copied: one dataset dict can seed several simulators.
+    """
+    dataset = json.loads(json.dumps(dataset))
     with state.transaction():
         state.set_tenant(dataset.get("tenant") or dict(TENANT))
         for collection in (ORGANIZATIONS, PEOPLE):
@@ -130,7 +134,8 @@ def populate(state: SandboxState, dataset: dict[str, Any]) -> None:
             entity_type = "Organization" if collection == ORGANIZATIONS else "Contact"
             for raw in dataset.get(collection) or []:
                 record = {k: v for k, v in raw.items() if k != "BusinessCards"}
-                record.setdefault(key_field, state.new_key(collection))
+                if not record.get(key_field):
+                    record[key_field] = state.new_key(collection)
                 record.setdefault("RestrictionLevel", "Public")
                 record.setdefault("LastModifiedDateTime", format_time(BASE_TIME))
                 if collection == PEOPLE:
@@ -139,13 +144,14 @@ def populate(state: SandboxState, dataset: dict[str, Any]) -> None:
                 cards = raw.get("BusinessCards") or []
                 for index, card in enumerate(cards):
                     card = dict(card)
-                    card.setdefault("BusinessCardKey", state.new_key(CARDS))
+                    if not card.get("BusinessCardKey"):
+                        card["BusinessCardKey"] = state.new_key(CARDS)
                     card["EntityType"], card["EntityKey"] = entity_type, record[key_field]
                     card.setdefault("IsPrimaryCard", index == 0)
                     for item in card.get("PhoneNumbers") or []:
-                        item.setdefault("PhoneNumberKey", state.new_guid())
+                        item["PhoneNumberKey"] = item.get("PhoneNumberKey") or state.new_guid()
                     for item in card.get("Addresses") or []:
-                        item.setdefault("AddressKey", state.new_guid())
+                        item["AddressKey"] = item.get("AddressKey") or state.new_guid()
                     state.put(CARDS, card)
         defaults = {
             ACCOUNTS: {"address": None, "phone": None, "website": None},
@@ -156,7 +162,8 @@ def populate(state: SandboxState, dataset: dict[str, Any]) -> None:
             for raw in dataset.get(collection) or []:
                 record = {**defaults[collection], "archived": False, "external_id": None,
                           **raw}
-                record.setdefault("id", state.new_key(collection))
+                if not record.get("id"):
+                    record["id"] = state.new_key(collection)
                 record.setdefault("created_at", format_time(BASE_TIME))
                 record.setdefault("updated_at", record["created_at"])
                 state.put(collection, record)
