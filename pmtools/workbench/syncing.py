@@ -8,6 +8,7 @@ when it ends, :meth:`Context.changed` tells the others to refresh.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import ipywidgets as ipw
@@ -105,6 +106,7 @@ class SyncPanel(ipw.VBox):
         self.result: Any = None
         self.error: BaseException | None = None
         self._cancel = threading.Event()
+        self._last_stage, self._last_update = "", 0.0
         self._forced_preview = False  # the preview shown was made with the preflight overridden
         super().__init__([
             ipw.HTML("<h3>Sync Now</h3>"),
@@ -160,6 +162,11 @@ class SyncPanel(ipw.VBox):
         self.ctx.log.add("Cancel requested")
 
     def _progress(self, stage: str, done: int, total: int, message: str = "") -> None:
+        # A big plan reports every step: send the page at most a few updates a second.
+        now = time.monotonic()
+        if stage == self._last_stage and done < total and now - self._last_update < 0.25:
+            return
+        self._last_stage, self._last_update = stage, now
         keys = [k for k, _ in STAGES]
         if stage in self.stages:
             for k in keys[:keys.index(stage)]:
