@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -142,8 +141,9 @@ def run(args: argparse.Namespace) -> int:
                 env[var] = str(Path(value).resolve()) if name == "state_path" else str(value)
         port = args.port or free_port(args.host)
         notebook = Path(args.notebook) if args.notebook else notebook_path(workdir)
+        # No stdin: on Ctrl-C Jupyter would otherwise ask "Shutdown this server (y/[n])?".
         proc = subprocess.Popen(voila_command(notebook, host=args.host, port=port), env=env,
-                                cwd=str(notebook.parent))
+                                cwd=str(notebook.parent), stdin=subprocess.DEVNULL)
         url = f"http://{args.host}:{port}/"
         wait_ready(url, proc)
         print(f"pmtools: workbench at {url}  (Ctrl-C stops it)", flush=True)
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
+            proc.terminate()  # Jupyter stops its kernels and exits on SIGTERM
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
