@@ -67,9 +67,9 @@ def served(tmp_path_factory, jupyter_dirs):
         wait_ready(url, proc, timeout=60)
         yield {"url": url, "settings": settings, "liscio": liscio, "ipm": ipm}
     finally:
-        proc.terminate()
+        proc.terminate()  # pmtools app stops Voilà (and its kernels) on SIGTERM
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()

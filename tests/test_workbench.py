@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 import pytest
@@ -326,13 +327,24 @@ def test_pmtools_app_starts_the_simulator_and_serves_the_workbench(tmp_path, jup
         assert reply.status == 200 and "<html" in page.lower()
         assert "Traceback" not in page
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
     assert not list(tmp_path.glob("*.sqlite")), "the demo keeps its state out of the cwd"
+    assert not _voila_on(port), "Voilà outlived pmtools app"
+
+
+def _voila_on(port: int) -> bool:
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/voila/static/", timeout=2)
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def test_the_workbench_notebook_is_found_or_written(tmp_path):

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -118,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     sandbox = None
     proc: subprocess.Popen | None = None
+    # A SIGTERM must stop Voilà and the simulator too, not leave them running orphaned.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     workdir = Path(tempfile.mkdtemp(prefix="pmtools-app-"))
     try:
         if not settings.has_services:
@@ -160,3 +163,7 @@ def run(args: argparse.Namespace) -> int:
         if sandbox is not None:
             sandbox.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
