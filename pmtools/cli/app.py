@@ -100,7 +100,8 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise ConfigError(f"voila exited with code {proc.returncode}")
+            raise ConfigError(f"voila exited with code {proc.returncode} (is the port in "
+                              f"use? `pmtools app --port 0` picks a free one)")
         try:
             urllib.request.urlopen(url.rstrip("/") + "/voila/static/", timeout=2)
             return
