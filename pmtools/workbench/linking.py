@@ -12,6 +12,7 @@ from typing import Any
 
 import ipywidgets as ipw
 
+from pmtools.errors import ConnectorError
 from pmtools.records import Kind, Record, Side, has_value
 from pmtools.workbench.common import Context, button, esc, message_html
 
@@ -171,7 +172,11 @@ class LinkingPanel(ipw.VBox):
                 else s.store.link_for(self.kind, ipm_key=ipm_key))
         if link is None:
             return
-        fresh = s.ipm.get_record(self.kind, link.ipm_key)
+        try:
+            fresh = s.ipm.get_record(self.kind, link.ipm_key)
+        except ConnectorError as exc:  # the action itself succeeded; the table may lag
+            self.ctx.log.add(f"could not read IPM {link.ipm_key} back: {exc}", "warning")
+            return
         self.ctx.detailed = [r for r in self.ctx.detailed
                              if not (r.kind is self.kind and r.id == fresh.id)] + [fresh]
 
