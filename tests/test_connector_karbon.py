@@ -27,9 +27,7 @@ from pmtools.connectors.karbon import IpmConnector
 from pmtools.errors import AuthError, DuplicateCreate, NotFound, RecordError, ServiceError
 from pmtools.records import Address, Kind, Record, Side
 
-SPEC_PATH = Path("/work/shared/reference/karbon/KarbonAPI.json")
-if not SPEC_PATH.exists():
-    SPEC_PATH = Path(__file__).resolve().parents[2] / "shared/reference/karbon/KarbonAPI.json"
+SPEC_PATH = Path(__file__).resolve().parents[1] / "docs" / "karbon" / "KarbonAPI.json"
 HOST = "https://api.karbonhq.com"
 TOKEN = "11111111-2222-4333-8444-555555555555"
 KEY = "eyJhbGciOiJIUzI1NiJ9.tenant-access-key.sig"

@@ -20,15 +20,12 @@ from pmtools import config
 from pmtools.sandbox.server import start_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
-KARBON_SPEC = Path("/work/shared/reference/karbon/KarbonAPI.json")
-if not KARBON_SPEC.exists():
-    KARBON_SPEC = ROOT.parent / "shared" / "reference" / "karbon" / "KarbonAPI.json"
+KARBON_SPEC = ROOT / "docs" / "karbon" / "KarbonAPI.json"  # vendored, Apache-2.0
 LISCIO_SPEC = ROOT / "docs" / "liscio-api.yaml"
 IPM_HEADERS = {"Authorization": f"Bearer {config.SANDBOX_IPM_TOKEN}",
                "AccessKey": config.SANDBOX_IPM_ACCESS_KEY}
 LISCIO_HEADERS = {"Authorization": f"Bearer {config.SANDBOX_LISCIO_TOKEN}"}
 
-pytestmark = pytest.mark.skipif(not KARBON_SPEC.exists(), reason="KarbonAPI.json not present")
 
 
 class Validating:
