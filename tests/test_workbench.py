@@ -413,3 +413,10 @@ def test_widgets_call_pmtools_functions_and_never_http():
                   "print(threading.active_count())"], capture_output=True, text=True,
                  check=True)
     assert out.stdout.strip() == "1" and not out.stderr
+
+
+def test_half_a_configuration_is_refused_not_simulated(tmp_path):
+    page = build_app(Settings(state_path=tmp_path / "s.sqlite",
+                              ipm_url="https://api.karbonhq.com/karbon"))
+    assert not isinstance(page, Workbench)
+    assert "PMTOOLS_LISCIO_URL" in page.value and "PMTOOLS_IPM_TOKEN" in page.value

@@ -115,8 +115,8 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
 def run(args: argparse.Namespace) -> int:
     """Start the simulator if needed, then Voilà; block until interrupted."""
     settings = Settings.from_env(state_path=getattr(args, "state", None))
-    if not settings.has_services and args.no_sandbox:
-        settings.require_services()
+    if args.no_sandbox or settings.liscio_url or settings.ipm_url:
+        settings.require_services()  # half a configuration is a mistake, not a demo
     env = dict(os.environ)
     sandbox = None
     proc: subprocess.Popen | None = None

@@ -90,7 +90,9 @@ def open_session(settings: Settings | None = None, *, dataset: str = "demo",
     settings = settings if settings is not None else Settings.from_env()
     sandbox = None
     tmpdir: Path | None = None
-    if not settings.has_services:
+    if settings.liscio_url or settings.ipm_url:
+        settings.require_services()  # half a configuration is a mistake, not a demo
+    else:
         from pmtools.sandbox.server import start_sandbox
 
         kwargs: dict[str, Any] = {"dataset": dataset, "rate_limit": rate_limit, "port": 0}
