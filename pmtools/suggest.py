@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -277,7 +277,8 @@ class SuggestionIndex:
             if i is not None:
                 scores[i] = -1.0
 
-    def _top(self, scores: np.ndarray, limit: int, min_score: float, reason_of) -> list[Suggestion]:
+    def _top(self, scores: np.ndarray, limit: int, min_score: float,
+             reason_of: Callable[[int, float], Reason]) -> list[Suggestion]:
         return [self._suggestion(i, scores, reason_of(i, float(scores[i])))
                 for i in _top_indices(scores, limit, min_score, self._sort_name)]
 
