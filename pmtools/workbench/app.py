@@ -8,7 +8,7 @@ from typing import Any
 import ipywidgets as ipw
 
 from pmtools.config import Settings
-from pmtools.workbench.common import Context, LogPanel, message_html, readable
+from pmtools.workbench.common import Context, LogPanel, PanelHandler, message_html, readable
 from pmtools.workbench.session import Session, open_session
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ class Workbench(ipw.VBox):
         self.session = session
         self.log_panel = LogPanel()
         self.ctx = Context(session, self.log_panel)
+        self.log_handler = PanelHandler(self.log_panel).attach()
         self.connection = ConnectionPanel(self.ctx)
         self.sync = SyncPanel(self.ctx)
         self.details = DetailsPanel(self.ctx)
@@ -50,6 +51,7 @@ class Workbench(ipw.VBox):
 
     def close_session(self) -> None:
         """Stop the simulator this app started (if any) and close the store."""
+        self.log_handler.detach()
         self.session.close()
 
 

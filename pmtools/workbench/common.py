@@ -104,6 +104,36 @@ class LogPanel(ipw.VBox):
         self.view.value = ""
 
 
+class PanelHandler(logging.Handler):
+    """Sends pmtools' own log records (retries, waits, runs) to a log panel."""
+
+    def __init__(self, panel: LogPanel, level: int = logging.INFO) -> None:
+        super().__init__(level)
+        self.panel = panel
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Add one record to the panel (the workbench's own lines are there already)."""
+        if record.name.startswith("pmtools.workbench"):
+            return
+        try:
+            self.panel.add(f"{record.name}: {record.getMessage()}",
+                           record.levelname.lower())
+        except Exception:  # a log handler must never raise into the code that logged
+            self.handleError(record)
+
+    def attach(self) -> PanelHandler:
+        """Listen to the ``pmtools`` logger, at INFO at least."""
+        logger = logging.getLogger("pmtools")
+        if logger.getEffectiveLevel() > logging.INFO:
+            logger.setLevel(logging.INFO)
+        logger.addHandler(self)
+        return self
+
+    def detach(self) -> None:
+        """Stop listening."""
+        logging.getLogger("pmtools").removeHandler(self)
+
+
 class Context:
     """The session and the app-wide services the panels share."""
 
