@@ -12,12 +12,12 @@ HERE = Address(line1="1 Main St", city="Boise", state="ID", postal_code="83702",
 
 def _stamps(orgs: int, people: int, *, bumped: tuple[str, ...] = ()) -> dict:
     org = {f"o{i}": "2025-01-01T00:00:00.000000Z" for i in range(orgs)}
-    org.update({k: "2026-01-01T00:00:00.000000Z" for k in bumped})
+    accounts = {"a1": "2025-01-01T00:00:00.000000Z", "a2": "2025-01-01T00:00:00.000000Z"}
+    for key in bumped:
+        (org if key.startswith("o") else accounts)[key] = "2026-01-01T00:00:00.000000Z"
     return {"organizations": org,
             "people": {f"p{i}": "2025-01-01T00:00:00.000000Z" for i in range(people)},
-            "accounts": {"a1": "2025-01-01T00:00:00.000000Z",
-                         "a2": "2025-01-01T00:00:00.000000Z"},
-            "contacts": {}}
+            "accounts": accounts, "contacts": {}}
 
 
 def _write(kind: Kind, key: str, field: str, side: Side = Side.IPM) -> Action:
@@ -48,12 +48,13 @@ def test_lower_bound_of_a_later_sync_reads_only_changed_pairs_with_an_address():
               Record(side=Side.LISCIO, kind=Kind.ACCOUNTS, id="a2", name="B", address=HERE),
               Record(side=Side.LISCIO, kind=Kind.ACCOUNTS, id="a3", name="C"))
     previous = _stamps(150, 201)
-    now = _stamps(150, 201, bumped=("o2", "o3"))
+    now = _stamps(150, 201, bumped=("a1", "o2", "o3"))
     plan = Plan(policy=SyncPolicy(), actions=())
     bound = lower_bound(plan, {(Side.LISCIO, Kind.ACCOUNTS): liscio}, now=now,
                         previous=previous,
                         synced_pairs={Kind.ACCOUNTS: {("a1", "o1"), ("a2", "o2"), ("a3", "o3")}})
-    # a1/o1 unchanged; a2/o2 changed and Liscio has an address; a3 has none: nothing to compare
+    # o1 unchanged (a1's change is compared with o1's address read before); o2 changed and
+    # Liscio has an address: read; a3 has no address: nothing to compare
     assert bound == LowerBound(list_pages=2, card_reads=1, puts=0, posts=0)
 
 
