@@ -189,8 +189,8 @@ def make_edits(server: SandboxServer, store: Store, *, count: int = EDITS) -> li
     liscio, ipm = connectors(server, rate_limit=0)
     done: list[str] = []
     try:
-        accounts = [ln for ln in store.links(Kind.ACCOUNTS, status=LinkStatus.LINKED)]
-        contacts = [ln for ln in store.links(Kind.CONTACTS, status=LinkStatus.LINKED)]
+        accounts = store.links(Kind.ACCOUNTS, status=LinkStatus.LINKED)
+        contacts = store.links(Kind.CONTACTS, status=LinkStatus.LINKED)
         for i in range(count):
             if i % 2 == 0:
                 link = accounts[i]
