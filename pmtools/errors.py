@@ -5,6 +5,7 @@
     PmtoolsError
     ├── ConfigError            bad flags, environment or files: exit 2
     ├── PreflightRefused       the duplicate guard refused a first sync: exit 3
+    ├── PlanChanged            Apply after a preview: the data changed, the plan differs
     ├── LockHeld               another sync holds the state file's lock: exit 4
     ├── StateError             the state file is unreadable or from a newer pmtools
     └── ConnectorError         anything from a connector; ``side`` says which system
@@ -31,6 +32,17 @@ class ConfigError(PmtoolsError):
 
 class PreflightRefused(PmtoolsError):
     """The first Sync Now was refused because it would create duplicates."""
+
+
+class PlanChanged(PmtoolsError):
+    """Applying a previewed plan was refused: planned again, it is no longer the same.
+
+    ``plan`` is the new plan, to be shown for a new confirmation. Nothing was written.
+    """
+
+    def __init__(self, message: str, *, plan: object) -> None:
+        super().__init__(message)
+        self.plan = plan
 
 
 class LockHeld(PmtoolsError):

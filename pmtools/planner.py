@@ -105,7 +105,8 @@ def preflight_problem(*, liscio_counts: Mapping[Kind, int], ipm_counts: Mapping[
         "which Liscio records exist, and every record added to Liscio afterwards counts as new "
         "and is created in IPM unless its name matches an IPM record exactly — so a client "
         "already in IPM under a slightly different name is created a second time. Upload the "
-        "client data to Liscio first, or run again with --force if these counts are right."
+        "client data to Liscio first, or override this check (`pmtools sync --force`, or the "
+        "override in the app) if these counts are right."
     )
 
 

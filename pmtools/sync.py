@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 
 from pmtools.apply import Progress, apply_plan, reconcile
 from pmtools.connectors.base import Connector
-from pmtools.errors import ConnectorError, PreflightRefused
+from pmtools.errors import ConnectorError, PlanChanged, PreflightRefused
 from pmtools.plan import COUNT_KEYS, Plan, SyncPolicy
 from pmtools.records import Kind, Record, Side
 from pmtools.store import Store, now_iso
@@ -62,24 +62,29 @@ class SyncResult:
 def run_sync(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
              dry_run: bool = False, started_by: str = "cli", progress: Progress | None = None,
              cancel: threading.Event | None = None, full: bool = False,
-             lock_timeout: float = 0.0) -> SyncResult:
+             lock_timeout: float = 0.0, expected: Plan | None = None) -> SyncResult:
     """Run one Sync Now (see the module docstring); raises LockHeld, PreflightRefused,
-    ServiceError/AuthError (run recorded as stopped; run again to resume)."""
+    ServiceError/AuthError (run recorded as stopped; run again to resume).
+
+    ``expected`` is a previewed plan (a dry run's): the run applies only if planning again
+    gives the same writes, and raises PlanChanged with the new plan otherwise, writing nothing.
+    """
     report: Progress = progress or (lambda *_: None)
     if dry_run:
         return _run(liscio=liscio, ipm=ipm, store=store, policy=policy, run_id=None,
-                    progress=report, cancel=cancel, full=full)[0]
+                    progress=report, cancel=cancel, full=full, expected=None)[0]
     with store.lock(timeout=lock_timeout):
         store.mark_interrupted_runs()
         run_id = store.start_run(command="sync", started_by=started_by, kinds=policy.kinds,
                                  policy=policy)
         try:
             result, error = _run(liscio=liscio, ipm=ipm, store=store, policy=policy,
-                                 run_id=run_id, progress=report, cancel=cancel, full=full)
-        except PreflightRefused as exc:
+                                 run_id=run_id, progress=report, cancel=cancel, full=full,
+                                 expected=expected)
+        except (PreflightRefused, PlanChanged) as exc:
             store.finish_run(run_id, outcome="refused", message=str(exc),
                              counts=_zero_counts())
-            log.info("sync run %s refused by the preflight", run_id)
+            log.info("sync run %s refused: %s", run_id, type(exc).__name__)
             raise
         except BaseException as exc:
             outcome = "stopped" if isinstance(exc, Exception) else "interrupted"
@@ -98,7 +103,7 @@ def _zero_counts() -> dict[str, int]:
 
 def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
          run_id: int | None, progress: Progress, cancel: threading.Event | None,
-         full: bool) -> tuple[SyncResult, ConnectorError | None]:
+         full: bool, expected: Plan | None) -> tuple[SyncResult, ConnectorError | None]:
     from pmtools.planner import details_needed, plan_sync, preflight_problem
 
     if run_id is not None:
@@ -157,6 +162,10 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
                           outcome="cancelled"), None
     progress("linking", 0, 1, "planning")
     plan = plan_sync(liscio=selected, ipm=ipm_records, state=state, policy=policy)
+    if expected is not None and plan.writes() != expected.writes():
+        raise PlanChanged(
+            "Liscio or IPM changed since the preview: the plan is no longer the one shown. "
+            "Review the new plan and apply it again.", plan=plan)
     records = {(Side.LISCIO, k): tuple(v) for k, v in selected.items()}
     records.update({(Side.IPM, k): tuple(v) for k, v in ipm_records.items()})
     if run_id is None:

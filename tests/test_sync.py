@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from fakes import Faults, FakeIpm, FakeLiscio, small_firm
-from pmtools.errors import PreflightRefused, ServiceError
+from pmtools.errors import PlanChanged, PreflightRefused, ServiceError
 from pmtools.plan import COUNT_KEYS, LinkHow, LinkStatus, Op, SyncPolicy
 from pmtools.records import Address, Kind
 from pmtools.store import Store
@@ -343,3 +343,19 @@ def test_rejected_credentials_stop_the_run_cleanly(store):
     assert store.runs()[-1]["outcome"] == "stopped"
     ipm.down = False
     assert sync(liscio, ipm, store).counts["ipm_fields_written"] == 1
+
+
+def test_apply_after_a_preview_writes_only_the_plan_shown(store):
+    liscio, ipm = small_firm()
+    preview = sync(liscio, ipm, store, dry_run=True)
+    acme = one(liscio, A, "Acme LLC")
+    liscio.edit(A, acme.id, phone="555-0999")  # someone edits Liscio after the preview
+    before = {k: dict(v) for k, v in ipm.records.items()}
+    with pytest.raises(PlanChanged) as refused:
+        sync(liscio, ipm, store, expected=preview.plan)
+    assert {k: dict(v) for k, v in ipm.records.items()} == before  # nothing written
+    assert store.baseline() is None and not store.links()
+    new_plan = refused.value.plan
+    assert any(a.op is Op.WRITE and a.after == "555-0999" for a in new_plan.actions)
+    result = sync(liscio, ipm, store, expected=new_plan)  # confirmed again: applied
+    assert result.outcome == "done" and one(ipm, A, "ACME LLC").phone == "555-0999"

@@ -20,7 +20,7 @@ import urllib.request
 import pytest
 
 from pmtools.config import Settings
-from pmtools.errors import PreflightRefused
+from pmtools.errors import PlanChanged, PreflightRefused
 from pmtools.records import Kind, Record, Side
 from pmtools.workbench import Workbench, build_app, open_session
 
@@ -107,7 +107,7 @@ def _unmatched_with_suggestion(tab):
             tab.select_row(i)
             if tab.linking.target.value:
                 return tab.selected_row()
-    pytest.skip("no unmatched Liscio record with a suggestion in the demo data")
+    pytest.fail("no unmatched Liscio record with a suggestion in the demo data")
 
 
 def test_link_from_the_dropdown_then_delink(synced):
@@ -238,6 +238,28 @@ def test_preview_first_writes_nothing_until_applied(fresh):
     assert app.sync.wait(WAIT)
     assert fresh.store.runs()[-1]["outcome"] in ("done", "done_with_errors")
     assert fresh.store.links()
+
+
+def test_apply_refuses_a_plan_that_changed_since_the_preview(fresh):
+    app = Workbench(fresh)
+    app.sync.preview_first.value = True
+    app.sync.sync_now.click()
+    assert app.sync.wait(WAIT)
+    shown = app.sync.result.plan
+    write = next(a for a in shown.actions if a.op.value == "write" and a.side is Side.IPM
+                 and a.field == "phone")
+    fresh.liscio.update_fields(Kind.ACCOUNTS, write.liscio_id, {"phone": "555-0142"})
+    app.sync.apply_button.click()
+    assert app.sync.wait(WAIT)
+    assert isinstance(app.sync.error, PlanChanged)
+    assert "changed since the preview" in app.sync.status.value
+    assert app.sync.preview_box.layout.display != "none"  # the new plan, for a new decision
+    assert not fresh.store.links()  # nothing was applied
+    assert fresh.ipm.get_record(Kind.ACCOUNTS, write.ipm_key).phone == write.before
+    app.sync.apply_button.click()
+    assert app.sync.wait(WAIT)
+    assert app.sync.error is None, app.sync.status.value
+    assert fresh.ipm.get_record(Kind.ACCOUNTS, write.ipm_key).phone == "555-0142"
 
 
 def test_cancel_stops_the_run(fresh):

@@ -8,12 +8,13 @@ when it ends, :meth:`Context.changed` tells the others to refresh.
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 import time
 from typing import Any
 
 import ipywidgets as ipw
 
-from pmtools.errors import PreflightRefused
+from pmtools.errors import PlanChanged, PreflightRefused
 from pmtools.plan import COUNT_KEYS, Op, SyncPolicy
 from pmtools.workbench.common import Context, button, esc, html_table, message_html
 
@@ -97,8 +98,8 @@ class SyncPanel(ipw.VBox):
         self.sync_now.on_click(lambda _b: self._sync_now())
         self.cancel.on_click(lambda _b: self.request_cancel())
         self.force_button.on_click(lambda _b: self._force_clicked())
-        self.apply_button.on_click(lambda _b: self.start(dry_run=False,
-                                                         force=self._forced_preview))
+        self.apply_button.on_click(lambda _b: self.start(
+            dry_run=False, force=self._forced_preview, expected=self._previewed))
         self.discard_button.on_click(lambda _b: self._discard())
         ctx.freezable(self.sync_now, self.apply_button, self.force_button)
 
@@ -108,6 +109,7 @@ class SyncPanel(ipw.VBox):
         self._cancel = threading.Event()
         self._last_stage, self._last_update = "", 0.0
         self._forced_preview = False  # the preview shown was made with the preflight overridden
+        self._previewed: Any = None  # the plan shown in the preview: Apply applies only it
         super().__init__([
             ipw.HTML("<h3>Sync Now</h3>"),
             ipw.HBox([self.sync_now, self.preview_first, self.cancel]),
@@ -118,8 +120,11 @@ class SyncPanel(ipw.VBox):
         self.add_class("pm-sync-panel")
 
     # -- running -----------------------------------------------------------------------------
-    def start(self, *, dry_run: bool, force: bool = False) -> bool:
-        """Start a sync (or a dry run) in the background; False when something else runs."""
+    def start(self, *, dry_run: bool, force: bool = False, expected: Any = None) -> bool:
+        """Start a sync (or a dry run) in the background; False when something else runs.
+
+        ``expected``: the previewed plan; the sync writes only if planning again gives it.
+        """
         if not self.ctx.acquire():
             self.status.value = message_html("Another action is running; wait for it to finish.",
                                              "warning")
@@ -142,7 +147,7 @@ class SyncPanel(ipw.VBox):
         self.status.value = message_html(f"{what} running…", "info")
         self.ctx.log.add(f"{what} started" + (" with the preflight overridden" if force else ""))
         policy = SyncPolicy(force=force)
-        self.thread = threading.Thread(target=self._run, args=(policy, dry_run),
+        self.thread = threading.Thread(target=self._run, args=(policy, dry_run, expected),
                                        name="pmtools-sync", daemon=True)
         self.thread.start()
         return True
@@ -187,7 +192,7 @@ class SyncPanel(ipw.VBox):
         b.icon = "check"
         b.add_class("pm-stage-done")
 
-    def _run(self, policy: SyncPolicy, dry_run: bool) -> None:
+    def _run(self, policy: SyncPolicy, dry_run: bool, expected: Any = None) -> None:
         from pmtools.sync import run_sync
 
         s = self.ctx.session
@@ -196,7 +201,17 @@ class SyncPanel(ipw.VBox):
                 with s.lock:
                     self.result = run_sync(liscio=s.liscio, ipm=s.ipm, store=s.store,
                                            policy=policy, dry_run=dry_run, started_by="app",
-                                           progress=self._progress, cancel=self._cancel)
+                                           progress=self._progress, cancel=self._cancel,
+                                           expected=None if dry_run else expected)
+            except PlanChanged as exc:
+                self.error = exc
+                plan = exc.plan
+                self.result = SimpleNamespace(plan=plan, counts=plan.counts(), records={},
+                                              outcome="dry_run", errors=[])
+                self._finished(True)
+                self.status.value = message_html(str(exc), "warning")
+                self.ctx.log.add("Apply refused: the data changed since the preview", "warning")
+                return
             except PreflightRefused as exc:
                 self.error = exc
                 self.status.value = message_html(str(exc), "warning")
@@ -227,6 +242,7 @@ class SyncPanel(ipw.VBox):
         outcome = str(getattr(r, "outcome", "done"))
         errors = list(getattr(r, "errors", []) or [])
         if dry_run:
+            self._previewed = r.plan
             names = {(rec.side.value, rec.id): rec.name
                      for recs in (getattr(r, "records", None) or {}).values() for rec in recs}
             rows = plan_rows(r.plan, {**self.ctx.names(), **names})
@@ -273,6 +289,7 @@ class SyncPanel(ipw.VBox):
 
     def _discard(self) -> None:
         self._forced_preview = False
+        self._previewed = None
         self.preview_box.layout.display = "none"
         self.preview.value = ""
         self.status.value = message_html("Preview discarded; nothing was written.", "info")
