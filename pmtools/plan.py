@@ -6,9 +6,10 @@ reports and the workbench.
 
 from __future__ import annotations
 
-import enum
-from collections import Counter
 import dataclasses
+import enum
+import operator
+from collections import Counter
 from dataclasses import dataclass
 
 from pmtools.records import FieldValue, Kind, Record, Side
@@ -154,24 +155,30 @@ class Plan:
 
     def counts(self) -> dict[str, int]:
         """The CLI's count keys for this plan (``errors`` is filled by apply)."""
-        c: Counter[str] = Counter()
-        for a in self.actions:
-            if a.op is Op.LINK:
-                c["linked"] += 1
-            elif a.op is Op.CREATE_IN_IPM:
-                c["created_in_ipm"] += 1
-            elif a.op is Op.CREATE_IN_LISCIO:
-                c["created_in_liscio"] += 1
-            elif a.op is Op.WRITE:
-                c["ipm_fields_written" if a.side is Side.IPM else "liscio_fields_filled"] += 1
-            elif a.op is Op.UNMATCHED:
-                c["unmatched_liscio" if a.side is Side.LISCIO else "unmatched_ipm"] += 1
-            elif a.op is Op.AMBIGUOUS:
-                c["ambiguous"] += 1
-            elif a.op is Op.ORPHAN:
-                c["orphaned"] += 1
-        return {k: c.get(k, 0) for k in COUNT_KEYS}
+        counts = dict.fromkeys(COUNT_KEYS, 0)
+        # One pass in C over (op, side); a plan of 100,000 organizations holds ~10^6 actions.
+        for (op, side), n in Counter(map(_OP_SIDE, self.actions)).items():
+            key = _count_key(op, side)
+            if key is not None:
+                counts[key] += n
+        return counts
 
+
+def _count_key(op: Op, side: Side | None) -> str | None:
+    """The count key an action of ``op`` on ``side`` adds to, if any."""
+    if not isinstance(op, Op):
+        return None
+    if op is Op.WRITE:
+        return "ipm_fields_written" if side is Side.IPM else "liscio_fields_filled"
+    if op is Op.UNMATCHED:
+        return "unmatched_liscio" if side is Side.LISCIO else "unmatched_ipm"
+    return _OP_COUNT_KEYS.get(op)
+
+
+_OP_SIDE = operator.attrgetter("op", "side")
+_OP_COUNT_KEYS = {Op.LINK: "linked", Op.CREATE_IN_IPM: "created_in_ipm",
+                  Op.CREATE_IN_LISCIO: "created_in_liscio", Op.AMBIGUOUS: "ambiguous",
+                  Op.ORPHAN: "orphaned"}
 
 COUNT_KEYS = ("linked", "created_in_ipm", "created_in_liscio", "ipm_fields_written",
               "liscio_fields_filled", "unmatched_liscio", "unmatched_ipm", "ambiguous",

@@ -41,7 +41,7 @@ from pmtools.plan import (
     SyncState,
 )
 from pmtools.records import Kind, Record, Side, has_value
-from pmtools.rules import decide_field
+from pmtools.rules import decide
 
 __all__ = [
     "DETAIL_FIELDS",
@@ -266,25 +266,31 @@ def _orphan_reason(liscio: Record | None, ipm: Record | None) -> tuple[str, str]
 def _pair_actions(kind: Kind, liscio: Record, ipm: Record, first_sync: bool,
                   writes: list[Action], marks: list[Action], skips: list[Action]) -> None:
     """Append one pair's WRITEs, SKIPs and (first sync, all decided) MARK_SYNCED."""
+    # Runs for every pair (~350,000 at 100,000 organizations): the common case, equal raw
+    # values, is decided here without a call.
     undecided = False
+    details_missing = not ipm.details_complete
+    liscio_id, ipm_key = liscio.id, ipm.id
     for field in kind.fields:
         liscio_value = getattr(liscio, field)
-        if field in DETAIL_FIELDS and not ipm.details_complete:
+        if details_missing and field in DETAIL_FIELDS:
             if first_sync or has_value(liscio_value):
                 undecided = True
                 skips.append(Action(
-                    op=Op.SKIP, kind=kind, liscio_id=liscio.id, ipm_key=ipm.id, side=Side.IPM,
+                    op=Op.SKIP, kind=kind, liscio_id=liscio_id, ipm_key=ipm_key, side=Side.IPM,
                     field=field, rule=RULE_DETAILS,
                     reason=f"the IPM record's {field} (on its business card) was not loaded"))
             continue
-        decision = decide_field(field, liscio_value, getattr(ipm, field),
-                                first_sync=first_sync)
+        ipm_value = getattr(ipm, field)
+        if liscio_value == ipm_value:
+            continue
+        decision = decide(field, liscio_value, ipm_value, first_sync)
         if decision is not None:
-            writes.append(Action(op=Op.WRITE, kind=kind, liscio_id=liscio.id, ipm_key=ipm.id,
-                                 side=decision.side, field=field, before=decision.before,
-                                 after=decision.after, rule=decision.rule))
+            side, before, after, rule = decision
+            writes.append(Action(op=Op.WRITE, kind=kind, liscio_id=liscio_id, ipm_key=ipm_key,
+                                 side=side, field=field, before=before, after=after, rule=rule))
     if first_sync and not undecided:
-        marks.append(Action(op=Op.MARK_SYNCED, kind=kind, liscio_id=liscio.id, ipm_key=ipm.id,
+        marks.append(Action(op=Op.MARK_SYNCED, kind=kind, liscio_id=liscio_id, ipm_key=ipm_key,
                             rule=RULE_MARK_SYNCED))
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pmtools.countries import country_code
@@ -37,6 +38,7 @@ __all__ = [
     "FieldDecision",
     "LATER_LISCIO_TO_IPM",
     "RULES",
+    "decide",
     "decide_field",
     "normalize_value",
     "values_equal",
@@ -51,7 +53,6 @@ RULES = (FIRST_FILL_IPM, FIRST_FILL_LISCIO, FIRST_LISCIO_WINS, LATER_LISCIO_TO_I
 
 FIELDS = frozenset({"address", "phone", "website", "title", "email"})
 
-_SPACE = re.compile(r"\s+")
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.\-]*://", re.IGNORECASE)
 _EXTENSION = re.compile(r"(?:ext\.?|extension|x|#)\s*(\d+)\s*$", re.IGNORECASE)
 _NON_DIGIT = re.compile(r"\D")
@@ -70,25 +71,18 @@ class FieldDecision:
 
 def normalize_value(field: str, value: FieldValue) -> str:
     """The comparison form of a synced field's value ("" when it has no value)."""
-    if field not in FIELDS:
+    form = _TEXT_FORMS.get(field)
+    if form is None:
         raise KeyError(f"{field!r} is not a synced field")
+    if value.__class__ is str:  # the common case, without has_value's isinstance checks
+        if not value.strip():
+            return ""
+        return _text_form(form, value)
     if not has_value(value):
         return ""
     if isinstance(value, Address):
         return _address(value)
-    text = unicodedata.normalize("NFKC", value).strip()
-    if field == "email":
-        form = text.casefold()
-    elif field == "phone":
-        form = _phone(text)
-    elif field == "website":
-        form = _website(text)
-    elif field == "address":
-        form = _collapse(text.replace(",", " ").casefold())
-    else:  # title
-        form = _collapse(text)
-    # A value whose field form is empty ("http://", "--") still has a value: compare its text.
-    return form or _collapse(text.casefold())
+    return _text_form(form, value)
 
 
 def values_equal(field: str, a: FieldValue, b: FieldValue) -> bool:
@@ -104,8 +98,34 @@ def decide_field(field: str, liscio_value: FieldValue, ipm_value: FieldValue, *,
     that differ: Liscio's overwrites IPM's. Later syncs: Liscio has a value and IPM is empty or
     different: Liscio's is written to IPM; Liscio empty: nothing; nothing is written to Liscio.
     """
-    if liscio_value == ipm_value and field in FIELDS:
+    if field not in FIELDS:
+        raise KeyError(f"{field!r} is not a synced field")
+    decided = decide(field, liscio_value, ipm_value, first_sync)
+    if decided is None:
+        return None
+    side, before, after, rule = decided
+    return FieldDecision(field=field, side=side, before=before, after=after, rule=rule)
+
+
+def decide(field: str, liscio_value: FieldValue, ipm_value: FieldValue,
+           first_sync: bool) -> tuple[Side, FieldValue, FieldValue, str] | None:
+    """:func:`decide_field` as a plain (side, before, after, rule) tuple, for a known field.
+
+    The planner decides every field of every pair (~10^6 at 100,000 organizations), so this
+    avoids the value object and normalises only when both sides have a value.
+    """
+    if liscio_value == ipm_value:
         return None  # the common case, decided without normalising
+    # A side without a value has the empty form: only the other side's has_value matters.
+    if liscio_value is None:
+        if first_sync and has_value(ipm_value):
+            return Side.LISCIO, liscio_value, ipm_value, FIRST_FILL_LISCIO
+        return None
+    if ipm_value is None:
+        if has_value(liscio_value):
+            return (Side.IPM, ipm_value, liscio_value,
+                    FIRST_FILL_IPM if first_sync else LATER_LISCIO_TO_IPM)
+        return None
     liscio_form = normalize_value(field, liscio_value)
     ipm_form = normalize_value(field, ipm_value)
     if liscio_form == ipm_form:
@@ -113,26 +133,46 @@ def decide_field(field: str, liscio_value: FieldValue, ipm_value: FieldValue, *,
     if not liscio_form:
         if not first_sync:
             return None
-        return FieldDecision(field=field, side=Side.LISCIO, before=liscio_value,
-                             after=ipm_value, rule=FIRST_FILL_LISCIO)
+        return Side.LISCIO, liscio_value, ipm_value, FIRST_FILL_LISCIO
     if first_sync:
         rule = FIRST_LISCIO_WINS if ipm_form else FIRST_FILL_IPM
     else:
         rule = LATER_LISCIO_TO_IPM
-    return FieldDecision(field=field, side=Side.IPM, before=ipm_value, after=liscio_value,
-                         rule=rule)
+    return Side.IPM, ipm_value, liscio_value, rule
+
+
+def _text_form(form: Callable[[str], str], value: str) -> str:
+    # ASCII text is already NFKC: skip the (linear) normalisation check.
+    text = (value if value.isascii() else unicodedata.normalize("NFKC", value)).strip()
+    # A value whose field form is empty ("http://", "--") still has a value: compare its text.
+    return form(text) or _collapse(text.casefold())
 
 
 def _collapse(text: str) -> str:
-    return _SPACE.sub(" ", text).strip()
+    # str.split() splits on exactly what regex \s matches (str.isspace), and strips the ends.
+    return " ".join(text.split())
+
+
+def _email(text: str) -> str:
+    return text.casefold()
+
+
+def _title(text: str) -> str:
+    return _collapse(text)
+
+
+def _address_text(text: str) -> str:
+    return _collapse(text.replace(",", " ").casefold())
 
 
 def _phone(text: str) -> str:
     extension = ""
-    found = _EXTENSION.search(text)
-    if found and _NON_DIGIT.sub("", text[:found.start()]):
-        extension = "x" + found.group(1)
-        text = text[:found.start()]
+    # No "x" or "#": no extension (and ASCII text cannot case-fold into either).
+    if not text.isascii() or "x" in text or "X" in text or "#" in text:
+        found = _EXTENSION.search(text)
+        if found and _NON_DIGIT.sub("", text[:found.start()]):
+            extension = "x" + found.group(1)
+            text = text[:found.start()]
     digits = _NON_DIGIT.sub("", text)
     if not digits:
         return ""
@@ -144,7 +184,7 @@ def _phone(text: str) -> str:
 
 
 def _website(text: str) -> str:
-    rest = _SCHEME.sub("", text)
+    rest = _SCHEME.sub("", text) if "://" in text else text
     host, slash, path = rest.partition("/")
     host = host.casefold()
     if host.startswith("www."):
@@ -157,3 +197,9 @@ def _address(address: Address) -> str:
     parts = (*address.parts()[:-1], country_code(address.country))
     joined = " ".join(unicodedata.normalize("NFKC", p) for p in parts if p)
     return _collapse(joined.replace(",", " ").casefold())
+
+
+_TEXT_FORMS: dict[str, Callable[[str], str]] = {
+    "email": _email, "phone": _phone, "website": _website, "address": _address_text,
+    "title": _title,
+}
