@@ -96,16 +96,18 @@ def test_view_details_search_filter_and_pages(synced):
     tab.select_row(0)
     assert XSS not in tab.linking.heading.value
     assert "&lt;img src=x onerror=alert(1)&gt;" in tab.linking.heading.value
-    assert "Why?" in tab.linking.explain.value and XSS not in tab.linking.explain.value
+    assert "Why is it" in tab.linking.explain.value and XSS not in tab.linking.explain.value
 
 
 def _unmatched_with_suggestion(tab):
+    """Select an unmatched Liscio record with suggestions, and choose the best one."""
     _find(tab, "unmatched in Liscio")
     for page in range(10):
         tab.go(page)
         for i, _row in enumerate(_page(tab)):
             tab.select_row(i)
-            if tab.linking.target.value:
+            if tab.linking.suggestions:
+                tab.linking.target.value = tab.linking.suggestions[0].id
                 return tab.selected_row()
     pytest.fail("no unmatched Liscio record with a suggestion in the demo data")
 
@@ -117,7 +119,7 @@ def test_link_from_the_dropdown_then_delink(synced):
     row = _unmatched_with_suggestion(tab)
     target = tab.linking.target.value
     label = tab.linking.target.label
-    assert re.search(r" — .+ \(\d+", label)  # "name — reason (score)"
+    assert re.search(r" — .+ \(score \d+", label)  # "name — reason (score N)"
     tab.linking.link_button.click()
     assert "pm-msg-success" in tab.linking.result.value, tab.linking.result.value
     store = app.session.store
@@ -167,7 +169,7 @@ def test_create_in_ipm_and_create_in_liscio(synced):
     assert link is not None
     created = app.session.ipm.get_record(Kind.ACCOUNTS, link.ipm_key)
     assert created.name == ONLY_LISCIO and created.phone == "555-0100"
-    assert "created" in tab.linking.result.value and "phone" in tab.linking.result.value
+    assert "Created" in tab.linking.result.value and "phone" in tab.linking.result.value
     rows = _find(tab, "", search="zyzzyva")
     assert [(r["status"], r["IPM phone"]) for r in rows] == [("linked", "555-0100")]
 

@@ -22,8 +22,31 @@ STYLE = """<style>
 .pm-app table.pm-report-preview th { border: 1px solid #ddd; padding: 2px 6px; }
 .pm-app .pm-table .dt-search, .pm-app .pm-table .dt-info, .pm-app .pm-table .dt-paging,
 .pm-app .pm-table .dt-length { display: none; }  /* searching and paging run server side */
-.pm-app .pm-stage-done { background-color: #1976d2 !important; color: white !important; }
+.pm-app .pm-stage-done { background-color: #1976d2 !important; color: white !important;
+                         opacity: 1 !important; }
+.pm-app .pm-table { overflow-x: auto; }
+.pm-app .pm-table table.dataTable { width: 100% !important; }
+.pm-app .pm-table td, .pm-app .pm-table th { white-space: nowrap; }
+.pm-app .pm-table td.pm-wrap, .pm-app .pm-table th.pm-wrap { white-space: normal;
+                                                              min-width: 10em; }
+.pm-app .pm-hint { color: #555; font-size: 0.92em; margin: 0.2em 0; }
+.pm-app .pm-intro ol { margin: 0.2em 0 0.4em 1.2em; padding: 0; }
+.pm-app .pm-caution { color: #8a6d3b; }
 </style>"""
+
+INTRO = """<div class="pm-intro">
+<h2>Liscio ↔ Intuit Practice Management</h2>
+<ol>
+<li><b>Connection</b>: check which Liscio and IPM this page talks to (Test connection).</li>
+<li><b>Sync Now</b>: links records whose names match and syncs their fields. All three
+stages turn blue when it is done.</li>
+<li><b>View Details</b>: find records that did not link, then link them by hand, delink them,
+or create them on the other side.</li>
+<li><b>Report</b>: download every pair as CSV or Excel.</li>
+</ol>
+<p class="pm-caution"><b>Caution:</b> do not run the first Sync Now before the client data is
+in Liscio: it would create duplicates.</p>
+</div>"""
 
 
 class Workbench(ipw.VBox):
@@ -44,7 +67,7 @@ class Workbench(ipw.VBox):
         self.details = DetailsPanel(self.ctx)
         self.report = ReportPanel(self.ctx)
         self.disconnect = DisconnectPanel(self.ctx)
-        super().__init__([ipw.HTML(STYLE + "<h2>Liscio ↔ Intuit Practice Management</h2>"),
+        super().__init__([ipw.HTML(STYLE + INTRO),
                           self.connection, self.sync, self.details, self.report,
                           self.disconnect, self.log_panel])
         self.add_class("pm-app")

@@ -59,12 +59,7 @@ class ConnectionPanel(ipw.VBox):
         runs = _recent_runs(store, 1)
         if not runs:
             return "<p>No sync has run yet.</p>"
-        r = runs[0]
-        counts = r.get("counts") or {}
-        text = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items() if v)
-        return (f"<p>Last run: {esc(r.get('command', 'sync'))} #{esc(r.get('id'))} "
-                f"{esc(r.get('outcome', ''))} at {esc(r.get('finished_at') or r.get('started_at'))}"
-                f" by {esc(r.get('started_by', ''))}. {esc(text)}</p>")
+        return f"<p>{esc(describe_run(runs[0]))}</p>"
 
     def test(self) -> None:
         """Make one cheap call to each service and say what answered."""
@@ -123,6 +118,30 @@ class DisconnectPanel(ipw.VBox):
         self._hide()
         self.ctx.guard("disconnecting", run, self.result)
         self.ctx.changed("disconnect")
+
+
+COMMAND_WORDS = {"sync": "Sync Now", "link": "Link", "delink": "Delink",
+                 "not_a_match": "Not a match", "create_in_ipm": "Create in IPM",
+                 "create_in_liscio": "Create in Liscio", "disconnect": "Disconnect",
+                 "undo": "Undo"}
+STARTED_WORDS = {"app": "app", "cli": "command line", "onboarding": "onboarding notebook"}
+
+
+def describe_run(run: dict[str, Any]) -> str:
+    """The last run in words: what, its outcome, when (UTC), from where, what it changed."""
+    from pmtools.workbench.details import short_time
+    from pmtools.workbench.syncing import COUNT_LABELS, OUTCOME_WORDS
+
+    command = str(run.get("command") or "sync")
+    outcome = str(run.get("outcome") or "")
+    when = short_time(run.get("finished_at") or run.get("started_at"))
+    counts = run.get("counts") or {}
+    by = str(run.get("started_by") or "unknown")
+    changed = "; ".join(f"{COUNT_LABELS.get(k, k.replace('_', ' '))}: {v}"
+                        for k, v in counts.items() if v)
+    return (f"Last action: {COMMAND_WORDS.get(command, command)} (run {run.get('id')}) "
+            f"{OUTCOME_WORDS.get(outcome, outcome)} at {when} UTC, started from the "
+            f"{STARTED_WORDS.get(by, by)}." + (f" {changed}." if changed else ""))
 
 
 def _describe(outcome: Any) -> str:

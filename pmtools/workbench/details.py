@@ -27,7 +27,14 @@ STATUS_OPTIONS = (("All statuses", ""), ("Linked", "linked"),
 # Search, paging and the row count are the panel's own (server side), not DataTables'.
 NO_CONTROLS = {"topStart": None, "topEnd": None, "bottomStart": None, "bottomEnd": None}
 UNMATCHED = ("unmatched in Liscio", "unmatched in IPM")
-SIDE_OPTIONS = (("Both sides", ""), ("Liscio", "liscio"), ("IPM", "ipm"))
+SIDE_OPTIONS = (("Either side", ""), ("Has a Liscio record", "liscio"),
+                ("Has an IPM record", "ipm"))
+NOT_READ = "(not read yet)"  # an IPM value pmtools has not loaded (addresses need a request each)
+WRAPPED = ("name", "address")  # long columns wrap; the others stay on one line
+HINT = ("Click a row (or pick it in the Record list below the table) to link it, delink it, "
+        "or create it on the other side.")
+UNREAD_NOTE = (f"{NOT_READ}: IPM sends addresses one record at a time, so Sync Now reads them "
+               "only where it needs them. The report reads them all.")
 
 
 @dataclass(kw_only=True)
@@ -49,19 +56,17 @@ class KindData:
 def load_kind(session: Any, kind: Kind, detailed: Iterable[Record] = ()) -> KindData:
     """Read both sides' records of ``kind`` and the stored state; build the pairs table.
 
-    IPM records come from the store's cache of list rows written by the last Sync Now (before
-    the first sync they are listed from IPM); ``detailed`` are fresher IPM records (loaded by
-    the last sync, or read back after a link or create), which replace or join them.
+    IPM records are the list rows cached by the last Sync Now (before the first sync they are
+    listed from IPM), brought up to date with what pmtools wrote since
+    (:func:`pmtools.workbench.freshness.ipm_view_records`); ``detailed`` are fresher IPM
+    records (loaded by the last sync, or read back after a link or create).
     """
     from pmtools.views import Ambiguity, build_pairs_table
+    from pmtools.workbench.freshness import ipm_view_records
 
-    store = session.store
     liscio = list(session.liscio.iter_records(kind))
-    ipm = list(store.cached_records(kind)) or list(session.ipm.iter_records(kind))
-    fresher = {r.id: r for r in detailed if r.kind is kind and r.side is Side.IPM}
-    if fresher:
-        ipm = [fresher.pop(r.id, r) for r in ipm] + list(fresher.values())
-    state = store.state([kind])
+    ipm = ipm_view_records(session, kind, detailed)
+    state = session.store.state([kind])
     ambiguous = Ambiguity.from_match(kind, liscio, ipm, state)
     table = build_pairs_table(kind, liscio, ipm, state.links, ambiguous)
     by_id = {(r.side, r.id): r for r in liscio + ipm}
@@ -77,12 +82,44 @@ def row_label(row: dict[str, Any]) -> str:
     return f"{names} [{status}]"
 
 
+def mark_unread(rows: pd.DataFrame, data: KindData) -> pd.DataFrame:
+    """``rows`` with IPM values pmtools has not read (not empty: unknown) shown as NOT_READ."""
+    from pmtools.planner import DETAIL_FIELDS
+
+    columns = [f"IPM {f}" for f in data.kind.fields if f in DETAIL_FIELDS]
+    if rows.empty or not columns:
+        return rows
+    rows = rows.copy()
+    unread = [(record := data.record(Side.IPM, key or None)) is not None
+              and not record.details_complete for key in rows["ipm_key"]]
+    for column in columns:
+        empty = rows[column].isna() | (rows[column].astype(str) == "")
+        rows.loc[empty & pd.Series(unread, index=rows.index), column] = NOT_READ
+    return rows
+
+
+def short_time(value: object) -> str:
+    """An ISO time as "YYYY-MM-DD HH:MM" (UTC), for a narrow column; other text unchanged."""
+    text = "" if value is None or value != value else str(value)  # NaN != NaN
+    if len(text) >= 16 and text[10:11] == "T":
+        return text[:10] + " " + text[11:16]
+    return text
+
+
 def _table_frame(rows: pd.DataFrame) -> pd.DataFrame:
-    """The page as shown: readable headers, ids left out."""
+    """The page as shown: readable headers, short times, ids left out."""
     hidden = [c for c in rows.columns if c in ("liscio_id", "ipm_key")]
     shown = rows.drop(columns=hidden).reset_index(drop=True)
+    if "last synced" in shown.columns:
+        shown["last synced"] = shown["last synced"].map(short_time)
+        shown = shown.rename(columns={"last synced": "last synced (UTC)"})
     shown.columns = [c[:1].upper() + c[1:] for c in map(str, shown.columns)]
     return shown.fillna("").astype(str)
+
+
+def wrapped_columns(frame: pd.DataFrame) -> list[int]:
+    """Indexes of the columns allowed to wrap (names, addresses)."""
+    return [i for i, c in enumerate(frame.columns) if str(c).lower().endswith(WRAPPED)]
 
 
 class PairsTab(ipw.VBox):
@@ -116,6 +153,9 @@ class PairsTab(ipw.VBox):
         self.table.add_class("pm-table")
         self.table.add_class(f"pm-table-{kind.value}")
         self.message = ipw.HTML()
+        self.hint = ipw.HTML(f'<div class="pm-hint">{esc(HINT)}</div>')
+        self.note = ipw.HTML()
+        self.note.add_class("pm-unread-note")
         self.record_select = ipw.Dropdown(options=[("(select a record)", -1)], value=-1,
                                           description="Record",
                                           layout=ipw.Layout(width="60%"))
@@ -129,9 +169,9 @@ class PairsTab(ipw.VBox):
         self.record_select.observe(lambda _c: self._selected(), "value")
         self.table.observe(lambda _c: self._row_clicked(), "selected_rows")
         super().__init__([
-            ipw.HBox([self.search, self.status, self.side]),
+            ipw.HBox([self.search, self.status, self.side]), self.hint,
             self.table,
-            ipw.HBox([self.prev_button, self.page_label, self.next_button]),
+            ipw.HBox([self.prev_button, self.page_label, self.next_button]), self.note,
             self.message, self.record_select, self.linking])
         self.add_class(f"pm-tab-{kind.value}")
 
@@ -147,6 +187,9 @@ class PairsTab(ipw.VBox):
         self.ctx.set_names(names)
         self.linking.data_changed()
         self.refresh()
+        # The selection may be the same row: offer its actions and targets on the new data
+        # (a pair just marked "not a match" is no longer suggested).
+        self.linking.show(self.selected_row())
 
     def _filters_changed(self) -> None:
         self.page = 0
@@ -174,7 +217,12 @@ class PairsTab(ipw.VBox):
         self.page = result.page
         rows = result.rows
         self.page_rows = rows.to_dict("records")
-        self.table.update(_table_frame(rows), selected_rows=[])
+        rows = mark_unread(rows, self.data)
+        frame = _table_frame(rows)
+        self.table.update(frame, selected_rows=[], columnDefs=[
+            {"targets": wrapped_columns(frame), "className": "pm-wrap"}])
+        self.note.value = (f'<div class="pm-hint">{esc(UNREAD_NOTE)}</div>'
+                           if (rows.astype(str) == NOT_READ).any().any() else "")
         self.page_label.value = esc(f"Page {result.page + 1} of {result.pages} — "
                                     f"{result.total} rows")
         self.prev_button.disabled = result.page <= 0

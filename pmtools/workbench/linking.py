@@ -13,6 +13,7 @@ from typing import Any
 import ipywidgets as ipw
 
 from pmtools.errors import ConnectorError
+from pmtools.plan import DecisionKind
 from pmtools.records import Kind, Record, Side, has_value
 from pmtools.workbench.common import Context, button, esc, message_html
 
@@ -21,12 +22,39 @@ NO_TARGET = ""
 
 
 def target_options(suggestions: list[Any]) -> list[tuple[str, str]]:
-    """Dropdown options for suggestions: "name — reason (score)" → id."""
+    """Dropdown options for suggestions: "name — reason (score N)" → id."""
     out = []
     for s in suggestions:
-        tie = ", tied" if getattr(s, "tie", False) else ""
-        out.append((f"{s.name} — {s.reason} ({s.score:.0f}{tie})", s.id))
+        tie = ", tied with another" if getattr(s, "tie", False) else ""
+        out.append((f"{s.name} — {s.reason} (score {s.score:.0f}{tie})", s.id))
     return out
+
+
+def preselect(suggestions: list[Any], *, searched: bool = False) -> str:
+    """The target to choose for the user, or NO_TARGET when a person must choose.
+
+    Only a sure suggestion is chosen in advance: the best one, not tied, with a reason short
+    of a fuzzy likeness (same name but for case, word order, LLC/Inc., same email); or the
+    only record a search found. A weak guess left selected is one click from a wrong link.
+    """
+    from pmtools.suggest import LEVEL_SCORES
+
+    if not suggestions:
+        return NO_TARGET
+    best = suggestions[0]
+    if searched and len(suggestions) == 1:
+        return best.id
+    if best.reason in LEVEL_SCORES and not getattr(best, "tie", False):
+        return best.id
+    return NO_TARGET
+
+
+def choose_label(count: int, *, searched: bool = False) -> str:
+    """The dropdown's first option when nothing is chosen in advance."""
+    if count == 0:
+        return ("(no record found: try another search)" if searched
+                else "(no suggestions: search for a record below)")
+    return f"(choose a record to link to: {count} suggestions, best first)"
 
 
 class LinkingPanel(ipw.VBox):
@@ -38,6 +66,7 @@ class LinkingPanel(ipw.VBox):
         self.kind: Kind = tab.kind
         self.row: dict[str, Any] | None = None
         self._indexes: dict[Side, Any] = {}
+        self.suggestions: list[Any] = []  # the targets offered, best first
         self.heading = ipw.HTML()
         self.heading.add_class("pm-selected")
         self.explain = ipw.HTML()
@@ -106,7 +135,7 @@ class LinkingPanel(ipw.VBox):
         lisc, ipm = self.selected_key()
         names = " ↔ ".join(esc(n) for n in (row.get("Liscio name"), row.get("IPM name")) if n)
         self.heading.value = f"<b>Selected:</b> {names} <i>({esc(status)})</i>"
-        self.explain.value = self._explanation(lisc or ipm)
+        self.explain.value = self._explanation(lisc or ipm, status)
         if lisc and ipm and status in ("linked", "orphaned"):
             self.delink_button.layout.display = ""
             return
@@ -119,15 +148,16 @@ class LinkingPanel(ipw.VBox):
             self.create_liscio_button.layout.display = ""
         self._suggest()
 
-    def _explanation(self, record_id: str) -> str:
+    def _explanation(self, record_id: str, status: str = "") -> str:
         """Why the record is (not) linked, in plain words (``pmtools explain``'s text)."""
         from pmtools.explain import explain_record
 
         data = self.tab.data
         text = explain_record(self.kind, record_id, liscio_records=data.liscio,
                               ipm_records=data.ipm, state=data.state).text
-        return (f'<details><summary>Why?</summary><pre style="white-space:pre-wrap">'
-                f"{esc(text)}</pre></details>")
+        question = "Why is it linked?" if status == "linked" else f"Why is it {status or 'so'}?"
+        return (f"<details><summary>{esc(question)}</summary>"
+                f'<pre style="white-space:pre-wrap">{esc(text)}</pre></details>')
 
     def _index(self, side: Side) -> Any:
         """The suggestion index over the unlinked records of ``side``."""
@@ -147,7 +177,8 @@ class LinkingPanel(ipw.VBox):
             self._set_targets([])
             return
         other = Side.IPM if side is Side.LISCIO else Side.LISCIO
-        self._set_targets(self._index(other).rank(record, limit=SUGGESTIONS))
+        rejected = _rejected(self.tab.data.state, side, record.id)  # "not a match" before
+        self._set_targets(self._index(other).rank(record, limit=SUGGESTIONS, exclude=rejected))
 
     def _search(self) -> None:
         query = self.target_search.value.strip()
@@ -156,29 +187,60 @@ class LinkingPanel(ipw.VBox):
             return
         side, _record = self._source()
         other = Side.IPM if side is Side.LISCIO else Side.LISCIO
-        self._set_targets(self._index(other).search(query, limit=SUGGESTIONS))
+        self._set_targets(self._index(other).search(query, limit=SUGGESTIONS), searched=True)
 
-    def _set_targets(self, suggestions: list[Any]) -> None:
-        options = target_options(suggestions)
-        if not options:
-            options = [("(no suggestions: search for a record)", NO_TARGET)]
+    def _set_targets(self, suggestions: list[Any], *, searched: bool = False) -> None:
+        self.suggestions = list(suggestions)
+        chosen = preselect(self.suggestions, searched=searched)
+        options = target_options(self.suggestions)
+        if chosen == NO_TARGET:
+            options = [(choose_label(len(options), searched=searched), NO_TARGET)] + options
         self.target.options = options
-        self.target.value = options[0][1]
+        self.target.value = chosen
 
-    def _read_back(self, liscio_id: str | None, ipm_key: str | None) -> None:
+    def _read_back(self, liscio_id: str | None, ipm_key: str | None) -> Record | None:
         """Read the pair's IPM record again so the table shows what the action wrote."""
         s = self.ctx.session
         link = (s.store.link_for(self.kind, liscio_id=liscio_id) if liscio_id
                 else s.store.link_for(self.kind, ipm_key=ipm_key))
         if link is None:
-            return
+            return None
         try:
             fresh = s.ipm.get_record(self.kind, link.ipm_key)
         except ConnectorError as exc:  # the action itself succeeded; the table may lag
             self.ctx.log.add(f"could not read IPM {link.ipm_key} back: {exc}", "warning")
-            return
+            return None
         self.ctx.detailed = [r for r in self.ctx.detailed
                              if not (r.kind is self.kind and r.id == fresh.id)] + [fresh]
+        return fresh
+
+    def _headline(self, action: str, lisc: str | None, ipm: str | None,
+                  source: Record | None, fresh: Record | None) -> str:
+        """What the action did, in words, naming the records (not their ids)."""
+        data = self.tab.data
+        lisc_rec = data.record(Side.LISCIO, lisc)
+        ipm_rec = data.record(Side.IPM, ipm)
+        lname = repr(lisc_rec.name if lisc_rec is not None else lisc)
+        iname = repr(ipm_rec.name if ipm_rec is not None else ipm)
+        if action == "link":
+            return f"Linked {lname} (Liscio) with {iname} (IPM)."
+        if action == "delink":
+            return (f"Delinked {lname} (Liscio) from {iname} (IPM). Nothing was written to "
+                    "either system, and Sync Now will not link them again by name.")
+        if action == "not_a_match":
+            return (f"Marked {lname} (Liscio) and {iname} (IPM) as not a match: Sync Now will "
+                    "never link them. Nothing was written to either system.")
+        where = "IPM" if action == "create_in_ipm" else "Liscio"
+        # A created Liscio record copies the IPM one as read back (an IPM list row lacks the
+        # address); a created IPM record copies the Liscio one.
+        copied = fresh if action == "create_in_liscio" and fresh is not None else source
+        name = repr(copied.name if copied is not None else lisc or ipm)
+        text = f"Created {name} in {where} and linked the two."
+        if copied is not None:
+            carried = [f"{f} {v}" for f, v in copied.field_values().items() if has_value(v)]
+            text += (" The new record carries " + ", ".join(carried) + "." if carried
+                     else " The new record carries no synced field values.")
+        return text
 
     # -- actions -----------------------------------------------------------------------------
     def act(self, action: str) -> Any:
@@ -217,17 +279,11 @@ class LinkingPanel(ipw.VBox):
                 outcome = operations.create_in_ipm(self.kind, lisc, **common)
             else:
                 raise ValueError(f"unknown action {action!r}")
-            self._read_back(lisc, ipm)
-        text = describe_outcome(outcome, s.store)
-        if action in ("delink", "not_a_match"):
-            data = self.tab.data
-            names = [r.name if r is not None else i for r, i in (
-                (data.record(Side.LISCIO, lisc), lisc), (data.record(Side.IPM, ipm), ipm))]
-            text = f"{names[0]!r} ↔ {names[1]!r}: {text} Nothing was written to either system."
-        if action.startswith("create_in") and source is not None:
-            carried = [f"{f} {v}" for f, v in source.field_values().items() if has_value(v)]
-            text += (" The new record carries " + ", ".join(carried) + "."
-                     if carried else " The new record carries no synced field values.")
+            fresh = (self._read_back(lisc, ipm) if action in ("link", "create_in_ipm",
+                                                              "create_in_liscio") else None)
+        text = self._headline(action, lisc, ipm, source, fresh)
+        details = describe_outcome(outcome, s.store, headline=False)
+        text += (" " + details) if details else ""
         level = "warning" if getattr(outcome, "errors", ()) else "success"
         self.ctx.log.add(text, "warning" if level == "warning" else "info")
         self.result.value = message_html(text, level)
@@ -235,22 +291,45 @@ class LinkingPanel(ipw.VBox):
         return outcome
 
 
-def describe_outcome(outcome: Any, store: Any = None) -> str:
-    """What an operation wrote, in words: its message, each field written, its errors."""
-    parts = [str(getattr(outcome, "message", "") or outcome)]
+SIDE_WORDS = {"liscio": "Liscio", "ipm": "IPM"}
+
+
+def describe_outcome(outcome: Any, store: Any = None, *, headline: bool = True) -> str:
+    """What an operation wrote, in words: its message, each field written, its errors.
+
+    ``headline=False`` leaves the operation's own message out (the caller words it).
+    """
+    parts = [str(getattr(outcome, "message", "") or outcome)] if headline else []
+    writes = []
     run_id = getattr(outcome, "run_id", None)
     if store is not None and run_id is not None:
         for c in store.changes(run_id=run_id, op="write"):
             if c.get("status") != "confirmed":
                 continue
             before = "(empty)" if c.get("before") in (None, "") else f"{c['before']}"
-            parts.append(f"wrote {c.get('side')} {c.get('field')}: {before} → {c.get('after')}")
+            side = SIDE_WORDS.get(str(c.get("side")), str(c.get("side")))
+            writes.append(f"{side} {c.get('field')}: {before} → {c.get('after')}")
+    if writes:
+        parts.append("Wrote " + "; ".join(writes))
     errors = list(getattr(outcome, "errors", ()) or ())
     if errors:
-        parts.append("errors: " + "; ".join(map(str, errors)))
-    elif len(parts) == 1 and getattr(outcome, "command", "") == "link":
-        parts.append("no field needed writing")
-    return "; ".join(parts) + "."
+        parts.append("Errors: " + "; ".join(map(str, errors)))
+    elif not writes and getattr(outcome, "command", "") == "link":
+        parts.append("No field needed writing")
+    return ". ".join(parts) + "." if parts else ""
+
+
+def _rejected(state: Any, side: Side, record_id: str) -> set[str]:
+    """Ids on the other side a person marked "not a match" for the record ``record_id``."""
+    out = set()
+    for d in getattr(state, "decisions", ()) or ():
+        if d.decision is not DecisionKind.NOT_A_MATCH:
+            continue
+        if side is Side.LISCIO and d.liscio_id == record_id:
+            out.add(d.ipm_key)
+        elif side is Side.IPM and d.ipm_key == record_id:
+            out.add(d.liscio_id)
+    return out
 
 
 def _linked_ids(state: Any, side: Side) -> set[str]:

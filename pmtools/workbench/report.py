@@ -41,7 +41,8 @@ class ReportPanel(ipw.VBox):
         self.status.add_class("pm-report-status")
         self.fresh = ipw.Checkbox(value=True, indent=False,
                                   description="Read every IPM address (one request per "
-                                              "organization: slow on a big firm)")
+                                              "organization: slow on a big firm)",
+                                  layout=ipw.Layout(width="auto"))
         self.fresh.add_class("pm-report-fresh")
         self.build_button = button("Build report", "pm-report-build", icon="file")
         self.preview = ipw.HTML()

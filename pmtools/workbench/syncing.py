@@ -21,6 +21,20 @@ from pmtools.workbench.common import Context, button, esc, html_table, message_h
 STAGES = (("organizations", "Organizations"), ("people", "People"),
           ("linking", "Linking and field sync"))
 PREVIEW_LIMIT = 500  # plan rows shown in the page; the rest are counted
+COUNT_LABELS = {
+    "linked": "Pairs linked",
+    "created_in_ipm": "Created in IPM",
+    "created_in_liscio": "Created in Liscio",
+    "ipm_fields_written": "IPM fields updated from Liscio",
+    "liscio_fields_filled": "Empty Liscio fields filled from IPM",
+    "unmatched_liscio": "Liscio records with no IPM match",
+    "unmatched_ipm": "IPM records with no Liscio match",
+    "ambiguous": "Ambiguous (a name shared by several records)",
+    "orphaned": "Orphaned (a linked record archived or gone)",
+    "errors": "Errors",
+}
+OUTCOME_WORDS = {"done": "finished", "done_with_errors": "finished with errors",
+                 "cancelled": "cancelled", "failed": "failed", "dry_run": "planned"}
 
 
 def plan_rows(plan: Any, names: dict[tuple[str, str], str] | None = None) -> list[list[str]]:
@@ -50,7 +64,8 @@ def _text(value: Any) -> str:
 def counts_html(counts: dict[str, int]) -> str:
     """The run's counts as a small escaped table."""
     keys = [k for k in COUNT_KEYS if k in counts] + [k for k in counts if k not in COUNT_KEYS]
-    return html_table(["what", "count"], [[k.replace("_", " "), counts[k]] for k in keys],
+    return html_table(["What", "Count"],
+                      [[COUNT_LABELS.get(k, k.replace("_", " ")), counts[k]] for k in keys],
                       css="pm-counts")
 
 
@@ -60,8 +75,9 @@ class SyncPanel(ipw.VBox):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.sync_now = button("Sync Now", "pm-sync-now", icon="refresh", style="primary")
-        self.preview_first = ipw.Checkbox(value=False, description="Preview first",
-                                          indent=False)
+        self.preview_first = ipw.Checkbox(value=False, indent=False,
+                                          description="Preview first (write nothing yet)",
+                                          layout=ipw.Layout(width="auto"))
         self.preview_first.add_class("pm-preview-first")
         self.cancel = button("Cancel", "pm-cancel", icon="stop")
         self.cancel.disabled = True
@@ -264,8 +280,9 @@ class SyncPanel(ipw.VBox):
             if outcome not in ("cancelled",):
                 self._mark_done(k)
         level = "success" if not errors and outcome not in ("cancelled", "failed") else "warning"
-        self.status.value = message_html(f"Sync {outcome}: run {getattr(r, 'run_id', '')}.",
-                                         level)
+        self.status.value = message_html(
+            f"Sync {OUTCOME_WORDS.get(outcome, outcome)} (run {getattr(r, 'run_id', '')}).",
+            level)
         err_html = ""
         if errors:
             err_html = "<b>Record errors</b>" + html_table(
