@@ -80,8 +80,9 @@ class IpmConnector:
     per firm and application; 0 = no pacing). ``workers`` threads read cards in
     :meth:`load_details`, all paced by the same limiter. Cards read by ``load_details`` are
     reused by a write within ``card_ttl`` seconds; older ones are read again. (Karbon has no
-    ETags: a card changed in IPM between the read and the write loses that change. The default
-    hour covers the load-then-apply of a large first sync at 120 requests a minute.)
+    ETags, and a PUT replaces the whole card: a change made in IPM to any of the card's values
+    between our read and our write would be lost, and it is not in the audit trail. So the
+    default window is two minutes, not the length of a large sync: safety over one request.)
     """
 
     side = Side.IPM
@@ -90,7 +91,7 @@ class IpmConnector:
                  transport: httpx.BaseTransport | None = None, rate_limit: float = 120,
                  timeout: float = 30.0, sleep: Sleep = time.sleep,
                  clock: Clock = time.monotonic, retry: RetryPolicy | None = None,
-                 workers: int = 4, card_ttl: float = 3600.0) -> None:
+                 workers: int = 4, card_ttl: float = 120.0) -> None:
         self.rate_limit = rate_limit
         self._http = HttpClient(
             base_url, label="IPM", side=Side.IPM.value, transport=transport, timeout=timeout,
