@@ -106,6 +106,7 @@ def _walk_through(served, page):
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.set_default_timeout(TIMEOUT)
+    page.set_viewport_size({"width": 1400, "height": 1000})
     page.goto(served["url"])
     page.wait_for_selector("button.pm-sync-now")
     shot(page, "01-app")
@@ -114,11 +115,19 @@ def _walk_through(served, page):
     for stage in ("organizations", "people", "linking"):
         page.wait_for_selector(f"button.pm-stage-{stage}.pm-stage-done")
     wait_text(page, ".pm-sync-summary", "What changed")
+    # "All three buttons turn blue": solid blue, not the faded look of a disabled button.
+    look = page.eval_on_selector("button.pm-stage-linking", "b => [getComputedStyle(b)"
+                                 ".backgroundColor, getComputedStyle(b).opacity]")
+    assert look == ["rgb(25, 118, 210)", "1"], look
     shot(page, "02-synced")
 
     page.click("button.pm-view-details")
     tab = ".pm-tab-accounts"
     page.wait_for_selector(f"{tab} table.dataTable tbody tr")
+    # Every column fits the page: no IPM column hidden off to the right.
+    widths = page.eval_on_selector(f"{tab} table.dataTable", "t => [t.scrollWidth, "
+                                   "t.closest('.pm-table').clientWidth]")
+    assert widths[0] <= widths[1] + 2, widths
     # The hostile name appears as text; no element is made from it and no script runs.
     page.fill(f"{tab} .pm-search input", "onerror")
     wait_text(page, f"{tab} table.dataTable tbody", XSS)
@@ -135,7 +144,7 @@ def _walk_through(served, page):
     assert "LLC/Inc." in options.replace("\u00a0", " ")
     shot(page, "04-suggestions")
     page.click(f"{tab} button.pm-link")
-    wait_text(page, f"{tab} .pm-action-result", "linked")
+    wait_text(page, f"{tab} .pm-action-result", "Linked")
     wait_text(page, f"{tab} table.dataTable tbody", "manual")
     rows = page.locator(f"{tab} table.dataTable tbody tr")
     assert rows.count() == 1 and "linked" in rows.first.inner_text()
@@ -145,7 +154,7 @@ def _walk_through(served, page):
     page.locator(f"{tab} table.dataTable tbody tr").first.click()
     wait_text(page, f"{tab} .pm-selected", f"{LISCIO_NAME} ↔ {IPM_NAME}")
     page.click(f"{tab} button.pm-delink")
-    wait_text(page, f"{tab} .pm-action-result", "delinked")
+    wait_text(page, f"{tab} .pm-action-result", "Delinked")
     wait_text(page, f"{tab} table.dataTable tbody", "unmatched in IPM")
     assert page.locator(f"{tab} table.dataTable tbody tr").count() == 2
     shot(page, "06-delinked")

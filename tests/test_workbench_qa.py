@@ -12,6 +12,7 @@ from pmtools.config import Settings
 from pmtools.records import Address, Kind, Record, Side
 from pmtools.suggest import Reason, Suggestion
 from pmtools.workbench import Workbench, open_session
+from pmtools.workbench.common import esc
 from pmtools.workbench.details import NOT_READ, short_time
 from pmtools.workbench.linking import NO_TARGET, preselect
 
@@ -198,3 +199,29 @@ def test_a_written_ipm_value_newer_than_the_cached_row_is_shown():
     ]
     out = overlay_writes(Kind.ACCOUNTS, [rec, later], changes)
     assert [(r.phone, r.address) for r in out] == [("2", addr), ("1", None)]
+
+
+def test_a_service_down_is_said_in_a_sentence_and_the_log_has_the_request(tmp_path):
+    s = open_session(Settings(state_path=tmp_path / "state.sqlite"))
+    try:
+        app = Workbench(s)
+        app.details.load()
+        tab = app.details.tabs[Kind.ACCOUNTS]
+        _select(tab, tab.page_rows[0]["Liscio name"] or tab.page_rows[0]["IPM name"])
+        s.sandbox.stop()
+        s.sandbox = None
+        app.sync.sync_now.click()
+        assert app.sync.wait(WAIT)
+        status = app.sync.status.value
+        assert "pm-msg-error" in status and "could not be reached" in status
+        assert "GET" not in status and "Errno" not in status  # the request is in the log
+        assert all(b.icon != "spinner" for b in app.sync.stages.values())
+        assert "Stopped during" in app.sync.progress_text.value
+        assert any("GET" in line and "ERROR" in line for line in app.log_panel.lines)
+        first_shown = app.log_panel.view.value.split("\n", 1)[0]
+        assert esc(app.log_panel.lines[-1]) in first_shown  # newest on top
+        action = "create_liscio_button" if tab.selected_row()["IPM name"] else "create_ipm_button"
+        getattr(tab.linking, action).click()
+        assert "Creating in" in tab.linking.result.value, tab.linking.result.value
+    finally:
+        s.close()

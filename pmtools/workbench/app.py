@@ -28,7 +28,8 @@ STYLE = """<style>
 .pm-app .pm-table table.dataTable { width: 100% !important; }
 .pm-app .pm-table td, .pm-app .pm-table th { white-space: nowrap; }
 .pm-app .pm-table td.pm-wrap, .pm-app .pm-table th.pm-wrap { white-space: normal;
-                                                              min-width: 10em; }
+                                                              min-width: 8em;
+                                                              overflow-wrap: anywhere; }
 .pm-app .pm-hint { color: #555; font-size: 0.92em; margin: 0.2em 0; }
 .pm-app .pm-intro ol { margin: 0.2em 0 0.4em 1.2em; padding: 0; }
 .pm-app .pm-caution { color: #8a6d3b; }

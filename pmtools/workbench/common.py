@@ -36,13 +36,23 @@ def esc(value: object) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
+SYSTEMS = {"liscio": "Liscio", "ipm": "Intuit Practice Management"}
+
+
 def readable(exc: BaseException) -> str:
-    """A message for the page: what went wrong in plain words, never a traceback."""
+    """A message for the page: what went wrong in plain words, never a traceback.
+
+    A service's failure is said in a sentence; its request and cause go to the log panel.
+    """
     text = str(exc).strip()
-    if isinstance(exc, AuthError):
-        return f"The credentials were rejected by {exc.side or 'a service'}: {text}"
-    if isinstance(exc, ServiceError):
-        return f"{exc.side or 'A service'} is not answering properly: {text}. Try again later."
+    if isinstance(exc, (AuthError, ServiceError)):
+        who = SYSTEMS.get(str(exc.side).lower(), str(exc.side) or "A service")
+        status = f" (HTTP {exc.status})" if exc.status else ""
+        if isinstance(exc, AuthError):
+            return (f"{who} rejected the credentials{status}. Check the connection settings; "
+                    "the log panel has the details.")
+        problem = f"answered with an error{status}" if status else "could not be reached"
+        return f"{who} {problem}. Try again later; the log panel has the details."
     if isinstance(exc, PreflightRefused):
         return text
     if isinstance(exc, LockHeld):
@@ -79,7 +89,7 @@ class LogPanel(ipw.VBox):
         clear = ipw.Button(description="Clear log", icon="eraser")
         clear.add_class("pm-log-clear")
         clear.on_click(lambda _b: self.clear())
-        super().__init__([ipw.HTML("<b>Log</b>"), self.view, clear])
+        super().__init__([ipw.HTML("<b>Log</b> (newest first)"), self.view, clear])
         self.add_class("pm-log-panel")
 
     @property
@@ -93,7 +103,7 @@ class LogPanel(ipw.VBox):
         stamp = _dt.datetime.now().strftime("%H:%M:%S")
         with self._lock:
             self._lines.append(f"{stamp} {level.upper():7} {message}")
-            text = "\n".join(self._lines)
+            text = "\n".join(reversed(self._lines))  # newest on top: the box scrolls
         self.view.value = (f'<pre style="max-height:14em;overflow:auto;white-space:pre-wrap">'
                            f"{esc(text)}</pre>")
 
@@ -208,7 +218,8 @@ class Context:
             self.log.add(f"{doing}: {type(exc).__name__}: {exc}", "error")
         else:
             log.warning("workbench: %s failed: %s", doing, exc)
-            self.log.add(f"{doing}: {text}", "error")
+            detail = str(exc).strip()
+            self.log.add(f"{doing}: {detail if detail and detail != text else text}", "error")
         if target is not None:
             target.value = message_html(f"{doing.capitalize()} failed: {text}", "error")
         return text

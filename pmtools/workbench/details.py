@@ -30,7 +30,7 @@ UNMATCHED = ("unmatched in Liscio", "unmatched in IPM")
 SIDE_OPTIONS = (("Either side", ""), ("Has a Liscio record", "liscio"),
                 ("Has an IPM record", "ipm"))
 NOT_READ = "(not read yet)"  # an IPM value pmtools has not loaded (addresses need a request each)
-WRAPPED = ("name", "address")  # long columns wrap; the others stay on one line
+SHORT = ("status", "linked how", "last synced (utc)", "phone")  # stay on one line; others wrap
 HINT = ("Click a row (or pick it in the Record list below the table) to link it, delink it, "
         "or create it on the other side.")
 UNREAD_NOTE = (f"{NOT_READ}: IPM sends addresses one record at a time, so Sync Now reads them "
@@ -118,8 +118,8 @@ def _table_frame(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def wrapped_columns(frame: pd.DataFrame) -> list[int]:
-    """Indexes of the columns allowed to wrap (names, addresses)."""
-    return [i for i, c in enumerate(frame.columns) if str(c).lower().endswith(WRAPPED)]
+    """Indexes of the columns allowed to wrap (names, addresses, websites, titles, emails)."""
+    return [i for i, c in enumerate(frame.columns) if not str(c).lower().endswith(SHORT)]
 
 
 class PairsTab(ipw.VBox):

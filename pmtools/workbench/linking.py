@@ -245,7 +245,8 @@ class LinkingPanel(ipw.VBox):
     # -- actions -----------------------------------------------------------------------------
     def act(self, action: str) -> Any:
         """Run ``action`` on the selected row; the result line says what it wrote."""
-        return self.ctx.guard(action.replace("_", " "), lambda: self._act(action), self.result)
+        return self.ctx.guard(ACTION_WORDS.get(action, action), lambda: self._act(action),
+                              self.result)
 
     def _act(self, action: str) -> Any:
         from pmtools import operations
@@ -292,6 +293,9 @@ class LinkingPanel(ipw.VBox):
 
 
 SIDE_WORDS = {"liscio": "Liscio", "ipm": "IPM"}
+ACTION_WORDS = {"link": "linking", "not_a_match": "marking as not a match",
+                "delink": "delinking", "create_in_ipm": "creating in IPM",
+                "create_in_liscio": "creating in Liscio"}
 
 
 def describe_outcome(outcome: Any, store: Any = None, *, headline: bool = True) -> str:

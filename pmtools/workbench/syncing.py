@@ -208,6 +208,14 @@ class SyncPanel(ipw.VBox):
         b.icon = "check"
         b.add_class("pm-stage-done")
 
+    def _mark_stopped(self) -> None:
+        """The stage that was running shows it stopped (no spinner left turning)."""
+        for key, label in STAGES:
+            b = self.stages[key]
+            if b.icon == "spinner":
+                b.icon = "times"
+                self.progress_text.value = esc(f"Stopped during {label}.")
+
     def _run(self, policy: SyncPolicy, dry_run: bool, expected: Any = None) -> None:
         from pmtools.sync import run_sync
 
@@ -237,6 +245,7 @@ class SyncPanel(ipw.VBox):
                 return
             except Exception as exc:  # a thread must report everything it meets
                 self.error = exc
+                self._mark_stopped()
                 self.ctx.report(exc, "the sync", self.status)
             else:
                 self._finished(dry_run)
@@ -276,8 +285,10 @@ class SyncPanel(ipw.VBox):
                 "Preview ready: review it, then Apply this plan or Discard.", "info")
             self.ctx.log.add(f"Preview: {len(rows)} writes planned")
             return
-        for k, _ in STAGES:
-            if outcome not in ("cancelled",):
+        if outcome == "cancelled":
+            self._mark_stopped()
+        else:
+            for k, _ in STAGES:
                 self._mark_done(k)
         level = "success" if not errors and outcome not in ("cancelled", "failed") else "warning"
         self.status.value = message_html(
