@@ -225,3 +225,39 @@ def test_a_service_down_is_said_in_a_sentence_and_the_log_has_the_request(tmp_pa
         assert "Creating in" in tab.linking.result.value, tab.linking.result.value
     finally:
         s.close()
+
+
+def test_a_preview_does_not_turn_the_stages_blue(tmp_path):
+    s = open_session(Settings(state_path=tmp_path / "state.sqlite"))
+    try:
+        app = Workbench(s)
+        app.sync.preview_first.value = True
+        app.sync.sync_now.click()
+        assert app.sync.wait(WAIT)
+        assert app.sync.preview_box.layout.display != "none"
+        assert "Every write" in app.sync.preview.value
+        assert all("pm-stage-done" not in b._dom_classes for b in app.sync.stages.values())
+        assert "nothing written" in app.sync.progress_text.value
+        app.sync.apply_button.click()
+        assert app.sync.wait(WAIT)
+        assert all("pm-stage-done" in b._dom_classes for b in app.sync.stages.values())
+    finally:
+        s.close()
+
+
+def test_no_rows_says_so(session):
+    tab = session.first_app.details.tabs[Kind.ACCOUNTS]
+    tab.status.value = ""
+    tab.search.value = "no such name qqqzzz"
+    assert tab.page_rows == [] and "No rows match" in tab.page_label.value
+
+
+def test_disconnect_asks_with_the_number_of_links(session):
+    app = session.first_app
+    app.disconnect.disconnect_button.click()
+    links = len(session.store.links())
+    assert f"all {links} links" in app.disconnect.question.value and "Nothing is written" \
+        in app.disconnect.question.value
+    app.disconnect.keep_button.click()
+    assert app.disconnect.confirm_box.layout.display == "none"
+    assert len(session.store.links()) == links

@@ -82,11 +82,10 @@ class DisconnectPanel(ipw.VBox):
                                         style="danger")
         self.confirm_button = button("Yes, disconnect", "pm-disconnect-confirm", style="danger")
         self.keep_button = button("Keep the connection", "pm-disconnect-cancel")
+        self.question = ipw.HTML()
+        self.question.add_class("pm-disconnect-question")
         self.confirm_box = ipw.VBox([
-            ipw.HTML("<p>Disconnecting forgets every link, decision and the baseline in "
-                     "pmtools' state. Nothing is written to Liscio or IPM; records stay as they "
-                     "are. A later Sync Now starts over as a first sync.</p>"),
-            ipw.HBox([self.confirm_button, self.keep_button])],
+            self.question, ipw.HBox([self.confirm_button, self.keep_button])],
             layout=ipw.Layout(display="none"))
         self.result = ipw.HTML()
         self.result.add_class("pm-disconnect-result")
@@ -99,6 +98,12 @@ class DisconnectPanel(ipw.VBox):
         self.add_class("pm-disconnect-panel")
 
     def _ask(self) -> None:
+        links = len(self.ctx.session.store.links())
+        self.question.value = (
+            f"<p><b>Disconnect?</b> pmtools forgets all {links} links between Liscio and IPM "
+            "records and every “not a match” decision. Nothing is written to Liscio or IPM: "
+            "the records stay as they are. The next Sync Now starts over as a first sync and "
+            "links records by name again.</p>")
         self.confirm_box.layout.display = ""
         self.result.value = ""
 

@@ -224,7 +224,8 @@ class PairsTab(ipw.VBox):
         self.note.value = (f'<div class="pm-hint">{esc(UNREAD_NOTE)}</div>'
                            if (rows.astype(str) == NOT_READ).any().any() else "")
         self.page_label.value = esc(f"Page {result.page + 1} of {result.pages} — "
-                                    f"{result.total} rows")
+                                    f"{result.total} rows" if result.total else
+                                    "No rows match the search and filters.")
         self.prev_button.disabled = result.page <= 0
         self.next_button.disabled = result.page >= result.pages - 1
         keep = self.linking.selected_key()

@@ -22,11 +22,18 @@ NO_TARGET = ""
 
 
 def target_options(suggestions: list[Any]) -> list[tuple[str, str]]:
-    """Dropdown options for suggestions: "name — reason (score N)" → id."""
+    """Dropdown options for suggestions: "name — reason (score N)" → id.
+
+    A search hit says only that its name contains the search: its score means nothing to a
+    reader.
+    """
+    from pmtools.suggest import Reason
+
     out = []
     for s in suggestions:
         tie = ", tied with another" if getattr(s, "tie", False) else ""
-        out.append((f"{s.name} — {s.reason} (score {s.score:.0f}{tie})", s.id))
+        score = "" if s.reason is Reason.CONTAINS else f" (score {s.score:.0f}{tie})"
+        out.append((f"{s.name} — {s.reason}{score}", s.id))
     return out
 
 

@@ -151,10 +151,7 @@ class SyncPanel(ipw.VBox):
         self.preflight_box.layout.display = "none"
         if not dry_run:
             self.preview_box.layout.display = "none"
-        for b in self.stages.values():
-            b.button_style = ""
-            b.icon = "circle-o"
-            b.remove_class("pm-stage-done")
+        self._reset_stages()
         self.progress.value, self.progress.max = 0, 1
         self.progress_text.value = ""
         self.summary.value = ""
@@ -207,6 +204,12 @@ class SyncPanel(ipw.VBox):
         b.button_style = "info"
         b.icon = "check"
         b.add_class("pm-stage-done")
+
+    def _reset_stages(self) -> None:
+        for b in self.stages.values():
+            b.button_style = ""
+            b.icon = "circle-o"
+            b.remove_class("pm-stage-done")
 
     def _mark_stopped(self) -> None:
         """The stage that was running shows it stopped (no spinner left turning)."""
@@ -275,11 +278,13 @@ class SyncPanel(ipw.VBox):
             more = (f"<p>… and {len(rows) - len(shown)} more (see `pmtools sync --dry-run`)"
                     "</p>") if len(rows) > len(shown) else ""
             self.preview.value = (
-                '<div style="max-height:28em;overflow:auto">'
                 f"<b>The plan: {len(rows)} writes. Nothing has been written yet.</b>"
-                + counts_html(counts) + html_table(
+                + counts_html(counts) + "<b>Every write, with its value before and after</b>"
+                '<div style="max-height:24em;overflow:auto">' + html_table(
                     ["action", "kind", "Liscio", "IPM", "field (side written)", "before",
                      "after", "rule"], shown, css="pm-plan") + more + "</div>")
+            self._reset_stages()  # blue means synced; a preview wrote nothing
+            self.progress_text.value = esc("Preview: nothing written yet.")
             self.preview_box.layout.display = ""
             self.status.value = message_html(
                 "Preview ready: review it, then Apply this plan or Discard.", "info")
