@@ -285,7 +285,10 @@ def test_preflight_refusal_warns_and_override_runs(tmp_path):
         assert app.sync.wait(WAIT)
         assert app.sync.preflight_box.layout.display != "none"
         assert "duplicate" in app.sync.status.value.lower()
+        assert "Nothing was synced" in app.sync.status.value
         assert not session.store.links()
+        for stage in app.sync.stages.values():  # refused: no stage is blue or turning
+            assert "pm-stage-done" not in stage._dom_classes and stage.icon != "spinner"
         app.sync.force_button.click()  # not confirmed: nothing runs
         assert app.sync.thread is None or not app.sync.thread.is_alive()
         assert "Tick the box" in app.sync.status.value

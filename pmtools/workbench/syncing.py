@@ -33,8 +33,14 @@ COUNT_LABELS = {
     "orphaned": "Orphaned (a linked record archived or gone)",
     "errors": "Errors",
 }
+PREFLIGHT_HEADLINE = (
+    "Nothing was synced: Liscio holds far fewer records than IPM, so the client data may not "
+    "be in Liscio yet, and a first sync now would create duplicates. Upload the client data to "
+    "Liscio first. If the counts are right, tick the box below and click Sync anyway.")
 OUTCOME_WORDS = {"done": "finished", "done_with_errors": "finished with errors",
-                 "cancelled": "cancelled", "failed": "failed", "dry_run": "planned"}
+                 "cancelled": "cancelled", "failed": "failed", "dry_run": "planned",
+                 "stopped": "stopped before the end (a service failed; run it again)",
+                 "refused": "refused (nothing written)"}
 
 
 def plan_rows(plan: Any, names: dict[tuple[str, str], str] | None = None) -> list[list[str]]:
@@ -241,7 +247,11 @@ class SyncPanel(ipw.VBox):
                 return
             except PreflightRefused as exc:
                 self.error = exc
-                self.status.value = message_html(str(exc), "warning")
+                self._reset_stages()
+                self.progress_text.value = esc("Stopped before writing anything.")
+                self.status.value = (message_html(PREFLIGHT_HEADLINE, "warning")
+                                     + f"<details><summary>Why?</summary><p>{esc(str(exc))}"
+                                     "</p></details>")
                 self.preflight_box.layout.display = ""
                 self.force.value = False
                 self.ctx.log.add(f"Sync refused by the preflight: {exc}", "warning")
