@@ -261,3 +261,14 @@ def test_disconnect_asks_with_the_number_of_links(session):
     app.disconnect.keep_button.click()
     assert app.disconnect.confirm_box.layout.display == "none"
     assert len(session.store.links()) == links
+
+
+def test_records_of_the_same_name_are_told_apart_in_the_targets(session):
+    tab = session.first_app.details.tabs[Kind.CONTACTS]
+    tab.search.value = ""
+    tab.status.value = "ambiguous"
+    index = next(i for i, r in enumerate(tab.page_rows) if r["Liscio name"])
+    tab.select_row(index)
+    name = tab.page_rows[index]["Liscio name"]
+    same = [label for label, _ in tab.linking.target.options if label.startswith(name + " (")]
+    assert len(same) >= 2 and len(set(same)) == len(same), same

@@ -33,8 +33,18 @@ def target_options(suggestions: list[Any]) -> list[tuple[str, str]]:
     for s in suggestions:
         tie = ", tied with another" if getattr(s, "tie", False) else ""
         score = "" if s.reason is Reason.CONTAINS else f" (score {s.score:.0f}{tie})"
-        out.append((f"{s.name} — {s.reason}{score}", s.id))
+        detail = record_detail(getattr(s, "record", None))
+        out.append((f"{s.name}{detail} — {s.reason}{score}", s.id))
     return out
+
+
+def record_detail(record: Record | None) -> str:
+    """A few words telling apart records of the same name: " (email, title)" or " (phone)"."""
+    if record is None:
+        return ""
+    values = [record.email, record.title, record.phone, record.website]
+    shown = [str(v) for v in values if has_value(v)][:2]
+    return f" ({', '.join(shown)})" if shown else ""
 
 
 def preselect(suggestions: list[Any], *, searched: bool = False) -> str:
