@@ -22,7 +22,7 @@ Everything is dict look-ups, linear in the number of records.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import filterfalse
 from operator import attrgetter, itemgetter
@@ -96,18 +96,22 @@ def match(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record],
     done: set[str] = set()  # Liscio ids paired or ambiguous
     done_ipm: set[str] = set()  # IPM keys paired or ambiguous
 
+    # Ids and keys in parallel lists, in input order: no per-level dicts of ~10^5 entries.
+    liscio_ids, ipm_ids = list(open_liscio), list(open_ipm)
     if kind is Kind.ACCOUNTS:
-        liscio_keys = _keys(open_liscio, normalize_name, _NAME)
-        ipm_keys = _keys(open_ipm, normalize_name, _NAME)
-        _level(EXACT, liscio_keys, ipm_keys, blocked, pairs, groups, done, done_ipm, None)
+        liscio_keys = list(map(normalize_name, map(_NAME, open_liscio.values())))
+        ipm_keys = list(map(normalize_name, map(_NAME, open_ipm.values())))
+        _level(EXACT, (liscio_ids, liscio_keys), (ipm_ids, ipm_keys), blocked, pairs, groups,
+               done, done_ipm, None)
     else:
-        full_l, loose_l = _person_keys(open_liscio)
-        full_i, loose_i = _person_keys(open_ipm)
-        _level(EXACT, full_l, full_i, blocked, pairs, groups, done, done_ipm, None)
-        rest_l = {rid: key for rid, key in loose_l.items() if rid not in done}
-        rest_i = {rid: key for rid, key in loose_i.items() if rid not in done_ipm}
-        _level(MIDDLE_IGNORED, rest_l, rest_i, blocked, pairs, groups, done, done_ipm,
-               (full_l, full_i))
+        full_l, loose_l = _person_keys(open_liscio.values())
+        full_i, loose_i = _person_keys(open_ipm.values())
+        _level(EXACT, (liscio_ids, full_l), (ipm_ids, full_i), blocked, pairs, groups, done,
+               done_ipm, None)
+        rest_l = _rest(liscio_ids, loose_l, full_l, done)
+        rest_i = _rest(ipm_ids, loose_i, full_i, done_ipm)
+        _level(MIDDLE_IGNORED, rest_l[:2], rest_i[:2], blocked, pairs, groups, done, done_ipm,
+               (dict(zip(rest_l[0], rest_l[2])), dict(zip(rest_i[0], rest_i[2]))))
 
     return MatchResult(
         pairs=tuple(pairs),
@@ -121,36 +125,45 @@ _NAME = attrgetter("name")
 _FIRST = itemgetter(0)
 _SECOND = itemgetter(1)
 
-
-def _keys(records: dict[str, Record], key: Callable[[str], str],
-          value: Callable[[Record], str]) -> dict[str, str]:
-    """``key(value(record))`` by id; map and zip keep the loop over ~10^5 records in C."""
-    return dict(zip(records, map(key, map(value, records.values()))))
+# One side of a level: ids and their keys, in parallel.
+_Side = tuple[list[str], list[str]]
 
 
-def _person_keys(records: dict[str, Record]) -> tuple[dict[str, str], dict[str, str]]:
-    """Full and loose person keys by id."""
-    both = list(map(person_key_strings, records.values()))
-    return dict(zip(records, map(_FIRST, both))), dict(zip(records, map(_SECOND, both)))
+def _person_keys(records: Iterable[Record]) -> tuple[list[str], list[str]]:
+    """Full and loose person keys, in the records' order."""
+    both = list(map(person_key_strings, records))
+    return list(map(_FIRST, both)), list(map(_SECOND, both))
 
 
-def _level(level: str, liscio_keys: dict[str, str], ipm_keys: dict[str, str],
+def _rest(ids: list[str], keys: list[str], full: list[str],
+          done: set[str]) -> tuple[list[str], list[str], list[str]]:
+    """The ids not done, with their keys and full keys."""
+    rest = [(rid, key, f) for rid, key, f in zip(ids, keys, full) if rid not in done]
+    return [r[0] for r in rest], [r[1] for r in rest], [r[2] for r in rest]
+
+
+def _level(level: str, liscio: _Side, ipm: _Side,
            blocked: set[tuple[str, str]], pairs: list[MatchedPair],
            groups: list[AmbiguousGroup], done: set[str], done_ipm: set[str],
            full_keys: tuple[dict[str, str], dict[str, str]] | None) -> None:
     """Match one level: 1:1 keys are paired, shared keys on both sides are ambiguous."""
+    liscio_ids, liscio_keys = liscio
+    ipm_ids, ipm_keys = ipm
     left_shared = _shared(liscio_keys)
     right_shared = _shared(ipm_keys)
     # Key -> id; for a shared key any of its ids (the group lists them all, below).
-    right = dict(zip(ipm_keys.values(), ipm_keys))
+    right = dict(zip(ipm_keys, ipm_ids))
     right.pop("", None)  # an empty key never matches
-    tied: dict[str, None] = {}  # keys of ambiguous groups, in Liscio's order
-    for lid, key in liscio_keys.items():
+    tied: dict[str, list[str]] = {}  # keys of ambiguous groups in Liscio's order: Liscio ids
+    for lid, key in zip(liscio_ids, liscio_keys):
         iid = right.get(key)
         if iid is None:
             continue
         if key in left_shared or key in right_shared:
-            tied[key] = None
+            if key in tied:
+                tied[key].append(lid)
+            else:
+                tied[key] = [lid]
             continue
         if blocked and (lid, iid) in blocked:
             continue
@@ -161,28 +174,31 @@ def _level(level: str, liscio_keys: dict[str, str], ipm_keys: dict[str, str],
         done_ipm.add(iid)
     if not tied:
         return
-    lids, iids = _ids_by_key(liscio_keys, tied), _ids_by_key(ipm_keys, tied)
-    for key in tied:
-        groups.append(AmbiguousGroup(key, level, lids[key], iids[key]))
-        done.update(lids[key])
-        done_ipm.update(iids[key])
+    shared_ipm = _ids_by_key(ipm_ids, ipm_keys, right_shared.intersection(tied))
+    for key, lids in tied.items():
+        iids = shared_ipm.get(key) or (right[key],)
+        groups.append(AmbiguousGroup(key, level, tuple(lids), iids))
+        done.update(lids)
+        done_ipm.update(iids)
 
 
-def _shared(keys: dict[str, str]) -> set[str]:
+def _shared(keys: list[str]) -> set[str]:
     """The keys held by more than one id."""
-    counts = Counter(keys.values())
+    counts = Counter(keys)
     if len(counts) == len(keys):
         return set()
     return {key for key, n in counts.items() if n > 1}
 
 
-def _ids_by_key(keys: dict[str, str], wanted: dict[str, None]) -> dict[str, tuple[str, ...]]:
+def _ids_by_key(ids: list[str], keys: list[str], wanted: set[str]) -> dict[str, tuple[str, ...]]:
     """Every id of each wanted key, in input order."""
+    if not wanted:
+        return {}
     found: dict[str, list[str]] = {key: [] for key in wanted}
-    for rid, key in keys.items():
+    for rid, key in zip(ids, keys):
         if key in found:
             found[key].append(rid)
-    return {key: tuple(ids) for key, ids in found.items()}
+    return {key: tuple(key_ids) for key, key_ids in found.items()}
 
 
 _tuple_new = tuple.__new__
