@@ -19,7 +19,9 @@ STYLE = """<style>
 .pm-app table.pm-plan td, .pm-app table.pm-plan th,
 .pm-app table.pm-counts td, .pm-app table.pm-counts th,
 .pm-app table.pm-services td, .pm-app table.pm-report-preview td,
-.pm-app table.pm-report-preview th { border: 1px solid #ddd; padding: 2px 6px; }
+.pm-app table.pm-report-preview th { border: 1px solid #ddd; padding: 2px 6px;
+                                     line-height: 1.35; }
+.pm-app table.pm-report-preview td { white-space: nowrap; }  /* its box scrolls sideways */
 .pm-app .pm-table .dt-search, .pm-app .pm-table .dt-info, .pm-app .pm-table .dt-paging,
 .pm-app .pm-table .dt-length { display: none; }  /* searching and paging run server side */
 .pm-app .pm-stage-done { background-color: #1976d2 !important; color: white !important;

@@ -67,8 +67,8 @@ class ConnectionPanel(ipw.VBox):
             s = self.ctx.session
             lisc = s.liscio.check()
             ipm = s.ipm.check()
-            self.result.value = message_html(f"Connected: Liscio {lisc}; IPM {ipm}", "success")
-            self.ctx.log.add(f"Connection test passed: Liscio {lisc}; IPM {ipm}")
+            self.result.value = message_html(f"Both answered: {lisc}; {ipm}.", "success")
+            self.ctx.log.add(f"Connection test passed: {lisc}; {ipm}")
         self.result.value = message_html("Testing…")
         self.ctx.guard("the connection test", check, self.result)
 
