@@ -170,6 +170,35 @@ class Action:
     getattr(Action, f.name).__set__ for f in dataclasses.fields(Action))
 
 
+def make_action(op: Op, kind: Kind, liscio_id: str | None, ipm_key: str | None,
+                side: Side | None, field: str | None, before: FieldValue, after: FieldValue,
+                rule: str, how: LinkHow | None) -> Action:
+    """``Action(op=op, kind=kind, ...)`` with these fields positional, the others default.
+
+    The planner's hot path (LINK, WRITE, MARK_SYNCED: ~10^6 at 100,000 organizations): no
+    keyword arguments to match, a third cheaper than the keyword-only constructor.
+    """
+    self = _new(Action)
+    _set_op(self, op)
+    _set_kind(self, kind)
+    _set_liscio_id(self, liscio_id)
+    _set_ipm_key(self, ipm_key)
+    _set_side(self, side)
+    _set_field(self, field)
+    _set_before(self, before)
+    _set_after(self, after)
+    _set_rule(self, rule)
+    _set_how(self, how)
+    _set_record(self, None)
+    _set_external_id(self, None)
+    _set_candidates(self, ())
+    _set_reason(self, "")
+    return self
+
+
+_new = object.__new__
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
     """An ordered list of actions: links, creates, field writes, marks, then information."""

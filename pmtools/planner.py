@@ -42,6 +42,7 @@ from pmtools.plan import (
     Plan,
     SyncPolicy,
     SyncState,
+    make_action,
 )
 from pmtools.records import SYNCED_FIELDS, FieldValue, Kind, Record, Side, has_value
 from pmtools.rules import decide
@@ -216,8 +217,8 @@ def _plan_kind(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record], stat
 
     result = match(kind, liscio, ipm, state)
     for pair in result.pairs:
-        links.append(Action(op=Op.LINK, kind=kind, liscio_id=pair.liscio_id,
-                            ipm_key=pair.ipm_key, how=LinkHow.AUTOMATIC, rule=pair.level))
+        links.append(make_action(Op.LINK, kind, pair.liscio_id, pair.ipm_key, None, None, None,
+                                 None, pair.level, LinkHow.AUTOMATIC))
         _pair_actions(kind, spec, liscio_by_id[pair.liscio_id], ipm_by_key[pair.ipm_key], True,
                       writes, marks, skips)
 
@@ -315,12 +316,11 @@ def _pair_actions(kind: Kind, spec: _FieldSpec, liscio: Record, ipm: Record, fir
             decision = decide(field, liscio_value, ipm_value, first_sync)
             if decision is not None:
                 side, before, after, rule = decision
-                writes.append(Action(op=Op.WRITE, kind=kind, liscio_id=liscio_id,
-                                     ipm_key=ipm_key, side=side, field=field, before=before,
-                                     after=after, rule=rule))
+                writes.append(make_action(Op.WRITE, kind, liscio_id, ipm_key, side, field,
+                                          before, after, rule, None))
     if first_sync and not undecided:
-        marks.append(Action(op=Op.MARK_SYNCED, kind=kind, liscio_id=liscio_id, ipm_key=ipm_key,
-                            rule=RULE_MARK_SYNCED))
+        marks.append(make_action(Op.MARK_SYNCED, kind, liscio_id, ipm_key, None, None, None,
+                                 None, RULE_MARK_SYNCED, None))
 
 
 def _values_getter(fields: tuple[str, ...]) -> Callable[[Record], tuple[FieldValue, ...]]:

@@ -3,7 +3,7 @@
 import dataclasses
 import inspect
 
-from pmtools.plan import Action, Op
+from pmtools.plan import Action, LinkHow, Op, make_action
 from pmtools.records import Kind, Record, Side
 
 
@@ -26,3 +26,14 @@ def test_every_argument_lands_in_its_own_field():
     action = Action(**given)
     assert {f.name: getattr(action, f.name) for f in dataclasses.fields(Action)} == given
     assert dataclasses.replace(action, rule="s").rule == "s"
+
+
+def test_make_action_is_the_keyword_constructor():
+    assert make_action(Op.WRITE, Kind.ACCOUNTS, "a1", "K1", Side.IPM, "phone", "1", "2", "r",
+                       None) == Action(op=Op.WRITE, kind=Kind.ACCOUNTS, liscio_id="a1",
+                                       ipm_key="K1", side=Side.IPM, field="phone", before="1",
+                                       after="2", rule="r")
+    made = make_action(Op.LINK, Kind.CONTACTS, "c1", "P1", None, None, None, None, "exact-name",
+                       LinkHow.AUTOMATIC)
+    assert repr(made) == repr(Action(op=Op.LINK, kind=Kind.CONTACTS, liscio_id="c1",
+                                     ipm_key="P1", how=LinkHow.AUTOMATIC, rule="exact-name"))
