@@ -215,18 +215,17 @@ class Plan:
         """The CLI's count keys for this plan (``errors`` is filled by apply)."""
         counts = dict.fromkeys(COUNT_KEYS, 0)
         # One pass in C over (op, side); a plan of 100,000 organizations holds ~10^6 actions.
-        # Counted by id(): an enum member's hash is a Python-level call, an int's is not.
-        actions = self.actions
-        by_id = Counter(zip(map(id, map(_OP, actions)), map(id, map(_SIDE, actions))))
-        for (op_id, side_id), n in by_id.items():
-            key = _count_key(_BY_ID.get(op_id), _BY_ID.get(side_id))
+        for (op, side), n in Counter(map(_OP_SIDE, self.actions)).items():
+            key = _count_key(op, side)
             if key is not None:
                 counts[key] += n
         return counts
 
 
-def _count_key(op: Op | None, side: Side | None) -> str | None:
+def _count_key(op: Op, side: Side | None) -> str | None:
     """The count key an action of ``op`` on ``side`` adds to, if any."""
+    if not isinstance(op, Op):
+        return None
     if op is Op.WRITE:
         return "ipm_fields_written" if side is Side.IPM else "liscio_fields_filled"
     if op is Op.UNMATCHED:
@@ -234,9 +233,7 @@ def _count_key(op: Op | None, side: Side | None) -> str | None:
     return _OP_COUNT_KEYS.get(op)
 
 
-_OP = operator.attrgetter("op")
-_SIDE = operator.attrgetter("side")
-_BY_ID: dict[int, Op | Side] = {id(member): member for member in (*Op, *Side)}
+_OP_SIDE = operator.attrgetter("op", "side")
 _OP_COUNT_KEYS = {Op.LINK: "linked", Op.CREATE_IN_IPM: "created_in_ipm",
                   Op.CREATE_IN_LISCIO: "created_in_liscio", Op.AMBIGUOUS: "ambiguous",
                   Op.ORPHAN: "orphaned"}

@@ -295,7 +295,7 @@ def _pair_actions(kind: Kind, spec: _FieldSpec, liscio: Record, ipm: Record, fir
     """Append one pair's WRITEs, SKIPs and (first sync, all decided) MARK_SYNCED."""
     # Runs for every pair (~350,000 at 100,000 organizations): the fields' values are read in
     # one call, and a field with equal raw values is decided here without a call. ``spec`` is
-    # looked up once per kind by the caller: an enum's hash is a Python-level call.
+    # looked up once per kind, by the caller.
     undecided = False
     liscio_id, ipm_key = liscio.id, ipm.id
     fields, values = spec
