@@ -155,6 +155,7 @@ def _level(level: str, liscio: _Side, ipm: _Side,
     right = dict(zip(ipm_keys, ipm_ids))
     right.pop("", None)  # an empty key never matches
     tied: dict[str, list[str]] = {}  # keys of ambiguous groups in Liscio's order: Liscio ids
+    paired = len(pairs)
     for lid, key in zip(liscio_ids, liscio_keys):
         iid = right.get(key)
         if iid is None:
@@ -170,8 +171,9 @@ def _level(level: str, liscio: _Side, ipm: _Side,
         if full_keys is not None and not compatible(full_keys[0][lid], full_keys[1][iid]):
             continue
         pairs.append(_tuple_new(MatchedPair, (lid, iid, level)))
-        done.add(lid)
-        done_ipm.add(iid)
+    # The loop reads neither set: fill them in C.
+    done.update(map(_FIRST, pairs[paired:]))
+    done_ipm.update(map(_SECOND, pairs[paired:]))
     if not tied:
         return
     shared_ipm = _ids_by_key(ipm_ids, ipm_keys, right_shared.intersection(tied))
