@@ -128,6 +128,13 @@ def _walk_through(served, page):
     widths = page.eval_on_selector(f"{tab} table.dataTable", "t => [t.scrollWidth, "
                                    "t.closest('.pm-table').clientWidth]")
     assert widths[0] <= widths[1] + 2, widths
+    # A row clicked far down the page shows its actions in sight (they stick to the bottom).
+    page.locator(f"{tab} table.dataTable tbody tr").nth(12).click()
+    wait_text(page, f"{tab} .pm-selected", "Selected")
+    box = page.eval_on_selector(f"{tab} .pm-selected", "e => { const r = "
+                                "e.getBoundingClientRect(); return [r.top, r.bottom, "
+                                "window.innerHeight] }")
+    assert 0 <= box[0] and box[1] <= box[2], box
     # The hostile name appears as text; no element is made from it and no script runs.
     page.fill(f"{tab} .pm-search input", "onerror")
     wait_text(page, f"{tab} table.dataTable tbody", XSS)

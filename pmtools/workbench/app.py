@@ -32,6 +32,14 @@ STYLE = """<style>
 .pm-app .pm-table td.pm-wrap, .pm-app .pm-table th.pm-wrap { white-space: normal;
                                                               min-width: 8em;
                                                               overflow-wrap: anywhere; }
+/* A sticky box needs no clipping box between it and the page's scroller. */
+.jp-OutputArea:has(.pm-app), .jp-OutputArea-child:has(.pm-app),
+.jp-OutputArea-output:has(.pm-app), .pm-app, .pm-app .widget-container,
+.pm-app .jupyter-widget-TabPanel-tabContents { overflow: visible !important; }
+.pm-app .pm-actions { position: sticky; bottom: 0; z-index: 5; background: white;
+                      border-top: 2px solid #1976d2; padding-top: 0.3em;
+                      box-shadow: 0 14px 0 0 white;  /* covers the scroller's bottom padding */
+                      max-height: 60vh; overflow-y: auto; }
 .pm-app .pm-hint { color: #555; font-size: 0.92em; margin: 0.2em 0; }
 .pm-app .pm-intro ol { margin: 0.2em 0 0.4em 1.2em; padding: 0; }
 .pm-app .pm-caution { color: #8a6d3b; }

@@ -161,6 +161,10 @@ class PairsTab(ipw.VBox):
                                           layout=ipw.Layout(width="60%"))
         self.record_select.add_class("pm-record-select")
         self.linking = LinkingPanel(ctx, self)
+        # Stays in sight at the bottom of the window while the table scrolls: a row clicked
+        # high up a long page shows its actions at once, not a screen further down.
+        self.action_box = ipw.VBox([self.record_select, self.linking])
+        self.action_box.add_class("pm-actions")
         self.search.observe(lambda _c: self._filters_changed(), "value")
         self.status.observe(lambda _c: self._filters_changed(), "value")
         self.side.observe(lambda _c: self._filters_changed(), "value")
@@ -172,7 +176,7 @@ class PairsTab(ipw.VBox):
             ipw.HBox([self.search, self.status, self.side]), self.hint,
             self.table,
             ipw.HBox([self.prev_button, self.page_label, self.next_button]), self.note,
-            self.message, self.record_select, self.linking])
+            self.message, self.action_box])
         self.add_class(f"pm-tab-{kind.value}")
 
     # -- data --------------------------------------------------------------------------------
