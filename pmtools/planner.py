@@ -185,8 +185,8 @@ def _cyclic_gc_paused() -> Iterator[None]:
 
 def _plan_kind(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record], state: SyncState,
                policy: SyncPolicy) -> list[Action]:
-    liscio_by_id = {r.id: r for r in liscio}
-    ipm_by_key = {r.id: r for r in ipm}
+    liscio_by_id = _by_id(liscio)
+    ipm_by_key = _by_id(ipm)
     spec = _FIELD_SPECS[kind]
     links: list[Action] = []
     creates: list[Action] = []
@@ -216,11 +216,11 @@ def _plan_kind(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record], stat
                       writes, marks, skips)
 
     result = match(kind, liscio, ipm, state)
-    for pair in result.pairs:
-        links.append(make_action(Op.LINK, kind, pair.liscio_id, pair.ipm_key, None, None, None,
-                                 None, pair.level, LinkHow.AUTOMATIC))
-        _pair_actions(kind, spec, liscio_by_id[pair.liscio_id], ipm_by_key[pair.ipm_key], True,
-                      writes, marks, skips)
+    for liscio_id, ipm_key, level in result.pairs:
+        links.append(make_action(Op.LINK, kind, liscio_id, ipm_key, None, None, None, None,
+                                 level, LinkHow.AUTOMATIC))
+        _pair_actions(kind, spec, liscio_by_id[liscio_id], ipm_by_key[ipm_key], True, writes,
+                      marks, skips)
 
     unmatched: list[Action] = []
     creatable = _creatable(kind, state, policy)
@@ -265,8 +265,8 @@ def _stored_links(kind: Kind, state: SyncState) -> list[Link]:
 def _live_pairs(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record],
                 state: SyncState) -> Iterator[tuple[Record, Record, bool]]:
     """Every pair :func:`plan_sync` plans fields for: (Liscio, IPM, first sync due)."""
-    liscio_by_id = {r.id: r for r in liscio}
-    ipm_by_key = {r.id: r for r in ipm}
+    liscio_by_id = _by_id(liscio)
+    ipm_by_key = _by_id(ipm)
     for link in _stored_links(kind, state):
         if link.status is not LinkStatus.LINKED:
             continue
@@ -276,6 +276,14 @@ def _live_pairs(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record],
             yield liscio_record, ipm_record, link.first_synced_at is None
     for pair in match(kind, liscio, ipm, state).pairs:
         yield liscio_by_id[pair.liscio_id], ipm_by_key[pair.ipm_key], True
+
+
+def _by_id(records: Sequence[Record]) -> dict[str, Record]:
+    """Records by id (the last one of an id listed twice), built in C."""
+    return dict(zip(map(_ID, records), records))
+
+
+_ID = attrgetter("id")
 
 
 def _orphan_reason(liscio: Record | None, ipm: Record | None) -> tuple[str, str] | None:
