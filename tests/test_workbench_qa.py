@@ -153,7 +153,7 @@ def test_link_says_what_it_did_in_names_and_not_a_match_is_not_suggested_again(s
 
 def test_created_in_ipm_shows_linked_on_a_new_page(session):
     tab = session.first_app.details.tabs[Kind.ACCOUNTS]
-    row = _select(tab, LONELY, "unmatched in Liscio")
+    _select(tab, LONELY, "unmatched in Liscio")
     tab.linking.create_ipm_button.click()
     assert "Created" in tab.linking.result.value and "in IPM" in tab.linking.result.value
     app = Workbench(session)  # a new kernel: the new record is not in the cached list rows

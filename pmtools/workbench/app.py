@@ -8,7 +8,13 @@ from typing import Any
 import ipywidgets as ipw
 
 from pmtools.config import Settings
-from pmtools.workbench.common import Context, LogPanel, PanelHandler, message_html, readable
+from pmtools.workbench.common import (
+    Context,
+    LogPanel,
+    PanelHandler,
+    message_html,
+    readable,
+)
 from pmtools.workbench.session import Session, open_session
 
 log = logging.getLogger(__name__)

@@ -100,7 +100,7 @@ def mark_unread(rows: pd.DataFrame, data: KindData) -> pd.DataFrame:
 
 def short_time(value: object) -> str:
     """An ISO time as "YYYY-MM-DD HH:MM" (UTC), for a narrow column; other text unchanged."""
-    text = "" if value is None or value != value else str(value)  # NaN != NaN
+    text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
     if len(text) >= 16 and text[10:11] == "T":
         return text[:10] + " " + text[11:16]
     return text

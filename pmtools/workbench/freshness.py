@@ -91,5 +91,5 @@ def _older(stamp: str | None, than: str | None) -> bool:
 
 
 def _parse(stamp: str) -> _dt.datetime:
-    value = _dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
+    value = _dt.datetime.fromisoformat(stamp)  # Python 3.11 reads a trailing Z
+    return value if value.tzinfo else value.replace(tzinfo=_dt.UTC)

@@ -8,8 +8,8 @@ when it ends, :meth:`Context.changed` tells the others to refresh.
 from __future__ import annotations
 
 import threading
-from types import SimpleNamespace
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import ipywidgets as ipw
