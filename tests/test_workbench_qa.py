@@ -272,3 +272,16 @@ def test_records_of_the_same_name_are_told_apart_in_the_targets(session):
     name = tab.page_rows[index]["Liscio name"]
     same = [label for label, _ in tab.linking.target.options if label.startswith(name + " (")]
     assert len(same) >= 2 and len(set(same)) == len(same), same
+
+
+def test_a_person_is_found_as_last_comma_first(session):
+    tab = session.first_app.details.tabs[Kind.CONTACTS]
+    tab.status.value = ""
+    tab.search.value = "john smith"
+    expected = {(r["liscio_id"], r["ipm_key"]) for r in tab.page_rows}
+    assert expected
+    tab.search.value = "Smith, John"  # IPM lists people so
+    assert {(r["liscio_id"], r["ipm_key"]) for r in tab.page_rows} == expected
+    accounts = session.first_app.details.tabs[Kind.ACCOUNTS]
+    accounts.search.value = "Widgets, Inc"  # an organization's comma is its own
+    assert any(r["IPM name"] == IPM_NAME for r in accounts.page_rows)

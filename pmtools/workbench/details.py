@@ -117,6 +117,14 @@ def _table_frame(rows: pd.DataFrame) -> pd.DataFrame:
     return shown.fillna("").astype(str)
 
 
+def search_text(kind: Kind, text: str) -> str:
+    """The search as the table holds names: a person typed "Last, First" (as IPM shows
+    people) is searched as "First Last"."""
+    from pmtools.names import display_order
+
+    return display_order(text.strip()) if kind is Kind.CONTACTS and "," in text else text
+
+
 def wrapped_columns(frame: pd.DataFrame) -> list[int]:
     """Indexes of the columns allowed to wrap (names, addresses, websites, titles, emails)."""
     return [i for i, c in enumerate(frame.columns) if not str(c).lower().endswith(SHORT)]
@@ -215,7 +223,8 @@ class PairsTab(ipw.VBox):
             return
         status = self.status.value
         statuses = UNMATCHED if status == "unmatched" else (status,) if status else None
-        result = self.view.query(search=self.search.value, status=statuses,
+        result = self.view.query(search=search_text(self.kind, self.search.value),
+                                 status=statuses,
                                  side=self.side.value or None, page=self.page,
                                  page_size=PAGE_SIZE)
         self.page = result.page
