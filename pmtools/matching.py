@@ -22,10 +22,10 @@ Everything is dict look-ups, linear in the number of records.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import filterfalse
-from operator import attrgetter, itemgetter
+from itertools import filterfalse, repeat
+from operator import attrgetter, is_, itemgetter
 from typing import NamedTuple
 
 from pmtools.names import compatible, normalize_name, person_key_strings
@@ -40,6 +40,7 @@ __all__ = [
     "MatchResult",
     "MatchedPair",
     "match",
+    "match_records",
 ]
 
 EXACT = "exact-name"
@@ -77,6 +78,17 @@ class MatchResult:
 def match(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record],
           state: SyncState) -> MatchResult:
     """Pair the unlinked, non-archived records of ``kind`` by exact name (see module doc)."""
+    return match_records(kind, liscio, ipm, state, liscio_by_id=None, ipm_by_id=None)
+
+
+def match_records(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record],
+                  state: SyncState, *, liscio_by_id: Mapping[str, Record] | None,
+                  ipm_by_id: Mapping[str, Record] | None) -> MatchResult:
+    """:func:`match`, given each side's records by id too (the planner has them), or None.
+
+    When every record of a side takes part (no record archived, linked, of another kind or
+    listed twice), that mapping is the side's records to match, as is.
+    """
     linked_liscio: set[str] = set()
     linked_ipm: set[str] = set()
     for link in state.links:
@@ -85,11 +97,8 @@ def match(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record],
             linked_ipm.add(link.ipm_key)
     blocked = {(d.liscio_id, d.ipm_key) for d in state.decisions if d.kind is kind}
 
-    # By id: a record listed twice (pages that overlapped) is one record, not a tie.
-    open_liscio = {r.id: r for r in liscio
-                   if r.kind is kind and not r.archived and r.id not in linked_liscio}
-    open_ipm = {r.id: r for r in ipm
-                if r.kind is kind and not r.archived and r.id not in linked_ipm}
+    open_liscio = _open_records(kind, liscio, linked_liscio, liscio_by_id)
+    open_ipm = _open_records(kind, ipm, linked_ipm, ipm_by_id)
 
     pairs: list[MatchedPair] = []
     groups: list[AmbiguousGroup] = []
@@ -121,6 +130,19 @@ def match(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record],
     )
 
 
+def _open_records(kind: Kind, records: Sequence[Record], linked: set[str],
+                  by_id: Mapping[str, Record] | None) -> Mapping[str, Record]:
+    """The records that take part, by id: one record listed twice (pages that overlapped)."""
+    if (by_id is not None and not linked and len(by_id) == len(records)
+            and all(map(is_, map(_KIND, records), repeat(kind)))
+            and not any(map(_ARCHIVED, records))):
+        return by_id  # every record takes part, once: the same mapping, in the same order
+    return {r.id: r for r in records
+            if r.kind is kind and not r.archived and r.id not in linked}
+
+
+_KIND = attrgetter("kind")
+_ARCHIVED = attrgetter("archived")
 _NAME = attrgetter("name")
 _FIRST = itemgetter(0)
 _SECOND = itemgetter(1)

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from operator import attrgetter
 
-from pmtools.matching import match
+from pmtools.matching import match, match_records
 from pmtools.plan import (
     Action,
     Link,
@@ -215,7 +215,8 @@ def _plan_kind(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record], stat
         _pair_actions(kind, spec, liscio_record, ipm_record, link.first_synced_at is None,
                       writes, marks, skips)
 
-    result = match(kind, liscio, ipm, state)
+    result = match_records(kind, liscio, ipm, state, liscio_by_id=liscio_by_id,
+                           ipm_by_id=ipm_by_key)
     for liscio_id, ipm_key, level in result.pairs:
         links.append(make_action(Op.LINK, kind, liscio_id, ipm_key, None, None, None, None,
                                  level, LinkHow.AUTOMATIC))
