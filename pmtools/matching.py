@@ -22,13 +22,13 @@ Everything is dict look-ups, linear in the number of records.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import filterfalse, repeat
 from operator import attrgetter, is_, itemgetter
 from typing import NamedTuple
 
-from pmtools.names import compatible, normalize_name, person_key_strings
+from pmtools.names import compatible, loose_key, normalize_name, person_full_key
 from pmtools.plan import SyncState
 from pmtools.records import Kind, Record
 
@@ -113,12 +113,13 @@ def match_records(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record],
         _level(EXACT, (liscio_ids, liscio_keys), (ipm_ids, ipm_keys), blocked, pairs, groups,
                done, done_ipm, None)
     else:
-        full_l, loose_l = _person_keys(open_liscio.values())
-        full_i, loose_i = _person_keys(open_ipm.values())
+        full_l = list(map(person_full_key, open_liscio.values()))
+        full_i = list(map(person_full_key, open_ipm.values()))
         _level(EXACT, (liscio_ids, full_l), (ipm_ids, full_i), blocked, pairs, groups, done,
                done_ipm, None)
-        rest_l = _rest(liscio_ids, loose_l, full_l, done)
-        rest_i = _rest(ipm_ids, loose_i, full_i, done_ipm)
+        # Loose keys only for the records the first level left (most are paired there).
+        rest_l = _rest(liscio_ids, full_l, done)
+        rest_i = _rest(ipm_ids, full_i, done_ipm)
         _level(MIDDLE_IGNORED, rest_l[:2], rest_i[:2], blocked, pairs, groups, done, done_ipm,
                (dict(zip(rest_l[0], rest_l[2])), dict(zip(rest_i[0], rest_i[2]))))
 
@@ -151,17 +152,11 @@ _SECOND = itemgetter(1)
 _Side = tuple[list[str], list[str]]
 
 
-def _person_keys(records: Iterable[Record]) -> tuple[list[str], list[str]]:
-    """Full and loose person keys, in the records' order."""
-    both = list(map(person_key_strings, records))
-    return list(map(_FIRST, both)), list(map(_SECOND, both))
-
-
-def _rest(ids: list[str], keys: list[str], full: list[str],
+def _rest(ids: list[str], full: list[str],
           done: set[str]) -> tuple[list[str], list[str], list[str]]:
-    """The ids not done, with their keys and full keys."""
-    rest = [(rid, key, f) for rid, key, f in zip(ids, keys, full) if rid not in done]
-    return [r[0] for r in rest], [r[1] for r in rest], [r[2] for r in rest]
+    """The ids not done, with their loose keys and full keys."""
+    rest = [(rid, key) for rid, key in zip(ids, full) if rid not in done]
+    return [r[0] for r in rest], [loose_key(r[1]) for r in rest], [r[1] for r in rest]
 
 
 def _level(level: str, liscio: _Side, ipm: _Side,

@@ -68,7 +68,13 @@ def person_keys(record: Record) -> PersonKeys:
 
 
 def person_key_strings(record: Record) -> tuple[str, str]:
-    """:func:`person_keys` as a plain (full, loose) tuple: matching computes ~10^6 of them."""
+    """:func:`person_keys` as a plain (full, loose) tuple."""
+    full = person_full_key(record)
+    return full, loose_key(full)
+
+
+def person_full_key(record: Record) -> str:
+    """A person's full key (:class:`PersonKeys`): matching computes ~10^6 of them."""
     first, last = record.first_name, record.last_name
     if first is not None or last is not None:
         # Empty parts leave extra spaces, which normalize_name collapses.
@@ -78,17 +84,20 @@ def person_key_strings(record: Record) -> tuple[str, str]:
         # display_order leaves a name without a comma as it is: skip the call.
         if record.side is Side.IPM and "," in words:
             words = display_order(words)
-    # normalize_name, inlined: matching computes ~10^6 keys.
+    # normalize_name, inlined.
     if not words:
-        return "", ""
+        return ""
     if words.isascii():
-        full = " ".join(words.lower().split())
-    else:
-        full = " ".join(unicodedata.normalize("NFKC", words).casefold().split())
+        return " ".join(words.lower().split())
+    return " ".join(unicodedata.normalize("NFKC", words).casefold().split())
+
+
+def loose_key(full: str) -> str:
+    """The loose key of a full person key: its first and last word (:class:`PersonKeys`)."""
     first_space = full.find(" ")
     if first_space < 0:
-        return full, full
-    return full, f"{full[:first_space]} {full[full.rfind(' ') + 1:]}"
+        return full
+    return f"{full[:first_space]} {full[full.rfind(' ') + 1:]}"
 
 
 def compatible(a: str, b: str) -> bool:
