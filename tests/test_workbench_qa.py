@@ -270,8 +270,11 @@ def test_records_of_the_same_name_are_told_apart_in_the_targets(session):
     index = next(i for i, r in enumerate(tab.page_rows) if r["Liscio name"])
     tab.select_row(index)
     name = tab.page_rows[index]["Liscio name"]
-    same = [label for label, _ in tab.linking.target.options if label.startswith(name + " (")]
+    same = [label for label, _ in tab.linking.target.options if label.startswith(name + " · ")]
     assert len(same) >= 2 and len(set(same)) == len(same), same
+    for i, row in enumerate(tab.page_rows):  # ambiguous: a person chooses, from either side
+        tab.select_row(i)
+        assert tab.linking.suggestions and tab.linking.target.value == NO_TARGET, row
 
 
 def test_a_person_is_found_as_last_comma_first(session):

@@ -39,12 +39,11 @@ def target_options(suggestions: list[Any]) -> list[tuple[str, str]]:
 
 
 def record_detail(record: Record | None) -> str:
-    """A few words telling apart records of the same name: " (email, title)" or " (phone)"."""
+    """A few words telling apart records of the same name: " · email · title" or " · phone"."""
     if record is None:
         return ""
     values = [record.email, record.title, record.phone, record.website]
-    shown = [str(v) for v in values if has_value(v)][:2]
-    return f" ({', '.join(shown)})" if shown else ""
+    return "".join(f" · {v}" for v in [str(v) for v in values if has_value(v)][:2])
 
 
 def preselect(suggestions: list[Any], *, searched: bool = False) -> str:
@@ -195,7 +194,10 @@ class LinkingPanel(ipw.VBox):
             return
         other = Side.IPM if side is Side.LISCIO else Side.LISCIO
         rejected = _rejected(self.tab.data.state, side, record.id)  # "not a match" before
-        self._set_targets(self._index(other).rank(record, limit=SUGGESTIONS, exclude=rejected))
+        # An ambiguous name is a person's call: several records share it, so none is chosen.
+        ambiguous = str((self.row or {}).get("status") or "") == "ambiguous"
+        self._set_targets(self._index(other).rank(record, limit=SUGGESTIONS, exclude=rejected),
+                          choose=not ambiguous)
 
     def _search(self) -> None:
         query = self.target_search.value.strip()
@@ -206,9 +208,10 @@ class LinkingPanel(ipw.VBox):
         other = Side.IPM if side is Side.LISCIO else Side.LISCIO
         self._set_targets(self._index(other).search(query, limit=SUGGESTIONS), searched=True)
 
-    def _set_targets(self, suggestions: list[Any], *, searched: bool = False) -> None:
+    def _set_targets(self, suggestions: list[Any], *, searched: bool = False,
+                     choose: bool = True) -> None:
         self.suggestions = list(suggestions)
-        chosen = preselect(self.suggestions, searched=searched)
+        chosen = preselect(self.suggestions, searched=searched) if choose else NO_TARGET
         options = target_options(self.suggestions)
         if chosen == NO_TARGET:
             options = [(choose_label(len(options), searched=searched), NO_TARGET)] + options
