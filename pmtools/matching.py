@@ -133,7 +133,7 @@ def match_records(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record],
 
 def _open_records(kind: Kind, records: Sequence[Record], linked: set[str],
                   by_id: Mapping[str, Record] | None) -> Mapping[str, Record]:
-    """The records that take part, by id: one record listed twice (pages that overlapped)."""
+    """The records that take part, by id (one listed twice, as overlapping pages do, is one)."""
     if (by_id is not None and not linked and len(by_id) == len(records)
             and all(map(is_, map(_KIND, records), repeat(kind)))
             and not any(map(_ARCHIVED, records))):
