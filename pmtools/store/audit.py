@@ -149,10 +149,13 @@ class AuditMixin:
                              (status, error, now_iso(), ipm_key, liscio_id, change_id))
 
     def changes(self, *, run_id: int | None = None, status: str | None = None,
-                op: str | None = None) -> list[dict[str, Any]]:
-        """Audit rows (oldest first), values decoded; filter by run, status or op."""
+                op: str | None = None, kind: Kind | None = None,
+                side: Side | None = None) -> list[dict[str, Any]]:
+        """Audit rows (oldest first), values decoded; filter by run, status, op, kind, side."""
         sql, params = "SELECT * FROM changes WHERE 1=1", []
-        for column, value in (("run_id", run_id), ("status", status), ("op", op)):
+        for column, value in (("run_id", run_id), ("status", status), ("op", op),
+                              ("kind", str(kind) if kind else None),
+                              ("side", str(side) if side else None)):
             if value is not None:
                 sql += f" AND {column} = ?"
                 params.append(value)

@@ -140,6 +140,10 @@ CREATE TABLE full_pulls (
     at TEXT NOT NULL
 );
 """),
+    (3, "index the audit trail by kind, op and status (View Details overlays confirmed writes)",
+     """
+CREATE INDEX changes_kind_op ON changes (kind, op, status);
+"""),
 )
 
 LATEST = MIGRATIONS[-1][0]

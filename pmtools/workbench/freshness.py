@@ -39,7 +39,8 @@ def ipm_view_records(session: Any, kind: Kind, detailed: Iterable[Record] = ()) 
             by_id[record.id] = record
     _add_created(session, kind, by_id)
     return overlay_writes(kind, list(by_id.values()),
-                          store.changes(op="write", status="confirmed"))
+                          store.changes(op="write", status="confirmed", kind=kind,
+                                        side=Side.IPM))
 
 
 def overlay_writes(kind: Kind, records: list[Record],
@@ -67,8 +68,8 @@ def _add_created(session: Any, kind: Kind, by_id: dict[str, Record]) -> None:
     """Read the IPM records created by pmtools since the last pull (not in the cache yet)."""
     store = session.store
     linked = {link.ipm_key for link in store.links(kind)}
-    created = [c["ipm_key"] for c in store.changes(op="create", status="confirmed")
-               if c.get("side") == str(Side.IPM) and c.get("kind") == str(kind)]
+    created = [c["ipm_key"] for c in store.changes(op="create", status="confirmed", kind=kind,
+                                                   side=Side.IPM)]
     for key in dict.fromkeys(created):
         if key and key in linked and key not in by_id:
             try:
