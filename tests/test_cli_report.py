@@ -183,3 +183,34 @@ def test_runs_lists_every_run_with_who_started_it(env, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert "by app" in lines[0] and "linked=3 errors=1" in lines[0]
     assert f"(undoes run {first})" in lines[1]
+
+
+def test_pairs_report_reuses_the_cards_of_the_last_sync_unless_fresh(sandbox, env, tmp_path,
+                                                                      capsys):
+    def ipm_gets():
+        return sandbox.stats.counts["ipm:GET"]
+
+    assert main(["sync", "--force", "--json"]) == 0
+    before = ipm_gets()
+    assert main(["report", "--kind", "accounts", "-o", str(tmp_path / "first.csv")]) == 0
+    first = ipm_gets() - before  # the organizations the sync wrote to (or did not read)
+    before = ipm_gets()
+    assert main(["report", "--kind", "accounts", "-o", str(tmp_path / "reused.csv")]) == 0
+    reused = ipm_gets() - before
+    assert reused < first  # the first report kept the cards it read
+    before = ipm_gets()
+    assert main(["report", "--kind", "accounts", "--fresh",
+                 "-o", str(tmp_path / "fresh.csv")]) == 0
+    fresh = ipm_gets() - before
+    assert fresh >= reused + 3  # one card (at least one request) per organization
+    assert _csv(tmp_path / "first.csv") == _csv(tmp_path / "reused.csv") == _csv(
+        tmp_path / "fresh.csv")
+    acme = next(r for r in _csv(tmp_path / "fresh.csv") if r[0] == "Acme LLC")
+    assert acme[6] == "555-1111"  # IPM Phone: the sync wrote it; the card read shows it
+
+
+def test_pairs_report_without_a_state_file_reads_every_card(sandbox, env, tmp_path):
+    assert main(["report", "--kind", "accounts", "-o", str(tmp_path / "r.csv")]) == 0
+    assert not env.exists()  # a report does not make a state file
+    rows = _csv(tmp_path / "r.csv")
+    assert any(r[4] == "ACME LLC" and r[6] == "555-0000" for r in rows)

@@ -234,3 +234,79 @@ def test_changes_and_errors_reports_from_a_real_run(tmp_path):
     (phone,) = [r for r in rows if r[4] == "Acme" and r[3] == "write"]
     assert phone[11] == "'+1 555 0100"
     assert any(r[4] == "'@Bad Co" for r in rows)
+
+
+# -- fetch_records: reusing the cards the last sync kept -----------------------------------
+
+def _synced_firm(tmp_path):
+    """A firm after one Sync Now that wrote nothing to IPM: three organizations with cards."""
+    from fakes import FakeIpm, FakeLiscio
+
+    from pmtools.plan import SyncPolicy
+    from pmtools.store import Store
+    from pmtools.sync import run_sync
+
+    liscio, ipm = FakeLiscio(), FakeIpm()
+    for name, line1 in (("Acme", "1 Main St"), ("Birch", "2 Oak Ave"), ("Cedar", None)):
+        liscio.add(A, name)
+        ipm.add(A, name, address=Address(line1=line1) if line1 else None)
+    store = Store.open(tmp_path / "s.sqlite")
+    run_sync(liscio=liscio, ipm=ipm, store=store, policy=SyncPolicy(force=True))
+    assert not ipm.field_writes and ipm.detail_loads == 3
+    return liscio, ipm, store
+
+
+def _addresses(ipm_recs):
+    return {r.name: r.address.line1 if r.address else None for r in ipm_recs}
+
+
+def test_fetch_records_reuses_unchanged_cards_and_reads_changed_ones(tmp_path):
+    from pmtools.reports import fetch_records
+
+    liscio, ipm, store = _synced_firm(tmp_path)
+    with store:
+        loads = ipm.detail_loads
+        _, ipm_recs = fetch_records(A, liscio=liscio, ipm=ipm, store=store)
+        assert ipm.detail_loads == loads  # nothing changed in IPM: no card read
+        assert _addresses(ipm_recs) == {"Acme": "1 Main St", "Birch": "2 Oak Ave",
+                                        "Cedar": None}
+        assert all(r.details_complete for r in ipm_recs)
+
+        birch = ipm.by_name(A, "Birch")[0]
+        ipm.edit(A, birch.id, address=Address(line1="9 New Rd"))  # moves its modified_at
+        _, ipm_recs = fetch_records(A, liscio=liscio, ipm=ipm, store=store)
+        assert ipm.detail_loads == loads + 1
+        assert _addresses(ipm_recs)["Birch"] == "9 New Rd"
+        _, again = fetch_records(A, liscio=liscio, ipm=ipm, store=store)  # kept for next time
+        assert ipm.detail_loads == loads + 1 and _addresses(again)["Birch"] == "9 New Rd"
+
+
+def test_fetch_records_fresh_or_without_a_store_reads_every_card(tmp_path):
+    from pmtools.reports import fetch_records
+
+    liscio, ipm, store = _synced_firm(tmp_path)
+    with store:
+        loads = ipm.detail_loads
+        _, ipm_recs = fetch_records(A, liscio=liscio, ipm=ipm, store=store, fresh=True)
+        assert ipm.detail_loads == loads + 3
+        _, plain = fetch_records(A, liscio=liscio, ipm=ipm)
+        assert ipm.detail_loads == loads + 6
+        assert _addresses(ipm_recs) == _addresses(plain)
+
+
+def test_fetch_records_reads_cards_kept_more_than_a_day_ago(tmp_path):
+    import sqlite3
+
+    from pmtools.reports import fetch_records
+
+    liscio, ipm, store = _synced_firm(tmp_path)
+    with store:
+        conn = sqlite3.connect(store.path)
+        with conn:
+            conn.execute("UPDATE ipm_details SET loaded_at = '2000-01-01T00:00:00.000000Z'")
+        conn.close()
+        loads = ipm.detail_loads
+        fetch_records(A, liscio=liscio, ipm=ipm, store=store)
+        assert ipm.detail_loads == loads + 3
+        fetch_records(A, liscio=liscio, ipm=ipm, store=store)  # the cards read were kept
+        assert ipm.detail_loads == loads + 3

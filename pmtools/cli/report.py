@@ -35,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--status", default="all",
                    choices=("linked", "unmatched", "ambiguous", "orphaned", "all"),
                    help="pairs report: keep rows of this status (default all)")
+    p.add_argument("--fresh", action="store_true",
+                   help="read every IPM organization's card again instead of reusing those "
+                        "unchanged since the last sync")
     p.add_argument("--run", type=int, metavar="RUN_ID",
                    help="--changes/--errors: only this run")
     p.add_argument("--format", choices=("csv", "xlsx"),
@@ -92,6 +95,16 @@ def _state(settings: Settings, kind: Kind) -> tuple[Any, dict[Kind, str]]:
 
 
 @contextmanager
+def _maybe_store(settings: Settings) -> Iterator[Any]:
+    """The state file's store, or None when there is none yet (a report does not make one)."""
+    if not Path(settings.state_path).exists():
+        yield None
+        return
+    with _open_store(settings) as store:
+        yield store
+
+
+@contextmanager
 def _connectors(settings: Settings) -> Iterator[tuple[Any, Any]]:
     from pmtools.connectors.factory import connect
 
@@ -121,8 +134,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         kind = Kind(args.kind)
         state, last = _state(settings, kind)
-        with _connectors(settings) as (liscio, ipm):
-            lis, ipm_recs = reports.fetch_records(kind, liscio=liscio, ipm=ipm)
+        with _connectors(settings) as (liscio, ipm), _maybe_store(settings) as store:
+            lis, ipm_recs = reports.fetch_records(kind, liscio=liscio, ipm=ipm, store=store,
+                                                  fresh=args.fresh)
         df = reports.pairs_report(kind, liscio=lis, ipm=ipm_recs, state=state,
                                   status=args.status, last_synced=last)
     reports.write_report(df, args.output, fmt)

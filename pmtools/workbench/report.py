@@ -90,8 +90,8 @@ def pairs_report(session: Any, kind: Kind, status: str, *, fresh: bool = True,
                  detailed: Iterable[Record] = ()) -> pd.DataFrame:
     """The pairs report of ``kind`` (``pmtools.reports`` defines its columns).
 
-    ``fresh`` reads both sides again with every IPM detail (as ``pmtools report`` does);
-    otherwise the report uses what View Details shows (IPM list rows cached by the last sync,
+    ``fresh`` reads both sides again with every IPM detail (as ``pmtools report --fresh``
+    does), keeping the details read in the state file for the next sync; otherwise the report uses what View Details shows (IPM list rows cached by the last sync,
     with the details that sync loaded), which costs no IPM request.
     """
     from pmtools import reports
@@ -99,7 +99,8 @@ def pairs_report(session: Any, kind: Kind, status: str, *, fresh: bool = True,
     from pmtools.workbench.details import load_kind
 
     if fresh:
-        liscio, ipm = reports.fetch_records(kind, liscio=session.liscio, ipm=session.ipm)
+        liscio, ipm = reports.fetch_records(kind, liscio=session.liscio, ipm=session.ipm,
+                                            store=session.store, fresh=True)
     else:
         data = load_kind(session, kind, detailed)
         liscio, ipm = data.liscio, data.ipm
