@@ -91,8 +91,9 @@ def pairs_report(session: Any, kind: Kind, status: str, *, fresh: bool = True,
     """The pairs report of ``kind`` (``pmtools.reports`` defines its columns).
 
     ``fresh`` reads both sides again with every IPM detail (as ``pmtools report --fresh``
-    does), keeping the details read in the state file for the next sync; otherwise the report uses what View Details shows (IPM list rows cached by the last sync,
-    with the details that sync loaded), which costs no IPM request.
+    does), keeping the details read in the state file for the next sync; otherwise the report
+    uses what View Details shows (IPM list rows cached by the last sync, with the details that
+    sync loaded), which costs no IPM request.
     """
     from pmtools import reports
     from pmtools.audit import last_sync_times
