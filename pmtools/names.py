@@ -32,6 +32,29 @@ def normalize_name(name: str | None) -> str:
     return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
+# Letters NFKD does not decompose, read as their base letters for search (after casefold).
+_SEARCH_LETTERS = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "đ": "d", "ł": "l"})
+
+
+def fold_for_search(text: str | None) -> str:
+    """The search key of a text: accents and case folded, white space collapsed.
+
+    NFKD, combining marks dropped, casefolded (so "ß" is "ss"), "ø æ œ đ ł" read as "o ae oe d
+    l", NFC, trimmed, runs of white space collapsed: "Björn  Ångström" is "bjorn angstrom". For
+    search boxes only — exact matching keeps accents (:func:`normalize_name`: "Café" is not
+    "Cafe").
+    """
+    if not text:
+        return ""
+    if text.isascii():
+        return " ".join(text.lower().split())
+    # casefold may add marks ("İ" -> "i̇"): decompose after it, then drop them. NFC at the end
+    # recomposes what is left unaccented (Hangul syllables from their jamo).
+    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
+    kept = "".join(c for c in folded if not unicodedata.combining(c))
+    return unicodedata.normalize("NFC", " ".join(kept.translate(_SEARCH_LETTERS).split()))
+
+
 def display_order(full_name: str) -> str:
     """Turn Karbon's "Last, First Middle" display form into "First Middle Last".
 

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import enum
 import re
-import unicodedata
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from pmtools.names import normalize_name
+from pmtools.names import fold_for_search, normalize_name
 from pmtools.records import Record
 
 __all__ = ["NameKeys", "Reason", "Suggestion", "SuggestionIndex", "TextColumn", "display_name",
@@ -113,17 +112,9 @@ def name_keys(name: str | None) -> NameKeys:
     while len(kept) > 1 and kept[-1] in _JOINERS:  # "Smith & Co" -> "smith"
         kept.pop()
     plain = " ".join(sorted(kept))
-    fuzzy = " ".join(sorted(_strip_accents(t) for t in kept))  # sorted after: "élan" ~ "elan"
+    fuzzy = " ".join(sorted(fold_for_search(t) for t in kept))  # sorted after: "élan" ~ "elan"
     return NameKeys(exact=exact, words=" ".join(words), order=" ".join(sorted(words)),
                     plain=plain, fuzzy=fuzzy)
-
-
-def _strip_accents(text: str) -> str:
-    if text.isascii():
-        return text
-    decomposed = unicodedata.normalize("NFKD", text)
-    return unicodedata.normalize(
-        "NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
 
 
 def _email_key(email: str | None) -> str:
@@ -182,13 +173,18 @@ class SuggestionIndex:
         self._position = {rid: i for i, rid in enumerate(self._ids)}
         self._fuzzy = _contiguous([k.fuzzy for k in self._keys])
         self._exact_keys = [k.exact for k in self._keys]
-        self._exact_column = TextColumn(self._exact_keys)
-        self._lengths = np.array([max(len(k), 1) for k in self._exact_keys], dtype=np.float32)
+        # What search looks in: the exact keys with accents folded ("bjorn" finds "Björn").
+        folded = [fold_for_search(k) for k in self._exact_keys]
+        self._folded = [f if f != k else k for f, k in zip(folded, self._exact_keys)]  # shared
+        self._search_column = TextColumn(self._folded)
+        self._lengths = np.array([max(len(f), 1) for f in self._folded], dtype=np.float32)
         # Deterministic order among equal scores: name key, name, id.
         self._sort_name = [(k.exact, n, rid) for k, n, rid in
                            zip(self._keys, self._names, self._ids)]
         self._by_exact = _Buckets((k.exact, i) for i, k in enumerate(self._keys))
         self._by_order = _Buckets((k.order, i) for i, k in enumerate(self._keys))
+        self._by_folded_order = _Buckets((_folded_order(f), i)
+                                         for i, f in enumerate(self._folded))
         self._by_plain = _Buckets((k.plain, i) for i, k in enumerate(self._keys))
         self._by_email = _Buckets((_email_key(r.email), i) for i, r in enumerate(self._records))
 
@@ -227,24 +223,29 @@ class SuggestionIndex:
         """Records whose name matches a search box's text, for finding any record by hand.
 
         First the name equal to the search (case-insensitive, NFKC), then names equal but for
-        word order or LLC/Inc./punctuation, then names containing the search (the closer their
-        length to the search's, the higher), then — when these are fewer than ``limit`` —
-        close spellings. An empty search finds nothing.
+        word order (accents folded) or LLC/Inc./punctuation, then names containing the search
+        with accents and case folded (:func:`~pmtools.names.fold_for_search`: "bjorn" finds
+        "Björn"; the closer their length to the search's, the higher), then — when these are
+        fewer than ``limit`` — close spellings. An empty search finds nothing.
         """
         keys = name_keys(query)
         if limit <= 0 or not keys.exact or not self._records:
             return []
         q = keys.exact
         scores = np.full(len(self._records), -1.0, dtype=np.float32)
-        hits = self._exact_column.find(q)
-        share = np.round(100.0 * len(q) / self._lengths[hits], 1)
-        scores[hits] = np.where(share >= 100.0, LEVEL_SCORES[Reason.SAME_NAME],
-                                np.minimum(share, FUZZY_CAP))
+        folded = fold_for_search(q)
+        hits = self._search_column.find(folded)
+        share = np.round(100.0 * len(folded) / self._lengths[hits], 1)
+        scores[hits] = np.minimum(share, FUZZY_CAP)  # equal but for accents: still "contains"
+        scores[list(self._by_exact.get(q))] = LEVEL_SCORES[Reason.SAME_NAME]
         reasons: dict[int, Reason] = {}
+        folded_order = _folded_order(folded)
         for reason, bucket in ((Reason.LEGAL_PUNCTUATION, self._by_plain.get(keys.plain)),
-                               (Reason.WORD_ORDER, self._by_order.get(keys.order))):
+                               (Reason.WORD_ORDER, self._by_folded_order.get(folded_order))):
             for i in bucket:
-                if self._exact_keys[i] != q:
+                # Equal but for accents (same words, same order): it "contains" the search.
+                if self._exact_keys[i] != q and (reason is Reason.LEGAL_PUNCTUATION
+                                                 or self._folded[i] != folded):
                     reasons[i] = reason
                     scores[i] = LEVEL_SCORES[reason]
 
@@ -287,6 +288,11 @@ class SuggestionIndex:
         tie = int(np.count_nonzero(scores == scores[i])) > 1
         return Suggestion(id=self._ids[i], name=self._names[i], score=round(score, 1),
                           reason=reason, tie=tie, record=self._records[i])
+
+
+def _folded_order(folded: str) -> str:
+    """A search key's words without commas, sorted: "angstrom, bjorn" ~ "bjorn angstrom"."""
+    return " ".join(sorted(folded.replace(",", " ").split()))
 
 
 def _fuzzy_reason(score: float) -> Reason:

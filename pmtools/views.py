@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pmtools.names import name_key, normalize_name
+from pmtools.names import fold_for_search, name_key, normalize_name
 from pmtools.plan import Action, Link, LinkStatus, Op, SyncState
 from pmtools.records import Kind, Record, Side
 from pmtools.suggest import TextColumn, display_name
@@ -112,7 +112,8 @@ def build_pairs_table(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record
     nor created). ``ambiguous`` is an :class:`Ambiguity`, or the actions of the last plan;
     ``last_synced`` maps a Liscio id to its pair's last sync time (default: the link's first
     sync). Besides :func:`columns`, the table has ``search`` (the name keys of both sides,
-    lower case) and ``side`` (both, liscio or ipm).
+    accents and case folded by :func:`~pmtools.names.fold_for_search`) and ``side`` (both,
+    liscio or ipm).
     """
     if ambiguous is None:
         ambiguous = Ambiguity()
@@ -181,7 +182,8 @@ class _Rows:
                 for k in (key, extra) if extra != key else (key,):
                     if k and k not in keys:
                         keys.append(k)
-        d["search"].append(_SEP.join(keys))
+        # Folded once here, not per keystroke: "bjorn" finds "Björn" (search only).
+        d["search"].append(_SEP.join(dict.fromkeys(fold_for_search(k) for k in keys)))
         d["side"].append("both" if liscio_id and ipm_key else "liscio" if liscio_id else "ipm")
         self.order.append((keys[0] if keys else "", liscio_id, ipm_key))
 
@@ -221,13 +223,14 @@ class PairsView:
               side: str | None = None, page: int = 0, page_size: int = 50) -> ViewPage:
         """One page of the rows matching a search and filters.
 
-        ``search`` matches the names of both sides (case-insensitive substring, NFKC).
+        ``search`` matches the names of both sides (substring, accents and case folded:
+        :func:`~pmtools.names.fold_for_search`, so "bjorn angstrom" finds "Björn Ångström").
         ``status`` keeps rows with one of those statuses; ``side`` ("liscio" or "ipm") keeps
         rows with a record on that side. A page past the end gives the last page.
         """
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, not {page_size}")
-        mask = self._search_mask(normalize_name(search))
+        mask = self._search_mask(fold_for_search(search))
         if status is not None:
             order = list(Status)
             wanted = [order.index(Status(s)) for s in status]  # ValueError if unknown

@@ -2,7 +2,13 @@
 
 import pytest
 
-from pmtools.names import compatible, display_order, normalize_name, person_keys
+from pmtools.names import (
+    compatible,
+    display_order,
+    fold_for_search,
+    normalize_name,
+    person_keys,
+)
 from pmtools.records import Kind, Record, Side
 
 
@@ -72,3 +78,20 @@ def test_person_keys(left, right, level):
 ])
 def test_display_order(name, shown):
     assert display_order(name) == shown
+
+
+@pytest.mark.parametrize(("accented", "plain", "exact_same"), [
+    ("Björn  Ångström", "bjorn angstrom", False),
+    ("Núñez", "nunez", False),
+    ("Zoë", "zoe", False),
+    ("Café", "cafe", False),
+    ("Søren Ærø", "soren aero", False),
+    ("Łukasz Đurić", "lukasz duric", False),
+    ("Cafe\u0301", "cafe", False),                   # combining accent
+    ("Straße", "strasse", True),                      # casefold: the same for both
+    ("Ａｃｍｅ\u00a0CO", "acme co", True),              # full width, no-break space
+])
+def test_fold_for_search_folds_while_normalize_name_does_not(accented, plain, exact_same):
+    assert fold_for_search(accented) == plain == fold_for_search(plain)
+    # Exact matching keeps accents: "Café" is not "Cafe".
+    assert (normalize_name(accented) == normalize_name(plain)) is exact_same

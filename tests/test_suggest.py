@@ -138,6 +138,40 @@ def test_search_contains_on_the_name_first():
     assert len(index.search("e", limit=2)) == 2
 
 
+ACCENTED = [ipm("p1", "Ångström, Björn"), ipm("p2", "Zoë Søndergaard"),
+            ipm("p3", "José Núñez"), ipm("p4", "Bjorn Angstrom"), *FILLER,
+            Record(side=Side.LISCIO, kind=Kind.CONTACTS, id="l1", name="", first_name="Björn",
+                   last_name="Ångström"),
+            Record(side=Side.LISCIO, kind=Kind.CONTACTS, id="l2", name="Pablo Núñez")]
+
+
+@pytest.mark.parametrize(("query", "first", "found"), [
+    ("bjorn angstrom", "p4", {"p1", "p4", "l1"}),      # the exact name first, then accented
+    ("Björn Ångström", "l1", {"p1", "p4", "l1"}),      # accented: exact first, still finds plain
+    ("angstrom, bjorn", "p4", {"p1", "p4", "l1"}),     # "Last, First" as Karbon shows it
+    ("Ångström, Björn", "p1", {"p1", "p4", "l1"}),
+    ("nunez", "p3", {"p3", "l2"}),                     # Liscio side and IPM side
+    ("NÚÑEZ", "p3", {"p3", "l2"}),
+    ("zoe", "p2", {"p2"}),
+    ("zoë sondergaard", "p2", {"p2"}),
+])
+def test_search_folds_accents(query, first, found):
+    got = SuggestionIndex(ACCENTED).search(query)
+    assert got[0].id == first
+    assert found <= {s.id for s in got[:len(found)]}      # all of them before any other
+    # Equal but for accents, the name contains the search (not a close spelling); other words
+    # order, accents folded, is "word order" as in "Lee, Ann" for "ann lee".
+    folded = {"bjorn angstrom": "l1", "Björn Ångström": "p4", "angstrom, bjorn": "p1",
+              "nunez": "p3", "zoe": "p2"}.get(query)
+    assert folded is None or next(s for s in got if s.id == folded).reason is Reason.CONTAINS
+    if query.casefold().startswith(("bjorn", "björn")):
+        assert next(s for s in got if s.id == "p1").reason is Reason.WORD_ORDER
+    # "Same name" stays exact: a name equal only with accents folded merely contains the search.
+    for s in got:
+        if s.reason is Reason.SAME_NAME:
+            assert name_keys(s.name).exact == name_keys(query).exact
+
+
 @pytest.mark.parametrize("name", [
     "<img src=x onerror=alert(1)>", "😀 Smile Co", "שלום עליכם", "مرحبا بالعالم", "", "   ",
     ",,,", "LLC", "Inc.", "\u202eevil", "a" * 5000, "Robert'); DROP TABLE x;--",
