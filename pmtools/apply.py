@@ -141,7 +141,7 @@ class Applier:
                     created = system.find_by_external_id(kind, external_id)
                     if created is None:
                         raise RecordError(f"{target} says external id {external_id} is in "
-                                          f"use but cannot find it", side=str(target))
+                                          f"use but cannot find it", side=str(target)) from None
             except RecordError as exc:
                 self.store.finish_create(external_id, status="failed")
                 self.fail(exc, kind=kind, op="create", side=target, change_ids=[change_id],

@@ -7,7 +7,6 @@ logging on; afterwards every byte they wrote is searched for the secrets.
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from fakes import Faults, FakeIpm, FakeLiscio, small_firm
+from fakes import Faults, FakeLiscio, small_firm
 from pmtools.errors import PlanChanged, PreflightRefused, ServiceError
 from pmtools.plan import COUNT_KEYS, LinkHow, LinkStatus, Op, SyncPolicy
 from pmtools.records import Address, Kind

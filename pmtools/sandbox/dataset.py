@@ -269,7 +269,7 @@ def demo_dataset(*, seed: int = 1, scale: int = 1, organizations: int | None = N
     n_people = max(len(SPECIAL_PEOPLE), people if people is not None else 900 * m.scale)
     org_names = list(SPECIAL_ORGS) + [m.org_name() for _ in range(n_orgs - len(SPECIAL_ORGS))]
     account_of: dict[str, str] = {}  # IPM organization key -> Liscio account id
-    for index, name in enumerate(org_names):
+    for name in org_names:
         org, values = _organization(m, name)
         data["organizations"].append(org)
         if m.chance(0.8) or name in SPECIAL_ORGS:
