@@ -149,20 +149,8 @@ class Action:
         # The generated __init__ of a frozen dataclass sets each slot with object.__setattr__
         # by name; a plan of 100,000 organizations builds ~10^6 actions, and setting the slots
         # through their descriptors halves that cost. Same signature and defaults as the fields.
-        _set_op(self, op)
-        _set_kind(self, kind)
-        _set_liscio_id(self, liscio_id)
-        _set_ipm_key(self, ipm_key)
-        _set_side(self, side)
-        _set_field(self, field)
-        _set_before(self, before)
-        _set_after(self, after)
-        _set_rule(self, rule)
-        _set_how(self, how)
-        _set_record(self, record)
-        _set_external_id(self, external_id)
-        _set_candidates(self, candidates)
-        _set_reason(self, reason)
+        _fill(self, op, kind, liscio_id, ipm_key, side, field, before, after, rule, how, record,
+              external_id, candidates, reason)
 
 
 (_set_op, _set_kind, _set_liscio_id, _set_ipm_key, _set_side, _set_field, _set_before, _set_after,
@@ -179,6 +167,19 @@ def make_action(op: Op, kind: Kind, liscio_id: str | None, ipm_key: str | None,
     keyword arguments to match, a third cheaper than the keyword-only constructor.
     """
     self = _new(Action)
+    _fill(self, op, kind, liscio_id, ipm_key, side, field, before, after, rule, how, None, None,
+          (), "")
+    return self
+
+
+_new = object.__new__
+
+
+def _fill(self: Action, op: Op, kind: Kind, liscio_id: str | None, ipm_key: str | None,
+          side: Side | None, field: str | None, before: FieldValue, after: FieldValue,
+          rule: str, how: LinkHow | None, record: Record | None, external_id: str | None,
+          candidates: tuple[str, ...], reason: str) -> None:
+    """Set every slot of a new Action, positionally, in field order."""
     _set_op(self, op)
     _set_kind(self, kind)
     _set_liscio_id(self, liscio_id)
@@ -189,14 +190,10 @@ def make_action(op: Op, kind: Kind, liscio_id: str | None, ipm_key: str | None,
     _set_after(self, after)
     _set_rule(self, rule)
     _set_how(self, how)
-    _set_record(self, None)
-    _set_external_id(self, None)
-    _set_candidates(self, ())
-    _set_reason(self, "")
-    return self
-
-
-_new = object.__new__
+    _set_record(self, record)
+    _set_external_id(self, external_id)
+    _set_candidates(self, candidates)
+    _set_reason(self, reason)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

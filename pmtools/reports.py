@@ -212,18 +212,11 @@ def fetch_records(kind: Kind | str, *, liscio: Connector, ipm: Connector,
 
 def _reusable_details(store: Store, kind: Kind, rows: list[Record]) -> dict[str, Record]:
     """Cached details of ``rows`` still good by the sync's rule (see :func:`fetch_records`)."""
-    from pmtools.sync import FULL_PULL_EVERY
+    from pmtools.sync import FULL_PULL_EVERY, cached_details
 
     # the same text form as the store's loaded_at stamps (now_iso), so they compare as text
     cutoff = (datetime.now(UTC) - FULL_PULL_EVERY).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    cached = store.cached_details(kind, (r.id for r in rows))
-    good = {}
-    for row in rows:
-        hit = cached.get(row.id)
-        if hit and row.modified_at and hit[0].modified_at == row.modified_at \
-                and hit[1] >= cutoff:
-            good[row.id] = hit[0]
-    return good
+    return cached_details(store, kind, rows, fresh_after=cutoff)
 
 
 def write_report(df: pd.DataFrame, path: str | Path, fmt: str | None = None) -> Path:

@@ -141,7 +141,7 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
         keys = details_needed(kind=kind, liscio=selected[kind], ipm=ipm_records[kind],
                               state=state, policy=policy)
         todo = [r for r in ipm_records[kind] if r.id in keys and not r.details_complete]
-        loaded = _cached_details(store, kind, todo, fresh_after=None if pulled_all[kind]
+        loaded = cached_details(store, kind, todo, fresh_after=None if pulled_all[kind]
                                  else _minus(now_iso(), FULL_PULL_EVERY))
         todo = [r for r in todo if r.id not in loaded]
         for start in range(0, len(todo), DETAILS_BATCH):  # each is a rate-limited request
@@ -217,8 +217,8 @@ def _pull_ipm(ipm: Connector, store: Store, kind: Kind, *, full: bool,
     return list(merged.values()), everything
 
 
-def _cached_details(store: Store, kind: Kind, rows: list[Record],
-                    fresh_after: str | None) -> dict[str, Record]:
+def cached_details(store: Store, kind: Kind, rows: list[Record],
+                   fresh_after: str | None) -> dict[str, Record]:
     """Details loaded earlier for ``rows`` that are still good: the record was not modified
     since (same LastModifiedDateTime) and they were loaded after ``fresh_after`` (None: none
     are good, as on a full pull)."""
