@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import unicodedata
+
+import pytest
 
 from pmtools.sandbox.dataset import XSS_NAME, demo_dataset, load_dataset, populate
 from pmtools.sandbox.karbon_model import person_full_name
@@ -104,3 +107,17 @@ def test_a_dumped_state_reloads_as_a_dataset_file(tmp_path) -> None:
     assert small.primary_card(org["OrganizationKey"])["EmailAddresses"] == ["t@example.com"]
     assert small.all("people")[0]["FullName"] == "Ann Lee"
     assert small.all("contacts")[0]["primary_email"] is None
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"not json", "is not valid JSON (line 1, column 1"),
+    (b"[1, 2]", "must hold a JSON object"),
+    (b"\xff\xfe{}", "is not UTF-8 text"),
+])
+def test_a_bad_dataset_file_gets_a_clear_message(tmp_path, content, message) -> None:
+    path = tmp_path / "data.json"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_dataset(str(path))
+    with pytest.raises(ValueError, match="no file"):
+        load_dataset(str(tmp_path / "missing.json"))

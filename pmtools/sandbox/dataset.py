@@ -115,7 +115,13 @@ def load_dataset(spec: str, *, seed: int = 1, scale: int = 1) -> dict[str, Any]:
     path = Path(spec)
     if not path.is_file():
         raise ValueError(f"dataset must be demo, empty or a JSON file; no file {spec!r}")
-    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"dataset file {spec!r} is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"dataset file {spec!r} is not valid JSON (line {exc.lineno}, "
+                         f"column {exc.colno}: {exc.msg})") from None
     if not isinstance(data, dict):
         raise ValueError(f"dataset file {spec!r} must hold a JSON object")
     return data
