@@ -137,6 +137,17 @@ def test_sync_end_to_end(sandbox, state, capsys):
     assert info["connected"] and info["runs"] == 2
 
 
+def test_rejected_credentials_exit_2_with_a_clear_message(sandbox, state, capsys,
+                                                         monkeypatch):
+    monkeypatch.setenv("PMTOOLS_IPM_ACCESS_KEY", "eyJ.not-the-key.sig")
+    assert main(["sync", "--force"]) == 2
+    err = capsys.readouterr().err
+    assert "401" in err and "check the credentials" in err
+    assert "not-the-key" not in err
+    with Store.open(state) as store:
+        assert store.links() == [] and store.runs()[-1]["outcome"] == "stopped"
+
+
 def test_single_record_commands_end_to_end(sandbox, state, capsys):
     from pmtools.config import Settings
     from pmtools.connectors.factory import connect

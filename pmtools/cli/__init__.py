@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from pmtools.errors import (
+    AuthError,
     ConfigError,
     ConnectorError,
     LockHeld,
@@ -61,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         return int(args.func(args))
-    except ConfigError as exc:
+    except (ConfigError, AuthError) as exc:  # wrong credentials are a configuration error
         print(f"pmtools: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except PreflightRefused as exc:
