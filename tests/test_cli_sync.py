@@ -137,6 +137,16 @@ def test_sync_end_to_end(sandbox, state, capsys):
     assert info["connected"] and info["runs"] == 2
 
 
+def test_the_preflight_share_is_configurable(sandbox, state, capsys):
+    # The demo Liscio side holds fewer records than IPM: a share of 1.0 refuses, 0 lets it run.
+    assert main(["sync", "--dry-run", "--min-share", "1.0"]) == 3
+    assert "creates duplicates" in capsys.readouterr().err
+    assert main(["sync", "--dry-run", "--min-share", "0"]) == 0
+    assert main(["sync", "--min-share", "1.5"]) == 2
+    with Store.open(state) as store:
+        assert store.baseline() is None  # nothing ran for real
+
+
 def test_rejected_credentials_exit_2_with_a_clear_message(sandbox, state, capsys,
                                                          monkeypatch):
     monkeypatch.setenv("PMTOOLS_IPM_ACCESS_KEY", "eyJ.not-the-key.sig")

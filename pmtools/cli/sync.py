@@ -8,6 +8,7 @@ configuration; 3 refused by the preflight; 4 another sync holds the lock; 5 the 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Mapping
@@ -28,6 +29,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--kind", choices=(*KINDS, "all"), default="all")
     p.add_argument("--force", action="store_true",
                    help="run the first sync even when the preflight refuses it")
+    p.add_argument("--min-share", type=_share, default=None, metavar="RATIO",
+                   help="first sync: refuse when Liscio holds fewer than RATIO x IPM's "
+                        "records of a kind (default 0.5)")
     p.add_argument("--full", action="store_true",
                    help="pull every IPM record again instead of those changed since last time")
     p.add_argument("--json", action="store_true",
@@ -121,6 +125,17 @@ def _print_errors(errors: tuple[str, ...]) -> None:
         print(f"error: {error}", file=sys.stderr)
 
 
+def _share(text: str) -> float:
+    """A ratio between 0 and 1 for ``--min-share``."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {value}")
+    return value
+
+
 # -- commands --------------------------------------------------------------------------------
 def cmd_sync(args: argparse.Namespace) -> int:
     """``pmtools sync``."""
@@ -130,6 +145,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     kinds = tuple(Kind) if args.kind == "all" else (Kind(args.kind),)
     policy = SyncPolicy(kinds=kinds, force=args.force)
+    if args.min_share is not None:
+        policy = dataclasses.replace(policy, preflight_min_ratio=args.min_share)
     liscio, ipm = connectors(settings)
     with open_store(settings) as store:
         result = run_sync(liscio=liscio, ipm=ipm, store=store, policy=policy,
