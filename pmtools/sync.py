@@ -247,4 +247,5 @@ def stage_names() -> tuple[str, ...]:
     return STAGES
 
 
-__all__ = ["OVERLAP", "STAGES", "SyncResult", "run_sync", "stage_names"]
+__all__ = ["FULL_PULL_EVERY", "OVERLAP", "STAGES", "SyncResult", "cached_details", "run_sync",
+           "stage_names"]
