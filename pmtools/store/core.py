@@ -165,13 +165,6 @@ class Store(AuditMixin):
         rows = self._q("SELECT * FROM connection WHERE id = 1")
         return dict(rows[0]) if rows else None
 
-    def set_labels(self, *, liscio: str | None = None, ipm: str | None = None) -> None:
-        """Remember the connectors' ``check()`` labels (never credentials)."""
-        with self._tx() as conn:
-            self._ensure_connection(conn)
-            conn.execute("UPDATE connection SET liscio_label = coalesce(?, liscio_label), "
-                         "ipm_label = coalesce(?, ipm_label) WHERE id = 1", (liscio, ipm))
-
     def baseline(self) -> frozenset[tuple[Kind, str]] | None:
         """The Liscio ids that existed at the first Sync Now; None before it."""
         info = self.connection()
