@@ -15,9 +15,9 @@ import tracemalloc
 
 import pandas as pd
 
-from pmtools.matching import match
-from pmtools.plan import SyncState
-from pmtools.records import Kind, Record, Side
+from pmtools.core.matching import match
+from pmtools.core.plan import SyncState
+from pmtools.core.records import Kind, Record, Side
 
 FIRST = ["Ann", "Bob", "José", "Li", "Mary", "Tom", "Zoë", "Carl", "Ngozi", "Søren"]
 LAST = ["Lee", "Smith", "Núñez", "O'Brien", "De La Cruz", "Ng", "Müller", "Kowalski"]

@@ -25,7 +25,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pmtools.records import Address, Kind, Record, Side
+from pmtools.core.records import Address, Kind, Record, Side
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +131,8 @@ def pandas_link(liscio: dict[Kind, list[Record]], ipm: dict[Kind, list[Record]])
 
 def planner_link(liscio: dict[Kind, list[Record]], ipm: dict[Kind, list[Record]]) -> int:
     """pmtools' planning (match + rules) of a first Sync Now; returns the pairs linked."""
-    from pmtools.plan import SyncPolicy, SyncState
-    from pmtools.planner import plan_sync
+    from pmtools.core.plan import SyncPolicy, SyncState
+    from pmtools.core.planner import plan_sync
 
     plan = plan_sync(liscio=liscio, ipm=ipm, state=SyncState(),
                      policy=SyncPolicy(force=True))
@@ -141,8 +141,8 @@ def planner_link(liscio: dict[Kind, list[Record]], ipm: dict[Kind, list[Record]]
 
 def match_only(liscio: dict[Kind, list[Record]], ipm: dict[Kind, list[Record]]) -> int:
     """pmtools' exact-name matching alone (no field rules); returns the pairs found."""
-    from pmtools.matching import match
-    from pmtools.plan import SyncState
+    from pmtools.core.matching import match
+    from pmtools.core.plan import SyncState
 
     return sum(len(match(k, liscio[k], ipm[k], SyncState()).pairs) for k in Kind)
 
@@ -160,7 +160,7 @@ def measure_one(size: int, method: str, *, repeat: int = 1) -> dict[str, object]
     import pandas  # noqa: F401  -- both methods pay the import before the clock starts
 
     if method == "pmtools":
-        import pmtools.planner  # noqa: F401
+        import pmtools.core.planner  # noqa: F401
 
     liscio, ipm = synthetic_firm(size)
     gc.collect()

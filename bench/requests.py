@@ -2,7 +2,7 @@
 
 Everything runs over real HTTP on loopback against the simulator's demo firm
 (:func:`pmtools.sandbox.server.start_sandbox`), with the real sync engine
-(:func:`pmtools.sync.run_sync`), a real SQLite state file and the real IPM connector.
+(:func:`pmtools.engine.sync.run_sync`), a real SQLite state file and the real IPM connector.
 
 **Requests.** At each scale (1 and 20), with no rate limit on either end: a first Sync Now, a
 second one right after it (no edits: it sees only what the first one wrote), then 5 Liscio
@@ -60,11 +60,11 @@ from typing import Any
 from pmtools import config
 from pmtools.connectors.karbon import PAGE_SIZE, IpmConnector
 from pmtools.connectors.liscio import LiscioConnector
-from pmtools.plan import LinkStatus, Op, Plan, SyncPolicy
-from pmtools.records import Kind, Side, has_value
+from pmtools.core.plan import LinkStatus, Op, Plan, SyncPolicy
+from pmtools.core.records import Kind, Side, has_value
 from pmtools.sandbox.server import SandboxServer, start_sandbox
 from pmtools.store import Store
-from pmtools.sync import SyncResult, run_sync
+from pmtools.engine.sync import SyncResult, run_sync
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +226,7 @@ class PhaseClock:
         self.events: list[tuple[float, str, int]] = []
 
     def __call__(self, stage: str, done: int, total: int, message: str) -> None:
-        """Note one progress report (``pmtools.sync`` calls this)."""
+        """Note one progress report (``pmtools.engine.sync`` calls this)."""
         self.events.append((time.perf_counter(), _phase(stage, message),
                             self._ipm.stats().requests))
 
@@ -449,7 +449,7 @@ def to_markdown(doc: Mapping[str, Any]) -> str:
               "The second run follows the first with no edits, so it sees what the first one "
               "wrote; the later run follows 5 Liscio field edits and 5 IPM card edits made "
               "over HTTP. The runs are seconds apart, so the engine's 5-minute overlap on "
-              "incremental pulls (`pmtools.sync.OVERLAP`) re-reads every row the first run "
+              "incremental pulls (`pmtools.engine.sync.OVERLAP`) re-reads every row the first run "
               "wrote; runs minutes apart would not."]
     return "\n".join(lines) + "\n"
 

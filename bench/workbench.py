@@ -7,11 +7,11 @@ on each side, generated here (the demo generator's name pools do not reach 100,0
 people, and paging 400,000 records over HTTP would measure the connectors, not the workbench).
 For each kind it measures, server side:
 
-- *show View Details*: match (for the ambiguous names) + :func:`pmtools.views.build_pairs_table`
-  + :class:`pmtools.views.PairsView` + the first page, as the app does when a tab opens;
+- *show View Details*: match (for the ambiguous names) + :func:`pmtools.analysis.views.build_pairs_table`
+  + :class:`pmtools.analysis.views.PairsView` + the first page, as the app does when a tab opens;
 - *keystroke*: :meth:`PairsView.query` with the search box's text, typed one character at a
   time (so the view's incremental cache is used as in the app), and a cold search of a name;
-- *rank*: :meth:`pmtools.suggest.SuggestionIndex.rank` of unmatched Liscio records against
+- *rank*: :meth:`pmtools.analysis.suggest.SuggestionIndex.rank` of unmatched Liscio records against
   every IPM record of the kind, median and p95; and the link search box's ``search``.
 
 Goals (issue 4): a search update under 100 ms and ranking under 50 ms at 100,000 records;
@@ -36,11 +36,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import RESULTS
-from pmtools.names import normalize_name
-from pmtools.plan import Link, LinkHow, SyncState
-from pmtools.records import Address, Kind, Record, Side
-from pmtools.suggest import SuggestionIndex
-from pmtools.views import Ambiguity, PairsView, build_pairs_table
+from pmtools.core.names import normalize_name
+from pmtools.core.plan import Link, LinkHow, SyncState
+from pmtools.core.records import Address, Kind, Record, Side
+from pmtools.analysis.suggest import SuggestionIndex
+from pmtools.analysis.views import Ambiguity, PairsView, build_pairs_table
 
 SEARCH_GOAL_MS = 100.0
 RANK_GOAL_MS = 50.0
@@ -219,7 +219,7 @@ def scale_source(scale: str) -> tuple[str, int]:
 def measure_kind(kind: Kind, liscio: list[Record], ipm: list[Record], *, queries: int,
                  seed: int = 20) -> dict[str, object]:
     """Every measurement for one kind's records of both sides."""
-    from pmtools.matching import match
+    from pmtools.core.matching import match
 
     rng = random.Random(seed)
     # Show View Details: the links of a past Sync Now, then what the app does to open the tab.

@@ -16,8 +16,8 @@ from pmtools.errors import (
     ServiceError,
     StateError,
 )
-from pmtools.names import normalize_name
-from pmtools.records import Address, Kind, Record, Side
+from pmtools.core.names import normalize_name
+from pmtools.core.records import Address, Kind, Record, Side
 
 __all__ = [
     "Address",

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
 from pmtools.errors import AuthError, DuplicateCreate, NotFound, RecordError, ServiceError
-from pmtools.records import Address, FieldValue, Kind, Record, Side
+from pmtools.core.records import Address, FieldValue, Kind, Record, Side
 
 EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

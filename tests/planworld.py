@@ -1,6 +1,6 @@
 """A tiny pure model of applying a plan, for planner tests: records and state in, out.
 
-It does what ``pmtools.apply`` does to the two systems and the store, without either: links,
+It does what ``pmtools.engine.apply`` does to the two systems and the store, without either: links,
 creates (IPM record from the draft, link already first-synced), field writes, marks, orphans,
 and the baseline the first Sync Now records.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from pmtools.plan import Link, LinkHow, LinkStatus, Op, Plan, SyncState
-from pmtools.records import Kind, Record, Side
+from pmtools.core.plan import Link, LinkHow, LinkStatus, Op, Plan, SyncState
+from pmtools.core.records import Kind, Record, Side
 
 NOW = "2026-01-01T00:00:00Z"
 

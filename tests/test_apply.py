@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 
 from fakes import Faults, FakeIpm, FakeLiscio, small_firm
 from pmtools.errors import ServiceError
-from pmtools.plan import LinkHow, SyncPolicy
-from pmtools.records import Address, Kind, Side
+from pmtools.core.plan import LinkHow, SyncPolicy
+from pmtools.core.records import Address, Kind, Side
 from pmtools.store import Store
-from pmtools.sync import run_sync
+from pmtools.engine.sync import run_sync
 
 A, C = Kind.ACCOUNTS, Kind.CONTACTS
 POLICY = SyncPolicy(force=True)
@@ -73,7 +73,7 @@ def test_a_write_whose_reply_was_lost_is_confirmed_on_resume_and_not_sent_again(
 
 
 def test_duplicate_external_id_is_looked_up_and_linked(tmp_path):
-    from pmtools.planner import external_id_for
+    from pmtools.core.planner import external_id_for
 
     liscio, ipm = small_firm()
     with Store.open(tmp_path / "s.sqlite") as store:
@@ -188,8 +188,8 @@ def test_an_interrupted_run_run_again_ends_like_an_uninterrupted_one(spec, fail_
 
 
 def test_a_link_that_conflicts_is_an_error_and_its_writes_are_not_sent(tmp_path):
-    from pmtools.apply import apply_plan
-    from pmtools.plan import Action, Op, Plan
+    from pmtools.engine.apply import apply_plan
+    from pmtools.core.plan import Action, Op, Plan
 
     liscio, ipm = small_firm()
     acme_l, acme_i = one(liscio, A, "Acme LLC"), one(ipm, A, "ACME LLC")

@@ -1,7 +1,7 @@
 """The planning benchmark's pieces on a small firm: the data, both methods, the table."""
 
 from bench.planning import match_only, pandas_link, planner_link, synthetic_firm, to_markdown
-from pmtools.records import Kind
+from pmtools.core.records import Kind
 
 
 def test_both_methods_link_the_same_pairs_on_a_small_firm():

@@ -4,8 +4,8 @@ the demo firm over real HTTP (no timing asserted)."""
 import math
 
 from bench.requests import LowerBound, lower_bound, measure_requests, pages, to_markdown
-from pmtools.plan import Action, Op, Plan, SyncPolicy
-from pmtools.records import Address, Kind, Record, Side
+from pmtools.core.plan import Action, Op, Plan, SyncPolicy
+from pmtools.core.records import Address, Kind, Record, Side
 
 HERE = Address(line1="1 Main St", city="Boise", state="ID", postal_code="83702", country="US")
 

@@ -4,8 +4,8 @@ import json
 
 from bench import __main__ as dispatcher
 from bench import workbench
-from pmtools.names import name_key
-from pmtools.records import Kind
+from pmtools.core.names import name_key
+from pmtools.core.records import Kind
 
 
 def test_dispatcher_finds_the_workbench_benchmark():

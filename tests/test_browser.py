@@ -19,7 +19,7 @@ import pytest
 
 from pmtools.cli.app import free_port, wait_ready
 from pmtools.config import Settings
-from pmtools.records import Kind, Record, Side
+from pmtools.core.records import Kind, Record, Side
 
 pytest.importorskip("playwright")
 if not Path("/usr/bin/chromium").exists():

@@ -10,7 +10,7 @@ from openpyxl import load_workbook
 
 from pmtools.cli import main
 from pmtools.config import SANDBOX_IPM_ACCESS_KEY, SANDBOX_IPM_TOKEN, SANDBOX_LISCIO_TOKEN
-from pmtools.reports import ACCOUNT_COLUMNS, CHANGE_COLUMNS, ERROR_COLUMNS
+from pmtools.analysis.reports import ACCOUNT_COLUMNS, CHANGE_COLUMNS, ERROR_COLUMNS
 from pmtools.sandbox.server import start_sandbox
 
 ENV = ("PMTOOLS_STATE", "PMTOOLS_LISCIO_URL", "PMTOOLS_LISCIO_TOKEN", "PMTOOLS_IPM_URL",
@@ -156,9 +156,9 @@ def test_report_needs_a_known_format(env, tmp_path, capsys):
 
 
 def test_runs_lists_every_run_with_who_started_it(env, capsys):
-    from pmtools import audit
-    from pmtools.plan import SyncPolicy
-    from pmtools.records import Kind
+    from pmtools.analysis import history
+    from pmtools.core.plan import SyncPolicy
+    from pmtools.core.records import Kind
     from pmtools.store import Store
 
     with Store.open(env) as store:
@@ -169,7 +169,7 @@ def test_runs_lists_every_run_with_who_started_it(env, capsys):
         undo = store.start_run(command="undo", started_by="cli", kinds=[Kind.ACCOUNTS],
                                undoes_run=first)
         store.finish_run(undo, outcome="done", counts={"ipm_fields_written": 2})
-        frame = audit.runs_frame(store)
+        frame = history.runs_frame(store)
     assert list(frame["Run"]) == [first, undo]
     assert list(frame["Started By"]) == ["app", "cli"]
     assert list(frame["linked"]) == [3, 0] and list(frame["Undoes Run"]) == ["", first]

@@ -10,8 +10,8 @@ import pytest
 
 from pmtools import config
 from pmtools.cli import main
-from pmtools.plan import COUNT_KEYS, DecisionKind, LinkHow
-from pmtools.records import Kind
+from pmtools.core.plan import COUNT_KEYS, DecisionKind, LinkHow
+from pmtools.core.records import Kind
 from pmtools.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -196,7 +196,7 @@ def test_a_sync_killed_mid_run_is_finished_by_the_next_one(state, monkeypatch, k
 
     from pmtools.config import Settings
     from pmtools.connectors.factory import connect
-    from pmtools.records import Record, Side
+    from pmtools.core.records import Record, Side
     from pmtools.sandbox.dataset import demo_dataset
     from pmtools.sandbox.server import start_sandbox
 

@@ -25,7 +25,7 @@ from pmtools.connectors.base import Connector
 from pmtools.connectors.http import RetryPolicy
 from pmtools.connectors.karbon import IpmConnector
 from pmtools.errors import AuthError, DuplicateCreate, NotFound, RecordError, ServiceError
-from pmtools.records import Address, Kind, Record, Side
+from pmtools.core.records import Address, Kind, Record, Side
 
 SPEC_PATH = Path(__file__).resolve().parents[1] / "docs" / "karbon" / "KarbonAPI.json"
 HOST = "https://api.karbonhq.com"

@@ -20,7 +20,7 @@ from openapi_core.testing import MockRequest, MockResponse
 from pmtools.connectors.base import Connector
 from pmtools.connectors.liscio import LiscioConnector
 from pmtools.errors import AuthError, DuplicateCreate, NotFound, RecordError, ServiceError
-from pmtools.records import Address, Kind, Record, Side
+from pmtools.core.records import Address, Kind, Record, Side
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = OpenAPI.from_file_path(str(ROOT / "docs" / "liscio-api.yaml"),

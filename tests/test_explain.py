@@ -2,9 +2,9 @@
 
 import pytest
 
-from pmtools.explain import explain_record
-from pmtools.plan import Decision, DecisionKind, Link, LinkHow, LinkStatus, SyncState
-from pmtools.records import Kind, Record, Side
+from pmtools.analysis.explain import explain_record
+from pmtools.core.plan import Decision, DecisionKind, Link, LinkHow, LinkStatus, SyncState
+from pmtools.core.records import Kind, Record, Side
 
 A = Kind.ACCOUNTS
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from pmtools.matching import EXACT, MIDDLE_IGNORED, AmbiguousGroup, MatchedPair, match
-from pmtools.plan import Decision, DecisionKind, Link, LinkHow, LinkStatus, SyncState
-from pmtools.records import Kind, Record, Side
+from pmtools.core.matching import EXACT, MIDDLE_IGNORED, AmbiguousGroup, MatchedPair, match
+from pmtools.core.plan import Decision, DecisionKind, Link, LinkHow, LinkStatus, SyncState
+from pmtools.core.records import Kind, Record, Side
 
 A, C = Kind.ACCOUNTS, Kind.CONTACTS
 

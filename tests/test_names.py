@@ -2,14 +2,14 @@
 
 import pytest
 
-from pmtools.names import (
+from pmtools.core.names import (
     compatible,
     display_order,
     fold_for_search,
     normalize_name,
     person_keys,
 )
-from pmtools.records import Kind, Record, Side
+from pmtools.core.records import Kind, Record, Side
 
 
 @pytest.mark.parametrize(("a", "b", "same"), [

@@ -3,12 +3,12 @@
 import pytest
 
 from fakes import Faults, small_firm
-from pmtools import operations
+from pmtools.engine import operations
 from pmtools.errors import ConfigError, LockHeld, ServiceError
-from pmtools.plan import DecisionKind, LinkHow, SyncPolicy
-from pmtools.records import Kind
+from pmtools.core.plan import DecisionKind, LinkHow, SyncPolicy
+from pmtools.core.records import Kind
 from pmtools.store import Store
-from pmtools.sync import run_sync
+from pmtools.engine.sync import run_sync
 
 A, C = Kind.ACCOUNTS, Kind.CONTACTS
 

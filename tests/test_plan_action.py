@@ -3,8 +3,8 @@
 import dataclasses
 import inspect
 
-from pmtools.plan import Action, LinkHow, Op, make_action
-from pmtools.records import Kind, Record, Side
+from pmtools.core.plan import Action, LinkHow, Op, make_action
+from pmtools.core.records import Kind, Record, Side
 
 
 def test_init_takes_exactly_the_fields_keyword_only_with_their_defaults():

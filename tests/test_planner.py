@@ -3,8 +3,8 @@
 import pytest
 
 from planworld import World, apply_to_world
-from pmtools.matching import EXACT, MIDDLE_IGNORED
-from pmtools.plan import (
+from pmtools.core.matching import EXACT, MIDDLE_IGNORED
+from pmtools.core.plan import (
     Decision,
     DecisionKind,
     Link,
@@ -14,14 +14,14 @@ from pmtools.plan import (
     SyncPolicy,
     SyncState,
 )
-from pmtools.planner import (
+from pmtools.core.planner import (
     details_needed,
     external_id_for,
     plan_pair,
     plan_sync,
     preflight_problem,
 )
-from pmtools.records import Address, Kind, Record, Side
+from pmtools.core.records import Address, Kind, Record, Side
 
 A, C = Kind.ACCOUNTS, Kind.CONTACTS
 L, I = Side.LISCIO, Side.IPM
@@ -367,7 +367,7 @@ def test_planning_is_deterministic_whatever_the_order_of_stored_links():
         links=links, baseline=frozenset())).actions
 
 
-@pytest.mark.parametrize("module", ["pmtools.rules", "pmtools.matching", "pmtools.planner"])
+@pytest.mark.parametrize("module", ["pmtools.core.rules", "pmtools.core.matching", "pmtools.core.planner"])
 def test_public_api_is_listed_and_documented(module):
     import importlib
     import inspect

@@ -3,8 +3,8 @@
 import gc
 
 from bench.planning import synthetic_firm
-from pmtools.plan import SyncPolicy, SyncState
-from pmtools.planner import plan_sync
+from pmtools.core.plan import SyncPolicy, SyncState
+from pmtools.core.planner import plan_sync
 
 
 def _plan():

@@ -6,9 +6,9 @@ from dataclasses import replace
 from hypothesis import given, settings, strategies as st
 
 from planworld import World, apply_to_world
-from pmtools.matching import match
-from pmtools.names import compatible, normalize_name, person_keys
-from pmtools.plan import (
+from pmtools.core.matching import match
+from pmtools.core.names import compatible, normalize_name, person_keys
+from pmtools.core.plan import (
     Decision,
     DecisionKind,
     Link,
@@ -18,9 +18,9 @@ from pmtools.plan import (
     SyncPolicy,
     SyncState,
 )
-from pmtools.planner import plan_sync
-from pmtools.records import Address, Kind, Record, Side, has_value
-from pmtools.rules import values_equal
+from pmtools.core.planner import plan_sync
+from pmtools.core.records import Address, Kind, Record, Side, has_value
+from pmtools.core.rules import values_equal
 
 A, C = Kind.ACCOUNTS, Kind.CONTACTS
 

@@ -52,7 +52,7 @@ def _imports_after(code: str) -> set[str]:
 
 
 def test_pure_core_imports_no_http_or_widgets():
-    loaded = _imports_after("import pmtools.planner, pmtools.matching, pmtools.rules")
+    loaded = _imports_after("import pmtools.core.planner, pmtools.core.matching, pmtools.core.rules")
     for heavy in ("httpx", "ipywidgets", "sqlite3", "pandas"):
         assert heavy not in loaded, f"the pure core imports {heavy}"
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from pmtools.reports import (
+from pmtools.analysis.reports import (
     ACCOUNT_COLUMNS,
     CONTACT_COLUMNS,
     neutralize,
@@ -106,9 +106,9 @@ def test_header_orders_are_exact():
 
 # -- the pairs report ------------------------------------------------------------------------
 
-from pmtools.plan import Link, LinkHow, LinkStatus, SyncState  # noqa: E402
-from pmtools.records import Address, Kind, Record, Side  # noqa: E402
-from pmtools.reports import pairs_report  # noqa: E402
+from pmtools.core.plan import Link, LinkHow, LinkStatus, SyncState  # noqa: E402
+from pmtools.core.records import Address, Kind, Record, Side  # noqa: E402
+from pmtools.analysis.reports import pairs_report  # noqa: E402
 
 A, C = Kind.ACCOUNTS, Kind.CONTACTS
 
@@ -201,11 +201,11 @@ def test_unknown_status_is_a_config_error():
 
 def test_changes_and_errors_reports_from_a_real_run(tmp_path):
     from fakes import FakeIpm, FakeLiscio
-    from pmtools.audit import changes_frame, errors_frame
-    from pmtools.plan import SyncPolicy
-    from pmtools.reports import CHANGE_COLUMNS, ERROR_COLUMNS
+    from pmtools.analysis.history import changes_frame, errors_frame
+    from pmtools.core.plan import SyncPolicy
+    from pmtools.analysis.reports import CHANGE_COLUMNS, ERROR_COLUMNS
     from pmtools.store import Store
-    from pmtools.sync import run_sync
+    from pmtools.engine.sync import run_sync
 
     liscio, ipm = FakeLiscio(), FakeIpm()
     liscio.add(A, "Acme", phone="+1 555 0100")
@@ -242,9 +242,9 @@ def _synced_firm(tmp_path):
     """A firm after one Sync Now that wrote nothing to IPM: three organizations with cards."""
     from fakes import FakeIpm, FakeLiscio
 
-    from pmtools.plan import SyncPolicy
+    from pmtools.core.plan import SyncPolicy
     from pmtools.store import Store
-    from pmtools.sync import run_sync
+    from pmtools.engine.sync import run_sync
 
     liscio, ipm = FakeLiscio(), FakeIpm()
     for name, line1 in (("Acme", "1 Main St"), ("Birch", "2 Oak Ave"), ("Cedar", None)):
@@ -261,7 +261,7 @@ def _addresses(ipm_recs):
 
 
 def test_fetch_records_reuses_unchanged_cards_and_reads_changed_ones(tmp_path):
-    from pmtools.reports import fetch_records
+    from pmtools.analysis.reports import fetch_records
 
     liscio, ipm, store = _synced_firm(tmp_path)
     with store:
@@ -282,7 +282,7 @@ def test_fetch_records_reuses_unchanged_cards_and_reads_changed_ones(tmp_path):
 
 
 def test_fetch_records_fresh_or_without_a_store_reads_every_card(tmp_path):
-    from pmtools.reports import fetch_records
+    from pmtools.analysis.reports import fetch_records
 
     liscio, ipm, store = _synced_firm(tmp_path)
     with store:
@@ -297,7 +297,7 @@ def test_fetch_records_fresh_or_without_a_store_reads_every_card(tmp_path):
 def test_fetch_records_reads_cards_kept_more_than_a_day_ago(tmp_path):
     import sqlite3
 
-    from pmtools.reports import fetch_records
+    from pmtools.analysis.reports import fetch_records
 
     liscio, ipm, store = _synced_firm(tmp_path)
     with store:

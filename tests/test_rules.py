@@ -3,8 +3,8 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from pmtools.records import Address, Side, has_value
-from pmtools.rules import (
+from pmtools.core.records import Address, Side, has_value
+from pmtools.core.rules import (
     FIRST_FILL_IPM,
     FIRST_FILL_LISCIO,
     FIRST_LISCIO_WINS,

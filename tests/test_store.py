@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from pmtools.errors import LockHeld, StateError
-from pmtools.plan import DecisionKind, LinkHow, LinkStatus, SyncPolicy
-from pmtools.records import Address, Kind, Record, Side
+from pmtools.core.plan import DecisionKind, LinkHow, LinkStatus, SyncPolicy
+from pmtools.core.records import Address, Kind, Record, Side
 from pmtools.store import SCHEMA_VERSION, ChangeIntent, Store, decode_value, encode_value
 from pmtools.store import schema
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from pmtools.records import Kind, Record, Side
-from pmtools.suggest import (
+from pmtools.core.records import Kind, Record, Side
+from pmtools.analysis.suggest import (
     CLOSE_SPELLING_MIN,
     Reason,
     Suggestion,
@@ -201,7 +201,7 @@ def test_empty_index():
 def test_text_column_finds_substrings_in_long_and_odd_strings():
     import numpy as np
 
-    from pmtools.suggest import TextColumn
+    from pmtools.analysis.suggest import TextColumn
 
     texts = ["abc", "x" * 300 + "needle", "nul\0needle", "", "needle", "ééé needle 😀",
              "needle\0"]

@@ -6,10 +6,10 @@ import pytest
 
 from fakes import Faults, FakeLiscio, small_firm
 from pmtools.errors import PlanChanged, PreflightRefused, ServiceError
-from pmtools.plan import COUNT_KEYS, LinkHow, LinkStatus, Op, SyncPolicy
-from pmtools.records import Address, Kind
+from pmtools.core.plan import COUNT_KEYS, LinkHow, LinkStatus, Op, SyncPolicy
+from pmtools.core.records import Address, Kind
 from pmtools.store import Store
-from pmtools.sync import OVERLAP, STAGES, run_sync
+from pmtools.engine.sync import OVERLAP, STAGES, run_sync
 
 A, C = Kind.ACCOUNTS, Kind.CONTACTS
 

@@ -8,11 +8,11 @@ import pytest
 
 from fakes import FakeIpm, FakeLiscio
 from pmtools.errors import ConfigError
-from pmtools.plan import DecisionKind, SyncPolicy
-from pmtools.records import Address, Kind, Side
+from pmtools.core.plan import DecisionKind, SyncPolicy
+from pmtools.core.records import Address, Kind, Side
 from pmtools.store import Store
-from pmtools.sync import run_sync
-from pmtools.undo import plan_undo, undo_run
+from pmtools.engine.sync import run_sync
+from pmtools.engine.undo import plan_undo, undo_run
 
 A, C = Kind.ACCOUNTS, Kind.CONTACTS
 
@@ -143,7 +143,7 @@ def test_dry_run_writes_nothing(world):
 
 
 def test_undo_of_a_delink_links_again(world):
-    from pmtools.operations import delink
+    from pmtools.engine.operations import delink
 
     liscio, ipm, store = world
     lis, org = seed_acme(world)

@@ -2,9 +2,9 @@
 
 import pytest
 
-from pmtools.plan import Action, Link, LinkHow, LinkStatus, Op
-from pmtools.records import Address, Kind, Record, Side
-from pmtools.views import Ambiguity, PairsView, Status, build_pairs_table, columns
+from pmtools.core.plan import Action, Link, LinkHow, LinkStatus, Op
+from pmtools.core.records import Address, Kind, Record, Side
+from pmtools.analysis.views import Ambiguity, PairsView, Status, build_pairs_table, columns
 
 
 def acc(side, rid, name, **fields):
@@ -242,7 +242,7 @@ def test_odd_names_do_not_crash(name):
 
 
 def test_ambiguity_from_the_matcher():
-    from pmtools.plan import SyncState
+    from pmtools.core.plan import SyncState
 
     unlinked = [r for r in LISCIO if r.id in ("2", "4")]
     found = Ambiguity.from_match(Kind.ACCOUNTS, unlinked, IPM, SyncState())
@@ -260,7 +260,7 @@ def test_query_equals_a_plain_python_filter():
     """Any sequence of searches and filters gives what a row-by-row filter gives."""
     from hypothesis import given, settings, strategies as st
 
-    from pmtools.names import fold_for_search
+    from pmtools.core.names import fold_for_search
 
     names = st.lists(st.sampled_from(NAME_PARTS), min_size=0, max_size=3).map(" ".join)
 

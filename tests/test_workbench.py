@@ -21,7 +21,7 @@ import pytest
 
 from pmtools.config import Settings
 from pmtools.errors import PlanChanged, PreflightRefused
-from pmtools.records import Kind, Record, Side
+from pmtools.core.records import Kind, Record, Side
 from pmtools.workbench import Workbench, build_app, open_session
 
 XSS = "<img src=x onerror=alert(1)>"

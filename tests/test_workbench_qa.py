@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from pmtools.config import Settings
-from pmtools.records import Address, Kind, Record, Side
-from pmtools.suggest import Reason, Suggestion
+from pmtools.core.records import Address, Kind, Record, Side
+from pmtools.analysis.suggest import Reason, Suggestion
 from pmtools.workbench import Workbench, open_session
 from pmtools.workbench.common import esc
 from pmtools.workbench.details import NOT_READ, short_time

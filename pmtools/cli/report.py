@@ -1,7 +1,7 @@
 """``pmtools report``, ``runs``, ``undo`` and ``explain``: what the sync did, and putting it back.
 
-Library calls live in :mod:`pmtools.reports`, :mod:`pmtools.audit`, :mod:`pmtools.undo` and
-:mod:`pmtools.explain`; this module only parses flags, opens the state file and connectors, and
+Library calls live in :mod:`pmtools.analysis.reports`, :mod:`pmtools.analysis.history`, :mod:`pmtools.engine.undo` and
+:mod:`pmtools.analysis.explain`; this module only parses flags, opens the state file and connectors, and
 prints. Nothing here prompts, so every command is safe in scripts and cron.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 from pmtools.config import Settings
 from pmtools.errors import ConfigError
-from pmtools.records import Kind
+from pmtools.core.records import Kind
 
 KINDS = [k.value for k in Kind]
 
@@ -85,8 +85,8 @@ def _open_store(settings: Settings, *, must_exist: bool = True) -> Any:
 
 def _state(settings: Settings, kind: Kind) -> tuple[Any, dict[Kind, str]]:
     """The stored state of ``kind`` and last sync times; empty before any state file."""
-    from pmtools.audit import last_sync_times
-    from pmtools.plan import SyncState
+    from pmtools.analysis.history import last_sync_times
+    from pmtools.core.plan import SyncState
 
     if not Path(settings.state_path).exists():
         return SyncState(), {}
@@ -121,7 +121,7 @@ def _connectors(settings: Settings) -> Iterator[tuple[Any, Any]]:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """``pmtools report``: write the pairs, changes or errors report to a file."""
-    from pmtools import audit, reports
+    from pmtools.analysis import history, reports
 
     fmt = args.format or args.output.suffix.lstrip(".").lower()
     if fmt not in reports.FORMATS:
@@ -129,8 +129,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.kind is None:
         with _open_store(settings) as store:
-            df = (audit.changes_frame(store, run_id=args.run) if args.changes
-                  else audit.errors_frame(store, run_id=args.run))
+            df = (history.changes_frame(store, run_id=args.run) if args.changes
+                  else history.errors_frame(store, run_id=args.run))
     else:
         kind = Kind(args.kind)
         state, last = _state(settings, kind)
@@ -146,7 +146,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """``pmtools runs``: every run, oldest first."""
-    from pmtools import audit
+    from pmtools.analysis import history
 
     settings = _settings(args)
     if not Path(settings.state_path).exists():
@@ -155,15 +155,15 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return 0
     with _open_store(settings) as store:
         if args.json:
-            print(json.dumps(audit.list_runs(store)))
+            print(json.dumps(history.list_runs(store)))
         else:
-            print(audit.render_runs(store))
+            print(history.render_runs(store))
     return 0
 
 
 def cmd_undo(args: argparse.Namespace) -> int:
     """``pmtools undo RUN_ID [--dry-run]``."""
-    from pmtools.undo import plan_undo, undo_run
+    from pmtools.engine.undo import plan_undo, undo_run
 
     settings = _settings(args)
     with _open_store(settings) as store, _connectors(settings) as (liscio, ipm):
@@ -187,7 +187,7 @@ def cmd_undo(args: argparse.Namespace) -> int:
 
 
 def _plan_json(plan: Any) -> dict[str, Any]:
-    from pmtools.reports import format_value
+    from pmtools.analysis.reports import format_value
 
     return {
         "writes": [{"kind": str(a.kind), "side": str(a.side), "liscio_id": a.liscio_id,
@@ -203,7 +203,7 @@ def _plan_json(plan: Any) -> dict[str, Any]:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """``pmtools explain KIND NAME_OR_ID``."""
-    from pmtools.explain import explain_record
+    from pmtools.analysis.explain import explain_record
 
     settings = _settings(args)
     kind = Kind(args.kind)

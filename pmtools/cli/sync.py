@@ -16,8 +16,8 @@ from typing import Any
 
 from pmtools.config import Settings
 from pmtools.errors import ConfigError
-from pmtools.plan import COUNT_KEYS, Op, Plan
-from pmtools.records import Address, FieldValue, Kind, Side
+from pmtools.core.plan import COUNT_KEYS, Op, Plan
+from pmtools.core.records import Address, FieldValue, Kind, Side
 
 KINDS = ("accounts", "contacts")
 
@@ -139,8 +139,8 @@ def _share(text: str) -> float:
 # -- commands --------------------------------------------------------------------------------
 def cmd_sync(args: argparse.Namespace) -> int:
     """``pmtools sync``."""
-    from pmtools.plan import SyncPolicy
-    from pmtools.sync import run_sync
+    from pmtools.core.plan import SyncPolicy
+    from pmtools.engine.sync import run_sync
 
     settings = settings_from(args)
     kinds = tuple(Kind) if args.kind == "all" else (Kind(args.kind),)
@@ -174,7 +174,7 @@ def _operation(result: Any) -> int:
 
 def cmd_link(args: argparse.Namespace) -> int:
     """``pmtools link KIND LISCIO_ID IPM_KEY``."""
-    from pmtools import operations
+    from pmtools.engine import operations
 
     settings = settings_from(args)
     liscio, ipm = connectors(settings)
@@ -185,7 +185,7 @@ def cmd_link(args: argparse.Namespace) -> int:
 
 def cmd_delink(args: argparse.Namespace) -> int:
     """``pmtools delink KIND LISCIO_ID``."""
-    from pmtools import operations
+    from pmtools.engine import operations
 
     with open_store(settings_from(args)) as store:
         return _operation(operations.delink(Kind(args.kind), args.liscio_id, store=store))
@@ -193,7 +193,7 @@ def cmd_delink(args: argparse.Namespace) -> int:
 
 def cmd_not_a_match(args: argparse.Namespace) -> int:
     """``pmtools not-a-match KIND LISCIO_ID IPM_KEY``."""
-    from pmtools import operations
+    from pmtools.engine import operations
 
     with open_store(settings_from(args)) as store:
         return _operation(operations.not_a_match(Kind(args.kind), args.liscio_id,
@@ -202,7 +202,7 @@ def cmd_not_a_match(args: argparse.Namespace) -> int:
 
 def cmd_create_in_liscio(args: argparse.Namespace) -> int:
     """``pmtools create-in-liscio KIND IPM_KEY``."""
-    from pmtools import operations
+    from pmtools.engine import operations
 
     settings = settings_from(args)
     liscio, ipm = connectors(settings)
@@ -213,7 +213,7 @@ def cmd_create_in_liscio(args: argparse.Namespace) -> int:
 
 def cmd_create_in_ipm(args: argparse.Namespace) -> int:
     """``pmtools create-in-ipm KIND LISCIO_ID``."""
-    from pmtools import operations
+    from pmtools.engine import operations
 
     settings = settings_from(args)
     liscio, ipm = connectors(settings)
@@ -224,7 +224,7 @@ def cmd_create_in_ipm(args: argparse.Namespace) -> int:
 
 def cmd_disconnect(args: argparse.Namespace) -> int:
     """``pmtools disconnect --yes``."""
-    from pmtools import operations
+    from pmtools.engine import operations
     from pmtools.cli import EXIT_USAGE
 
     if not args.yes:
@@ -238,7 +238,7 @@ def cmd_disconnect(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """``pmtools status [--json]``."""
-    from pmtools import operations
+    from pmtools.engine import operations
 
     with open_store(settings_from(args)) as store:
         info = operations.status(store=store)

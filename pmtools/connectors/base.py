@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
-from pmtools.records import FieldValue, Kind, Record, Side
+from pmtools.core.records import FieldValue, Kind, Record, Side
 
 
 @runtime_checkable

@@ -18,8 +18,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from pmtools.countries import country_code
-from pmtools.records import Address, FieldValue, Kind, has_value
+from pmtools.core.countries import country_code
+from pmtools.core.records import Address, FieldValue, Kind, has_value
 
 ENTITY_TYPE = {Kind.ACCOUNTS: "Organization", Kind.CONTACTS: "Contact"}
 PHONE_MAX = 20  # Karbon's maxLength for a phone Number

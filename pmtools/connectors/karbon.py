@@ -31,7 +31,7 @@ from pmtools.connectors.http import (Clock, HttpClient, PageGuard, RequestStats,
                                      Sleep, query_string, redact_url)
 from pmtools.errors import DuplicateCreate, NotFound, RecordError, ServiceError
 from pmtools.connectors.wire import is_older, parse_time, person_parts, text
-from pmtools.records import FieldValue, Kind, Record, Side, has_value
+from pmtools.core.records import FieldValue, Kind, Record, Side, has_value
 
 log = logging.getLogger(__name__)
 

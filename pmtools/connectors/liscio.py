@@ -19,7 +19,7 @@ from pmtools.connectors.http import (Clock, HttpClient, PageGuard, RequestStats,
                                      Sleep, query_string, redact_url)
 from pmtools.connectors.wire import person_parts, text
 from pmtools.errors import DuplicateCreate, RecordError, ServiceError
-from pmtools.records import Address, FieldValue, Kind, Record, Side, has_value
+from pmtools.core.records import Address, FieldValue, Kind, Record, Side, has_value
 
 log = logging.getLogger(__name__)
 

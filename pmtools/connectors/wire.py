@@ -6,8 +6,8 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from pmtools.names import display_order
-from pmtools.records import Record
+from pmtools.core.names import display_order
+from pmtools.core.records import Record
 
 
 def text(value: Any) -> str | None:
@@ -45,7 +45,7 @@ def person_parts(draft: Record) -> tuple[str | None, str | None, str | None]:
     """First, middle and last name of a person draft; split from its name when unset.
 
     An IPM list row has only FullName, possibly "Last, First"; that form is read as
-    "First Last" (:func:`pmtools.names.display_order`).
+    "First Last" (:func:`pmtools.core.names.display_order`).
     """
     first, middle, last = text(draft.first_name), text(draft.middle_name), text(draft.last_name)
     if first or last:

@@ -4,7 +4,7 @@ See :class:`Store`. Opening a store is explicit (``Store.open(path)``); importin
 touches no file.
 """
 
-from pmtools.store.audit import RUN_OUTCOMES, ChangeIntent
+from pmtools.store.trail import RUN_OUTCOMES, ChangeIntent
 from pmtools.store.core import Store, decode_value, encode_value, now_iso, policy_json
 from pmtools.store.schema import LATEST as SCHEMA_VERSION
 

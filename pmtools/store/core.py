@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from pmtools.errors import StateError
-from pmtools.plan import Decision, DecisionKind, Link, LinkHow, LinkStatus, SyncPolicy, SyncState
-from pmtools.records import Address, FieldValue, Kind, Record
+from pmtools.core.plan import Decision, DecisionKind, Link, LinkHow, LinkStatus, SyncPolicy, SyncState
+from pmtools.core.records import Address, FieldValue, Kind, Record
 from pmtools.store import schema
-from pmtools.store.audit import AuditMixin, ChangeIntent
+from pmtools.store.trail import AuditMixin, ChangeIntent
 from pmtools.store.lock import FileLock
 
 CHANGE_STATUSES = ("intent", "confirmed", "failed", "abandoned")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from pmtools.records import Kind
+from pmtools.core.records import Kind
 
 COUNTS = ("linked", "created_in_ipm", "created_in_liscio", "ipm_fields_written",
           "liscio_fields_filled", "errors")
@@ -19,7 +19,7 @@ COUNTS = ("linked", "created_in_ipm", "created_in_liscio", "ipm_fields_written",
 
 def runs_frame(store: Any) -> pd.DataFrame:
     """Every run, oldest first (``pmtools runs``' table), with times as timestamps."""
-    from pmtools.audit import runs_frame as table
+    from pmtools.analysis.history import runs_frame as table
 
     df = table(store)
     for c in ("Started", "Finished"):
@@ -31,7 +31,7 @@ def runs_frame(store: Any) -> pd.DataFrame:
 
 def changes_frame(store: Any, run_id: int | None = None) -> pd.DataFrame:
     """The audit trail: one row per change (field write, link, create), as in the reports."""
-    from pmtools.audit import changes_frame as table
+    from pmtools.analysis.history import changes_frame as table
 
     return table(store, run_id=run_id)
 

@@ -113,7 +113,7 @@ class DisconnectPanel(ipw.VBox):
     def disconnect(self) -> None:
         """Forget the connection's state (after the confirmation)."""
         def run() -> None:
-            from pmtools import operations
+            from pmtools.engine import operations
 
             s = self.ctx.session
             with s.lock:

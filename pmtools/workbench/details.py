@@ -1,7 +1,7 @@
 """View Details: one tab per kind, a server-side paged table of pairs, search and filters.
 
 Only one page of rows travels to the browser at a time; searching and filtering run in the
-kernel (``pmtools.views``). Each tab has a linking panel below its table for the record
+kernel (``pmtools.analysis.views``). Each tab has a linking panel below its table for the record
 selected in the "Record" list.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 import ipywidgets as ipw
 import pandas as pd
 
-from pmtools.records import Kind, Record, Side
+from pmtools.core.records import Kind, Record, Side
 from pmtools.workbench.common import Context, button, esc, message_html
 
 PAGE_SIZE = 25
@@ -61,7 +61,7 @@ def load_kind(session: Any, kind: Kind, detailed: Iterable[Record] = ()) -> Kind
     (:func:`pmtools.workbench.freshness.ipm_view_records`); ``detailed`` are fresher IPM
     records (loaded by the last sync, or read back after a link or create).
     """
-    from pmtools.views import Ambiguity, build_pairs_table
+    from pmtools.analysis.views import Ambiguity, build_pairs_table
     from pmtools.workbench.freshness import ipm_view_records
 
     liscio = list(session.liscio.iter_records(kind))
@@ -84,7 +84,7 @@ def row_label(row: dict[str, Any]) -> str:
 
 def mark_unread(rows: pd.DataFrame, data: KindData) -> pd.DataFrame:
     """``rows`` with IPM values pmtools has not read (not empty: unknown) shown as NOT_READ."""
-    from pmtools.planner import DETAIL_FIELDS
+    from pmtools.core.planner import DETAIL_FIELDS
 
     columns = [f"IPM {f}" for f in data.kind.fields if f in DETAIL_FIELDS]
     if rows.empty or not columns:
@@ -120,7 +120,7 @@ def _table_frame(rows: pd.DataFrame) -> pd.DataFrame:
 def search_text(kind: Kind, text: str) -> str:
     """The search as the table holds names: a person typed "Last, First" (as IPM shows
     people) is searched as "First Last"."""
-    from pmtools.names import display_order
+    from pmtools.core.names import display_order
 
     return display_order(text.strip()) if kind is Kind.CONTACTS and "," in text else text
 
@@ -190,7 +190,7 @@ class PairsTab(ipw.VBox):
     # -- data --------------------------------------------------------------------------------
     def reload(self) -> None:
         """Read the records again and redraw the current page."""
-        from pmtools.views import PairsView
+        from pmtools.analysis.views import PairsView
 
         self.data = load_kind(self.ctx.session, self.kind, self.ctx.detailed)
         self.view = PairsView(self.data.table)

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pmtools.errors import ConnectorError
-from pmtools.records import Kind, Record, Side
+from pmtools.core.records import Kind, Record, Side
 
 log = logging.getLogger(__name__)
 

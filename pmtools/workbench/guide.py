@@ -12,8 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from pmtools.plan import SyncPolicy
-from pmtools.records import Kind
+from pmtools.core.plan import SyncPolicy
+from pmtools.core.records import Kind
 
 
 def record_counts(session: Any) -> pd.DataFrame:
@@ -23,7 +23,7 @@ def record_counts(session: Any) -> pd.DataFrame:
     data must be uploaded to Liscio first, or the sync creates duplicates. ``problem`` is the
     preflight's own explanation (empty when it passes).
     """
-    from pmtools.planner import preflight_problem
+    from pmtools.core.planner import preflight_problem
 
     policy = SyncPolicy()
     rows = []
@@ -41,7 +41,7 @@ def record_counts(session: Any) -> pd.DataFrame:
 
 def dry_run(session: Any, *, force: bool = False) -> Any:
     """Plan a sync and write nothing; returns the sync result with its plan."""
-    from pmtools.sync import run_sync
+    from pmtools.engine.sync import run_sync
 
     return run_sync(liscio=session.liscio, ipm=session.ipm, store=session.store,
                     policy=SyncPolicy(force=force), dry_run=True, started_by="onboarding")
@@ -63,7 +63,7 @@ def plan_frame(plan: Any) -> pd.DataFrame:
 def review(session: Any, kind: Kind | str, statuses: tuple[str, ...] = (
         "ambiguous", "unmatched in Liscio", "unmatched in IPM")) -> pd.DataFrame:
     """The View Details rows of ``kind`` that need a person: ambiguous and unmatched."""
-    from pmtools.views import PairsView
+    from pmtools.analysis.views import PairsView
     from pmtools.workbench.details import load_kind
 
     data = load_kind(session, Kind(kind))
@@ -74,7 +74,7 @@ def review(session: Any, kind: Kind | str, statuses: tuple[str, ...] = (
 
 def apply(session: Any, *, force: bool = False) -> Any:
     """Run the sync for real; returns its result (counts, errors, outcome)."""
-    from pmtools.sync import run_sync
+    from pmtools.engine.sync import run_sync
 
     return run_sync(liscio=session.liscio, ipm=session.ipm, store=session.store,
                     policy=SyncPolicy(force=force), dry_run=False, started_by="onboarding")
@@ -82,7 +82,7 @@ def apply(session: Any, *, force: bool = False) -> Any:
 
 def export(session: Any, kind: Kind | str, path: str | Path, *, status: str = "all") -> Path:
     """Write the pairs report of ``kind`` to ``path`` (CSV or XLSX by its suffix)."""
-    from pmtools.reports import write_report
+    from pmtools.analysis.reports import write_report
     from pmtools.workbench.report import pairs_report
 
     df = pairs_report(session, Kind(kind), status)

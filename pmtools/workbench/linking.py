@@ -1,7 +1,7 @@
 """Linking by hand: ranked link targets with reasons, a search box, and the pair actions.
 
 For the selected row: an unmatched (or ambiguous) record offers link targets on the other
-side, ranked by :class:`pmtools.suggest.SuggestionIndex`, and the buttons Link and Not a match;
+side, ranked by :class:`pmtools.analysis.suggest.SuggestionIndex`, and the buttons Link and Not a match;
 a Liscio-only record also Create in IPM, an IPM-only record Create in Liscio; a linked or
 orphaned pair offers Delink. Every action says what it wrote.
 """
@@ -13,8 +13,8 @@ from typing import Any
 import ipywidgets as ipw
 
 from pmtools.errors import ConnectorError
-from pmtools.plan import DecisionKind
-from pmtools.records import Kind, Record, Side, has_value
+from pmtools.core.plan import DecisionKind
+from pmtools.core.records import Kind, Record, Side, has_value
 from pmtools.workbench.common import Context, button, esc, message_html
 
 SUGGESTIONS = 20
@@ -27,7 +27,7 @@ def target_options(suggestions: list[Any]) -> list[tuple[str, str]]:
     A search hit says only that its name contains the search: its score means nothing to a
     reader.
     """
-    from pmtools.suggest import Reason
+    from pmtools.analysis.suggest import Reason
 
     out = []
     for s in suggestions:
@@ -53,7 +53,7 @@ def preselect(suggestions: list[Any], *, searched: bool = False) -> str:
     of a fuzzy likeness (same name but for case, word order, LLC/Inc., same email); or the
     only record a search found. A weak guess left selected is one click from a wrong link.
     """
-    from pmtools.suggest import LEVEL_SCORES
+    from pmtools.analysis.suggest import LEVEL_SCORES
 
     if not suggestions:
         return NO_TARGET
@@ -166,7 +166,7 @@ class LinkingPanel(ipw.VBox):
 
     def _explanation(self, record_id: str, status: str = "") -> str:
         """Why the record is (not) linked, in plain words (``pmtools explain``'s text)."""
-        from pmtools.explain import explain_record
+        from pmtools.analysis.explain import explain_record
 
         data = self.tab.data
         text = explain_record(self.kind, record_id, liscio_records=data.liscio,
@@ -178,7 +178,7 @@ class LinkingPanel(ipw.VBox):
     def _index(self, side: Side) -> Any:
         """The suggestion index over the unlinked records of ``side``."""
         if side not in self._indexes:
-            from pmtools.suggest import SuggestionIndex
+            from pmtools.analysis.suggest import SuggestionIndex
 
             data = self.tab.data
             linked = _linked_ids(data.state, side)
@@ -269,7 +269,7 @@ class LinkingPanel(ipw.VBox):
                               self.result)
 
     def _act(self, action: str) -> Any:
-        from pmtools import operations
+        from pmtools.engine import operations
 
         if self.row is None:
             self.result.value = message_html("Select a record first.", "warning")

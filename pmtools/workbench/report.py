@@ -9,7 +9,7 @@ from typing import Any
 import ipywidgets as ipw
 import pandas as pd
 
-from pmtools.records import Kind, Record
+from pmtools.core.records import Kind, Record
 from pmtools.workbench.common import Context, button, esc, html_table
 
 PREVIEW_ROWS = 10
@@ -63,7 +63,7 @@ class ReportPanel(ipw.VBox):
         self.ctx.guard("building the report", self._build, self.preview)
 
     def _build(self) -> None:
-        from pmtools.reports import report_bytes
+        from pmtools.analysis.reports import report_bytes
 
         kind = Kind(self.kind.value)
         with self.ctx.session.lock:
@@ -88,15 +88,15 @@ class ReportPanel(ipw.VBox):
 
 def pairs_report(session: Any, kind: Kind, status: str, *, fresh: bool = True,
                  detailed: Iterable[Record] = ()) -> pd.DataFrame:
-    """The pairs report of ``kind`` (``pmtools.reports`` defines its columns).
+    """The pairs report of ``kind`` (``pmtools.analysis.reports`` defines its columns).
 
     ``fresh`` reads both sides again with every IPM detail (as ``pmtools report --fresh``
     does), keeping the details read in the state file for the next sync; otherwise the report
     uses what View Details shows (IPM list rows cached by the last sync, with the details that
     sync loaded), which costs no IPM request.
     """
-    from pmtools import reports
-    from pmtools.audit import last_sync_times
+    from pmtools.analysis import reports
+    from pmtools.analysis.history import last_sync_times
     from pmtools.workbench.details import load_kind
 
     if fresh:

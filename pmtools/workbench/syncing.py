@@ -15,7 +15,7 @@ from typing import Any
 import ipywidgets as ipw
 
 from pmtools.errors import PlanChanged, PreflightRefused
-from pmtools.plan import COUNT_KEYS, Op, SyncPolicy
+from pmtools.core.plan import COUNT_KEYS, Op, SyncPolicy
 from pmtools.workbench.common import Context, button, esc, html_table, message_html
 
 STAGES = (("organizations", "Organizations"), ("people", "People"),
@@ -226,7 +226,7 @@ class SyncPanel(ipw.VBox):
                 self.progress_text.value = esc(f"Stopped during {label}.")
 
     def _run(self, policy: SyncPolicy, dry_run: bool, expected: Any = None) -> None:
-        from pmtools.sync import run_sync
+        from pmtools.engine.sync import run_sync
 
         s = self.ctx.session
         try:

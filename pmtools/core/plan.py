@@ -1,4 +1,4 @@
-"""The value objects of a sync plan (built by :mod:`pmtools.planner`). Pure: no I/O.
+"""The value objects of a sync plan (built by :mod:`pmtools.core.planner`). Pure: no I/O.
 
 The value objects here are the contract between the planner, ``apply``, the state store, the
 reports and the workbench.
@@ -12,7 +12,7 @@ import operator
 from collections import Counter
 from dataclasses import dataclass
 
-from pmtools.records import FieldValue, Kind, Record, Side
+from pmtools.core.records import FieldValue, Kind, Record, Side
 
 
 class Op(str, enum.Enum):
@@ -122,7 +122,7 @@ class Action:
     AMBIGUOUS: one action per record of a tied group, ``side`` saying which record it is and
     ``candidates`` the other side's ids/keys sharing the name. UNMATCHED/SKIP/ORPHAN:
     ``reason`` in plain words. ``rule`` is a short stable name: the matching level of a LINK,
-    the field rule of a WRITE (:mod:`pmtools.rules`), else e.g. "orphan:liscio-archived".
+    the field rule of a WRITE (:mod:`pmtools.core.rules`), else e.g. "orphan:liscio-archived".
     """
 
     op: Op

@@ -2,11 +2,11 @@
 
 Matching is an ordered list of named levels; every pair carries the level that made it:
 
-- ``exact-name``: the name keys are equal (:func:`pmtools.names.normalize_name` for accounts,
+- ``exact-name``: the name keys are equal (:func:`pmtools.core.names.normalize_name` for accounts,
   the person's full key for contacts, "Last, First" read as "First Last").
 - ``exact-name:middle-name-ignored`` (contacts only, among the records the first level left):
   the loose keys (first and last word) are equal and one full name is the other with words left
-  out (:func:`pmtools.names.compatible`), e.g. a middle name on one side only.
+  out (:func:`pmtools.core.names.compatible`), e.g. a middle name on one side only.
 
 At each level a key shared by more than one record of *either* side, with records on both
 sides, links nothing: the group is reported as ambiguous with its candidates and its records do
@@ -28,9 +28,9 @@ from itertools import filterfalse, repeat
 from operator import attrgetter, is_, itemgetter
 from typing import NamedTuple
 
-from pmtools.names import compatible, loose_key, normalize_name, person_full_key
-from pmtools.plan import SyncState
-from pmtools.records import Kind, Record
+from pmtools.core.names import compatible, loose_key, normalize_name, person_full_key
+from pmtools.core.plan import SyncState
+from pmtools.core.records import Kind, Record
 
 __all__ = [
     "AmbiguousGroup",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from pmtools.records import Kind, Record, Side
+from pmtools.core.records import Kind, Record, Side
 
 # Words that may follow a comma in a person's name without it being "Last, First".
 _SUFFIXES = frozenset(

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pmtools.matching import MatchResult, match
-from pmtools.names import compatible, display_order, normalize_name, person_keys
-from pmtools.plan import Decision, DecisionKind, Link, LinkStatus, SyncState
-from pmtools.records import Kind, Record, Side
+from pmtools.core.matching import MatchResult, match
+from pmtools.core.names import compatible, display_order, normalize_name, person_keys
+from pmtools.core.plan import Decision, DecisionKind, Link, LinkStatus, SyncState
+from pmtools.core.records import Kind, Record, Side
 
 STATUSES = ("linked", "orphaned", "will_link", "ambiguous", "decided_apart", "archived",
             "due_for_create_in_ipm", "awaiting_create_in_liscio", "unmatched", "not_found")

@@ -22,11 +22,11 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from pmtools.apply import Progress, apply_plan, reconcile
+from pmtools.engine.apply import Progress, apply_plan, reconcile
 from pmtools.connectors.base import Connector
 from pmtools.errors import ConnectorError, PlanChanged, PreflightRefused
-from pmtools.plan import COUNT_KEYS, Plan, SyncPolicy
-from pmtools.records import Kind, Record, Side
+from pmtools.core.plan import COUNT_KEYS, Plan, SyncPolicy
+from pmtools.core.records import Kind, Record, Side
 from pmtools.store import Store, now_iso
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def _zero_counts() -> dict[str, int]:
 def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
          run_id: int | None, progress: Progress, cancel: threading.Event | None,
          full: bool, expected: Plan | None) -> tuple[SyncResult, ConnectorError | None]:
-    from pmtools.planner import details_needed, plan_sync, preflight_problem
+    from pmtools.core.planner import details_needed, plan_sync, preflight_problem
 
     if run_id is not None:
         settled = reconcile(liscio=liscio, ipm=ipm, store=store, run_id=run_id)

@@ -8,7 +8,7 @@ changed since is a :class:`Conflict`, reported and left alone. Links the run mad
 undo made are linked again. Records the run created are listed: IPM's API cannot delete.
 
 :func:`undo_run` applies that plan as a run of its own (command ``undo``, ``undoes_run`` set,
-rule ``undo:run-N`` on every audit row) through :func:`pmtools.apply.apply_plan`, so an undo
+rule ``undo:run-N`` on every audit row) through :func:`pmtools.engine.apply.apply_plan`, so an undo
 is interrupt-safe like a sync, and can itself be undone.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 
 from pmtools.connectors.base import Connector
 from pmtools.errors import ConfigError, NotFound
-from pmtools.plan import (
+from pmtools.core.plan import (
     COUNT_KEYS,
     Action,
     DecisionKind,
@@ -30,9 +30,9 @@ from pmtools.plan import (
     Plan,
     SyncPolicy,
 )
-from pmtools.records import FieldValue, Kind, Record, Side
-from pmtools.reports import format_value
-from pmtools.rules import values_equal
+from pmtools.core.records import FieldValue, Kind, Record, Side
+from pmtools.analysis.reports import format_value
+from pmtools.core.rules import values_equal
 from pmtools.store import ChangeIntent, Store
 
 log = logging.getLogger(__name__)
@@ -196,7 +196,7 @@ def plan_undo(store: Store, run_id: int, *, liscio: Connector, ipm: Connector) -
 def undo_run(store: Store, run_id: int, *, liscio: Connector, ipm: Connector,
              started_by: str, lock_timeout: float = 0.0) -> UndoResult:
     """Undo ``run_id`` as a new run (see the module doc); holds the state file's lock."""
-    from pmtools.apply import apply_plan, reconcile
+    from pmtools.engine.apply import apply_plan, reconcile
 
     with store.lock(timeout=lock_timeout):
         store.mark_interrupted_runs()

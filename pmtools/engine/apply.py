@@ -26,9 +26,9 @@ from pmtools.errors import (
     RecordError,
     StateError,
 )
-from pmtools.plan import COUNT_KEYS, Action, LinkHow, LinkStatus, Op, Plan
-from pmtools.records import FieldValue, Kind, Record, Side
-from pmtools.rules import values_equal
+from pmtools.core.plan import COUNT_KEYS, Action, LinkHow, LinkStatus, Op, Plan
+from pmtools.core.records import FieldValue, Kind, Record, Side
+from pmtools.core.rules import values_equal
 from pmtools.store import ChangeIntent, Store
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class ApplyResult:
 class Applier:
     """The steps of applying (link, create, write a record's fields, mark, orphan).
 
-    Used by :func:`apply_plan` and by :mod:`pmtools.operations`. Each step saves its result
+    Used by :func:`apply_plan` and by :mod:`pmtools.engine.operations`. Each step saves its result
     in the store as soon as it succeeded. ``names`` maps (side, kind, id) to a record's name
     for the audit trail.
     """
@@ -207,7 +207,7 @@ class Applier:
 
         Returns (Liscio record, IPM record), or None after a record error.
         """
-        from pmtools.planner import external_id_for
+        from pmtools.core.planner import external_id_for
 
         external_id = external_id or external_id_for(kind, target, source.id)
         created = self.create(kind, target, source, external_id=external_id)
@@ -244,7 +244,7 @@ def apply_plan(plan: Plan, *, liscio: Connector, ipm: Connector, store: Store, r
     The WRITEs of one record are sent in one ``update_fields`` call. MARK_SYNCED is applied
     only when every write of that pair succeeded. ``cancel`` is checked between steps.
     """
-    from pmtools.planner import plan_pair
+    from pmtools.core.planner import plan_pair
 
     applier = Applier(liscio=liscio, ipm=ipm, store=store, run_id=run_id, names=names)
     for a in plan.actions:

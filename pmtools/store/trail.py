@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pmtools.plan import SyncPolicy
-from pmtools.records import FieldValue, Kind, Side
+from pmtools.core.plan import SyncPolicy
+from pmtools.core.records import FieldValue, Kind, Side
 
 RUN_OUTCOMES = ("running", "done", "done_with_errors", "stopped", "cancelled", "refused",
                 "interrupted")

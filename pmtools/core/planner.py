@@ -3,11 +3,11 @@
 For each kind in ``policy.kinds`` the actions come in this order, each group in a stable order
 (stored links by Liscio id, everything else in input order):
 
-1. LINK: new automatic exact-name matches (:func:`pmtools.matching.match`).
+1. LINK: new automatic exact-name matches (:func:`pmtools.core.matching.match`).
 2. CREATE_IN_IPM: Liscio records created after the first Sync Now that no IPM record matches.
    The draft carries the synced fields, so the created pair needs no first-sync writes: apply
    stores its link as already first-synced.
-3. WRITE: the field rules (:mod:`pmtools.rules`) for every live pair: first-sync rules for a
+3. WRITE: the field rules (:mod:`pmtools.core.rules`) for every live pair: first-sync rules for a
    pair linked in this plan or whose stored link has no ``first_synced_at``, later-sync rules
    otherwise.
 4. MARK_SYNCED: a pair's first sync is complete (also when it needed no writes). Not planned
@@ -32,8 +32,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from operator import attrgetter
 
-from pmtools.matching import match, match_records
-from pmtools.plan import (
+from pmtools.core.matching import match, match_records
+from pmtools.core.plan import (
     Action,
     Link,
     LinkHow,
@@ -44,8 +44,8 @@ from pmtools.plan import (
     SyncState,
     make_action,
 )
-from pmtools.records import SYNCED_FIELDS, FieldValue, Kind, Record, Side, has_value
-from pmtools.rules import decide
+from pmtools.core.records import SYNCED_FIELDS, FieldValue, Kind, Record, Side, has_value
+from pmtools.core.rules import decide
 
 __all__ = [
     "DETAIL_FIELDS",

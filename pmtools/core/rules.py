@@ -18,7 +18,7 @@ equal in that form are equal and cause no write. The forms, field by field:
   sync Liscio's spelling wins — a title's capitalisation is what people see.
 
 Every string is NFKC-normalised first. The comparison form is "" exactly when the value has no
-value (:func:`pmtools.records.has_value`), so "has a value" and "equal" never disagree.
+value (:func:`pmtools.core.records.has_value`), so "has a value" and "equal" never disagree.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pmtools.countries import country_code
-from pmtools.records import Address, FieldValue, Side, has_value
+from pmtools.core.countries import country_code
+from pmtools.core.records import Address, FieldValue, Side, has_value
 
 __all__ = [
     "FIRST_FILL_IPM",

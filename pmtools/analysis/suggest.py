@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from pmtools.names import fold_for_search, normalize_name
-from pmtools.records import Record
+from pmtools.core.names import fold_for_search, normalize_name
+from pmtools.core.records import Record
 
 __all__ = ["NameKeys", "Reason", "Suggestion", "SuggestionIndex", "TextColumn", "display_name",
            "name_keys"]
@@ -224,7 +224,7 @@ class SuggestionIndex:
 
         First the name equal to the search (case-insensitive, NFKC), then names equal but for
         word order (accents folded) or LLC/Inc./punctuation, then names containing the search
-        with accents and case folded (:func:`~pmtools.names.fold_for_search`: "bjorn" finds
+        with accents and case folded (:func:`~pmtools.core.names.fold_for_search`: "bjorn" finds
         "Björn"; the closer their length to the search's, the higher), then — when these are
         fewer than ``limit`` — close spellings. An empty search finds nothing.
         """

@@ -23,8 +23,8 @@ import pandas as pd
 
 from pmtools.connectors.base import Connector
 from pmtools.errors import ConfigError
-from pmtools.plan import LinkStatus, SyncState
-from pmtools.records import Address, Kind, Record, Side
+from pmtools.core.plan import LinkStatus, SyncState
+from pmtools.core.records import Address, Kind, Record, Side
 
 if TYPE_CHECKING:
     from pmtools.store import Store
@@ -108,9 +108,9 @@ def pairs_report(kind: Kind | str, *, liscio: Iterable[Record], ipm: Iterable[Re
     Liscio records are left out (they are neither matched nor created). ``status`` keeps one
     status (linked, unmatched, ambiguous, orphaned) or ``all``. ``Last Synced`` of a linked
     pair is the end of the last completed sync of its kind (``last_synced``, from
-    :func:`pmtools.audit.last_sync_times`) when the pair had had its first sync, else empty.
+    :func:`pmtools.analysis.history.last_sync_times`) when the pair had had its first sync, else empty.
     """
-    from pmtools.matching import match
+    from pmtools.core.matching import match
 
     kind = Kind(kind)
     if status not in STATUSES:
@@ -188,7 +188,7 @@ def fetch_records(kind: Kind | str, *, liscio: Connector, ipm: Connector,
     For the reports: an IPM organization's address is on its business card, one request per
     organization (Karbon allows about 120 a minute). With a ``store`` and not ``fresh``, a card
     the last sync (or report) loaded is reused while the organization's LastModifiedDateTime
-    in the list is unchanged and it was loaded within :data:`pmtools.sync.FULL_PULL_EVERY` —
+    in the list is unchanged and it was loaded within :data:`pmtools.engine.sync.FULL_PULL_EVERY` —
     the sync's own rule and assumption (a card edit moves its owner's modification time);
     only the other cards are read. Cards read are saved in ``store`` for the next sync or
     report. ``fresh`` (or no store) reads every card.
@@ -212,7 +212,7 @@ def fetch_records(kind: Kind | str, *, liscio: Connector, ipm: Connector,
 
 def _reusable_details(store: Store, kind: Kind, rows: list[Record]) -> dict[str, Record]:
     """Cached details of ``rows`` still good by the sync's rule (see :func:`fetch_records`)."""
-    from pmtools.sync import FULL_PULL_EVERY, cached_details
+    from pmtools.engine.sync import FULL_PULL_EVERY, cached_details
 
     # the same text form as the store's loaded_at stamps (now_iso), so they compare as text
     cutoff = (datetime.now(UTC) - FULL_PULL_EVERY).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pmtools.apply import Applier
+from pmtools.engine.apply import Applier
 from pmtools.connectors.base import Connector
 from pmtools.errors import ConfigError, NotFound
-from pmtools.plan import DecisionKind, LinkHow, LinkStatus
-from pmtools.records import Kind, Record, Side
+from pmtools.core.plan import DecisionKind, LinkHow, LinkStatus
+from pmtools.core.records import Kind, Record, Side
 from pmtools.store import ChangeIntent, Store
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def link(kind: Kind, liscio_id: str, ipm_key: str, *, store: Store, liscio: Conn
             raise ConfigError(f"Liscio {kind} {liscio_id} is archived: it cannot be linked")
 
         def work(applier: Applier) -> str:
-            from pmtools.planner import plan_pair
+            from pmtools.core.planner import plan_pair
 
             applier.names.update({(r.side, r.kind, r.id): r.name for r in (liscio_rec, ipm_rec)})
             for decision in DecisionKind:  # a person's link overrides an earlier "no"
@@ -181,7 +181,7 @@ def _create(kind: Kind, target: Side, source_id: str, *, store: Store, liscio: C
             raise ConfigError(f"Liscio {kind} {source_id} is archived: nothing is created")
 
         def work(applier: Applier) -> str:
-            from pmtools.planner import plan_pair
+            from pmtools.core.planner import plan_pair
 
             pair = applier.create_and_link(kind, target, source, external_id=None,
                                            plan_pair=plan_pair)

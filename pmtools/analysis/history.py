@@ -11,9 +11,9 @@ from typing import Any
 
 import pandas as pd
 
-from pmtools.plan import COUNT_KEYS
-from pmtools.records import Kind
-from pmtools.reports import CHANGE_COLUMNS, ERROR_COLUMNS, format_value
+from pmtools.core.plan import COUNT_KEYS
+from pmtools.core.records import Kind
+from pmtools.analysis.reports import CHANGE_COLUMNS, ERROR_COLUMNS, format_value
 from pmtools.store import Store
 
 RUN_COLUMNS = ("Run", "Command", "Started By", "Started", "Finished", "Kinds", "Outcome",
@@ -51,7 +51,7 @@ def changes_frame(store: Store, *, run_id: int | None = None,
                   include_intents: bool = True) -> pd.DataFrame:
     """Every change (field writes, links, delinks, creates, orphanings) of one run or all.
 
-    Columns: :data:`pmtools.reports.CHANGE_COLUMNS`. ``Status`` is confirmed, failed,
+    Columns: :data:`pmtools.analysis.reports.CHANGE_COLUMNS`. ``Status`` is confirmed, failed,
     abandoned (never sent: the run was cut off first) or intent (a run still going).
     """
     rows = []

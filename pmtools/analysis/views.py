@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pmtools.names import fold_for_search, name_key, normalize_name
-from pmtools.plan import Action, Link, LinkStatus, Op, SyncState
-from pmtools.records import Kind, Record, Side
-from pmtools.suggest import TextColumn, display_name
+from pmtools.core.names import fold_for_search, name_key, normalize_name
+from pmtools.core.plan import Action, Link, LinkStatus, Op, SyncState
+from pmtools.core.records import Kind, Record, Side
+from pmtools.analysis.suggest import TextColumn, display_name
 
 __all__ = ["Ambiguity", "PairsView", "Status", "ViewPage", "build_pairs_table", "columns"]
 
@@ -85,7 +85,7 @@ class Ambiguity:
     def from_match(cls, kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record],
                    state: SyncState) -> Ambiguity:
         """The ambiguous records as the matcher sees them now (no plan needed)."""
-        from pmtools.matching import match  # the engine's matcher; imported when used
+        from pmtools.core.matching import match  # the engine's matcher; imported when used
 
         return cls.from_groups(match(kind, liscio, ipm, state).ambiguous)
 
@@ -112,7 +112,7 @@ def build_pairs_table(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record
     nor created). ``ambiguous`` is an :class:`Ambiguity`, or the actions of the last plan;
     ``last_synced`` maps a Liscio id to its pair's last sync time (default: the link's first
     sync). Besides :func:`columns`, the table has ``search`` (the name keys of both sides,
-    accents and case folded by :func:`~pmtools.names.fold_for_search`) and ``side`` (both,
+    accents and case folded by :func:`~pmtools.core.names.fold_for_search`) and ``side`` (both,
     liscio or ipm).
     """
     if ambiguous is None:
@@ -224,7 +224,7 @@ class PairsView:
         """One page of the rows matching a search and filters.
 
         ``search`` matches the names of both sides (substring, accents and case folded:
-        :func:`~pmtools.names.fold_for_search`, so "bjorn angstrom" finds "Björn Ångström").
+        :func:`~pmtools.core.names.fold_for_search`, so "bjorn angstrom" finds "Björn Ångström").
         ``status`` keeps rows with one of those statuses; ``side`` ("liscio" or "ipm") keeps
         rows with a record on that side. A page past the end gives the last page.
         """
