@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import unicodedata
 
 import pytest
@@ -75,12 +74,11 @@ def test_variants_a_sync_meets() -> None:
     assert any(len(o["BusinessCards"]) > 1 for o in data["organizations"])
 
 
-def test_scale_twenty_is_fast_and_big() -> None:
-    started = time.monotonic()
+def test_scale_twenty_is_big() -> None:
+    # how long it takes is a figure for bench/, not an assertion: a busy machine is slower
     data = demo_dataset(seed=1, scale=20)
     state = SandboxState()
     populate(state, data)
-    assert time.monotonic() - started < 15
     assert state.count("organizations") > 5900 and state.count("people") == 18000
     assert state.count("accounts") + state.count("contacts") > 20000
 

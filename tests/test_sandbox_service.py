@@ -135,9 +135,12 @@ def test_timeout_fault_hangs_then_drops() -> None:
         started = time.monotonic()
         with pytest.raises(httpx.ReadTimeout):
             httpx.get(f"{server.ipm_url}/v3/TenantSettings", headers=IPM, timeout=0.3)
-        with pytest.raises(httpx.TransportError):
-            httpx.get(f"{server.ipm_url}/v3/TenantSettings", headers=IPM, timeout=5)
-        assert 0.9 < time.monotonic() - started < 5
+        # the hang ends in a dropped connection, not in the client's own (generous) timeout:
+        # asserted on the error's kind, so a busy machine cannot fail it
+        with pytest.raises(httpx.TransportError) as dropped:
+            httpx.get(f"{server.ipm_url}/v3/TenantSettings", headers=IPM, timeout=120)
+        assert not isinstance(dropped.value, httpx.TimeoutException)
+        assert time.monotonic() - started > 0.9
 
 
 def test_db_persists_across_restarts(tmp_path) -> None:
