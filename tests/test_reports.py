@@ -261,7 +261,7 @@ def _addresses(ipm_recs):
 
 
 def test_fetch_records_reuses_unchanged_cards_and_reads_changed_ones(tmp_path):
-    from pmtools.analysis.reports import fetch_records
+    from pmtools.engine.fetch import fetch_records
 
     liscio, ipm, store = _synced_firm(tmp_path)
     with store:
@@ -282,7 +282,7 @@ def test_fetch_records_reuses_unchanged_cards_and_reads_changed_ones(tmp_path):
 
 
 def test_fetch_records_fresh_or_without_a_store_reads_every_card(tmp_path):
-    from pmtools.analysis.reports import fetch_records
+    from pmtools.engine.fetch import fetch_records
 
     liscio, ipm, store = _synced_firm(tmp_path)
     with store:
@@ -297,7 +297,7 @@ def test_fetch_records_fresh_or_without_a_store_reads_every_card(tmp_path):
 def test_fetch_records_reads_cards_kept_more_than_a_day_ago(tmp_path):
     import sqlite3
 
-    from pmtools.analysis.reports import fetch_records
+    from pmtools.engine.fetch import fetch_records
 
     liscio, ipm, store = _synced_firm(tmp_path)
     with store:

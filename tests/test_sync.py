@@ -9,7 +9,8 @@ from pmtools.errors import PlanChanged, PreflightRefused, ServiceError
 from pmtools.core.plan import COUNT_KEYS, LinkHow, LinkStatus, Op, SyncPolicy
 from pmtools.core.records import Address, Kind
 from pmtools.store import Store
-from pmtools.engine.sync import OVERLAP, STAGES, run_sync
+from pmtools.engine.fetch import OVERLAP
+from pmtools.engine.sync import STAGES, run_sync
 
 A, C = Kind.ACCOUNTS, Kind.CONTACTS
 

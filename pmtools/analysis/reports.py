@@ -15,19 +15,17 @@ import io
 import logging
 import math
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from pmtools.connectors.base import Connector
 from pmtools.errors import ConfigError
 from pmtools.core.plan import LinkStatus, SyncState
 from pmtools.core.records import Address, Kind, Record, Side
 
 if TYPE_CHECKING:
-    from pmtools.store import Store
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +51,6 @@ ERROR_COLUMNS = ("Run", "Time", "Kind", "Side", "Record ID", "Record Name", "Act
 
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _MIN_WIDTH, _MAX_WIDTH = 8, 60
-_DETAILS_BATCH = 25  # IPM details read, then saved, at a time
 
 _FIELD_COLUMNS = {
     Kind.ACCOUNTS: ("address", "phone", "website"),
@@ -178,45 +175,6 @@ def _side_cells(kind: Kind, rec: Record | None) -> list[str]:
 
 def _missing(kind: Kind, record_id: str) -> Record:
     return Record(side=Side.LISCIO, kind=kind, id=record_id, name=f"(not found: {record_id})")
-
-
-def fetch_records(kind: Kind | str, *, liscio: Connector, ipm: Connector,
-                  store: Store | None = None, fresh: bool = False
-                  ) -> tuple[list[Record], list[Record]]:
-    """Both sides' current records of ``kind``, IPM details (addresses) loaded.
-
-    For the reports: an IPM organization's address is on its business card, one request per
-    organization (Karbon allows about 120 a minute). With a ``store`` and not ``fresh``, a card
-    the last sync (or report) loaded is reused while the organization's LastModifiedDateTime
-    in the list is unchanged and it was loaded within :data:`pmtools.engine.sync.FULL_PULL_EVERY` —
-    the sync's own rule and assumption (a card edit moves its owner's modification time);
-    only the other cards are read. Cards read are saved in ``store`` for the next sync or
-    report. ``fresh`` (or no store) reads every card.
-    """
-    kind = Kind(kind)
-    lis = list(liscio.iter_records(kind))
-    ipm_recs = list(ipm.iter_records(kind))
-    todo = [r for r in ipm_recs if not r.details_complete]
-    loaded: dict[str, Record] = {}
-    if store is not None and not fresh and todo:
-        loaded = _reusable_details(store, kind, todo)
-        todo = [r for r in todo if r.id not in loaded]
-    log.info("IPM %s: %d details reused, %d to load", kind.ipm_name, len(loaded), len(todo))
-    for start in range(0, len(todo), _DETAILS_BATCH):  # saved as we go: a cut-off report
-        batch = ipm.load_details(kind, todo[start:start + _DETAILS_BATCH])  # keeps its reads
-        loaded.update((r.id, r) for r in batch)
-        if store is not None:
-            store.cache_details(kind, batch)
-    return lis, [loaded.get(r.id, r) for r in ipm_recs]
-
-
-def _reusable_details(store: Store, kind: Kind, rows: list[Record]) -> dict[str, Record]:
-    """Cached details of ``rows`` still good by the sync's rule (see :func:`fetch_records`)."""
-    from pmtools.engine.sync import FULL_PULL_EVERY, cached_details
-
-    # the same text form as the store's loaded_at stamps (now_iso), so they compare as text
-    cutoff = (datetime.now(UTC) - FULL_PULL_EVERY).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return cached_details(store, kind, rows, fresh_after=cutoff)
 
 
 def write_report(df: pd.DataFrame, path: str | Path, fmt: str | None = None) -> Path:

@@ -122,6 +122,7 @@ def _connectors(settings: Settings) -> Iterator[tuple[Any, Any]]:
 def cmd_report(args: argparse.Namespace) -> int:
     """``pmtools report``: write the pairs, changes or errors report to a file."""
     from pmtools.analysis import history, reports
+    from pmtools.engine.fetch import fetch_records
 
     fmt = args.format or args.output.suffix.lstrip(".").lower()
     if fmt not in reports.FORMATS:
@@ -135,7 +136,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         kind = Kind(args.kind)
         state, last = _state(settings, kind)
         with _connectors(settings) as (liscio, ipm), _maybe_store(settings) as store:
-            lis, ipm_recs = reports.fetch_records(kind, liscio=liscio, ipm=ipm, store=store,
+            lis, ipm_recs = fetch_records(kind, liscio=liscio, ipm=ipm, store=store,
                                                   fresh=args.fresh)
         df = reports.pairs_report(kind, liscio=lis, ipm=ipm_recs, state=state,
                                   status=args.status, last_synced=last)

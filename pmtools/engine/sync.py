@@ -3,13 +3,9 @@
 Stages reported through ``progress(stage, done, total, message)``: ``organizations`` (fetch
 accounts of both sides), ``people`` (fetch contacts), ``linking`` (load details, plan, apply).
 
-IPM pulls are incremental after the first sync: records modified since the last pull's
-high-water mark (minus :data:`OVERLAP`, for clock skew and same-second edits) are merged into
-the cached IPM records. Loaded details (an organization's business card) are kept too, and
-reused while the record's LastModifiedDateTime is unchanged. Both rest on an undocumented Karbon
-behaviour (a card edit moves its owner's modification time), and an incremental pull cannot see
-a record deleted in IPM's web app (the API has no delete): so every kind gets a full pull, and
-its details are loaded afresh, at least every :data:`FULL_PULL_EVERY`; ``full=True`` forces it.
+Fetching (pulls, incremental after the first sync, and IPM details reused from the store)
+is :mod:`pmtools.engine.fetch`'s; planning is the core's; writing is
+:mod:`pmtools.engine.apply`'s. ``full=True`` forces a full pull.
 
 A dry run takes no lock and writes nothing to the state file: no run row, no baseline, no
 cache; it returns the plan.
@@ -20,23 +16,17 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 
 from pmtools.engine.apply import Progress, apply_plan, reconcile
+from pmtools.engine.fetch import load_details, pull_ipm
 from pmtools.connectors.base import Connector
 from pmtools.errors import ConnectorError, PlanChanged, PreflightRefused
 from pmtools.core.plan import COUNT_KEYS, Plan, SyncPolicy
 from pmtools.core.records import Kind, Record, Side
-from pmtools.store import Store, now_iso
+from pmtools.store import Store
 
 log = logging.getLogger(__name__)
 
-OVERLAP = timedelta(minutes=5)
-# Incremental pulls and cached details rest on an undocumented Karbon behaviour (a business
-# card edit moves its owner's LastModifiedDateTime) and cannot see a record deleted in IPM's web
-# app: a full pull at least this often bounds both.
-FULL_PULL_EVERY = timedelta(days=1)
-DETAILS_BATCH = 25  # IPM details loaded between two cancel checks / progress reports
 STAGES = ("organizations", "people", "linking")
 _STAGE_OF = {Kind.ACCOUNTS: "organizations", Kind.CONTACTS: "people"}
 
@@ -125,8 +115,8 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
         progress(stage, 0, 2, f"fetching Liscio {kind}")
         liscio_records[kind] = list(liscio.iter_records(kind))
         progress(stage, 1, 2, f"fetching IPM {kind.ipm_name}")
-        ipm_records[kind], pulled_all[kind] = _pull_ipm(ipm, store, kind, full=full or first,
-                                                        save=run_id is not None)
+        ipm_records[kind], pulled_all[kind] = pull_ipm(ipm, store, kind, full=full or first,
+                                                       save=run_id is not None)
         progress(stage, 2, 2, f"{len(liscio_records[kind])} Liscio {kind}, "
                               f"{len(ipm_records[kind])} IPM {kind.ipm_name}")
     selected = {k: liscio_records[k] for k in policy.kinds}
@@ -140,19 +130,11 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
     for kind in policy.kinds:
         keys = details_needed(kind=kind, liscio=selected[kind], ipm=ipm_records[kind],
                               state=state, policy=policy)
-        todo = [r for r in ipm_records[kind] if r.id in keys and not r.details_complete]
-        loaded = cached_details(store, kind, todo, fresh_after=None if pulled_all[kind]
-                                 else _minus(now_iso(), FULL_PULL_EVERY))
-        todo = [r for r in todo if r.id not in loaded]
-        for start in range(0, len(todo), DETAILS_BATCH):  # each is a rate-limited request
-            if cancel is not None and cancel.is_set():
-                break
-            progress("linking", start, len(todo), f"loading IPM {kind.ipm_name} details")
-            batch = ipm.load_details(kind, todo[start:start + DETAILS_BATCH])
-            loaded.update((r.id, r) for r in batch)
-            if run_id is not None:
-                store.cache_details(kind, batch)
-        ipm_records[kind] = [loaded.get(r.id, r) for r in ipm_records[kind]]
+        ipm_records[kind] = load_details(
+            ipm, kind, ipm_records[kind], store=store, wanted=keys,
+            reuse=not pulled_all[kind], save=run_id is not None, cancel=cancel,
+            on_batch=lambda done, total, name=kind.ipm_name: progress(
+                "linking", done, total, f"loading IPM {name} details"))
     if cancel is not None and cancel.is_set():
         empty = Plan(actions=(), policy=policy, first_sync=first)
         if run_id is not None:
@@ -189,63 +171,9 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
                       outcome=result.outcome, records=records), result.error
 
 
-def _pull_ipm(ipm: Connector, store: Store, kind: Kind, *, full: bool,
-              save: bool) -> tuple[list[Record], bool]:
-    """IPM records of ``kind``: a full pull, or the cache merged with what changed since.
-
-    Returns the records and whether every record was pulled.
-    """
-    mark = store.high_water(kind)
-    last_full = store.last_full_pull(kind)
-    full = full or not last_full or last_full < _minus(now_iso(), FULL_PULL_EVERY)
-    cached = store.cached_records(kind) if not full and mark else []
-    everything = full or not mark or not cached
-    if everything:
-        fresh = list(ipm.iter_records(kind))
-        merged = {r.id: r for r in fresh}
-    else:
-        fresh = list(ipm.iter_records(kind, modified_since=_minus(mark, OVERLAP)))
-        merged = {r.id: r for r in cached}
-        merged.update((r.id, r) for r in fresh)
-    if save:
-        store.cache_records(kind, fresh, replace_all=everything)
-        if everything:
-            store.set_full_pull(kind, now_iso())
-        newest = max((r.modified_at for r in fresh if r.modified_at), default=None)
-        if newest and (not mark or newest > mark):
-            store.set_high_water(kind, newest)
-    return list(merged.values()), everything
-
-
-def cached_details(store: Store, kind: Kind, rows: list[Record],
-                   fresh_after: str | None) -> dict[str, Record]:
-    """Details loaded earlier for ``rows`` that are still good: the record was not modified
-    since (same LastModifiedDateTime) and they were loaded after ``fresh_after`` (None: none
-    are good, as on a full pull)."""
-    if fresh_after is None or not rows:
-        return {}
-    cached = store.cached_details(kind, (r.id for r in rows))
-    good = {}
-    for row in rows:
-        hit = cached.get(row.id)
-        if hit and row.modified_at and hit[0].modified_at == row.modified_at \
-                and hit[1] >= fresh_after:
-            good[row.id] = hit[0]
-    return good
-
-
-def _minus(stamp: str, delta: timedelta) -> str:
-    """An ISO-8601 UTC timestamp moved back by ``delta`` (same Z form)."""
-    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return (moment - delta).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def stage_names() -> tuple[str, ...]:
     """The three progress stages, in order (the workbench's three buttons)."""
     return STAGES
 
 
-__all__ = ["FULL_PULL_EVERY", "OVERLAP", "STAGES", "SyncResult", "cached_details", "run_sync",
-           "stage_names"]
+__all__ = ["STAGES", "SyncResult", "run_sync", "stage_names"]

@@ -4,9 +4,11 @@ See :class:`Store`. Opening a store is explicit (``Store.open(path)``); importin
 touches no file.
 """
 
-from pmtools.store.trail import RUN_OUTCOMES, ChangeIntent
-from pmtools.store.core import Store, decode_value, encode_value, now_iso, policy_json
+from pmtools.core.timestamps import now_iso
+from pmtools.store.core import Store
 from pmtools.store.schema import LATEST as SCHEMA_VERSION
+from pmtools.store.trail import RUN_OUTCOMES, ChangeIntent
+from pmtools.store.values import decode_value, encode_value, policy_json
 
 __all__ = ["RUN_OUTCOMES", "SCHEMA_VERSION", "ChangeIntent", "Store", "decode_value",
            "encode_value", "now_iso", "policy_json"]

@@ -11,52 +11,18 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from pmtools.errors import StateError
-from pmtools.core.plan import Decision, DecisionKind, Link, LinkHow, LinkStatus, SyncPolicy, SyncState
-from pmtools.core.records import Address, FieldValue, Kind, Record
+from pmtools.core.plan import Decision, DecisionKind, Link, LinkHow, LinkStatus, SyncState
+from pmtools.core.records import Kind, Record
+from pmtools.core.timestamps import now_iso
 from pmtools.store import schema
 from pmtools.store.trail import AuditMixin, ChangeIntent
 from pmtools.store.lock import FileLock
 
 CHANGE_STATUSES = ("intent", "confirmed", "failed", "abandoned")
-
-
-def now_iso() -> str:
-    """The current UTC time, ISO-8601 with microseconds and a Z."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def encode_value(value: FieldValue) -> str | None:
-    """A field value as stored JSON (an Address as a dict); None stays SQL NULL."""
-    if value is None:
-        return None
-    if isinstance(value, Address):
-        return json.dumps(value.to_dict(), sort_keys=True)
-    return json.dumps(value)
-
-
-def decode_value(text: str | None) -> FieldValue:
-    """The inverse of :func:`encode_value`."""
-    if text is None:
-        return None
-    data = json.loads(text)
-    if isinstance(data, dict):
-        return Address.from_dict(data)
-    return data
-
-
-def policy_json(policy: SyncPolicy | None) -> str:
-    """A policy as JSON, stored with each run so that the run can be explained later."""
-    if policy is None:
-        return "{}"
-    data = asdict(policy)
-    data["kinds"] = [str(k) for k in policy.kinds]
-    return json.dumps(data, sort_keys=True)
 
 
 class Store(AuditMixin):

@@ -9,12 +9,16 @@ values are JSON (an Address as a dict).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import sqlite3
+from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pmtools.core.plan import SyncPolicy
 from pmtools.core.records import FieldValue, Kind, Side
+from pmtools.core.timestamps import now_iso
+from pmtools.store.values import decode_value, encode_value, policy_json
 
 RUN_OUTCOMES = ("running", "done", "done_with_errors", "stopped", "cancelled", "refused",
                 "interrupted")
@@ -39,8 +43,6 @@ class ChangeIntent:
 
 
 def _change(row: Any) -> dict[str, Any]:
-    from pmtools.store.core import decode_value
-
     data = dict(row)
     data["before"] = decode_value(data["before"])
     data["after"] = decode_value(data["after"])
@@ -50,13 +52,15 @@ def _change(row: Any) -> dict[str, Any]:
 class AuditMixin:
     """Runs, changes, errors and pending creates (see the module docstring)."""
 
+    # provided by the Store this is mixed into: a query, and a write transaction
+    _q: Callable[..., list[sqlite3.Row]]
+    _tx: Callable[[], AbstractContextManager[sqlite3.Connection]]
+
     # -- runs ----------------------------------------------------------------------------
     def start_run(self, *, command: str, started_by: str, kinds: Iterable[Kind],
                   policy: SyncPolicy | None = None, undoes_run: int | None = None) -> int:
         """Open a run row (outcome ``running``); returns its id."""
-        from pmtools.store.core import now_iso, policy_json
-
-        with self._tx() as conn:  # type: ignore[attr-defined]
+        with self._tx() as conn:
             cur = conn.execute(
                 "INSERT INTO runs (command, started_by, started_at, kinds, policy, outcome, "
                 "undoes_run) VALUES (?, ?, ?, ?, ?, 'running', ?)",
@@ -67,11 +71,9 @@ class AuditMixin:
     def finish_run(self, run_id: int, *, outcome: str, counts: Mapping[str, int] | None = None,
                    message: str | None = None) -> None:
         """Close a run with its outcome, counts and an optional message."""
-        from pmtools.store.core import now_iso
-
         if outcome not in RUN_OUTCOMES:
             raise ValueError(f"unknown run outcome {outcome!r}")
-        with self._tx() as conn:  # type: ignore[attr-defined]
+        with self._tx() as conn:
             conn.execute("UPDATE runs SET finished_at = ?, outcome = ?, counts = ?, message = ? "
                          "WHERE id = ?", (now_iso(), outcome,
                                           json.dumps(dict(counts or {})), message, run_id))
@@ -81,9 +83,7 @@ class AuditMixin:
 
         Call only while holding the lock, so that no live run is among them.
         """
-        from pmtools.store.core import now_iso
-
-        with self._tx() as conn:  # type: ignore[attr-defined]
+        with self._tx() as conn:
             ids = [r[0] for r in conn.execute("SELECT id FROM runs WHERE outcome = 'running'")]
             conn.execute("UPDATE runs SET outcome = 'interrupted', finished_at = ?, message = "
                          "'the process stopped before the run finished' WHERE outcome = "
@@ -92,11 +92,11 @@ class AuditMixin:
 
     def runs(self) -> list[dict[str, Any]]:
         """Every run, oldest first, with kinds, policy and counts decoded."""
-        return [self._run(r) for r in self._q("SELECT * FROM runs ORDER BY id")]  # type: ignore[attr-defined]
+        return [self._run(r) for r in self._q("SELECT * FROM runs ORDER BY id")]
 
     def run(self, run_id: int) -> dict[str, Any] | None:
         """One run, or None."""
-        rows = self._q("SELECT * FROM runs WHERE id = ?", (run_id,))  # type: ignore[attr-defined]
+        rows = self._q("SELECT * FROM runs WHERE id = ?", (run_id,))
         return self._run(rows[0]) if rows else None
 
     @staticmethod
@@ -110,20 +110,18 @@ class AuditMixin:
     # -- changes -------------------------------------------------------------------------
     def record_intents(self, run_id: int, intents: Iterable[ChangeIntent]) -> list[int]:
         """Save changes about to be sent, in one transaction; returns their ids."""
-        with self._tx() as conn:  # type: ignore[attr-defined]
+        with self._tx() as conn:
             return [self._insert_change(conn, run_id, c, "intent") for c in intents]
 
     def record_change(self, run_id: int, change: ChangeIntent, *,
                       status: str = "confirmed") -> int:
         """Save a change that needs no intent (a link, an orphaning) with its final status."""
-        with self._tx() as conn:  # type: ignore[attr-defined]
+        with self._tx() as conn:
             return self._insert_change(conn, run_id, change, status)
 
     @staticmethod
     def _insert_change(conn: Any, run_id: int, c: ChangeIntent, status: str) -> int:
         """Insert one audit row inside the caller's transaction."""
-        from pmtools.store.core import encode_value, now_iso
-
         at = now_iso()
         cur = conn.execute(
             "INSERT INTO changes (run_id, kind, op, side, liscio_id, ipm_key, liscio_name, "
@@ -137,11 +135,9 @@ class AuditMixin:
     def set_change_status(self, ids: Iterable[int], status: str, *, error: str | None = None,
                           ipm_key: str | None = None, liscio_id: str | None = None) -> None:
         """Confirm, fail or abandon changes; fills a created record's id when given."""
-        from pmtools.store.core import now_iso
-
         if status not in ("intent", "confirmed", "failed", "abandoned"):
             raise ValueError(f"unknown change status {status!r}")
-        with self._tx() as conn:  # type: ignore[attr-defined]
+        with self._tx() as conn:
             for change_id in ids:
                 conn.execute("UPDATE changes SET status = ?, error = ?, updated_at = ?, "
                              "ipm_key = coalesce(ipm_key, ?), "
@@ -159,7 +155,7 @@ class AuditMixin:
             if value is not None:
                 sql += f" AND {column} = ?"
                 params.append(value)
-        return [_change(r) for r in self._q(sql + " ORDER BY id", params)]  # type: ignore[attr-defined]
+        return [_change(r) for r in self._q(sql + " ORDER BY id", params)]
 
     # -- errors --------------------------------------------------------------------------
     def record_error(self, run_id: int, *, kind: Kind, op: str, message: str,
@@ -167,9 +163,7 @@ class AuditMixin:
                      ipm_key: str | None = None, name: str | None = None,
                      field: str | None = None) -> None:
         """Save a record-level failure (the run went on)."""
-        from pmtools.store.core import now_iso
-
-        with self._tx() as conn:  # type: ignore[attr-defined]
+        with self._tx() as conn:
             conn.execute("INSERT INTO errors (run_id, kind, op, side, liscio_id, ipm_key, name, "
                          "field, message, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          (run_id, str(kind), op, str(side) if side else None, liscio_id,
@@ -178,9 +172,9 @@ class AuditMixin:
     def errors(self, *, run_id: int | None = None) -> list[dict[str, Any]]:
         """Record-level failures, oldest first."""
         if run_id is None:
-            rows = self._q("SELECT * FROM errors ORDER BY id")  # type: ignore[attr-defined]
+            rows = self._q("SELECT * FROM errors ORDER BY id")
         else:
-            rows = self._q("SELECT * FROM errors WHERE run_id = ? ORDER BY id", (run_id,))  # type: ignore[attr-defined]
+            rows = self._q("SELECT * FROM errors WHERE run_id = ? ORDER BY id", (run_id,))
         return [dict(r) for r in rows]
 
     # -- pending creates -----------------------------------------------------------------
@@ -190,10 +184,8 @@ class AuditMixin:
 
         ``audit`` is saved as an intent in the same transaction; returns its id.
         """
-        from pmtools.store.core import now_iso
-
         at = now_iso()
-        with self._tx() as conn:  # type: ignore[attr-defined]
+        with self._tx() as conn:
             change_id = (None if audit is None
                          else self._insert_change(conn, run_id, audit, "intent"))
             conn.execute(
@@ -207,23 +199,21 @@ class AuditMixin:
     def finish_create(self, external_id: str, *, status: str,
                       created_id: str | None = None) -> None:
         """Close a create's intent: confirmed (with the new record's id), failed or abandoned."""
-        from pmtools.store.core import now_iso
-
-        with self._tx() as conn:  # type: ignore[attr-defined]
+        with self._tx() as conn:
             conn.execute("UPDATE pending_creates SET status = ?, created_id = coalesce(?, "
                          "created_id), updated_at = ? WHERE external_id = ?",
                          (status, created_id, now_iso(), external_id))
 
     def pending_create(self, external_id: str) -> dict[str, Any] | None:
         """The create saved under ``external_id``, or None."""
-        rows = self._q("SELECT * FROM pending_creates WHERE external_id = ?", (external_id,))  # type: ignore[attr-defined]
+        rows = self._q("SELECT * FROM pending_creates WHERE external_id = ?", (external_id,))
         return dict(rows[0]) if rows else None
 
     def pending_creates(self, *, status: str | None = "intent") -> list[dict[str, Any]]:
         """Creates in ``status`` (default: intents a killed run left open)."""
         if status is None:
-            rows = self._q("SELECT * FROM pending_creates ORDER BY created_at")  # type: ignore[attr-defined]
+            rows = self._q("SELECT * FROM pending_creates ORDER BY created_at")
         else:
-            rows = self._q("SELECT * FROM pending_creates WHERE status = ? ORDER BY created_at",  # type: ignore[attr-defined]
+            rows = self._q("SELECT * FROM pending_creates WHERE status = ? ORDER BY created_at",
                            (status,))
         return [dict(r) for r in rows]

@@ -11,13 +11,13 @@ record just created in IPM shows as orphaned.
 
 from __future__ import annotations
 
-import datetime as _dt
 import logging
 from collections.abc import Iterable
 from typing import Any
 
 from pmtools.errors import ConnectorError
 from pmtools.core.records import Kind, Record, Side
+from pmtools.core.timestamps import is_before
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def ipm_view_records(session: Any, kind: Kind, detailed: Iterable[Record] = ()) 
     rows = list(store.cached_records(kind)) or list(session.ipm.iter_records(kind))
     by_id: dict[str, Record] = {r.id: r for r in rows}
     for key, (record, _loaded_at) in store.cached_details(kind, list(by_id)).items():
-        if not _older(record.modified_at, by_id[key].modified_at):
+        if not is_before(record.modified_at, by_id[key].modified_at):
             by_id[key] = record
     for record in detailed:
         if record.kind is kind and record.side is Side.IPM:
@@ -55,7 +55,7 @@ def overlay_writes(kind: Kind, records: list[Record],
         if c.get("side") != str(Side.IPM) or c.get("kind") != str(kind) or not c.get("field"):
             continue
         record = by_id.get(c.get("ipm_key") or "")
-        if record is None or not _older(record.modified_at, c.get("updated_at")):
+        if record is None or not is_before(record.modified_at, c.get("updated_at")):
             continue
         try:
             by_id[record.id] = record.with_fields({c["field"]: c.get("after")})
@@ -77,20 +77,3 @@ def _add_created(session: Any, kind: Kind, by_id: dict[str, Record]) -> None:
             except ConnectorError as exc:  # gone since: the pair shows as orphaned
                 log.info("IPM %s %s created by pmtools could not be read: %s",
                          kind.ipm_name, key, exc)
-
-
-def _older(stamp: str | None, than: str | None) -> bool:
-    """True when time ``stamp`` is before ``than``; an unknown ``stamp`` counts as older."""
-    if not than:
-        return False
-    if not stamp:
-        return True
-    try:
-        return _parse(stamp) < _parse(than)
-    except ValueError:
-        return stamp < than
-
-
-def _parse(stamp: str) -> _dt.datetime:
-    value = _dt.datetime.fromisoformat(stamp)  # Python 3.11 reads a trailing Z
-    return value if value.tzinfo else value.replace(tzinfo=_dt.UTC)

@@ -96,11 +96,12 @@ def pairs_report(session: Any, kind: Kind, status: str, *, fresh: bool = True,
     sync loaded), which costs no IPM request.
     """
     from pmtools.analysis import reports
+    from pmtools.engine.fetch import fetch_records
     from pmtools.analysis.history import last_sync_times
     from pmtools.workbench.details import load_kind
 
     if fresh:
-        liscio, ipm = reports.fetch_records(kind, liscio=session.liscio, ipm=session.ipm,
+        liscio, ipm = fetch_records(kind, liscio=session.liscio, ipm=session.ipm,
                                             store=session.store, fresh=True)
     else:
         data = load_kind(session, kind, detailed)
