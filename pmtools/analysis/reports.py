@@ -125,7 +125,8 @@ def pairs_report(kind: Kind | str, *, liscio: Iterable[Record], ipm: Iterable[Re
         if status not in ("all", row_status):
             return
         cells = _side_cells(kind, left) + _side_cells(kind, right) + [row_status, how, synced]
-        name = (left or right).name if (left or right) else ""
+        shown = left or right
+        name = shown.name if shown else ""
         rows.append((order[row_status], normalize_name_for_sort(name), cells))
 
     for link in state.links:

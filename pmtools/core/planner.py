@@ -207,7 +207,8 @@ def _plan_kind(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record], stat
                            "resume syncing"))
             continue
         problem = _orphan_reason(liscio_record, ipm_record)
-        if problem is not None:
+        if problem is not None or liscio_record is None or ipm_record is None:
+            assert problem is not None  # a missing record is an orphan reason
             rule, reason = problem
             orphans.append(Action(op=Op.ORPHAN, kind=kind, liscio_id=link.liscio_id,
                                   ipm_key=link.ipm_key, rule=rule, reason=reason))
@@ -273,7 +274,8 @@ def _live_pairs(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record],
             continue
         liscio_record = liscio_by_id.get(link.liscio_id)
         ipm_record = ipm_by_key.get(link.ipm_key)
-        if _orphan_reason(liscio_record, ipm_record) is None:
+        if liscio_record is not None and ipm_record is not None \
+                and _orphan_reason(liscio_record, ipm_record) is None:
             yield liscio_record, ipm_record, link.first_synced_at is None
     for pair in match(kind, liscio, ipm, state).pairs:
         yield liscio_by_id[pair.liscio_id], ipm_by_key[pair.ipm_key], True

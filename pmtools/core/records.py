@@ -121,13 +121,14 @@ class Record:
         """The value of a synced field."""
         if name not in SYNCED_FIELDS[self.kind]:
             raise KeyError(f"{name!r} is not a synced field of {self.kind}")
-        return getattr(self, name)
+        value: FieldValue = getattr(self, name)
+        return value
 
     def with_fields(self, values: dict[str, FieldValue]) -> Record:
         """A copy with the given synced fields replaced."""
         for name in values:
             self.get(name)
-        return replace(self, **values)
+        return replace(self, **values)  # type: ignore[arg-type]  # names checked above
 
     def field_values(self) -> dict[str, FieldValue]:
         """The synced fields of this record's kind, by name."""

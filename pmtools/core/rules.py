@@ -82,7 +82,7 @@ def normalize_value(field: str, value: FieldValue) -> str:
         return ""
     if isinstance(value, Address):
         return _address(value)
-    return _text_form(form, value)
+    return _text_form(form, str(value))
 
 
 def values_equal(field: str, a: FieldValue, b: FieldValue) -> bool:

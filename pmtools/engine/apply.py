@@ -138,10 +138,11 @@ class Applier:
                 try:
                     created = system.create_record(kind, source, external_id=external_id)
                 except DuplicateCreate:
-                    created = system.find_by_external_id(kind, external_id)
-                    if created is None:
+                    found = system.find_by_external_id(kind, external_id)
+                    if found is None:
                         raise RecordError(f"{target} says external id {external_id} is in "
                                           f"use but cannot find it", side=str(target)) from None
+                    created = found
             except RecordError as exc:
                 self.store.finish_create(external_id, status="failed")
                 self.fail(exc, kind=kind, op="create", side=target, change_ids=[change_id],

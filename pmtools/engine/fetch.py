@@ -53,6 +53,7 @@ def pull_ipm(ipm: Connector, store: Store, kind: Kind, *, full: bool,
         fresh = list(ipm.iter_records(kind))
         merged = {r.id: r for r in fresh}
     else:
+        assert mark is not None  # not everything: there is a mark
         fresh = list(ipm.iter_records(kind, modified_since=minus(mark, OVERLAP)))
         merged = {r.id: r for r in cached}
         merged.update((r.id, r) for r in fresh)

@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 
 from pmtools.engine.apply import Progress, apply_plan, reconcile
-from pmtools.engine.fetch import load_details, pull_ipm
+from pmtools.engine.fetch import BatchDone, load_details, pull_ipm
 from pmtools.connectors.base import Connector
 from pmtools.errors import ConnectorError, PlanChanged, PreflightRefused
 from pmtools.core.plan import COUNT_KEYS, Plan, SyncPolicy
@@ -87,6 +87,12 @@ def run_sync(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPol
     return result
 
 
+def _details_progress(progress: Progress, kind: Kind) -> BatchDone:
+    """Report loading ``kind``'s IPM details on the linking stage."""
+    return lambda done, total: progress("linking", done, total,
+                                        f"loading IPM {kind.ipm_name} details")
+
+
 def _zero_counts() -> dict[str, int]:
     return {k: 0 for k in COUNT_KEYS}
 
@@ -133,8 +139,7 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
         ipm_records[kind] = load_details(
             ipm, kind, ipm_records[kind], store=store, wanted=keys,
             reuse=not pulled_all[kind], save=run_id is not None, cancel=cancel,
-            on_batch=lambda done, total, name=kind.ipm_name: progress(
-                "linking", done, total, f"loading IPM {name} details"))
+            on_batch=_details_progress(progress, kind))
     if cancel is not None and cancel.is_set():
         empty = Plan(actions=(), policy=policy, first_sync=first)
         if run_id is not None:
@@ -163,7 +168,7 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
         store.forget_details(kind, written)
     if first and result.outcome in ("done", "done_with_errors"):
         store.record_baseline((k, r.id) for k, recs in liscio_records.items() for r in recs)
-    message = result.error and str(result.error)
+    message = str(result.error) if result.error else None
     store.finish_run(run_id, outcome=result.outcome, counts=result.counts, message=message)
     log.info("sync run %s %s: %s", run_id, result.outcome,
              " ".join(f"{k}={v}" for k, v in result.counts.items()))

@@ -88,16 +88,17 @@ class UndoPlan:
         lines = [f"undo of run {self.run_id}:"]
         for a in self.writes:
             rid = a.liscio_id if a.side is Side.LISCIO else a.ipm_key
-            name = self.names.get((a.side, a.kind, rid or ""), "")
+            name = self.names.get((a.side, a.kind, rid or ""), "") if a.side else ""
             verb = "empty" if a.after is None else "restore"
             lines.append(f"  {verb} {a.side} {a.kind} {name!r} ({rid}) {a.field}: "
                          f"{format_value(a.before)!r} -> {format_value(a.after)!r}")
         for c in self.links:
             lines.append(f"  {c.op} {c.kind} Liscio {c.liscio_name!r} ({c.liscio_id}) / IPM "
                          f"{c.ipm_name!r} ({c.ipm_key})")
-        for c in self.conflicts:
-            lines.append(f"  CONFLICT, left alone: {c.side} {c.kind} {c.name!r} ({c.record_id}) "
-                         f"{c.field}: {c.reason}")
+        for conflict in self.conflicts:
+            lines.append(f"  CONFLICT, left alone: {conflict.side} {conflict.kind} "
+                         f"{conflict.name!r} ({conflict.record_id}) {conflict.field}: "
+                         f"{conflict.reason}")
         for row in self.created:
             lines.append(f"  created by run {self.run_id}, not deleted (IPM's API has no "
                          f"delete): {row['side']} {row['kind']} {row['name']!r} "

@@ -66,7 +66,8 @@ class AuditMixin:
                 "undoes_run) VALUES (?, ?, ?, ?, ?, 'running', ?)",
                 (command, started_by, now_iso(), json.dumps([str(k) for k in kinds]),
                  policy_json(policy), undoes_run))
-            return int(cur.lastrowid)
+            assert cur.lastrowid is not None  # an INSERT always sets it
+            return cur.lastrowid
 
     def finish_run(self, run_id: int, *, outcome: str, counts: Mapping[str, int] | None = None,
                    message: str | None = None) -> None:

@@ -29,7 +29,7 @@ def decode_value(text: str | None) -> FieldValue:
     data = json.loads(text)
     if isinstance(data, dict):
         return Address.from_dict(data)
-    return data
+    return str(data) if data is not None else None
 
 
 def policy_json(policy: SyncPolicy | None) -> str:
