@@ -4,16 +4,16 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from pmtools.core.records import Address, Side, has_value
+from pmtools.core.rulebook import Rule
 from pmtools.core.rules import (
-    FIRST_FILL_IPM,
-    FIRST_FILL_LISCIO,
-    FIRST_LISCIO_WINS,
-    LATER_LISCIO_TO_IPM,
     FieldDecision,
     decide_field,
     normalize_value,
     values_equal,
 )
+
+FIRST_FILL_IPM, FIRST_FILL_LISCIO = Rule.FIRST_FILL_IPM, Rule.FIRST_FILL_LISCIO
+FIRST_LISCIO_WINS, LATER_LISCIO_TO_IPM = Rule.FIRST_LISCIO_WINS, Rule.LATER_LISCIO_TO_IPM
 
 ADDR = Address(line1="1 Main St", line2="Suite 4", city="Springfield", state="IL",
                postal_code="62701", country="US")

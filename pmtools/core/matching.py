@@ -31,6 +31,7 @@ from typing import NamedTuple
 from pmtools.core.names import compatible, loose_key, normalize_name, person_full_key
 from pmtools.core.plan import SyncState
 from pmtools.core.records import Kind, Record
+from pmtools.core.rulebook import Rule
 
 __all__ = [
     "AmbiguousGroup",
@@ -43,9 +44,9 @@ __all__ = [
     "match_records",
 ]
 
-EXACT = "exact-name"
-MIDDLE_IGNORED = "exact-name:middle-name-ignored"
-LEVELS = (EXACT, MIDDLE_IGNORED)
+EXACT = Rule.EXACT_NAME
+MIDDLE_IGNORED = Rule.MIDDLE_NAME_IGNORED
+LEVELS = (EXACT, MIDDLE_IGNORED)  # in order: a record paired at one level leaves the next
 
 
 class MatchedPair(NamedTuple):

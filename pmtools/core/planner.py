@@ -45,6 +45,7 @@ from pmtools.core.plan import (
     make_action,
 )
 from pmtools.core.records import SYNCED_FIELDS, FieldValue, Kind, Record, Side, has_value
+from pmtools.core.rulebook import Rule
 from pmtools.core.rules import decide
 
 __all__ = [
@@ -59,12 +60,6 @@ __all__ = [
 # Fields that an IPM record read from a list row may lack (an organization's address lives on
 # its business card): planning them needs the record's details.
 DETAIL_FIELDS = frozenset({"address"})
-
-RULE_MARK_SYNCED = "first-sync:done"
-RULE_NEW_RECORD = "later-sync:new-liscio-record"
-RULE_DETAILS = "skip:ipm-details-not-loaded"
-RULE_NO_NAME = "skip:no-name-for-create"
-RULE_ORPHAN_BACK = "skip:orphaned-records-back"
 
 _ENTITY = {
     (Kind.ACCOUNTS, Side.IPM): "liscio-account",
@@ -202,7 +197,7 @@ def _plan_kind(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record], stat
             if _orphan_reason(liscio_record, ipm_record) is None:
                 skips.append(Action(
                     op=Op.SKIP, kind=kind, liscio_id=link.liscio_id, ipm_key=link.ipm_key,
-                    rule=RULE_ORPHAN_BACK,
+                    rule=Rule.SKIP_ORPHANED_BACK,
                     reason="orphaned link whose records both exist again; link them again to "
                            "resume syncing"))
             continue
@@ -233,12 +228,12 @@ def _plan_kind(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record], stat
             if missing is None:
                 creates.append(Action(
                     op=Op.CREATE_IN_IPM, kind=kind, liscio_id=liscio_id, side=Side.IPM,
-                    how=LinkHow.CREATED, record=record, rule=RULE_NEW_RECORD,
+                    how=LinkHow.CREATED, record=record, rule=Rule.NEW_LISCIO_RECORD,
                     external_id=external_id_for(kind, Side.IPM, liscio_id),
                     reason="created in Liscio after the first sync; no IPM record has its name"))
                 continue
             skips.append(Action(op=Op.SKIP, kind=kind, liscio_id=liscio_id, side=Side.IPM,
-                                rule=RULE_NO_NAME, reason=missing))
+                                rule=Rule.SKIP_NO_NAME, reason=missing))
         unmatched.append(Action(op=Op.UNMATCHED, kind=kind, liscio_id=liscio_id,
                                 side=Side.LISCIO, reason="no IPM record has this name"))
     for ipm_key in result.unmatched_ipm:
@@ -291,13 +286,13 @@ _ID = attrgetter("id")
 
 def _orphan_reason(liscio: Record | None, ipm: Record | None) -> tuple[str, str] | None:
     if liscio is None:
-        return "orphan:liscio-missing", "the Liscio record is gone"
+        return Rule.ORPHAN_LISCIO_MISSING, "the Liscio record is gone"
     if liscio.archived:
-        return "orphan:liscio-archived", "the Liscio record was archived"
+        return Rule.ORPHAN_LISCIO_ARCHIVED, "the Liscio record was archived"
     if ipm is None:
-        return "orphan:ipm-missing", "the IPM record is gone"
+        return Rule.ORPHAN_IPM_MISSING, "the IPM record is gone"
     if ipm.archived:
-        return "orphan:ipm-archived", "the IPM record was archived"
+        return Rule.ORPHAN_IPM_ARCHIVED, "the IPM record was archived"
     return None
 
 
@@ -319,7 +314,7 @@ def _pair_actions(kind: Kind, spec: _FieldSpec, liscio: Record, ipm: Record, fir
                     undecided = True
                     skips.append(Action(
                         op=Op.SKIP, kind=kind, liscio_id=liscio_id, ipm_key=ipm_key,
-                        side=Side.IPM, field=field, rule=RULE_DETAILS,
+                        side=Side.IPM, field=field, rule=Rule.SKIP_DETAILS_NOT_LOADED,
                         reason=f"the IPM record's {field} (on its business card) was not loaded"))
                 continue
             if liscio_value == ipm_value:
@@ -331,7 +326,7 @@ def _pair_actions(kind: Kind, spec: _FieldSpec, liscio: Record, ipm: Record, fir
                                           before, after, rule, None))
     if first_sync and not undecided:
         marks.append(make_action(Op.MARK_SYNCED, kind, liscio_id, ipm_key, None, None, None,
-                                 None, RULE_MARK_SYNCED, None))
+                                 None, Rule.FIRST_SYNC_DONE, None))
 
 
 def _values_getter(fields: tuple[str, ...]) -> Callable[[Record], tuple[FieldValue, ...]]:

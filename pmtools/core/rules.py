@@ -30,26 +30,16 @@ from dataclasses import dataclass
 
 from pmtools.core.countries import country_code
 from pmtools.core.records import Address, FieldValue, Side, has_value
+from pmtools.core.rulebook import Rule
 
 __all__ = [
-    "FIRST_FILL_IPM",
-    "FIRST_FILL_LISCIO",
-    "FIRST_LISCIO_WINS",
     "FieldDecision",
-    "LATER_LISCIO_TO_IPM",
-    "RULES",
     "decide",
     "decide_field",
     "normalize_value",
     "values_equal",
 ]
 
-# Rule names: short and stable; the state store's audit trail and reports keep them.
-FIRST_FILL_IPM = "first-sync:fill-ipm"
-FIRST_FILL_LISCIO = "first-sync:fill-liscio"
-FIRST_LISCIO_WINS = "first-sync:liscio-wins"
-LATER_LISCIO_TO_IPM = "later-sync:liscio-to-ipm"
-RULES = (FIRST_FILL_IPM, FIRST_FILL_LISCIO, FIRST_LISCIO_WINS, LATER_LISCIO_TO_IPM)
 
 FIELDS = frozenset({"address", "phone", "website", "title", "email"})
 
@@ -119,12 +109,12 @@ def decide(field: str, liscio_value: FieldValue, ipm_value: FieldValue,
     # A side without a value has the empty form: only the other side's has_value matters.
     if liscio_value is None:
         if first_sync and has_value(ipm_value):
-            return Side.LISCIO, liscio_value, ipm_value, FIRST_FILL_LISCIO
+            return Side.LISCIO, liscio_value, ipm_value, Rule.FIRST_FILL_LISCIO
         return None
     if ipm_value is None:
         if has_value(liscio_value):
             return (Side.IPM, ipm_value, liscio_value,
-                    FIRST_FILL_IPM if first_sync else LATER_LISCIO_TO_IPM)
+                    Rule.FIRST_FILL_IPM if first_sync else Rule.LATER_LISCIO_TO_IPM)
         return None
     liscio_form = normalize_value(field, liscio_value)
     ipm_form = normalize_value(field, ipm_value)
@@ -133,11 +123,11 @@ def decide(field: str, liscio_value: FieldValue, ipm_value: FieldValue,
     if not liscio_form:
         if not first_sync:
             return None
-        return Side.LISCIO, liscio_value, ipm_value, FIRST_FILL_LISCIO
+        return Side.LISCIO, liscio_value, ipm_value, Rule.FIRST_FILL_LISCIO
     if first_sync:
-        rule = FIRST_LISCIO_WINS if ipm_form else FIRST_FILL_IPM
+        rule = Rule.FIRST_LISCIO_WINS if ipm_form else Rule.FIRST_FILL_IPM
     else:
-        rule = LATER_LISCIO_TO_IPM
+        rule = Rule.LATER_LISCIO_TO_IPM
     return Side.IPM, ipm_value, liscio_value, rule
 
 

@@ -28,14 +28,17 @@ from pmtools.errors import (
 )
 from pmtools.core.plan import COUNT_KEYS, Action, LinkHow, LinkStatus, Op, Plan
 from pmtools.core.records import FieldValue, Kind, Record, Side
+from pmtools.core.rulebook import Rule
 from pmtools.core.rules import values_equal
 from pmtools.store import ChangeIntent, Store
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int, str], None]
-RESUMED = "resumed: found after an interrupted run"
 
+_LINK_RULE = {LinkHow.AUTOMATIC: Rule.LINK_AUTOMATIC, LinkHow.MANUAL: Rule.LINK_MANUAL,
+              LinkHow.CREATED: Rule.LINK_CREATED}
+_CREATE_RULE = {Side.IPM: Rule.CREATE_IN_IPM, Side.LISCIO: Rule.CREATE_IN_LISCIO}
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ApplyResult:
@@ -100,7 +103,7 @@ class Applier:
         audit = ChangeIntent(kind=kind, op="link", liscio_id=liscio_id, ipm_key=ipm_key,
                              liscio_name=self.name(Side.LISCIO, kind, liscio_id),
                              ipm_name=self.name(Side.IPM, kind, ipm_key), after=str(how),
-                             rule=rule or f"link:{how}")
+                             rule=rule or _LINK_RULE[how])
         try:
             existing = self.store.link_for(kind, liscio_id=liscio_id)
             self.store.add_link(kind, liscio_id, ipm_key, how=how, run_id=self.run_id,
@@ -128,7 +131,7 @@ class Applier:
         change = ChangeIntent(kind=kind, op="create", side=target, external_id=external_id,
                               liscio_name=source.name if target is Side.IPM else None,
                               ipm_name=source.name if target is Side.LISCIO else None,
-                              after=source.name, rule=f"create-in-{target}", **source_key)
+                              after=source.name, rule=_CREATE_RULE[target], **source_key)
         if found is None:
             change_id = self.store.begin_create(self.run_id, kind=kind, target=target,
                                                 source_id=source.id, external_id=external_id,
@@ -216,7 +219,7 @@ class Applier:
             return None
         liscio_rec, ipm_rec = (source, created) if target is Side.IPM else (created, source)
         linked = self.link(kind, liscio_rec.id, ipm_rec.id, how=LinkHow.CREATED,
-                           rule=f"create-in-{target}")
+                           rule=_CREATE_RULE[target])
         self.store.finish_create(external_id, status="confirmed", created_id=created.id)
         if not linked:
             return None
@@ -233,7 +236,7 @@ class Applier:
                 ipm_key=action.ipm_key, after="orphaned", before="linked",
                 liscio_name=self.name(Side.LISCIO, action.kind, action.liscio_id),
                 ipm_name=self.name(Side.IPM, action.kind, action.ipm_key),
-                rule=action.rule or "orphan"))
+                rule=action.rule or Rule.ORPHAN))
         self.counts["orphaned"] += 1
 
 
@@ -393,5 +396,5 @@ def reconcile(*, liscio: Connector, ipm: Connector, store: Store, run_id: int) -
             store.add_link(kind, liscio_id, ipm_key, how=LinkHow.CREATED, run_id=run_id,
                            audit=ChangeIntent(kind=kind, op="link", liscio_id=liscio_id,
                                               ipm_key=ipm_key, after=str(LinkHow.CREATED),
-                                              rule=RESUMED))
+                                              rule=Rule.RESUMED))
     return settled

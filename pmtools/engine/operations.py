@@ -19,6 +19,7 @@ from pmtools.connectors.base import Connector
 from pmtools.errors import ConfigError, NotFound
 from pmtools.core.plan import DecisionKind, LinkHow, LinkStatus
 from pmtools.core.records import Kind, Record, Side
+from pmtools.core.rulebook import Rule
 from pmtools.store import ChangeIntent, Store
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def link(kind: Kind, liscio_id: str, ipm_key: str, *, store: Store, liscio: Conn
             applier.names.update({(r.side, r.kind, r.id): r.name for r in (liscio_rec, ipm_rec)})
             for decision in DecisionKind:  # a person's link overrides an earlier "no"
                 store.remove_decision(kind, liscio_id, ipm_key, decision)
-            applier.link(kind, liscio_id, ipm_key, how=LinkHow.MANUAL, rule="manual link")
+            applier.link(kind, liscio_id, ipm_key, how=LinkHow.MANUAL, rule=Rule.MANUAL_LINK)
             applier.first_sync(kind, liscio_rec, ipm_rec, plan_pair)
             return f"linked {liscio_rec.name!r} with {ipm_rec.name!r}"
 
@@ -77,7 +78,7 @@ def delink(kind: Kind, liscio_id: str, *, store: Store, started_by: str = "cli",
                               decision=DecisionKind.DELINKED, audit=ChangeIntent(
                                   kind=kind, op="delink", liscio_id=liscio_id,
                                   ipm_key=existing.ipm_key, before=str(existing.how),
-                                  rule="delink"))
+                                  rule=Rule.DELINK))
             return f"delinked {kind} {liscio_id} from {existing.ipm_key}"
 
         return _run(store, "delink", kind, started_by, work)
@@ -101,7 +102,7 @@ def not_a_match(kind: Kind, liscio_id: str, ipm_key: str, *, store: Store,
             store.add_decision(kind, liscio_id, ipm_key, DecisionKind.NOT_A_MATCH,
                                run_id=applier.run_id, audit=ChangeIntent(
                                    kind=kind, op="not_a_match", liscio_id=liscio_id,
-                                   ipm_key=ipm_key, rule="not a match"))
+                                   ipm_key=ipm_key, rule=Rule.NOT_A_MATCH))
             return f"{kind} {liscio_id} and {ipm_key} will not be matched"
 
         return _run(store, "not_a_match", kind, started_by, work)

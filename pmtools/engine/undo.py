@@ -31,6 +31,7 @@ from pmtools.core.plan import (
     SyncPolicy,
 )
 from pmtools.core.records import FieldValue, Kind, Record, Side
+from pmtools.core.rulebook import undo_rule
 from pmtools.analysis.reports import format_value
 from pmtools.core.rules import values_equal
 from pmtools.store import ChangeIntent, Store
@@ -126,7 +127,7 @@ def plan_undo(store: Store, run_id: int, *, liscio: Connector, ipm: Connector) -
         raise ConfigError(f"there is no run {run_id}; `pmtools runs` lists them")
     if run["outcome"] == "running":
         raise ConfigError(f"run {run_id} is still running; undo it when it has finished")
-    rule = f"undo:run-{run_id}"
+    rule = undo_rule(run_id)
     changes = [c for c in store.changes(run_id=run_id) if c["status"] == "confirmed"]
     systems = {Side.LISCIO: liscio, Side.IPM: ipm}
     current: dict[tuple[Side, Kind, str], Record | None] = {}
