@@ -22,7 +22,7 @@ import pandas as pd
 
 from pmtools.errors import ConfigError
 from pmtools.core.plan import LinkStatus, SyncState
-from pmtools.core.records import Address, Kind, Record, Side
+from pmtools.core.records import SYNCED_FIELDS, Address, Kind, Record, Side
 
 if TYPE_CHECKING:
     pass
@@ -52,10 +52,7 @@ ERROR_COLUMNS = ("Run", "Time", "Kind", "Side", "Record ID", "Record Name", "Act
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _MIN_WIDTH, _MAX_WIDTH = 8, 60
 
-_FIELD_COLUMNS = {
-    Kind.ACCOUNTS: ("address", "phone", "website"),
-    Kind.CONTACTS: ("title", "email"),
-}
+_FIELD_COLUMNS = SYNCED_FIELDS  # the report's field columns are the synced fields, in order
 
 
 def report_columns(kind: Kind | str) -> tuple[str, ...]:

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pmtools.core.countries import country_code
-from pmtools.core.records import Address, FieldValue, Side, has_value
+from pmtools.core.records import SYNCED_FIELDS, Address, FieldValue, Side, has_value
 from pmtools.core.rulebook import Rule
 
 __all__ = [
@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 
-FIELDS = frozenset({"address", "phone", "website", "title", "email"})
+FIELDS = frozenset(f for fields in SYNCED_FIELDS.values() for f in fields)
 
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.\-]*://", re.IGNORECASE)
 _EXTENSION = re.compile(r"(?:ext\.?|extension|x|#)\s*(\d+)\s*$", re.IGNORECASE)
