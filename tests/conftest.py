@@ -26,3 +26,12 @@ def jupyter_dirs(tmp_path_factory):
         path.mkdir()
         env[name] = str(path)
     return env
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A new state store in the test's temporary folder, closed after the test."""
+    from pmtools.store import Store
+
+    with Store.open(tmp_path / "state.sqlite") as s:
+        yield s

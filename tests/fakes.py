@@ -245,3 +245,9 @@ def small_firm(**ipm_options: object) -> tuple[FakeLiscio, FakeIpm]:
                created_by="account_owner")
     ipm.add(C, "Cy Young", first_name="Cy", last_name="Young", title="Owner")
     return liscio, ipm
+
+
+def one(system, kind, name):
+    """The one record of ``kind`` named ``name`` in a fake system."""
+    (rec,) = system.by_name(kind, name)
+    return rec

@@ -7,7 +7,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fakes import Faults, FakeIpm, FakeLiscio, small_firm
+from fakes import FakeIpm, FakeLiscio, Faults, one, small_firm
 from pmtools.errors import ServiceError
 from pmtools.core.plan import LinkHow, SyncPolicy
 from pmtools.core.records import Address, Kind, Side
@@ -20,11 +20,6 @@ POLICY = SyncPolicy(force=True)
 
 def sync(liscio, ipm, store, **kwargs):
     return run_sync(liscio=liscio, ipm=ipm, store=store, policy=POLICY, **kwargs)
-
-
-def one(system, kind, name):
-    (rec,) = system.by_name(kind, name)
-    return rec
 
 
 def test_writes_of_one_record_go_in_one_call_with_an_audit_row_per_field(tmp_path):

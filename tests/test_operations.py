@@ -2,7 +2,7 @@
 
 import pytest
 
-from fakes import Faults, small_firm
+from fakes import Faults, one, small_firm
 from pmtools.engine import operations
 from pmtools.errors import ConfigError, LockHeld, ServiceError
 from pmtools.core.plan import DecisionKind, LinkHow, SyncPolicy
@@ -19,11 +19,6 @@ def world(tmp_path):
     with Store.open(tmp_path / "state.sqlite") as store:
         run_sync(liscio=liscio, ipm=ipm, store=store, policy=SyncPolicy())
         yield liscio, ipm, store
-
-
-def one(system, kind, name):
-    (rec,) = system.by_name(kind, name)
-    return rec
 
 
 def test_manual_link_applies_the_first_sync_at_once(world):

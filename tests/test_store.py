@@ -22,12 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 A, C = Kind.ACCOUNTS, Kind.CONTACTS
 
 
-@pytest.fixture
-def store(tmp_path):
-    with Store.open(tmp_path / "state.sqlite") as s:
-        yield s
-
-
 def test_new_file_is_migrated_to_latest_in_wal(tmp_path):
     path = tmp_path / "s.sqlite"
     Store.open(path).close()

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from fakes import Faults, FakeLiscio, small_firm
+from fakes import FakeLiscio, Faults, one, small_firm
 from pmtools.errors import PlanChanged, PreflightRefused, ServiceError
 from pmtools.core.plan import COUNT_KEYS, LinkHow, LinkStatus, Op, SyncPolicy
 from pmtools.core.records import Address, Kind
@@ -15,20 +15,9 @@ from pmtools.engine.sync import STAGES, run_sync
 A, C = Kind.ACCOUNTS, Kind.CONTACTS
 
 
-@pytest.fixture
-def store(tmp_path):
-    with Store.open(tmp_path / "state.sqlite") as s:
-        yield s
-
-
 def sync(liscio, ipm, store, **kwargs):
     policy = kwargs.pop("policy", SyncPolicy())
     return run_sync(liscio=liscio, ipm=ipm, store=store, policy=policy, **kwargs)
-
-
-def one(system, kind, name):
-    (rec,) = system.by_name(kind, name)
-    return rec
 
 
 def linked_names(store, liscio, ipm, kind):

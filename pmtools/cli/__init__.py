@@ -25,7 +25,6 @@ from pmtools.errors import (
 EXIT_OK, EXIT_RECORD_ERRORS, EXIT_USAGE, EXIT_PREFLIGHT, EXIT_LOCKED = 0, 1, 2, 3, 4
 EXIT_FAILED = 5  # the run stopped: a service or the state file failed
 
-# Each area adds its module here when it lands.
 COMMAND_MODULES: tuple[str, ...] = (
     "pmtools.cli.sandbox",
     "pmtools.cli.app",

@@ -106,11 +106,9 @@ def open_store(settings: Settings) -> Any:
 
 def connectors(settings: Settings) -> tuple[Any, Any]:
     """(liscio, ipm) connectors for ``settings``; ConfigError when not configured."""
+    from pmtools.connectors.factory import connect
+
     settings.require_services()
-    try:
-        from pmtools.connectors.factory import connect
-    except ImportError as exc:  # pragma: no cover - only while the connectors are missing
-        raise ConfigError(f"the HTTP connectors are not available: {exc}") from None
     return connect(settings)
 
 
