@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from pmtools.config import Settings
-from pmtools.errors import ConfigError
 from pmtools.core.plan import COUNT_KEYS, Op, Plan
 from pmtools.core.records import Address, FieldValue, Kind, Side
 
