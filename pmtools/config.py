@@ -47,6 +47,8 @@ class Settings:
     ipm_token: str | None = field(default=None, repr=False)
     ipm_access_key: str | None = field(default=None, repr=False)
     ipm_rate_limit: int = 120  # requests a minute, Karbon's limit per firm and application
+    # the services are the bundled simulator (``pmtools app`` started it: PMTOOLS_SIMULATOR=1)
+    simulator: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None,
@@ -61,6 +63,8 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "state_path" in values:
             values["state_path"] = Path(str(values["state_path"]))
+        if environ.get("PMTOOLS_SIMULATOR", "").strip() == "1":
+            values.setdefault("simulator", True)
         rate = environ.get("PMTOOLS_IPM_RATE_LIMIT", "").strip()
         if rate and "ipm_rate_limit" not in values:
             try:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import ipywidgets as ipw
 
 from pmtools.workbench.common import Context, button, esc, html_table, message_html
+
+if TYPE_CHECKING:
+    from pmtools.workbench.session import Session
 
 
 def safe_url(url: str | None) -> str:
@@ -154,9 +156,9 @@ def _describe(outcome: Any) -> str:
     return str(message or outcome).capitalize()
 
 
-def _is_simulated(session: Any) -> bool:
-    """True when the session started the simulator, or ``pmtools app`` did for this kernel."""
-    return bool(session.simulated) or os.environ.get("PMTOOLS_SIMULATOR") == "1"
+def _is_simulated(session: Session) -> bool:
+    """True when the session's services are the bundled simulator."""
+    return session.simulated
 
 
 def _recent_runs(store: Any, limit: int) -> list[dict[str, Any]]:

@@ -13,9 +13,14 @@ import tempfile
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pmtools.config import Settings
+from pmtools.store import Store
+
+if TYPE_CHECKING:
+    from pmtools.connectors.base import Connector
+    from pmtools.sandbox.server import SandboxServer
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +34,18 @@ class Session:
     """What the workbench's panels work with; close it to stop a simulator it started."""
 
     settings: Settings
-    liscio: Any
-    ipm: Any
-    store: Any
-    sandbox: Any = None
+    liscio: Connector
+    ipm: Connector
+    store: Store
+    sandbox: SandboxServer | None = None
     tmpdir: Path | None = None
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @property
     def simulated(self) -> bool:
-        """True when this session started the bundled simulator itself."""
-        return self.sandbox is not None
+        """True when the services are the bundled simulator (this session's, or the one
+        ``pmtools app`` started for it)."""
+        return self.sandbox is not None or self.settings.simulator
 
     @property
     def lock(self) -> threading.RLock:
@@ -69,12 +75,9 @@ class Session:
         self.close()
 
 
-def open_store(path: Path) -> Any:
+def open_store(path: Path) -> Store:
     """Open the state store at ``path``."""
-    from pmtools.store import Store
-
-    opener = getattr(Store, "open", None)
-    return opener(path) if callable(opener) else Store(path)
+    return Store.open(path)
 
 
 def open_session(settings: Settings | None = None, *, dataset: str = "demo",
@@ -95,7 +98,7 @@ def open_session(settings: Settings | None = None, *, dataset: str = "demo",
     else:
         from pmtools.sandbox.server import start_sandbox
 
-        kwargs: dict[str, Any] = {"dataset": dataset, "rate_limit": rate_limit, "port": 0}
+        kwargs: dict[str, object] = {"dataset": dataset, "rate_limit": rate_limit, "port": 0}
         if seed is not None:
             kwargs["seed"] = seed
         sandbox = start_sandbox(**kwargs)
