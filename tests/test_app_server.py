@@ -180,6 +180,11 @@ def test_cross_origin_and_rebound_websockets_are_refused_with_403(served):
     assert try_websocket(served, kid, host=f"127.0.0.1:{port}", origin=foreign) == 403
     # DNS rebinding: attacker.example resolved to 127.0.0.1, so Host and Origin agree.
     assert try_websocket(served, kid, host=f"{FOREIGN}:{port}", origin=foreign) == 403
+    # Nor can a rebound page read the kernel's state over plain HTTP.
+    client = served["client"]
+    assert client.get(f"/api/kernels/{kid}", headers={"Host": f"{FOREIGN}:{port}"}
+                      ).status_code == 403
+    assert client.get(f"/api/kernels/{kid}").status_code == 200
     # The page's own origin is welcome (this is how the browser drives the widgets).
     assert try_websocket(served, kid) == 101
 
