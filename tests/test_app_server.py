@@ -102,21 +102,27 @@ def kernel_id(page: str) -> str:
     return found.group(1)
 
 
-def open_page(served) -> str:
-    """GET ``/`` as a browser on 127.0.0.1 would; the page's kernel id, once that kernel is idle.
+def open_page(served, host: str | None = None) -> str:
+    """GET ``/`` as a browser would (on 127.0.0.1, or ``host``); the page's kernel id, once that
+    kernel is idle.
 
     The server learns that the kernel finished the notebook from the kernel's own status
     message, which may arrive just after the page; a test waits for it (a person's next tab
     does not come within milliseconds).
     """
-    reply = served["client"].get("/")
+    reply = served["client"].get("/", headers={"Host": host} if host else None)
     assert reply.status_code == 200, reply.text[:2000]
     kid = kernel_id(reply.text)
-    deadline = time.monotonic() + 60
-    while served["client"].get(f"/api/kernels/{kid}").json()["execution_state"] != "idle":
-        assert time.monotonic() < deadline, "the page's kernel never became idle"
-        time.sleep(0.05)
+    wait_kernel(served, kid, lambda model: model["execution_state"] == "idle")
     return kid
+
+
+def wait_kernel(served, kid: str, done) -> None:
+    """Wait until Voilà's model of kernel ``kid`` satisfies ``done`` (a minute at most)."""
+    deadline = time.monotonic() + 60
+    while not done(served["client"].get(f"/api/kernels/{kid}").json()):
+        assert time.monotonic() < deadline, "the kernel never reached the state awaited"
+        time.sleep(0.05)
 
 
 async def attach(served, kid: str, *, host: str | None = None, origin: str | None = None):
@@ -151,6 +157,8 @@ def try_websocket(served, kid: str, **headers: str) -> int:
         asyncio.run(attempt())
     except HTTPClientError as refused:
         return refused.code
+    # The server learns of the close a moment later; later tests count on the kernel idle.
+    wait_kernel(served, kid, lambda model: model["connections"] == 0)
     return 101
 
 
@@ -168,7 +176,7 @@ def test_a_foreign_host_is_refused_before_a_kernel_starts(served):
 def test_the_hosts_it_serves_are_accepted(served):
     port = served["port"]
     for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"pm.example.test:{port}"):
-        kid = kernel_id(served["client"].get("/", headers={"Host": host}).text)
+        kid = open_page(served, host)
         assert served["client"].get(f"/api/kernels/{kid}").status_code == 200
 
 
@@ -201,11 +209,14 @@ def test_live_kernels_stay_within_the_bound_oldest_idle_first(served):
 
 
 def test_when_every_kernel_is_in_use_the_page_says_so_in_a_sentence(served):
+    kids = []
+
     async def scenario():
         sockets = []
         try:
             for _ in range(MAX_KERNELS):
-                sockets.append(await attach(served, open_page(served)))
+                kids.append(open_page(served))
+                sockets.append(await attach(served, kids[-1]))
             async with httpx.AsyncClient(base_url=served["url"], timeout=120) as client:
                 return await client.get("/")
         finally:
@@ -213,6 +224,8 @@ def test_when_every_kernel_is_in_use_the_page_says_so_in_a_sentence(served):
                 ws.close()
 
     reply = asyncio.run(scenario())
+    for kid in kids:  # tabs closed: the kernels are idle again, and culled first next time
+        wait_kernel(served, kid, lambda model: model["connections"] == 0)
     assert reply.status_code == 503
     assert FULL_MESSAGE in reply.text.replace("&#39;", "'")
     assert "Traceback" not in reply.text and "Error" not in reply.text
