@@ -17,6 +17,13 @@ import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
+from pmtools.cli.appserver import (
+    HOSTS_ENV,
+    MAX_KERNELS_ENV,
+    app_limits,
+    is_address,
+    voila_config,
+)
 from pmtools.config import ENV, Settings
 from pmtools.errors import ConfigError
 
@@ -40,6 +47,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None, help="simulator seed")
     p.add_argument("--rate-limit", type=int, default=0,
                    help="simulator IPM requests a minute (default 0: off, for the demo)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help=f"also accept this host name (a team server behind an authenticating "
+                        f"proxy; repeatable; or ${HOSTS_ENV}, comma-separated). Other hosts "
+                        f"than 127.0.0.1 and localhost get 403")
+    p.add_argument("--max-kernels", type=int, default=None, metavar="N",
+                   help=f"most workbench pages open at once (default ${MAX_KERNELS_ENV} or 4); "
+                        f"the oldest idle one is closed to make room")
     p.add_argument("--notebook", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
@@ -82,11 +96,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def voila_command(notebook: Path, *, host: str, port: int) -> list[str]:
-    """The Voilà command line: the venv's own voila, idle kernels culled, tracebacks hidden."""
+def voila_command(notebook: Path, *, host: str, port: int,
+                  config_dir: Path | None = None) -> list[str]:
+    """The Voilà command line: the venv's own voila, idle kernels culled, tracebacks hidden.
+
+    ``config_dir`` holds the ``voila.json`` of :func:`pmtools.cli.appserver.voila_config` (the
+    host check and the kernel bound); it is the only place Voilà reads configuration files from,
+    so a stray ``voila.json`` beside the notebook or in ``~/.jupyter`` cannot loosen them.
+    """
+    configs = [f"--Voila.config_file_paths={config_dir}"] if config_dir is not None else []
     return [
         sys.executable, "-m", "voila", str(notebook), "--no-browser",
-        f"--port={port}", f"--Voila.ip={host}",
+        f"--port={port}", f"--Voila.ip={host}", *configs,
         "--VoilaConfiguration.show_tracebacks=False",
         "--KernelManager.transport_encryption=auto",
         f"--MappingKernelManager.cull_idle_timeout={CULL_IDLE_SECONDS}",
@@ -115,6 +136,10 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
 def run(args: argparse.Namespace) -> int:
     """Start the simulator if needed, then Voilà; block until interrupted."""
     settings = Settings.from_env(state_path=getattr(args, "state", None))
+    hosts, max_kernels = app_limits(flag_hosts=args.allow_host, flag_max=args.max_kernels,
+                                    environ=os.environ)
+    if not is_address(args.host):  # bound to a name: that name is one it serves
+        hosts = (*hosts, args.host.lower())
     if args.no_sandbox or settings.liscio_url or settings.ipm_url:
         settings.require_services()  # half a configuration is a mistake, not a demo
     env = dict(os.environ)
@@ -145,9 +170,15 @@ def run(args: argparse.Namespace) -> int:
                 env[var] = str(Path(value).resolve()) if name == "state_path" else str(value)
         port = args.port or free_port(args.host)
         notebook = Path(args.notebook) if args.notebook else notebook_path(workdir)
+        config_dir = workdir / "voila-config"
+        config_dir.mkdir()
+        (config_dir / "voila.json").write_text(
+            json.dumps(voila_config(hosts=hosts, max_kernels=max_kernels), indent=1),
+            encoding="utf-8")
         # No stdin: on Ctrl-C Jupyter would otherwise ask "Shutdown this server (y/[n])?".
-        proc = subprocess.Popen(voila_command(notebook, host=args.host, port=port), env=env,
-                                cwd=str(notebook.parent), stdin=subprocess.DEVNULL)
+        command = voila_command(notebook, host=args.host, port=port, config_dir=config_dir)
+        proc = subprocess.Popen(command, env=env, cwd=str(notebook.parent),
+                                stdin=subprocess.DEVNULL)
         url = f"http://{args.host}:{port}/"
         wait_ready(url, proc)
         print(f"pmtools: workbench at {url}  (Ctrl-C stops it)", flush=True)

@@ -61,19 +61,43 @@ def match_rates(session: Any) -> pd.DataFrame:
     return pd.DataFrame(rows).fillna(0)
 
 
+RECORD_COUNTS = ("linked", "created_in_ipm", "created_in_liscio", "errors")
+FIELD_COUNTS = ("ipm_fields_written", "liscio_fields_filled")
+
+
+def run_labels(runs: pd.DataFrame) -> list[str]:
+    """One tick label per run: its number, command and outcome ("#3 sync / done")."""
+    return [f"#{r['Run']} {r.get('Command', '')}\n{str(r.get('Outcome', '')).replace('_', ' ')}"
+            for _, r in runs.iterrows()]
+
+
 def plot_runs(runs: pd.DataFrame) -> Any:
-    """A bar chart of what each run did (links, creates, writes, errors); returns the figure."""
+    """What each run did: records (links, creates, errors) and field writes side by side.
+
+    Two panels, bars grouped not stacked, on a logarithmic axis: a first sync at scale 20
+    writes tens of thousands of fields, and a later run's handful must stay visible beside it.
+    Each run is labelled with its command and outcome. Returns the figure.
+    """
     import matplotlib.pyplot as plt
 
-    keys = [k for k in COUNTS if k in runs]
-    fig, ax = plt.subplots(figsize=(8, 3.5))
-    if runs.empty or not keys:
-        ax.set_title("No runs yet")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    if runs.empty:
+        fig.suptitle("No runs yet")
         return fig
-    runs.set_index("Run")[keys].plot.bar(ax=ax, stacked=True)
-    ax.set_xlabel("run")
-    ax.set_ylabel("records / fields")
-    ax.set_title("What each run did")
+    labels = run_labels(runs)
+    for ax, keys, unit in ((axes[0], RECORD_COUNTS, "records"),
+                           (axes[1], FIELD_COUNTS, "fields")):
+        table = runs[[k for k in keys if k in runs]].astype(float)
+        table.index = labels
+        table.columns = [c.replace("_", " ") for c in table.columns]
+        table.plot.bar(ax=ax, width=0.8, rot=0 if len(table) <= 8 else 90)
+        if (table > 0).any().any():
+            ax.set_yscale("log")  # zero bars are simply not drawn
+        ax.set_ylabel(f"{unit} (log scale)")
+        ax.set_xlabel("")
+        ax.set_title(f"{unit.capitalize()} per run")
+        ax.legend(fontsize="small")
+    fig.suptitle("What each run did")
     fig.tight_layout()
     return fig
 
