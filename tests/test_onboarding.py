@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from pmtools.config import Settings
-from pmtools.records import Kind, Record, Side
+from pmtools.core.records import Kind, Record, Side
 from pmtools.workbench import audit, guide, open_session
 
 matplotlib.use("Agg")

@@ -136,7 +136,7 @@ class Applied:
 def preview(session: Any, *, force: bool = False) -> Preview:
     """Dry-run the sync; a refused first sync comes back as its reason, not an exception."""
     from pmtools.errors import PreflightRefused
-    from pmtools.sync import run_sync
+    from pmtools.engine.sync import run_sync
 
     try:
         with session.lock:
@@ -151,8 +151,8 @@ def preview(session: Any, *, force: bool = False) -> Preview:
 def preview_plan(dry: Preview) -> pd.DataFrame:
     """The dry run's actions as rows (:func:`plan_frame`) with both records' names; empty when
     the dry run was refused."""
-    from pmtools.plan import Plan
-    from pmtools.records import Side
+    from pmtools.core.plan import Plan
+    from pmtools.core.records import Side
 
     if dry.result is None:
         return plan_frame(Plan(actions=(), policy=SyncPolicy()))
@@ -169,8 +169,8 @@ def preview_plan(dry: Preview) -> pd.DataFrame:
 def review_preview(dry: Preview, kind: Kind | str) -> pd.DataFrame:
     """What the dry run leaves to look at for ``kind``: would-be links and creates, ambiguous
     and unmatched records, by name, with what tells them apart (email, phone)."""
-    from pmtools.plan import Op
-    from pmtools.records import Side
+    from pmtools.core.plan import Op
+    from pmtools.core.records import Side
 
     kind = Kind(kind)
     sides = {Side.LISCIO: "Liscio", Side.IPM: "IPM"}
@@ -226,7 +226,7 @@ def _told_apart(record: Any) -> str:
 def apply_preview(session: Any, dry: Preview, *, confirmed: bool) -> Applied:
     """Apply the reviewed dry run, only when ``confirmed`` and only if the plan is unchanged."""
     from pmtools.errors import PlanChanged, PreflightRefused
-    from pmtools.sync import run_sync
+    from pmtools.engine.sync import run_sync
 
     if not confirmed:
         return Applied(message="Nothing applied: set APPLY = True in the cell above, on "
