@@ -154,3 +154,12 @@ def test_error_replies_are_classified_by_status_whatever_their_body(status, cont
         ipm.get_record(A, "ABC")
     message = str(caught.value)
     assert str(status) in message and "<html>" not in message and "Traceback" not in message
+
+
+def test_the_cli_refuses_an_unknown_variant_in_one_sentence(capsys) -> None:
+    from pmtools.cli import main
+
+    assert main(["sandbox", "--karbon-variant", "sloppy", "--port", "0"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("pmtools: sandbox: unknown Karbon variant 'sloppy'")
+    assert "\n" not in error and "Traceback" not in error

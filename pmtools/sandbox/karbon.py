@@ -4,9 +4,11 @@ Organizations, Contacts (people), BusinessCards, TenantSettings and the two
 GetByUserDefinedIdentifier look-ups, as ``KarbonAPI.json`` describes them. Authentication,
 the rate limit, latency and faults are applied around these routes (:mod:`.faults`).
 
-Simulator assumption, not documented by Karbon: a business card change bumps its owner's
-``LastModifiedDateTime``, so an incremental pull (``$orderby=LastModifiedDateTime desc``)
-sees a changed email, phone or address.
+Where the spec and Karbon's own tests disagree, the simulator follows Karbon (free-text labels,
+dialling codes, CRM fields kept, Karbon's error words). Where both are silent it makes a choice
+that :mod:`.variants` can turn the other way: by default a business card change bumps its
+owner's ``LastModifiedDateTime``, the last page of a list has no ``@odata.nextLink``, and a
+404 has a JSON body. docs/sandbox.md lists each choice and the client's defence.
 """
 
 from __future__ import annotations
