@@ -26,7 +26,7 @@ from pmtools.apply import Progress, apply_plan, reconcile
 from pmtools.connectors.base import Connector
 from pmtools.errors import ConnectorError, PlanChanged, PreflightRefused
 from pmtools.plan import COUNT_KEYS, Plan, SyncPolicy
-from pmtools.records import FieldValue, Kind, Record, Side
+from pmtools.records import Kind, Record, Side
 from pmtools.store import Store, now_iso
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,15 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
         written = {c["ipm_key"] for c in store.changes(run_id=run_id, op="write")
                    if c["side"] == str(Side.IPM) and c["kind"] == str(kind)}
         store.forget_details(kind, written)
-        _cache_written(store, kind, run_id)
+        # and the cached IPM records hold what was written: an incremental pull refreshes a
+        # record only when its LastModifiedDateTime moves, which Karbon does not document for a
+        # card edit; were it not to move, the next run would plan the same write again
+        done = store.changes(run_id=run_id, op="write", kind=kind, side=Side.IPM,
+                             status="confirmed")
+        values = {key: {c["field"]: c["after"] for c in done if c["ipm_key"] == key}
+                  for key in {c["ipm_key"] for c in done}}
+        store.cache_records(kind, [r.with_fields(values[r.id])
+                                   for r in store.cached_records(kind) if r.id in values])
     if first and result.outcome in ("done", "done_with_errors"):
         store.record_baseline((k, r.id) for k, recs in liscio_records.items() for r in recs)
     message = result.error and str(result.error)
@@ -216,22 +224,6 @@ def _pull_ipm(ipm: Connector, store: Store, kind: Kind, *, full: bool,
         if newest and (not mark or newest > mark):
             store.set_high_water(kind, newest)
     return list(merged.values()), everything
-
-
-def _cache_written(store: Store, kind: Kind, run_id: int) -> None:
-    """Put the values this run wrote to IPM into the cached IPM records.
-
-    An incremental pull refreshes a cached record only when its LastModifiedDateTime moves,
-    and whether a card edit moves it is not documented: were it not to, the next Sync Now would
-    see the old value and plan the same write again, until the daily full pull.
-    """
-    values: dict[str, dict[str, FieldValue]] = {}
-    for change in store.changes(run_id=run_id, op="write", kind=kind, side=Side.IPM,
-                                status="confirmed"):
-        values.setdefault(change["ipm_key"], {})[change["field"]] = change["after"]
-    if values:
-        store.cache_records(kind, [r.with_fields(values[r.id]) for r in
-                                   store.cached_records(kind) if r.id in values])
 
 
 def cached_details(store: Store, kind: Kind, rows: list[Record],
