@@ -29,7 +29,6 @@ STRING_LISTS = ("Bank", "Payroll", "BillPay", "Benefits", "Revenue", "Expenses",
                 "FileManagement", "Accounting")
 FIRMS = ("LegalFirm", "TaxProvider")
 ENTRY_LISTS = {"RegistrationNumbers": ("RegistrationNumber", "Type"), "Notes": ("Body", "Type")}
-PERMA_KEY = {"Organization": "OrganizationPermaKey", "Contact": "ContactPermaKey"}
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$")
 
@@ -81,11 +80,6 @@ def parse_accounting(value: Any) -> dict[str, Any] | None:
     for name, required in ENTRY_LISTS.items():
         out[name] = _entries(name, value.get(name), required)
     return {k: v for k, v in out.items() if v is not None}
-
-
-def accounting_reply(stored: dict[str, Any], entity_type: str, key: str) -> dict[str, Any]:
-    """The ``AccountingDetail`` of a reply: the stored values and the record's PermaKey."""
-    return {PERMA_KEY[entity_type]: key, **stored}
 
 
 def _integer(name: str, raw: Any) -> int | None:
