@@ -15,7 +15,7 @@ import pytest
 from pmtools import config
 from pmtools.connectors.karbon import IpmConnector
 from pmtools.connectors.liscio import LiscioConnector
-from pmtools.errors import AuthError, NotFound, ServiceError
+from pmtools.errors import AuthError, NotFound, RecordError, ServiceError
 from pmtools.connectors.http import RetryPolicy
 from pmtools.plan import LinkStatus, SyncPolicy
 from pmtools.records import Kind
@@ -163,3 +163,36 @@ def test_the_cli_refuses_an_unknown_variant_in_one_sentence(capsys) -> None:
     error = capsys.readouterr().err.strip()
     assert error.startswith("pmtools: sandbox: unknown Karbon variant 'sloppy'")
     assert "\n" not in error and "Traceback" not in error
+
+
+def test_a_stale_card_write_refused_for_an_unknown_key_is_one_record_error(tmp_path) -> None:
+    """pmtools reuses a card read for up to two minutes: an address deleted in IPM meanwhile is
+    still in that read. Were Karbon to refuse its key, the write is a record error (nothing
+    written), and the next write reads the card afresh and does not bring the address back."""
+    with start_sandbox(dataset="empty", rate_limit=0, variants="unknown-key-refused") as server:
+        http = httpx.Client(base_url=server.ipm_url, headers=HEADERS, timeout=10)
+        card = {"IsPrimaryCard": True,
+                "PhoneNumbers": [{"Number": "512-555-0100", "Label": "Work"}],
+                "Addresses": [{"AddressLines": "1 Main St", "City": "Austin", "Label": "Physical"},
+                              {"AddressLines": "PO Box 7", "City": "Austin", "Label": "Mailing"}]}
+        key = http.post("/v3/Organizations", json={"FullName": "Two Addresses LLC",
+                                                   "BusinessCards": [card]}).json()[
+            "OrganizationKey"]
+        ipm = ipm_for(server)
+        (row,) = list(ipm.iter_records(A))
+        ipm.load_details(A, [row])  # the card is read, and kept for the next write
+        card = http.get(f"/v3/Organizations/{key}", params={"$expand": "BusinessCards"}
+                        ).json()["BusinessCards"][0]
+        card["Addresses"] = card["Addresses"][:1]  # someone deletes the mailing address in IPM
+        assert http.put(f"/v3/BusinessCards/{card['BusinessCardKey']}", json=card
+                        ).status_code == 204
+        with pytest.raises(RecordError) as refused:
+            ipm.update_fields(A, key, {"phone": "512-555-0199"})
+        assert refused.value.status == 400 and "\n" not in str(refused.value)
+        stored = server.state.cards_of(key)[0]
+        assert [a["Label"] for a in stored["Addresses"]] == ["Physical"]
+        assert stored["PhoneNumbers"][0]["Number"] == "512-555-0100"
+        ipm.update_fields(A, key, {"phone": "512-555-0199"})  # the next write reads afresh
+        stored = server.state.cards_of(key)[0]
+        assert [a["Label"] for a in stored["Addresses"]] == ["Physical"]
+        assert stored["PhoneNumbers"][0]["Number"] == "512-555-0199"

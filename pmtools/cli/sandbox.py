@@ -38,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                              "longer than the usual 30 s client timeout)")
     parser.add_argument("--karbon-variant", metavar="NAMES", default=None,
                         help="play undocumented Karbon behaviours the other way: "
-                             "card-edit-keeps-time, next-link-on-last-page, bare-404 "
+                             "card-edit-keeps-time, next-link-on-last-page, bare-404, "
+                             "unknown-key-refused "
                              "(comma-separated; see docs/sandbox.md)")
     parser.add_argument("--db", metavar="PATH",
                         help="SQLite file to persist to across restarts (default: memory)")

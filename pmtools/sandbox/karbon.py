@@ -7,8 +7,9 @@ the rate limit, latency and faults are applied around these routes (:mod:`.fault
 Where the spec and Karbon's own tests disagree, the simulator follows Karbon (free-text labels,
 dialling codes, CRM fields kept, Karbon's error words). Where both are silent it makes a choice
 that :mod:`.variants` can turn the other way: by default a business card change bumps its
-owner's ``LastModifiedDateTime``, the last page of a list has no ``@odata.nextLink``, and a
-404 has a JSON body. docs/sandbox.md lists each choice and the client's defence.
+owner's ``LastModifiedDateTime``, the last page of a list has no ``@odata.nextLink``, a 404
+has a JSON body, and an unknown address or phone key on a card PUT is a new entry.
+docs/sandbox.md lists each choice and the client's defence.
 """
 
 from __future__ import annotations
@@ -292,6 +293,8 @@ def replace_card(state: SandboxState, request: Request, body: Any) -> Response:
         raise KarbonError(400, "4005", "Required payload data is missing: businessCard")
     if not body.get("EntityType"):
         raise invalid("The EntityType field is required.")
+    if _variants(request).unknown_key_refused:
+        _refuse_unknown_keys(old, body)
     card = parse_card(state, body, entity_type=old["EntityType"], entity_key=old["EntityKey"],
                       old=old)
     owner_collection = ORGANIZATIONS if old["EntityType"] == "Organization" else PEOPLE
@@ -301,6 +304,17 @@ def replace_card(state: SandboxState, request: Request, body: Any) -> Response:
         owner["LastModifiedDateTime"] = state.stamp()
         state.put(owner_collection, owner)
     return Response(status_code=204)
+
+
+def _refuse_unknown_keys(old: dict[str, Any], body: dict[str, Any]) -> None:
+    """400/4003 for an address or phone key the card does not have (a variant's choice)."""
+    for entries, key_name in (("Addresses", "AddressKey"), ("PhoneNumbers", "PhoneNumberKey")):
+        known = {e.get(key_name) for e in old.get(entries) or []}
+        sent = body.get(entries) if isinstance(body.get(entries), list) else []
+        for entry in sent:
+            key = entry.get(key_name) if isinstance(entry, dict) else None
+            if key and key not in known:
+                raise invalid(f"{key_name} '{key}' is not a key of this business card.")
 
 
 def _find(state: SandboxState, collection: str, key: str, *, by_udi: bool = True

@@ -10,13 +10,17 @@ is silent, so that tests can prove pmtools stays correct whichever way real Karb
 - ``bare-404``: a record or card that is not found is answered 404 with an empty
   ``text/plain`` body, as the examples in Karbon's own Postman collection show (by default the
   body is ``{"error": {"code": "4004", "message": …}}``).
+- ``unknown-key-refused``: a ``PUT /v3/BusinessCards/{key}`` naming an ``AddressKey`` or
+  ``PhoneNumberKey`` the card does not have is answered 400/4003 (by default that entry is
+  taken as a new one, with a new key).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-VARIANT_NAMES = ("card-edit-keeps-time", "next-link-on-last-page", "bare-404")
+VARIANT_NAMES = ("card-edit-keeps-time", "next-link-on-last-page", "bare-404",
+                 "unknown-key-refused")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -26,6 +30,7 @@ class KarbonVariants:
     card_edit_keeps_time: bool = False
     next_link_on_last_page: bool = False
     bare_404: bool = False
+    unknown_key_refused: bool = False
 
     @classmethod
     def parse(cls, text: str | None) -> KarbonVariants:
