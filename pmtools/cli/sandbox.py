@@ -36,6 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--hang-seconds", type=float, default=35.0,
                         help="how long a 'timeout' fault hangs before dropping (default 35, "
                              "longer than the usual 30 s client timeout)")
+    parser.add_argument("--karbon-variant", metavar="NAMES", default=None,
+                        help="play undocumented Karbon behaviours the other way: "
+                             "card-edit-keeps-time, next-link-on-last-page, bare-404, "
+                             "unknown-key-refused "
+                             "(comma-separated; see docs/sandbox.md)")
     parser.add_argument("--db", metavar="PATH",
                         help="SQLite file to persist to across restarts (default: memory)")
     parser.set_defaults(func=run)
@@ -52,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         server = start_sandbox(dataset=args.dataset, seed=args.seed, scale=args.scale,
                                rate_limit=args.rate_limit, latency_ms=args.latency_ms,
                                faults=args.faults, db=args.db, host=args.host, port=args.port,
-                               hang_seconds=args.hang_seconds)
+                               hang_seconds=args.hang_seconds, variants=args.karbon_variant)
     except (ValueError, OSError) as exc:
         raise ConfigError(f"sandbox: {exc}") from exc
 

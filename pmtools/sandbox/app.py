@@ -15,6 +15,7 @@ from pmtools.sandbox.faults import FaultSpec, RateLimiter, ServiceGuard, Stats
 from pmtools.sandbox.karbon import build_karbon_app
 from pmtools.sandbox.liscio import build_liscio_app
 from pmtools.sandbox.state import SandboxState
+from pmtools.sandbox.variants import KarbonVariants
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,15 +42,16 @@ class Credentials:
 
 def build_app(state: SandboxState, *, credentials: Credentials | None = None,
               rate_limit: int = 120, latency_ms: int = 0, faults: FaultSpec | None = None,
-              seed: int = 1, hang_seconds: float = 35.0, stats: Stats | None = None
-              ) -> Starlette:
-    """The whole simulator over ``state``; ``rate_limit`` is IPM requests a minute (0 = off)."""
+              seed: int = 1, hang_seconds: float = 35.0, stats: Stats | None = None,
+              variants: KarbonVariants | None = None) -> Starlette:
+    """The whole simulator over ``state``; ``rate_limit`` is IPM requests a minute (0 = off);
+    ``variants`` play undocumented Karbon behaviours the other way."""
     creds = credentials or Credentials.from_env()
     faults = faults or FaultSpec()
     stats = stats or Stats()
     rng = random.Random(f"pmtools-sandbox-faults-{seed}")
     ipm = ServiceGuard(
-        build_karbon_app(state), side="ipm",
+        build_karbon_app(state, variants), side="ipm",
         credentials={"authorization": f"Bearer {creds.ipm_token}",
                      "accesskey": creds.ipm_access_key},
         limiter=RateLimiter(rate_limit) if rate_limit > 0 else None,

@@ -4,9 +4,12 @@ Organizations, Contacts (people), BusinessCards, TenantSettings and the two
 GetByUserDefinedIdentifier look-ups, as ``KarbonAPI.json`` describes them. Authentication,
 the rate limit, latency and faults are applied around these routes (:mod:`.faults`).
 
-Simulator assumption, not documented by Karbon: a business card change bumps its owner's
-``LastModifiedDateTime``, so an incremental pull (``$orderby=LastModifiedDateTime desc``)
-sees a changed email, phone or address.
+Where the spec and Karbon's own tests disagree, the simulator follows Karbon (free-text labels,
+dialling codes, CRM fields kept, Karbon's error words). Where both are silent it makes a choice
+that :mod:`.variants` can turn the other way: by default a business card change bumps its
+owner's ``LastModifiedDateTime``, the last page of a list has no ``@odata.nextLink``, a 404
+has a JSON body, and an unknown address or phone key on a card PUT is a new entry.
+docs/sandbox.md lists each choice and the client's defence.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pmtools.sandbox import odata
+from pmtools.sandbox.karbon_crm import parse_accounting, parse_description
 from pmtools.sandbox.karbon_model import (
     DTO,
     ENTITY_TYPE,
@@ -37,9 +41,11 @@ from pmtools.sandbox.karbon_model import (
     invalid,
     list_row,
     parse_card,
+    patch_refused,
     person_full_name,
 )
 from pmtools.sandbox.state import CARDS, ORGANIZATIONS, PEOPLE, SandboxState
+from pmtools.sandbox.variants import KarbonVariants
 
 FILTERABLE = {ORGANIZATIONS: ("FullName", "EmailAddress", "ContactType"),
               PEOPLE: ("FullName", "EmailAddress", "PhoneNumber")}
@@ -53,8 +59,9 @@ _UDI_LOOKUP = {
 DUPLICATE_UDI = KarbonError(500, "5001", "User defined identifier already in use")
 
 
-def build_karbon_app(state: SandboxState) -> Starlette:
-    """The Karbon v3 ASGI app over ``state``."""
+def build_karbon_app(state: SandboxState, variants: KarbonVariants | None = None) -> Starlette:
+    """The Karbon v3 ASGI app over ``state``; ``variants`` play undocumented behaviours the
+    other way (:mod:`.variants`)."""
     routes = [Route("/v3/TenantSettings", _wrap(state, tenant_settings), methods=["GET"])]
     for collection in (ORGANIZATIONS, PEOPLE):
         name = SET_NAME[collection]
@@ -72,7 +79,13 @@ def build_karbon_app(state: SandboxState) -> Starlette:
         Route("/v3/BusinessCards/{key}", _wrap(state, read_card), methods=["GET"]),
         Route("/v3/BusinessCards/{key}", _wrap(state, replace_card), methods=["PUT"]),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    app.state.variants = variants or KarbonVariants()
+    return app
+
+
+def _variants(request: Request) -> KarbonVariants:
+    return request.app.state.variants
 
 
 def _wrap(state: SandboxState, handler: Any, *args: Any) -> Any:
@@ -82,6 +95,8 @@ def _wrap(state: SandboxState, handler: Any, *args: Any) -> Any:
             with state.transaction():
                 return handler(state, request, *args, body=body)
         except KarbonError as exc:
+            if exc.status == 404 and _variants(request).bare_404:
+                return Response(b"", status_code=404, media_type="text/plain")
             return exc.response()
     return endpoint
 
@@ -124,10 +139,7 @@ def list_records(state: SandboxState, request: Request, collection: str,
     try:
         for option in params:
             if option.startswith("$") and option not in odata.ALLOWED_OPTIONS:
-                raise odata.QueryError(
-                    f"Query option '{option.lstrip('$').capitalize()}' is not allowed. To allow "
-                    "it, set the 'AllowedQueryOptions' property on EnableQueryAttribute or "
-                    "QueryValidationSettings.")
+                raise odata.QueryError(odata.option_refused(option))
         dto = f"KarbonService.{DTO[collection].replace('DTO', 'SummaryDTO')}"
         conditions = (odata.parse_filter(params["$filter"], FILTERABLE[collection], dto)
                       if params.get("$filter", "").strip() else [])
@@ -145,7 +157,8 @@ def list_records(state: SandboxState, request: Request, collection: str,
         "@odata.count": len(rows),
         "value": page,
     }
-    if skip + top < len(rows) and top > 0:
+    if top > 0 and (skip + top < len(rows)
+                    or (_variants(request).next_link_on_last_page and page)):
         body["@odata.nextLink"] = str(request.url.include_query_params(
             **{"$top": top, "$skip": skip + top}))
     return JSONResponse(body)
@@ -168,6 +181,10 @@ def _sorted_rows(state: SandboxState, collection: str, order: str | None, desc: 
 def read_record(state: SandboxState, request: Request, collection: str,
                 body: Any = None) -> Response:
     """GET one organization/contact by key, or by UserDefinedIdentifier look-up."""
+    for option in request.query_params:
+        if option.startswith("$") and option != "$expand":
+            # Karbon refuses $select on a single record as on a list (its own tests check it)
+            raise KarbonError(400, "4002", odata.option_refused(option))
     expand = request.query_params.get("$expand", "")
     wanted = {p.strip() for p in expand.split(",") if p.strip()}
     unknown = wanted - {"BusinessCards", "BusinessCard", "ClientTeam", "Contacts",
@@ -236,8 +253,7 @@ def patch_record(state: SandboxState, request: Request, collection: str, body: A
     allowed = PATCHABLE[collection]
     bad = [name for name in body if name not in allowed]
     if bad:
-        raise KarbonError(400, "4002", "Invalid property to update. Only "
-                                       f"{', '.join(allowed)} can be patched.")
+        raise patch_refused(collection)
     record = dict(old)
     for name, value in body.items():
         if value is not None and not isinstance(value, str):
@@ -277,15 +293,28 @@ def replace_card(state: SandboxState, request: Request, body: Any) -> Response:
         raise KarbonError(400, "4005", "Required payload data is missing: businessCard")
     if not body.get("EntityType"):
         raise invalid("The EntityType field is required.")
+    if _variants(request).unknown_key_refused:
+        _refuse_unknown_keys(old, body)
     card = parse_card(state, body, entity_type=old["EntityType"], entity_key=old["EntityKey"],
                       old=old)
     owner_collection = ORGANIZATIONS if old["EntityType"] == "Organization" else PEOPLE
     owner = state.get(owner_collection, old["EntityKey"])
     state.put(CARDS, card)
-    if owner is not None:
+    if owner is not None and not _variants(request).card_edit_keeps_time:
         owner["LastModifiedDateTime"] = state.stamp()
         state.put(owner_collection, owner)
     return Response(status_code=204)
+
+
+def _refuse_unknown_keys(old: dict[str, Any], body: dict[str, Any]) -> None:
+    """400/4003 for an address or phone key the card does not have (a variant's choice)."""
+    for entries, key_name in (("Addresses", "AddressKey"), ("PhoneNumbers", "PhoneNumberKey")):
+        known = {e.get(key_name) for e in old.get(entries) or []}
+        sent = body.get(entries) if isinstance(body.get(entries), list) else []
+        for entry in sent:
+            key = entry.get(key_name) if isinstance(entry, dict) else None
+            if key and key not in known:
+                raise invalid(f"{key_name} '{key}' is not a key of this business card.")
 
 
 def _find(state: SandboxState, collection: str, key: str, *, by_udi: bool = True
@@ -317,9 +346,9 @@ def _fields_from(state: SandboxState, collection: str, body: dict[str, Any], key
     for name in fields:
         value = body.get(name)
         if name == "EntityDescription":
-            if value is not None and not (isinstance(value, dict)
-                                          and isinstance(value.get("Text", ""), str)):
-                raise invalid("EntityDescription must be an object with Text.")
+            value = parse_description(value)
+        elif name == "AccountingDetail":
+            value = parse_accounting(value)
         elif value is not None and not isinstance(value, str):
             raise invalid(f"{name} must be a string.")
         record[name] = value if value not in ("",) else None
@@ -363,7 +392,8 @@ def _cards_from(state: SandboxState, collection: str, key: str, raw: Any, *, rep
     existing = {c["BusinessCardKey"]: c for c in state.cards_of(key)} if replace else {}
     cards = []
     for item in raw:
-        card_key = item.get("BusinessCardKey") if isinstance(item, dict) else None
+        # a create's cards are new whatever keys they carry (Karbon assigns the keys)
+        card_key = item.get("BusinessCardKey") if isinstance(item, dict) and replace else None
         old = None
         if card_key:
             if card_key not in existing:
@@ -371,7 +401,7 @@ def _cards_from(state: SandboxState, collection: str, key: str, raw: Any, *, rep
                               f"{ENTITY_TYPE[collection]}.")
             old = existing[card_key]
         cards.append(parse_card(state, item, entity_type=ENTITY_TYPE[collection],
-                                entity_key=key, old=old))
+                                entity_key=key, old=old, new_entity=not replace))
     primaries = [c for c in cards if c["IsPrimaryCard"]]
     for card in cards:
         card["IsPrimaryCard"] = False

@@ -8,14 +8,16 @@ unset one is sent as ``""``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.responses import JSONResponse
 
 from pmtools.sandbox.state import CARDS, ORGANIZATIONS, PEOPLE, SandboxState
 
-PHONE_LABELS = ("Work", "Mobile", "Office", "Fax", "Home", "Other")
-ADDRESS_LABELS = ("Physical", "Mailing", "Legal", "Home")
+# The spec's labels are examples, not a closed list: Karbon's own tests send "Test label" and
+# "Work update" and are answered 201/204. Labels are free text, like a label in Karbon's UI.
+LABEL_MAX = 100  # simulator's own bound: nothing Karbon documents
 RESTRICTION_LEVELS = ("Public", "Private", "Hidden")
 LINKS = ("FacebookLink", "LinkedInLink", "TwitterLink", "SkypeLink")
 ENTITY_TYPE = {ORGANIZATIONS: "Organization", PEOPLE: "Contact"}
@@ -24,13 +26,16 @@ SET_NAME = {ORGANIZATIONS: "Organizations", PEOPLE: "Contacts"}
 NAME_ORDER = "_FullNameOrder"  # simulator-internal: "LastFirst" shows a person "Last, First"
 
 ORG_FIELDS = ("FullName", "ClientOwner", "ClientManager", "ContactType",
-              "UserDefinedIdentifier", "RestrictionLevel", "EntityDescription")
+              "UserDefinedIdentifier", "RestrictionLevel", "EntityDescription", "AccountingDetail")
 PERSON_FIELDS = ("FirstName", "MiddleName", "LastName", "PreferredName", "Salutation", "Suffix",
                  "ClientOwner", "ClientManager", "ContactType", "UserDefinedIdentifier",
-                 "RestrictionLevel", "EntityDescription")
-PATCHABLE = {ORGANIZATIONS: ("FullName", "RestrictionLevel"),
-             PEOPLE: ("FirstName", "MiddleName", "LastName", "PreferredName", "Salutation",
-                      "Suffix", "RestrictionLevel")}
+                 "RestrictionLevel", "EntityDescription", "AccountingDetail")
+# What a PATCH may change: the name properties (Karbon's error names exactly these) and, as the
+# spec's PATCH descriptions add, RestrictionLevel.
+PATCH_NAMES = {ORGANIZATIONS: ("FullName",),
+               PEOPLE: ("FirstName", "MiddleName", "LastName", "PreferredName", "Salutation",
+                        "Suffix")}
+PATCHABLE = {kind: (*names, "RestrictionLevel") for kind, names in PATCH_NAMES.items()}
 
 
 class KarbonError(Exception):
@@ -44,6 +49,12 @@ class KarbonError(Exception):
         """The reply."""
         return JSONResponse({"error": {"code": self.code, "message": self.message}},
                             status_code=self.status)
+
+
+def patch_refused(collection: str) -> KarbonError:
+    """Karbon's word-for-word reply to a PATCH of a property it does not patch."""
+    return KarbonError(400, "4002", "Invalid property to update. Only "
+                                    f"{','.join(PATCH_NAMES[collection])} can be patched.")
 
 
 def invalid(message: str) -> KarbonError:
@@ -124,6 +135,10 @@ def entity(collection: str, record: dict[str, Any], base: str,
     for field in fields:
         if record.get(field) is not None:
             out[field] = record[field]
+    if record.get("AccountingDetail") is not None:
+        out["AccountingDetail"] = {
+            "OrganizationPermaKey" if collection == ORGANIZATIONS else "ContactPermaKey":
+                record[key_field], **record["AccountingDetail"]}
     if collection == PEOPLE:
         out["FirstName"] = record.get("FirstName") or ""
         out["LastName"] = record.get("LastName") or ""
@@ -148,24 +163,26 @@ def card_reply(card: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_card(state: SandboxState, raw: Any, *, entity_type: str, entity_key: str,
-               old: dict[str, Any] | None) -> dict[str, Any]:
+               old: dict[str, Any] | None, new_entity: bool = False) -> dict[str, Any]:
     """A card to store from a request body, replacing ``old`` (if any) entirely.
 
     Every property the request leaves out is cleared: that is what a Karbon PUT does.
-    ``IsPrimaryCard`` keeps the old value (setting it by PUT has no effect).
+    ``IsPrimaryCard`` keeps the old value (setting it by PUT has no effect). On a create
+    (``new_entity``) the keys Karbon assigns (``EntityKey``, ``BusinessCardKey``) are ignored,
+    as the spec's own create example sends made-up ones.
     """
     if not isinstance(raw, dict):
         raise invalid("A business card must be an object.")
     sent_type = raw.get("EntityType")
     if sent_type is not None and sent_type != entity_type:
         raise invalid(f"EntityType must be '{entity_type}' for this business card.")
-    sent_key = raw.get("EntityKey")
+    sent_key = None if new_entity else raw.get("EntityKey")
     if sent_key not in (None, "", entity_key):
         raise invalid(f"EntityKey must be '{entity_key}' for this business card.")
-    org_key = raw.get("OrganizationKey") or None
+    # An organization's own card belongs to no other organization: the spec's examples send
+    # one there anyway (made up), and its replies show null, so it is not kept.
+    org_key = (raw.get("OrganizationKey") or None) if entity_type == "Contact" else None
     if org_key is not None:
-        if entity_type != "Contact":
-            raise invalid("OrganizationKey is only valid on a Contact's business card.")
         if state.get(ORGANIZATIONS, str(org_key)) is None:
             raise invalid(f"OrganizationKey '{org_key}' is not a valid Organization Key.")
     card: dict[str, Any] = {
@@ -199,10 +216,7 @@ def _address(state: SandboxState, raw: Any, old: dict[Any, dict[str, Any]]) -> d
             raise invalid(f"{name} must be at most {limit} characters.")
         out[name] = value
     out["CountryCode"] = _country(raw)
-    label = raw.get("Label")
-    if label is not None and label not in ADDRESS_LABELS:
-        raise invalid(f"Address Label must be one of {', '.join(ADDRESS_LABELS)}.")
-    out["Label"] = label
+    out["Label"] = _label(raw)
     return out
 
 
@@ -214,12 +228,28 @@ def _phone(state: SandboxState, raw: Any, old: dict[Any, dict[str, Any]]) -> dic
         raise invalid("The Number field is required.")
     if len(number) > 20:
         raise invalid("Number must be at most 20 characters.")
-    label = raw.get("Label")
-    if label is not None and label not in PHONE_LABELS:
-        raise invalid(f"Phone Label must be one of {', '.join(PHONE_LABELS)}.")
     key = raw.get("PhoneNumberKey")
     return {"PhoneNumberKey": key if key in old else state.new_guid(), "Number": number,
-            "CountryCode": _country(raw), "Label": label}
+            "CountryCode": _dialling_code(raw), "Label": _label(raw)}
+
+
+def _label(raw: dict[str, Any]) -> str | None:
+    label = _string(raw, "Label")
+    if label is not None and len(label) > LABEL_MAX:
+        raise invalid(f"Label must be at most {LABEL_MAX} characters.")
+    return label
+
+
+def _dialling_code(raw: dict[str, Any]) -> str | None:
+    """A phone's CountryCode: a dialling code ("+61", as Karbon's tests send) or, as the spec's
+    example and Karbon's own replies show, a two-letter country ("AU"); kept as sent."""
+    code = _string(raw, "CountryCode")
+    if code is None:
+        return None
+    code = code.strip()
+    if re.fullmatch(r"\+?[0-9]{1,4}(-[0-9]{1,4})?", code) or re.fullmatch(r"[A-Za-z]{2}", code):
+        return code
+    raise invalid("A phone CountryCode must be a dialling code such as +61.")
 
 
 def _country(raw: dict[str, Any]) -> str | None:

@@ -17,7 +17,10 @@ MAX_TOP = 100
 ALLOWED_OPTIONS = frozenset({"$filter", "$orderby", "$top", "$skip"})
 ORDERABLE = ("FullName", "LastModifiedDateTime")
 
+# numbers and date literals (``8``, ``2021-04-27T00:00:00Z``) are tokens too, so that a refused
+# function or operator around them gets Karbon's refusal rather than a syntax error
 _TOKEN = re.compile(r"""\s*(?:(?P<str>'(?:[^']|'')*')|(?P<lp>\()|(?P<rp>\))|(?P<comma>,)
+                         |(?P<num>-?[0-9][0-9A-Za-z:.+-]*)
                          |(?P<word>[A-Za-z_][A-Za-z0-9_.]*)|(?P<other>\S))""", re.VERBOSE)
 
 
@@ -40,6 +43,27 @@ class Condition:
             return False
         have, want = str(have).casefold(), self.value.casefold()
         return have == want if self.op == "eq" else want in have
+
+
+# OData's names for operators, as Karbon's (ASP.NET OData) refusals word them
+OPERATOR_NAMES = {"ne": "NotEqual", "gt": "GreaterThan", "ge": "GreaterThanOrEqual",
+                  "lt": "LessThan", "le": "LessThanOrEqual", "or": "Or", "not": "Not",
+                  "has": "Has", "eq": "Equal", "and": "And"}
+
+
+def option_refused(option: str) -> str:
+    """Karbon's refusal of a query option, e.g. "Query option 'Select' is not allowed. …"."""
+    return (f"Query option '{option.lstrip('$').capitalize()}' is not allowed. To allow it, "
+            "set the 'AllowedQueryOptions' property on EnableQueryAttribute or "
+            "QueryValidationSettings.")
+
+
+def operator_refused(op: str) -> str:
+    """Karbon's refusal of a logical operator, e.g. "Logical operator 'NotEqual' is not …"."""
+    name = OPERATOR_NAMES.get(op.lower(), op)
+    return (f"Logical operator '{name}' is not allowed. To allow it, set the "
+            "'AllowedLogicalOperators' property on EnableQueryAttribute or "
+            "QueryValidationSettings.")
 
 
 def quote(text: str) -> str:
@@ -97,18 +121,14 @@ def parse_filter(text: str, properties: tuple[str, ...], dto: str) -> list[Condi
         prop = check_prop(word)
         op = take("word")[1]
         if op != "eq":
-            raise QueryError(f"Logical operator '{op}' is not allowed. To allow it, set the "
-                             "'AllowedLogicalOperators' property on EnableQueryAttribute or "
-                             "QueryValidationSettings.")
+            raise QueryError(operator_refused(op))
         return [Condition(prop, "eq", unquote(take("str")[1]))]
 
     def conjunction() -> list[Condition]:
         found = term()
         while (token := peek()) is not None and token[0] == "word":
             if token[1] != "and":
-                raise QueryError(f"Logical operator '{token[1]}' is not allowed. To allow it, "
-                                 "set the 'AllowedLogicalOperators' property on "
-                                 "EnableQueryAttribute or QueryValidationSettings.")
+                raise QueryError(operator_refused(token[1]))
             take()
             found += term()
         return found

@@ -16,6 +16,7 @@ from pmtools.sandbox.app import Credentials, build_app
 from pmtools.sandbox.dataset import load_dataset, populate
 from pmtools.sandbox.faults import FaultSpec, ServiceGuard, Stats, quiet_dropped_connections
 from pmtools.sandbox.state import SandboxState
+from pmtools.sandbox.variants import KarbonVariants
 
 log = logging.getLogger(__name__)
 
@@ -101,15 +102,18 @@ def start_sandbox(*, dataset: str | dict[str, Any] = "demo", seed: int = 1, scal
                   rate_limit: int = 120, latency_ms: int = 0,
                   faults: str | FaultSpec | None = None, db: str | Path | None = None,
                   host: str = "127.0.0.1", port: int = 0, hang_seconds: float = 35.0,
-                  credentials: Credentials | None = None) -> SandboxServer:
+                  credentials: Credentials | None = None,
+                  variants: str | KarbonVariants | None = None) -> SandboxServer:
     """Start the simulator in a background thread and return it, serving.
 
     ``dataset``: ``"demo"``, ``"empty"``, a JSON file path, or a dataset dict. With ``db``,
     a database that already holds records is served as it is (the dataset is only loaded into
     a new, empty database). ``port=0`` picks a free port. ``credentials`` default to the
-    ``PMTOOLS_*`` environment, then the documented sandbox values.
+    ``PMTOOLS_*`` environment, then the documented sandbox values. ``variants`` (e.g.
+    ``"card-edit-keeps-time"``) play undocumented Karbon behaviours the other way.
     """
     spec = faults if isinstance(faults, FaultSpec) else FaultSpec.parse(faults)
+    quirks = variants if isinstance(variants, KarbonVariants) else KarbonVariants.parse(variants)
     state = SandboxState(db=db, seed=seed)
     try:
         if state.is_empty():
@@ -119,7 +123,7 @@ def start_sandbox(*, dataset: str | dict[str, Any] = "demo", seed: int = 1, scal
         stats = Stats()
         app = build_app(state, credentials=credentials, rate_limit=rate_limit,
                         latency_ms=latency_ms, faults=spec, seed=seed,
-                        hang_seconds=hang_seconds, stats=stats)
+                        hang_seconds=hang_seconds, stats=stats, variants=quirks)
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted sockets inherit it
@@ -133,6 +137,6 @@ def start_sandbox(*, dataset: str | dict[str, Any] = "demo", seed: int = 1, scal
     server = uvicorn.Server(config)
     sandbox = SandboxServer(state=state, stats=stats, server=server, sock=sock,
                             guards=app.state.guards)
-    log.info("sandbox starting on %s (faults: %s, rate limit a minute: %s)", sandbox.url,
-             str(spec) or "none", rate_limit or "off")
+    log.info("sandbox starting on %s (faults: %s, rate limit a minute: %s, Karbon variants: "
+             "%s)", sandbox.url, str(spec) or "none", rate_limit or "off", str(quirks) or "none")
     return sandbox.start()
