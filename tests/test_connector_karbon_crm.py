@@ -12,7 +12,7 @@ import pytest
 
 from pmtools import config
 from pmtools.connectors.karbon import IpmConnector
-from pmtools.records import Address, Kind
+from pmtools.core.records import Address, Kind
 from pmtools.sandbox.server import start_sandbox
 from test_sandbox_crm import CARD, EVERY_ACCOUNTING_FIELD
 

@@ -17,13 +17,13 @@ from pmtools.connectors.karbon import IpmConnector
 from pmtools.connectors.liscio import LiscioConnector
 from pmtools.errors import AuthError, NotFound, RecordError, ServiceError
 from pmtools.connectors.http import RetryPolicy
-from pmtools.plan import LinkStatus, SyncPolicy
-from pmtools.records import Kind
+from pmtools.core.plan import LinkStatus, SyncPolicy
+from pmtools.core.records import Kind
 from pmtools.sandbox.dataset import demo_dataset
 from pmtools.sandbox.server import start_sandbox
 from pmtools.sandbox.variants import KarbonVariants
 from pmtools.store import Store
-from pmtools.sync import run_sync
+from pmtools.engine.sync import run_sync
 
 A, C = Kind.ACCOUNTS, Kind.CONTACTS
 HEADERS = {"Authorization": f"Bearer {config.SANDBOX_IPM_TOKEN}",
