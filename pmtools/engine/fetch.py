@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from datetime import timedelta
 
 from pmtools.connectors.base import Connector
-from pmtools.core.records import Kind, Record
+from pmtools.core.records import FieldValue, Kind, Record, Side
 from pmtools.core.timestamps import is_before, minus, now_iso, parse
 from pmtools.store import Store
 
@@ -117,6 +117,26 @@ def load_details(ipm: Connector, kind: Kind, records: list[Record], *,
     return [loaded.get(r.id, r) for r in records]
 
 
+def keep_written(store: Store, run_id: int, kinds: Iterable[Kind]) -> None:
+    """After run ``run_id``: the IPM records it wrote have their details loaded afresh next
+    time, and the cached list rows hold the values it wrote.
+
+    An incremental pull refreshes a record only when its LastModifiedDateTime moves, which
+    Karbon does not document for a card edit; were it not to move, the next run would plan the
+    same write again.
+    """
+    for kind in kinds:
+        writes = store.changes(run_id=run_id, op="write", kind=kind, side=Side.IPM)
+        store.forget_details(kind, {c["ipm_key"] for c in writes})
+        values: dict[str, dict[str, FieldValue]] = {}
+        for c in writes:
+            if c["status"] == "confirmed":
+                values.setdefault(c["ipm_key"], {})[c["field"]] = c["after"]
+        if values:
+            store.cache_records(kind, [r.with_fields(values[r.id])
+                                       for r in store.cached_records(kind) if r.id in values])
+
+
 def fetch_records(kind: Kind | str, *, liscio: Connector, ipm: Connector,
                   store: Store | None = None, fresh: bool = False
                   ) -> tuple[list[Record], list[Record]]:
@@ -133,4 +153,4 @@ def fetch_records(kind: Kind | str, *, liscio: Connector, ipm: Connector,
 
 
 __all__ = ["DETAILS_BATCH", "FULL_PULL_EVERY", "OVERLAP", "cached_details", "fetch_records",
-           "load_details", "pull_ipm"]
+           "keep_written", "load_details", "pull_ipm"]

@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 
 from pmtools.engine.apply import Progress, apply_plan, reconcile
-from pmtools.engine.fetch import BatchDone, load_details, pull_ipm
+from pmtools.engine.fetch import BatchDone, keep_written, load_details, pull_ipm
 from pmtools.connectors.base import Connector
 from pmtools.errors import ConnectorError, PlanChanged, PreflightRefused
 from pmtools.core.plan import COUNT_KEYS, Plan, SyncPolicy
@@ -162,19 +162,7 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
     names = {(r.side, r.kind, r.id): r.name for recs in records.values() for r in recs}
     result = apply_plan(plan, liscio=liscio, ipm=ipm, store=store, run_id=run_id,
                         progress=progress, cancel=cancel, names=names)
-    for kind in policy.kinds:  # written records are loaded afresh next time
-        written = {c["ipm_key"] for c in store.changes(run_id=run_id, op="write")
-                   if c["side"] == str(Side.IPM) and c["kind"] == str(kind)}
-        store.forget_details(kind, written)
-        # and the cached IPM records hold what was written: an incremental pull refreshes a
-        # record only when its LastModifiedDateTime moves, which Karbon does not document for a
-        # card edit; were it not to move, the next run would plan the same write again
-        done = store.changes(run_id=run_id, op="write", kind=kind, side=Side.IPM,
-                             status="confirmed")
-        values = {key: {c["field"]: c["after"] for c in done if c["ipm_key"] == key}
-                  for key in {c["ipm_key"] for c in done}}
-        store.cache_records(kind, [r.with_fields(values[r.id])
-                                   for r in store.cached_records(kind) if r.id in values])
+    keep_written(store, run_id, policy.kinds)
     if first and result.outcome in ("done", "done_with_errors"):
         store.record_baseline((k, r.id) for k, recs in liscio_records.items() for r in recs)
     message = str(result.error) if result.error else None
