@@ -88,16 +88,16 @@ def preflight_problem(*, liscio_counts: Mapping[Kind, int], ipm_counts: Mapping[
                       policy: SyncPolicy) -> str | None:
     """Why the first Sync Now must not run yet, or None when it may (or ``policy.force``).
 
-    Refuses when Liscio has no records of a synced kind, or fewer than
-    ``policy.preflight_min_ratio`` times IPM's count.
+    Refuses when, for a synced kind of which IPM holds records, Liscio holds none or fewer
+    than ``policy.preflight_min_ratio`` times IPM's count. A kind of which IPM holds no records
+    is no risk (there is nothing in IPM to duplicate): the message names only the kinds at risk.
     """
     if policy.force:
         return None
     problems = []
     for kind in policy.kinds:
         have, ipm_have = liscio_counts.get(kind, 0), ipm_counts.get(kind, 0)
-        wanted = policy.preflight_min_ratio * ipm_have
-        if have == 0 or have < wanted:
+        if ipm_have and (have == 0 or have < policy.preflight_min_ratio * ipm_have):
             problems.append(f"Liscio holds {have:,} {kind} and IPM {ipm_have:,} "
                             f"{kind.ipm_name}")
     if not problems:

@@ -333,7 +333,10 @@ def test_external_id_for(kind, target, source, expected):
 
 @pytest.mark.parametrize(("liscio", "ipm", "policy", "refused"), [
     ({A: 0, C: 0}, {A: 10, C: 20}, POLICY, True),                   # empty Liscio
-    ({A: 0, C: 30}, {A: 0, C: 20}, POLICY, True),                   # no accounts at all
+    ({A: 0, C: 30}, {A: 5, C: 20}, POLICY, True),                   # no accounts at all
+    ({A: 0, C: 30}, {A: 0, C: 20}, POLICY, False),                  # none in IPM: no risk
+    ({A: 0, C: 0}, {A: 0, C: 0}, POLICY, False),                    # a new firm on both sides
+    ({A: 3, C: 0}, {A: 4, C: 0}, POLICY, False),                    # no people in IPM
     ({A: 4, C: 20}, {A: 10, C: 20}, POLICY, True),                  # 40% < 50%
     ({A: 5, C: 10}, {A: 10, C: 20}, POLICY, False),                 # exactly the ratio
     ({A: 900, C: 10}, {A: 10, C: 20}, POLICY, False),
@@ -348,6 +351,13 @@ def test_preflight(liscio, ipm, policy, refused):
     if refused:
         assert "duplicates" in problem and "--force" in problem
         assert any(f"Liscio holds {liscio[k]:,} {k}" in problem for k in policy.kinds)
+
+
+def test_preflight_speaks_only_of_the_kinds_at_risk():
+    problem = preflight_problem(liscio_counts={A: 0, C: 0}, ipm_counts={A: 10, C: 0},
+                                policy=POLICY)
+    assert "Liscio holds 0 accounts and IPM 10 organizations" in problem
+    assert "contacts" not in problem and "people" not in problem
 
 
 def test_preflight_message_names_the_counts():
