@@ -36,6 +36,12 @@ WRITING_OPS = frozenset({Op.LINK, Op.CREATE_IN_IPM, Op.CREATE_IN_LISCIO, Op.WRIT
                          Op.MARK_SYNCED, Op.ORPHAN})
 
 
+# SKIPs that apply records as record errors: a value that cannot be sent as it is (an
+# address whose country names no country) is reported for a person to correct, every run.
+RULE_UNKNOWN_COUNTRY = "skip:unknown-country"
+RECORD_ERROR_SKIPS = frozenset({RULE_UNKNOWN_COUNTRY})
+
+
 class LinkHow(str, enum.Enum):
     """How a link was made."""
 

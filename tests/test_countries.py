@@ -123,7 +123,7 @@ ABROAD = {
                  _account("Gamma Ltd", "UK", "London"),
                  _account("Delta Ltd", "United Kingdom", "Leeds"),
                  _account("Epsilon Inc", "Canada", "Toronto"), _account("Zeta Inc", None),
-                 _account("Theta Corp", "Atlantis")],
+                 {**_account("Theta Corp", "Atlantis"), "phone": "555-0199"}],
     "contacts": [],
 }
 
@@ -165,6 +165,9 @@ def test_a_firm_abroad_syncs_iso_codes_and_reports_names(abroad, tmp_path, capsy
         "Alpha GmbH": "DE", "Beta GmbH": "DE", "Gamma Ltd": "GB", "Delta Ltd": "GB",
         "Epsilon Inc": "CA", "Zeta Inc": "CA",
         "Theta Corp": "DE"}  # "Atlantis" was not sent: IPM's address is as it was
+    theta = abroad.state.canonical()["organizations"]
+    assert [o["cards"][0]["PhoneNumbers"][0]["Number"] for o in theta.values()
+            if o["FullName"] == "Theta Corp"] == ["555-0199"]  # its phone was written
     liscio = {a["name"]: a["address"] for a in abroad.state.all("accounts")}
     assert liscio["Zeta Inc"]["country"] == "Canada"  # filled from IPM's "CA", by name
     assert liscio["Beta GmbH"]["country"] == "Deutschland"  # Liscio's own text is kept

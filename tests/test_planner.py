@@ -306,6 +306,22 @@ def test_without_details_the_address_is_skipped_and_the_first_sync_stays_due():
     assert ops(p, Op.MARK_SYNCED) == []
 
 
+def test_an_address_whose_country_names_no_country_is_skipped_as_an_error():
+    bad = Address(line1="1 Sea Rd", city="Poseidonia", country="Atlantis")
+    p = plan([account("a1", "Acme", phone="1", address=bad)],
+             [org("o1", "Acme", address=Address(city="Berlin", country="DE"))])
+    (skip,) = ops(p, Op.SKIP)
+    assert (skip.field, skip.side, skip.rule) == ("address", I, "skip:unknown-country")
+    assert "'Acme'" in skip.reason and "'Atlantis'" in skip.reason and "Liscio" in skip.reason
+    assert [a.field for a in ops(p, Op.WRITE)] == ["phone"]  # the other fields are written
+    assert ops(p, Op.MARK_SYNCED) == []  # the first sync stays due until it is corrected
+    same = Address(line1="1 Sea Rd", city="Poseidonia", country="Deutschland")
+    p = plan([account("a1", "Acme", address=same)],
+             [org("o1", "Acme", address=Address(line1="1 Sea Rd", city="Poseidonia",
+                                                 country="DE"))])
+    assert ops(p, Op.WRITE, Op.SKIP) == [] and len(ops(p, Op.MARK_SYNCED)) == 1
+
+
 # --- plan_pair, external ids, preflight -------------------------------------------------------
 
 def test_plan_pair():
