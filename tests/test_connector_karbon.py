@@ -569,6 +569,11 @@ def test_a_country_that_names_no_country_is_a_record_error_naming_the_record():
     connector(fake).update_fields(Kind.ACCOUNTS, key, {
         "address": Address(city="Berlin", country="Deutschland")})
     assert fake.card_of(key)["Addresses"][0]["CountryCode"] == "DE"
+    with pytest.raises(RecordError, match="'New Co'.*'Atlantis'"):
+        connector(fake).create_record(Kind.ACCOUNTS, Record(
+            side=Side.LISCIO, kind=Kind.ACCOUNTS, id="L1", name="New Co",
+            address=Address(city="Poseidonia", country="Atlantis")), external_id="liscio:a1")
+    assert fake.count("POST") == 0
 
 
 def _draft(kind: Kind, name: str, **fields: Any) -> Record:

@@ -158,6 +158,10 @@ def _writes(server) -> int:
 
 
 def test_a_firm_abroad_syncs_iso_codes_and_reports_names(abroad, tmp_path, capsys):
+    assert main(["sync", "--dry-run"]) == 0
+    shown = capsys.readouterr().out
+    skip = next(line for line in shown.splitlines() if line.startswith("skip"))
+    assert "'Theta Corp'" in skip and "'Atlantis'" in skip  # the dry run says so first
     assert main(["sync", "--json"]) == 1  # done, with Theta Corp's record error
     counts = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert counts["errors"] == 1
