@@ -559,6 +559,23 @@ def test_a_phone_karbon_would_refuse_is_a_record_error():
         connector(fake).update_fields(Kind.ACCOUNTS, key, {"phone": "1" * 25})
 
 
+def test_a_country_that_names_no_country_is_a_record_error_naming_the_record():
+    fake = FakeKarbon()
+    key = fake.add("Organizations", {}, FullName="Acme")
+    with pytest.raises(RecordError, match="'Acme'.*'Atlantis'"):
+        connector(fake).update_fields(Kind.ACCOUNTS, key, {
+            "address": Address(city="Poseidonia", country="Atlantis")})
+    assert fake.count("PUT") == 0
+    connector(fake).update_fields(Kind.ACCOUNTS, key, {
+        "address": Address(city="Berlin", country="Deutschland")})
+    assert fake.card_of(key)["Addresses"][0]["CountryCode"] == "DE"
+    with pytest.raises(RecordError, match="'New Co'.*'Atlantis'"):
+        connector(fake).create_record(Kind.ACCOUNTS, Record(
+            side=Side.LISCIO, kind=Kind.ACCOUNTS, id="L1", name="New Co",
+            address=Address(city="Poseidonia", country="Atlantis")), external_id="liscio:a1")
+    assert fake.count("POST") == 0
+
+
 def _draft(kind: Kind, name: str, **fields: Any) -> Record:
     return Record(side=Side.LISCIO, kind=kind, id="L1", name=name, **fields)
 

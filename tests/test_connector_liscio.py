@@ -213,6 +213,23 @@ def test_update_patches_only_the_fields_given():
     assert record.address.city == "Austin" and record.phone == "555-0100"
 
 
+def test_a_country_is_sent_by_name_and_one_that_names_no_country_is_not_sent():
+    fake = FakeLiscio()
+    rid = fake.add("accounts", name="Acme")
+    connector(fake).update_fields(Kind.ACCOUNTS, rid, {
+        "address": Address(line1="1 Rue", city="Paris", country="FR")})  # as IPM holds it
+    assert fake.records["accounts"][rid]["address"]["country"] == "France"
+    with pytest.raises(RecordError, match="'XQ'.*correct it in IPM"):
+        connector(fake).update_fields(Kind.ACCOUNTS, rid, {
+            "address": Address(line1="2 Rue", city="Lyon", country="XQ")})
+    assert fake.records["accounts"][rid]["address"]["city"] == "Paris"
+    with pytest.raises(RecordError, match="'Zed Co'.*'XQ'"):
+        connector(fake).create_record(Kind.ACCOUNTS, Record(
+            side=Side.IPM, kind=Kind.ACCOUNTS, id="K9", name="Zed Co",
+            address=Address(city="Lyon", country="XQ")), external_id="ipm-organization-K9")
+    assert len(fake.records["accounts"]) == 1
+
+
 def test_update_contact_email_and_title():
     fake = FakeLiscio()
     rid = fake.add("contacts", first_name="A", last_name="B", primary_email="a@x.example",

@@ -7,9 +7,10 @@ on call sequences:
   of the demo firm and a later Sync Now with new and changed Liscio records, each rerun until
   done, end exactly where the same runs end without faults: no organization or person created
   twice, no field write lost.
-- The same holds when a sync is killed with SIGKILL at a random moment and then rerun: 20
-  trials on a small firm, half during a first Sync Now, half during a later one that creates
-  and updates.
+- The same holds when a sync is killed with SIGKILL in the middle of a write and then rerun:
+  20 trials on a small firm, half during a first Sync Now, half during a later one that
+  creates and updates. The simulator holds a write drawn at random (committed or not) until
+  the sync is killed, so every trial lands mid-write whatever the machine's load.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -178,40 +178,51 @@ def test_sync_killed_at_random_moments_finishes_exactly_once(tmp_path: Path) -> 
         shutil.copytree(templates[template], folder)
         return folder
 
-    reference: dict[str, tuple[dict[str, Any], float]] = {}
+    reference: dict[str, tuple[dict[str, Any], int]] = {}  # the end, and the writes it took
     for template in templates:
         folder = trial_dir(template, f"reference-{template}")
         with start_sandbox(db=folder / "sandbox.db", rate_limit=0) as server:
-            started = time.monotonic()
             assert sync_until_done(server, folder / "pmtools-state.sqlite") == [0]
-            reference[template] = (server.state.canonical(), time.monotonic() - started)
+            reference[template] = (server.state.canonical(), _writes(server.stats.snapshot()))
     assert_created_once(reference["later"][0], organizations=5, people=8)
+    assert min(writes for _, writes in reference.values()) >= 2
 
+    # Each trial kills the sync while it waits for the reply of its n-th write, n drawn from
+    # the reference run's writes: counted by the simulator, not guessed from a clock, so every
+    # kill lands mid-write however busy the machine is. Half the held writes were committed
+    # before the kill (the reply is lost), half never reached the service.
     rng = random.Random(20261126)
-    moments = [rng.uniform(0.1, reference[("first", "later")[t % 2]][1])
-               for t in range(KILL_TRIALS)]
-
-    def trial(number: int) -> bool:
-        """Kill a sync after ``moments[number]`` seconds, rerun it; True if killed mid-write."""
+    trials = []
+    for number in range(KILL_TRIALS):
         template = ("first", "later")[number % 2]
+        commit = number % 4 >= 2
+        writes = reference[template][1]
+        trials.append((template, rng.randint(1, writes - 1 if commit else writes), commit))
+
+    def trial(number: int) -> None:
+        """Kill a sync waiting on its n-th write, rerun it; the end must be the reference's."""
+        template, at, commit = trials[number]
+        what = f"trial {number} ({template}, killed at write {at}, committed: {commit})"
         folder = trial_dir(template, f"trial-{number}")
         with start_sandbox(db=folder / "sandbox.db", rate_limit=0) as server:
             state = folder / "pmtools-state.sqlite"
+            held = server.hold_write(at, commit=commit)
             proc = subprocess.Popen(SYNC, env=sync_env(server, state),
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(moments[number])
+            # Wait for the held write; the timeout only lets a sync that ended early be seen.
+            while not held.reached.wait(timeout=1):
+                assert proc.poll() is None, f"{what}: the sync ended before that write"
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
+            held.release()
             before = _writes(server.stats.snapshot())
             sync_until_done(server, state)
             after = _writes(server.stats.snapshot())
-            assert server.state.canonical() == reference[template][0], \
-                f"trial {number} ({template}, killed after {moments[number]:.2f} s)"
-            return bool(before) and after > before
+            assert before >= at and after > before, f"{what}: not killed mid-write"
+            assert server.state.canonical() == reference[template][0], what
 
     with ThreadPoolExecutor(2) as pool:  # two trials at a time; each is mostly waiting
-        mid_write = sum(pool.map(trial, range(KILL_TRIALS)))
-    assert mid_write >= 3, f"only {mid_write} kills landed between writes"
+        list(pool.map(trial, range(KILL_TRIALS)))
 
 
 def _writes(stats: dict[str, int]) -> int:

@@ -6,7 +6,7 @@ from fakes import Faults, one, small_firm
 from pmtools.engine import operations
 from pmtools.errors import ConfigError, LockHeld, ServiceError
 from pmtools.core.plan import DecisionKind, LinkHow, SyncPolicy
-from pmtools.core.records import Kind
+from pmtools.core.records import Address, Kind
 from pmtools.store import Store
 from pmtools.engine.sync import run_sync
 
@@ -19,6 +19,20 @@ def world(tmp_path):
     with Store.open(tmp_path / "state.sqlite") as store:
         run_sync(liscio=liscio, ipm=ipm, store=store, policy=SyncPolicy())
         yield liscio, ipm, store
+
+
+def test_a_manual_link_with_a_country_that_names_none_records_the_error(world):
+    liscio, ipm, store = world
+    cedar, delta = one(liscio, A, "Cedar Ltd"), one(ipm, A, "Delta Inc")
+    liscio.edit(A, cedar.id, address=Address(city="Poseidonia", country="Atlantis"))
+    result = operations.link(A, cedar.id, delta.id, store=store, liscio=liscio, ipm=ipm)
+    assert store.run(result.run_id)["outcome"] == "done_with_errors"
+    (error,) = store.errors(run_id=result.run_id)
+    assert error["field"] == "address" and "'Cedar Ltd'" in error["message"]
+    assert "'Atlantis'" in error["message"]
+    assert one(ipm, A, "Delta Inc").address is None  # nothing of that address was written
+    assert one(ipm, A, "Delta Inc").phone == "555-0300"  # the phone was
+    assert store.link_for(A, liscio_id=cedar.id).first_synced_at is None  # still due
 
 
 def test_manual_link_applies_the_first_sync_at_once(world):

@@ -306,6 +306,22 @@ def test_without_details_the_address_is_skipped_and_the_first_sync_stays_due():
     assert ops(p, Op.MARK_SYNCED) == []
 
 
+def test_an_address_whose_country_names_no_country_is_skipped_as_an_error():
+    bad = Address(line1="1 Sea Rd", city="Poseidonia", country="Atlantis")
+    p = plan([account("a1", "Acme", phone="1", address=bad)],
+             [org("o1", "Acme", address=Address(city="Berlin", country="DE"))])
+    (skip,) = ops(p, Op.SKIP)
+    assert (skip.field, skip.side, skip.rule) == ("address", I, "skip:unknown-country")
+    assert "'Acme'" in skip.reason and "'Atlantis'" in skip.reason and "Liscio" in skip.reason
+    assert [a.field for a in ops(p, Op.WRITE)] == ["phone"]  # the other fields are written
+    assert ops(p, Op.MARK_SYNCED) == []  # the first sync stays due until it is corrected
+    same = Address(line1="1 Sea Rd", city="Poseidonia", country="Deutschland")
+    p = plan([account("a1", "Acme", address=same)],
+             [org("o1", "Acme", address=Address(line1="1 Sea Rd", city="Poseidonia",
+                                                 country="DE"))])
+    assert ops(p, Op.WRITE, Op.SKIP) == [] and len(ops(p, Op.MARK_SYNCED)) == 1
+
+
 # --- plan_pair, external ids, preflight -------------------------------------------------------
 
 def test_plan_pair():
@@ -333,7 +349,10 @@ def test_external_id_for(kind, target, source, expected):
 
 @pytest.mark.parametrize(("liscio", "ipm", "policy", "refused"), [
     ({A: 0, C: 0}, {A: 10, C: 20}, POLICY, True),                   # empty Liscio
-    ({A: 0, C: 30}, {A: 0, C: 20}, POLICY, True),                   # no accounts at all
+    ({A: 0, C: 30}, {A: 5, C: 20}, POLICY, True),                   # no accounts at all
+    ({A: 0, C: 30}, {A: 0, C: 20}, POLICY, False),                  # none in IPM: no risk
+    ({A: 0, C: 0}, {A: 0, C: 0}, POLICY, False),                    # a new firm on both sides
+    ({A: 3, C: 0}, {A: 4, C: 0}, POLICY, False),                    # no people in IPM
     ({A: 4, C: 20}, {A: 10, C: 20}, POLICY, True),                  # 40% < 50%
     ({A: 5, C: 10}, {A: 10, C: 20}, POLICY, False),                 # exactly the ratio
     ({A: 900, C: 10}, {A: 10, C: 20}, POLICY, False),
@@ -348,6 +367,13 @@ def test_preflight(liscio, ipm, policy, refused):
     if refused:
         assert "duplicates" in problem and "--force" in problem
         assert any(f"Liscio holds {liscio[k]:,} {k}" in problem for k in policy.kinds)
+
+
+def test_preflight_speaks_only_of_the_kinds_at_risk():
+    problem = preflight_problem(liscio_counts={A: 0, C: 0}, ipm_counts={A: 10, C: 0},
+                                policy=POLICY)
+    assert "Liscio holds 0 accounts and IPM 10 organizations" in problem
+    assert "contacts" not in problem and "people" not in problem
 
 
 def test_preflight_message_names_the_counts():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import random
 import re
@@ -127,6 +128,26 @@ def test_drop_after_commit_commits_then_drops() -> None:
         with pytest.raises(httpx.TransportError):
             liscio(server).post("/v1/accounts", json={"name": "Dropped", "external_id": "d"})
         assert server.state.count("accounts", name="Dropped") == 1
+
+
+@pytest.mark.parametrize("commit", [True, False])
+def test_a_held_write_waits_for_release_committed_or_not(commit: bool) -> None:
+    # The server stops first (releasing a held request) should an assertion fail.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool, \
+            start_sandbox(dataset="empty", rate_limit=0) as server:
+        held = server.hold_write(2, commit=commit)  # counted over both services
+        ipm = httpx.Client(base_url=server.ipm_url, headers=IPM, timeout=60)
+        assert ipm.post("/v3/Organizations", json={"FullName": "First LLC"}).status_code == 201
+        assert ipm.get("/v3/Organizations").status_code == 200  # reads are not counted
+        reply = pool.submit(liscio(server).post, "/v1/accounts", json={"name": "Second"})
+        assert held.reached.wait(timeout=60)
+        assert not reply.done()  # no answer while held
+        assert server.state.count("accounts", name="Second") == (1 if commit else 0)
+        held.release()
+        with pytest.raises(httpx.TransportError):
+            reply.result(timeout=60)
+        assert liscio(server).post("/v1/accounts", json={"name": "Third"}).status_code == 201
+        assert server.state.count("accounts", name="Second") == (1 if commit else 0)
 
 
 def test_timeout_fault_hangs_then_drops() -> None:

@@ -160,6 +160,18 @@ def test_preflight_refuses_a_first_sync_into_an_empty_liscio(store):
     assert result.outcome == "done" and store.baseline() is not None
 
 
+def test_preflight_lets_a_kind_that_ipm_does_not_hold_through(store):
+    # Issue 11: Liscio 0 contacts and IPM 0 people is no risk of duplicates.
+    liscio, ipm = small_firm()
+    for rec in list(liscio.records[C].values()):
+        liscio.remove(C, rec.id)
+    for rec in list(ipm.records[C].values()):
+        ipm.remove(C, rec.id)
+    result = sync(liscio, ipm, store)
+    assert result.outcome == "done" and store.baseline() is not None
+    assert one(ipm, A, "ACME LLC").phone == "555-0100"
+
+
 def test_record_error_is_recorded_and_the_run_goes_on(store):
     liscio, ipm = small_firm()
     acme = one(ipm, A, "ACME LLC")

@@ -9,7 +9,9 @@ because ``PUT /v3/BusinessCards/{key}`` replaces the whole card:
 - website: the first WebSites entry;
 - title: RoleOrTitle;
 - address: the Physical address if there is one, else the first (label and key kept);
-  AddressLines holds line1 and line2 separated by a newline.
+  AddressLines holds line1 and line2 separated by a newline; CountryCode holds the ISO 3166-1
+  alpha-2 code of the country (a name, "UK" or "Deutschland" is written as its code; a value
+  that names no country is a CardError, and nothing of that address is written).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from pmtools.core.countries import country_code
+from pmtools.core.countries import UnknownCountry, country_code
 from pmtools.core.records import Address, FieldValue, Kind, has_value
 
 ENTITY_TYPE = {Kind.ACCOUNTS: "Organization", Kind.CONTACTS: "Contact"}
@@ -166,9 +168,14 @@ def _set_address(addresses: list[Any], value: FieldValue) -> list[Any]:
             del entries[index]
         return entries
     lines = "\n".join(p.strip() for p in (value.line1, value.line2) if p and p.strip())
+    try:
+        code = country_code(value.country)
+    except UnknownCountry:
+        raise CardError(f"the address's country {str(value.country).strip()!r} is not a country "
+                        "pmtools knows; correct it in Liscio and sync again") from None
     parts = {"AddressLines": lines or None, "City": _text(value.city),
              "StateProvinceCounty": _text(value.state), "ZipCode": _text(value.postal_code),
-             "CountryCode": country_code(value.country)}
+             "CountryCode": code}
     # keep the entry's key, label and anything else that is not one of the parts written
     keep = ({k: v for k, v in entries[index].items() if k not in parts}
             if index is not None else {"Label": "Physical"})

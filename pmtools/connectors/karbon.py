@@ -328,8 +328,8 @@ class IpmConnector:
                 card.setdefault("EntityKey", record.id)
                 self._http.request("PUT", f"/v3/BusinessCards/{_path_key(key)}", json=card,
                                    kind="write")
-        except cards.CardError as exc:
-            raise RecordError(f"IPM {kind.ipm_name} {record.id}: {exc}",
+        except cards.CardError as exc:  # the record by name: the message is for people
+            raise RecordError(f"IPM {kind.ipm_name} {record.name or record.id!r}: {exc}",
                               side=self.side.value) from None
         return record.with_fields(cards.card_fields(card, kind))
 

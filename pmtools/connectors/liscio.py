@@ -3,10 +3,14 @@
 The contract is ``docs/liscio-api.yaml`` (Liscio publishes no API; the simulator serves the
 same contract). Lists page by cursor; writes are ``PATCH`` with only the fields being changed;
 creates carry ``external_id`` so that a create whose reply was lost is looked up, not repeated.
+
+An address's country is sent by name ("Germany", not IPM's "DE"): Liscio shows its addresses
+as typed, so it gets what a person would have typed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -18,6 +22,7 @@ import httpx
 from pmtools.connectors.http import (Clock, HttpClient, PageGuard, RequestStats, RetryPolicy,
                                      Sleep, query_string, redact_url)
 from pmtools.connectors.wire import person_parts, text
+from pmtools.core.countries import UnknownCountry, country_code, country_name
 from pmtools.errors import DuplicateCreate, RecordError, ServiceError
 from pmtools.core.records import Address, FieldValue, Kind, Record, Side, has_value
 
@@ -212,13 +217,24 @@ class LiscioConnector:
 
 def _to_wire(value: FieldValue) -> Any:
     if isinstance(value, Address):
-        return None if value.is_empty() else value.to_dict()
+        if value.is_empty():
+            return None
+        try:
+            country_code(value.country)
+        except UnknownCountry:
+            raise RecordError(f"the address's country {str(value.country).strip()!r} is not a "
+                              "country pmtools knows; correct it in IPM and sync again",
+                              side="liscio") from None
+        return dataclasses.replace(value, country=country_name(value.country)).to_dict()
     return text(value)
 
 
 def _create_body(kind: Kind, draft: Record, external_id: str) -> dict[str, Any]:
-    values = {_WIRE.get(k, k): _to_wire(v) for k, v in draft.field_values().items()
-              if has_value(v)}
+    try:
+        values = {_WIRE.get(k, k): _to_wire(v) for k, v in draft.field_values().items()
+                  if has_value(v)}
+    except RecordError as exc:
+        raise RecordError(f"Liscio create {draft.name!r}: {exc}", side="liscio") from None
     if kind is Kind.ACCOUNTS:
         if not draft.name.strip():
             raise RecordError("Liscio create: an account needs a name", side="liscio")

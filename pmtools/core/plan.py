@@ -36,6 +36,8 @@ WRITING_OPS = frozenset({Op.LINK, Op.CREATE_IN_IPM, Op.CREATE_IN_LISCIO, Op.WRIT
                          Op.MARK_SYNCED, Op.ORPHAN})
 
 
+
+
 class LinkHow(str, enum.Enum):
     """How a link was made."""
 

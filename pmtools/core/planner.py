@@ -18,7 +18,8 @@ For each kind in ``policy.kinds`` the actions come in this order, each group in 
    which applies a first sync at once). Syncing never resumes silently on a pair someone
    archived.
 6. SKIP: nothing done, with the reason (IPM details not loaded, a draft without a name, an
-   orphaned pair whose records are back).
+   orphaned pair whose records are back, an address whose country names no country — the
+   last applied as a record error; the pair's first sync stays due).
 7. AMBIGUOUS, one per record of each tied group (``side`` says which), with the other side's
    candidates; then UNMATCHED Liscio records, then UNMATCHED IPM records.
 
@@ -32,6 +33,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from operator import attrgetter
 
+from pmtools.core.countries import UnknownCountry, country_code
 from pmtools.core.matching import match, match_records
 from pmtools.core.plan import (
     Action,
@@ -44,7 +46,7 @@ from pmtools.core.plan import (
     SyncState,
     make_action,
 )
-from pmtools.core.records import SYNCED_FIELDS, FieldValue, Kind, Record, Side, has_value
+from pmtools.core.records import SYNCED_FIELDS, Address, FieldValue, Kind, Record, Side, has_value
 from pmtools.core.rulebook import Rule
 from pmtools.core.rules import decide
 
@@ -83,16 +85,16 @@ def preflight_problem(*, liscio_counts: Mapping[Kind, int], ipm_counts: Mapping[
                       policy: SyncPolicy) -> str | None:
     """Why the first Sync Now must not run yet, or None when it may (or ``policy.force``).
 
-    Refuses when Liscio has no records of a synced kind, or fewer than
-    ``policy.preflight_min_ratio`` times IPM's count.
+    Refuses when, for a synced kind of which IPM holds records, Liscio holds none or fewer
+    than ``policy.preflight_min_ratio`` times IPM's count. A kind of which IPM holds no records
+    is no risk (there is nothing in IPM to duplicate): the message names only the kinds at risk.
     """
     if policy.force:
         return None
     problems = []
     for kind in policy.kinds:
         have, ipm_have = liscio_counts.get(kind, 0), ipm_counts.get(kind, 0)
-        wanted = policy.preflight_min_ratio * ipm_have
-        if have == 0 or have < wanted:
+        if ipm_have and (have == 0 or have < policy.preflight_min_ratio * ipm_have):
             problems.append(f"Liscio holds {have:,} {kind} and IPM {ipm_have:,} "
                             f"{kind.ipm_name}")
     if not problems:
@@ -322,11 +324,31 @@ def _pair_actions(kind: Kind, spec: _FieldSpec, liscio: Record, ipm: Record, fir
             decision = decide(field, liscio_value, ipm_value, first_sync)
             if decision is not None:
                 side, before, after, rule = decision
+                if field == "address" and isinstance(after, Address):
+                    problem = _country_problem(after, liscio if side is Side.IPM else ipm)
+                    if problem is not None:  # nothing of that address is written
+                        undecided = True
+                        skips.append(Action(
+                            op=Op.SKIP, kind=kind, liscio_id=liscio_id, ipm_key=ipm_key,
+                            side=side, field=field, before=before, after=after,
+                            rule=Rule.SKIP_UNKNOWN_COUNTRY, reason=problem))
+                        continue
                 writes.append(make_action(Op.WRITE, kind, liscio_id, ipm_key, side, field,
                                           before, after, rule, None))
     if first_sync and not undecided:
         marks.append(make_action(Op.MARK_SYNCED, kind, liscio_id, ipm_key, None, None, None,
                                  None, Rule.FIRST_SYNC_DONE, None))
+
+
+def _country_problem(address: Address, source: Record) -> str | None:
+    """Why ``address`` (``source``'s) cannot be written: its country names no country."""
+    try:
+        country_code(address.country)
+    except UnknownCountry:
+        system = "Liscio" if source.side is Side.LISCIO else "IPM"
+        return (f"the address of {source.name!r} has the country {address.country!r}, which "
+                f"is not a country pmtools knows; correct it in {system} and sync again")
+    return None
 
 
 def _values_getter(fields: tuple[str, ...]) -> Callable[[Record], tuple[FieldValue, ...]]:

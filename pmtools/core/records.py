@@ -10,6 +10,8 @@ import enum
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from pmtools.core.countries import country_name
+
 
 class Side(str, enum.Enum):
     """Which system a record lives in."""
@@ -79,7 +81,9 @@ class Address:
         return cls(**{n: _str_or_none(data.get(n)) for n in names})
 
     def __str__(self) -> str:
-        return ", ".join(p.strip() for p in self.parts() if p and p.strip())
+        # One line, the country by name: IPM's "DE" reads as "Germany" in every report.
+        parts = (*self.parts()[:-1], country_name(self.country))
+        return ", ".join(p.strip() for p in parts if p and p.strip())
 
 
 FieldValue = str | Address | None

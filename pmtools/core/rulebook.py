@@ -37,6 +37,7 @@ class Rule(str, enum.Enum):
     SKIP_DETAILS_NOT_LOADED = "skip:ipm-details-not-loaded"
     SKIP_NO_NAME = "skip:no-name-for-create"
     SKIP_ORPHANED_BACK = "skip:orphaned-records-back"
+    SKIP_UNKNOWN_COUNTRY = "skip:unknown-country"
     ORPHAN_LISCIO_MISSING = "orphan:liscio-missing"
     ORPHAN_LISCIO_ARCHIVED = "orphan:liscio-archived"
     ORPHAN_IPM_MISSING = "orphan:ipm-missing"
@@ -62,9 +63,14 @@ FIELD_RULES = (Rule.FIRST_FILL_IPM, Rule.FIRST_FILL_LISCIO, Rule.FIRST_LISCIO_WI
                Rule.LATER_LISCIO_TO_IPM)
 
 
+# Skips that are record errors: the write cannot be sent until a person fixes the record
+# (apply records them as errors; the pair's first sync stays due).
+RECORD_ERROR_SKIPS = frozenset({Rule.SKIP_UNKNOWN_COUNTRY})
+
+
 def undo_rule(run_id: int) -> str:
     """The rule name of the writes that undo run ``run_id``."""
     return f"undo:run-{run_id}"
 
 
-__all__ = ["FIELD_RULES", "Rule", "undo_rule"]
+__all__ = ["FIELD_RULES", "RECORD_ERROR_SKIPS", "Rule", "undo_rule"]

@@ -28,7 +28,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pmtools.core.countries import country_code
+from pmtools.core.countries import country_key
 from pmtools.core.records import SYNCED_FIELDS, Address, FieldValue, Side, has_value
 from pmtools.core.rulebook import Rule
 
@@ -183,8 +183,8 @@ def _website(text: str) -> str:
 
 
 def _address(address: Address) -> str:
-    # Karbon holds ISO-2 country codes; Liscio may hold the country's name.
-    parts = (*address.parts()[:-1], country_code(address.country))
+    # Karbon holds ISO-2 country codes; Liscio may hold the country's name ("Germany" = "DE").
+    parts = (*address.parts()[:-1], country_key(address.country))
     joined = " ".join(unicodedata.normalize("NFKC", p) for p in parts if p)
     return _collapse(joined.replace(",", " ").casefold())
 

@@ -28,7 +28,7 @@ from pmtools.errors import (
 )
 from pmtools.core.plan import COUNT_KEYS, Action, LinkHow, LinkStatus, Op, Plan
 from pmtools.core.records import FieldValue, Kind, Record, Side
-from pmtools.core.rulebook import Rule
+from pmtools.core.rulebook import RECORD_ERROR_SKIPS, Rule
 from pmtools.core.rules import values_equal
 from pmtools.store import ChangeIntent, Store
 
@@ -95,6 +95,12 @@ class Applier:
         self.counts["errors"] += 1
         self.errors.append(f"{kind} {liscio_id or ''}/{ipm_key or ''} {op}: {message}")
         log.warning("record error: %s %s/%s %s: %s", kind, liscio_id, ipm_key, op, message)
+
+    def refuse(self, action: Action) -> None:
+        """Save a planned write that cannot be sent (a RECORD_ERROR_SKIPS skip) as an error."""
+        self.fail(RecordError(action.reason, side=str(action.side or "")), kind=action.kind,
+                  op="write", side=action.side, liscio_id=action.liscio_id,
+                  ipm_key=action.ipm_key, fields=[action.field] if action.field else [])
 
     # -- steps ---------------------------------------------------------------------------
     def link(self, kind: Kind, liscio_id: str, ipm_key: str, *, how: LinkHow,
@@ -195,6 +201,9 @@ class Applier:
         actions = plan_pair(kind, liscio_rec, ipm_rec, first_sync=True)
         pair = (liscio_rec.id, ipm_rec.id)
         ok = any(a.op is Op.MARK_SYNCED for a in actions)
+        for a in actions:
+            if a.op is Op.SKIP and a.rule in RECORD_ERROR_SKIPS:
+                self.refuse(a)
         for side in (Side.IPM, Side.LISCIO):
             writes = [a for a in actions if a.op is Op.WRITE and a.side is side]
             if writes and not self.write_record(kind, side, pair, writes):
@@ -295,7 +304,7 @@ def _steps(actions: Sequence[Action]) -> list[list[Action]]:
             groups[key] = [a]
             steps.append(groups[key])
         elif a.op in (Op.LINK, Op.CREATE_IN_IPM, Op.CREATE_IN_LISCIO, Op.MARK_SYNCED,
-                      Op.ORPHAN):
+                      Op.ORPHAN) or (a.op is Op.SKIP and a.rule in RECORD_ERROR_SKIPS):
             steps.append([a])
     return steps
 
@@ -328,6 +337,8 @@ def _apply_step(applier: Applier, step: list[Action], failed: set[tuple[Any, ...
             applier.store.mark_synced(kind, a.liscio_id)
     elif a.op is Op.ORPHAN:
         applier.orphan(a)
+    elif a.op is Op.SKIP:  # only RECORD_ERROR_SKIPS are steps
+        applier.refuse(a)
 
 
 def _create(applier: Applier, a: Action,

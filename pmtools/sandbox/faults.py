@@ -17,6 +17,9 @@ seeded generator:
 
 The rate limit (IPM only) is a sliding 60-second window per pair of credentials; requests over
 it are answered 429 with ``Retry-After`` in whole seconds and are not counted.
+
+For tests that kill a client in the middle of a write, :class:`WriteHold` holds the N-th write
+request (counted over both services) until the test has killed the client and releases it.
 """
 
 from __future__ import annotations
@@ -161,6 +164,43 @@ class Stats:
         return dict(self.counts)
 
 
+class WriteHold:
+    """Holds the ``at``-th write request (POST, PUT or PATCH, over both services) unanswered.
+
+    For tests that kill a client mid-write on observed progress rather than after a guessed
+    time: ``reached`` is set once that request is held (with ``commit``, after it was carried
+    out and committed; without, before anything was done), so the client is known to be
+    waiting for the reply of its ``at``-th write. After :meth:`release` the held connection is
+    dropped without an answer and nothing more is held.
+    """
+
+    def __init__(self, *, at: int, commit: bool) -> None:
+        if at < 1:
+            raise ValueError("the held write is counted from 1")
+        self.at, self.commit = at, commit
+        self.reached = threading.Event()
+        self._released = threading.Event()
+        self._seen = 0
+        self._lock = threading.Lock()
+
+    def take(self, method: str) -> bool:
+        """Count one request; True when it is the write to hold."""
+        if method not in WRITES:
+            return False
+        with self._lock:
+            self._seen += 1
+            return self._seen == self.at
+
+    def release(self) -> None:
+        """Let the held request end (its connection is dropped)."""
+        self._released.set()
+
+    async def hold(self) -> None:
+        """Signal ``reached``, then wait for :meth:`release` without blocking the server."""
+        self.reached.set()
+        await asyncio.to_thread(self._released.wait)
+
+
 class ServiceGuard:
     """ASGI middleware for one simulated service (``side`` is ``"ipm"`` or ``"liscio"``).
 
@@ -176,6 +216,7 @@ class ServiceGuard:
         self.limiter, self.faults, self.rng = limiter, faults, rng
         self.latency_ms, self.hang_seconds = latency_ms, hang_seconds
         self.stats = stats or Stats()
+        self.hold: WriteHold | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -202,7 +243,13 @@ class ServiceGuard:
         if fault == "drop-after-commit" and method not in WRITES:
             fault = None
         self.stats.add(self.side, fault or "ok", method)
-        if fault == "500":
+        hold = self.hold
+        if fault is None and hold is not None and hold.take(method):
+            if hold.commit:
+                await self.app(scope, receive, _discard)
+            await hold.hold()
+            await self._drop(send)
+        elif fault == "500":
             await self._reply(send, 500, self._internal())
         elif fault == "429":
             wait = self.faults.retry_after

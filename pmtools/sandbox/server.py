@@ -14,7 +14,13 @@ import uvicorn
 
 from pmtools.sandbox.app import Credentials, build_app
 from pmtools.sandbox.dataset import load_dataset, populate
-from pmtools.sandbox.faults import FaultSpec, ServiceGuard, Stats, quiet_dropped_connections
+from pmtools.sandbox.faults import (
+    FaultSpec,
+    ServiceGuard,
+    Stats,
+    WriteHold,
+    quiet_dropped_connections,
+)
 from pmtools.sandbox.state import SandboxState
 from pmtools.sandbox.variants import KarbonVariants
 
@@ -57,6 +63,13 @@ class SandboxServer:
         for guard in self._guards:
             guard.faults = spec
 
+    def hold_write(self, at: int, *, commit: bool) -> WriteHold:
+        """Hold the ``at``-th write request from now on, over both services (see WriteHold)."""
+        hold = WriteHold(at=at, commit=commit)
+        for guard in self._guards:
+            guard.hold = hold
+        return hold
+
     def _run(self) -> None:
         try:
             asyncio.run(self._server.serve(sockets=[self._sock]))
@@ -79,6 +92,9 @@ class SandboxServer:
     def stop(self) -> None:
         """Stop serving and close the state's database file."""
         self._server.should_exit = True
+        for guard in self._guards:  # a held request must not keep the server from stopping
+            if guard.hold is not None:
+                guard.hold.release()
         self._thread.join(timeout=10)
         self._sock.close()
         self.state.close()

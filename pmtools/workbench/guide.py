@@ -20,7 +20,7 @@ from pmtools.core.records import Kind
 def record_counts(session: Any) -> pd.DataFrame:
     """Records per kind on each side, and whether the first sync's preflight would pass.
 
-    The first Sync Now refuses when Liscio has no records or far fewer than IPM: the client
+    The first Sync Now refuses when IPM has records and Liscio none or far fewer: the client
     data must be uploaded to Liscio first, or the sync creates duplicates. ``problem`` is the
     preflight's own explanation (empty when it passes).
     """
