@@ -7,7 +7,9 @@
     ├── PreflightRefused       the duplicate guard refused a first sync: exit 3
     ├── PlanChanged            Apply after a preview: the data changed, the plan differs
     ├── LockHeld               another sync holds the state file's lock: exit 4
-    ├── StateError             the state file is unreadable or from a newer pmtools
+    ├── StateError             the state file is unreadable, unwritable (disk full,
+    │   │                      read-only) or from a newer pmtools: exit 5
+    │   └── StateLost          the state file kept here is missing, empty or replaced
     └── ConnectorError         anything from a connector; ``side`` says which system
         ├── AuthError          credentials rejected (401/403): stop the run
         ├── ServiceError       the service is down or retries ran out: stop, resume later
@@ -51,6 +53,10 @@ class LockHeld(PmtoolsError):
 
 class StateError(PmtoolsError):
     """The state file cannot be used (corrupt, or written by a newer pmtools)."""
+
+
+class StateLost(StateError):
+    """The state file that was kept here is missing, empty or replaced; nothing was written."""
 
 
 class ConnectorError(PmtoolsError):

@@ -204,9 +204,8 @@ def _run(store: Store, command: str, kind: Kind | None, started_by: str,
     try:
         message = work(applier)
     except BaseException as exc:
-        store.finish_run(run_id, outcome="stopped", counts=applier.counts,
-                         message=str(exc) or type(exc).__name__)
-        log.error("%s run %s stopped: %s", command, run_id, exc)
+        outcome = store.fail_run(run_id, exc, counts=applier.counts)
+        log.error("%s run %s %s: %s", command, run_id, outcome, exc)
         raise
     outcome = "done_with_errors" if applier.errors else "done"
     store.finish_run(run_id, outcome=outcome, counts=applier.counts, message=message)

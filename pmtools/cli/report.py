@@ -105,11 +105,12 @@ def _maybe_store(settings: Settings) -> Iterator[Any]:
 
 
 @contextmanager
-def _connectors(settings: Settings) -> Iterator[tuple[Any, Any]]:
+def _connectors(settings: Settings, store: Any) -> Iterator[tuple[Any, Any]]:
+    """Both connectors, checked against the firm ``store`` belongs to (None: no state yet)."""
     from pmtools.connectors.factory import connect
 
     settings.require_services()
-    liscio, ipm = connect(settings)
+    liscio, ipm = connect(settings, store=store)
     try:
         yield liscio, ipm
     finally:
@@ -134,7 +135,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         kind = Kind(args.kind)
         state, last = _state(settings, kind)
-        with _connectors(settings) as (liscio, ipm), _maybe_store(settings) as store:
+        with _maybe_store(settings) as store, _connectors(settings, store) as (liscio, ipm):
             lis, ipm_recs = reports.fetch_records(kind, liscio=liscio, ipm=ipm, store=store,
                                                   fresh=args.fresh)
         df = reports.pairs_report(kind, liscio=lis, ipm=ipm_recs, state=state,
@@ -166,7 +167,7 @@ def cmd_undo(args: argparse.Namespace) -> int:
     from pmtools.undo import plan_undo, undo_run
 
     settings = _settings(args)
-    with _open_store(settings) as store, _connectors(settings) as (liscio, ipm):
+    with _open_store(settings) as store, _connectors(settings, store) as (liscio, ipm):
         if args.dry_run:
             plan = plan_undo(store, args.run_id, liscio=liscio, ipm=ipm)
             print(plan.text())
@@ -207,7 +208,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     kind = Kind(args.kind)
-    with _connectors(settings) as (liscio, ipm):
+    with _maybe_store(settings) as store, _connectors(settings, store) as (liscio, ipm):
         lis = list(liscio.iter_records(kind))
         ipm_recs = list(ipm.iter_records(kind))
     state, _ = _state(settings, kind)

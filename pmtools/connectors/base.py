@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from pmtools.records import FieldValue, Kind, Record, Side
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Identity:
+    """Which firm a service is: IPM's tenant (TenantKey) or the Liscio firm (id and name)."""
+
+    side: Side
+    id: str
+    name: str = ""
+
+    def __str__(self) -> str:
+        what = "IPM tenant" if self.side is Side.IPM else "Liscio firm"
+        return f"{what} {self.name!r} ({self.id})" if self.name else f"{what} {self.id}"
 
 
 @runtime_checkable
@@ -62,4 +76,8 @@ class Connector(Protocol):
 
     def check(self) -> str:
         """A cheap call that proves the connection and credentials; returns a short label."""
+        ...
+
+    def identity(self) -> Identity:
+        """Which firm this service is (one request): what a state file is bound to."""
         ...

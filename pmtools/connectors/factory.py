@@ -7,14 +7,19 @@ import httpx
 from pmtools.config import Settings
 from pmtools.connectors.karbon import IpmConnector
 from pmtools.connectors.liscio import LiscioConnector
+from pmtools.store import Store
 
 
-def connect(settings: Settings, *, transport: httpx.BaseTransport | None = None,
+def connect(settings: Settings, *, store: Store | None = None,
+            transport: httpx.BaseTransport | None = None,
             timeout: float = 30.0) -> tuple[LiscioConnector, IpmConnector]:
     """The Liscio and IPM connectors for ``settings``; ConfigError when something is unset.
 
-    ``transport`` (tests) is used by both; ``timeout`` is seconds per request. The IPM
-    connector paces itself to ``settings.ipm_rate_limit`` requests a minute (0 = off).
+    With ``store`` (every command that has a state file), the tenant guard runs first:
+    TenantMismatch when either service is not the firm the state file belongs to
+    (:mod:`pmtools.tenant`). ``transport`` (tests) is used by both; ``timeout`` is seconds per
+    request. The IPM connector paces itself to ``settings.ipm_rate_limit`` requests a minute
+    (0 = off).
     """
     settings.require_services()
     assert settings.liscio_url and settings.liscio_token  # for type checkers: checked above
@@ -23,4 +28,13 @@ def connect(settings: Settings, *, transport: httpx.BaseTransport | None = None,
                              timeout=timeout)
     ipm = IpmConnector(settings.ipm_url, settings.ipm_token, settings.ipm_access_key,
                        transport=transport, rate_limit=settings.ipm_rate_limit, timeout=timeout)
+    if store is not None:
+        from pmtools.tenant import check_tenant
+
+        try:
+            check_tenant(store, liscio=liscio, ipm=ipm)
+        except BaseException:
+            liscio.close()
+            ipm.close()
+            raise
     return liscio, ipm

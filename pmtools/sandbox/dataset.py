@@ -2,7 +2,7 @@
 
 A dataset is a dict (and a ``--dataset PATH`` file is that dict as JSON)::
 
-    {"tenant": {...TenantSettings reply...},
+    {"tenant": {...TenantSettings reply...}, "firm": {"id", "name"},
      "organizations": [{"OrganizationKey"?, "FullName", "ContactType"?, "UserDefinedIdentifier"?,
                         "LastModifiedDateTime"?, "BusinessCards": [card, ...]}, ...],
      "people": [{"ContactKey"?, "FirstName", "MiddleName"?, "LastName", "_FullNameOrder"?,
@@ -17,6 +17,10 @@ timestamps are generated. ``_FullNameOrder: "LastFirst"`` shows that person's Fu
 "Last, First" (Karbon's firm-level display setting, applied per person here).
 ``SandboxState.dump()`` writes this shape, so a simulator's state can be saved and reloaded.
 
+Each simulated firm has its own identity, so that a state file pointed at another firm is
+noticed: the IPM ``TenantKey`` and the Liscio firm (``GET /liscio/v1/firm``) are derived from
+the demo's seed, and a dataset file without ``tenant``/``firm`` gets ones derived from its path.
+
 The demo firm (:func:`demo_dataset`) is deterministic from its seed: about 300 organizations
 and 900 people in IPM times ``scale``, and a Liscio side overlapping about 80% of them with the
 variants a sync meets in practice (case, spacing, "LLC"/"L.L.C."/"Inc." and accent variants,
@@ -27,6 +31,7 @@ side only, contacts created by account owners, archived records).
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import random
 import unicodedata
@@ -100,9 +105,24 @@ TENANT = {
 }
 
 
+FIRM = {"id": "firm_2BzmMRkhbwBT", "name": "Sandbox Accounting LLP"}
+FIRM_WORDS = ["Alder", "Birchwood", "Copperfield", "Dunmore", "Eastgate", "Fairhaven",
+              "Glenview", "Hartwell", "Ivybridge", "Juniper", "Kingsley", "Larkspur"]
+
+
+def identity(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A firm's (TenantSettings, Liscio firm) pair derived from ``token``: distinct tokens,
+    distinct identities. Uses its own generator, so the demo's records do not change."""
+    rng = random.Random(f"pmtools-firm-{token}")
+    key = "".join(rng.choices(_KEY_CHARS, k=12))
+    name = f"{rng.choice(FIRM_WORDS)} {rng.choice(FIRM_WORDS)} CPAs"
+    return {**TENANT, "TenantKey": key}, {"id": f"firm_{key}", "name": name}
+
+
 def empty_dataset() -> dict[str, Any]:
-    """No records, only tenant settings."""
-    return {"tenant": dict(TENANT), "organizations": [], "people": [], "accounts": [],
+    """No records, only tenant settings and the Liscio firm."""
+    tenant, firm = identity("empty")
+    return {"tenant": tenant, "firm": firm, "organizations": [], "people": [], "accounts": [],
             "contacts": []}
 
 
@@ -124,6 +144,12 @@ def load_dataset(spec: str, *, seed: int = 1, scale: int = 1) -> dict[str, Any]:
                          f"column {exc.colno}: {exc.msg})") from None
     if not isinstance(data, dict):
         raise ValueError(f"dataset file {spec!r} must hold a JSON object")
+    # Another file is another firm: derive its identity from the path when it names none.
+    tenant, firm = identity(hashlib.sha256(str(path.resolve()).encode()).hexdigest())
+    given = data.get("tenant") if isinstance(data.get("tenant"), dict) else {}
+    if not given.get("TenantKey"):
+        data["tenant"] = {**TENANT, **given, "TenantKey": tenant["TenantKey"]}
+    data.setdefault("firm", firm)
     return data
 
 
@@ -135,6 +161,7 @@ def populate(state: SandboxState, dataset: dict[str, Any]) -> None:
     dataset = json.loads(json.dumps(dataset))
     with state.transaction():
         state.set_tenant(dataset.get("tenant") or dict(TENANT))
+        state.set_firm(dataset.get("firm") or dict(FIRM))
         for collection in (ORGANIZATIONS, PEOPLE):
             key_field = "OrganizationKey" if collection == ORGANIZATIONS else "ContactKey"
             entity_type = "Organization" if collection == ORGANIZATIONS else "Contact"
@@ -270,6 +297,7 @@ def demo_dataset(*, seed: int = 1, scale: int = 1, organizations: int | None = N
     """
     m = _Maker(seed, scale)
     data = empty_dataset()
+    data["tenant"], data["firm"] = identity(f"demo-{seed}")
     n_orgs = max(len(SPECIAL_ORGS), organizations if organizations is not None
                  else 300 * m.scale)
     n_people = max(len(SPECIAL_PEOPLE), people if people is not None else 900 * m.scale)
