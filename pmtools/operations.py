@@ -143,6 +143,7 @@ def status(*, store: Store) -> dict[str, Any]:
         "state": str(store.path),
         "schema_version": store.schema_version,
         "connected": bool(info.get("first_sync_at")),
+        "belongs_to": {str(side): str(who) for side, who in store.identities().items()},
         "first_sync_at": info.get("first_sync_at"),
         "kinds": {},
         "runs": len(runs),

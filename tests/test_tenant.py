@@ -114,8 +114,11 @@ def test_every_command_that_talks_to_a_service_is_guarded(firms, capsys, monkeyp
         assert "belongs to" in capsys.readouterr().err, argv
     assert json.dumps(b.state.dump(), sort_keys=True) == before
     assert not (tmp_path / "r.csv").exists()
-    # Commands that talk to no service still work: the state file is readable.
-    assert main(["status"]) == 0 and main(["runs"]) == 0
+    # Commands that talk to no service still work, and say which firm the file belongs to.
+    capsys.readouterr()
+    assert main(["status"]) == 0
+    assert f"belongs to: Liscio firm {who(a)[0]!r}" in capsys.readouterr().out
+    assert main(["runs"]) == 0
 
 
 def test_disconnect_starts_over_with_the_other_firm(firms, capsys, monkeypatch):

@@ -71,7 +71,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(state_path=getattr(args, "state", None))
+    from pmtools.store.files import refuse_if_lost
+
+    settings = Settings.from_env(state_path=getattr(args, "state", None))
+    refuse_if_lost(Path(settings.state_path))  # a lost state file is not "no runs yet"
+    return settings
 
 
 def _open_store(settings: Settings, *, must_exist: bool = True) -> Any:

@@ -257,6 +257,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     print(f"state file: {info['state']} (schema {info['schema_version']})")
     print("first Sync Now: " + (info["first_sync_at"] or "not yet"))
+    if info["belongs_to"]:
+        print("belongs to: " + " and ".join(info["belongs_to"].values()))
     for kind, c in info["kinds"].items():
         print(f"{kind}: {c['linked']} linked, {c['orphaned']} orphaned, "
               f"{c['awaiting_first_sync']} awaiting their first sync, {c['not_a_match']} "

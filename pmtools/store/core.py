@@ -101,7 +101,7 @@ class Store(AuditMixin):
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             schema.migrate(conn, now=now_iso())
-            files.restrict(path)  # the WAL and SHM SQLite just made, if the umask was wider
+            files.restrict(path, main=False)  # the WAL and SHM SQLite may just have made
             files.ensure_id(conn, path, now=now_iso())
         except sqlite3.DatabaseError as exc:
             conn.close()

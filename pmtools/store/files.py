@@ -49,12 +49,7 @@ def prepare(path: Path, *, start_over: bool = False) -> None:
     size = path.stat().st_size if path.exists() else None
     if not size and marker.exists():
         if not start_over:
-            what = "is missing" if size is None else "is empty (0 bytes)"
-            raise StateLost(
-                f"the state file {path} {what}, but a state file was kept there (its marker "
-                f"{marker.name} is beside it): restore it from a backup, or run `pmtools "
-                f"disconnect --yes` to start a new one on purpose (the lost file's links, "
-                f"decisions, audit trail and undo history cannot be recovered by pmtools)")
+            refuse_if_lost(path)
         for stale in (marker, *_sidecars(path), *([path] if size == 0 else [])):
             stale.unlink(missing_ok=True)  # an old -wal must not be replayed into the new file
         log.warning("started a new state file at %s on purpose; the lost one is forgotten", path)
@@ -68,9 +63,27 @@ def prepare(path: Path, *, start_over: bool = False) -> None:
     restrict(path)
 
 
-def restrict(path: Path) -> None:
-    """Narrow the state file, its WAL and SHM to owner-only where an older pmtools left more."""
-    for item in (path, *_sidecars(path)):
+def refuse_if_lost(path: Path) -> None:
+    """Raise StateLost when the state file kept at ``path`` is now missing or empty.
+
+    Commands that read without opening (``runs``, reports) call it before taking a missing
+    file for "nothing yet".
+    """
+    marker = marker_path(path)
+    size = path.stat().st_size if path.exists() else None
+    if not size and marker.exists():
+        what = "is missing" if size is None else "is empty (0 bytes)"
+        raise StateLost(
+            f"the state file {path} {what}, but a state file was kept there (its marker "
+            f"{marker.name} is beside it): restore it from a backup, or run `pmtools "
+            f"disconnect --yes` to start a new one on purpose (the lost file's links, "
+            f"decisions, audit trail and undo history cannot be recovered by pmtools)")
+
+
+def restrict(path: Path, *, main: bool = True) -> None:
+    """Narrow the state file (unless not ``main``), its WAL and SHM to owner-only where an
+    older pmtools or a wide umask left more."""
+    for item in ([path] if main else []) + _sidecars(path):
         try:
             mode = stat.S_IMODE(item.stat().st_mode)
             if mode & 0o077:
@@ -147,4 +160,4 @@ def state_error(path: Path, exc: sqlite3.Error, *, writing: bool = True) -> Stat
 
 
 __all__ = ["MARKER_SUFFIX", "StateLost", "check_same", "ensure_id", "file_id", "marker_path",
-           "prepare", "restrict", "state_error"]
+           "prepare", "refuse_if_lost", "restrict", "state_error"]
