@@ -179,5 +179,8 @@ def test_the_workbench_shows_the_refusal_in_words(firms, capsys, tmp_path):
         assert "Traceback" not in text and len(session.store.runs()) == runs
         app.details.show_button.click()
         assert who(b)[0] in app.details.message.value
+        app.connection.test_button.click()
+        assert who(b)[0] in app.connection.result.value and "pm-msg-error" in \
+            app.connection.result.value
     finally:
         session.close()

@@ -17,9 +17,8 @@ timestamps are generated. ``_FullNameOrder: "LastFirst"`` shows that person's Fu
 "Last, First" (Karbon's firm-level display setting, applied per person here).
 ``SandboxState.dump()`` writes this shape, so a simulator's state can be saved and reloaded.
 
-Each simulated firm has its own identity, so that a state file pointed at another firm is
-noticed: the IPM ``TenantKey`` and the Liscio firm (``GET /liscio/v1/firm``) are derived from
-the demo's seed, and a dataset file without ``tenant``/``firm`` gets ones derived from its path.
+Each firm has its own IPM ``TenantKey`` and Liscio firm (:func:`identity`: from the demo's
+seed, or a dataset file's path when it names none), so a state file sees another firm.
 
 The demo firm (:func:`demo_dataset`) is deterministic from its seed: about 300 organizations
 and 900 people in IPM times ``scale``, and a Liscio side overlapping about 80% of them with the
@@ -31,7 +30,6 @@ side only, contacts created by account owners, archived records).
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import random
 import unicodedata
@@ -103,16 +101,13 @@ TENANT = {
                      {"Name": "Supplier", "ContactTypeKey": "z9p3q3d1e5"}],
     "WorkStatuses": [], "WorkTypes": [], "ServiceTypes": [],
 }
-
-
 FIRM = {"id": "firm_2BzmMRkhbwBT", "name": "Sandbox Accounting LLP"}
 FIRM_WORDS = ["Alder", "Birchwood", "Copperfield", "Dunmore", "Eastgate", "Fairhaven",
               "Glenview", "Hartwell", "Ivybridge", "Juniper", "Kingsley", "Larkspur"]
 
 
 def identity(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A firm's (TenantSettings, Liscio firm) pair derived from ``token``: distinct tokens,
-    distinct identities. Uses its own generator, so the demo's records do not change."""
+    """A firm's (TenantSettings, Liscio firm) from ``token`` (own RNG: the demo is unchanged)."""
     rng = random.Random(f"pmtools-firm-{token}")
     key = "".join(rng.choices(_KEY_CHARS, k=12))
     name = f"{rng.choice(FIRM_WORDS)} {rng.choice(FIRM_WORDS)} CPAs"
@@ -145,7 +140,7 @@ def load_dataset(spec: str, *, seed: int = 1, scale: int = 1) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"dataset file {spec!r} must hold a JSON object")
     # Another file is another firm: derive its identity from the path when it names none.
-    tenant, firm = identity(hashlib.sha256(str(path.resolve()).encode()).hexdigest())
+    tenant, firm = identity(f"file:{path.resolve()}")
     given = data.get("tenant") if isinstance(data.get("tenant"), dict) else {}
     if not given.get("TenantKey"):
         data["tenant"] = {**TENANT, **given, "TenantKey": tenant["TenantKey"]}
