@@ -4,6 +4,7 @@
 
     PmtoolsError
     ├── ConfigError            bad flags, environment or files: exit 2
+    │   └── TenantMismatch     the services are not the firm the state file belongs to
     ├── PreflightRefused       the duplicate guard refused a first sync: exit 3
     ├── PlanChanged            Apply after a preview: the data changed, the plan differs
     ├── LockHeld               another sync holds the state file's lock: exit 4
@@ -19,9 +20,13 @@
         └── DuplicateCreate    a create's external id is already in use (Karbon 500/5001)
 
 Messages never carry secrets: connectors build them from redacted URLs and API error texts.
+Any other exception is a bug: the CLI exits 6 with one line (``-v`` shows the traceback) and
+the run it interrupted is marked ``failed``.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class PmtoolsError(Exception):
@@ -30,6 +35,19 @@ class PmtoolsError(Exception):
 
 class ConfigError(PmtoolsError):
     """Flags, environment or a file are wrong; the message says how to fix it."""
+
+
+class TenantMismatch(ConfigError):
+    """The services are not the firm this state file belongs to; nothing was written.
+
+    ``recorded`` and ``found`` map each side to its identity (see :mod:`pmtools.tenant`).
+    """
+
+    def __init__(self, message: str, *, recorded: dict[Any, Any],
+                 found: dict[Any, Any]) -> None:
+        super().__init__(message)
+        self.recorded = recorded
+        self.found = found
 
 
 class PreflightRefused(PmtoolsError):

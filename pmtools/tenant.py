@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 
 from pmtools.connectors.base import Connector, Identity
-from pmtools.errors import ConfigError
+from pmtools.errors import TenantMismatch
 from pmtools.records import Side
 from pmtools.store import Store
 
@@ -28,19 +28,6 @@ log = logging.getLogger(__name__)
 
 _SETTING = {Side.LISCIO: "PMTOOLS_LISCIO_URL and PMTOOLS_LISCIO_TOKEN",
             Side.IPM: "PMTOOLS_IPM_URL and the IPM keys"}
-
-
-class TenantMismatch(ConfigError):
-    """The services are not the firm this state file was synced with; nothing was written.
-
-    ``recorded`` and ``found`` map each side to its identity.
-    """
-
-    def __init__(self, message: str, *, recorded: dict[Side, Identity],
-                 found: dict[Side, Identity]) -> None:
-        super().__init__(message)
-        self.recorded = recorded
-        self.found = found
 
 
 def check_tenant(store: Store, *, liscio: Connector, ipm: Connector) -> dict[Side, Identity]:
