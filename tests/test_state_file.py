@@ -42,8 +42,9 @@ def state(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def sandbox(state, monkeypatch):
-    server = start_sandbox(dataset=demo_dataset(organizations=12, people=20), rate_limit=0)
+def sandbox(state, monkeypatch, request):
+    size = getattr(request, "param", {"organizations": 12, "people": 20})
+    server = start_sandbox(dataset=demo_dataset(**size), rate_limit=0)
     try:
         monkeypatch.setenv("PMTOOLS_LISCIO_URL", server.url + "/liscio")
         monkeypatch.setenv("PMTOOLS_IPM_URL", server.url + "/karbon")
@@ -138,15 +139,20 @@ def test_a_state_file_deleted_mid_run_stops_the_run_instead_of_saying_done(sandb
 
 
 # -- a state file that cannot be written -----------------------------------------------------
+@pytest.mark.parametrize("sandbox", [{}], indirect=True)  # the demo firm: 300 organizations
 def test_a_full_disk_is_said_in_words_and_the_run_marked_failed(sandbox, state):
     assert cli("status").returncode == 0  # the file with its schema
     biggest = max(p.stat().st_size for p in state.parent.iterdir() if p.is_file())
-    out = cli("sync", "--force", limit_bytes=biggest + 32 * 1024)
+    # Room for the run's first rows, not for the organizations pulled into the cache (~40
+    # pages in one transaction): the disk fills in the middle of a big write, as it does.
+    out = cli("sync", "--force", limit_bytes=biggest + 64 * 1024)
     assert out.returncode == 5, out.stderr
     line = out.stderr.strip().splitlines()[-1]
     assert line.startswith(f"pmtools: the state file {state} could not be written")
     assert "Traceback" not in out.stderr
     assert runs(state) == [("sync", "failed")]
+    with sqlite3.connect(state) as db:
+        assert "could not be written" in db.execute("SELECT message FROM runs").fetchone()[0]
     assert cli("sync", "--force").returncode in (0, 1)  # with room again, it syncs
 
 
