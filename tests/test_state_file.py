@@ -20,7 +20,7 @@ import pytest
 
 from pmtools import config
 from pmtools.cli import main
-from pmtools.errors import StateLost
+from pmtools.errors import StateError, StateLost
 from pmtools.plan import SyncPolicy
 from pmtools.records import Kind
 from pmtools.sandbox.dataset import demo_dataset
@@ -208,3 +208,20 @@ def test_the_exit_codes_are_documented():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert f"{EXIT_UNEXPECTED} an unexpected error" in readme
 
+
+
+def test_a_state_file_emptied_mid_run_stops_the_run(sandbox, state):
+    from pmtools.config import Settings
+    from pmtools.connectors.factory import connect
+
+    def truncate_when_planning(stage, done, total, message):
+        if stage == "linking" and message == "planning":
+            os.truncate(state, 0)  # e.g. `> state.sqlite` by mistake, while the run writes
+
+    with Store.open(state) as store:
+        liscio, ipm = connect(Settings.from_env(), store=store)
+        with pytest.raises(StateLost, match="was emptied"):
+            run_sync(liscio=liscio, ipm=ipm, store=store, policy=SyncPolicy(force=True),
+                     progress=truncate_when_planning)
+    out = cli("status")  # SQLite put back what its WAL held, or the file is refused as damaged
+    assert out.returncode == 5 or "failed (the state file" in out.stdout, out

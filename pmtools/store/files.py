@@ -126,17 +126,17 @@ def check_same(path: Path, opened: tuple[int, int]) -> None:
     try:
         st = path.stat()
     except FileNotFoundError:
-        what = "was deleted"
+        what, then = "was deleted", "what this command recorded is lost with it"
     else:
         if (st.st_dev, st.st_ino) != opened:
-            what = "was replaced by another file"
+            what, then = "was replaced by another file", "this command stopped"
         elif st.st_size == 0:
-            what = "was emptied (truncated to 0 bytes)"
+            what, then = "was emptied (truncated to 0 bytes)", "this command stopped"
         else:
             return
-    raise StateLost(f"the state file {path} {what} while pmtools was using it, so what this "
-                    f"command recorded is lost: restore the file from a backup, or run "
-                    f"`pmtools disconnect --yes` to start a new one on purpose")
+    raise StateLost(f"the state file {path} {what} while pmtools was using it, so {then}: "
+                    f"restore the file from a backup, or run `pmtools disconnect --yes` to "
+                    f"start a new one on purpose")
 
 
 def state_error(path: Path, exc: sqlite3.Error, *, writing: bool = True) -> StateError:
