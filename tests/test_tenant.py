@@ -76,9 +76,11 @@ def test_another_firm_is_refused_before_anything_is_read_or_written(firms, capsy
     # A's Liscio changes after the first sync: a later sync would write it onto IPM records.
     before = {server: json.dumps(server.state.dump(), sort_keys=True) for server in (a, b)}
     rows = state_rows(Settings.from_env().state_path)
+    asked = {server: server.stats.snapshot() for server in (a, b)}
     point(monkeypatch, liscio=b if wrong in ("liscio", "both") else a,
           ipm=b if wrong in ("ipm", "both") else a)
-    for argv in (["sync"], ["sync", "--dry-run"], ["sync", "--full", "--force"]):
+    commands = (["sync"], ["sync", "--dry-run"], ["sync", "--full", "--force"])
+    for argv in commands:
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert "nothing was read or written" in err and "disconnect --yes" in err
@@ -91,6 +93,9 @@ def test_another_firm_is_refused_before_anything_is_read_or_written(firms, capsy
             assert who(b)[1] in err
     for server in (a, b):
         assert json.dumps(server.state.dump(), sort_keys=True) == before[server]
+        now = server.stats.snapshot()
+        for side in ("ipm", "liscio"):  # who are you? — one request a command, no list read
+            assert now.get(side, 0) - asked[server].get(side, 0) <= len(commands), side
     assert state_rows(Settings.from_env().state_path) == rows
 
 
