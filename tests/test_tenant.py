@@ -189,3 +189,55 @@ def test_the_workbench_shows_the_refusal_in_words(firms, capsys, tmp_path):
             app.connection.result.value
     finally:
         session.close()
+
+
+class _WhoAmI:
+    """A service that answers only "who are you?" — with ``body`` (a hostile one, in tests)."""
+
+    def __init__(self, body: object) -> None:
+        self.body = body
+
+    def __call__(self, request):
+        import httpx
+
+        return httpx.Response(200, json=self.body)
+
+
+@pytest.mark.parametrize("body", [{}, {"TenantKey": 5}, {"TenantKey": " "}, ["2Bzm"]])
+def test_an_ipm_tenant_without_a_key_is_a_malformed_reply(body):
+    import httpx
+
+    from pmtools.connectors.karbon import IpmConnector
+    from pmtools.errors import ServiceError
+
+    ipm = IpmConnector("https://ipm.example/karbon", "t", "k", rate_limit=0,
+                       transport=httpx.MockTransport(_WhoAmI(body)))
+    with pytest.raises(ServiceError, match="TenantKey|not a JSON object"):
+        ipm.identity()
+
+
+@pytest.mark.parametrize("body", [{"name": "No Id CPAs"}, {"id": ""}, {"id": 7}, "firm"])
+def test_a_liscio_firm_without_an_id_is_a_malformed_reply(body):
+    import httpx
+
+    from pmtools.connectors.liscio import LiscioConnector
+    from pmtools.errors import ServiceError
+
+    liscio = LiscioConnector("https://liscio.example", "t",
+                             transport=httpx.MockTransport(_WhoAmI(body)))
+    with pytest.raises(ServiceError, match="has no id|not a JSON object"):
+        liscio.identity()
+
+
+def test_identities_are_read_from_the_contract():
+    import httpx
+
+    from pmtools.connectors.karbon import IpmConnector
+    from pmtools.connectors.liscio import LiscioConnector
+
+    liscio = LiscioConnector("https://liscio.example", "t", transport=httpx.MockTransport(
+        _WhoAmI({"id": "firm_1", "name": " Alder CPAs "})))
+    ipm = IpmConnector("https://ipm.example/karbon", "t", "k", rate_limit=0,
+                       transport=httpx.MockTransport(_WhoAmI({"TenantKey": "K1"})))
+    assert str(liscio.identity()) == "Liscio firm 'Alder CPAs' (firm_1)"
+    assert str(ipm.identity()) == "IPM tenant K1"
