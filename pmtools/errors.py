@@ -4,10 +4,13 @@
 
     PmtoolsError
     ├── ConfigError            bad flags, environment or files: exit 2
+    │   └── TenantMismatch     the services are not the firm the state file belongs to
     ├── PreflightRefused       the duplicate guard refused a first sync: exit 3
     ├── PlanChanged            Apply after a preview: the data changed, the plan differs
     ├── LockHeld               another sync holds the state file's lock: exit 4
-    ├── StateError             the state file is unreadable or from a newer pmtools
+    ├── StateError             the state file is unreadable, unwritable (disk full,
+    │   │                      read-only) or from a newer pmtools: exit 5
+    │   └── StateLost          the state file kept here is missing, empty or replaced
     └── ConnectorError         anything from a connector; ``side`` says which system
         ├── AuthError          credentials rejected (401/403): stop the run
         ├── ServiceError       the service is down or retries ran out: stop, resume later
@@ -17,9 +20,13 @@
         └── DuplicateCreate    a create's external id is already in use (Karbon 500/5001)
 
 Messages never carry secrets: connectors build them from redacted URLs and API error texts.
+Any other exception is a bug: the CLI exits 6 with one line (``-v`` shows the traceback) and
+the run it interrupted is marked ``failed``.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class PmtoolsError(Exception):
@@ -28,6 +35,19 @@ class PmtoolsError(Exception):
 
 class ConfigError(PmtoolsError):
     """Flags, environment or a file are wrong; the message says how to fix it."""
+
+
+class TenantMismatch(ConfigError):
+    """The services are not the firm this state file belongs to; nothing was written.
+
+    ``recorded`` and ``found`` map each side to its identity (see :mod:`pmtools.engine.tenant`).
+    """
+
+    def __init__(self, message: str, *, recorded: dict[Any, Any],
+                 found: dict[Any, Any]) -> None:
+        super().__init__(message)
+        self.recorded = recorded
+        self.found = found
 
 
 class PreflightRefused(PmtoolsError):
@@ -51,6 +71,10 @@ class LockHeld(PmtoolsError):
 
 class StateError(PmtoolsError):
     """The state file cannot be used (corrupt, or written by a newer pmtools)."""
+
+
+class StateLost(StateError):
+    """The state file that was kept here is missing, empty or replaced; nothing was written."""
 
 
 class ConnectorError(PmtoolsError):

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
+from pmtools.core.records import Identity
 from pmtools.errors import AuthError, DuplicateCreate, NotFound, RecordError, ServiceError
 from pmtools.core.records import Address, FieldValue, Kind, Record, Side
 
@@ -58,6 +59,7 @@ class FakeSystem:
     creates: list[tuple[Kind, str, str | None]] = field(default_factory=list)
     detail_loads: int = 0
     update_calls: int = 0  # update_fields calls that committed
+    firm: str = "fake-firm"  # what identity() answers: the firm or tenant this system is
     pulls: list[tuple[Kind, str | None]] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _ticks: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -200,6 +202,11 @@ class FakeSystem:
         """A short label for the connection."""
         self._check_up()
         return f"fake {self.side}"
+
+    def identity(self) -> Identity:
+        """Which firm this fake is (its ``firm``)."""
+        self._check_up()
+        return Identity(side=self.side, id=self.firm)
 
 
 class FakeLiscio(FakeSystem):

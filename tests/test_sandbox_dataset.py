@@ -22,6 +22,23 @@ def test_same_seed_same_firm_other_seed_other_firm() -> None:
     assert demo_dataset(seed=3) != demo_dataset(seed=4)
 
 
+def test_each_seed_and_each_dataset_file_is_its_own_firm(tmp_path) -> None:
+    def who(data: dict) -> tuple[str, str]:
+        return data["tenant"]["TenantKey"], data["firm"]["id"]
+
+    firms = {who(demo_dataset(seed=1)), who(demo_dataset(seed=2)), who(load_dataset("empty"))}
+    assert who(demo_dataset(seed=1)) == who(demo_dataset(seed=1, scale=2))
+    for name in ("a.json", "b.json"):
+        (tmp_path / name).write_text(json.dumps({"accounts": [{"name": "Tiny LLC"}]}))
+        firms.add(who(load_dataset(str(tmp_path / name))))
+    assert len(firms) == 5 and len({tenant for tenant, _ in firms}) == 5
+    state = SandboxState()
+    populate(state, load_dataset(str(tmp_path / "a.json")))
+    path = tmp_path / "dumped.json"
+    path.write_text(json.dumps(state.dump()))
+    assert who(load_dataset(str(path))) == who(load_dataset(str(tmp_path / "a.json")))
+
+
 def test_sizes_and_overlap() -> None:
     data = demo_dataset(seed=1)
     assert 290 <= len(data["organizations"]) <= 310

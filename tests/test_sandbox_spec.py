@@ -175,6 +175,8 @@ def test_every_liscio_operation_replies_per_contract(sandbox, liscio_api) -> Non
     liscio = Validating(sandbox.url, "/liscio", liscio_api, "http://127.0.0.1:8000",
                         LISCIO_HEADERS, strip=False)
     c = liscio.client
+    firm = c.get("/v1/firm")
+    assert firm.status_code == 200 and firm.json()["id"] and firm.json()["name"]
     for kind in ("accounts", "contacts"):
         page = c.get(f"/v1/{kind}", params={"limit": 100}).json()
         assert page["next_cursor"]

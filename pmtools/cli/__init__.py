@@ -24,6 +24,7 @@ from pmtools.errors import (
 
 EXIT_OK, EXIT_RECORD_ERRORS, EXIT_USAGE, EXIT_PREFLIGHT, EXIT_LOCKED = 0, 1, 2, 3, 4
 EXIT_FAILED = 5  # the run stopped: a service or the state file failed
+EXIT_UNEXPECTED = 6  # an unexpected error (a bug): the run marked failed; -v shows the traceback
 
 COMMAND_MODULES: tuple[str, ...] = (
     "pmtools.cli.sandbox",
@@ -76,6 +77,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pmtools: interrupted; run the same command again to finish", file=sys.stderr)
         return 130
+    except Exception as exc:  # never exit 1 ("done with record errors") on a crash
+        # The traceback only with -v: its text may carry record data, never shown unasked.
+        logging.getLogger("pmtools").debug("unexpected error", exc_info=exc)
+        see = "above" if args.verbose else "with `pmtools -v …`"
+        print(f"pmtools: unexpected error ({type(exc).__name__}); the run was marked failed "
+              f"— see the details {see} and report them to the pmtools maintainers",
+              file=sys.stderr)
+        return EXIT_UNEXPECTED
 
 
 def entry() -> None:

@@ -71,7 +71,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(state_path=getattr(args, "state", None))
+    from pmtools.store.files import refuse_if_lost
+
+    settings = Settings.from_env(state_path=getattr(args, "state", None))
+    refuse_if_lost(Path(settings.state_path))  # a lost state file is not "no runs yet"
+    return settings
 
 
 def _open_store(settings: Settings, *, must_exist: bool = True) -> Any:
@@ -105,11 +109,12 @@ def _maybe_store(settings: Settings) -> Iterator[Any]:
 
 
 @contextmanager
-def _connectors(settings: Settings) -> Iterator[tuple[Any, Any]]:
-    from pmtools.connectors.factory import connect
+def _connectors(settings: Settings, store: Any) -> Iterator[tuple[Any, Any]]:
+    """Both connectors, checked against the firm ``store`` belongs to (None: no state yet)."""
+    from pmtools.engine.tenant import connect_checked
 
     settings.require_services()
-    liscio, ipm = connect(settings)
+    liscio, ipm = connect_checked(settings, store)
     try:
         yield liscio, ipm
     finally:
@@ -135,7 +140,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         kind = Kind(args.kind)
         state, last = _state(settings, kind)
-        with _connectors(settings) as (liscio, ipm), _maybe_store(settings) as store:
+        with _maybe_store(settings) as store, _connectors(settings, store) as (liscio, ipm):
             lis, ipm_recs = fetch_records(kind, liscio=liscio, ipm=ipm, store=store,
                                                   fresh=args.fresh)
         df = reports.pairs_report(kind, liscio=lis, ipm=ipm_recs, state=state,
@@ -167,7 +172,7 @@ def cmd_undo(args: argparse.Namespace) -> int:
     from pmtools.engine.undo import plan_undo, undo_run
 
     settings = _settings(args)
-    with _open_store(settings) as store, _connectors(settings) as (liscio, ipm):
+    with _open_store(settings) as store, _connectors(settings, store) as (liscio, ipm):
         if args.dry_run:
             plan = plan_undo(store, args.run_id, liscio=liscio, ipm=ipm)
             print(plan.text())
@@ -208,7 +213,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     kind = Kind(args.kind)
-    with _connectors(settings) as (liscio, ipm):
+    with _maybe_store(settings) as store, _connectors(settings, store) as (liscio, ipm):
         lis = list(liscio.iter_records(kind))
         ipm_recs = list(ipm.iter_records(kind))
     state, _ = _state(settings, kind)

@@ -11,7 +11,8 @@ import argparse
 import dataclasses
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from pmtools.config import Settings
@@ -96,19 +97,31 @@ def settings_from(args: argparse.Namespace) -> Settings:
                              ipm_url=getattr(args, "ipm_url", None))
 
 
-def open_store(settings: Settings) -> Any:
-    """The state store of ``settings``."""
+def open_store(settings: Settings, *, start_over: bool = False) -> Any:
+    """The state store of ``settings`` (``start_over``: replace a lost state file)."""
     from pmtools.store import Store
 
-    return Store.open(settings.state_path)
+    return Store.open(settings.state_path, start_over=start_over)
 
 
-def connectors(settings: Settings) -> tuple[Any, Any]:
-    """(liscio, ipm) connectors for ``settings``; ConfigError when not configured."""
-    from pmtools.connectors.factory import connect
+def connectors(settings: Settings, store: Any) -> tuple[Any, Any]:
+    """(liscio, ipm) connectors for ``settings``, checked against the firm ``store`` belongs
+    to (TenantMismatch otherwise); ConfigError when not configured."""
+    from pmtools.engine.tenant import connect_checked
 
     settings.require_services()
-    return connect(settings)
+    return connect_checked(settings, store)
+
+
+@contextmanager
+def guarded(settings: Settings, *, lock: bool,
+            wait: float = 0.0) -> Iterator[tuple[Any, Any, Any]]:
+    """(store, liscio, ipm) for a command that talks to the services: the lock first when the
+    command writes (another sync: exit 4, nothing asked), then the tenant guard."""
+    settings.require_services()
+    with open_store(settings) as store, (store.lock(timeout=wait) if lock else nullcontext()):
+        liscio, ipm = connectors(settings, store)
+        yield store, liscio, ipm
 
 
 def _exit_for(outcome: str) -> int:
@@ -144,8 +157,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     policy = SyncPolicy(kinds=kinds, force=args.force)
     if args.min_share is not None:
         policy = dataclasses.replace(policy, preflight_min_ratio=args.min_share)
-    liscio, ipm = connectors(settings)
-    with open_store(settings) as store:
+    with guarded(settings, lock=not args.dry_run, wait=max(args.wait, 0.0)) as (
+            store, liscio, ipm):
         result = run_sync(liscio=liscio, ipm=ipm, store=store, policy=policy,
                           dry_run=args.dry_run, started_by="cli", full=args.full,
                           lock_timeout=max(args.wait, 0.0))
@@ -174,8 +187,7 @@ def cmd_link(args: argparse.Namespace) -> int:
     from pmtools.engine import operations
 
     settings = settings_from(args)
-    liscio, ipm = connectors(settings)
-    with open_store(settings) as store:
+    with guarded(settings, lock=True) as (store, liscio, ipm):
         return _operation(operations.link(Kind(args.kind), args.liscio_id, args.ipm_key,
                                           store=store, liscio=liscio, ipm=ipm))
 
@@ -202,8 +214,7 @@ def cmd_create_in_liscio(args: argparse.Namespace) -> int:
     from pmtools.engine import operations
 
     settings = settings_from(args)
-    liscio, ipm = connectors(settings)
-    with open_store(settings) as store:
+    with guarded(settings, lock=True) as (store, liscio, ipm):
         return _operation(operations.create_in_liscio(Kind(args.kind), args.ipm_key,
                                                       store=store, liscio=liscio, ipm=ipm))
 
@@ -213,8 +224,7 @@ def cmd_create_in_ipm(args: argparse.Namespace) -> int:
     from pmtools.engine import operations
 
     settings = settings_from(args)
-    liscio, ipm = connectors(settings)
-    with open_store(settings) as store:
+    with guarded(settings, lock=True) as (store, liscio, ipm):
         return _operation(operations.create_in_ipm(Kind(args.kind), args.liscio_id,
                                                    store=store, liscio=liscio, ipm=ipm))
 
@@ -229,7 +239,7 @@ def cmd_disconnect(args: argparse.Namespace) -> int:
               "written to Liscio or IPM; the audit trail is kept). Run it again with --yes.",
               file=sys.stderr)
         return EXIT_USAGE
-    with open_store(settings_from(args)) as store:
+    with open_store(settings_from(args), start_over=True) as store:
         return _operation(operations.disconnect(store=store))
 
 
@@ -244,6 +254,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     print(f"state file: {info['state']} (schema {info['schema_version']})")
     print("first Sync Now: " + (info["first_sync_at"] or "not yet"))
+    if info["belongs_to"]:
+        print("belongs to: " + " and ".join(info["belongs_to"].values()))
     for kind, c in info["kinds"].items():
         print(f"{kind}: {c['linked']} linked, {c['orphaned']} orphaned, "
               f"{c['awaiting_first_sync']} awaiting their first sync, {c['not_a_match']} "

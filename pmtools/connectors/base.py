@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
-from pmtools.core.records import FieldValue, Kind, Record, Side
+from pmtools.core.records import FieldValue, Identity, Kind, Record, Side
 
 
 @runtime_checkable
@@ -62,4 +62,8 @@ class Connector(Protocol):
 
     def check(self) -> str:
         """A cheap call that proves the connection and credentials; returns a short label."""
+        ...
+
+    def identity(self) -> Identity:
+        """Which firm this service is (one request): what a state file is bound to."""
         ...

@@ -13,8 +13,9 @@ def connect(settings: Settings, *, transport: httpx.BaseTransport | None = None,
             timeout: float = 30.0) -> tuple[LiscioConnector, IpmConnector]:
     """The Liscio and IPM connectors for ``settings``; ConfigError when something is unset.
 
-    ``transport`` (tests) is used by both; ``timeout`` is seconds per request. The IPM
-    connector paces itself to ``settings.ipm_rate_limit`` requests a minute (0 = off).
+    ``transport`` (tests) is used by both; ``timeout`` is seconds per
+    request. The IPM connector paces itself to ``settings.ipm_rate_limit`` requests a minute
+    (0 = off).
     """
     settings.require_services()
     assert settings.liscio_url and settings.liscio_token  # for type checkers: checked above

@@ -27,6 +27,7 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 import httpx
 
 from pmtools.connectors import cards
+from pmtools.core.records import Identity
 from pmtools.connectors.http import (Clock, HttpClient, PageGuard, RequestStats, RetryPolicy,
                                      Sleep, query_string, redact_url)
 from pmtools.errors import DuplicateCreate, NotFound, RecordError, ServiceError
@@ -125,6 +126,14 @@ class IpmConnector:
                                  "tenant settings")
         tenant = body.get("TenantKey")
         return f"IPM tenant {tenant}" if tenant else "IPM connected"
+
+    def identity(self) -> Identity:
+        """``GET /v3/TenantSettings``: the tenant (its TenantKey; Karbon gives no firm name)."""
+        response = self._http.request("GET", "/v3/TenantSettings", kind="check")
+        key = self._json_object(response, "tenant settings").get("TenantKey")
+        if not isinstance(key, str) or not key.strip():
+            raise self._service(response, "the tenant settings have no TenantKey")
+        return Identity(side=self.side, id=key.strip())
 
     def iter_records(self, kind: Kind, *, modified_since: str | None = None) -> Iterator[Record]:
         """Yield every organization or person from the list endpoint, page by page.

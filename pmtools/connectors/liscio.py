@@ -21,6 +21,7 @@ import httpx
 
 from pmtools.connectors.http import (Clock, HttpClient, PageGuard, RequestStats, RetryPolicy,
                                      Sleep, query_string, redact_url)
+from pmtools.core.records import Identity
 from pmtools.connectors.wire import person_parts, text
 from pmtools.core.countries import UnknownCountry, country_code, country_name
 from pmtools.errors import DuplicateCreate, RecordError, ServiceError
@@ -72,6 +73,16 @@ class LiscioConnector:
                                       kind="check")
         self._page(response, "accounts")
         return "Liscio connected"
+
+    def identity(self) -> Identity:
+        """``GET /v1/firm``: the firm this token acts for."""
+        response = self._http.request("GET", "/v1/firm", kind="check")
+        body = self._object(response, "firm")
+        firm_id, name = body.get("id"), body.get("name")
+        if not isinstance(firm_id, str) or not firm_id.strip():
+            raise self._service(response, "the firm reply has no id")
+        return Identity(side=self.side, id=firm_id.strip(),
+                        name=name.strip() if isinstance(name, str) else "")
 
     def iter_records(self, kind: Kind, *, modified_since: str | None = None) -> Iterator[Record]:
         """Yield every account or contact (archived ones included), following the cursor.

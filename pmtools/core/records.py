@@ -172,3 +172,16 @@ def _str_or_none(value: Any) -> str | None:
     if value is None:
         return None
     return str(value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Identity:
+    """Which firm a service is: IPM's tenant (TenantKey) or the Liscio firm (id and name)."""
+
+    side: Side
+    id: str
+    name: str = ""
+
+    def __str__(self) -> str:
+        what = "IPM tenant" if self.side is Side.IPM else "Liscio firm"
+        return f"{what} {self.name!r} ({self.id})" if self.name else f"{what} {self.id}"

@@ -144,6 +144,7 @@ def status(*, store: Store) -> dict[str, Any]:
         "state": str(store.path),
         "schema_version": store.schema_version,
         "connected": bool(info.get("first_sync_at")),
+        "belongs_to": {str(side): str(who) for side, who in store.identities().items()},
         "first_sync_at": info.get("first_sync_at"),
         "kinds": {},
         "runs": len(runs),
@@ -205,9 +206,8 @@ def _run(store: Store, command: str, kind: Kind | None, started_by: str,
     try:
         message = work(applier)
     except BaseException as exc:
-        store.finish_run(run_id, outcome="stopped", counts=applier.counts,
-                         message=str(exc) or type(exc).__name__)
-        log.error("%s run %s stopped: %s", command, run_id, exc)
+        outcome = store.fail_run(run_id, exc, counts=applier.counts)
+        log.error("%s run %s %s: %s", command, run_id, outcome, exc)
         raise
     outcome = "done_with_errors" if applier.errors else "done"
     store.finish_run(run_id, outcome=outcome, counts=applier.counts, message=message)

@@ -36,8 +36,9 @@ class SyncResult:
     """The outcome of one Sync Now.
 
     ``run_id`` is None for a dry run. ``outcome``: ``done``, ``done_with_errors``,
-    ``cancelled`` or ``dry_run`` (a service failure raises instead, after recording the run as
-    ``stopped``). ``counts`` has exactly COUNT_KEYS.
+    ``cancelled`` or ``dry_run`` (a failure raises instead, after recording the run as
+    ``stopped`` when a service failed, ``failed`` otherwise). ``counts`` has exactly
+    COUNT_KEYS.
     """
 
     run_id: int | None
@@ -77,9 +78,7 @@ def run_sync(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPol
             log.info("sync run %s refused: %s", run_id, type(exc).__name__)
             raise
         except BaseException as exc:
-            outcome = "stopped" if isinstance(exc, Exception) else "interrupted"
-            store.finish_run(run_id, outcome=outcome, message=str(exc) or type(exc).__name__,
-                             counts=_zero_counts())
+            outcome = store.fail_run(run_id, exc, counts=_zero_counts())
             log.error("sync run %s %s: %s", run_id, outcome, str(exc) or type(exc).__name__)
             raise
     if error is not None:

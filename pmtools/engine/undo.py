@@ -223,8 +223,7 @@ def undo_run(store: Store, run_id: int, *, liscio: Connector, ipm: Connector,
                 message = str(result.error)
             store.finish_run(undo_id, outcome=result.outcome, counts=counts, message=message)
         except BaseException as exc:
-            store.finish_run(undo_id, outcome="stopped",
-                             message=str(exc) or type(exc).__name__)
+            store.fail_run(undo_id, exc)
             raise
     if result.error is not None:  # a service failed: the run is saved as stopped; run again
         raise result.error

@@ -2,7 +2,7 @@
 
 A dataset is a dict (and a ``--dataset PATH`` file is that dict as JSON)::
 
-    {"tenant": {...TenantSettings reply...},
+    {"tenant": {...TenantSettings reply...}, "firm": {"id", "name"},
      "organizations": [{"OrganizationKey"?, "FullName", "ContactType"?, "UserDefinedIdentifier"?,
                         "LastModifiedDateTime"?, "BusinessCards": [card, ...]}, ...],
      "people": [{"ContactKey"?, "FirstName", "MiddleName"?, "LastName", "_FullNameOrder"?,
@@ -16,6 +16,9 @@ optional), accounts and contacts use the Liscio contract's names. Missing keys, 
 timestamps are generated. ``_FullNameOrder: "LastFirst"`` shows that person's FullName as
 "Last, First" (Karbon's firm-level display setting, applied per person here).
 ``SandboxState.dump()`` writes this shape, so a simulator's state can be saved and reloaded.
+
+Each firm has its own IPM ``TenantKey`` and Liscio firm (:func:`identity`: from the demo's
+seed, or a dataset file's path when it names none), so a state file sees another firm.
 
 The demo firm (:func:`demo_dataset`) is deterministic from its seed: about 300 organizations
 and 900 people in IPM times ``scale``, and a Liscio side overlapping about 80% of them with the
@@ -98,11 +101,23 @@ TENANT = {
                      {"Name": "Supplier", "ContactTypeKey": "z9p3q3d1e5"}],
     "WorkStatuses": [], "WorkTypes": [], "ServiceTypes": [],
 }
+FIRM = {"id": "firm_2BzmMRkhbwBT", "name": "Sandbox Accounting LLP"}
+FIRM_WORDS = ["Alder", "Birchwood", "Copperfield", "Dunmore", "Eastgate", "Fairhaven",
+              "Glenview", "Hartwell", "Ivybridge", "Juniper", "Kingsley", "Larkspur"]
+
+
+def identity(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A firm's (TenantSettings, Liscio firm) from ``token`` (own RNG: the demo is unchanged)."""
+    rng = random.Random(f"pmtools-firm-{token}")
+    key = "".join(rng.choices(_KEY_CHARS, k=12))
+    name = f"{rng.choice(FIRM_WORDS)} {rng.choice(FIRM_WORDS)} CPAs"
+    return {**TENANT, "TenantKey": key}, {"id": f"firm_{key}", "name": name}
 
 
 def empty_dataset() -> dict[str, Any]:
-    """No records, only tenant settings."""
-    return {"tenant": dict(TENANT), "organizations": [], "people": [], "accounts": [],
+    """No records, only tenant settings and the Liscio firm."""
+    tenant, firm = identity("empty")
+    return {"tenant": tenant, "firm": firm, "organizations": [], "people": [], "accounts": [],
             "contacts": []}
 
 
@@ -124,6 +139,12 @@ def load_dataset(spec: str, *, seed: int = 1, scale: int = 1) -> dict[str, Any]:
                          f"column {exc.colno}: {exc.msg})") from None
     if not isinstance(data, dict):
         raise ValueError(f"dataset file {spec!r} must hold a JSON object")
+    # Another file is another firm: derive its identity from the path when it names none.
+    tenant, firm = identity(f"file:{path.resolve()}")
+    given = data.get("tenant") if isinstance(data.get("tenant"), dict) else {}
+    if not given.get("TenantKey"):
+        data["tenant"] = {**TENANT, **given, "TenantKey": tenant["TenantKey"]}
+    data.setdefault("firm", firm)
     return data
 
 
@@ -135,6 +156,7 @@ def populate(state: SandboxState, dataset: dict[str, Any]) -> None:
     dataset = json.loads(json.dumps(dataset))
     with state.transaction():
         state.set_tenant(dataset.get("tenant") or dict(TENANT))
+        state.set_firm(dataset.get("firm") or dict(FIRM))
         for collection in (ORGANIZATIONS, PEOPLE):
             key_field = "OrganizationKey" if collection == ORGANIZATIONS else "ContactKey"
             entity_type = "Organization" if collection == ORGANIZATIONS else "Contact"
@@ -270,6 +292,7 @@ def demo_dataset(*, seed: int = 1, scale: int = 1, organizations: int | None = N
     """
     m = _Maker(seed, scale)
     data = empty_dataset()
+    data["tenant"], data["firm"] = identity(f"demo-{seed}")
     n_orgs = max(len(SPECIAL_ORGS), organizations if organizations is not None
                  else 300 * m.scale)
     n_people = max(len(SPECIAL_PEOPLE), people if people is not None else 900 * m.scale)

@@ -1,5 +1,6 @@
 """Liscio routes of the simulator (mounted under ``/liscio``), serving ``docs/liscio-api.yaml``.
 
+The firm (``GET /v1/firm``: its id and name, what tells one Liscio firm from another).
 Accounts and contacts: cursor-paged lists (by id) with the ``external_id`` and
 ``updated_since`` filters, single reads, creates (201 + Location) and patches that change only
 the properties sent. ``external_id`` is unique per kind (409 ``duplicate_external_id``) and a
@@ -61,7 +62,7 @@ def bad_request(message: str) -> LiscioError:
 
 def build_liscio_app(state: SandboxState) -> Starlette:
     """The Liscio ASGI app over ``state``."""
-    routes = []
+    routes = [Route("/v1/firm", _wrap(state, read_firm, "firm"), methods=["GET"])]
     for collection in (ACCOUNTS, CONTACTS):
         routes += [
             Route(f"/v1/{collection}", _wrap(state, list_records, collection), methods=["GET"]),
@@ -128,6 +129,14 @@ def list_records(state: SandboxState, request: Request, collection: str, body: A
             break
         items.append(record)
     return JSONResponse({"items": items, "next_cursor": next_cursor})
+
+
+def read_firm(state: SandboxState, request: Request, collection: str, body: Any) -> Response:
+    """GET /v1/firm: the firm these accounts and contacts belong to."""
+    from pmtools.sandbox.dataset import FIRM
+
+    firm = state.firm or FIRM  # a database saved before firms had an identity
+    return JSONResponse({"id": firm["id"], "name": firm["name"]})
 
 
 def read_record(state: SandboxState, request: Request, collection: str, body: Any) -> Response:

@@ -64,6 +64,7 @@ class SandboxState:
         self.lock = threading.RLock()
         self.records: dict[str, dict[str, dict[str, Any]]] = {c: {} for c in COLLECTIONS}
         self.tenant: dict[str, Any] = {}
+        self.firm: dict[str, Any] = {}  # the Liscio firm: {"id", "name"}
         self._udi: dict[str, dict[str, str]] = {ORGANIZATIONS: {}, PEOPLE: {}}
         self._external: dict[str, dict[str, str]] = {ACCOUNTS: {}, CONTACTS: {}}
         self._emails: dict[str, str] = {}  # Liscio contact primary email (casefolded) -> id
@@ -150,7 +151,8 @@ class SandboxState:
             people = []
             for person in self.records[PEOPLE].values():
                 people.append({**_copy(person), "BusinessCards": self.cards_of(person["ContactKey"])})
-            return {"tenant": _copy(self.tenant), "organizations": orgs, "people": people,
+            return {"tenant": _copy(self.tenant), "firm": _copy(self.firm),
+                    "organizations": orgs, "people": people,
                     "accounts": self.all(ACCOUNTS), "contacts": self.all(CONTACTS)}
 
     def canonical(self) -> dict[str, dict[str, Any]]:
@@ -224,6 +226,12 @@ class SandboxState:
         with self.transaction():
             self.tenant = tenant
             self._pending[("meta", "tenant")] = tenant
+
+    def set_firm(self, firm: dict[str, Any]) -> None:
+        """Replace the Liscio firm's identity."""
+        with self.transaction():
+            self.firm = firm
+            self._pending[("meta", "firm")] = firm
 
     def new_key(self, collection: str) -> str:
         """A fresh key: Karbon-style 12 characters for IPM, ``acc_NNNNNN`` ids for Liscio."""
@@ -332,8 +340,9 @@ class SandboxState:
             record = json.loads(data)
             self.records[collection][record[KEY_FIELD[collection]]] = record
             self._index(collection, record)
-        for (value,) in self._db.execute("SELECT value FROM meta WHERE name = 'tenant'"):
-            self.tenant = json.loads(value)
+        for name, value in self._db.execute("SELECT name, value FROM meta"):
+            if name in ("tenant", "firm"):
+                setattr(self, name, json.loads(value))
 
 
 def _canonical_card(card: dict[str, Any]) -> dict[str, Any]:

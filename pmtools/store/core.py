@@ -14,11 +14,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pmtools.core.records import Identity
 from pmtools.errors import StateError
 from pmtools.core.plan import Decision, DecisionKind, Link, LinkHow, LinkStatus, SyncState
-from pmtools.core.records import Kind, Record
+from pmtools.core.records import Kind, Record, Side
 from pmtools.core.timestamps import now_iso
-from pmtools.store import schema
+from pmtools.store import files, schema
 from pmtools.store.trail import AuditMixin, ChangeIntent
 from pmtools.store.lock import FileLock
 
@@ -35,21 +36,26 @@ class Store(AuditMixin):
     def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
         self.path = path
         self._conn = conn
+        self._file = files.file_id(path)  # checked at every commit: see store.files
         self._mutex = threading.RLock()
         self._lock = FileLock(Path(str(path) + ".lock"), what=path)
+        self._bound: tuple[Identity, Identity] | None = None  # see bind()
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | Path) -> Store:
-        """Open (or create) the state file at ``path``, migrating its schema.
+    def open(cls, path: str | Path, *, start_over: bool = False) -> Store:
+        """Open (or create, owner-only) the state file at ``path``, migrating its schema.
 
         Raises StateError for a file that is not a pmtools state file or is from a newer
-        pmtools; such a file is never written to.
+        pmtools; such a file is never written to. Raises StateLost for a state file that was
+        kept here and is now missing or empty, unless ``start_over`` (see
+        :mod:`pmtools.store.files`).
         """
         path = Path(path)
         schema.check_file(path)
         if path.parent and not path.parent.exists():
             raise StateError(f"the folder of the state file {path} does not exist")
+        files.prepare(path, start_over=start_over)
         try:
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                                    timeout=30.0)
@@ -61,10 +67,15 @@ class Store(AuditMixin):
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             schema.migrate(conn, now=now_iso())
+            files.restrict(path, main=False)  # the WAL and SHM SQLite may just have made
+            files.ensure_id(conn, path, now=now_iso())
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise StateError(f"the state file {path} is damaged or not a pmtools state file "
-                             f"({exc}); it was left as it is") from None
+            error = files.state_error(path, exc)
+            if str(error).startswith("state file error"):
+                error = StateError(f"the state file {path} is damaged or not a pmtools state "
+                                   f"file ({exc}); it was left as it is")
+            raise error from None
         except BaseException:
             conn.close()
             raise
@@ -104,32 +115,74 @@ class Store(AuditMixin):
             try:
                 return self._conn.execute(sql, params).fetchall()
             except sqlite3.DatabaseError as exc:
-                raise StateError(f"state file error: {exc}") from None
+                raise files.state_error(self.path, exc, writing=False) from None
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One transaction; a failed write (disk full, read-only) is a StateError in words, and
+        every commit checks that the path still names the file opened (store.files)."""
         with self._mutex:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.DatabaseError as exc:
-                raise StateError(f"state file error: {exc}") from None
+                raise files.state_error(self.path, exc) from None
             try:
                 yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            else:
                 self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise files.state_error(self.path, exc) from None
+            except BaseException:
+                self._rollback()
+                raise
+            files.check_same(self.path, self._file)
+
+    def _rollback(self) -> None:
+        try:
+            self._conn.execute("ROLLBACK")
+        except sqlite3.Error:  # SQLite already rolled back (e.g. after SQLITE_FULL)
+            pass
 
     # -- connection and baseline ---------------------------------------------------------
     def _ensure_connection(self, conn: sqlite3.Connection) -> None:
-        conn.execute("INSERT OR IGNORE INTO connection (id, created_at) VALUES (1, ?)",
-                     (now_iso(),))
+        created = conn.execute("INSERT OR IGNORE INTO connection (id, created_at) VALUES (1, ?)",
+                               (now_iso(),)).rowcount
+        if created and self._bound is not None:  # bound in the same step as the first link
+            self._write_identities(conn, *self._bound)
 
     def connection(self) -> dict[str, Any] | None:
-        """The connection row (created at, first sync at, labels) or None."""
+        """The connection row (created at, first sync at, labels, identities) or None."""
         rows = self._q("SELECT * FROM connection WHERE id = 1")
         return dict(rows[0]) if rows else None
+
+    # -- identities (see pmtools.engine.tenant) -------------------------------------------------
+    def identities(self) -> dict[Side, Identity]:
+        """The Liscio firm and IPM tenant this state file belongs to; empty when none yet."""
+        info = self.connection() or {}
+        out = {}
+        if info.get("liscio_firm_id"):
+            out[Side.LISCIO] = Identity(side=Side.LISCIO, id=info["liscio_firm_id"],
+                                        name=info["liscio_firm_name"] or "")
+        if info.get("ipm_tenant_key"):
+            out[Side.IPM] = Identity(side=Side.IPM, id=info["ipm_tenant_key"])
+        return out
+
+    def bind(self, *, liscio: Identity, ipm: Identity) -> None:
+        """The services this process checked: recorded with the first link or baseline."""
+        self._bound = (liscio, ipm)
+
+    def record_identities(self, *, liscio: Identity, ipm: Identity) -> None:
+        """Record which firm and tenant this state file belongs to (replacing none)."""
+        with self._tx() as conn:
+            conn.execute("INSERT OR IGNORE INTO connection (id, created_at) VALUES (1, ?)",
+                         (now_iso(),))
+            self._write_identities(conn, liscio, ipm)
+
+    @staticmethod
+    def _write_identities(conn: sqlite3.Connection, liscio: Identity, ipm: Identity) -> None:
+        conn.execute("UPDATE connection SET liscio_firm_id = ?, liscio_firm_name = ?, "
+                     "ipm_tenant_key = ? WHERE id = 1 AND liscio_firm_id IS NULL AND "
+                     "ipm_tenant_key IS NULL", (liscio.id, liscio.name, ipm.id))
 
     def baseline(self) -> frozenset[tuple[Kind, str]] | None:
         """The Liscio ids that existed at the first Sync Now; None before it."""
@@ -296,6 +349,7 @@ class Store(AuditMixin):
             for table in ("links", "decisions", "baseline", "connection", "ipm_cache",
                           "high_water", "ipm_details", "full_pulls"):
                 conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
+        self._bound = None  # the firm of the next first sync is bound afresh
         return {"links": links, "decisions": decisions}
 
     # -- IPM cache -----------------------------------------------------------------------

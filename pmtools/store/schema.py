@@ -144,6 +144,17 @@ CREATE TABLE full_pulls (
      """
 CREATE INDEX changes_kind_op ON changes (kind, op, status);
 """),
+    (4, "the Liscio firm and IPM tenant the state file belongs to; the state file's own id",
+     """
+ALTER TABLE connection ADD COLUMN liscio_firm_id TEXT;
+ALTER TABLE connection ADD COLUMN liscio_firm_name TEXT;
+ALTER TABLE connection ADD COLUMN ipm_tenant_key TEXT;
+CREATE TABLE state_file (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    state_id TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+"""),
 )
 
 LATEST = MIGRATIONS[-1][0]

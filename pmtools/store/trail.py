@@ -9,9 +9,10 @@ values are JSON (an Address as a dict).
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
-from contextlib import AbstractContextManager
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +21,10 @@ from pmtools.core.records import FieldValue, Kind, Side
 from pmtools.core.timestamps import now_iso
 from pmtools.store.values import decode_value, encode_value, policy_json
 
+log = logging.getLogger(__name__)
+
 RUN_OUTCOMES = ("running", "done", "done_with_errors", "stopped", "cancelled", "refused",
-                "interrupted")
+                "interrupted", "failed")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,6 +81,31 @@ class AuditMixin:
             conn.execute("UPDATE runs SET finished_at = ?, outcome = ?, counts = ?, message = ? "
                          "WHERE id = ?", (now_iso(), outcome,
                                           json.dumps(dict(counts or {})), message, run_id))
+
+    def fail_run(self, run_id: int, exc: BaseException, *,
+                 counts: Mapping[str, int] | None = None) -> str:
+        """Close a run that ``exc`` ended; returns its outcome.
+
+        ``stopped``: a service failed (run it again to resume); ``interrupted``: Ctrl-C or
+        the like; ``failed``: anything else (the state file could not be written, an
+        unexpected error). When the state file itself cannot be written, the run stays
+        ``running`` and the next command marks it ``interrupted``.
+        """
+        from pmtools.errors import ConnectorError, PmtoolsError, StateError
+
+        if isinstance(exc, ConnectorError):
+            outcome = "stopped"
+        elif isinstance(exc, Exception):
+            outcome = "failed"
+        else:
+            outcome = "interrupted"
+        message = str(exc) if isinstance(exc, PmtoolsError) else (
+            f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        try:
+            self.finish_run(run_id, outcome=outcome, counts=counts, message=message)
+        except StateError as again:
+            log.error("run %s could not be marked %s: %s", run_id, outcome, again)
+        return outcome
 
     def mark_interrupted_runs(self) -> list[int]:
         """Runs still ``running`` (their process died): mark them ``interrupted``.

@@ -66,11 +66,17 @@ class ConnectionPanel(ipw.VBox):
     def test(self) -> None:
         """Make one cheap call to each service and say what answered."""
         def check() -> None:
+            from pmtools.engine.tenant import check_tenant
+
             s = self.ctx.session
             lisc = s.liscio.check()
             ipm = s.ipm.check()
-            self.result.value = message_html(f"Both answered: {lisc}; {ipm}.", "success")
-            self.ctx.log.add(f"Connection test passed: {lisc}; {ipm}")
+            # Also which firm each is: a state file of another firm is refused here already.
+            firms = " and ".join(map(str, check_tenant(s.store, liscio=s.liscio,
+                                                       ipm=s.ipm).values()))
+            self.result.value = message_html(f"Both answered: {lisc}; {ipm}; {firms}.",
+                                             "success")
+            self.ctx.log.add(f"Connection test passed: {lisc}; {ipm}; {firms}")
         self.result.value = message_html("Testing…")
         self.ctx.guard("the connection test", check, self.result)
 

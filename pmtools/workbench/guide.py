@@ -29,8 +29,9 @@ def record_counts(session: Any) -> pd.DataFrame:
     policy = SyncPolicy()
     rows = []
     for kind in Kind:
-        liscio = sum(1 for r in session.liscio.iter_records(kind) if not r.archived)
-        ipm = sum(1 for _ in session.ipm.iter_records(kind))
+        with session.lock:  # checks the tenant first
+            liscio = sum(1 for r in session.liscio.iter_records(kind) if not r.archived)
+            ipm = sum(1 for _ in session.ipm.iter_records(kind))
         problem = preflight_problem(liscio_counts={kind: liscio}, ipm_counts={kind: ipm},
                                     policy=SyncPolicy(kinds=(kind,)))
         rows.append({"kind": kind.value, "liscio": liscio, "ipm": ipm,
@@ -44,8 +45,9 @@ def dry_run(session: Any, *, force: bool = False) -> Any:
     """Plan a sync and write nothing; returns the sync result with its plan."""
     from pmtools.engine.sync import run_sync
 
-    return run_sync(liscio=session.liscio, ipm=session.ipm, store=session.store,
-                    policy=SyncPolicy(force=force), dry_run=True, started_by="onboarding")
+    with session.lock:  # checks the tenant first
+        return run_sync(liscio=session.liscio, ipm=session.ipm, store=session.store,
+                        policy=SyncPolicy(force=force), dry_run=True, started_by="onboarding")
 
 
 def plan_frame(plan: Any) -> pd.DataFrame:
@@ -67,7 +69,8 @@ def review(session: Any, kind: Kind | str, statuses: tuple[str, ...] = (
     from pmtools.analysis.views import PairsView
     from pmtools.workbench.details import load_kind
 
-    data = load_kind(session, Kind(kind))
+    with session.lock:  # checks the tenant first
+        data = load_kind(session, Kind(kind))
     view = PairsView(data.table)
     page = view.query(status=statuses, page=0, page_size=max(len(view), 1))
     return page.rows
@@ -77,8 +80,9 @@ def apply(session: Any, *, force: bool = False) -> Any:
     """Run the sync for real; returns its result (counts, errors, outcome)."""
     from pmtools.engine.sync import run_sync
 
-    return run_sync(liscio=session.liscio, ipm=session.ipm, store=session.store,
-                    policy=SyncPolicy(force=force), dry_run=False, started_by="onboarding")
+    with session.lock:  # checks the tenant first
+        return run_sync(liscio=session.liscio, ipm=session.ipm, store=session.store,
+                        policy=SyncPolicy(force=force), dry_run=False, started_by="onboarding")
 
 
 def export(session: Any, kind: Kind | str, path: str | Path, *, status: str = "all") -> Path:
@@ -86,7 +90,8 @@ def export(session: Any, kind: Kind | str, path: str | Path, *, status: str = "a
     from pmtools.analysis.reports import write_report
     from pmtools.workbench.report import pairs_report
 
-    df = pairs_report(session, Kind(kind), status)
+    with session.lock:  # checks the tenant first
+        df = pairs_report(session, Kind(kind), status)
     return write_report(df, path)
 
 

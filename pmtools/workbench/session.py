@@ -40,6 +40,7 @@ class Session:
     sandbox: SandboxServer | None = None
     tmpdir: Path | None = None
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _depth: int = field(default=0, repr=False)
 
     @property
     def simulated(self) -> bool:
@@ -48,9 +49,14 @@ class Session:
         return self.sandbox is not None or self.settings.simulator
 
     @property
-    def lock(self) -> threading.RLock:
-        """Held while one action (a sync, a link, …) uses the store and connectors."""
-        return self._lock
+    def lock(self) -> _ActionLock:
+        """Held while one action (a sync, a link, …) uses the store and connectors.
+
+        Entering it (outermost) runs the tenant guard first (:mod:`pmtools.engine.tenant`): an action
+        on services that are not the state file's firm raises TenantMismatch, before it reads
+        or writes anything.
+        """
+        return _ActionLock(self)
 
     def close(self) -> None:
         """Close the store and connectors, stop the simulator and remove temporary files."""
@@ -73,6 +79,32 @@ class Session:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _ActionLock:
+    """``with session.lock:`` — the session's lock, and the tenant guard on first entry."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def __enter__(self) -> _ActionLock:
+        from pmtools.engine.tenant import check_tenant
+
+        s = self._session
+        s._lock.acquire()
+        s._depth += 1
+        if s._depth == 1:
+            try:
+                check_tenant(s.store, liscio=s.liscio, ipm=s.ipm)
+            except BaseException:
+                self.__exit__()
+                raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        s = self._session
+        s._depth -= 1
+        s._lock.release()
 
 
 def open_store(path: Path) -> Store:

@@ -231,7 +231,8 @@ class SyncPanel(ipw.VBox):
         s = self.ctx.session
         try:
             try:
-                with s.lock:
+                self._progress("organizations", 0, 2, "checking the firms of Liscio and IPM")
+                with s.lock:  # the tenant guard: both services are this state file's firm
                     self.result = run_sync(liscio=s.liscio, ipm=s.ipm, store=s.store,
                                            policy=policy, dry_run=dry_run, started_by="app",
                                            progress=self._progress, cancel=self._cancel,
