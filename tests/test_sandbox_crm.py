@@ -222,3 +222,40 @@ def test_the_spec_examples_are_accepted_and_answered_per_spec(sandbox) -> None:
     again = ipm.get(f"/v3/Organizations/{key}", params={"$expand": "BusinessCards"}).json()
     assert again["AccountingDetail"]["LegalName"] == "The Sample Company"
     assert again["BusinessCards"][0]["FacebookLink"] == "facebook.com/sampleName"
+
+
+# -- Karbon's own words, where its tests check them (issue 11) ------------------------------
+
+@pytest.mark.parametrize("collection", ["Organizations", "Contacts"])
+@pytest.mark.parametrize(("query", "words"), [
+    ("day(LastModifiedDateTime) eq 8", "Function 'day' is not allowed"),
+    ("FullName ne 'Nobody'", "Logical operator 'NotEqual' is not allowed"),
+])
+def test_a_refused_filter_says_what_karbon_says(ipm, collection, query, words) -> None:
+    got = ipm.get(f"/v3/{collection}", params={"$filter": query})
+    assert got.status_code == 400 and words in got.text, got.text
+
+
+@pytest.mark.parametrize(("collection", "key_field"), [("Organizations", "OrganizationKey"),
+                                                      ("Contacts", "ContactKey")])
+def test_select_on_one_record_is_refused_like_on_a_list(ipm, collection, key_field) -> None:
+    key = ipm.get(f"/v3/{collection}", params={"$top": 1}).json()["value"][0][key_field]
+    for path in (f"/v3/{collection}", f"/v3/{collection}/{key}"):
+        got = ipm.get(path, params={"$select": "FullName"})
+        assert got.status_code == 400, path
+        assert "Query option 'Select' is not allowed" in got.text, got.text
+
+
+def test_a_patch_of_another_property_names_the_ones_allowed(ipm) -> None:
+    org = ipm.get("/v3/Organizations", params={"$top": 1}).json()["value"][0]["OrganizationKey"]
+    got = ipm.patch(f"/v3/Organizations/{org}", json={"UserDefinedIdentifier": "x"})
+    assert got.status_code == 400
+    assert "Invalid property to update. Only FullName can be patched." in got.text
+    person = ipm.get("/v3/Contacts", params={"$top": 1}).json()["value"][0]["ContactKey"]
+    got = ipm.patch(f"/v3/Contacts/{person}", json={"UserDefinedIdentifier": "x"})
+    assert got.status_code == 400
+    assert ("Invalid property to update. Only FirstName,MiddleName,LastName,PreferredName,"
+            "Salutation,Suffix can be patched.") in got.text
+    renamed = ipm.patch(f"/v3/Contacts/{person}", json={"PreferredName": "Renamed"})
+    assert renamed.status_code in (200, 204), renamed.text
+    assert ipm.get(f"/v3/Contacts/{person}").json()["PreferredName"] == "Renamed"
