@@ -27,8 +27,9 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 import httpx
 
 from pmtools.connectors import cards
-from pmtools.connectors.http import (Clock, HttpClient, PageGuard, RequestStats, RetryPolicy,
-                                     Sleep, query_string, redact_url)
+from pmtools.connectors.http import (Clock, HttpClient, RequestStats, RetryPolicy, Sleep,
+                                     query_string, redact_url)
+from pmtools.connectors.paging import MAX_PAGES, PageGuard
 from pmtools.errors import DuplicateCreate, NotFound, RecordError, ServiceError
 from pmtools.connectors.wire import is_older, parse_time, person_parts, text
 from pmtools.records import FieldValue, Kind, Record, Side, has_value
@@ -91,11 +92,14 @@ class IpmConnector:
                  transport: httpx.BaseTransport | None = None, rate_limit: float = 120,
                  timeout: float = 30.0, sleep: Sleep = time.sleep,
                  clock: Clock = time.monotonic, retry: RetryPolicy | None = None,
-                 workers: int = 4, card_ttl: float = 120.0) -> None:
+                 workers: int = 4, card_ttl: float = 120.0, deadline: float | None = None,
+                 max_pages: int = MAX_PAGES) -> None:
         self.rate_limit = rate_limit
+        self._max_pages = max_pages
         self._http = HttpClient(
             base_url, label="IPM", side=Side.IPM.value, transport=transport, timeout=timeout,
             rate_limit=rate_limit, retry=retry, sleep=sleep, clock=clock,
+            **({"deadline": deadline} if deadline is not None else {}),
             secrets=(token, access_key),
             headers={"Authorization": f"Bearer {token}", "AccessKey": access_key,
                      "Accept": "application/json", "Accept-Encoding": "gzip"})
@@ -138,7 +142,8 @@ class IpmConnector:
         params: dict[str, Any] = {"$top": PAGE_SIZE, "$orderby": order}
         first = f"/v3/{api.collection}"
         url = self._http.url(first) + query_string(params)
-        guard = PageGuard(self._http, kind.ipm_name)
+        guard = PageGuard(self._http, kind.ipm_name, endpoint=self._http.url(first),
+                          page_size=PAGE_SIZE, max_pages=self._max_pages)
         guard.check(url)
         seen: set[str] = set()
         while True:
@@ -147,14 +152,19 @@ class IpmConnector:
             rows = body.get("value")
             if not isinstance(rows, list):
                 raise self._service(response, f"the {kind.ipm_name} list page has no 'value' list")
+            new = 0
             for row in rows:
                 record = self._from_row(kind, row, response)
                 if mark is not None and is_older(record.modified_at, mark):
                     return
                 if record.id not in seen:
                     seen.add(record.id)
+                    new += 1
                     yield record
             link = body.get("@odata.nextLink")
+            more = (isinstance(link, str) and link.strip()) or len(rows) >= PAGE_SIZE
+            if more:
+                guard.page(new_rows=new, count=body.get("@odata.count"))
             if isinstance(link, str) and link.strip():
                 url = self._resolve_link(link.strip(), str(response.request.url))
             else:

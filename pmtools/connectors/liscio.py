@@ -15,8 +15,9 @@ from urllib.parse import quote
 
 import httpx
 
-from pmtools.connectors.http import (Clock, HttpClient, PageGuard, RequestStats, RetryPolicy,
-                                     Sleep, query_string, redact_url)
+from pmtools.connectors.http import (Clock, HttpClient, RequestStats, RetryPolicy, Sleep,
+                                     query_string, redact_url)
+from pmtools.connectors.paging import MAX_PAGES, PageGuard
 from pmtools.connectors.wire import person_parts, text
 from pmtools.errors import DuplicateCreate, RecordError, ServiceError
 from pmtools.records import Address, FieldValue, Kind, Record, Side, has_value
@@ -40,10 +41,13 @@ class LiscioConnector:
     def __init__(self, base_url: str, token: str, *,
                  transport: httpx.BaseTransport | None = None, timeout: float = 30.0,
                  rate_limit: float = 0, sleep: Sleep = time.sleep,
-                 clock: Clock = time.monotonic, retry: RetryPolicy | None = None) -> None:
+                 clock: Clock = time.monotonic, retry: RetryPolicy | None = None,
+                 deadline: float | None = None, max_pages: int = MAX_PAGES) -> None:
+        self._max_pages = max_pages
         self._http = HttpClient(
             base_url, label="Liscio", side=Side.LISCIO.value, transport=transport,
             timeout=timeout, rate_limit=rate_limit, retry=retry, sleep=sleep, clock=clock,
+            **({"deadline": deadline} if deadline is not None else {}),
             secrets=(token,), headers={"Authorization": f"Bearer {token}",
                                        "Accept": "application/json"})
         self._found: dict[tuple[Kind, str], Record] = {}
@@ -74,18 +78,22 @@ class LiscioConnector:
         With ``modified_since``, only records updated at or after it (``updated_since``).
         """
         params: dict[str, Any] = {"limit": PAGE_SIZE, "updated_since": modified_since}
-        guard = PageGuard(self._http, str(kind))
+        guard = PageGuard(self._http, str(kind), endpoint=_PATH[kind], page_size=PAGE_SIZE,
+                          max_pages=self._max_pages)
         seen: set[str] = set()
         while True:
             response = self._http.request("GET", _PATH[kind] + query_string(params), kind="list")
             items, cursor = self._page(response, str(kind))
+            new = 0
             for item in items:
                 record = self._record(kind, item, response)
                 if record.id not in seen:
                     seen.add(record.id)
+                    new += 1
                     yield record
             if not cursor:
                 return
+            guard.page(new_rows=new)
             guard.check(cursor)
             params = params | {"cursor": cursor}
 
