@@ -3,9 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from pmtools.records import FieldValue, Kind, Record, Side
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unreadable:
+    """A record a pull left out: its fields have the wrong types (a record error, not a
+    malformed page). ``name`` is its name when that much was readable, else empty."""
+
+    side: Side
+    kind: Kind
+    id: str
+    name: str
+    problem: str
+
+    def message(self) -> str:
+        """One sentence for a person: which record, what is wrong, what to do."""
+        system = "IPM" if self.side is Side.IPM else "Liscio"
+        what = self.kind.ipm_name[:-1] if self.side is Side.IPM else str(self.kind)[:-1]
+        who = repr(self.name) if self.name else f"with id {self.id}"
+        if self.kind is Kind.CONTACTS and self.side is Side.IPM:
+            what = "person"
+        return (f"{system} {what} {who} cannot be read ({self.problem}): it is left out of "
+                f"this sync, with its linked record; correct it in {system}")
 
 
 @runtime_checkable
@@ -62,4 +85,8 @@ class Connector(Protocol):
 
     def check(self) -> str:
         """A cheap call that proves the connection and credentials; returns a short label."""
+        ...
+
+    def take_unreadable(self) -> list[Unreadable]:
+        """The records :meth:`iter_records` left out since the last call (then forgotten)."""
         ...

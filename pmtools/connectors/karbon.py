@@ -27,11 +27,13 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 import httpx
 
 from pmtools.connectors import cards
+from pmtools.connectors.base import Unreadable
 from pmtools.connectors.http import (Clock, HttpClient, RequestStats, RetryPolicy, Sleep,
                                      query_string, redact_url)
 from pmtools.connectors.paging import MAX_PAGES, PageGuard
-from pmtools.errors import DuplicateCreate, NotFound, RecordError, ServiceError
-from pmtools.connectors.wire import is_older, parse_time, person_parts, text
+from pmtools.errors import DuplicateCreate, MalformedReply, NotFound, RecordError, ServiceError
+from pmtools.connectors.wire import (FieldProblem, is_older, parse_time, person_parts, text,
+                                     text_field, time_field)
 from pmtools.records import FieldValue, Kind, Record, Side, has_value
 
 log = logging.getLogger(__name__)
@@ -108,6 +110,7 @@ class IpmConnector:
         self._card_ttl = card_ttl
         self._cache: dict[tuple[Kind, str], _Cached] = {}
         self._found: dict[tuple[Kind, str], Record] = {}
+        self._unreadable: list[Unreadable] = []
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -155,6 +158,12 @@ class IpmConnector:
             new = 0
             for row in rows:
                 record = self._from_row(kind, row, response)
+                if isinstance(record, Unreadable):
+                    if record.id not in seen:
+                        seen.add(record.id)
+                        new += 1
+                        self._leave_out(record)
+                    continue
                 if mark is not None and is_older(record.modified_at, mark):
                     return
                 if record.id not in seen:
@@ -176,6 +185,12 @@ class IpmConnector:
                 # comes, so ask for the next page ourselves
                 url = self._http.url(first) + query_string(params | {"$skip": skip})
             guard.check(url)
+
+    def take_unreadable(self) -> list[Unreadable]:
+        """The rows :meth:`iter_records` left out since the last call (then forgotten)."""
+        with self._lock:
+            taken, self._unreadable = self._unreadable, []
+        return taken
 
     def get_record(self, kind: Kind, record_id: str) -> Record:
         """Read one organization or person with its primary card; NotFound when gone."""
@@ -295,17 +310,23 @@ class IpmConnector:
             raise RecordError(self._http.scrub(
                 f"IPM {response.request.method} {redact_url(response.request.url)}: the reply "
                 f"has no {api.key}"), side=self.side.value, status=response.status_code)
-        card = cards.primary_card(entity.get("BusinessCards"))
-        card_values = cards.card_fields(card, kind)
-        if kind is Kind.ACCOUNTS:
-            record = Record(side=self.side, kind=kind, id=key, name=text(entity.get("FullName"))
-                            or "", **card_values, **_common(entity), extra=_extra(entity))
-        else:
-            parts = [text(entity.get(n)) for n in ("FirstName", "MiddleName", "LastName")]
-            name = text(entity.get("FullName")) or " ".join(p for p in parts if p)
-            record = Record(side=self.side, kind=kind, id=key, name=name, first_name=parts[0],
-                            middle_name=parts[1], last_name=parts[2], **card_values,
-                            **_common(entity), extra=_extra(entity))
+        try:
+            card = cards.primary_card(cards.check_cards(entity.get("BusinessCards")))
+            card_values = cards.card_fields(card, kind)
+            if kind is Kind.ACCOUNTS:
+                record = Record(side=self.side, kind=kind, id=key,
+                                name=text_field(entity, "FullName") or "", **card_values,
+                                **_common(entity), extra=_extra(entity))
+            else:
+                parts = [text_field(entity, n) for n in ("FirstName", "MiddleName", "LastName")]
+                name = text_field(entity, "FullName") or " ".join(p for p in parts if p)
+                record = Record(side=self.side, kind=kind, id=key, name=name,
+                                first_name=parts[0], middle_name=parts[1], last_name=parts[2],
+                                **card_values, **_common(entity), extra=_extra(entity))
+        except FieldProblem as exc:
+            bad = _unreadable(kind, key, entity, str(exc))
+            raise RecordError(self._http.scrub(bad.message()), side=self.side.value,
+                              status=response.status_code) from None
         plain = {k: v for k, v in entity.items() if k != "BusinessCards"}
         cached = _Cached(record=record, entity=plain, card=card, at=self._clock())
         if remember:
@@ -414,19 +435,30 @@ class IpmConnector:
             f"IPM {kind.ipm_name} with UserDefinedIdentifier {external_id!r} already exists "
             f"({existing.id})", side=self.side.value, status=500, code="5001")
 
-    def _from_row(self, kind: Kind, row: Any, response: httpx.Response) -> Record:
+    def _from_row(self, kind: Kind, row: Any, response: httpx.Response) -> Record | Unreadable:
+        """A list row as a Record, or as Unreadable when a field has the wrong type."""
         api = _API[kind]
         key = row.get(api.key) if isinstance(row, dict) else None
-        if not isinstance(key, str) or not key:
+        if not isinstance(key, str) or not key.strip():
             raise self._service(response, f"a {kind.ipm_name} list row has no {api.key}")
-        name = text(row.get("FullName")) or ""
-        if kind is Kind.ACCOUNTS:
+        try:
+            name = text_field(row, "FullName") or ""
+            if kind is Kind.ACCOUNTS:
+                return Record(side=self.side, kind=kind, id=key, name=name,
+                              phone=text_field(row, "PhoneNumber"),
+                              website=text_field(row, "Website"), details_complete=False,
+                              **_common(row), extra=_extra(row))
             return Record(side=self.side, kind=kind, id=key, name=name,
-                          phone=text(row.get("PhoneNumber")), website=text(row.get("Website")),
-                          details_complete=False, **_common(row), extra=_extra(row))
-        return Record(side=self.side, kind=kind, id=key, name=name,
-                      email=text(row.get("EmailAddress")), title=text(row.get("RoleOrTitle")),
-                      **_common(row), extra=_extra(row))
+                          email=text_field(row, "EmailAddress"),
+                          title=text_field(row, "RoleOrTitle"), **_common(row),
+                          extra=_extra(row))
+        except FieldProblem as exc:
+            return _unreadable(kind, key, row, str(exc))
+
+    def _leave_out(self, bad: Unreadable) -> None:
+        log.warning("%s", self._http.scrub(bad.message()))
+        with self._lock:
+            self._unreadable.append(bad)
 
     def _resolve_link(self, link: str, current: str) -> str:
         """The absolute URL of a nextLink: absolute, root-relative or relative."""
@@ -451,15 +483,23 @@ class IpmConnector:
             raise self._service(response, f"the {what} is not a JSON object")
         return body
 
-    def _service(self, response: httpx.Response, problem: str) -> ServiceError:
-        return ServiceError(self._http.scrub(
-            f"IPM {response.request.method} {redact_url(response.request.url)}: {problem}"),
-            side=self.side.value, status=response.status_code)
+    def _service(self, response: httpx.Response, problem: str) -> MalformedReply:
+        error = self._http.malformed(response.request.url, problem,
+                                     method=response.request.method)
+        error.status = response.status_code
+        return error
 
 
 def _common(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {"modified_at": text(row.get("LastModifiedDateTime")),
-            "external_id": text(row.get("UserDefinedIdentifier"))}
+    """Fields every row and entity has; FieldProblem when one has the wrong type."""
+    return {"modified_at": time_field(row, "LastModifiedDateTime"),
+            "external_id": text_field(row, "UserDefinedIdentifier")}
+
+
+def _unreadable(kind: Kind, key: str, row: Mapping[str, Any], problem: str) -> Unreadable:
+    name = row.get("FullName")
+    return Unreadable(side=Side.IPM, kind=kind, id=key, problem=problem,
+                      name=name.strip() if isinstance(name, str) else "")
 
 
 def _extra(row: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
