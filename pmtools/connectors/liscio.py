@@ -82,7 +82,8 @@ class LiscioConnector:
         With ``modified_since``, only records updated at or after it (``updated_since``).
         """
         params: dict[str, Any] = {"limit": PAGE_SIZE, "updated_since": modified_since}
-        guard = PageGuard(self._http, str(kind), endpoint=_PATH[kind], page_size=PAGE_SIZE,
+        guard = PageGuard(self._http, str(kind), endpoint=self._http.url(_PATH[kind]),
+                          page_size=PAGE_SIZE,
                           max_pages=self._max_pages)
         seen: set[str] = set()
         while True:

@@ -54,8 +54,8 @@ class PageGuard:
         if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
             allowed = math.ceil(count / self._page_size) + 1  # room for rows added meanwhile
             if self._pages >= allowed:
-                raise self._endless(f"it announced {count} {self._what} but offers a page "
-                                    f"after {self._pages} pages")
+                raise self._endless(f"it announced {count} {self._what} in all, yet offers "
+                                    f"page {self._pages + 1}")
         if self._pages >= self._max_pages:
             raise self._endless(f"it offers more than {self._max_pages} pages of "
                                 f"{self._what}; stopping there")
