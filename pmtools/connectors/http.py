@@ -44,7 +44,7 @@ from urllib.parse import quote
 import httpx
 
 from pmtools.connectors import replies
-from pmtools.connectors.redact import (SENSITIVE, path_of, redact_httpx_logs,
+from pmtools.connectors.redact import (SENSITIVE, path_of, redact_httpx_logs, redact_text,
                                        redact_url)
 from pmtools.errors import (AuthError, ConfigError, ConnectorError, MalformedReply, NotFound,
                             RecordError, ServiceError)
@@ -299,7 +299,8 @@ class HttpClient:
                     budget_left -= self.backoff(attempt, budget_left=budget_left, url=url)
                     continue
                 raise ServiceError(self.scrub(
-                    f"{self.label} {method} {shown} failed ({type(exc).__name__}: {exc})"
+                    f"{self.label} {method} {shown} failed ({type(exc).__name__}: "
+                    f"{redact_text(str(exc))})"
                     + (f" after {attempt} tries" if attempt > 1 else "")),
                     side=self.side) from None
             log.debug("%s %s %s -> %d", self.label, method, redact_url(response.request.url),

@@ -197,6 +197,19 @@ def test_a_long_wait_is_a_warning_a_person_sees(caplog):
     assert len(warnings) == 1 and "wait 45 s" in warnings[0].getMessage()
 
 
+def test_the_long_wait_warning_reaches_the_workbench_log_panel():
+    from pmtools.workbench.common import LogPanel, PanelHandler
+
+    panel = LogPanel()
+    handler = PanelHandler(panel).attach()
+    try:
+        client(RateLimited("120", times=1), VirtualTime()).request("GET", "/Contacts")
+    finally:
+        handler.detach()
+    (line,) = [line for line in panel.lines if "WARNING" in line]
+    assert "Svc is rate-limiting pmtools and asks it to wait 120 s" in line
+
+
 def test_backoff_of_5xx_retries_counts_against_the_budget():
     vt = VirtualTime()
     calls = []
@@ -214,10 +227,11 @@ def test_httpx_request_logs_carry_redacted_urls(caplog):
     http = HttpClient("https://user:pa55word@svc.example/api", label="Svc", side="ipm",
                       headers={}, transport=httpx.MockTransport(
                           lambda request: httpx.Response(200, json={})))
-    with caplog.at_level(logging.DEBUG):
+    with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger="httpx"):
         http.request("GET", "/things", params={"access_key": "qwerty-secret", "page": "2"})
     lines = [r.getMessage() for r in caplog.records]
-    assert any("svc.example/api/things" in line for line in lines)
+    assert any(line.startswith("HTTP Request: GET https://svc.example/api/things")
+               for line in lines), lines
     text = "\n".join(lines)
     assert "pa55word" not in text and "qwerty-secret" not in text and "user:" not in text
     assert "page=2" in text  # what is not secret stays readable

@@ -18,8 +18,11 @@ and the test asserts the error, not a time.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -184,3 +187,21 @@ def test_a_record_of_wrong_types_is_a_record_error_and_the_rest_syncs(
     proxy.set()
     assert main(["sync", "--json"]) in (0, 1)
     assert ipm_phone(server, link.ipm_key) == phone  # nothing lost
+
+
+def test_verbose_logs_show_no_user_info_or_secret_query_values(world, tmp_path):
+    """``pmtools -v``: httpx's own request lines carried the URL whole (issue 8 §6)."""
+    server, proxy, template = world
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PMTOOLS_")} | {
+        "PMTOOLS_STATE": str(tmp_path / "state.sqlite"),
+        "PMTOOLS_LISCIO_URL": server.liscio_url.replace("http://", "http://user:pa55word@"),
+        "PMTOOLS_IPM_URL": server.ipm_url, "PMTOOLS_IPM_RATE_LIMIT": "0",
+        "PMTOOLS_LISCIO_TOKEN": config.SANDBOX_LISCIO_TOKEN,
+        "PMTOOLS_IPM_TOKEN": config.SANDBOX_IPM_TOKEN,
+        "PMTOOLS_IPM_ACCESS_KEY": config.SANDBOX_IPM_ACCESS_KEY}
+    done = subprocess.run([sys.executable, "-c", "from pmtools.cli import entry; entry()",
+                           "-v", "sync", "--dry-run"], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert "HTTP Request: GET" in done.stderr  # httpx's lines are there, redacted
+    for secret in ("pa55word", *SECRETS):
+        assert secret not in done.stderr + done.stdout
