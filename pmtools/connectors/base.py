@@ -9,6 +9,10 @@ from typing import Protocol, runtime_checkable
 from pmtools.records import FieldValue, Kind, Record, Side
 
 
+_ONE = {(Side.IPM, Kind.ACCOUNTS): "organization", (Side.IPM, Kind.CONTACTS): "person",
+        (Side.LISCIO, Kind.ACCOUNTS): "account", (Side.LISCIO, Kind.CONTACTS): "contact"}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Unreadable:
     """A record a pull left out: its fields have the wrong types (a record error, not a
@@ -23,10 +27,8 @@ class Unreadable:
     def message(self) -> str:
         """One sentence for a person: which record, what is wrong, what to do."""
         system = "IPM" if self.side is Side.IPM else "Liscio"
-        what = self.kind.ipm_name[:-1] if self.side is Side.IPM else str(self.kind)[:-1]
+        what = _ONE[(self.side, self.kind)]
         who = repr(self.name) if self.name else f"with id {self.id}"
-        if self.kind is Kind.CONTACTS and self.side is Side.IPM:
-            what = "person"
         return (f"{system} {what} {who} cannot be read ({self.problem}): it is left out of "
                 f"this sync, with its linked record; correct it in {system}")
 

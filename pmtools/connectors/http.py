@@ -355,9 +355,9 @@ class HttpClient:
                   method: str = "GET") -> MalformedReply:
         """A MalformedReply naming the endpoint by its path (not raised here)."""
         return MalformedReply(self.scrub(
-            f"{self.label} sent a reply pmtools cannot use at {method} {path_of(url)}: "
-            f"{problem}. Nothing was written from it; run the same command again later, and "
-            f"if this keeps happening tell {self.label}'s support."), side=self.side)
+            f"{self.label} sent a reply pmtools cannot use at {method} {path_of(url)} "
+            f"({problem}); nothing was written from it: run the same command again later, "
+            f"and tell {self.label}'s support if it keeps happening"), side=self.side)
 
     def _retry_after(self, response: httpx.Response) -> float:
         raw = response.headers.get("Retry-After", "").strip()
