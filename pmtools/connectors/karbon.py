@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import httpx
 
@@ -30,7 +30,7 @@ from pmtools.connectors import cards
 from pmtools.connectors.base import Unreadable
 from pmtools.connectors.http import (Clock, HttpClient, RequestStats, RetryPolicy, Sleep,
                                      query_string, redact_url)
-from pmtools.connectors.paging import MAX_PAGES, PageGuard
+from pmtools.connectors.paging import MAX_PAGES, PageGuard, resolve_link, skip_of
 from pmtools.errors import DuplicateCreate, MalformedReply, NotFound, RecordError, ServiceError
 from pmtools.connectors.wire import (FieldProblem, is_older, parse_time, person_parts, text,
                                      text_field, time_field)
@@ -175,9 +175,9 @@ class IpmConnector:
             if more:
                 guard.page(new_rows=new, count=body.get("@odata.count"))
             if isinstance(link, str) and link.strip():
-                url = self._resolve_link(link.strip(), str(response.request.url))
+                url = resolve_link(self._http, link.strip(), str(response.request.url))
             else:
-                skip = _skip_of(response.request.url) + len(rows)
+                skip = skip_of(response.request.url) + len(rows)
                 count = body.get("@odata.count")
                 if len(rows) < PAGE_SIZE or (isinstance(count, int) and skip >= count):
                     return
@@ -460,23 +460,6 @@ class IpmConnector:
         with self._lock:
             self._unreadable.append(bad)
 
-    def _resolve_link(self, link: str, current: str) -> str:
-        """The absolute URL of a nextLink: absolute, root-relative or relative."""
-        base = urlsplit(self._http.base_url)
-        if link.startswith(("http://", "https://")):
-            target = urlsplit(link)
-            if (target.scheme, target.netloc) != (base.scheme, base.netloc):
-                raise ServiceError(f"IPM paging link points to another server "
-                                   f"({target.netloc}); not sending the credentials there",
-                                   side=self.side.value)
-            return link
-        if link.startswith("/"):
-            prefix = base.path.rstrip("/")
-            if prefix and link != prefix and not link.startswith(prefix + "/"):
-                link = prefix + link
-            return urlunsplit((base.scheme, base.netloc, "", "", "")) + link
-        return urljoin(current, link)
-
     def _json_object(self, response: httpx.Response, what: str) -> dict[str, Any]:
         body = self._http.parse_json(response)
         if not isinstance(body, dict):
@@ -511,11 +494,3 @@ def _extra(row: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
 
 def _path_key(key: str) -> str:
     return quote(key, safe="")
-
-
-def _skip_of(url: httpx.URL) -> int:
-    raw = url.params.get("$skip")
-    try:
-        return max(0, int(raw)) if raw is not None else 0
-    except ValueError:
-        return 0

@@ -1,9 +1,14 @@
-"""Paging bounds: one listing may not run without end (:class:`PageGuard`)."""
+"""Paging: one listing may not run without end (:class:`PageGuard`); Karbon's page links."""
 
 from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import httpx
+
+from pmtools.errors import ServiceError
 
 if TYPE_CHECKING:
     from pmtools.connectors.http import HttpClient
@@ -62,3 +67,38 @@ class PageGuard:
 
     def _endless(self, problem: str) -> MalformedReply:
         return self._client.malformed(self._endpoint or self._what, problem)
+
+
+def resolve_link(client: HttpClient, link: str, current: str) -> str:
+    """The absolute URL of a nextLink: absolute, root-relative or relative.
+
+    ServiceError when it points to another server (the credentials are not sent there);
+    MalformedReply when it is not a URL at all.
+    """
+    base = urlsplit(client.base_url)
+    try:
+        target = urlsplit(link)
+        target.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise client.malformed(current, "its next-page link is not a URL") from None
+    if link.startswith(("http://", "https://")):
+        if (target.scheme, target.netloc) != (base.scheme, base.netloc):
+            raise ServiceError(f"{client.label} paging link points to another server "
+                               f"({target.hostname}); not sending the credentials there",
+                               side=client.side)
+        return link
+    if link.startswith("/"):
+        prefix = base.path.rstrip("/")
+        if prefix and link != prefix and not link.startswith(prefix + "/"):
+            link = prefix + link
+        return urlunsplit((base.scheme, base.netloc, "", "", "")) + link
+    return urljoin(current, link)
+
+
+def skip_of(url: httpx.URL) -> int:
+    """The ``$skip`` of a page's URL (0 when absent or not a number)."""
+    raw = url.params.get("$skip")
+    try:
+        return max(0, int(raw)) if raw is not None else 0
+    except ValueError:
+        return 0

@@ -312,6 +312,15 @@ def test_endless_liscio_cursors_stop_with_a_malformed_reply(fresh, most):
     assert_clean(str(caught.value), "/v1/contacts")
 
 
+@pytest.mark.parametrize("link", ["http://[::1/v3/Contacts", "https://svc.example:port/v3/x"])
+def test_a_next_link_that_is_not_a_url_is_a_malformed_reply(link):
+    app = lambda request: httpx.Response(200, json={  # noqa: E731
+        "value": [{"ContactKey": "K1", "FullName": "Ann Lee"}], "@odata.nextLink": link})
+    ipm = IpmConnector(HOST, TOKEN, KEY, transport=httpx.MockTransport(app), rate_limit=0)
+    with pytest.raises(MalformedReply, match="next-page link is not a URL"):
+        list(ipm.iter_records(Kind.CONTACTS))
+
+
 def test_a_real_paging_within_the_count_is_read_whole():
     class Counted:
         def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -337,13 +346,15 @@ JSON = st.recursive(
 ROW_KEYS = ("ContactKey", "OrganizationKey", "FullName", "EmailAddress", "PhoneNumber",
             "LastModifiedDateTime", "UserDefinedIdentifier", "id", "name", "first_name",
             "last_name", "archived", "account_ids", "address", "primary_email", "updated_at")
+LINKS = st.sampled_from(["http://[::1/x", "https://svc.example:x/v3", "/v3/Contacts?$skip=1",
+                         "next", "https://other.example/v3/Contacts", "", "   "])
 ROW = st.dictionaries(st.sampled_from(ROW_KEYS), JSON, max_size=6)
 PAGE = st.one_of(
     JSON,
     st.fixed_dictionaries({"value": st.lists(ROW | JSON, max_size=3)},
-                          optional={"@odata.nextLink": JSON, "@odata.count": JSON}),
+                          optional={"@odata.nextLink": JSON | LINKS, "@odata.count": JSON}),
     st.fixed_dictionaries({"items": st.lists(ROW | JSON, max_size=3)},
-                          optional={"next_cursor": JSON}))
+                          optional={"next_cursor": JSON | LINKS}))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
