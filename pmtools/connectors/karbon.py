@@ -26,13 +26,13 @@ from urllib.parse import quote
 
 import httpx
 
-from pmtools.connectors import cards
+from pmtools.connectors import cards, replies
 from pmtools.connectors.base import Unreadable
 from pmtools.connectors.http import (Clock, HttpClient, RequestStats, RetryPolicy, Sleep,
                                      query_string, redact_url)
 from pmtools.connectors.paging import MAX_PAGES, PageGuard, resolve_link, skip_of
 from pmtools.errors import DuplicateCreate, MalformedReply, NotFound, RecordError, ServiceError
-from pmtools.connectors.wire import (FieldProblem, is_older, parse_time, person_parts, text,
+from pmtools.connectors.wire import (FieldProblem, is_older, parse_time, person_parts,
                                      text_field, time_field)
 from pmtools.records import FieldValue, Kind, Record, Side, has_value
 
@@ -402,9 +402,9 @@ class IpmConnector:
     def _created(self, kind: Kind, draft: Record, external_id: str,
                  response: httpx.Response) -> Record:
         api = _API[kind]
-        try:
-            reply = response.json()
-        except ValueError:
+        try:  # the create happened: an unusable reply only costs the lookup below
+            reply = replies.load_json(response.content)
+        except replies.BadReply:
             reply = None
         reply = reply if isinstance(reply, dict) else {}
         key = reply.get(api.key)
@@ -424,9 +424,10 @@ class IpmConnector:
             name = " ".join(p for p in (first, middle, last) if p)
             parts = {"first_name": first, "middle_name": middle, "last_name": last}
         else:
-            name, parts = text(reply.get("FullName")) or draft.name.strip(), {}
+            name, parts = _quietly(text_field, reply, "FullName") or draft.name.strip(), {}
         return Record(side=self.side, kind=kind, id=key, name=name, **parts, **values,
-                      external_id=external_id, modified_at=text(reply.get("LastModifiedDateTime")))
+                      external_id=external_id,
+                      modified_at=_quietly(time_field, reply, "LastModifiedDateTime"))
 
     def _duplicate(self, kind: Kind, external_id: str, existing: Record) -> DuplicateCreate:
         with self._lock:
@@ -490,6 +491,14 @@ def _extra(row: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
              "ContactType": "contact_type"}
     return tuple((label, str(row[k])) for k, label in names.items()
                  if isinstance(row.get(k), str) and row[k].strip())
+
+
+def _quietly(read: Any, row: Mapping[str, Any], key: str) -> str | None:
+    """``read(row, key)``, or None when the value has the wrong type (we know better)."""
+    try:
+        return read(row, key)
+    except FieldProblem:
+        return None
 
 
 def _path_key(key: str) -> str:
