@@ -94,14 +94,14 @@ class IpmConnector:
                  transport: httpx.BaseTransport | None = None, rate_limit: float = 120,
                  timeout: float = 30.0, sleep: Sleep = time.sleep,
                  clock: Clock = time.monotonic, retry: RetryPolicy | None = None,
-                 workers: int = 4, card_ttl: float = 120.0, deadline: float | None = None,
+                 workers: int = 4, card_ttl: float = 120.0, deadline: float = replies.DEADLINE,
                  max_pages: int = MAX_PAGES) -> None:
         self.rate_limit = rate_limit
         self._max_pages = max_pages
         self._http = HttpClient(
             base_url, label="IPM", side=Side.IPM.value, transport=transport, timeout=timeout,
             rate_limit=rate_limit, retry=retry, sleep=sleep, clock=clock,
-            **({"deadline": deadline} if deadline is not None else {}),
+            deadline=deadline,
             secrets=(token, access_key),
             headers={"Authorization": f"Bearer {token}", "AccessKey": access_key,
                      "Accept": "application/json", "Accept-Encoding": "gzip"})

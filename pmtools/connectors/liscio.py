@@ -15,10 +15,11 @@ from urllib.parse import quote
 
 import httpx
 
+from pmtools.connectors.base import Unreadable
 from pmtools.connectors.http import (Clock, HttpClient, RequestStats, RetryPolicy, Sleep,
                                      query_string, redact_url)
 from pmtools.connectors.paging import MAX_PAGES, PageGuard
-from pmtools.connectors.base import Unreadable
+from pmtools.connectors.replies import DEADLINE
 from pmtools.connectors.wire import (FieldProblem, flag_field, object_field, person_parts, text,
                                      text_field, texts_field, time_field)
 from pmtools.errors import DuplicateCreate, MalformedReply, RecordError, ServiceError
@@ -45,12 +46,12 @@ class LiscioConnector:
                  transport: httpx.BaseTransport | None = None, timeout: float = 30.0,
                  rate_limit: float = 0, sleep: Sleep = time.sleep,
                  clock: Clock = time.monotonic, retry: RetryPolicy | None = None,
-                 deadline: float | None = None, max_pages: int = MAX_PAGES) -> None:
+                 deadline: float = DEADLINE, max_pages: int = MAX_PAGES) -> None:
         self._max_pages = max_pages
         self._http = HttpClient(
             base_url, label="Liscio", side=Side.LISCIO.value, transport=transport,
             timeout=timeout, rate_limit=rate_limit, retry=retry, sleep=sleep, clock=clock,
-            **({"deadline": deadline} if deadline is not None else {}),
+            deadline=deadline,
             secrets=(token,), headers={"Authorization": f"Bearer {token}",
                                        "Accept": "application/json"})
         self._found: dict[tuple[Kind, str], Record] = {}
