@@ -1,5 +1,5 @@
 """Connectors: Liscio and IPM (Karbon API v3) over HTTP, behind one protocol."""
 
-from pmtools.connectors.base import Connector
+from pmtools.connectors.base import Connector, Unreadable
 
-__all__ = ["Connector"]
+__all__ = ["Connector", "Unreadable"]
