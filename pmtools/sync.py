@@ -25,13 +25,13 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from pmtools import unreadable as unread
 from pmtools.apply import Progress, apply_plan, reconcile
-from pmtools.connectors.base import Connector, Unreadable
+from pmtools.connectors.base import Connector
 from pmtools.errors import ConnectorError, PlanChanged, PreflightRefused
 from pmtools.plan import COUNT_KEYS, Plan, SyncPolicy
 from pmtools.records import Kind, Record, Side
 from pmtools.store import Store, now_iso
-from pmtools.unreadable import hold_creates, hold_out
 
 log = logging.getLogger(__name__)
 
@@ -120,33 +120,26 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
     ipm_records: dict[Kind, list[Record]] = {}
     pulled_all: dict[Kind, bool] = {}
     liscio.take_unreadable(), ipm.take_unreadable()  # what earlier reads left is not this run's
-    unreadable: list[Unreadable] = []
     for kind in Kind:
         stage = _STAGE_OF[kind]
         if kind not in policy.kinds:
             if first:  # the baseline covers both kinds, whatever this run syncs
                 liscio_records[kind] = list(liscio.iter_records(kind))
-                unreadable += liscio.take_unreadable()
             progress(stage, 1, 1, f"{kind}: not selected")
             continue
         progress(stage, 0, 2, f"fetching Liscio {kind}")
         liscio_records[kind] = list(liscio.iter_records(kind))
-        unreadable += liscio.take_unreadable()
         progress(stage, 1, 2, f"fetching IPM {kind.ipm_name}")
-        ipm_records[kind], pulled_all[kind], bad = _pull_ipm(
-            ipm, store, kind, full=full or first, save=run_id is not None)
-        unreadable += bad
+        ipm_records[kind], pulled_all[kind] = _pull_ipm(ipm, store, kind, full=full or first,
+                                                        save=run_id is not None)
         progress(stage, 2, 2, f"{len(liscio_records[kind])} Liscio {kind}, "
                               f"{len(ipm_records[kind])} IPM {kind.ipm_name}")
-    for bad in unreadable if run_id is not None else ():
-        store.record_error(run_id, kind=bad.kind, op="read", message=bad.message(),
-                           side=bad.side, name=bad.name or None,
-                           liscio_id=bad.id if bad.side is Side.LISCIO else None,
-                           ipm_key=bad.id if bad.side is Side.IPM else None)
+    bad = [*liscio.take_unreadable(), *ipm.take_unreadable()]
+    if run_id is not None:
+        unread.record(bad, store=store, run_id=run_id)
     selected = {k: liscio_records[k] for k in policy.kinds}
-    for kind in policy.kinds:
-        selected[kind], ipm_records[kind], state = hold_out(
-            kind, unreadable, liscio=selected[kind], ipm=ipm_records[kind], state=state)
+    selected, ipm_records, state = unread.hold_out(bad, liscio=selected, ipm=ipm_records,
+                                                   state=state)
     progress("linking", 0, 1, "checking")
     if first:
         problem = preflight_problem(
@@ -178,9 +171,8 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
         return SyncResult(run_id=run_id, plan=empty, counts=_zero_counts(),
                           outcome="cancelled"), None
     progress("linking", 0, 1, "planning")
-    plan = plan_sync(liscio=selected, ipm=ipm_records, state=state, policy=policy)
-    plan = hold_creates(plan, {b.kind for b in unreadable if b.side is Side.IPM})
-    read_errors = tuple(bad.message() for bad in unreadable)
+    plan = unread.hold_creates(plan_sync(liscio=selected, ipm=ipm_records, state=state,
+                                         policy=policy), bad)
     if expected is not None and plan.writes() != expected.writes():
         raise PlanChanged(
             "Liscio or IPM changed since the preview: the plan is no longer the one shown. "
@@ -189,9 +181,8 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
     records.update({(Side.IPM, k): tuple(v) for k, v in ipm_records.items()})
     if run_id is None:
         progress("linking", 1, 1, "dry run: nothing written")
-        counts = plan.counts() | {"errors": len(read_errors)}
-        return SyncResult(run_id=None, plan=plan, counts=counts, outcome="dry_run",
-                          records=records, errors=read_errors), None
+        return SyncResult(run_id=None, plan=plan, counts=unread.counted(plan.counts(), bad),
+                          errors=unread.messages(bad), outcome="dry_run", records=records), None
     names = {(r.side, r.kind, r.id): r.name for recs in records.values() for r in recs}
     result = apply_plan(plan, liscio=liscio, ipm=ipm, store=store, run_id=run_id,
                         progress=progress, cancel=cancel, names=names)
@@ -200,26 +191,22 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
                    if c["side"] == str(Side.IPM) and c["kind"] == str(kind)}
         store.forget_details(kind, written)
     if first and result.outcome in ("done", "done_with_errors"):
-        # the unreadable Liscio records existed too: not "created after the first sync"
         store.record_baseline([(k, r.id) for k, recs in liscio_records.items() for r in recs]
-                              + [(b.kind, b.id) for b in unreadable if b.side is Side.LISCIO])
-    counts = result.counts | {"errors": result.counts.get("errors", 0) + len(read_errors)}
-    outcome = ("done_with_errors" if read_errors and result.outcome == "done"
-               else result.outcome)
+                              + unread.baseline(bad))
+    result = unread.with_errors(result, bad)
     message = result.error and str(result.error)
-    store.finish_run(run_id, outcome=outcome, counts=counts, message=message)
-    log.info("sync run %s %s: %s", run_id, outcome,
-             " ".join(f"{k}={v}" for k, v in counts.items()))
-    return SyncResult(run_id=run_id, plan=plan, counts=counts,
-                      errors=read_errors + result.errors, outcome=outcome,
-                      records=records), result.error
+    store.finish_run(run_id, outcome=result.outcome, counts=result.counts, message=message)
+    log.info("sync run %s %s: %s", run_id, result.outcome,
+             " ".join(f"{k}={v}" for k, v in result.counts.items()))
+    return SyncResult(run_id=run_id, plan=plan, counts=result.counts, errors=result.errors,
+                      outcome=result.outcome, records=records), result.error
 
 
 def _pull_ipm(ipm: Connector, store: Store, kind: Kind, *, full: bool,
-              save: bool) -> tuple[list[Record], bool, list[Unreadable]]:
+              save: bool) -> tuple[list[Record], bool]:
     """IPM records of ``kind``: a full pull, or the cache merged with what changed since.
 
-    Returns the records, whether every record was pulled, and the records left unreadable.
+    Returns the records and whether every record was pulled.
     """
     mark = store.high_water(kind)
     last_full = store.last_full_pull(kind)
@@ -233,16 +220,14 @@ def _pull_ipm(ipm: Connector, store: Store, kind: Kind, *, full: bool,
         fresh = list(ipm.iter_records(kind, modified_since=_minus(mark, OVERLAP)))
         merged = {r.id: r for r in cached}
         merged.update((r.id, r) for r in fresh)
-    bad = ipm.take_unreadable()
     if save:
         store.cache_records(kind, fresh, replace_all=everything)
         if everything:
             store.set_full_pull(kind, now_iso())
         newest = max((r.modified_at for r in fresh if r.modified_at), default=None)
-        # an unreadable record is not cached: keep the mark, so the next pull reads it again
-        if newest and (not mark or newest > mark) and not bad:
+        if newest and (not mark or newest > mark):
             store.set_high_water(kind, newest)
-    return list(merged.values()), everything, bad
+    return list(merged.values()), everything
 
 
 def cached_details(store: Store, kind: Kind, rows: list[Record],

@@ -187,3 +187,18 @@ def test_an_unreadable_liscio_record_at_the_first_sync_is_in_the_baseline(store)
     del lis.unreadable[cedar.id]
     assert sync(lis, ipm_, store).outcome == "done"
     assert not ipm_.by_name(A, "Cedar Ltd")  # a baseline record is not mass-created
+
+
+def test_after_an_unreadable_ipm_record_the_next_pull_is_a_full_one(store):
+    lis, ipm_ = small_firm()
+    assert sync(lis, ipm_, store).outcome == "done"
+    assert sync(lis, ipm_, store).outcome == "done"
+    assert ipm_.pulls[-2][1] is not None  # later syncs pull only what changed
+    (birch,) = ipm_.by_name(A, "Birch & Co")
+    ipm_.unreadable[birch.id] = "Website is a list, not text"
+    assert sync(lis, ipm_, store).outcome == "done_with_errors"
+    del ipm_.unreadable[birch.id]  # fixed, without moving its modification time
+    pulls = len(ipm_.pulls)
+    assert sync(lis, ipm_, store).outcome == "done"
+    assert (A, None) in ipm_.pulls[pulls:]  # read whole again: the record is back
+    assert {link.status for link in store.links(A)} == {LinkStatus.LINKED}
