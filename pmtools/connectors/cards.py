@@ -48,7 +48,8 @@ def check_cards(cards: Any) -> Any:
         for key in ("EmailAddresses", "WebSites"):
             values = card.get(key)
             if values is not None and not (isinstance(values, list)
-                                           and all(isinstance(v, str) for v in values)):
+                                           and all(v is None or isinstance(v, str)
+                                                   for v in values)):
                 raise FieldProblem(f"{key} on a business card is not a list of text")
         for key, parts in (("PhoneNumbers", ("Number", "Label")), ("Addresses", _ADDRESS_PARTS)):
             entries = card.get(key)
