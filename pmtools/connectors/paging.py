@@ -79,7 +79,8 @@ def resolve_link(client: HttpClient, link: str, current: str) -> str:
     try:
         target = urlsplit(link)
         target.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError:
+        httpx.URL(urljoin(current, link))  # control characters, bad hosts, …
+    except (ValueError, httpx.InvalidURL):
         raise client.malformed(current, "its next-page link is not a URL") from None
     if link.startswith(("http://", "https://")):
         if (target.scheme, target.netloc) != (base.scheme, base.netloc):

@@ -312,7 +312,8 @@ def test_endless_liscio_cursors_stop_with_a_malformed_reply(fresh, most):
     assert_clean(str(caught.value), "/v1/contacts")
 
 
-@pytest.mark.parametrize("link", ["http://[::1/v3/Contacts", "https://svc.example:port/v3/x"])
+@pytest.mark.parametrize("link", ["http://[::1/v3/Contacts", "https://svc.example:port/v3/x",
+                                  "0\x1b", "/v3/Contacts?\x00"])
 def test_a_next_link_that_is_not_a_url_is_a_malformed_reply(link):
     app = lambda request: httpx.Response(200, json={  # noqa: E731
         "value": [{"ContactKey": "K1", "FullName": "Ann Lee"}], "@odata.nextLink": link})
@@ -347,6 +348,7 @@ ROW_KEYS = ("ContactKey", "OrganizationKey", "FullName", "EmailAddress", "PhoneN
             "LastModifiedDateTime", "UserDefinedIdentifier", "id", "name", "first_name",
             "last_name", "archived", "account_ids", "address", "primary_email", "updated_at")
 LINKS = st.sampled_from(["http://[::1/x", "https://svc.example:x/v3", "/v3/Contacts?$skip=1",
+                         "0\x1b", "https://svc.example/v3/\x00",
                          "next", "https://other.example/v3/Contacts", "", "   "])
 ROW = st.dictionaries(st.sampled_from(ROW_KEYS), JSON, max_size=6)
 PAGE = st.one_of(
