@@ -377,3 +377,28 @@ def test_any_page_gives_records_or_a_pmtools_error(page, kind, side):
             str(record).encode("utf-8")  # printable: no lone surrogate got through
     except ConnectorError as exc:
         assert TOKEN not in str(exc) and "Traceback" not in str(exc)
+
+
+CARD_KEYS = ("IsPrimaryCard", "EmailAddresses", "PhoneNumbers", "WebSites", "Addresses",
+             "RoleOrTitle", "Number", "AddressLines", "City", "CountryCode", "Label")
+CARD = st.dictionaries(st.sampled_from(CARD_KEYS), JSON | st.lists(
+    st.dictionaries(st.sampled_from(CARD_KEYS), JSON, max_size=4) | JSON, max_size=3),
+    max_size=6)
+ENTITY = st.one_of(JSON, st.fixed_dictionaries(
+    {"OrganizationKey": st.just("K1") | JSON, "ContactKey": st.just("K1") | JSON},
+    optional={"FullName": JSON, "FirstName": JSON, "LastName": JSON,
+              "LastModifiedDateTime": JSON, "BusinessCards": st.lists(CARD | JSON,
+                                                                      max_size=2) | JSON}))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(entity=ENTITY, kind=st.sampled_from(list(Kind)))
+def test_any_record_read_gives_a_record_or_a_pmtools_error(entity, kind):
+    served = json.dumps(entity).encode()
+    ipm = IpmConnector(HOST, TOKEN, KEY, rate_limit=0, transport=httpx.MockTransport(
+        lambda request: httpx.Response(200, content=served)))
+    try:
+        record = ipm.get_record(kind, "K1")
+        str(record).encode("utf-8")
+    except ConnectorError as exc:
+        assert TOKEN not in str(exc)
