@@ -31,6 +31,23 @@ ENV = {
     "ipm_access_key": "PMTOOLS_IPM_ACCESS_KEY",
 }
 SECRETS = ("liscio_token", "ipm_token", "ipm_access_key")
+LIMITS: dict[str, tuple[str, type]] = {
+    "request_deadline": ("PMTOOLS_REQUEST_DEADLINE", float),
+    "retry_budget": ("PMTOOLS_RETRY_BUDGET", float),
+    "max_pages": ("PMTOOLS_MAX_PAGES", int),
+}
+
+
+def _positive(var: str, raw: str, kind: type) -> float | int:
+    """``raw`` as a positive number of ``kind``; ConfigError naming ``var`` otherwise."""
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    if value is None or not value > 0 or value == float("inf"):
+        what = "a whole number" if kind is int else "a number of seconds"
+        raise ConfigError(f"{var} must be {what} above 0, not {raw[:20]!r}")
+    return value
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,6 +66,10 @@ class Settings:
     ipm_rate_limit: int = 120  # requests a minute, Karbon's limit per firm and application
     # the services are the bundled simulator (``pmtools app`` started it: PMTOOLS_SIMULATOR=1)
     simulator: bool = False
+    # bounds on what a service's replies may cost (README: "Hostile replies")
+    request_deadline: float = 120.0  # seconds for one request, its whole reply included
+    retry_budget: float = 900.0  # seconds of waiting for the retries of one request
+    max_pages: int = 2000  # pages of one listing (100 records a page)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None,
@@ -73,6 +94,10 @@ class Settings:
                 raise ConfigError(
                     f"PMTOOLS_IPM_RATE_LIMIT must be a whole number of requests a minute, "
                     f"not {rate!r}") from None
+        for name, (var, kind) in LIMITS.items():
+            raw = environ.get(var, "").strip()
+            if raw and name not in values:
+                values[name] = _positive(var, raw, kind)
         return cls(**values)  # type: ignore[arg-type]
 
     @property

@@ -14,6 +14,8 @@
     └── ConnectorError         anything from a connector; ``side`` says which system
         ├── AuthError          credentials rejected (401/403): stop the run
         ├── ServiceError       the service is down or retries ran out: stop, resume later
+        │   └── MalformedReply a reply broke the contract (shape, size, time, endless
+        │                      paging): stop, nothing written from it; exit 5
         ├── RecordError        one record was rejected (400/4003, 409 after retries, …):
         │                      recorded, and the run goes on with the others
         │   └── NotFound       the record is gone (404/4004)
@@ -94,6 +96,11 @@ class AuthError(ConnectorError):
 
 class ServiceError(ConnectorError):
     """The service failed as a whole (5xx or timeouts after retries, connection refused)."""
+
+
+class MalformedReply(ServiceError):
+    """A reply could not be used as a whole: not the expected shape, too large, too slow, or
+    paging without end. The message names the endpoint by its path."""
 
 
 class RecordError(ConnectorError):

@@ -8,6 +8,8 @@ each received), not on the calls made. Faults:
   One ``Faults`` may be shared by both fakes so that N counts writes to either system.
 - ``reject={record id, external id or name}``: writes to that record raise RecordError.
 - ``down=True``: every call raises ``down_error`` (ServiceError, or AuthError).
+- ``unreadable={record id: problem}``: pulls leave that record out and report it, as a
+  connector does with a record whose fields have the wrong types.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
+from pmtools.connectors.base import Unreadable
 from pmtools.core.records import Identity
 from pmtools.errors import AuthError, DuplicateCreate, NotFound, RecordError, ServiceError
 from pmtools.core.records import Address, FieldValue, Kind, Record, Side
@@ -61,6 +64,8 @@ class FakeSystem:
     update_calls: int = 0  # update_fields calls that committed
     firm: str = "fake-firm"  # what identity() answers: the firm or tenant this system is
     pulls: list[tuple[Kind, str | None]] = field(default_factory=list)
+    unreadable: dict[str, str] = field(default_factory=dict)
+    _left_out: list[Unreadable] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _ticks: itertools.count = field(default_factory=lambda: itertools.count(1))
 
@@ -127,8 +132,17 @@ class FakeSystem:
         self._check_up()
         self.pulls.append((kind, modified_since))
         for rec in sorted(self.records[kind].values(), key=lambda r: r.id):
-            if modified_since is None or (rec.modified_at or "") >= modified_since:
+            if rec.id in self.unreadable:
+                self._left_out.append(Unreadable(side=self.side, kind=kind, id=rec.id,
+                                                 name=rec.name,
+                                                 problem=self.unreadable[rec.id]))
+            elif modified_since is None or (rec.modified_at or "") >= modified_since:
                 yield self._listed(rec)
+
+    def take_unreadable(self) -> list[Unreadable]:
+        """The records pulls left out since the last call."""
+        taken, self._left_out = self._left_out, []
+        return taken
 
     def get_record(self, kind: Kind, record_id: str) -> Record:
         """One record with every synced field; NotFound when it is gone."""

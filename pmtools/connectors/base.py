@@ -3,9 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from pmtools.core.records import FieldValue, Identity, Kind, Record, Side
+
+
+_ONE = {(Side.IPM, Kind.ACCOUNTS): "organization", (Side.IPM, Kind.CONTACTS): "person",
+        (Side.LISCIO, Kind.ACCOUNTS): "account", (Side.LISCIO, Kind.CONTACTS): "contact"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unreadable:
+    """A record a pull left out: its fields have the wrong types (a record error, not a
+    malformed page). ``name`` is its name when that much was readable, else empty."""
+
+    side: Side
+    kind: Kind
+    id: str
+    name: str
+    problem: str
+
+    def message(self) -> str:
+        """One sentence for a person: which record, what is wrong, what to do."""
+        system = "IPM" if self.side is Side.IPM else "Liscio"
+        what = _ONE[(self.side, self.kind)]
+        who = repr(self.name) if self.name else f"with id {self.id}"
+        return (f"{system} {what} {who} cannot be read ({self.problem}): it is left out of "
+                f"this sync, with its linked record; correct it in {system}")
 
 
 @runtime_checkable
@@ -66,4 +91,8 @@ class Connector(Protocol):
 
     def identity(self) -> Identity:
         """Which firm this service is (one request): what a state file is bound to."""
+        ...
+
+    def take_unreadable(self) -> list[Unreadable]:
+        """The records :meth:`iter_records` left out since the last call (then forgotten)."""
         ...

@@ -20,6 +20,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from pmtools.connectors.wire import FieldProblem, object_field, text_field
 from pmtools.core.countries import UnknownCountry, country_code
 from pmtools.core.records import Address, FieldValue, Kind, has_value
 
@@ -29,6 +30,36 @@ PHONE_MAX = 20  # Karbon's maxLength for a phone Number
 
 class CardError(ValueError):
     """A value cannot be written to a card as it is (e.g. a phone number too long)."""
+
+
+_ADDRESS_PARTS = ("AddressLines", "City", "StateProvinceCounty", "ZipCode", "CountryCode",
+                  "Label")
+
+
+def check_cards(cards: Any) -> Any:
+    """``cards`` unchanged when every synced value on them has the type Karbon documents;
+    FieldProblem naming the first that does not (an object where text belongs, …)."""
+    if cards is None:
+        return None
+    if not isinstance(cards, list):
+        raise FieldProblem("BusinessCards is not a list")
+    for card in cards:
+        if not isinstance(card, dict):
+            raise FieldProblem("a business card is not an object")
+        text_field(card, "RoleOrTitle")
+        for key in ("EmailAddresses", "WebSites"):
+            values = card.get(key)
+            if values is not None and not (isinstance(values, list)
+                                           and all(v is None or isinstance(v, str)
+                                                   for v in values)):
+                raise FieldProblem(f"{key} on a business card is not a list of text")
+        for key, parts in (("PhoneNumbers", ("Number", "Label")), ("Addresses", _ADDRESS_PARTS)):
+            entries = card.get(key)
+            if entries is not None and not isinstance(entries, list):
+                raise FieldProblem(f"{key} on a business card is not a list")
+            for entry in entries or ():
+                object_field({key: entry}, key, parts)
+    return cards
 
 
 def primary_card(cards: Any) -> dict[str, Any] | None:

@@ -15,8 +15,16 @@ Retries, declared:
   reply was lost may have happened (connectors look it up by its external id instead).
 - A connection that could not be opened at all is retried for every method: nothing was sent.
 
-A base URL that is not a URL raises ConfigError. Secrets: headers are never logged; URLs are logged redacted (:func:`redact_url`); every
-message is scrubbed of the client's secret values before it reaches an exception.
+Bounds: every reply is read within a total deadline and up to a decoded size, and its JSON is
+checked (:mod:`pmtools.connectors.replies`); a reply that breaks them raises MalformedReply
+naming the endpoint by its path. The waits of one request's retries share a budget
+(:attr:`RetryPolicy.budget`): a server asking for more (``Retry-After: 999999``) stops the run
+at once with a message, and a long wait is logged as a warning that a person sees.
+
+A base URL that is not a URL raises ConfigError. Secrets: headers are never logged; URLs are
+logged redacted (:func:`redact_url`, also over httpx's own log lines:
+:func:`redact_httpx_logs`); every message is scrubbed of the client's secret values before it
+reaches an exception.
 """
 
 from __future__ import annotations
@@ -24,7 +32,6 @@ from __future__ import annotations
 import logging
 import math
 import random
-import re
 import threading
 import time
 from collections import Counter
@@ -32,32 +39,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import httpx
 
-from pmtools.errors import (AuthError, ConfigError, ConnectorError, NotFound, RecordError,
-                             ServiceError)
+from pmtools.connectors import replies
+from pmtools.connectors.redact import (SENSITIVE, path_of, redact_httpx_logs, redact_text,
+                                       redact_url)
+from pmtools.errors import (AuthError, ConfigError, ConnectorError, MalformedReply, NotFound,
+                            RecordError, ServiceError)
 
 log = logging.getLogger(__name__)
 
+LONG_WAIT = 30.0  # seconds: a Retry-After this long is a warning, not an info line
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
-_SENSITIVE = re.compile(r"token|key|secret|pass|sig|auth|session|jwt", re.IGNORECASE)
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
-
-
-def redact_url(url: str | httpx.URL) -> str:
-    """The URL without user info and with sensitive-looking query values masked."""
-    parts = urlsplit(str(url))
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, "***" if _SENSITIVE.search(k) else v) for k, v in pairs],
-                          safe="$'(),:@ *")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def query_string(params: Mapping[str, Any]) -> str:
@@ -139,6 +137,7 @@ class RetryPolicy:
     rate_limited_attempts: int = 20  # 429s tolerated for one request
     retry_after_default: float = 10.0  # a 429 without a usable Retry-After
     retry_after_max: float = 600.0
+    budget: float = 900.0  # seconds of waiting, in all, for the retries of one request
 
     def backoff_for(self, attempt: int, rnd: random.Random) -> float:
         """The wait before retry number ``attempt`` (1-based)."""
@@ -197,8 +196,8 @@ def error_details(response: httpx.Response) -> tuple[str | None, str]:
     ``{"statusCode", "message"}``; anything else gives no code and the reason phrase.
     """
     try:
-        body = response.json()
-    except ValueError:
+        body = replies.load_json(response.content)
+    except replies.BadReply:
         return None, response.reason_phrase or "no details"
     inner = body.get("error") if isinstance(body, dict) else None
     if isinstance(inner, dict):
@@ -225,12 +224,13 @@ class HttpClient:
                  timeout: float = 30.0, rate_limit: float = 0,
                  limiter: RateLimiter | None = None, retry: RetryPolicy | None = None,
                  sleep: Sleep = time.sleep, clock: Clock = time.monotonic,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, deadline: float = replies.DEADLINE,
+                 max_bytes: int = replies.MAX_BODY) -> None:
         self.base_url = base_url.rstrip("/")
         self.label = label
         self.side = side
         # credential headers' values, and in "Bearer <token>" the token alone, are secrets
-        creds = [v for k, v in headers.items() if _SENSITIVE.search(k)]
+        creds = [v for k, v in headers.items() if SENSITIVE.search(k)]
         values = (*secrets, *creds, *(part for v in creds for part in v.split()[1:]))
         self._secrets = tuple(sorted({v for v in values if v and len(v) >= 4}, key=len,
                                      reverse=True))
@@ -240,8 +240,14 @@ class HttpClient:
         self.limiter = limiter or RateLimiter(rate_limit, clock=clock, sleep=sleep)
         self._rnd = random.Random(seed)
         self._counters = _Counters()
-        self._client = httpx.Client(headers=dict(headers), transport=transport,
+        self.deadline = deadline
+        self.max_bytes = max_bytes
+        # only encodings replies.read_body decodes within its size bound
+        sent = {"Accept-Encoding": "gzip, deflate", **dict(headers)}
+        # ``timeout`` bounds each read (a silent server); ``deadline`` the whole request
+        self._client = httpx.Client(headers=sent, transport=transport,
                                     timeout=httpx.Timeout(timeout), follow_redirects=False)
+        redact_httpx_logs()
 
     def __repr__(self) -> str:
         return f"HttpClient({self.label}, {redact_url(self.base_url)!r})"
@@ -263,17 +269,22 @@ class HttpClient:
         """Send one request with pacing and retries; return a 2xx response or raise.
 
         ``kind`` labels the request in :meth:`stats` (e.g. ``list``, ``read``, ``write``).
-        Raises AuthError, NotFound, RecordError or ServiceError (see :meth:`error_for`).
+        Raises AuthError, NotFound, RecordError or ServiceError (see :meth:`error_for`);
+        MalformedReply for a reply too large, too slow or not JSON-safe; ServiceError when
+        the retries' waits would pass :attr:`RetryPolicy.budget`.
         """
         method = method.upper()
         url = self.url(path)
         attempt = 0
         rate_limited = 0
+        budget_left = self.retry.budget
         while True:
-            self._waited(self.limiter.acquire())
+            budget_left -= self._waited(self.limiter.acquire())
             self._count_sent(method, kind)
             try:
-                response = self._client.request(method, url, params=params, json=json)
+                response = self._send(method, url, params=params, json=json)
+            except replies.BadReply as exc:
+                raise self.malformed(url, str(exc), method=method) from None
             except httpx.InvalidURL:
                 raise ConfigError(f"{self.label} URL is not valid: {redact_url(url)!r}") from None
             except httpx.UnsupportedProtocol:
@@ -285,10 +296,11 @@ class HttpClient:
                 shown = redact_url(exc.request.url if _has_request(exc) else url)
                 log.info("%s %s %s failed: %s", self.label, method, shown, type(exc).__name__)
                 if reason and attempt < self.retry.attempts:
-                    self.backoff(attempt)
+                    budget_left -= self.backoff(attempt, budget_left=budget_left, url=url)
                     continue
                 raise ServiceError(self.scrub(
-                    f"{self.label} {method} {shown} failed ({type(exc).__name__}: {exc})"
+                    f"{self.label} {method} {shown} failed ({type(exc).__name__}: "
+                    f"{redact_text(str(exc))})"
                     + (f" after {attempt} tries" if attempt > 1 else "")),
                     side=self.side) from None
             log.debug("%s %s %s -> %d", self.label, method, redact_url(response.request.url),
@@ -301,17 +313,51 @@ class HttpClient:
                 with self._counters.lock:
                     self._counters.rate_limited += 1
                 if rate_limited <= self.retry.rate_limited_attempts:
-                    wait = self._retry_after(response)
-                    log.info("%s rate-limited; waiting %.1f s", self.label, wait)
+                    asked = self._retry_after(response)
+                    self._check_budget(asked, budget_left, url, "is rate-limited")
+                    wait = min(asked, self.retry.retry_after_max)
+                    if wait >= LONG_WAIT:  # a person should know why nothing moves
+                        log.warning("%s is rate-limiting pmtools and asks it to wait %.0f s "
+                                    "before the next request; waiting", self.label, wait)
+                    else:
+                        log.info("%s rate-limited; waiting %.1f s", self.label, wait)
                     self.limiter.hold(wait)
                     self._count_retry()
                     continue
             else:
                 attempt += 1
                 if retry_reason(method, status=status) and attempt < self.retry.attempts:
-                    self.backoff(attempt)
+                    budget_left -= self.backoff(attempt, budget_left=budget_left, url=url)
                     continue
             raise self.error_for(response, tries=attempt + rate_limited)
+
+    def _send(self, method: str, url: str, *, params: Mapping[str, Any] | None,
+              json: Any) -> httpx.Response:
+        """One attempt: the reply read whole, within the deadline and the size bound."""
+        deadline = self._clock() + self.deadline
+        request = self._client.build_request(method, url, params=params, json=json)
+        response = self._client.send(request, stream=True)
+        try:
+            body = replies.read_body(response, max_bytes=self.max_bytes, deadline=deadline,
+                                     clock=self._clock)
+        finally:
+            response.close()
+        return replies.with_body(response, body)
+
+    def _check_budget(self, wait: float, budget_left: float, url: str, why: str) -> None:
+        if wait > budget_left:
+            raise ServiceError(
+                f"{self.label} {why} and asks pmtools to wait {_duration(wait)} more at "
+                f"{path_of(url)}, beyond the retry budget of {_duration(self.retry.budget)}: "
+                "run the same command again later", side=self.side)
+
+    def malformed(self, url: str | httpx.URL, problem: str, *,
+                  method: str = "GET") -> MalformedReply:
+        """A MalformedReply naming the endpoint by its path (not raised here)."""
+        return MalformedReply(self.scrub(
+            f"{self.label} sent a reply pmtools cannot use at {method} {path_of(url)} "
+            f"({problem}); nothing was written from it: run the same command again later, "
+            f"and tell {self.label}'s support if it keeps happening"), side=self.side)
 
     def _retry_after(self, response: httpx.Response) -> float:
         raw = response.headers.get("Retry-After", "").strip()
@@ -326,15 +372,22 @@ class HttpClient:
                     wait = None
         if wait is None or not math.isfinite(wait) or wait < 0:
             wait = self.retry.retry_after_default
-        # "Retry-After: 0" would otherwise turn into a burst of immediate retries
-        return min(max(wait, 0.5), self.retry.retry_after_max)
+        # "Retry-After: 0" would otherwise turn into a burst of immediate retries; the cap
+        # (retry_after_max) is applied by the caller, after the budget saw what was asked
+        return max(wait, 0.5)
 
-    def backoff(self, attempt: int) -> None:
-        """Sleep the backoff before retry number ``attempt`` (counted in :meth:`stats`)."""
+    def backoff(self, attempt: int, *, budget_left: float | None = None,
+                url: str = "") -> float:
+        """Sleep the backoff before retry number ``attempt`` (counted in :meth:`stats`).
+
+        Returns the seconds slept; raises ServiceError when that would pass ``budget_left``.
+        """
         wait = self.retry.backoff_for(attempt, self._rnd)
+        if budget_left is not None:
+            self._check_budget(wait, budget_left, url or self.base_url, "keeps failing")
         self._count_retry()
         self._sleep(wait)
-        self._waited(wait)
+        return self._waited(wait)
 
     # -- errors -----------------------------------------------------------------------------
 
@@ -363,16 +416,15 @@ class HttpClient:
         return ServiceError(text, **kwargs)
 
     def parse_json(self, response: httpx.Response) -> Any:
-        """The reply's JSON; ServiceError with a clear message when it is not JSON."""
+        """The reply's JSON; MalformedReply with a clear message when it is not usable JSON."""
         try:
-            return response.json()
-        except ValueError:
+            return replies.load_json(response.content)
+        except replies.BadReply as exc:
             kind = response.headers.get("Content-Type", "no content type")
-            raise ServiceError(self.scrub(
-                f"{self.label} {response.request.method} {redact_url(response.request.url)} "
-                f"→ {response.status_code}: the reply is not JSON ({kind}, "
-                f"{len(response.content)} bytes)"), side=self.side,
-                status=response.status_code) from None
+            problem = str(exc) + (f" ({kind[:40]}, {len(response.content)} bytes)"
+                                  if str(exc) == "the reply is not JSON" else "")
+            raise self.malformed(response.request.url, problem,
+                                 method=response.request.method) from None
 
     def scrub(self, text: str) -> str:
         """``text`` with every secret value of this client replaced by ***."""
@@ -406,10 +458,17 @@ class HttpClient:
         with self._counters.lock:
             self._counters.retries += 1
 
-    def _waited(self, seconds: float) -> None:
+    def _waited(self, seconds: float) -> float:
         if seconds > 0:
             with self._counters.lock:
                 self._counters.waited += seconds
+        return seconds
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} hours"
+    return f"{seconds / 60:.0f} minutes" if seconds >= 120 else f"{seconds:.0f} s"
 
 
 def _has_request(exc: httpx.RequestError) -> bool:
@@ -418,21 +477,3 @@ def _has_request(exc: httpx.RequestError) -> bool:
     except RuntimeError:
         return False
     return True
-
-
-class PageGuard:
-    """Remembers the page links/cursors of one listing and raises on a repeat (a loop)."""
-
-    def __init__(self, client: HttpClient, what: str) -> None:
-        self._client = client
-        self._what = what
-        self._seen: set[str] = set()
-
-    def check(self, token: str) -> None:
-        """Raise ServiceError when ``token`` came back before in this listing."""
-        if token in self._seen:
-            raise ServiceError(self._client.scrub(
-                f"{self._client.label} paging loop while listing {self._what}: "
-                f"{redact_url(token) if '://' in token else token!r} came back twice"),
-                side=self._client.side)
-        self._seen.add(token)

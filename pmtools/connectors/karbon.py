@@ -22,17 +22,19 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import httpx
 
-from pmtools.connectors import cards
-from pmtools.core.records import Identity
-from pmtools.connectors.http import (Clock, HttpClient, PageGuard, RequestStats, RetryPolicy,
-                                     Sleep, query_string, redact_url)
-from pmtools.errors import DuplicateCreate, NotFound, RecordError, ServiceError
-from pmtools.connectors.wire import is_older, parse_time, person_parts, text
-from pmtools.core.records import FieldValue, Kind, Record, Side, has_value
+from pmtools.connectors import cards, replies
+from pmtools.connectors.base import Unreadable
+from pmtools.connectors.http import (Clock, HttpClient, RequestStats, RetryPolicy, Sleep,
+                                     query_string, redact_url)
+from pmtools.connectors.paging import MAX_PAGES, PageGuard, resolve_link, skip_of
+from pmtools.connectors.wire import (FieldProblem, is_older, parse_time, person_parts,
+                                     text_field, time_field)
+from pmtools.core.records import FieldValue, Identity, Kind, Record, Side, has_value
+from pmtools.errors import DuplicateCreate, MalformedReply, NotFound, RecordError, ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +94,14 @@ class IpmConnector:
                  transport: httpx.BaseTransport | None = None, rate_limit: float = 120,
                  timeout: float = 30.0, sleep: Sleep = time.sleep,
                  clock: Clock = time.monotonic, retry: RetryPolicy | None = None,
-                 workers: int = 4, card_ttl: float = 120.0) -> None:
+                 workers: int = 4, card_ttl: float = 120.0, deadline: float = replies.DEADLINE,
+                 max_pages: int = MAX_PAGES) -> None:
         self.rate_limit = rate_limit
+        self._max_pages = max_pages
         self._http = HttpClient(
             base_url, label="IPM", side=Side.IPM.value, transport=transport, timeout=timeout,
             rate_limit=rate_limit, retry=retry, sleep=sleep, clock=clock,
+            deadline=deadline,
             secrets=(token, access_key),
             headers={"Authorization": f"Bearer {token}", "AccessKey": access_key,
                      "Accept": "application/json", "Accept-Encoding": "gzip"})
@@ -105,6 +110,7 @@ class IpmConnector:
         self._card_ttl = card_ttl
         self._cache: dict[tuple[Kind, str], _Cached] = {}
         self._found: dict[tuple[Kind, str], Record] = {}
+        self._unreadable: list[Unreadable] = []
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -147,7 +153,8 @@ class IpmConnector:
         params: dict[str, Any] = {"$top": PAGE_SIZE, "$orderby": order}
         first = f"/v3/{api.collection}"
         url = self._http.url(first) + query_string(params)
-        guard = PageGuard(self._http, kind.ipm_name)
+        guard = PageGuard(self._http, kind.ipm_name, endpoint=self._http.url(first),
+                          page_size=PAGE_SIZE, max_pages=self._max_pages)
         guard.check(url)
         seen: set[str] = set()
         while True:
@@ -156,18 +163,29 @@ class IpmConnector:
             rows = body.get("value")
             if not isinstance(rows, list):
                 raise self._service(response, f"the {kind.ipm_name} list page has no 'value' list")
+            new = 0
             for row in rows:
                 record = self._from_row(kind, row, response)
+                if isinstance(record, Unreadable):
+                    if record.id not in seen:
+                        seen.add(record.id)
+                        new += 1
+                        self._leave_out(record)
+                    continue
                 if mark is not None and is_older(record.modified_at, mark):
                     return
                 if record.id not in seen:
                     seen.add(record.id)
+                    new += 1
                     yield record
             link = body.get("@odata.nextLink")
+            more = (isinstance(link, str) and link.strip()) or len(rows) >= PAGE_SIZE
+            if more:
+                guard.page(new_rows=new, count=body.get("@odata.count"))
             if isinstance(link, str) and link.strip():
-                url = self._resolve_link(link.strip(), str(response.request.url))
+                url = resolve_link(self._http, link.strip(), str(response.request.url))
             else:
-                skip = _skip_of(response.request.url) + len(rows)
+                skip = skip_of(response.request.url) + len(rows)
                 count = body.get("@odata.count")
                 if len(rows) < PAGE_SIZE or (isinstance(count, int) and skip >= count):
                     return
@@ -175,6 +193,12 @@ class IpmConnector:
                 # comes, so ask for the next page ourselves
                 url = self._http.url(first) + query_string(params | {"$skip": skip})
             guard.check(url)
+
+    def take_unreadable(self) -> list[Unreadable]:
+        """The rows :meth:`iter_records` left out since the last call (then forgotten)."""
+        with self._lock:
+            taken, self._unreadable = self._unreadable, []
+        return taken
 
     def get_record(self, kind: Kind, record_id: str) -> Record:
         """Read one organization or person with its primary card; NotFound when gone."""
@@ -294,17 +318,23 @@ class IpmConnector:
             raise RecordError(self._http.scrub(
                 f"IPM {response.request.method} {redact_url(response.request.url)}: the reply "
                 f"has no {api.key}"), side=self.side.value, status=response.status_code)
-        card = cards.primary_card(entity.get("BusinessCards"))
-        card_values = cards.card_fields(card, kind)
-        if kind is Kind.ACCOUNTS:
-            record = Record(side=self.side, kind=kind, id=key, name=text(entity.get("FullName"))
-                            or "", **card_values, **_common(entity), extra=_extra(entity))
-        else:
-            parts = [text(entity.get(n)) for n in ("FirstName", "MiddleName", "LastName")]
-            name = text(entity.get("FullName")) or " ".join(p for p in parts if p)
-            record = Record(side=self.side, kind=kind, id=key, name=name, first_name=parts[0],
-                            middle_name=parts[1], last_name=parts[2], **card_values,
-                            **_common(entity), extra=_extra(entity))
+        try:
+            card = cards.primary_card(cards.check_cards(entity.get("BusinessCards")))
+            card_values = cards.card_fields(card, kind)
+            if kind is Kind.ACCOUNTS:
+                record = Record(side=self.side, kind=kind, id=key,
+                                name=text_field(entity, "FullName") or "", **card_values,
+                                **_common(entity), extra=_extra(entity))
+            else:
+                parts = [text_field(entity, n) for n in ("FirstName", "MiddleName", "LastName")]
+                name = text_field(entity, "FullName") or " ".join(p for p in parts if p)
+                record = Record(side=self.side, kind=kind, id=key, name=name,
+                                first_name=parts[0], middle_name=parts[1], last_name=parts[2],
+                                **card_values, **_common(entity), extra=_extra(entity))
+        except FieldProblem as exc:
+            bad = _unreadable(kind, key, entity, str(exc))
+            raise RecordError(self._http.scrub(bad.message()), side=self.side.value,
+                              status=response.status_code) from None
         plain = {k: v for k, v in entity.items() if k != "BusinessCards"}
         cached = _Cached(record=record, entity=plain, card=card, at=self._clock())
         if remember:
@@ -380,9 +410,9 @@ class IpmConnector:
     def _created(self, kind: Kind, draft: Record, external_id: str,
                  response: httpx.Response) -> Record:
         api = _API[kind]
-        try:
-            reply = response.json()
-        except ValueError:
+        try:  # the create happened: an unusable reply only costs the lookup below
+            reply = replies.load_json(response.content)
+        except replies.BadReply:
             reply = None
         reply = reply if isinstance(reply, dict) else {}
         key = reply.get(api.key)
@@ -402,9 +432,10 @@ class IpmConnector:
             name = " ".join(p for p in (first, middle, last) if p)
             parts = {"first_name": first, "middle_name": middle, "last_name": last}
         else:
-            name, parts = text(reply.get("FullName")) or draft.name.strip(), {}
+            name, parts = _quietly(text_field, reply, "FullName") or draft.name.strip(), {}
         return Record(side=self.side, kind=kind, id=key, name=name, **parts, **values,
-                      external_id=external_id, modified_at=text(reply.get("LastModifiedDateTime")))
+                      external_id=external_id,
+                      modified_at=_quietly(time_field, reply, "LastModifiedDateTime"))
 
     def _duplicate(self, kind: Kind, external_id: str, existing: Record) -> DuplicateCreate:
         with self._lock:
@@ -413,36 +444,30 @@ class IpmConnector:
             f"IPM {kind.ipm_name} with UserDefinedIdentifier {external_id!r} already exists "
             f"({existing.id})", side=self.side.value, status=500, code="5001")
 
-    def _from_row(self, kind: Kind, row: Any, response: httpx.Response) -> Record:
+    def _from_row(self, kind: Kind, row: Any, response: httpx.Response) -> Record | Unreadable:
+        """A list row as a Record, or as Unreadable when a field has the wrong type."""
         api = _API[kind]
         key = row.get(api.key) if isinstance(row, dict) else None
-        if not isinstance(key, str) or not key:
+        if not isinstance(key, str) or not key.strip():
             raise self._service(response, f"a {kind.ipm_name} list row has no {api.key}")
-        name = text(row.get("FullName")) or ""
-        if kind is Kind.ACCOUNTS:
+        try:
+            name = text_field(row, "FullName") or ""
+            if kind is Kind.ACCOUNTS:
+                return Record(side=self.side, kind=kind, id=key, name=name,
+                              phone=text_field(row, "PhoneNumber"),
+                              website=text_field(row, "Website"), details_complete=False,
+                              **_common(row), extra=_extra(row))
             return Record(side=self.side, kind=kind, id=key, name=name,
-                          phone=text(row.get("PhoneNumber")), website=text(row.get("Website")),
-                          details_complete=False, **_common(row), extra=_extra(row))
-        return Record(side=self.side, kind=kind, id=key, name=name,
-                      email=text(row.get("EmailAddress")), title=text(row.get("RoleOrTitle")),
-                      **_common(row), extra=_extra(row))
+                          email=text_field(row, "EmailAddress"),
+                          title=text_field(row, "RoleOrTitle"), **_common(row),
+                          extra=_extra(row))
+        except FieldProblem as exc:
+            return _unreadable(kind, key, row, str(exc))
 
-    def _resolve_link(self, link: str, current: str) -> str:
-        """The absolute URL of a nextLink: absolute, root-relative or relative."""
-        base = urlsplit(self._http.base_url)
-        if link.startswith(("http://", "https://")):
-            target = urlsplit(link)
-            if (target.scheme, target.netloc) != (base.scheme, base.netloc):
-                raise ServiceError(f"IPM paging link points to another server "
-                                   f"({target.netloc}); not sending the credentials there",
-                                   side=self.side.value)
-            return link
-        if link.startswith("/"):
-            prefix = base.path.rstrip("/")
-            if prefix and link != prefix and not link.startswith(prefix + "/"):
-                link = prefix + link
-            return urlunsplit((base.scheme, base.netloc, "", "", "")) + link
-        return urljoin(current, link)
+    def _leave_out(self, bad: Unreadable) -> None:
+        log.warning("%s", self._http.scrub(bad.message()))
+        with self._lock:
+            self._unreadable.append(bad)
 
     def _json_object(self, response: httpx.Response, what: str) -> dict[str, Any]:
         body = self._http.parse_json(response)
@@ -450,15 +475,23 @@ class IpmConnector:
             raise self._service(response, f"the {what} is not a JSON object")
         return body
 
-    def _service(self, response: httpx.Response, problem: str) -> ServiceError:
-        return ServiceError(self._http.scrub(
-            f"IPM {response.request.method} {redact_url(response.request.url)}: {problem}"),
-            side=self.side.value, status=response.status_code)
+    def _service(self, response: httpx.Response, problem: str) -> MalformedReply:
+        error = self._http.malformed(response.request.url, problem,
+                                     method=response.request.method)
+        error.status = response.status_code
+        return error
 
 
 def _common(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {"modified_at": text(row.get("LastModifiedDateTime")),
-            "external_id": text(row.get("UserDefinedIdentifier"))}
+    """Fields every row and entity has; FieldProblem when one has the wrong type."""
+    return {"modified_at": time_field(row, "LastModifiedDateTime"),
+            "external_id": text_field(row, "UserDefinedIdentifier")}
+
+
+def _unreadable(kind: Kind, key: str, row: Mapping[str, Any], problem: str) -> Unreadable:
+    name = row.get("FullName")
+    return Unreadable(side=Side.IPM, kind=kind, id=key, problem=problem,
+                      name=name.strip() if isinstance(name, str) else "")
 
 
 def _extra(row: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -468,13 +501,13 @@ def _extra(row: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
                  if isinstance(row.get(k), str) and row[k].strip())
 
 
+def _quietly(read: Any, row: Mapping[str, Any], key: str) -> str | None:
+    """``read(row, key)``, or None when the value has the wrong type (we know better)."""
+    try:
+        return read(row, key)
+    except FieldProblem:
+        return None
+
+
 def _path_key(key: str) -> str:
     return quote(key, safe="")
-
-
-def _skip_of(url: httpx.URL) -> int:
-    raw = url.params.get("$skip")
-    try:
-        return max(0, int(raw)) if raw is not None else 0
-    except ValueError:
-        return 0

@@ -19,19 +19,23 @@ from urllib.parse import quote
 
 import httpx
 
-from pmtools.connectors.http import (Clock, HttpClient, PageGuard, RequestStats, RetryPolicy,
-                                     Sleep, query_string, redact_url)
-from pmtools.core.records import Identity
-from pmtools.connectors.wire import person_parts, text
+from pmtools.connectors.base import Unreadable
+from pmtools.connectors.http import (Clock, HttpClient, RequestStats, RetryPolicy, Sleep,
+                                     query_string, redact_url)
+from pmtools.connectors.paging import MAX_PAGES, PageGuard
+from pmtools.connectors.replies import DEADLINE
+from pmtools.connectors.wire import (FieldProblem, flag_field, object_field, person_parts, text,
+                                     text_field, texts_field, time_field)
 from pmtools.core.countries import UnknownCountry, country_code, country_name
-from pmtools.errors import DuplicateCreate, RecordError, ServiceError
-from pmtools.core.records import Address, FieldValue, Kind, Record, Side, has_value
+from pmtools.core.records import Address, FieldValue, Identity, Kind, Record, Side, has_value
+from pmtools.errors import DuplicateCreate, MalformedReply, RecordError, ServiceError
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100  # the contract's most items a page
 _PATH = {Kind.ACCOUNTS: "/v1/accounts", Kind.CONTACTS: "/v1/contacts"}
 _WIRE = {"email": "primary_email"}  # synced field → Liscio property, where they differ
+_ADDRESS_PARTS = ("line1", "line2", "city", "state", "postal_code", "country")
 
 
 class LiscioConnector:
@@ -46,13 +50,17 @@ class LiscioConnector:
     def __init__(self, base_url: str, token: str, *,
                  transport: httpx.BaseTransport | None = None, timeout: float = 30.0,
                  rate_limit: float = 0, sleep: Sleep = time.sleep,
-                 clock: Clock = time.monotonic, retry: RetryPolicy | None = None) -> None:
+                 clock: Clock = time.monotonic, retry: RetryPolicy | None = None,
+                 deadline: float = DEADLINE, max_pages: int = MAX_PAGES) -> None:
+        self._max_pages = max_pages
         self._http = HttpClient(
             base_url, label="Liscio", side=Side.LISCIO.value, transport=transport,
             timeout=timeout, rate_limit=rate_limit, retry=retry, sleep=sleep, clock=clock,
+            deadline=deadline,
             secrets=(token,), headers={"Authorization": f"Bearer {token}",
                                        "Accept": "application/json"})
         self._found: dict[tuple[Kind, str], Record] = {}
+        self._unreadable: list[Unreadable] = []
 
     def __repr__(self) -> str:
         return f"LiscioConnector({redact_url(self._http.base_url)!r})"
@@ -90,20 +98,38 @@ class LiscioConnector:
         With ``modified_since``, only records updated at or after it (``updated_since``).
         """
         params: dict[str, Any] = {"limit": PAGE_SIZE, "updated_since": modified_since}
-        guard = PageGuard(self._http, str(kind))
+        guard = PageGuard(self._http, str(kind), endpoint=self._http.url(_PATH[kind]),
+                          page_size=PAGE_SIZE,
+                          max_pages=self._max_pages)
         seen: set[str] = set()
         while True:
             response = self._http.request("GET", _PATH[kind] + query_string(params), kind="list")
             items, cursor = self._page(response, str(kind))
+            new = 0
             for item in items:
-                record = self._record(kind, item, response)
+                try:
+                    record = self._record(kind, item, response)
+                except _Unusable as exc:
+                    if exc.bad.id not in seen:
+                        seen.add(exc.bad.id)
+                        new += 1
+                        log.warning("%s", self._http.scrub(exc.bad.message()))
+                        self._unreadable.append(exc.bad)
+                    continue
                 if record.id not in seen:
                     seen.add(record.id)
+                    new += 1
                     yield record
             if not cursor:
                 return
+            guard.page(new_rows=new)
             guard.check(cursor)
             params = params | {"cursor": cursor}
+
+    def take_unreadable(self) -> list[Unreadable]:
+        """The items :meth:`iter_records` left out since the last call (then forgotten)."""
+        taken, self._unreadable = self._unreadable, []
+        return taken
 
     def get_record(self, kind: Kind, record_id: str) -> Record:
         """Read one account or contact; NotFound when it does not exist."""
@@ -196,34 +222,57 @@ class LiscioConnector:
         return body
 
     def _record(self, kind: Kind, item: Any, response: httpx.Response) -> Record:
-        if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
+        """An item as a Record: MalformedReply without an id; for a field of the wrong type,
+        _Unusable (a RecordError naming the record, kept by a listing as Unreadable)."""
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str) \
+                or not item["id"].strip():
             raise self._service(response, f"a {kind} item has no id")
-        common: dict[str, Any] = {
-            "side": self.side, "kind": kind, "id": item["id"],
-            "archived": bool(item.get("archived")), "created_at": text(item.get("created_at")),
-            "modified_at": text(item.get("updated_at")),
-            "external_id": text(item.get("external_id"))}
-        if kind is Kind.ACCOUNTS:
-            raw = item.get("address")
-            address = Address.from_dict(raw) if isinstance(raw, dict) else None
-            return Record(name=text(item.get("name")) or "",
-                          address=None if address is None or address.is_empty() else address,
-                          phone=text(item.get("phone")), website=text(item.get("website")),
-                          **common)
-        first, middle, last = (text(item.get(n)) for n in
-                               ("first_name", "middle_name", "last_name"))
-        ids = item.get("account_ids")
-        return Record(name=" ".join(p for p in (first, middle, last) if p), first_name=first,
-                      middle_name=middle, last_name=last, title=text(item.get("title")),
-                      email=text(item.get("primary_email")),
-                      created_by=text(item.get("created_by")),
-                      account_ids=tuple(str(i) for i in ids) if isinstance(ids, list) else (),
-                      **common)
+        try:
+            return _parse(kind, item)
+        except FieldProblem as exc:
+            name = item.get("name") if kind is Kind.ACCOUNTS else " ".join(
+                item[n] for n in ("first_name", "last_name") if isinstance(item.get(n), str))
+            bad = Unreadable(side=self.side, kind=kind, id=item["id"], problem=str(exc),
+                             name=name.strip() if isinstance(name, str) else "")
+            raise _Unusable(self._http.scrub(bad.message()), bad=bad,
+                            status=response.status_code) from None
 
-    def _service(self, response: httpx.Response, problem: str) -> ServiceError:
-        return ServiceError(self._http.scrub(
-            f"Liscio {response.request.method} {redact_url(response.request.url)}: {problem}"),
-            side=self.side.value, status=response.status_code)
+    def _service(self, response: httpx.Response, problem: str) -> MalformedReply:
+        error = self._http.malformed(response.request.url, problem,
+                                     method=response.request.method)
+        error.status = response.status_code
+        return error
+
+
+class _Unusable(RecordError):
+    """One item's fields have the wrong types; ``bad`` says which record and why."""
+
+    def __init__(self, message: str, *, bad: Unreadable, status: int) -> None:
+        super().__init__(message, side=Side.LISCIO.value, status=status)
+        self.bad = bad
+
+
+def _parse(kind: Kind, item: dict[str, Any]) -> Record:
+    """A Liscio item (with an id) as a Record; FieldProblem for a field of the wrong type."""
+    common: dict[str, Any] = {
+        "side": Side.LISCIO, "kind": kind, "id": item["id"],
+        "archived": flag_field(item, "archived"), "created_at": time_field(item, "created_at"),
+        "modified_at": time_field(item, "updated_at"),
+        "external_id": text_field(item, "external_id")}
+    if kind is Kind.ACCOUNTS:
+        raw = object_field(item, "address", _ADDRESS_PARTS)
+        address = Address.from_dict(raw) if raw is not None else None
+        return Record(name=text_field(item, "name") or "",
+                      address=None if address is None or address.is_empty() else address,
+                      phone=text_field(item, "phone"), website=text_field(item, "website"),
+                      **common)
+    first, middle, last = (text_field(item, n) for n in
+                           ("first_name", "middle_name", "last_name"))
+    return Record(name=" ".join(p for p in (first, middle, last) if p), first_name=first,
+                  middle_name=middle, last_name=last, title=text_field(item, "title"),
+                  email=text_field(item, "primary_email"),
+                  created_by=text_field(item, "created_by"),
+                  account_ids=texts_field(item, "account_ids"), **common)
 
 
 def _to_wire(value: FieldValue) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -54,3 +55,76 @@ def person_parts(draft: Record) -> tuple[str | None, str | None, str | None]:
     if len(words) < 2:
         return (words[0] if words else None), None, None
     return words[0], " ".join(words[1:-1]) or None, words[-1]
+
+
+class FieldProblem(ValueError):
+    """A field of a reply has the wrong type; the message names the field and what it held."""
+
+
+def text_field(row: Mapping[str, Any], key: str) -> str | None:
+    """``row[key]`` as trimmed text (None when null, absent or blank); FieldProblem when the
+    service sent something else than text (an object, a list, a number, true/false)."""
+    value = row.get(key)
+    if value is None or isinstance(value, str):
+        return text(value)
+    raise FieldProblem(f"{key} is {_what(value)}, not text")
+
+
+def flag_field(row: Mapping[str, Any], key: str) -> bool:
+    """``row[key]`` as true/false (absent or null: false); FieldProblem for anything else,
+    such as ``"yes"``, which would otherwise read as true."""
+    value = row.get(key)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    raise FieldProblem(f"{key} is {_what(value)}, not true or false")
+
+
+def time_field(row: Mapping[str, Any], key: str) -> str | None:
+    """``row[key]`` as an ISO-8601 timestamp string (None when absent); FieldProblem when it
+    is not one (it orders incremental pulls, so a bad one must not be kept)."""
+    stamp = text_field(row, key)
+    if stamp is not None:
+        try:
+            parse_time(stamp)
+        except ValueError:
+            raise FieldProblem(f"{key} is {_what(stamp)}, not a date and time") from None
+    return stamp
+
+
+def texts_field(row: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    """``row[key]`` as a tuple of strings (absent or null: empty); FieldProblem otherwise."""
+    value = row.get(key)
+    if value is None:
+        return ()
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise FieldProblem(f"{key} is {_what(value)}, not a list of ids")
+
+
+def object_field(row: Mapping[str, Any], key: str, parts: tuple[str, ...]) -> dict[str, Any] | None:
+    """``row[key]`` as an object whose ``parts`` are text or null (None when null or absent)."""
+    value = row.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise FieldProblem(f"{key} is {_what(value)}, not an object")
+    for part in parts:
+        try:
+            text_field(value, part)
+        except FieldProblem as exc:
+            raise FieldProblem(f"{key}.{exc}") from None
+    return value
+
+
+def _what(value: Any) -> str:
+    """A short, printable description of a wrong value (never the whole of it)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, (int, float)):
+        return "a number"
+    shown = value if len(value) <= 20 else value[:20] + "…"
+    return repr(shown)

@@ -9,6 +9,9 @@ is :mod:`pmtools.engine.fetch`'s; planning is the core's; writing is
 
 A dry run takes no lock and writes nothing to the state file: no run row, no baseline, no
 cache; it returns the plan.
+
+A record a pull could not read (fields of the wrong types) is a record error of the run, and
+its pair sits the run out (:mod:`pmtools.engine.unreadable`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+from pmtools.engine import unreadable as unread
 from pmtools.engine.apply import Progress, apply_plan, reconcile
 from pmtools.engine.fetch import BatchDone, keep_written, load_details, pull_ipm
 from pmtools.connectors.base import Connector
@@ -110,6 +114,7 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
     liscio_records: dict[Kind, list[Record]] = {}
     ipm_records: dict[Kind, list[Record]] = {}
     pulled_all: dict[Kind, bool] = {}
+    liscio.take_unreadable(), ipm.take_unreadable()  # what earlier reads left is not this run's
     for kind in Kind:
         stage = _STAGE_OF[kind]
         if kind not in policy.kinds:
@@ -124,7 +129,12 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
                                                        save=run_id is not None)
         progress(stage, 2, 2, f"{len(liscio_records[kind])} Liscio {kind}, "
                               f"{len(ipm_records[kind])} IPM {kind.ipm_name}")
+    bad = [*liscio.take_unreadable(), *ipm.take_unreadable()]
+    if run_id is not None:
+        unread.record(bad, store=store, run_id=run_id)
     selected = {k: liscio_records[k] for k in policy.kinds}
+    selected, ipm_records, state = unread.hold_out(bad, liscio=selected, ipm=ipm_records,
+                                                   state=state)
     progress("linking", 0, 1, "checking")
     if first:
         problem = preflight_problem(
@@ -147,7 +157,8 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
         return SyncResult(run_id=run_id, plan=empty, counts=_zero_counts(),
                           outcome="cancelled"), None
     progress("linking", 0, 1, "planning")
-    plan = plan_sync(liscio=selected, ipm=ipm_records, state=state, policy=policy)
+    plan = unread.hold_creates(plan_sync(liscio=selected, ipm=ipm_records, state=state,
+                                         policy=policy), bad)
     if expected is not None and plan.writes() != expected.writes():
         raise PlanChanged(
             "Liscio or IPM changed since the preview: the plan is no longer the one shown. "
@@ -156,14 +167,16 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
     records.update({(Side.IPM, k): tuple(v) for k, v in ipm_records.items()})
     if run_id is None:
         progress("linking", 1, 1, "dry run: nothing written")
-        return SyncResult(run_id=None, plan=plan, counts=plan.counts(), outcome="dry_run",
-                          records=records), None
+        return SyncResult(run_id=None, plan=plan, counts=unread.counted(plan.counts(), bad),
+                          errors=unread.messages(bad), outcome="dry_run", records=records), None
     names = {(r.side, r.kind, r.id): r.name for recs in records.values() for r in recs}
     result = apply_plan(plan, liscio=liscio, ipm=ipm, store=store, run_id=run_id,
                         progress=progress, cancel=cancel, names=names)
     keep_written(store, run_id, policy.kinds)
     if first and result.outcome in ("done", "done_with_errors"):
-        store.record_baseline((k, r.id) for k, recs in liscio_records.items() for r in recs)
+        store.record_baseline([(k, r.id) for k, recs in liscio_records.items() for r in recs]
+                              + unread.baseline(bad))
+    result = unread.with_errors(result, bad)
     message = str(result.error) if result.error else None
     store.finish_run(run_id, outcome=result.outcome, counts=result.counts, message=message)
     log.info("sync run %s %s: %s", run_id, result.outcome,
