@@ -7,7 +7,7 @@ the reports and ``pmtools explain`` keep and show them. Where each rule is appli
 - field rules (:mod:`pmtools.core.rules`): ``FIRST_FILL_*``, ``FIRST_LISCIO_WINS``,
   ``LATER_LISCIO_TO_IPM``;
 - planning (:mod:`pmtools.core.planner`): ``FIRST_SYNC_DONE``, ``NEW_LISCIO_RECORD``, the
-  ``SKIP_*`` and ``ORPHAN_*`` rules;
+  ``SKIP_*`` and ``ORPHAN_*`` rules (``SKIP_UNREADABLE_IPM``: :mod:`pmtools.engine.unreadable`);
 - applying and the manual operations (:mod:`pmtools.engine.apply`,
   :mod:`pmtools.engine.operations`): ``LINK_*``, ``CREATE_IN_*``, ``MANUAL_LINK``, ``DELINK``,
   ``NOT_A_MATCH``, ``ORPHAN``, ``RESUMED``;
@@ -38,6 +38,7 @@ class Rule(str, enum.Enum):
     SKIP_NO_NAME = "skip:no-name-for-create"
     SKIP_ORPHANED_BACK = "skip:orphaned-records-back"
     SKIP_UNKNOWN_COUNTRY = "skip:unknown-country"
+    SKIP_UNREADABLE_IPM = "skip:an-ipm-record-is-unreadable"
     ORPHAN_LISCIO_MISSING = "orphan:liscio-missing"
     ORPHAN_LISCIO_ARCHIVED = "orphan:liscio-archived"
     ORPHAN_IPM_MISSING = "orphan:ipm-missing"

@@ -20,13 +20,14 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from pmtools.engine import unreadable as unread
-from pmtools.engine.apply import Progress, apply_plan, reconcile
-from pmtools.engine.fetch import BatchDone, keep_written, load_details, pull_ipm
-from pmtools.connectors.base import Connector
-from pmtools.errors import ConnectorError, PlanChanged, PreflightRefused
-from pmtools.core.plan import COUNT_KEYS, Plan, SyncPolicy
+from pmtools.connectors.base import Connector, Unreadable
+from pmtools.core.plan import COUNT_KEYS, Plan, SyncPolicy, SyncState
+from pmtools.core.planner import details_needed, plan_sync, preflight_problem
 from pmtools.core.records import Kind, Record, Side
+from pmtools.engine import unreadable as unread
+from pmtools.engine.apply import ApplyResult, Progress, apply_plan, reconcile
+from pmtools.engine.fetch import BatchDone, keep_written, load_details, pull_ipm
+from pmtools.errors import ConnectorError, PlanChanged, PreflightRefused
 from pmtools.store import Store
 
 log = logging.getLogger(__name__)
@@ -100,15 +101,60 @@ def _zero_counts() -> dict[str, int]:
     return {k: 0 for k in COUNT_KEYS}
 
 
+@dataclass(kw_only=True)
+class _Inputs:
+    """What planning takes, fetched: the selected kinds' records of both sides (details loaded
+    where the plan needs them), the stored state, and what could not be read."""
+
+    liscio: dict[Kind, list[Record]]
+    ipm: dict[Kind, list[Record]]
+    state: SyncState
+    unreadable: list[Unreadable]
+    baseline: list[tuple[Kind, str]]  # every Liscio record now (kept by a first sync)
+
+    def records(self) -> dict[tuple[Side, Kind], tuple[Record, ...]]:
+        """The records by side and kind, as a SyncResult carries them."""
+        out = {(Side.LISCIO, k): tuple(v) for k, v in self.liscio.items()}
+        out.update({(Side.IPM, k): tuple(v) for k, v in self.ipm.items()})
+        return out
+
+
 def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
          run_id: int | None, progress: Progress, cancel: threading.Event | None,
          full: bool, expected: Plan | None) -> tuple[SyncResult, ConnectorError | None]:
-    from pmtools.core.planner import details_needed, plan_sync, preflight_problem
-
     if run_id is not None:
         settled = reconcile(liscio=liscio, ipm=ipm, store=store, run_id=run_id)
         if any(settled.values()):
             log.info("run %s settled what an interrupted run left: %s", run_id, settled)
+    inputs = _fetch(liscio=liscio, ipm=ipm, store=store, policy=policy, run_id=run_id,
+                    progress=progress, cancel=cancel, full=full)
+    first = inputs.state.baseline is None
+    if cancel is not None and cancel.is_set():
+        if run_id is not None:
+            store.finish_run(run_id, outcome="cancelled", counts=_zero_counts(),
+                             message="cancelled before planning")
+        return SyncResult(run_id=run_id, plan=Plan(actions=(), policy=policy, first_sync=first),
+                          counts=_zero_counts(), outcome="cancelled"), None
+    plan = _plan(inputs, policy=policy, progress=progress, expected=expected)
+    if run_id is None:
+        progress("linking", 1, 1, "dry run: nothing written")
+        return SyncResult(run_id=None, plan=plan,
+                          counts=unread.counted(plan.counts(), inputs.unreadable),
+                          errors=unread.messages(inputs.unreadable), outcome="dry_run",
+                          records=inputs.records()), None
+    names = {(r.side, r.kind, r.id): r.name for recs in inputs.records().values() for r in recs}
+    result = apply_plan(plan, liscio=liscio, ipm=ipm, store=store, run_id=run_id,
+                        progress=progress, cancel=cancel, names=names)
+    result = _keep_books(store, run_id, inputs, result, policy=policy, first=first)
+    return SyncResult(run_id=run_id, plan=plan, counts=result.counts, errors=result.errors,
+                      outcome=result.outcome, records=inputs.records()), result.error
+
+
+def _fetch(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
+           run_id: int | None, progress: Progress, cancel: threading.Event | None,
+           full: bool) -> _Inputs:
+    """Pull both sides, set the unreadable aside, run the first sync's duplicate guard, and
+    load the IPM details the plan needs (:mod:`pmtools.engine.fetch`)."""
     state = store.state(policy.kinds)
     first = state.baseline is None
     liscio_records: dict[Kind, list[Record]] = {}
@@ -132,9 +178,8 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
     bad = [*liscio.take_unreadable(), *ipm.take_unreadable()]
     if run_id is not None:
         unread.record(bad, store=store, run_id=run_id)
-    selected = {k: liscio_records[k] for k in policy.kinds}
-    selected, ipm_records, state = unread.hold_out(bad, liscio=selected, ipm=ipm_records,
-                                                   state=state)
+    selected, ipm_records, state = unread.hold_out(
+        bad, liscio={k: liscio_records[k] for k in policy.kinds}, ipm=ipm_records, state=state)
     progress("linking", 0, 1, "checking")
     if first:
         problem = preflight_problem(
@@ -149,40 +194,38 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
             ipm, kind, ipm_records[kind], store=store, wanted=keys,
             reuse=not pulled_all[kind], save=run_id is not None, cancel=cancel,
             on_batch=_details_progress(progress, kind))
-    if cancel is not None and cancel.is_set():
-        empty = Plan(actions=(), policy=policy, first_sync=first)
-        if run_id is not None:
-            store.finish_run(run_id, outcome="cancelled", counts=_zero_counts(),
-                             message="cancelled before planning")
-        return SyncResult(run_id=run_id, plan=empty, counts=_zero_counts(),
-                          outcome="cancelled"), None
+    everyone = [(k, r.id) for k, recs in liscio_records.items() for r in recs]
+    return _Inputs(liscio=selected, ipm=ipm_records, state=state, unreadable=bad,
+                   baseline=everyone + unread.baseline(bad))
+
+
+def _plan(inputs: _Inputs, *, policy: SyncPolicy, progress: Progress,
+          expected: Plan | None) -> Plan:
+    """The plan (the core's), with creates held back where IPM records could not be read;
+    PlanChanged when a previewed plan is no longer the one planned."""
     progress("linking", 0, 1, "planning")
-    plan = unread.hold_creates(plan_sync(liscio=selected, ipm=ipm_records, state=state,
-                                         policy=policy), bad)
+    plan = unread.hold_creates(plan_sync(liscio=inputs.liscio, ipm=inputs.ipm,
+                                         state=inputs.state, policy=policy), inputs.unreadable)
     if expected is not None and plan.writes() != expected.writes():
         raise PlanChanged(
             "Liscio or IPM changed since the preview: the plan is no longer the one shown. "
             "Review the new plan and apply it again.", plan=plan)
-    records = {(Side.LISCIO, k): tuple(v) for k, v in selected.items()}
-    records.update({(Side.IPM, k): tuple(v) for k, v in ipm_records.items()})
-    if run_id is None:
-        progress("linking", 1, 1, "dry run: nothing written")
-        return SyncResult(run_id=None, plan=plan, counts=unread.counted(plan.counts(), bad),
-                          errors=unread.messages(bad), outcome="dry_run", records=records), None
-    names = {(r.side, r.kind, r.id): r.name for recs in records.values() for r in recs}
-    result = apply_plan(plan, liscio=liscio, ipm=ipm, store=store, run_id=run_id,
-                        progress=progress, cancel=cancel, names=names)
+    return plan
+
+
+def _keep_books(store: Store, run_id: int, inputs: _Inputs, result: ApplyResult, *,
+                policy: SyncPolicy, first: bool) -> ApplyResult:
+    """After apply: the cache learns what was written, a first sync keeps its baseline, the
+    unreadable records count as errors, and the run is finished."""
     keep_written(store, run_id, policy.kinds)
     if first and result.outcome in ("done", "done_with_errors"):
-        store.record_baseline([(k, r.id) for k, recs in liscio_records.items() for r in recs]
-                              + unread.baseline(bad))
-    result = unread.with_errors(result, bad)
+        store.record_baseline(inputs.baseline)
+    result = unread.with_errors(result, inputs.unreadable)
     message = str(result.error) if result.error else None
     store.finish_run(run_id, outcome=result.outcome, counts=result.counts, message=message)
     log.info("sync run %s %s: %s", run_id, result.outcome,
              " ".join(f"{k}={v}" for k, v in result.counts.items()))
-    return SyncResult(run_id=run_id, plan=plan, counts=result.counts, errors=result.errors,
-                      outcome=result.outcome, records=records), result.error
+    return result
 
 
 def stage_names() -> tuple[str, ...]:

@@ -29,8 +29,8 @@ from pmtools.engine.apply import ApplyResult
 from pmtools.connectors.base import Unreadable
 from pmtools.core.plan import Action, Op, Plan, SyncState
 from pmtools.core.records import Kind, Record, Side
+from pmtools.core.rulebook import Rule
 
-RULE_UNREADABLE_IPM = "skip:an-ipm-record-is-unreadable"
 LONG_AGO = "1970-01-01T00:00:00Z"  # a last full pull this old makes the next pull a full one
 
 
@@ -72,7 +72,7 @@ def hold_creates(plan: Plan, bad: Sequence[Unreadable]) -> Plan:
         return plan
     actions = tuple(
         Action(op=Op.SKIP, kind=a.kind, liscio_id=a.liscio_id, side=Side.IPM,
-               rule=RULE_UNREADABLE_IPM,
+               rule=Rule.SKIP_UNREADABLE_IPM,
                reason=f"not created in IPM: an IPM {a.kind.ipm_name} record could not be "
                       "read, and it may be this one")
         if a.op is Op.CREATE_IN_IPM and a.kind in kinds else a
@@ -105,5 +105,5 @@ def with_errors(result: ApplyResult, bad: Sequence[Unreadable]) -> ApplyResult:
         outcome="done_with_errors" if result.outcome == "done" else result.outcome)
 
 
-__all__ = ["LONG_AGO", "RULE_UNREADABLE_IPM", "baseline", "counted", "hold_creates",
+__all__ = ["LONG_AGO", "baseline", "counted", "hold_creates",
            "hold_out", "messages", "record", "with_errors"]

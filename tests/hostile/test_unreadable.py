@@ -22,7 +22,7 @@ from pmtools.core.plan import LinkStatus, Op, SyncPolicy
 from pmtools.core.records import Kind, Side
 from pmtools.store import Store
 from pmtools.engine.sync import run_sync
-from pmtools.engine.unreadable import RULE_UNREADABLE_IPM
+from pmtools.core.rulebook import Rule
 
 A, C = Kind.ACCOUNTS, Kind.CONTACTS
 HOST = "https://svc.example"
@@ -166,7 +166,7 @@ def test_no_create_in_ipm_while_an_ipm_record_of_that_kind_is_unreadable(store):
 
     result = sync(lis, ipm_, store, dry_run=True)
     assert result.counts["created_in_ipm"] == 0 and result.counts["errors"] == 1
-    assert any(a.op is Op.SKIP and a.rule == RULE_UNREADABLE_IPM for a in result.plan.actions)
+    assert any(a.op is Op.SKIP and a.rule == Rule.SKIP_UNREADABLE_IPM for a in result.plan.actions)
     assert len(store.runs()) == 1  # the first sync only: a dry run writes nothing
     assert sync(lis, ipm_, store).outcome == "done_with_errors"
     assert ipm_.creates == [] and len(ipm_.by_name(A, "Echo GmbH")) == 1
