@@ -222,7 +222,8 @@ def _reference(query: Record, target: Record) -> tuple[Reason, float]:
     q, t = name_keys(display_name(query)), name_keys(display_name(target))
     email = (query.email or "").strip().casefold()
     if q.exact and q.exact == t.exact:
-        return Reason.SAME_NAME, 100.0
+        same = display_name(query).strip() == display_name(target).strip()
+        return (Reason.IDENTICAL if same else Reason.SAME_NAME), 100.0
     if q.order and q.order == t.order and q.words != t.words:
         return Reason.WORD_ORDER, 99.0
     if q.plain and q.plain == t.plain:
