@@ -207,6 +207,8 @@ class SuggestionIndex:
         self._folded = [f if f != k else k for f, k in zip(folded, self._exact_keys)]  # shared
         self._search_column = TextColumn(self._folded)
         self._lengths = np.array([max(len(f), 1) for f in self._folded], dtype=np.float32)
+        self._words: TextColumn | None = None  # see _words_column
+        self._word_lengths = self._lengths
         # Deterministic order among equal scores: name key, name, id.
         self._sort_name = [(k.exact, n, rid) for k, n, rid in
                            zip(self._keys, self._names, self._ids)]
@@ -299,6 +301,16 @@ class SuggestionIndex:
         scores = np.full(len(self._records), -1.0, dtype=np.float32)
         folded = fold_for_search(q)
         hits = self._search_column.find(folded)
+        words = search_words(query)
+        if len(words) > 1 or (words and words[0] != folded):
+            # Each word anywhere, punctuation dropped: "smith john" finds "John Smith",
+            # "obrien" "O'Brien", "O'Connor, Siobhán" "Siobhán Marie O'Connor".
+            more = self._words_column().find(words[0])
+            for word in words[1:]:
+                more = self._words_column().find(word, among=more)
+            more = np.setdiff1d(more, hits, assume_unique=True)
+            share = np.round(100.0 * len(" ".join(words)) / self._word_lengths[more], 1)
+            scores[more] = np.minimum(share, FUZZY_CAP - 1)  # below a plain substring
         share = np.round(100.0 * len(folded) / self._lengths[hits], 1)
         scores[hits] = np.minimum(share, FUZZY_CAP)  # equal but for accents: still "contains"
         scores[list(self._by_exact.get(q))] = LEVEL_SCORES[Reason.SAME_NAME]
@@ -328,6 +340,14 @@ class SuggestionIndex:
             found += self._top(fuzzy, limit - len(found), SEARCH_FUZZY_MIN,
                                lambda i, s: _fuzzy_reason(s))
         return found
+
+    def _words_column(self) -> TextColumn:
+        """The names as :func:`search_text` folds them, built on the first word search."""
+        if self._words is None:
+            texts = [search_text(n) for n in self._names]
+            self._words = TextColumn(texts)
+            self._word_lengths = np.array([max(len(t), 1) for t in texts], dtype=np.float32)
+        return self._words
 
     def _fuzzy_scores(self, query_key: str, min_score: float) -> np.ndarray:
         """rapidfuzz ratio of one key against every record's, capped below the exact levels."""
