@@ -26,7 +26,7 @@ from pmtools.errors import (
     RecordError,
     StateError,
 )
-from pmtools.plan import COUNT_KEYS, Action, LinkHow, LinkStatus, Op, Plan
+from pmtools.plan import CHANGE_OPS, COUNT_KEYS, Action, LinkHow, LinkStatus, Op, Plan
 from pmtools.records import FieldValue, Kind, Record, Side
 from pmtools.rules import values_equal
 from pmtools.store import ChangeIntent, Store
@@ -251,16 +251,21 @@ def apply_plan(plan: Plan, *, liscio: Connector, ipm: Connector, store: Store, r
         if a.record is not None:
             applier._remember(a.record)
     steps = _steps(plan.actions)
+    # Progress counts changes (links, creates, field writes, orphanings), as the preview and
+    # the summary do: a MARK_SYNCED step moves it by nothing.
+    total = sum(len(step) for step in steps if step[0].op in CHANGE_OPS)
     failed: set[tuple[Any, ...]] = set()  # pairs (kind, liscio_id[, "unlinked"]) that failed
     created_pairs: set[tuple[Kind, str | None, str | None]] = set()
     outcome, error = "done", None
-    for done, step in enumerate(steps):
+    done = 0
+    for step in steps:
         if cancel is not None and cancel.is_set():
             outcome = "cancelled"
             break
         head = step[0]
-        if progress is not None:
-            progress("linking", done, len(steps), f"{head.op} {head.kind}")
+        if progress is not None and head.op in CHANGE_OPS:
+            progress("linking", done, total, f"{head.op} {head.kind}")
+        done += len(step) if head.op in CHANGE_OPS else 0
         try:
             _apply_step(applier, step, failed, created_pairs, plan_pair)
         except ConnectorError as exc:  # not a record error: the service failed, stop
@@ -268,7 +273,7 @@ def apply_plan(plan: Plan, *, liscio: Connector, ipm: Connector, store: Store, r
             log.error("run %s stopped: %s", run_id, exc)
             break
     if progress is not None and outcome == "done":
-        progress("linking", len(steps), len(steps), "applied")
+        progress("linking", total, total, "applied")
     counts = dict(applier.counts)
     for key in ("unmatched_liscio", "unmatched_ipm", "ambiguous"):
         counts[key] = plan.counts()[key]
