@@ -447,7 +447,7 @@ def apply_preview(shown: BulkPreview, *, store, liscio, ipm, started_by: str,
     from pmtools.apply import apply_plan, reconcile
 
     kinds = tuple(k for k in Kind if any(i.kind is k for i in shown.items)) or tuple(Kind)
-    with store.lock(timeout=lock_timeout):
+    with store.lock(timeout=lock_timeout, by=started_by):
         store.mark_interrupted_runs()
         run_id = store.start_run(command="review", started_by=started_by, kinds=kinds,
                                  policy=SyncPolicy(kinds=kinds))
