@@ -194,3 +194,27 @@ def test_spreadsheet_round_trip(world, tmp_path, suffix):
     assert [(d.verdict, d.row) for d in decisions] == [
         (Verdict.LINK, elm + 2), (Verdict.NOT_A_MATCH, int(frame.index[
             frame["Name"] == "Dan Brown"][0]) + 2)]
+
+
+def test_a_previews_unread_cards_are_read_then_previewed_again(world):
+    from pmtools.review import load_cards, unread_records, with_cards
+
+    liscio, ipm, store = world
+    sources = load_sources(store=store, liscio=liscio, ipm=ipm)
+    queue = build_queue(sources)
+    decisions = [decision(liscio, A, "Elm Studios L.L.C.", Verdict.LINK)]
+    shown = preview(decisions, queue=queue, sources=sources)
+    assert shown.counts()["fields_not_read"] == 1 and "not read yet" in shown.text()
+    unread = unread_records(shown)
+    assert [r.name for r in unread[A]] == ["Elm Studios LLC"]
+    seen = []
+    cards = load_cards(A, unread[A], ipm=ipm, store=store,
+                       progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 1)] and str(next(iter(cards.values())).address) == "5 Elm St"
+    sources = [with_cards(s, cards.values()) for s in sources]
+    again = preview(decisions, queue=queue, sources=sources)
+    assert again.counts()["fields_not_read"] == 0
+    assert "Liscio address: (empty) → 5 Elm St" in again.text()
+    stop = threading.Event()
+    stop.set()
+    assert load_cards(A, unread[A], ipm=ipm, cancel=stop) == {}

@@ -100,6 +100,7 @@ class PreviewItem:
     created: tuple[FieldWrite, ...] = ()
     row: int | None = None
     actions: tuple[Action, ...] = field(default=(), compare=False, repr=False)
+    ipm_record: Record | None = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> QueueKey:
@@ -352,7 +353,8 @@ class _Context:
         return PreviewItem(kind=kind, side=side, record_id=rid, name=display_name(rec),
                            verdict=verdict, liscio_id=lid, ipm_key=key, target_name=tname,
                            writes=writes, row=d.row, actions=_link_actions(kind, liscio_rec,
-                                                                           ipm_rec))
+                                                                           ipm_rec),
+                           ipm_record=ipm_rec)
 
     def _create(self, d: ReviewDecision, kind: Kind, side: Side, rec: Record,
                 row) -> PreviewItem | Refusal:

@@ -10,14 +10,16 @@ which :func:`pmtools.operations.link` applies only while they are still the same
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pmtools.plan import Op
 from pmtools.records import FieldValue, Kind, Record, Side
 from pmtools.reports import format_value
 
-__all__ = ["FieldWrite", "PairWrites", "load_card", "link_preview", "pair_writes",
-           "show_value"]
+__all__ = ["FieldWrite", "PairWrites", "link_preview", "load_card", "load_cards",
+           "pair_writes", "show_value", "unread_records"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,6 +101,43 @@ def load_card(kind: Kind, record: Record, *, ipm, store=None) -> Record:
     if store is not None and fresh.details_complete:
         store.cache_details(Kind(kind), [fresh])
     return fresh
+
+
+CARD_BATCH = 25  # cards read between two progress reports / cancel checks (as Sync Now)
+
+
+def load_cards(kind: Kind, records: Sequence[Record], *, ipm, store=None,
+               progress: Callable[[int, int], None] | None = None,
+               cancel: threading.Event | None = None) -> dict[str, Record]:
+    """The IPM ``records`` lacking details, with their cards read (one request each).
+
+    For a bulk preview whose IPM fields are "not read yet": returns key → loaded record (pass
+    them to :func:`pmtools.review.with_cards` and preview again). ``progress(done, total)``
+    after each batch; ``cancel`` stops between batches (what was read is returned).
+    """
+    todo = [r for r in records if r.side is Side.IPM and not r.details_complete]
+    todo = list({r.id: r for r in todo}.values())
+    loaded: dict[str, Record] = {}
+    for start in range(0, len(todo), CARD_BATCH):
+        if cancel is not None and cancel.is_set():
+            break
+        batch = ipm.load_details(Kind(kind), todo[start:start + CARD_BATCH])
+        fresh = [r for r in batch if r.details_complete]
+        if store is not None and fresh:
+            store.cache_details(Kind(kind), fresh)
+        loaded.update((r.id, r) for r in fresh)
+        if progress is not None:
+            progress(min(start + CARD_BATCH, len(todo)), len(todo))
+    return loaded
+
+
+def unread_records(shown) -> dict[Kind, list[Record]]:
+    """The IPM records of a bulk preview whose fields wait for their card, per kind."""
+    out: dict[Kind, list[Record]] = {}
+    for item in getattr(shown, "items", ()):
+        if item.writes is not None and item.writes.unread and item.ipm_record is not None:
+            out.setdefault(item.kind, []).append(item.ipm_record)
+    return out
 
 
 def link_preview(kind: Kind, liscio_id: str, ipm_key: str, *, liscio, ipm) -> PairWrites:
