@@ -29,7 +29,6 @@ from bench import RESULTS
 from bench.workbench import _Samples, firms, scale_source
 from pmtools.matching import match
 from pmtools.plan import Link, LinkHow, SyncState
-from pmtools.records import Kind
 from pmtools.review import KindRecords, ReviewDecision, Verdict, build_queue, preview
 
 BUILD_GOAL_S = 5.0     # "a few seconds at most"

@@ -50,7 +50,6 @@ from pmtools.review.bulk import (
     Refusal,
     ReviewDecision,
     Verdict,
-    apply_preview,
     preview,
 )
 from pmtools.review.data import ipm_records, load_sources, with_cards
@@ -61,6 +60,7 @@ from pmtools.review.duplicates import (
     describe_duplicates,
     likely_duplicates,
 )
+from pmtools.review.run import apply_preview
 from pmtools.review.queue import (
     KindRecords,
     QueueKey,

@@ -17,7 +17,14 @@ import numpy as np
 from pmtools.names import fold_for_search
 from pmtools.plan import DecisionKind, LinkStatus, SyncState
 from pmtools.records import Kind, Record, Side, has_value
-from pmtools.suggest import Reason, Suggestion, SuggestionIndex, display_name, search_text, search_words
+from pmtools.suggest import (
+    Reason,
+    Suggestion,
+    SuggestionIndex,
+    display_name,
+    search_text,
+    search_words,
+)
 
 __all__ = ["KindRecords", "QueueKey", "QueuePage", "QueueRow", "QueueStatus", "ReviewQueue",
            "build_queue", "other_side", "tells_apart"]
