@@ -15,7 +15,7 @@ def test_review_benchmark_writes_its_results(tmp_path, capsys):
     assert doc["goals"] == {"build_s": 5.0, "query_ms": 100.0, "preview_s": 2.0}
     (row,) = doc["rows"]
     assert row["source"] == "synthetic" and row["queue_rows"] > 0
-    assert row["preview_decisions"] == 50
+    assert 0 < row["preview_decisions"] <= 50
     assert row["preview_links"] + row["preview_refused"] <= 50
     assert row["build"]["n"] == 1 and row["query"]["n"] == 6
     assert "| 300 | synthetic |" in (tmp_path / "review.md").read_text()

@@ -144,6 +144,15 @@ def test_pair_writes_before_after_and_what_is_not_read():
     assert [x.text() for x in w.writes] == ["IPM title: CFO → Owner"]
 
 
+def test_a_rows_writes_are_those_of_its_suggestion(queue):
+    from pmtools.review import row_writes
+
+    for side, rid in ((L, "a1"), (I, "K1")):  # the same pair from either side
+        w = row_writes(queue.row((A, side, rid)))
+        assert (w.liscio_id, w.ipm_key, w.unread) == ("a1", "K1", ("address",))
+    assert row_writes(queue.row((A, L, "a2"))) is None  # no candidate
+
+
 @pytest.mark.parametrize(("record", "others", "reasons"), [
     (rec(L, C, "x", "Zoe Allen", email="zoe.allen@gmail.com"),
      [rec(I, C, "P1", "Allen, Zoë", email="Zoe.Allen@gmail.com")],

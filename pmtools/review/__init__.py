@@ -17,6 +17,7 @@ The API (stable: names are added, never renamed)::
 
     # what linking one pair would write, before → after on both sides
     pair_writes(kind, liscio_record, ipm_record)       # PairWrites; .unread: card not loaded
+    row_writes(row)                                    # the same for a queue row's suggestion
     load_card(kind, ipm_record, ipm=ipm, store=store)  # reads the IPM card (one request)
     # a bulk preview with IPM fields "not read yet": read those cards (progress, cancel),
     # then preview again with the loaded records
@@ -88,6 +89,7 @@ from pmtools.review.writes import (
     load_card,
     load_cards,
     pair_writes,
+    row_writes,
     show_value,
     unread_records,
 )
@@ -98,6 +100,6 @@ __all__ = [
     "QueuePage", "QueueRow", "QueueStatus", "Refusal", "ReviewDecision", "ReviewQueue",
     "RowProblem", "Verdict", "apply_preview", "build_queue", "describe_duplicates",
     "ipm_records", "likely_duplicates", "link_preview", "load_card", "load_cards", "load_sources",
-    "other_side", "pair_writes", "parse_decisions", "preview", "read_sheet", "show_value",
+    "other_side", "pair_writes", "parse_decisions", "row_writes", "preview", "read_sheet", "show_value",
     "tells_apart", "to_frame", "unread_records", "with_cards", "write_sheet",
 ]

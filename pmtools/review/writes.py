@@ -19,7 +19,7 @@ from pmtools.records import FieldValue, Kind, Record, Side
 from pmtools.reports import format_value
 
 __all__ = ["FieldWrite", "PairWrites", "link_preview", "load_card", "load_cards",
-           "pair_writes", "show_value", "unread_records"]
+           "pair_writes", "row_writes", "show_value", "unread_records"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,6 +86,18 @@ def pair_writes(kind: Kind, liscio: Record, ipm: Record) -> PairWrites:
                    if a.op is Op.SKIP and a.rule == RULE_DETAILS and a.field)
     return PairWrites(kind=Kind(kind), liscio_id=liscio.id, ipm_key=ipm.id,
                       liscio_name=liscio.name, ipm_name=ipm.name, writes=writes, unread=unread)
+
+
+def row_writes(row) -> PairWrites | None:
+    """What linking a queue row's record with its candidate would write; None without one.
+
+    ``unread`` on the result says which IPM fields wait for the card (:func:`load_card`).
+    """
+    if row.record is None or row.candidate is None:
+        return None
+    liscio, ipm = ((row.record, row.candidate) if row.side is Side.LISCIO
+                   else (row.candidate, row.record))
+    return pair_writes(row.kind, liscio, ipm)
 
 
 def load_card(kind: Kind, record: Record, *, ipm, store=None) -> Record:
