@@ -165,6 +165,13 @@ def test_create_is_refused_next_to_a_likely_duplicate_unless_anyway(world):
     assert "Allen, Zoë" in message and "same email" in message and zoe.id not in message
     assert [d.name for d in caught.value.candidates] == ["Allen, Zoë"]
     assert len([r for r in ipm.records[C].values() if r.last_name == "Allen"]) == 1
+    from pmtools.review import DuplicateFinder
+
+    finder = DuplicateFinder(C, I, list(ipm.iter_records(C)))  # what the app holds already
+    pulls = len(ipm.pulls)
+    with pytest.raises(DuplicateRisk, match="Allen, Zoë"):
+        operations.create_in_ipm(C, zoe.id, store=store, liscio=liscio, ipm=ipm, finder=finder)
+    assert len(ipm.pulls) == pulls  # the finder spared listing IPM again
     made = operations.create_in_ipm(C, zoe.id, store=store, liscio=liscio, ipm=ipm,
                                     anyway=True)
     assert made.outcome == "done" and len(ipm.by_name(C, "Zoe Allen")) == 1
