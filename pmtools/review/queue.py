@@ -61,22 +61,15 @@ class KindRecords:
     ipm: tuple[Record, ...]
     state: SyncState
     accounts: Mapping[str, str] = field(default_factory=dict)
+    # Records by side and id, filled on first use (a frozen object may fill its own dict).
+    _by: dict[Side, dict[str, Record]] = field(default_factory=dict, init=False, repr=False)
 
     def record(self, side: Side, record_id: str) -> Record | None:
         """The record of ``side`` with ``record_id``, or None."""
-        return self._by_id(side).get(record_id)
-
-    def _by_id(self, side: Side) -> dict[str, Record]:
-        cache = _BY_ID.get(id(self))
-        if cache is None or cache[0] is not self:
-            cache = (self, {Side.LISCIO: {r.id: r for r in self.liscio},
-                            Side.IPM: {r.id: r for r in self.ipm}})
-            _BY_ID[id(self)] = cache
-        return cache[1][side]
-
-
-# Look-up tables of KindRecords, built on first use (the dataclass is frozen and slotted).
-_BY_ID: dict[int, tuple[KindRecords, dict[Side, dict[str, Record]]]] = {}
+        if not self._by:
+            self._by[Side.LISCIO] = {r.id: r for r in self.liscio}
+            self._by[Side.IPM] = {r.id: r for r in self.ipm}
+        return self._by[side].get(record_id)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
