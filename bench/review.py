@@ -49,6 +49,34 @@ def linked_sources(records: dict) -> list[KindRecords]:
     return out
 
 
+def link_decisions(queue, n: int) -> list[ReviewDecision]:
+    """``n`` LINK decisions making distinct links, as a person's bulk selection would.
+
+    First the likely matches (not tied, each record and each target once); then, to reach
+    ``n`` where a firm has fewer, records without a likely candidate linked to a given id
+    (Link To) of the other side's.
+    """
+    out, used = [], set()
+    for r in queue.select(status=["likely match"], sort="score"):
+        ends = {(r.kind, r.liscio_id), (r.kind, r.ipm_key)}
+        if r.tie or ends & used or len(out) >= n:
+            continue
+        used |= ends
+        out.append(ReviewDecision(kind=r.kind, side=r.side, record_id=r.record_id,
+                                  verdict=Verdict.LINK))
+    lonely = [r for r in queue.select(status=["no candidate", "ambiguous"])
+              if (r.kind, r.record_id) not in used]
+    for kind in sorted({r.kind for r in lonely}):
+        lefts = [r for r in lonely if r.kind is kind and r.side.value == "liscio"]
+        rights = [r for r in lonely if r.kind is kind and r.side.value == "ipm"]
+        for left, right in zip(lefts, rights):
+            if len(out) >= n:
+                break
+            out.append(ReviewDecision(kind=kind, side=left.side, record_id=left.record_id,
+                                      verdict=Verdict.LINK, link_to=right.record_id))
+    return out[:n]
+
+
 def measure(sources: list[KindRecords], *, links: int, repeat: int = 3) -> dict[str, object]:
     """Every measurement for one firm."""
     build = _Samples()
@@ -66,9 +94,7 @@ def measure(sources: list[KindRecords], *, links: int, repeat: int = 3) -> dict[
     counts = _Samples()
     for _ in range(repeat):
         counts.time(lambda: queue.counts(kind="contacts"))
-    rows = queue.select(status=["likely match"])[:links]
-    decisions = [ReviewDecision(kind=r.kind, side=r.side, record_id=r.record_id,
-                                verdict=Verdict.LINK) for r in rows]
+    decisions = link_decisions(queue, links)
     shown_box: list = []
     bulk = _Samples()
     for _ in range(repeat):

@@ -60,8 +60,8 @@ def link(kind: Kind, liscio_id: str, ipm_key: str, *, store: Store, liscio: Conn
             if (now.writes, now.unread) != (expected.writes, expected.unread):
                 raise PlanChanged(
                     f"{liscio_rec.name!r} or {ipm_rec.name!r} changed since the preview: "
-                    f"linking would now write: {now.text()}. Review the new writes and "
-                    f"confirm again.", plan=now)
+                    f"linking would now write: {'; '.join(now.text().splitlines())}. Review "
+                    f"the new writes and confirm again.", plan=now)
 
         def work(applier: Applier) -> str:
             from pmtools.planner import plan_pair
