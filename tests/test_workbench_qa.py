@@ -289,9 +289,3 @@ def test_a_person_is_found_as_last_comma_first(session):
     accounts.search.value = "Widgets, Inc"  # an organization's comma is its own
     assert any(r["IPM name"] == IPM_NAME for r in accounts.page_rows)
 
-
-def test_the_suggestion_count_is_worded_for_one_and_many():
-    from pmtools.workbench.linking import choose_label
-
-    assert "1 suggestion," in choose_label(1) and "1 suggestions" not in choose_label(1)
-    assert "2 suggestions," in choose_label(2)

@@ -70,8 +70,7 @@ def choose_label(count: int, *, searched: bool = False) -> str:
     if count == 0:
         return ("(no record found: try another search)" if searched
                 else "(no suggestions: search for a record below)")
-    plural = "suggestion" if count == 1 else "suggestions"  # not "1 suggestions"
-    return f"(choose a record to link to: {count} {plural}, best first)"
+    return f"(choose a record to link to: {count} suggestions, best first)"
 
 
 class LinkingPanel(ipw.VBox):
