@@ -288,4 +288,3 @@ def test_a_person_is_found_as_last_comma_first(session):
     accounts = session.first_app.details.tabs[Kind.ACCOUNTS]
     accounts.search.value = "Widgets, Inc"  # an organization's comma is its own
     assert any(r["IPM name"] == IPM_NAME for r in accounts.page_rows)
-
