@@ -154,6 +154,8 @@ def test_load_card_reads_a_missing_address_once(world):
     assert ipm.detail_loads == loads + 1
     assert load_card(A, card, ipm=ipm, store=store) is card and ipm.detail_loads == loads + 1
     assert store.cached_details(A, [row.id])[row.id][0].address == card.address
+    again = load_card(A, row, ipm=ipm, store=store)  # the list row again: the cache answers
+    assert again.address == card.address and ipm.detail_loads == loads + 1
 
 
 def test_create_is_refused_next_to_a_likely_duplicate_unless_anyway(world):

@@ -108,6 +108,10 @@ def load_card(kind: Kind, record: Record, *, ipm, store=None) -> Record:
     """
     if record.details_complete:
         return record
+    if store is not None:  # a card Sync Now read, still current, costs no request
+        cached = _cached_cards(store, Kind(kind), [record])
+        if record.id in cached:
+            return cached[record.id]
     loaded = ipm.load_details(Kind(kind), [record])
     fresh = loaded[0] if loaded else record
     if store is not None and fresh.details_complete:
@@ -129,7 +133,8 @@ def load_cards(kind: Kind, records: Sequence[Record], *, ipm, store=None,
     """
     todo = [r for r in records if r.side is Side.IPM and not r.details_complete]
     todo = list({r.id: r for r in todo}.values())
-    loaded: dict[str, Record] = {}
+    loaded: dict[str, Record] = _cached_cards(store, Kind(kind), todo) if store else {}
+    todo = [r for r in todo if r.id not in loaded]
     for start in range(0, len(todo), CARD_BATCH):
         if cancel is not None and cancel.is_set():
             break
@@ -141,6 +146,13 @@ def load_cards(kind: Kind, records: Sequence[Record], *, ipm, store=None,
         if progress is not None:
             progress(min(start + CARD_BATCH, len(todo)), len(todo))
     return loaded
+
+
+def _cached_cards(store, kind: Kind, rows: Sequence[Record]) -> dict[str, Record]:
+    """Cards in the state file's details cache whose record has not changed since."""
+    cached = store.cached_details(kind, [r.id for r in rows])
+    return {r.id: cached[r.id][0] for r in rows if r.id in cached and r.modified_at
+            and cached[r.id][0].modified_at == r.modified_at}
 
 
 def unread_records(shown) -> dict[Kind, list[Record]]:
