@@ -249,3 +249,18 @@ def test_a_bulk_preview_of_many_links_is_one_pass():
     shown = preview([decide(kind, L, r.record_id, Verdict.LINK) for r in rows], queue=queue,
                     sources=srcs)
     assert shown.counts()["links"] == n and not shown.refused
+
+
+def test_without_answers_as_a_queue_built_without_those_rows(queue):
+    from pmtools.review import ReviewQueue
+
+    gone = [(A, L, "a1"), (C, I, "P2"), (A, L, "not-there")]
+    fast = queue.without(gone)
+    slow = ReviewQueue(r for r in queue.rows if r.key not in set(gone))
+    assert fast.rows == slow.rows
+    for filters in ({}, {"status": ["ambiguous"]}, {"search": "smith"}, {"sort": "score"},
+                    {"reason": ["same email"], "side": "ipm"}, {"min_score": 90}):
+        assert fast.select(**filters) == slow.select(**filters), filters
+        assert fast.counts(**{k: v for k, v in filters.items() if k != "sort"}) == \
+            slow.counts(**{k: v for k, v in filters.items() if k != "sort"})
+    assert queue.without([]) is queue

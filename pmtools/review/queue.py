@@ -335,9 +335,27 @@ class ReviewQueue:
         return out
 
     def without(self, keys: Iterable[QueueKey]) -> ReviewQueue:
-        """The queue without the rows of ``keys`` (records just decided): no rebuild."""
-        gone = {(Kind(k), Side(s), i) for k, s, i in keys}
-        return ReviewQueue(r for r in self.rows if r.key not in gone)
+        """The queue without the rows of ``keys`` (records just decided): no rebuild.
+
+        The rows keep their order and their precomputed columns (a few milliseconds at scale
+        20, where building the queue takes seconds).
+        """
+        gone = [self._position.get((Kind(k), Side(s), i)) for k, s, i in keys]
+        drop = [i for i in gone if i is not None]
+        if not drop:
+            return self
+        keep = np.ones(len(self.rows), dtype=bool)
+        keep[drop] = False
+        index = np.flatnonzero(keep)
+        out = object.__new__(ReviewQueue)
+        out.rows = tuple(self.rows[i] for i in index)
+        out._position = {r.key: n for n, r in enumerate(out.rows)}
+        out._kind, out._side = self._kind[index], self._side[index]
+        out._status, out._score = self._status[index], self._score[index]
+        out._reasons, out._reason = self._reasons, self._reason[index]
+        out._names = [self._names[i] for i in index]
+        out._search = None
+        return out
 
     def _hits(self, *, kind: Kind | str | None = None, side: Side | str | None = None,
               status: Collection[QueueStatus | str] | None = None,
