@@ -1,5 +1,6 @@
 """CLI: ``sync``, ``link``, ``delink``, ``not-a-match``, ``create-in-liscio``,
-``create-in-ipm``, ``disconnect`` and ``status``.
+``create-in-ipm`` (refused, exit 3, when a likely duplicate exists, unless ``--anyway``),
+``disconnect`` and ``status``.
 
 Exit codes (mapped in :mod:`pmtools.cli`): 0 done; 1 done with record errors; 2 usage or
 configuration; 3 refused by the preflight; 4 another sync holds the lock; 5 the run stopped.
@@ -16,7 +17,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from pmtools.config import Settings
-from pmtools.core.plan import COUNT_KEYS, Op, Plan
+from pmtools.core.plan import COUNT_KEYS, Op, Plan, change_total
 from pmtools.core.records import Address, FieldValue, Kind, Side
 
 KINDS = ("accounts", "contacts")
@@ -62,12 +63,16 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("create-in-liscio", help="create an IPM record in Liscio, linked")
     _kind(p)
     p.add_argument("ipm_key", metavar="IPM_KEY")
+    p.add_argument("--anyway", action="store_true",
+                   help="create even when a likely duplicate exists (IPM cannot delete)")
     _service_flags(p)
     p.set_defaults(func=cmd_create_in_liscio)
 
     p = subparsers.add_parser("create-in-ipm", help="create a Liscio record in IPM, linked")
     _kind(p)
     p.add_argument("liscio_id", metavar="LISCIO_ID")
+    p.add_argument("--anyway", action="store_true",
+                   help="create even when a likely duplicate exists (IPM cannot delete)")
     _service_flags(p)
     p.set_defaults(func=cmd_create_in_ipm)
 
@@ -169,8 +174,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     _print_errors(result.errors)
     counts = {k: result.counts.get(k, 0) for k in COUNT_KEYS}
     run = "dry run" if result.run_id is None else f"run {result.run_id}"
-    print(f"sync {run} {result.outcome}: "
-          + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    print(f"sync {run} {result.outcome}: {change_total(counts):,} changes ("
+          + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")")
     if args.json:
         print(json.dumps(counts))
     return _exit_for(result.outcome)
@@ -216,7 +221,8 @@ def cmd_create_in_liscio(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     with guarded(settings, lock=True) as (store, liscio, ipm):
         return _operation(operations.create_in_liscio(Kind(args.kind), args.ipm_key,
-                                                      store=store, liscio=liscio, ipm=ipm))
+                                                      store=store, liscio=liscio, ipm=ipm,
+                                                      anyway=args.anyway))
 
 
 def cmd_create_in_ipm(args: argparse.Namespace) -> int:
@@ -226,7 +232,8 @@ def cmd_create_in_ipm(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     with guarded(settings, lock=True) as (store, liscio, ipm):
         return _operation(operations.create_in_ipm(Kind(args.kind), args.liscio_id,
-                                                   store=store, liscio=liscio, ipm=ipm))
+                                                   store=store, liscio=liscio, ipm=ipm,
+                                                   anyway=args.anyway))
 
 
 def cmd_disconnect(args: argparse.Namespace) -> int:

@@ -55,6 +55,11 @@ class Rule(str, enum.Enum):
     MANUAL_LINK = "manual link"
     DELINK = "delink"
     NOT_A_MATCH = "not a match"
+    # the review's bulk decisions (:mod:`pmtools.analysis.review`)
+    REVIEW_LINK = "review: link"
+    REVIEW_NOT_A_MATCH = "review: not a match"
+    REVIEW_CREATE_IN_IPM = "review: create-in-ipm"
+    REVIEW_CREATE_IN_LISCIO = "review: create-in-liscio"
 
     def __str__(self) -> str:
         return self.value

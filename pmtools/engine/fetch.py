@@ -34,7 +34,7 @@ OVERLAP = timedelta(minutes=5)
 FULL_PULL_EVERY = timedelta(days=1)
 DETAILS_BATCH = 25  # IPM details loaded (and kept) between two cancel checks / progress reports
 
-BatchDone = Callable[[int, int], None]  # (loaded so far, to load)
+BatchDone = Callable[[int, int], None]  # after each batch: (read so far, to read)
 
 
 def pull_ipm(ipm: Connector, store: Store, kind: Kind, *, full: bool,
@@ -108,12 +108,12 @@ def load_details(ipm: Connector, kind: Kind, records: list[Record], *,
     for start in range(0, len(todo), DETAILS_BATCH):  # each is a rate-limited request
         if cancel is not None and cancel.is_set():
             break
-        if on_batch is not None:
-            on_batch(start, len(todo))
         batch = ipm.load_details(kind, todo[start:start + DETAILS_BATCH])
         loaded.update((r.id, r) for r in batch)
         if store is not None and save:
-            store.cache_details(kind, batch)
+            store.cache_details(kind, [r for r in batch if r.details_complete])
+        if on_batch is not None:
+            on_batch(min(start + DETAILS_BATCH, len(todo)), len(todo))
     return [loaded.get(r.id, r) for r in records]
 
 
