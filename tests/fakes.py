@@ -272,3 +272,15 @@ def one(system, kind, name):
     """The one record of ``kind`` named ``name`` in a fake system."""
     (rec,) = system.by_name(kind, name)
     return rec
+
+
+def point_at(monkeypatch, server):
+    """Point the PMTOOLS_* settings of this test at a running simulator (rate limit off)."""
+    from pmtools import config
+
+    monkeypatch.setenv("PMTOOLS_LISCIO_URL", server.url + "/liscio")
+    monkeypatch.setenv("PMTOOLS_IPM_URL", server.url + "/karbon")
+    monkeypatch.setenv("PMTOOLS_LISCIO_TOKEN", config.SANDBOX_LISCIO_TOKEN)
+    monkeypatch.setenv("PMTOOLS_IPM_TOKEN", config.SANDBOX_IPM_TOKEN)
+    monkeypatch.setenv("PMTOOLS_IPM_ACCESS_KEY", config.SANDBOX_IPM_ACCESS_KEY)
+    monkeypatch.setenv("PMTOOLS_IPM_RATE_LIMIT", "0")

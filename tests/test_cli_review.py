@@ -5,7 +5,7 @@ import csv
 
 import pytest
 
-from pmtools import config
+from fakes import point_at
 from pmtools.cli import main
 from pmtools.store import Store
 
@@ -25,12 +25,7 @@ def synced(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PMTOOLS_STATE", str(state))
     server = start_sandbox(dataset=demo_dataset(organizations=40, people=40), rate_limit=0)
     try:
-        monkeypatch.setenv("PMTOOLS_LISCIO_URL", server.url + "/liscio")
-        monkeypatch.setenv("PMTOOLS_IPM_URL", server.url + "/karbon")
-        monkeypatch.setenv("PMTOOLS_LISCIO_TOKEN", config.SANDBOX_LISCIO_TOKEN)
-        monkeypatch.setenv("PMTOOLS_IPM_TOKEN", config.SANDBOX_IPM_TOKEN)
-        monkeypatch.setenv("PMTOOLS_IPM_ACCESS_KEY", config.SANDBOX_IPM_ACCESS_KEY)
-        monkeypatch.setenv("PMTOOLS_IPM_RATE_LIMIT", "0")
+        point_at(monkeypatch, server)
         assert main(["sync", "--force"]) in (0, 1)
         capsys.readouterr()
         yield state

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from fakes import point_at
 from pmtools import config
 from pmtools.cli import main
 from pmtools.core.plan import COUNT_KEYS, DecisionKind, LinkHow
@@ -96,12 +97,7 @@ def sandbox(state, monkeypatch):
 
     server = start_sandbox(dataset=demo_dataset(organizations=12, people=20), rate_limit=0)
     try:
-        monkeypatch.setenv("PMTOOLS_LISCIO_URL", server.url + "/liscio")
-        monkeypatch.setenv("PMTOOLS_IPM_URL", server.url + "/karbon")
-        monkeypatch.setenv("PMTOOLS_LISCIO_TOKEN", config.SANDBOX_LISCIO_TOKEN)
-        monkeypatch.setenv("PMTOOLS_IPM_TOKEN", config.SANDBOX_IPM_TOKEN)
-        monkeypatch.setenv("PMTOOLS_IPM_ACCESS_KEY", config.SANDBOX_IPM_ACCESS_KEY)
-        monkeypatch.setenv("PMTOOLS_IPM_RATE_LIMIT", "0")
+        point_at(monkeypatch, server)
         yield server
     finally:
         server.stop()

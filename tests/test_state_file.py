@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pmtools import config
+from fakes import point_at
 from pmtools.errors import StateLost
 from pmtools.core.plan import SyncPolicy
 from pmtools.core.records import Kind
@@ -45,12 +45,7 @@ def sandbox(state, monkeypatch, request):
     size = getattr(request, "param", {"organizations": 12, "people": 20})
     server = start_sandbox(dataset=demo_dataset(**size), rate_limit=0)
     try:
-        monkeypatch.setenv("PMTOOLS_LISCIO_URL", server.url + "/liscio")
-        monkeypatch.setenv("PMTOOLS_IPM_URL", server.url + "/karbon")
-        monkeypatch.setenv("PMTOOLS_LISCIO_TOKEN", config.SANDBOX_LISCIO_TOKEN)
-        monkeypatch.setenv("PMTOOLS_IPM_TOKEN", config.SANDBOX_IPM_TOKEN)
-        monkeypatch.setenv("PMTOOLS_IPM_ACCESS_KEY", config.SANDBOX_IPM_ACCESS_KEY)
-        monkeypatch.setenv("PMTOOLS_IPM_RATE_LIMIT", "0")
+        point_at(monkeypatch, server)
         yield server
     finally:
         server.stop()
