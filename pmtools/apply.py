@@ -12,6 +12,7 @@ on; a service or credentials failure stops the run cleanly with outcome ``stoppe
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -28,12 +29,16 @@ from pmtools.errors import (
 )
 from pmtools.plan import COUNT_KEYS, Action, LinkHow, LinkStatus, Op, Plan
 from pmtools.records import FieldValue, Kind, Record, Side
-from pmtools.rules import values_equal
+from pmtools.rules import email_problem, values_equal
 from pmtools.store import ChangeIntent, Store
+from pmtools.text import quoted
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int, str], None]
+_SIDE_WORDS = {Side.LISCIO: "Liscio", Side.IPM: "IPM"}
+_RECORD_WORDS = {(Side.LISCIO, Kind.ACCOUNTS): "account", (Side.LISCIO, Kind.CONTACTS): "contact",
+                 (Side.IPM, Kind.ACCOUNTS): "organization", (Side.IPM, Kind.CONTACTS): "person"}
 RESUMED = "resumed: found after an interrupted run"
 
 
@@ -120,6 +125,10 @@ class Applier:
         """
         system = self.connector(target)
         self._remember(source)
+        if email_problem(source.email) is not None:
+            # Created without it: the pair's first sync then refuses the email as a record
+            # error naming the record (write_record), and nothing invalid reaches ``target``.
+            source = dataclasses.replace(source, email=None)
         source_key = {"liscio_id": source.id} if target is Side.IPM else {"ipm_key": source.id}
         count_key = "created_in_ipm" if target is Side.IPM else "created_in_liscio"
         found = None
@@ -169,7 +178,12 @@ class Applier:
                                 ipm_name=self.name(Side.IPM, kind, ipm_key), field=a.field,
                                 before=a.before, after=a.after, rule=a.rule) for a in actions]
         ids = self.store.record_intents(self.run_id, intents)
-        values: dict[str, FieldValue] = {a.field: a.after for a in actions if a.field}
+        refused = self._refuse_invalid(kind, side, pair, actions, ids)
+        values: dict[str, FieldValue] = {a.field: a.after for a, i in zip(actions, ids)
+                                         if a.field and i not in refused}
+        ids = [i for i in ids if i not in refused]
+        if not values:
+            return False
         try:
             self.connector(side).update_fields(kind, record_id, values)
         except RecordError as exc:
@@ -179,7 +193,33 @@ class Applier:
         self.store.set_change_status(ids, "confirmed")
         key = "ipm_fields_written" if side is Side.IPM else "liscio_fields_filled"
         self.counts[key] += len(ids)
-        return True
+        return not refused
+
+    def _refuse_invalid(self, kind: Kind, side: Side, pair: tuple[str, str],
+                        actions: Sequence[Action], ids: Sequence[int]) -> set[int]:
+        """Record an error for each invalid email about to be written; their change ids.
+
+        The record's other fields are still written; the pair stays unsynced, so every sync
+        reports the error again until the value is corrected at its source.
+        """
+        refused: set[int] = set()
+        for a, change_id in zip(actions, ids):
+            problem = email_problem(a.after) if a.field == "email" else None
+            if problem is None:
+                continue
+            liscio_id, ipm_key = pair
+            source = Side.IPM if side is Side.LISCIO else Side.LISCIO
+            name = self.name(source, kind, ipm_key if source is Side.IPM else liscio_id)
+            where, there = _SIDE_WORDS[source], _SIDE_WORDS[side]
+            message = (f"{where} {_RECORD_WORDS[source, kind]} {quoted(name or '')} has the "
+                       f"email {quoted(str(a.after))}, which is not a valid address "
+                       f"({problem}); it was not written to {there}: correct it in {where} "
+                       f"and sync again")
+            self.fail(RecordError(message, side=str(side)), kind=kind, op="write", side=side,
+                      liscio_id=liscio_id, ipm_key=ipm_key, fields=["email"],
+                      change_ids=[change_id])
+            refused.add(change_id)
+        return refused
 
     def first_sync(self, kind: Kind, liscio_rec: Record, ipm_rec: Record,
                    plan_pair: Callable[..., tuple[Action, ...]]) -> bool:

@@ -46,6 +46,7 @@ from pmtools.plan import (
 )
 from pmtools.records import SYNCED_FIELDS, FieldValue, Kind, Record, Side, has_value
 from pmtools.rules import decide
+from pmtools.text import has_visible_text
 
 __all__ = [
     "DETAIL_FIELDS",
@@ -362,9 +363,10 @@ def _creatable(kind: Kind, state: SyncState,
 
 def _missing_name(record: Record) -> str | None:
     """Why an IPM record cannot be created from this draft, or None."""
+    # A name of only zero-width or other invisible characters is no name (it shows nothing).
     if record.kind is Kind.CONTACTS:
-        if not has_value(record.first_name) or not has_value(record.last_name):
+        if not has_visible_text(record.first_name) or not has_visible_text(record.last_name):
             return "IPM needs a first and a last name to create a person"
-    elif not has_value(record.name):
+    elif not has_visible_text(record.name):
         return "IPM needs a name to create an organization"
     return None
