@@ -121,8 +121,8 @@ def pairs_report(kind: Kind | str, *, liscio: Iterable[Record], ipm: Iterable[Re
     Linked and orphaned rows carry both sides; unlinked records one side. Unlinked archived
     Liscio records are left out (they are neither matched nor created). ``status`` keeps one
     status (linked, unmatched, ambiguous, orphaned) or ``all``; the Status column of an
-    unmatched row says its side ("unmatched in Liscio", "unmatched in IPM"). ``Last Synced`` of a linked
-    pair is the end of the last completed sync of its kind (``last_synced``, from
+    unmatched row says its side ("unmatched in Liscio", "unmatched in IPM"). ``Last Synced`` of
+    a linked pair is the end of the last completed sync of its kind (``last_synced``, from
     :func:`pmtools.audit.last_sync_times`) when the pair had had its first sync, else empty.
     """
     from pmtools.matching import match
@@ -260,7 +260,10 @@ def report_bytes(df: pd.DataFrame, fmt: str) -> bytes:
 
 
 def _csv_text(value: Any) -> Any:
-    return for_cell(value, limit=None) if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+    # A CSV holds a carriage return as it is (quoted), unlike XML: keep it, escape the rest.
+    return "\r".join(for_cell(part, limit=None) for part in value.split("\r"))
 
 
 def _format(fmt: str) -> str:

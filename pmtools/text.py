@@ -10,26 +10,32 @@ redraw a terminal, reverse what a line says, hide characters or crash the output
   escape (``\\x1b``, ``\\u202e``), and leaves every other character as it is — so the CLI's
   output and ``pmtools explain`` (which quotes names with ``repr``) escape the same characters.
 - :func:`quoted` is :func:`shown` in double quotes, for a name inside a sentence.
-- :func:`for_terminal` is :func:`shown` for whole lines of output, line breaks kept.
+- :func:`for_terminal` is :func:`shown` for whole lines of output, line breaks kept (and
+  :class:`TerminalFormatter` for the CLI's log lines).
 - :func:`has_visible_text` says whether a text shows anything at all; a name that does not is
   an empty name (``pmtools.names``).
 - :func:`for_cell` escapes the characters a spreadsheet file cannot hold (XML 1.0 forbids most
-  C0 controls, surrogates, U+FFFE/U+FFFF) and caps a cell at Excel's 32,767 characters.
+  C0 controls, surrogates, U+FFFE/U+FFFF; a carriage return does not survive it) and caps a
+  cell at Excel's 32,767 characters.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 
-__all__ = ["CELL_LIMIT", "for_cell", "for_terminal", "has_visible_text", "quoted", "shown"]
+__all__ = ["CELL_LIMIT", "TerminalFormatter", "for_cell", "for_terminal", "has_visible_text",
+           "quoted", "shown"]
 
 # Excel's limit on the characters in one cell; a longer text makes Excel "repair" the file.
 CELL_LIMIT = 32_767
 
 # Not valid in an XML 1.0 document (so neither in XLSX): openpyxl refuses C0 controls with
-# IllegalCharacterError, and a lone surrogate fails when the file is encoded.
-_NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# IllegalCharacterError, and a lone surrogate fails when the file is encoded. A carriage return
+# is valid but read back as a line feed (XML normalises line ends): escaped too, so that it
+# is seen rather than silently changed.
+_NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0d\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 # Printable characters that still show nothing: the Hangul fillers and the Braille blank
 # (common in "invisible" names), the combining grapheme joiner, Khmer inherent vowels and the
@@ -63,6 +69,14 @@ def for_terminal(text: str) -> str:
     if text.isprintable():
         return text
     return "\n".join(shown(line) for line in text.split("\n"))
+
+
+class TerminalFormatter(logging.Formatter):
+    """A log formatter whose lines are escaped for a terminal (:func:`for_terminal`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The formatted line, escaped."""
+        return for_terminal(super().format(record))
 
 
 def _blank(char: str) -> bool:
