@@ -481,3 +481,39 @@ def test_the_reports_hold_the_record_visibly(case, request):
     if case.bad_email:
         errors = _csv_rows(w.files["errors.csv"])
         assert any(neutralize(name) in row and "email" in row for row in errors)
+
+
+def test_the_apps_report_builds_both_files_from_the_same_writer(world):
+    """The app's Report (the same writer as the CLI's) with hostile names in the pairs."""
+    from pmtools.config import Settings
+    from pmtools.workbench import Workbench, open_session
+
+    session = open_session(Settings.from_env())  # the world's simulator and state file
+    try:
+        app = Workbench(session)
+        app.report.kind.value = "contacts"
+        app.report.build_button.click()
+        wait = getattr(app.report, "wait", None)  # when the build runs in the background
+        assert wait is None or wait(120)
+        assert set(app.report.files) == {"csv", "xlsx"}, app.report.preview.value
+        ws = load_workbook(io.BytesIO(app.report.files["xlsx"])).active
+        cells = {c.value for row in ws.iter_rows() for c in row}
+        text = app.report.files["csv"].decode("utf-8-sig")
+        for case in CASES:
+            if case.kind == "contacts":
+                assert for_cell(case.full) in cells
+                assert neutralize(for_cell(case.full, limit=None)) in text
+    finally:
+        session.close()
+
+
+def test_a_name_starting_with_a_dash_is_a_name_not_an_option():
+    from pmtools.cli import build_parser
+
+    parser = build_parser()
+    for argv, name, as_json in ((["explain", "accounts", "-2+3"], "-2+3", False),
+                                (["explain", "accounts", "-2+3", "--json"], "-2+3", True),
+                                (["explain", "--json", "contacts", "-x"], "-x", True),
+                                (["explain", "accounts", "--", "--odd"], "--odd", False)):
+        args = parser.parse_args(argv)
+        assert (args.name_or_id, args.json) == (name, as_json)
