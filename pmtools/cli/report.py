@@ -27,8 +27,10 @@ KINDS = [k.value for k in Kind]
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the report, runs, undo and explain subcommands."""
     p = sub.add_parser("report", help="write a pairs, changes or errors report (CSV or Excel)",
-                       description="Write a report. Every cell that a spreadsheet could run "
-                                   "as a formula is prefixed with a single quote.")
+                       description="Write a report. In CSV (UTF-8 with a BOM) every cell "
+                                   "that a spreadsheet could run as a formula is prefixed with "
+                                   "a single quote; Excel files hold text cells, shown as they "
+                                   "are.")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--kind", choices=KINDS, help="the pairs report of this kind")
     what.add_argument("--changes", action="store_true",
