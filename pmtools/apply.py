@@ -31,7 +31,7 @@ from pmtools.plan import COUNT_KEYS, Action, LinkHow, LinkStatus, Op, Plan
 from pmtools.records import FieldValue, Kind, Record, Side
 from pmtools.rules import email_problem, values_equal
 from pmtools.store import ChangeIntent, Store
-from pmtools.text import quoted
+from pmtools.text import has_visible_text, quoted
 
 log = logging.getLogger(__name__)
 
@@ -125,11 +125,19 @@ class Applier:
         """
         system = self.connector(target)
         self._remember(source)
+        source_key = {"liscio_id": source.id} if target is Side.IPM else {"ipm_key": source.id}
+        if not _has_visible_name(source):  # only invisible characters: no name to create
+            where = _SIDE_WORDS[source.side]
+            self.fail(RecordError(
+                f"{where} {_RECORD_WORDS[source.side, kind]} {quoted(source.name)} has no "
+                f"visible name (only invisible characters): it was not created in "
+                f"{_SIDE_WORDS[target]}; give it a name in {where} first", side=str(target)),
+                kind=kind, op="create", side=target, **source_key)
+            return None
         if email_problem(source.email) is not None:
             # Created without it: the pair's first sync then refuses the email as a record
             # error naming the record (write_record), and nothing invalid reaches ``target``.
             source = dataclasses.replace(source, email=None)
-        source_key = {"liscio_id": source.id} if target is Side.IPM else {"ipm_key": source.id}
         count_key = "created_in_ipm" if target is Side.IPM else "created_in_liscio"
         found = None
         if self.store.pending_create(external_id) is not None:
@@ -274,6 +282,13 @@ class Applier:
                 ipm_name=self.name(Side.IPM, action.kind, action.ipm_key),
                 rule=action.rule or "orphan"))
         self.counts["orphaned"] += 1
+
+
+def _has_visible_name(record: Record) -> bool:
+    """A person needs a visible first and last name, an organization a visible name."""
+    if record.kind is Kind.CONTACTS and (record.first_name or record.last_name):
+        return has_visible_text(record.first_name) and has_visible_text(record.last_name)
+    return has_visible_text(record.name)
 
 
 def apply_plan(plan: Plan, *, liscio: Connector, ipm: Connector, store: Store, run_id: int,

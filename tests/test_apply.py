@@ -282,3 +282,23 @@ def test_an_invalid_ipm_email_never_fills_liscio(tmp_path):
         (err,) = store.errors(run_id=result.run_id)
         assert "IPM person \"Bo Chen\"" in err["message"] and "correct it in IPM" in \
             err["message"]
+
+
+def test_a_name_of_only_invisible_characters_is_never_created_even_by_hand(tmp_path):
+    from pmtools import operations
+
+    liscio, ipm = FakeLiscio(), FakeIpm()
+    ghost = liscio.add(A, "\u200b\u202e\u2060")
+    nobody = liscio.add(C, "\u200b \u200c", first_name="\u200b", last_name="\u200c")
+    shadow = ipm.add(A, "\u3164")
+    with Store.open(tmp_path / "s.sqlite") as store:
+        for kind, rec, create in ((A, ghost, operations.create_in_ipm),
+                                  (C, nobody, operations.create_in_ipm),
+                                  (A, shadow, operations.create_in_liscio)):
+            result = create(kind, rec.id, store=store, liscio=liscio, ipm=ipm)
+            assert result.outcome == "done_with_errors"
+            (error,) = result.errors
+            assert "has no visible name" in error and "was not created" in error
+        assert len(ipm.records[A]) == 1 and len(ipm.records[C]) == 0
+        assert len(liscio.records[A]) == 1
+        assert [e["op"] for e in store.errors()] == ["create"] * 3

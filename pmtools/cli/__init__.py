@@ -21,7 +21,7 @@ from pmtools.errors import (
     PreflightRefused,
     StateError,
 )
-from pmtools.text import TerminalFormatter
+from pmtools.text import TerminalFormatter, for_terminal
 
 EXIT_OK, EXIT_RECORD_ERRORS, EXIT_USAGE, EXIT_PREFLIGHT, EXIT_LOCKED = 0, 1, 2, 3, 4
 EXIT_FAILED = 5  # the run stopped: a service or the state file failed
@@ -65,16 +65,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except (ConfigError, AuthError) as exc:  # wrong credentials are a configuration error
-        print(f"pmtools: {exc}", file=sys.stderr)
+        print(for_terminal(f"pmtools: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     except PreflightRefused as exc:
-        print(f"pmtools: refused: {exc}", file=sys.stderr)
+        print(for_terminal(f"pmtools: refused: {exc}"), file=sys.stderr)
         return EXIT_PREFLIGHT
     except LockHeld as exc:
-        print(f"pmtools: {exc}", file=sys.stderr)
+        print(for_terminal(f"pmtools: {exc}"), file=sys.stderr)
         return EXIT_LOCKED
     except (ConnectorError, StateError, PmtoolsError) as exc:
-        print(f"pmtools: {exc}", file=sys.stderr)
+        print(for_terminal(f"pmtools: {exc}"), file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("pmtools: interrupted; run the same command again to finish", file=sys.stderr)
