@@ -38,11 +38,11 @@ CELL_LIMIT = 32_767
 _NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0d\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 # Printable characters that still show nothing: the Hangul fillers and the Braille blank
-# (common in "invisible" names), the combining grapheme joiner, Khmer inherent vowels and the
-# variation selectors (Unicode's Default_Ignorable_Code_Point outside category Cf; the
-# standard library has no such property, so the few are listed here).
+# (common in "invisible" names), the combining grapheme joiner, Khmer inherent vowels, the
+# Mongolian selectors and (in _blank) the variation selectors: Unicode's
+# Default_Ignorable_Code_Point outside category Cf. The standard library has no such
+# property, so the few are listed here.
 _BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5\u180b\u180c\u180d\u180f")
-_BLANK_RANGES = ((0xFE00, 0xFE0F), (0xE0100, 0xE01EF))
 
 
 def _escape(char: str) -> str:
@@ -85,7 +85,7 @@ def _blank(char: str) -> bool:
     if not char.isprintable():  # controls, format characters, separators, surrogates
         return unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp", "Zs")
     code = ord(char)
-    return any(lo <= code <= hi for lo, hi in _BLANK_RANGES)
+    return 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF  # variation selectors
 
 
 def has_visible_text(text: str | None) -> bool:
@@ -94,6 +94,9 @@ def has_visible_text(text: str | None) -> bool:
         return False
     if text.isascii():
         return not text.isspace() and any(" " < c < "\x7f" for c in text)
+    first = text[0]
+    if first.isalnum() and first not in _BLANK:  # the common case (matching keys ~10^6 names)
+        return True
     return any(not c.isspace() and not _blank(c) for c in text)
 
 
