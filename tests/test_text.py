@@ -72,3 +72,14 @@ def test_for_cell_cuts_at_excels_limit_and_says_so():
     cut = for_cell(long)
     assert len(cut) == CELL_LIMIT and cut.endswith(f"(cut: {CELL_LIMIT + 10:,} characters)")
     assert for_cell(long, limit=None) == long
+
+
+def test_terminal_formatter_escapes_log_lines():
+    import logging
+
+    from pmtools.text import TerminalFormatter
+
+    record = logging.LogRecord("pmtools.apply", logging.WARNING, __file__, 1,
+                               "record error: %s", ("Evil \u202eCLL\x1b[2J",), None)
+    line = TerminalFormatter("%(levelname)s %(message)s").format(record)
+    assert line == "WARNING record error: Evil \\u202eCLL\\x1b[2J"
