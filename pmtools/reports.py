@@ -13,9 +13,9 @@ is CSV or XLSX, by one writer (:func:`report_bytes`) that the CLI and the app's 
   ("+1 555 0100", "=HYPERLINK(…)": no quote added). Times (Last Synced, the changes' and
   errors' Time) are date-time cells in UTC.
 - Both: characters a spreadsheet file cannot hold (NUL, ESC and the other C0 controls but tab
-  and line breaks, lone surrogates) are written as visible escapes (``\x00``), and an XLSX
-  cell is cut at Excel's 32,767 characters with a note saying so
-  (:func:`pmtools.text.for_cell`). One odd value never fails the whole report.
+  and line feed — and carriage return, which a CSV keeps —, lone surrogates) are written as
+  visible escapes (``\x00``), and an XLSX cell is cut at Excel's 32,767 characters with a
+  note saying so (:func:`pmtools.text.for_cell`). One odd value never fails the whole report.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import csv
 import io
 import logging
 import math
+import numbers
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -315,8 +316,8 @@ def _put(cell: Any, value: Any, *, time: bool = False) -> Any:
         cell.value = when
         cell.number_format = _TIME_FORMAT
         return cell
-    if isinstance(value, (bool, int, float)):
-        cell.value = value
+    if isinstance(value, numbers.Real):  # numpy's numbers too
+        cell.value = value.item() if hasattr(value, "item") else value
         return cell
     text = for_cell(format_value(value))
     try:
