@@ -208,10 +208,13 @@ class Applier:
         """Record an error for each invalid email about to be written; their change ids.
 
         The record's other fields are still written; the pair stays unsynced, so every sync
-        reports the error again until the value is corrected at its source.
+        reports the error again until the value is corrected at its source. An undo's writes
+        are not checked: it puts back what the system held.
         """
         refused: set[int] = set()
         for a, change_id in zip(actions, ids):
+            if a.rule.startswith("undo:"):
+                continue  # an undo puts back exactly what the system held before
             problem = email_problem(a.after) if a.field == "email" else None
             if problem is None:
                 continue
