@@ -171,7 +171,7 @@ def _new_values(case: Case) -> dict[str, Any]:
     return {**case.values, "primary_email": email}
 
 
-def _card(**values: Any) -> dict[str, Any]:
+def _card() -> dict[str, Any]:
     return {"IsPrimaryCard": True, "EmailAddresses": [], "Addresses": [], "WebSites": [],
             "PhoneNumbers": []}
 
