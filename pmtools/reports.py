@@ -286,10 +286,10 @@ def _xlsx_bytes(df: pd.DataFrame) -> bytes:
     times = {i for i, h in enumerate(headers) if h in TIME_COLUMNS}
     widths = [len(h) for h in headers]
     for col, header in enumerate(headers, start=1):
-        _put(ws.cell(row=1, column=col), header).font = Font(bold=True)
+        put_cell(ws.cell(row=1, column=col), header).font = Font(bold=True)
     for r, row in enumerate(df.itertuples(index=False, name=None), start=2):
         for i, value in enumerate(row):
-            cell = _put(ws.cell(row=r, column=i + 1), value, time=i in times)
+            cell = put_cell(ws.cell(row=r, column=i + 1), value, time=i in times)
             if isinstance(cell.value, str):
                 widths[i] = max(widths[i], max(len(x) for x in cell.value.split("\n")))
             elif cell.is_date:
@@ -304,11 +304,12 @@ def _xlsx_bytes(df: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-def _put(cell: Any, value: Any, *, time: bool = False) -> Any:
-    """Set one XLSX cell: text as a text cell (never a formula), a time as a date-time cell.
+def put_cell(cell: Any, value: Any, *, time: bool = False) -> Any:
+    """Set one openpyxl cell: text as a text cell (never a formula), a time as a date-time cell.
 
-    A value openpyxl still refuses is written as its visible escape: one odd value never
-    fails the whole report.
+    Text is passed through :func:`pmtools.text.for_cell` first; a value openpyxl still refuses
+    is written as its visible escape: one odd value never fails the whole file. Any XLSX that
+    holds record text (the review sheet too) should set its cells with this.
     """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return cell
