@@ -488,7 +488,8 @@ def test_the_apps_report_builds_both_files_from_the_same_writer(world):
     from pmtools.config import Settings
     from pmtools.workbench import Workbench, open_session
 
-    session = open_session(Settings.from_env())  # the world's simulator and state file
+    settings = Settings(state_path=world.tmp / "state.sqlite", ipm_rate_limit=100_000)
+    session = open_session(settings.with_sandbox(world.server.url))  # the world's firm
     try:
         app = Workbench(session)
         app.report.kind.value = "contacts"
