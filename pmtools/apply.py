@@ -128,11 +128,10 @@ class Applier:
         source_key = {"liscio_id": source.id} if target is Side.IPM else {"ipm_key": source.id}
         if not _has_visible_name(source):  # only invisible characters: no name to create
             where = _SIDE_WORDS[source.side]
-            self.fail(RecordError(
-                f"{where} {_RECORD_WORDS[source.side, kind]} {quoted(source.name)} has no "
-                f"visible name (only invisible characters): it was not created in "
-                f"{_SIDE_WORDS[target]}; give it a name in {where} first", side=str(target)),
-                kind=kind, op="create", side=target, **source_key)
+            self.refuse(f"{where} {_RECORD_WORDS[source.side, kind]} {quoted(source.name)} has "
+                        f"no visible name (only invisible characters): it was not created in "
+                        f"{_SIDE_WORDS[target]}; give it a name in {where} first",
+                        kind=kind, op="create", side=target, **source_key)
             return None
         if email_problem(source.email) is not None:
             # Created without it: the pair's first sync then refuses the email as a record
@@ -226,11 +225,28 @@ class Applier:
                        f"email {quoted(str(a.after))}, which is not a valid address "
                        f"({problem}); it was not written to {there}: correct it in {where} "
                        f"and sync again")
-            self.fail(RecordError(message, side=str(side)), kind=kind, op="write", side=side,
-                      liscio_id=liscio_id, ipm_key=ipm_key, fields=["email"],
-                      change_ids=[change_id])
+            self.refuse(message, kind=kind, op="write", side=side, liscio_id=liscio_id,
+                        ipm_key=ipm_key, fields=["email"], change_ids=[change_id])
             refused.add(change_id)
         return refused
+
+    def refuse(self, message: str, *, kind: Kind, op: str, side: Side,
+               liscio_id: str | None = None, ipm_key: str | None = None,
+               fields: Sequence[str] = (), change_ids: Sequence[int] = ()) -> None:
+        """Save a record error for a value pmtools itself would not send, and go on.
+
+        Unlike :meth:`fail` (a service's refusal, put into words there), ``message`` is already
+        the sentence for people: it names the record and says what to do, and is kept as is.
+        """
+        name = self.name(Side.LISCIO, kind, liscio_id) or self.name(Side.IPM, kind, ipm_key)
+        self.store.record_error(self.run_id, kind=kind, op=op, message=message, side=side,
+                                liscio_id=liscio_id, ipm_key=ipm_key, name=name,
+                                field=",".join(fields) or None)
+        if change_ids:
+            self.store.set_change_status(change_ids, "failed", error=message)
+        self.counts["errors"] += 1
+        self.errors.append(message)
+        log.warning("record error: %s", message)
 
     def first_sync(self, kind: Kind, liscio_rec: Record, ipm_rec: Record,
                    plan_pair: Callable[..., tuple[Action, ...]]) -> bool:
