@@ -128,10 +128,11 @@ class Applier:
         source_key = {"liscio_id": source.id} if target is Side.IPM else {"ipm_key": source.id}
         if not _has_visible_name(source):  # only invisible characters: no name to create
             where = _SIDE_WORDS[source.side]
-            self.refuse(f"{where} {_RECORD_WORDS[source.side, kind]} {quoted(source.name)} has "
-                        f"no visible name (only invisible characters): it was not created in "
-                        f"{_SIDE_WORDS[target]}; give it a name in {where} first",
-                        kind=kind, op="create", side=target, **source_key)
+            self.record_refusal(
+                f"{where} {_RECORD_WORDS[source.side, kind]} {quoted(source.name)} has no "
+                f"visible name (only invisible characters): it was not created in "
+                f"{_SIDE_WORDS[target]}; give it a name in {where} first",
+                kind=kind, op="create", side=target, **source_key)
             return None
         if email_problem(source.email) is not None:
             # Created without it: the pair's first sync then refuses the email as a record
@@ -225,12 +226,13 @@ class Applier:
                        f"email {quoted(str(a.after))}, which is not a valid address "
                        f"({problem}); it was not written to {there}: correct it in {where} "
                        f"and sync again")
-            self.refuse(message, kind=kind, op="write", side=side, liscio_id=liscio_id,
-                        ipm_key=ipm_key, fields=["email"], change_ids=[change_id])
+            self.record_refusal(message, kind=kind, op="write", side=side,
+                                liscio_id=liscio_id, ipm_key=ipm_key, fields=["email"],
+                                change_ids=[change_id])
             refused.add(change_id)
         return refused
 
-    def refuse(self, message: str, *, kind: Kind, op: str, side: Side,
+    def record_refusal(self, message: str, *, kind: Kind, op: str, side: Side,
                liscio_id: str | None = None, ipm_key: str | None = None,
                fields: Sequence[str] = (), change_ids: Sequence[int] = ()) -> None:
         """Save a record error for a value pmtools itself would not send, and go on.
