@@ -218,3 +218,82 @@ def test_a_rejected_create_is_an_error_and_the_next_run_creates_it_once(tmp_path
         assert sync(liscio, ipm, store).outcome == "done"
         (made,) = ipm.by_name(A, "Elm Partners")
         assert store.link_for(A, liscio_id=elm.id).ipm_key == made.id
+
+
+# -- invalid emails (issue 8 §5) ---------------------------------------------------------------
+BAD_EMAILS = ["=HYPERLINK(\"http://evil.example\",\"click\")", "not an email", "ann@@x.com",
+              "ann@x", "+ann@x.com", "ann\u202e@x.com", "ann@x.com\x00"]
+
+
+def test_an_invalid_liscio_email_is_a_record_error_naming_the_record_and_never_sent(tmp_path):
+    for n, bad in enumerate(BAD_EMAILS):
+        liscio, ipm = FakeLiscio(), FakeIpm()
+        liscio.add(C, "Ann Lee", email=bad, title="CFO")
+        ipm.add(C, "Ann Lee")
+        with Store.open(tmp_path / f"{n}.sqlite") as store:
+            result = sync(liscio, ipm, store)
+            assert result.outcome == "done_with_errors", bad
+            (err,) = store.errors(run_id=result.run_id)
+            assert err["name"] == "Ann Lee" and err["field"] == "email"
+            assert "Liscio contact \"Ann Lee\"" in err["message"]
+            assert "not a valid address" in err["message"] and "correct it in Liscio" in \
+                err["message"]
+            # the other field is written; the email never reaches IPM
+            assert [(f, v) for _, _, f, v in ipm.field_writes] == [("title", "CFO")]
+            (person,) = ipm.by_name(C, "Ann Lee")
+            assert person.email is None and person.title == "CFO"
+            # the pair's first sync is not complete: the next sync says it again
+            again = sync(liscio, ipm, store)
+            assert again.outcome == "done_with_errors" and ipm.field_writes == [
+                (C, person.id, "title", "CFO")]
+            # corrected at the source, the next sync writes it and is done
+            (ann,) = liscio.by_name(C, "Ann Lee")
+            liscio.edit(C, ann.id, email="ann@lee.example")
+            assert sync(liscio, ipm, store).outcome == "done"
+            assert ipm.by_name(C, "Ann Lee")[0].email == "ann@lee.example"
+
+
+def test_a_record_created_from_an_invalid_email_is_created_without_it(tmp_path):
+    liscio, ipm = small_firm()
+    with Store.open(tmp_path / "s.sqlite") as store:
+        sync(liscio, ipm, store)
+        liscio.add(C, "Zed Quill", email="=HYPERLINK(\"http://evil.example\")")
+        result = sync(liscio, ipm, store)
+        assert result.outcome == "done_with_errors"
+        (made,) = ipm.by_name(C, "Zed Quill")
+        assert made.email is None  # created and linked; the bad value never sent
+        (err,) = store.errors(run_id=result.run_id)
+        assert err["name"] == "Zed Quill" and "not a valid address" in err["message"]
+
+
+def test_an_invalid_ipm_email_never_fills_liscio(tmp_path):
+    liscio, ipm = FakeLiscio(), FakeIpm()
+    liscio.add(C, "Bo Chen")
+    ipm.add(C, "Bo Chen", email="bo at chen dot example")
+    with Store.open(tmp_path / "s.sqlite") as store:
+        result = sync(liscio, ipm, store)
+        assert result.outcome == "done_with_errors"
+        assert liscio.by_name(C, "Bo Chen")[0].email is None and liscio.field_writes == []
+        (err,) = store.errors(run_id=result.run_id)
+        assert "IPM person \"Bo Chen\"" in err["message"] and "correct it in IPM" in \
+            err["message"]
+
+
+def test_a_name_of_only_invisible_characters_is_never_created_even_by_hand(tmp_path):
+    from pmtools.engine import operations
+
+    liscio, ipm = FakeLiscio(), FakeIpm()
+    ghost = liscio.add(A, "\u200b\u202e\u2060")
+    nobody = liscio.add(C, "\u200b \u200c", first_name="\u200b", last_name="\u200c")
+    shadow = ipm.add(A, "\u3164")
+    with Store.open(tmp_path / "s.sqlite") as store:
+        for kind, rec, create in ((A, ghost, operations.create_in_ipm),
+                                  (C, nobody, operations.create_in_ipm),
+                                  (A, shadow, operations.create_in_liscio)):
+            result = create(kind, rec.id, store=store, liscio=liscio, ipm=ipm)
+            assert result.outcome == "done_with_errors"
+            (error,) = result.errors
+            assert "has no visible name" in error and "was not created" in error
+        assert len(ipm.records[A]) == 1 and len(ipm.records[C]) == 0
+        assert len(liscio.records[A]) == 1
+        assert [e["op"] for e in store.errors()] == ["create"] * 3

@@ -173,7 +173,7 @@ def _walk_through(served, page):
         page.click("a.pm-download-csv")
     download = info.value
     assert download.suggested_filename.endswith(".csv")
-    rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text("utf-8"))))
+    rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text("utf-8-sig"))))
     names = {r["Liscio Account Name"] for r in rows}
     assert LISCIO_NAME in names and XSS in names
     assert any(r["IPM Organization Name"] == IPM_NAME for r in rows)

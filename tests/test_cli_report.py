@@ -66,7 +66,7 @@ def _last_json(capsys):
 
 
 def _csv(path):
-    return list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+    return list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"), newline="")))
 
 
 def test_runs_report_explain_and_undo_end_to_end(sandbox, env, tmp_path, capsys):
@@ -89,8 +89,8 @@ def test_runs_report_explain_and_undo_end_to_end(sandbox, env, tmp_path, capsys)
     assert [c.value for c in ws[1]] == list(ACCOUNT_COLUMNS)
     assert ws.freeze_panes == "A2"
     rows = {r[0]: r for r in ws.iter_rows(min_row=2, values_only=True)}
-    evil = rows["'=Evil Corp"]
-    assert evil[2] == "'-5" and evil[4] == "'=evil corp" and evil[8] == "linked"
+    evil = rows["=Evil Corp"]  # text cells, shown as they are (the CSV quotes them)
+    assert evil[2] == "-5" and evil[4] == "=evil corp" and evil[8] == "linked"
     acme = rows["Acme LLC"]
     assert acme[6] == "555-1111" and acme[8:10] == ("linked", "automatic") and acme[10]
     linked_csv = tmp_path / "linked.csv"
@@ -99,7 +99,7 @@ def test_runs_report_explain_and_undo_end_to_end(sandbox, env, tmp_path, capsys)
     got = _csv(linked_csv)
     assert got[0] == list(ACCOUNT_COLUMNS)
     assert sorted((r[0], r[4], r[8]) for r in got[1:]) == [
-        ("", "Only In IPM", "unmatched"), ("Lonely Liscio", "", "unmatched")]
+        ("", "Only In IPM", "unmatched in IPM"), ("Lonely Liscio", "", "unmatched in Liscio")]
 
     # the changes report
     changes = tmp_path / "changes.csv"

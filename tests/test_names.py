@@ -27,6 +27,11 @@ from pmtools.core.records import Kind, Record, Side
     ("Acme Inc", "Acme", False),
     ("", "   ", True),
     ("ǅemal", "ǆemal", True),                          # titlecase digraph
+    ("\u200b", "", True),                              # only invisible characters: no name
+    ("\u200b\u202e\u2060\ufeff", "", True),
+    ("\x00\x1b", "", True),
+    ("\u3164\u2800", "", True),                          # printable, yet blank
+    ("A\u200bcme", "Acme", False),                      # a hidden character is not exact
 ])
 def test_normalize_name(a, b, same):
     assert (normalize_name(a) == normalize_name(b)) is same

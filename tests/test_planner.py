@@ -272,6 +272,20 @@ def test_a_new_record_without_a_usable_name_is_skipped_not_created():
     assert {a.liscio_id for a in ops(p, Op.UNMATCHED)} == {"a1", "c1"}
 
 
+@pytest.mark.parametrize("invisible", ["\u200b", "\u200b\u200c\u200d\u2060", "\ufeff\u202e",
+                                       "\x00\x1b", "\u3164", "\u2800\u115f", " \u200b "])
+def test_a_name_of_only_invisible_characters_is_an_empty_name(invisible):
+    liscio = [contact("c1", invisible, "Lee"), contact("c2", invisible, invisible),
+              account("a1", invisible), account("a2", invisible + invisible)]
+    ipm = [org("o1", invisible), person("p1", f"{invisible} {invisible}")]
+    p = plan(liscio, ipm, BASELINE)
+    assert ops(p, Op.CREATE_IN_IPM) == [] and ops(p, Op.LINK) == []  # nothing created or linked
+    assert ops(p, Op.AMBIGUOUS) == []  # empty names are not "shared names" either
+    assert {a.liscio_id: a.rule for a in ops(p, Op.SKIP)} == {
+        "a1": "skip:no-name-for-create", "a2": "skip:no-name-for-create",
+        "c1": "skip:no-name-for-create", "c2": "skip:no-name-for-create"}
+
+
 def test_kinds_not_in_the_policy_are_left_alone():
     p = plan([account("a1", "Acme"), contact("c1", "Ann", "Lee")],
              [org("o1", "Acme"), person("p1", "Ann Lee")], policy=SyncPolicy(kinds=(C,)))

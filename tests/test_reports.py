@@ -1,7 +1,10 @@
-"""Reports: formula-injection neutralising, fixed headers, Excel layout, pairs statuses."""
+"""Reports: formula-injection neutralising (CSV), text cells (XLSX), fixed headers, Excel
+layout, pairs statuses."""
 
 import csv
 import io
+import zipfile
+from datetime import datetime
 
 import pandas as pd
 import pytest
@@ -42,7 +45,7 @@ def _evil_frame():
 
 
 def test_csv_cells_are_neutralised():
-    text = report_bytes(_evil_frame(), "csv").decode("utf-8")
+    text = report_bytes(_evil_frame(), "csv").decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text, newline="")))
     assert rows[0] == ["Liscio Contact Name", "Count"]
     cells = [r[0] for r in rows[1:]]
@@ -54,18 +57,25 @@ def test_csv_cells_are_neutralised():
             assert not cell.startswith(tuple(TRIGGERS))
 
 
-def test_xlsx_cells_are_neutralised_and_never_formulas(tmp_path):
+def test_xlsx_cells_are_text_as_they_are_never_formulas(tmp_path):
     path = write_report(_evil_frame(), tmp_path / "r.xlsx", "xlsx")
     ws = load_workbook(path).active
     values = [c.value for c in ws["A"][1:]]
     for lead, value in zip(TRIGGERS, values):
-        # XML reads a stored carriage return back as a line feed; the quote is what matters.
-        assert value == ("'" + lead + "cmd|' /C calc'!A0").replace("\r", "\n")
-    assert values[-2:] == ["'-5", "Plain"]
-    for row in ws.iter_rows():
-        for cell in row:
-            assert cell.data_type != "f"
-            assert not str(cell.value or "").startswith(tuple(TRIGGERS))
+        # A carriage return is written escaped (XML would read it back as a line feed).
+        assert value == (lead + "cmd|' /C calc'!A0").replace("\r", "\\r")
+    assert values[-2:] == ["-5", "Plain"]  # shown as it is: no quote in a text cell
+    for row in ws.iter_rows(min_row=2):
+        assert row[0].data_type == "s" and row[1].data_type == "n"
+    with zipfile.ZipFile(path) as z:  # no formula anywhere in the file
+        assert "<f>" not in z.read("xl/worksheets/sheet1.xml").decode()
+
+
+def test_xlsx_shows_a_phone_as_it_is(tmp_path):
+    df = pd.DataFrame({"Liscio Phone": ["+1 555 0100", "-5", "=1+1"]})
+    ws = load_workbook(write_report(df, tmp_path / "r.xlsx")).active
+    assert [(c.value, c.data_type) for c in ws["A"][1:]] == [
+        ("+1 555 0100", "s"), ("-5", "s"), ("=1+1", "s")]
 
 
 def test_xlsx_has_header_frozen_panes_and_widths(tmp_path):
@@ -80,11 +90,12 @@ def test_xlsx_has_header_frozen_panes_and_widths(tmp_path):
     assert len("Liscio Phone") <= b < 30
 
 
-def test_csv_keeps_unicode_and_no_bom(tmp_path):
-    df = pd.DataFrame({"Liscio Account Name": ["Müller & Søn"]})
+def test_csv_keeps_unicode_behind_a_bom_for_excel(tmp_path):
+    df = pd.DataFrame({"Liscio Account Name": ["Müller & Søn", "Núñez"]})
     data = write_report(df, tmp_path / "r.csv").read_bytes()
-    assert data.startswith(b"Liscio Account Name")
-    assert "Müller & Søn" in data.decode("utf-8")
+    # Excel reads a CSV without a byte order mark in the machine's code page ("NÃºÃ±ez").
+    assert data.startswith(b"\xef\xbb\xbfLiscio Account Name")
+    assert "Müller & Søn" in data.decode("utf-8-sig") and "Núñez" in data.decode("utf-8-sig")
 
 
 def test_unknown_format_is_a_config_error(tmp_path):
@@ -150,7 +161,7 @@ def test_pairs_report_rows_and_statuses():
         ("Gone Partner", "(not found: K404)", "orphaned", "automatic"),
         ("Twin", "", "ambiguous", ""), ("twin", "", "ambiguous", ""),
         ("", "TWIN", "ambiguous", ""),
-        ("", "Only IPM", "unmatched", ""), ("Solo", "", "unmatched", ""),
+        ("", "Only IPM", "unmatched in IPM", ""), ("Solo", "", "unmatched in Liscio", ""),
     ]
     linked = df.iloc[0]
     assert linked["Liscio Address"] == "1 Main St, Springfield"
@@ -164,19 +175,32 @@ def test_pairs_report_rows_and_statuses():
 def test_pairs_report_status_filter(status, n):
     liscio, ipm, state = _pairs_fixture()
     df = pairs_report(A, liscio=liscio, ipm=ipm, state=state, status=status)
-    assert len(df) == n and (status == "all" or set(df["Status"]) == {status})
+    assert len(df) == n
+    if status == "unmatched":  # the status says which side's record it is
+        assert set(df["Status"]) == {"unmatched in IPM", "unmatched in Liscio"}
+    elif status != "all":
+        assert set(df["Status"]) == {status}
 
 
 def test_pairs_report_file_is_neutralised_end_to_end(tmp_path):
     liscio, ipm, state = _pairs_fixture()
-    df = pairs_report(A, liscio=liscio, ipm=ipm, state=state, status="linked")
-    rows = list(csv.reader(io.StringIO(report_bytes(df, "csv").decode(), newline="")))
+    df = pairs_report(A, liscio=liscio, ipm=ipm, state=state, status="linked",
+                      last_synced={A: "2026-02-01T10:30:00.123456Z"})
+    rows = list(csv.reader(io.StringIO(report_bytes(df, "csv").decode("utf-8-sig"),
+                                       newline="")))
     assert rows[0] == list(ACCOUNT_COLUMNS)
     assert rows[1][0] == "'=HYPERLINK(\"http://x\")" and rows[1][2] == "'-5"
     ws = load_workbook(write_report(df, tmp_path / "p.xlsx")).active
     assert [c.value for c in ws[1]] == list(ACCOUNT_COLUMNS)
-    assert ws["A2"].value == "'=HYPERLINK(\"http://x\")" and ws["A2"].data_type == "s"
+    # XLSX: text cells shown as they are, never run
+    assert ws["A2"].value == "=HYPERLINK(\"http://x\")" and ws["A2"].data_type == "s"
+    assert ws["C2"].value == "-5" and ws["C2"].data_type == "s"
     assert ws.freeze_panes == "A2"
+    # Last Synced: a date-time cell (UTC), not text
+    synced = ws.cell(row=2, column=ACCOUNT_COLUMNS.index("Last Synced") + 1)
+    assert synced.is_date  # Excel keeps milliseconds
+    assert synced.value.replace(microsecond=0) == datetime(2026, 2, 1, 10, 30, 0)
+    assert "yy" in synced.number_format and "hh:mm" in synced.number_format
 
 
 def test_contacts_pairs_report_columns_and_values():
@@ -310,3 +334,33 @@ def test_fetch_records_reads_cards_kept_more_than_a_day_ago(tmp_path):
         assert ipm.detail_loads == loads + 3
         fetch_records(A, liscio=liscio, ipm=ipm, store=store)  # the cards read were kept
         assert ipm.detail_loads == loads + 3
+
+
+# -- hostile cell values (issue 8 §5) ---------------------------------------------------------
+HOSTILE_CELLS = ["Nul\x00Name", "Esc\x1b[2J", "Bell\x07\x08", "lone\ud800surrogate",
+                 "\ufffe\uffff", "evil\u202eCLL", "zero\u200bwidth", "x" * 40_000,
+                 "=HYPERLINK(\"http://evil.example\")", "\u0301", "👩‍💻", "שלום"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_no_cell_fails_a_report_and_controls_are_written_visibly(fmt, tmp_path):
+    df = pd.DataFrame({"Liscio Account Name": HOSTILE_CELLS,
+                       "Last Synced": ["not a time"] * len(HOSTILE_CELLS)})
+    path = write_report(df, tmp_path / f"r.{fmt}")
+    if fmt == "csv":
+        rows = list(csv.reader(io.StringIO(path.read_text("utf-8-sig"), newline="")))
+        got = [r[0] for r in rows[1:]]
+        assert got[-4][0] == "'"  # the CSV still neutralises
+        got[-4] = got[-4][1:]
+    else:
+        ws = load_workbook(path).active
+        got = [c.value for c in ws["A"][1:]]
+        assert [c.value for c in ws["B"][1:]] == ["not a time"] * len(HOSTILE_CELLS)
+    assert got[:5] == ["Nul\\x00Name", "Esc\\x1b[2J", "Bell\\x07\\x08", "lone\\ud800surrogate",
+                       "\\ufffe\\uffff"]
+    assert got[5:7] == ["evil\u202eCLL", "zero\u200bwidth"]  # data as it is
+    assert got[8:] == HOSTILE_CELLS[8:]
+    if fmt == "xlsx":  # Excel holds 32,767 characters in a cell: cut, and said so
+        assert len(got[7]) == 32_767 and got[7].endswith("(cut: 40,000 characters)")
+    else:
+        assert got[7] == "x" * 40_000

@@ -197,3 +197,36 @@ def test_values_equal_is_an_equivalence_on_text(field, a, b):
     assert values_equal(field, a, a)
     assert values_equal(field, a, b) == values_equal(field, b, a)
     assert (normalize_value(field, a) == "") is (not has_value(a))
+
+
+# -- email validation (issue 8 §5) -----------------------------------------------------------
+@pytest.mark.parametrize("value", [
+    None, "", "   ", "ann@example.com", " Ann@Example.COM ", "o'brien@x.example",
+    "zoë@exämple.com", "ann+tax@x.com", "a.b-c_d@sub.domain.example",
+])
+def test_valid_or_empty_emails_have_no_problem(value):
+    from pmtools.core.rules import email_problem
+
+    assert email_problem(value) is None
+
+
+@pytest.mark.parametrize("value, words", [
+    ("=HYPERLINK(\"http://evil.example\",\"x\")", "spreadsheet formula"),
+    ("=1+2@x.com", "spreadsheet formula"),
+    ("+ann@x.com", "spreadsheet formula"),
+    ("-ann@x.com", "spreadsheet formula"),
+    ("@ann.com", "spreadsheet formula"),
+    ("not an email", "@-sign"),
+    ("ann@@x.com", "invalid characters"),
+    ("ann@x", "period"),
+    ("ann lee@x.com", "invalid characters"),
+    ("ann\u202e@x.com", "unsafe characters"),
+    ("ann\u200b@x.com", "unsafe characters"),
+    ("ann@x.com\x00", "invalid characters"),
+    ("ann@mail.test", "special-use"),
+])
+def test_invalid_emails_say_why(value, words):
+    from pmtools.core.rules import email_problem
+
+    problem = email_problem(value)
+    assert problem is not None and words in problem, problem

@@ -183,3 +183,14 @@ def test_an_undo_stopped_by_a_service_failure_finishes_when_run_again(world):
               if c["rule"] == f"undo:run-{first.run_id}"]
     assert sorted((c["side"], c["field"]) for c in undone) == [
         ("ipm", "phone"), ("ipm", "website"), ("liscio", "address")]
+
+
+def test_undo_puts_back_an_invalid_email_the_system_held_before(world):
+    liscio, ipm, store = world
+    liscio.add(C, "Ann Lee", email="ann@lee.example")
+    person = ipm.add(C, "Ann Lee", email="ann at lee")  # IPM's own (invalid) value
+    first = sync(world)
+    assert ipm.records[C][person.id].email == "ann@lee.example"  # Liscio's wins
+    result = undo_run(store, first.run_id, liscio=liscio, ipm=ipm, started_by="cli")
+    assert result.outcome == "done" and result.errors == ()
+    assert ipm.records[C][person.id].email == "ann at lee"  # exactly what was there

@@ -193,7 +193,7 @@ def test_report_preview_and_downloads(synced):
     m = re.search(r'class="pm-download-csv" download="([^"]+)" href="data:text/csv;base64,'
                   r'([^"]+)"', app.report.links.value)
     assert m and m.group(1).endswith(".csv")
-    rows = list(csv.reader(io.StringIO(base64.b64decode(m.group(2)).decode("utf-8"))))
+    rows = list(csv.reader(io.StringIO(base64.b64decode(m.group(2)).decode("utf-8-sig"))))
     assert rows[0][:3] == ["Liscio Contact Name", "Liscio Contact Title",
                            "Liscio Contact Primary Email"]
     assert len(rows) - 1 == len(app.report.frame) > 0

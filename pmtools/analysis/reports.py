@@ -1,11 +1,21 @@
 """Reports: pairs of records, the changes a sync made, record-level errors — as tables and files.
 
 Building a report is pure (records and stored state in, a ``pandas.DataFrame`` out); writing it
-is CSV or XLSX. Every cell whose text would start with ``=``, ``+``, ``-``, ``@``, a tab or a
-carriage return is prefixed with a single quote so that a spreadsheet shows it as text instead
-of running it as a formula: record names come from outside the firm. This applies to every
-cell, so a phone number written as ``-5`` comes out as ``'-5`` too (a spreadsheet cannot tell a
-formula from a negative number by its first character, and neither can we).
+is CSV or XLSX, by one writer (:func:`report_bytes`) that the CLI and the app's Report share.
+
+- **CSV** is UTF-8 with a byte order mark, so that Excel reads "Núñez" as it is. Every cell
+  whose text would start with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is
+  prefixed with a single quote so that a spreadsheet opening the file shows it as text instead
+  of running it as a formula: record names come from outside the firm. This applies to every
+  cell, so a phone number written as ``-5`` comes out as ``'-5`` too (a spreadsheet cannot tell
+  a formula from a negative number by its first character, and neither can we).
+- **XLSX** stores every text as a text cell, never a formula, and so shows it exactly as it is
+  ("+1 555 0100", "=HYPERLINK(…)": no quote added). Times (Last Synced, the changes' and
+  errors' Time) are date-time cells in UTC.
+- Both: characters a spreadsheet file cannot hold (NUL, ESC and the other C0 controls but tab
+  and line feed — and carriage return, which a CSV keeps —, lone surrogates) are written as
+  visible escapes (``\x00``), and an XLSX cell is cut at Excel's 32,767 characters with a
+  note saying so (:func:`pmtools.core.text.for_cell`). One odd value never fails the whole report.
 """
 
 from __future__ import annotations
@@ -14,6 +24,8 @@ import csv
 import io
 import logging
 import math
+import numbers
+from datetime import UTC, datetime
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +35,8 @@ import pandas as pd
 from pmtools.errors import ConfigError
 from pmtools.core.plan import LinkStatus, SyncState
 from pmtools.core.records import SYNCED_FIELDS, Address, Kind, Record, Side
+from pmtools.core import timestamps
+from pmtools.core.text import for_cell, shown
 
 if TYPE_CHECKING:
     pass
@@ -50,6 +64,9 @@ ERROR_COLUMNS = ("Run", "Time", "Kind", "Side", "Record ID", "Record Name", "Act
                  "Message")
 
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# Columns holding an ISO 8601 time in UTC: date-time cells in XLSX.
+TIME_COLUMNS = frozenset({"Last Synced", "Time"})
+_TIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 _MIN_WIDTH, _MAX_WIDTH = 8, 60
 
 _FIELD_COLUMNS = SYNCED_FIELDS  # the report's field columns are the synced fields, in order
@@ -100,9 +117,11 @@ def pairs_report(kind: Kind | str, *, liscio: Iterable[Record], ipm: Iterable[Re
 
     Linked and orphaned rows carry both sides; unlinked records one side. Unlinked archived
     Liscio records are left out (they are neither matched nor created). ``status`` keeps one
-    status (linked, unmatched, ambiguous, orphaned) or ``all``. ``Last Synced`` of a linked
-    pair is the end of the last completed sync of its kind (``last_synced``, from
-    :func:`pmtools.analysis.history.last_sync_times`) when the pair had had its first sync, else empty.
+    status (linked, unmatched, ambiguous, orphaned) or ``all``; the Status column of an
+    unmatched row says its side ("unmatched in Liscio", "unmatched in IPM"). ``Last Synced`` of
+    a linked pair is the end of the last completed sync of its kind (``last_synced``, from
+    :func:`pmtools.analysis.history.last_sync_times`) when the pair had had its first sync,
+    else empty.
     """
     from pmtools.core.matching import match
 
@@ -121,9 +140,12 @@ def pairs_report(kind: Kind | str, *, liscio: Iterable[Record], ipm: Iterable[Re
             synced: str = "") -> None:
         if status not in ("all", row_status):
             return
-        cells = _side_cells(kind, left) + _side_cells(kind, right) + [row_status, how, synced]
-        shown = left or right
-        name = shown.name if shown else ""
+        label = row_status
+        if row_status == "unmatched":  # the workbench's words: which side's record it is
+            label = "unmatched in Liscio" if left is not None else "unmatched in IPM"
+        cells = _side_cells(kind, left) + _side_cells(kind, right) + [label, how, synced]
+        record = left or right
+        name = record.name if record else ""
         rows.append((order[row_status], normalize_name_for_sort(name), cells))
 
     for link in state.links:
@@ -184,17 +206,24 @@ def write_report(df: pd.DataFrame, path: str | Path, fmt: str | None = None) -> 
 
 
 def report_bytes(df: pd.DataFrame, fmt: str) -> bytes:
-    """The file contents of ``df`` as CSV (UTF-8) or XLSX, every cell neutralised."""
+    """The file contents of ``df`` as CSV (UTF-8 with BOM, neutralised) or XLSX (text cells)."""
     fmt = _format(fmt)
-    safe = neutralize_frame(df)
     if fmt == "csv":
+        safe = neutralize_frame(df.map(_csv_text))
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\r\n")
         writer.writerow(safe.columns)
         for row in safe.itertuples(index=False, name=None):
             writer.writerow(["" if v is None else v for v in row])
-        return buf.getvalue().encode("utf-8")
-    return _xlsx_bytes(safe)
+        return buf.getvalue().encode("utf-8-sig")
+    return _xlsx_bytes(df)
+
+
+def _csv_text(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    # A CSV holds a carriage return as it is (quoted), unlike XML: keep it, escape the rest.
+    return "\r".join(for_cell(part, limit=None) for part in value.split("\r"))
 
 
 def _format(fmt: str) -> str:
@@ -204,7 +233,7 @@ def _format(fmt: str) -> str:
     return fmt
 
 
-def _xlsx_bytes(safe: pd.DataFrame) -> bytes:
+def _xlsx_bytes(df: pd.DataFrame) -> bytes:
     from openpyxl import Workbook
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
@@ -212,22 +241,18 @@ def _xlsx_bytes(safe: pd.DataFrame) -> bytes:
     wb = Workbook()
     ws = wb.active
     ws.title = "report"
-    headers = list(safe.columns)
-    ws.append(headers)
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    widths = [len(str(h)) for h in headers]
-    for row in safe.itertuples(index=False, name=None):
-        ws.append(list(row))
-        for i, v in enumerate(row):
-            if v is not None:
-                widths[i] = max(widths[i], max(len(x) for x in str(v).split("\n")))
-    # openpyxl reads any string starting with "=" as a formula; neutralised text never does,
-    # but force the type anyway so that nothing written here is ever evaluated.
-    for row in ws.iter_rows(min_row=1):
-        for cell in row:
-            if cell.data_type == "f":
-                cell.data_type = "s"
+    headers = [str(h) for h in df.columns]
+    times = {i for i, h in enumerate(headers) if h in TIME_COLUMNS}
+    widths = [len(h) for h in headers]
+    for col, header in enumerate(headers, start=1):
+        put_cell(ws.cell(row=1, column=col), header).font = Font(bold=True)
+    for r, row in enumerate(df.itertuples(index=False, name=None), start=2):
+        for i, value in enumerate(row):
+            cell = put_cell(ws.cell(row=r, column=i + 1), value, time=i in times)
+            if isinstance(cell.value, str):
+                widths[i] = max(widths[i], max(len(x) for x in cell.value.split("\n")))
+            elif cell.is_date:
+                widths[i] = max(widths[i], len(_TIME_FORMAT))
     for i, w in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(i)].width = min(max(w + 2, _MIN_WIDTH), _MAX_WIDTH)
     ws.freeze_panes = "A2"
@@ -236,3 +261,38 @@ def _xlsx_bytes(safe: pd.DataFrame) -> bytes:
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def put_cell(cell: Any, value: Any, *, time: bool = False) -> Any:
+    """Set one openpyxl cell: text as a text cell (never a formula), a time as a date-time cell.
+
+    Text is passed through :func:`pmtools.core.text.for_cell` first; a value openpyxl still refuses
+    is written as its visible escape: one odd value never fails the whole file. Any XLSX that
+    holds record text (the review sheet too) should set its cells with this.
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return cell
+    if time and isinstance(value, str) and (when := _utc_time(value)) is not None:
+        cell.value = when
+        cell.number_format = _TIME_FORMAT
+        return cell
+    if isinstance(value, numbers.Real):  # numpy's numbers too
+        cell.value = value.item() if hasattr(value, "item") else value
+        return cell
+    text = for_cell(format_value(value))
+    try:
+        cell.value = text
+    except (ValueError, TypeError):  # openpyxl's IllegalCharacterError is a ValueError
+        log.warning("report cell %s written escaped", cell.coordinate)
+        cell.value = for_cell(shown(text))
+    # openpyxl reads a string starting with "=" as a formula: a text cell is never evaluated.
+    cell.data_type = "s"
+    return cell
+
+
+def _utc_time(text: str) -> datetime | None:
+    """An ISO 8601 time as a naive UTC datetime (Excel has no time zones); None if not one."""
+    try:
+        return timestamps.parse(text).astimezone(UTC).replace(tzinfo=None)
+    except ValueError:
+        return None

@@ -21,6 +21,7 @@ from pmtools.errors import (
     PreflightRefused,
     StateError,
 )
+from pmtools.core.text import TerminalFormatter, for_terminal
 
 EXIT_OK, EXIT_RECORD_ERRORS, EXIT_USAGE, EXIT_PREFLIGHT, EXIT_LOCKED = 0, 1, 2, 3, 4
 EXIT_FAILED = 5  # the run stopped: a service or the state file failed
@@ -57,23 +58,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
+    log_output = logging.StreamHandler(sys.stderr)  # log lines name records: escaped too
+    log_output.setFormatter(TerminalFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+                        handlers=[log_output])
     logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         return int(args.func(args))
     except (ConfigError, AuthError) as exc:  # wrong credentials are a configuration error
-        print(f"pmtools: {exc}", file=sys.stderr)
+        print(for_terminal(f"pmtools: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     except PreflightRefused as exc:
-        print(f"pmtools: refused: {exc}", file=sys.stderr)
+        print(for_terminal(f"pmtools: refused: {exc}"), file=sys.stderr)
         return EXIT_PREFLIGHT
     except LockHeld as exc:
-        print(f"pmtools: {exc}", file=sys.stderr)
+        print(for_terminal(f"pmtools: {exc}"), file=sys.stderr)
         return EXIT_LOCKED
     except (ConnectorError, StateError, PmtoolsError) as exc:
-        print(f"pmtools: {exc}", file=sys.stderr)
+        print(for_terminal(f"pmtools: {exc}"), file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("pmtools: interrupted; run the same command again to finish", file=sys.stderr)

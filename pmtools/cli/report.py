@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from typing import Any
 from pmtools.config import Settings
 from pmtools.errors import ConfigError
 from pmtools.core.records import Kind
+from pmtools.core.text import for_terminal
 
 KINDS = [k.value for k in Kind]
 
@@ -25,8 +27,10 @@ KINDS = [k.value for k in Kind]
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the report, runs, undo and explain subcommands."""
     p = sub.add_parser("report", help="write a pairs, changes or errors report (CSV or Excel)",
-                       description="Write a report. Every cell that a spreadsheet could run "
-                                   "as a formula is prefixed with a single quote.")
+                       description="Write a report. In CSV (UTF-8 with a BOM) every cell "
+                                   "that a spreadsheet could run as a formula is prefixed with "
+                                   "a single quote; Excel files hold text cells, shown as they "
+                                   "are.")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--kind", choices=KINDS, help="the pairs report of this kind")
     what.add_argument("--changes", action="store_true",
@@ -68,6 +72,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a Liscio id, an IPM key, or a name (case and spacing ignored)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_explain)
+    # A name may start with "-" ("-2+3"): argparse reads such an argument as an unknown option
+    # unless it looks like a negative number, and has no public switch for that. Here every
+    # argument starting with a single "-" that is not one of the command's own options
+    # ("-h", "--json") counts as "a negative number", so it is read as the name.
+    p._negative_number_matcher = re.compile(r"^-(?!-)")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -163,7 +172,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(history.list_runs(store)))
         else:
-            print(history.render_runs(store))
+            print(for_terminal(history.render_runs(store)))
     return 0
 
 
@@ -175,15 +184,15 @@ def cmd_undo(args: argparse.Namespace) -> int:
     with _open_store(settings) as store, _connectors(settings, store) as (liscio, ipm):
         if args.dry_run:
             plan = plan_undo(store, args.run_id, liscio=liscio, ipm=ipm)
-            print(plan.text())
+            print(for_terminal(plan.text()))
             print("dry run: nothing written")
             if args.json:
                 print(json.dumps(_plan_json(plan)))
             return 0
         result = undo_run(store, args.run_id, liscio=liscio, ipm=ipm, started_by="cli")
-    print(result.plan.text())
+    print(for_terminal(result.plan.text()))
     for err in result.errors:
-        print(f"error: {err}", file=sys.stderr)
+        print(for_terminal(f"error: {err}"), file=sys.stderr)
     print(f"undo run {result.undo_run_id}: {result.outcome}")
     if args.json:
         print(json.dumps({"run_id": result.undo_run_id, "undoes_run": args.run_id,
@@ -226,5 +235,5 @@ def cmd_explain(args: argparse.Namespace) -> int:
                  {"id": i, "name": n} for i, n in f.candidates], "reasons": list(f.lines)}
             for f in exp.findings]}))
     else:
-        print(exp.text)
+        print(for_terminal(exp.text))
     return 0

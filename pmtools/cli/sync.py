@@ -19,6 +19,7 @@ from typing import Any
 from pmtools.config import Settings
 from pmtools.core.plan import COUNT_KEYS, Op, Plan, change_total
 from pmtools.core.records import Address, FieldValue, Kind, Side
+from pmtools.core.text import for_terminal, quoted
 
 KINDS = ("accounts", "contacts")
 
@@ -137,7 +138,7 @@ def _exit_for(outcome: str) -> int:
 
 def _print_errors(errors: tuple[str, ...]) -> None:
     for error in errors:
-        print(f"error: {error}", file=sys.stderr)
+        print(for_terminal(f"error: {error}"), file=sys.stderr)
 
 
 def _share(text: str) -> float:
@@ -170,7 +171,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     if args.dry_run:
         names = {(side, kind, r.id): r.name for (side, kind), recs in result.records.items()
                  for r in recs}
-        print(format_plan(result.plan, names))
+        print(for_terminal(format_plan(result.plan, names)))
     _print_errors(result.errors)
     counts = {k: result.counts.get(k, 0) for k in COUNT_KEYS}
     run = "dry run" if result.run_id is None else f"run {result.run_id}"
@@ -183,7 +184,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 def _operation(result: Any) -> int:
     _print_errors(result.errors)
-    print(f"{result.command} run {result.run_id} {result.outcome}: {result.message}")
+    print(for_terminal(f"{result.command} run {result.run_id} {result.outcome}: "
+                       f"{result.message}"))
     return _exit_for(result.outcome)
 
 
@@ -270,9 +272,9 @@ def cmd_status(args: argparse.Namespace) -> int:
               + ("" if c["baseline"] is None else f", baseline {c['baseline']}"))
     last = info["last_run"]
     if last:
-        print(f"last run: {last['id']} {last['command']} by {last['started_by']} at "
-              f"{last['started_at']}: {last['outcome']}"
-              + (f" ({last['message']})" if last["message"] else ""))
+        print(for_terminal(f"last run: {last['id']} {last['command']} by {last['started_by']} "
+                           f"at {last['started_at']}: {last['outcome']}"
+                           + (f" ({last['message']})" if last["message"] else "")))
     if info["open_intents"]:
         print(f"{info['open_intents']} write(s) of an interrupted run are unsettled: "
               f"the next sync settles them")
@@ -280,16 +282,29 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 # -- plan rendering --------------------------------------------------------------------------
-def _quote(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
-
-
+# Record text is quoted with its control, bidi and zero-width characters escaped
+# (pmtools.core.text.quoted): a name must not redraw the terminal or reverse what a line says.
 def _show(value: FieldValue) -> str:
     if value is None or (isinstance(value, str) and not value.strip()):
         return "(empty)"
     if isinstance(value, Address):
-        return _quote(str(value)) if not value.is_empty() else "(empty)"
-    return _quote(value)
+        return quoted(str(value)) if not value.is_empty() else "(empty)"
+    return quoted(value)
+
+
+def _bad_email_note(a: Any) -> str:
+    """A dry run's warning for an email that apply will refuse (a record error, not sent)."""
+    from pmtools.core.rules import email_problem
+
+    if a.op is Op.WRITE:
+        value = a.after if a.field == "email" else None
+    else:
+        value = a.record.email if a.record is not None else None
+    problem = email_problem(value)
+    if problem is None:
+        return ""
+    what = "not written" if a.op is Op.WRITE else "created without it"
+    return f"  -- not a valid email ({problem}): {what}, a record error"
 
 
 def format_plan(plan: Plan, names: Mapping[tuple[Side, Kind, str], str]) -> str:
@@ -298,7 +313,7 @@ def format_plan(plan: Plan, names: Mapping[tuple[Side, Kind, str], str]) -> str:
         if record_id is None:
             return "(new)"
         name = names.get((side, kind, record_id))
-        return f"{_quote(name)} [{record_id}]" if name else f"[{record_id}]"
+        return f"{quoted(name)} [{record_id}]" if name else f"[{record_id}]"
 
     lines = []
     for a in plan.actions:
@@ -308,15 +323,17 @@ def format_plan(plan: Plan, names: Mapping[tuple[Side, Kind, str], str]) -> str:
         if a.op is Op.LINK:
             lines.append(f"link      {a.kind}: Liscio {lis} <-> IPM {ipm}{why}")
         elif a.op is Op.CREATE_IN_IPM:
-            name = _quote(a.record.name) if a.record else lis
-            lines.append(f"create    {a.kind}: in IPM from Liscio {name} [{a.liscio_id}]{why}")
+            name = quoted(a.record.name) if a.record else lis
+            lines.append(f"create    {a.kind}: in IPM from Liscio {name} [{a.liscio_id}]{why}"
+                         + _bad_email_note(a))
         elif a.op is Op.CREATE_IN_LISCIO:
-            name = _quote(a.record.name) if a.record else ipm
-            lines.append(f"create    {a.kind}: in Liscio from IPM {name} [{a.ipm_key}]{why}")
+            name = quoted(a.record.name) if a.record else ipm
+            lines.append(f"create    {a.kind}: in Liscio from IPM {name} [{a.ipm_key}]{why}"
+                         + _bad_email_note(a))
         elif a.op is Op.WRITE:
             target = f"IPM {ipm}" if a.side is Side.IPM else f"Liscio {lis}"
             lines.append(f"write     {a.kind}: {target} {a.field}: {_show(a.before)} -> "
-                         f"{_show(a.after)}{why}")
+                         f"{_show(a.after)}{why}" + _bad_email_note(a))
         elif a.op is Op.ORPHAN:
             lines.append(f"orphan    {a.kind}: Liscio {lis} / IPM {ipm}: {a.reason}")
         elif a.op is Op.AMBIGUOUS:

@@ -13,6 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from pmtools.core.records import Kind, Record, Side
+from pmtools.core.text import has_visible_text
 
 # Words that may follow a comma in a person's name without it being "Last, First".
 _SUFFIXES = frozenset(
@@ -28,8 +29,17 @@ def normalize_name(name: str | None) -> str:
     # several times faster: matching computes ~10^6 keys. ASCII text is already NFKC, and its
     # casefold is its lower case.
     if name.isascii():
-        return " ".join(name.lower().split())
-    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+        key = " ".join(name.lower().split())
+        return key if key.isprintable() else _visible_key(key)
+    return _visible_key(" ".join(unicodedata.normalize("NFKC", name).casefold().split()))
+
+
+def _visible_key(key: str) -> str:
+    """``key``, or "" when it shows nothing (zero-width and other invisible characters only).
+
+    Such a name is an empty name: it never matches, and no record is created from it.
+    """
+    return key if has_visible_text(key) else ""
 
 
 # Letters NFKD does not decompose, read as their base letters for search (after casefold).
@@ -111,8 +121,9 @@ def person_full_key(record: Record) -> str:
     if not words:
         return ""
     if words.isascii():
-        return " ".join(words.lower().split())
-    return " ".join(unicodedata.normalize("NFKC", words).casefold().split())
+        key = " ".join(words.lower().split())
+        return key if key.isprintable() else _visible_key(key)
+    return _visible_key(" ".join(unicodedata.normalize("NFKC", words).casefold().split()))
 
 
 def loose_key(full: str) -> str:

@@ -49,6 +49,7 @@ from pmtools.core.plan import (
 from pmtools.core.records import SYNCED_FIELDS, Address, FieldValue, Kind, Record, Side, has_value
 from pmtools.core.rulebook import Rule
 from pmtools.core.rules import decide
+from pmtools.core.text import has_visible_text
 
 __all__ = [
     "DETAIL_FIELDS",
@@ -381,9 +382,10 @@ def _creatable(kind: Kind, state: SyncState,
 
 def _missing_name(record: Record) -> str | None:
     """Why an IPM record cannot be created from this draft, or None."""
+    # A name of only zero-width or other invisible characters is no name (it shows nothing).
     if record.kind is Kind.CONTACTS:
-        if not has_value(record.first_name) or not has_value(record.last_name):
+        if not has_visible_text(record.first_name) or not has_visible_text(record.last_name):
             return "IPM needs a first and a last name to create a person"
-    elif not has_value(record.name):
+    elif not has_visible_text(record.name):
         return "IPM needs a name to create an organization"
     return None

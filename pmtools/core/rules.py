@@ -19,6 +19,9 @@ equal in that form are equal and cause no write. The forms, field by field:
 
 Every string is NFKC-normalised first. The comparison form is "" exactly when the value has no
 value (:func:`pmtools.core.records.has_value`), so "has a value" and "equal" never disagree.
+
+Before an email is written to either side it must be a valid address (:func:`email_problem`):
+an invalid one is a record error naming the record, and is never sent.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ __all__ = [
     "FieldDecision",
     "decide",
     "decide_field",
+    "email_problem",
     "normalize_value",
     "values_equal",
 ]
@@ -46,6 +50,8 @@ FIELDS = frozenset(f for fields in SYNCED_FIELDS.values() for f in fields)
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.\-]*://", re.IGNORECASE)
 _EXTENSION = re.compile(r"(?:ext\.?|extension|x|#)\s*(\d+)\s*$", re.IGNORECASE)
 _NON_DIGIT = re.compile(r"\D")
+# A spreadsheet runs a cell starting with one of these as a formula; no real mailbox does.
+_FORMULA_START = ("=", "+", "-", "@")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,6 +84,29 @@ def normalize_value(field: str, value: FieldValue) -> str:
 def values_equal(field: str, a: FieldValue, b: FieldValue) -> bool:
     """True when two values of ``field`` are equal after normalisation."""
     return normalize_value(field, a) == normalize_value(field, b)
+
+
+def email_problem(value: FieldValue) -> str | None:
+    """Why ``value`` cannot be written as an email address; None when it can, or is empty.
+
+    The syntax check is email-validator's (RFC 5322/6531, internationalised addresses
+    allowed; no DNS lookup, so it works offline and is the same every run). A value that
+    starts like a spreadsheet formula ("=HYPERLINK(…)", "+…", "-…", "@…") is refused too,
+    although RFC 5322 allows some such local parts: IPM's data ends up in spreadsheets.
+    """
+    if not isinstance(value, str) or not value.strip():
+        return None if not has_value(value) else "it is not text"
+    from email_validator import EmailNotValidError, validate_email
+
+    text = value.strip()
+    if text.startswith(_FORMULA_START):
+        return "it starts like a spreadsheet formula"
+    try:
+        validate_email(text, check_deliverability=False)
+    except EmailNotValidError as exc:
+        text = str(exc).rstrip(".")
+        return text[:1].lower() + text[1:]
+    return None
 
 
 def decide_field(field: str, liscio_value: FieldValue, ipm_value: FieldValue, *,

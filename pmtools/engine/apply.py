@@ -12,6 +12,7 @@ on; a service or credentials failure stops the run cleanly with outcome ``stoppe
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -29,12 +30,16 @@ from pmtools.errors import (
 from pmtools.core.plan import CHANGE_OPS, COUNT_KEYS, Action, LinkHow, LinkStatus, Op, Plan
 from pmtools.core.records import FieldValue, Kind, Record, Side
 from pmtools.core.rulebook import RECORD_ERROR_SKIPS, Rule
-from pmtools.core.rules import values_equal
+from pmtools.core.rules import email_problem, values_equal
 from pmtools.store import ChangeIntent, Store
+from pmtools.core.text import has_visible_text, quoted
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int, str], None]
+_SIDE_WORDS = {Side.LISCIO: "Liscio", Side.IPM: "IPM"}
+_RECORD_WORDS = {(Side.LISCIO, Kind.ACCOUNTS): "account", (Side.LISCIO, Kind.CONTACTS): "contact",
+                 (Side.IPM, Kind.ACCOUNTS): "organization", (Side.IPM, Kind.CONTACTS): "person"}
 
 _LINK_RULE = {LinkHow.AUTOMATIC: Rule.LINK_AUTOMATIC, LinkHow.MANUAL: Rule.LINK_MANUAL,
               LinkHow.CREATED: Rule.LINK_CREATED}
@@ -139,6 +144,19 @@ class Applier:
         self._remember(source)
         source_key: dict[str, str | None] = (
             {"liscio_id": source.id} if target is Side.IPM else {"ipm_key": source.id})
+        if not _has_visible_name(source):  # only invisible characters: no name to create
+            where = _SIDE_WORDS[source.side]
+            self.record_refusal(
+                f"{where} {_RECORD_WORDS[source.side, kind]} {quoted(source.name)} has no "
+                f"visible name (only invisible characters): it was not created in "
+                f"{_SIDE_WORDS[target]}; give it a name in {where} first",
+                kind=kind, op="create", side=target, liscio_id=source_key.get("liscio_id"),
+                ipm_key=source_key.get("ipm_key"))
+            return None
+        if email_problem(source.email) is not None:
+            # Created without it: the pair's first sync then refuses the email as a record
+            # error naming the record (write_record), and nothing invalid reaches ``target``.
+            source = dataclasses.replace(source, email=None)
         count_key = "created_in_ipm" if target is Side.IPM else "created_in_liscio"
         found = None
         if self.store.pending_create(external_id) is not None:
@@ -189,7 +207,12 @@ class Applier:
                                 ipm_name=self.name(Side.IPM, kind, ipm_key), field=a.field,
                                 before=a.before, after=a.after, rule=a.rule) for a in actions]
         ids = self.store.record_intents(self.run_id, intents)
-        values: dict[str, FieldValue] = {a.field: a.after for a in actions if a.field}
+        refused = self._refuse_invalid(kind, side, pair, actions, ids)
+        values: dict[str, FieldValue] = {a.field: a.after for a, i in zip(actions, ids)
+                                         if a.field and i not in refused}
+        ids = [i for i in ids if i not in refused]
+        if not values:
+            return False
         try:
             self.connector(side).update_fields(kind, record_id, values)
         except RecordError as exc:
@@ -199,7 +222,54 @@ class Applier:
         self.store.set_change_status(ids, "confirmed")
         key = "ipm_fields_written" if side is Side.IPM else "liscio_fields_filled"
         self.counts[key] += len(ids)
-        return True
+        return not refused
+
+    def _refuse_invalid(self, kind: Kind, side: Side, pair: tuple[str, str],
+                        actions: Sequence[Action], ids: Sequence[int]) -> set[int]:
+        """Record an error for each invalid email about to be written; their change ids.
+
+        The record's other fields are still written; the pair stays unsynced, so every sync
+        reports the error again until the value is corrected at its source. An undo's writes
+        are not checked: it puts back what the system held.
+        """
+        refused: set[int] = set()
+        for a, change_id in zip(actions, ids):
+            if a.rule.startswith("undo:"):
+                continue  # an undo puts back exactly what the system held before
+            problem = email_problem(a.after) if a.field == "email" else None
+            if problem is None:
+                continue
+            liscio_id, ipm_key = pair
+            source = Side.IPM if side is Side.LISCIO else Side.LISCIO
+            name = self.name(source, kind, ipm_key if source is Side.IPM else liscio_id)
+            where, there = _SIDE_WORDS[source], _SIDE_WORDS[side]
+            message = (f"{where} {_RECORD_WORDS[source, kind]} {quoted(name or '')} has the "
+                       f"email {quoted(str(a.after))}, which is not a valid address "
+                       f"({problem}); it was not written to {there}: correct it in {where} "
+                       f"and sync again")
+            self.record_refusal(message, kind=kind, op="write", side=side,
+                                liscio_id=liscio_id, ipm_key=ipm_key, fields=["email"],
+                                change_ids=[change_id])
+            refused.add(change_id)
+        return refused
+
+    def record_refusal(self, message: str, *, kind: Kind, op: str, side: Side,
+               liscio_id: str | None = None, ipm_key: str | None = None,
+               fields: Sequence[str] = (), change_ids: Sequence[int] = ()) -> None:
+        """Save a record error for a value pmtools itself would not send, and go on.
+
+        Unlike :meth:`fail` (a service's refusal, put into words there), ``message`` is already
+        the sentence for people: it names the record and says what to do, and is kept as is.
+        """
+        name = self.name(Side.LISCIO, kind, liscio_id) or self.name(Side.IPM, kind, ipm_key)
+        self.store.record_error(self.run_id, kind=kind, op=op, message=message, side=side,
+                                liscio_id=liscio_id, ipm_key=ipm_key, name=name,
+                                field=",".join(fields) or None)
+        if change_ids:
+            self.store.set_change_status(change_ids, "failed", error=message)
+        self.counts["errors"] += 1
+        self.errors.append(message)
+        log.warning("record error: %s", message)
 
     def first_sync(self, kind: Kind, liscio_rec: Record, ipm_rec: Record,
                    plan_pair: Callable[..., tuple[Action, ...]]) -> bool:
@@ -257,6 +327,13 @@ class Applier:
                 ipm_name=self.name(Side.IPM, action.kind, action.ipm_key),
                 rule=action.rule or Rule.ORPHAN))
         self.counts["orphaned"] += 1
+
+
+def _has_visible_name(record: Record) -> bool:
+    """A person needs a visible first and last name, an organization a visible name."""
+    if record.kind is Kind.CONTACTS and (record.first_name or record.last_name):
+        return has_visible_text(record.first_name) and has_visible_text(record.last_name)
+    return has_visible_text(record.name)
 
 
 def apply_plan(plan: Plan, *, liscio: Connector, ipm: Connector, store: Store, run_id: int,
