@@ -264,3 +264,18 @@ def test_without_answers_as_a_queue_built_without_those_rows(queue):
         assert fast.counts(**{k: v for k, v in filters.items() if k != "sort"}) == \
             slow.counts(**{k: v for k, v in filters.items() if k != "sort"})
     assert queue.without([]) is queue
+
+
+def test_a_persons_close_spelling_is_a_possible_match_never_linked_in_bulk():
+    """QA at scale 20: "Mark Robinson" ~ "Mary Robinson" was a likely match, bulk-linked."""
+    contacts = KindRecords(kind=C, liscio=(rec(L, C, "c1", "Mark Robinson"),),
+                           ipm=(rec(I, C, "P1", "Mary Robinson"),), state=SyncState())
+    queue = build_queue([contacts])
+    (row,) = [r for r in queue.select() if r.side is L]
+    assert row.status is QueueStatus.POSSIBLE and row.candidate_id == "P1"
+    assert row.reason == "close spelling"
+    shown = preview([decide(C, L, "c1", Verdict.LINK)], queue=queue, sources=[contacts])
+    assert not shown.items and "only looks alike" in shown.refused[0].reason
+    chosen = preview([decide(C, L, "c1", Verdict.LINK, link_to="P1")], queue=queue,
+                     sources=[contacts])
+    assert len(chosen.items) == 1 and not chosen.refused  # a person's explicit choice

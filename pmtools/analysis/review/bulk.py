@@ -305,9 +305,10 @@ class _Context:
             if row.tie:
                 return self.refuse(d, "its suggestion is tied with another record: give the "
                                       "one to link in Link To")
-            if row.reason == str(Reason.SIMILAR):
-                return self.refuse(d, f"its suggestion {row.candidate_name!r} is only a "
-                                      f"similar name: give the id in Link To if it is the one")
+            if row.reason == str(Reason.SIMILAR) or row.status is QueueStatus.POSSIBLE:
+                return self.refuse(d, f"its suggestion {row.candidate_name!r} only looks "
+                                      f"alike ({row.reason}): check it, and give its id in "
+                                      f"Link To if it is the one")
         trec = self.record(kind, other, target)
         if trec is None:
             if self.record(kind, side, target) is not None:

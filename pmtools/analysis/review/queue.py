@@ -36,6 +36,7 @@ class QueueStatus(str, enum.Enum):
     """Why a record is in the queue; the order is the queue's default order."""
 
     LIKELY = "likely match"            # unmatched, with a likely counterpart
+    POSSIBLE = "possible match"        # unmatched, a look-alike a person must check first
     AMBIGUOUS = "ambiguous"            # its name is shared: each group shown together
     NO_CANDIDATE = "no candidate"      # unmatched, nothing like it: create on the other side?
     ORPHANED = "orphaned"              # linked, but one record is archived or gone
@@ -203,9 +204,8 @@ def _kind_rows(src: KindRecords) -> list[QueueRow]:
 def _row(kind: Kind, side: Side, rec: Record, status: QueueStatus | None,
          top: Suggestion | None, accounts: Mapping[str, str], *,
          group: str = "", group_size: int = 0, fallback: str = "") -> QueueRow:
-    if status is None:  # a merely similar name is no likely counterpart (different people)
-        likely = top is not None and top.reason is not Reason.SIMILAR
-        status = QueueStatus.LIKELY if likely else QueueStatus.NO_CANDIDATE
+    if status is None:
+        status = _unmatched_status(kind, top)
     reason = str(top.reason) if top is not None else (fallback or NO_CANDIDATE_REASON)
     cand = top.record if top is not None else None
     return QueueRow(kind=kind, side=side, record_id=rec.id, name=display_name(rec),
@@ -215,6 +215,17 @@ def _row(kind: Kind, side: Side, rec: Record, status: QueueStatus | None,
                     group_size=group_size, details=tells_apart(rec, accounts),
                     candidate_details=tells_apart(cand, accounts) if cand else "",
                     record=rec, candidate=cand)
+
+
+def _unmatched_status(kind: Kind, top: Suggestion | None) -> QueueStatus:
+    """A merely similar name is no counterpart (different people); nor is a person's close
+    spelling on its own — "Mark Robinson" and "Mary Robinson" are two people — so that is a
+    possible match, which a person checks and links one by one (never in bulk by suggestion)."""
+    if top is None or top.reason is Reason.SIMILAR:
+        return QueueStatus.NO_CANDIDATE
+    if kind is Kind.CONTACTS and top.reason is Reason.CLOSE_SPELLING:
+        return QueueStatus.POSSIBLE
+    return QueueStatus.LIKELY
 
 
 def _orphan_rows(src: KindRecords, links: Sequence, accounts: Mapping[str, str]
