@@ -194,3 +194,19 @@ def test_undo_puts_back_an_invalid_email_the_system_held_before(world):
     result = undo_run(store, first.run_id, liscio=liscio, ipm=ipm, started_by="cli")
     assert result.outcome == "done" and result.errors == ()
     assert ipm.records[C][person.id].email == "ann at lee"  # exactly what was there
+
+
+def test_a_run_made_before_a_disconnect_is_not_undone(world):
+    """QA: after `disconnect` and a switch of firm, `undo 1` wrote into the other firm."""
+    from pmtools.engine import operations
+
+    liscio, ipm, store = world
+    seed_acme(world)
+    first = sync(world)
+    operations.disconnect(store=store)
+    writes = len(ipm.field_writes) + len(liscio.field_writes)
+    with pytest.raises(ConfigError, match="made before `pmtools disconnect`"):
+        plan_undo(store, first.run_id, liscio=liscio, ipm=ipm)
+    with pytest.raises(ConfigError, match="made before `pmtools disconnect`"):
+        undo_run(store, first.run_id, liscio=liscio, ipm=ipm, started_by="cli")
+    assert len(ipm.field_writes) + len(liscio.field_writes) == writes

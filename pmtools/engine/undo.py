@@ -128,6 +128,12 @@ def plan_undo(store: Store, run_id: int, *, liscio: Connector, ipm: Connector) -
         raise ConfigError(f"there is no run {run_id}; `pmtools runs` lists them")
     if run["outcome"] == "running":
         raise ConfigError(f"run {run_id} is still running; undo it when it has finished")
+    later = [r for r in store.runs() if r["id"] > run_id]
+    reset = next((r for r in later if r["command"] == "disconnect"), None)
+    if reset is not None:  # its records may be another firm's now: the guard cannot tell
+        raise ConfigError(
+            f"run {run_id} was made before `pmtools disconnect` (run {reset['id']}); this state "
+            f"file may now belong to another firm, so it cannot be undone from here")
     rule = undo_rule(run_id)
     changes = [c for c in store.changes(run_id=run_id) if c["status"] == "confirmed"]
     systems = {Side.LISCIO: liscio, Side.IPM: ipm}
