@@ -422,3 +422,13 @@ def test_public_api_is_listed_and_documented(module):
                and (inspect.isfunction(o) or inspect.isclass(o))
                and getattr(o, "__module__", None) == module}
     assert defined <= set(mod.__all__)
+
+
+def test_a_new_liscio_record_whose_country_names_none_is_planned_as_an_error_not_a_create():
+    """QA: the dry run promised a create that the real run refused."""
+    bad = Address(line1="1 Sea Rd", city="Poseidonia", country="Atlantis")
+    p = plan([account("a9", "Poseidon Trading Ltd", address=bad)], [], state=BASELINE)
+    assert ops(p, Op.CREATE_IN_IPM) == []
+    (skip,) = ops(p, Op.SKIP)
+    assert (skip.rule, skip.field) == ("skip:unknown-country", "address")
+    assert "'Poseidon Trading Ltd'" in skip.reason and "'Atlantis'" in skip.reason

@@ -228,15 +228,22 @@ def _plan_kind(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record], stat
         record = liscio_by_id[liscio_id]
         if creatable(record):
             missing = _missing_name(record)
-            if missing is None:
+            bad_country = (_country_problem(record.address, record)
+                           if isinstance(record.address, Address) else None)
+            if missing is None and bad_country is not None:  # as apply would refuse it
+                skips.append(Action(op=Op.SKIP, kind=kind, liscio_id=liscio_id, side=Side.IPM,
+                                    field="address", rule=Rule.SKIP_UNKNOWN_COUNTRY,
+                                    reason=f"not created in IPM: {bad_country}"))
+            elif missing is None:
                 creates.append(Action(
                     op=Op.CREATE_IN_IPM, kind=kind, liscio_id=liscio_id, side=Side.IPM,
                     how=LinkHow.CREATED, record=record, rule=Rule.NEW_LISCIO_RECORD,
                     external_id=external_id_for(kind, Side.IPM, liscio_id),
                     reason="created in Liscio after the first sync; no IPM record has its name"))
                 continue
-            skips.append(Action(op=Op.SKIP, kind=kind, liscio_id=liscio_id, side=Side.IPM,
-                                rule=Rule.SKIP_NO_NAME, reason=missing))
+            else:
+                skips.append(Action(op=Op.SKIP, kind=kind, liscio_id=liscio_id, side=Side.IPM,
+                                    rule=Rule.SKIP_NO_NAME, reason=missing))
         unmatched.append(Action(op=Op.UNMATCHED, kind=kind, liscio_id=liscio_id,
                                 side=Side.LISCIO, reason="no IPM record has this name"))
     for ipm_key in result.unmatched_ipm:
