@@ -11,8 +11,9 @@ import re
 from collections.abc import Mapping
 
 from pmtools.core.records import FieldValue, Kind, Side
+from pmtools.errors import AuthError, ConnectorError, MalformedReply, ServiceError
 
-__all__ = ["api_reason", "record_error_text", "record_words"]
+__all__ = ["api_reason", "record_error_text", "record_words", "service_error_text"]
 
 _API_PART = re.compile(r"→ \d{3}(?: \[[^\]]*\])?: (.*)$", re.S)
 _URL = re.compile(r"\bhttps?://\S+")
@@ -71,3 +72,39 @@ def record_error_text(message: str, *, code: str | None, kind: Kind, op: str,
     system = "IPM" if side is Side.IPM else "Liscio"
     return (f"Could not {verb} {target}{partner}{fields}: {api_reason(message)}. Check the "
             f"record in {system}, then run Sync Now again: it retries what failed.")
+
+
+_SETTINGS = {"liscio": ("PMTOOLS_LISCIO_URL", "PMTOOLS_LISCIO_TOKEN"),
+             "ipm": ("PMTOOLS_IPM_URL", "PMTOOLS_IPM_TOKEN and PMTOOLS_IPM_ACCESS_KEY")}
+_TRANSPORT = re.compile(r"failed \((\w+): ")
+_TRANSPORT_WORDS = {"ConnectError": "the connection was refused or the address is unknown",
+                    "ConnectTimeout": "it did not answer in time",
+                    "ReadTimeout": "it did not answer in time",
+                    "WriteTimeout": "it did not answer in time",
+                    "PoolTimeout": "it did not answer in time",
+                    "RemoteProtocolError": "it closed the connection"}
+
+
+def service_error_text(exc: ConnectorError) -> str:
+    """A failure that stopped a command, for a person: which service, what happened in words,
+    what to do — no URL, method or retry count (those are in the log with ``-v``)."""
+    system = {"liscio": "Liscio", "ipm": "IPM"}.get(exc.side, "A service")
+    url_var, secret_vars = _SETTINGS.get(exc.side, ("the service URL", "the credentials"))
+    if isinstance(exc, AuthError):
+        why = f"{exc.status}: {api_reason(str(exc))}" if exc.status else api_reason(str(exc))
+        return (f"{system} refused pmtools' credentials ({why}) — check the credentials in "
+                f"{secret_vars}, then run the command again")
+    if isinstance(exc, MalformedReply) or not isinstance(exc, ServiceError):
+        return str(exc)
+    found = _TRANSPORT.search(str(exc))
+    if exc.status is None and found:
+        what = _TRANSPORT_WORDS.get(found.group(1), "the connection failed")
+        return (f"could not reach {system}: {what} — check {url_var} and that {system} is "
+                f"up, then run the same command again: it goes on where it stopped")
+    if exc.status == 429:
+        return (f"{system} still limits pmtools' requests after waiting — run the same "
+                f"command again later: it goes on where it stopped")
+    if exc.status is not None and exc.status >= 500:
+        return (f"{system} is failing ({exc.status}: {api_reason(str(exc))}) even after "
+                f"retries — run the same command again later: it goes on where it stopped")
+    return str(exc)

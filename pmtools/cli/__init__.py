@@ -21,6 +21,7 @@ from pmtools.errors import (
     PreflightRefused,
     StateError,
 )
+from pmtools.analysis.messages import service_error_text
 from pmtools.core.text import TerminalFormatter, for_terminal
 
 EXIT_OK, EXIT_RECORD_ERRORS, EXIT_USAGE, EXIT_PREFLIGHT, EXIT_LOCKED = 0, 1, 2, 3, 4
@@ -65,7 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         return int(args.func(args))
-    except (ConfigError, AuthError) as exc:  # wrong credentials are a configuration error
+    except AuthError as exc:  # wrong credentials are a configuration error
+        logging.getLogger("pmtools").debug("%s", exc)
+        print(for_terminal(f"pmtools: {service_error_text(exc)}"), file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as exc:
         print(for_terminal(f"pmtools: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     except PreflightRefused as exc:
@@ -74,7 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LockHeld as exc:
         print(for_terminal(f"pmtools: {exc}"), file=sys.stderr)
         return EXIT_LOCKED
-    except (ConnectorError, StateError, PmtoolsError) as exc:
+    except ConnectorError as exc:
+        logging.getLogger("pmtools").debug("%s", exc)
+        print(for_terminal(f"pmtools: {service_error_text(exc)}"), file=sys.stderr)
+        return EXIT_FAILED
+    except (StateError, PmtoolsError) as exc:
         print(for_terminal(f"pmtools: {exc}"), file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

@@ -294,7 +294,7 @@ class HttpClient:
                 attempt += 1
                 reason = retry_reason(method, error=exc)
                 shown = redact_url(exc.request.url if _has_request(exc) else url)
-                log.info("%s %s %s failed: %s", self.label, method, shown, type(exc).__name__)
+                log.debug("%s %s %s failed: %s", self.label, method, shown, type(exc).__name__)
                 if reason and attempt < self.retry.attempts:
                     budget_left -= self.backoff(attempt, budget_left=budget_left, url=url)
                     continue
