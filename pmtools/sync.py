@@ -162,12 +162,12 @@ def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
                           outcome="cancelled"), None
     progress("linking", 0, 1, "planning")
     plan = plan_sync(liscio=selected, ipm=ipm_records, state=state, policy=policy)
+    records = {(Side.LISCIO, k): tuple(v) for k, v in selected.items()}
+    records.update({(Side.IPM, k): tuple(v) for k, v in ipm_records.items()})
     if expected is not None and plan.writes() != expected.writes():
         raise PlanChanged(
             "Liscio or IPM changed since the preview: the plan is no longer the one shown. "
-            "Review the new plan and apply it again.", plan=plan)
-    records = {(Side.LISCIO, k): tuple(v) for k, v in selected.items()}
-    records.update({(Side.IPM, k): tuple(v) for k, v in ipm_records.items()})
+            "Review the new plan and apply it again.", plan=plan, records=records)
     if run_id is None:
         progress("linking", 1, 1, "dry run: nothing written")
         return SyncResult(run_id=None, plan=plan, counts=plan.counts(), outcome="dry_run",

@@ -47,6 +47,7 @@ class KindData:
     state: Any
     table: pd.DataFrame
     by_id: dict[tuple[Side, str], Record] = field(default_factory=dict)
+    ambiguous: Any = None  # the Ambiguity the table was built with
 
     def record(self, side: Side, record_id: str | None) -> Record | None:
         """The record with ``record_id`` on ``side``, if loaded."""
@@ -70,16 +71,70 @@ def load_kind(session: Any, kind: Kind, detailed: Iterable[Record] = ()) -> Kind
     ambiguous = Ambiguity.from_match(kind, liscio, ipm, state)
     table = build_pairs_table(kind, liscio, ipm, state.links, ambiguous)
     by_id = {(r.side, r.id): r for r in liscio + ipm}
-    return KindData(kind=kind, liscio=liscio, ipm=ipm, state=state, table=table, by_id=by_id)
+    return KindData(kind=kind, liscio=liscio, ipm=ipm, state=state, table=table, by_id=by_id,
+                    ambiguous=ambiguous)
 
 
-def row_label(row: dict[str, Any]) -> str:
-    """A short label of a table row for the record list."""
+def patch_kind(data: KindData, state: Any, records: Iterable[Record],
+               liscio_ids: Iterable[str], ipm_keys: Iterable[str]) -> KindData:
+    """``data`` after an action on a few records: their rows rebuilt in place, no re-read.
+
+    ``records`` are the touched records as they are now; the rows of ``liscio_ids`` and
+    ``ipm_keys`` (and of their pairs' partners, old and new) are replaced by rows built from
+    ``state`` where the first of them stood, so the table does not jump. Rebuilding the whole
+    table would need both systems read again: seconds at scale 20, for one or two rows.
+    """
+    from pmtools.views import build_pairs_table
+
+    by_id = dict(data.by_id)
+    for r in records:
+        by_id[(r.side, r.id)] = r
+    lisc, ipm = set(liscio_ids), set(ipm_keys)
+    for links in (data.state.links, state.links):  # old partners and new ones
+        for link in links:
+            if link.kind is data.kind and (link.liscio_id in lisc or link.ipm_key in ipm):
+                lisc.add(link.liscio_id)
+                ipm.add(link.ipm_key)
+    lisc.discard("")
+    ipm.discard("")
+    table = data.table
+    drop = (table["liscio_id"].isin(lisc) | table["ipm_key"].isin(ipm)).to_numpy()
+    rows = build_pairs_table(
+        data.kind, [r for i in lisc if (r := by_id.get((Side.LISCIO, i))) is not None],
+        [r for k in ipm if (r := by_id.get((Side.IPM, k))) is not None],
+        [link for link in state.links if link.kind is data.kind and link.liscio_id in lisc],
+        data.ambiguous)
+    at = int(drop.argmax()) if drop.any() else len(table)
+    keep = ~drop
+    table = pd.concat([table[:at][keep[:at]], rows, table[at:][keep[at:]]],
+                      ignore_index=True)
+    replaced = {(r.side, r.id) for r in records}
+    liscio = [r for r in data.liscio if (r.side, r.id) not in replaced]
+    ipm_records = [r for r in data.ipm if (r.side, r.id) not in replaced]
+    liscio += [r for r in records if r.side is Side.LISCIO]
+    ipm_records += [r for r in records if r.side is Side.IPM]
+    return KindData(kind=data.kind, liscio=liscio, ipm=ipm_records, state=state, table=table,
+                    by_id=by_id, ambiguous=data.ambiguous)
+
+
+def row_label(row: dict[str, Any], data: KindData | None = None) -> str:
+    """A short label of a table row for the record list.
+
+    A record alone on its side says which side, and a few of its values: records sharing a
+    name ("John Smith [ambiguous]" three times) must be told apart in the list.
+    """
+    from pmtools.workbench.linking import record_detail
+
     lisc = row.get("Liscio name") or ""
     ipm = row.get("IPM name") or ""
     status = str(row.get("status") or "")
-    names = f"{lisc} ↔ {ipm}" if lisc and ipm else (lisc or ipm)
-    return f"{names} [{status}]"
+    if lisc and ipm:
+        return f"{lisc} ↔ {ipm} [{status}]"
+    side, key = (Side.LISCIO, row.get("liscio_id")) if lisc else (Side.IPM, row.get("ipm_key"))
+    where = "Liscio" if side is Side.LISCIO else "IPM"
+    label = status if where.casefold() in status.casefold() else f"{status}, {where}"
+    detail = record_detail(data.record(side, key or None)) if data is not None else ""
+    return f"{lisc or ipm}{detail} [{label}]"
 
 
 def mark_unread(rows: pd.DataFrame, data: KindData) -> pd.DataFrame:
@@ -203,6 +258,30 @@ class PairsTab(ipw.VBox):
         # (a pair just marked "not a match" is no longer suggested).
         self.linking.show(self.selected_row())
 
+    def patch(self, touched: Any) -> None:
+        """Redraw only the rows of the records an action touched (see :func:`patch_kind`)."""
+        from pmtools.views import PairsView
+
+        if self.data is None:
+            return
+        s = self.ctx.session
+        fresh = {(r.side, r.id): r for r in touched.records}
+        for lid in touched.liscio_ids:  # a link may have filled empty Liscio fields
+            if (Side.LISCIO, lid) not in fresh:
+                try:
+                    fresh[(Side.LISCIO, lid)] = s.liscio.get_record(self.kind, lid)
+                except Exception as exc:  # the action succeeded; the row may lag
+                    self.ctx.log.add(f"could not read a Liscio record back: {exc}", "warning")
+        state = s.store.state([self.kind])
+        self.data = patch_kind(self.data, state, fresh.values(), touched.liscio_ids,
+                               touched.ipm_keys)
+        self.view = PairsView(self.data.table)
+        names = dict(self.ctx.names())
+        names.update({(r.side.value, r.id): r.name for r in fresh.values()})
+        self.ctx.set_names(names)
+        self.refresh()
+        self.linking.show(self.selected_row())
+
     def _filters_changed(self) -> None:
         self.page = 0
         self.ctx.guard("searching", self.refresh, self.message, exclusive=False)
@@ -242,7 +321,7 @@ class PairsTab(ipw.VBox):
         self.prev_button.disabled = result.page <= 0
         self.next_button.disabled = result.page >= result.pages - 1
         keep = self.linking.selected_key()
-        options = [("(select a record)", -1)] + [(row_label(r), i)
+        options = [("(select a record)", -1)] + [(row_label(r, self.data), i)
                                                  for i, r in enumerate(self.page_rows)]
         value = next((i for i, r in enumerate(self.page_rows) if _key(r) == keep), -1)
         self.record_select.options = options
@@ -288,11 +367,22 @@ class DetailsPanel(ipw.VBox):
         self.tab.layout.display = "none"
         self.show_button.on_click(lambda _b: self.load())
         ctx.freezable(self.show_button)
-        ctx.on_change(lambda _what: self.load() if self.loaded else None)
+        ctx.on_change(self._changed, touched=True)
         self.loaded = False
         super().__init__([ipw.HTML("<h3>View Details</h3>"), self.show_button, self.message,
                           self.tab])
         self.add_class("pm-details-panel")
+
+    def _changed(self, what: str, touched: Any = None) -> None:
+        """After an action on a few records redraw their rows; after a sync reload all."""
+        if not self.loaded:
+            return
+        if touched is None:
+            self.load()
+            return
+        self.ctx.guard(f"showing what {what.replace('_', ' ')} changed",
+                       lambda: self.tabs[touched.kind].patch(touched), self.message,
+                       exclusive=False)
 
     def load(self) -> None:
         """(Re)load both tabs and show them."""

@@ -15,9 +15,10 @@ import ipywidgets as ipw
 from pmtools.errors import ConnectorError
 from pmtools.plan import DecisionKind
 from pmtools.records import Kind, Record, Side, has_value
-from pmtools.workbench.common import Context, button, esc, message_html
+from pmtools.workbench.common import Context, Touched, button, esc, message_html
 
 SUGGESTIONS = 20
+SEARCH_SLACK = 200  # search hits asked for beyond SUGGESTIONS: linked ones are left out after
 NO_TARGET = ""
 
 
@@ -176,15 +177,15 @@ class LinkingPanel(ipw.VBox):
                 f'<pre style="white-space:pre-wrap">{esc(text)}</pre></details>')
 
     def _index(self, side: Side) -> Any:
-        """The suggestion index over the unlinked records of ``side``."""
+        """The suggestion index over the records of ``side`` (linked ones are excluded when
+        asked: the index outlives a link, which redraws a row in a fraction of a second
+        while building an index of 18,000 people takes longer)."""
         if side not in self._indexes:
             from pmtools.suggest import SuggestionIndex
 
             data = self.tab.data
-            linked = _linked_ids(data.state, side)
             records = data.ipm if side is Side.IPM else data.liscio
-            self._indexes[side] = SuggestionIndex(
-                [r for r in records if r.id not in linked and not r.archived])
+            self._indexes[side] = SuggestionIndex([r for r in records if not r.archived])
         return self._indexes[side]
 
     def _suggest(self) -> None:
@@ -193,7 +194,9 @@ class LinkingPanel(ipw.VBox):
             self._set_targets([])
             return
         other = Side.IPM if side is Side.LISCIO else Side.LISCIO
-        rejected = _rejected(self.tab.data.state, side, record.id)  # "not a match" before
+        state = self.tab.data.state
+        rejected = _rejected(state, side, record.id)  # "not a match" before
+        rejected |= _linked_ids(state, other)
         # An ambiguous name is a person's call: several records share it, so none is chosen.
         ambiguous = str((self.row or {}).get("status") or "") == "ambiguous"
         self._set_targets(self._index(other).rank(record, limit=SUGGESTIONS, exclude=rejected),
@@ -206,7 +209,9 @@ class LinkingPanel(ipw.VBox):
             return
         side, _record = self._source()
         other = Side.IPM if side is Side.LISCIO else Side.LISCIO
-        self._set_targets(self._index(other).search(query, limit=SUGGESTIONS), searched=True)
+        linked = _linked_ids(self.tab.data.state, other)
+        found = self._index(other).search(query, limit=SUGGESTIONS + SEARCH_SLACK)
+        self._set_targets([f for f in found if f.id not in linked][:SUGGESTIONS], searched=True)
 
     def _set_targets(self, suggestions: list[Any], *, searched: bool = False,
                      choose: bool = True) -> None:
@@ -302,14 +307,25 @@ class LinkingPanel(ipw.VBox):
                 raise ValueError(f"unknown action {action!r}")
             fresh = (self._read_back(lisc, ipm) if action in ("link", "create_in_ipm",
                                                               "create_in_liscio") else None)
+            touched = self._touched(lisc, ipm, fresh)
         text = self._headline(action, lisc, ipm, source, fresh)
         details = describe_outcome(outcome, s.store, headline=False)
         text += (" " + details) if details else ""
         level = "warning" if getattr(outcome, "errors", ()) else "success"
         self.ctx.log.add(text, "warning" if level == "warning" else "info")
         self.result.value = message_html(text, level)
-        self.ctx.changed(action)
+        self.ctx.changed(action, touched)
         return outcome
+
+    def _touched(self, lisc: str | None, ipm: str | None, fresh: Record | None) -> Touched:
+        """The records the action changed: the pair's, and a record it created."""
+        s = self.ctx.session
+        link = (s.store.link_for(self.kind, liscio_id=lisc) if lisc
+                else s.store.link_for(self.kind, ipm_key=ipm) if ipm else None)
+        lids = {i for i in (lisc, link.liscio_id if link else None) if i}
+        keys = {k for k in (ipm, link.ipm_key if link else None) if k}
+        return Touched(kind=self.kind, liscio_ids=frozenset(lids), ipm_keys=frozenset(keys),
+                       records=(fresh,) if fresh is not None else ())
 
 
 SIDE_WORDS = {"liscio": "Liscio", "ipm": "IPM"}

@@ -10,11 +10,15 @@ import ipywidgets as ipw
 import pandas as pd
 
 from pmtools.records import Kind, Record
-from pmtools.workbench.common import Context, button, esc, html_table
+from pmtools.workbench.common import Context, button, esc, html_table, message_html
 
 PREVIEW_ROWS = 10
 MIME = {"csv": "text/csv", "xlsx":
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+CHANGE_WORDS = {"sync": "the last Sync Now", "link": "a link", "delink": "a delink",
+                "not_a_match": "a “not a match”", "create_in_ipm": "a create in IPM",
+                "create_in_liscio": "a create in Liscio", "disconnect": "the disconnect",
+                "undo": "an undo", "review": "the review's decisions"}
 STATUS_OPTIONS = (("All", "all"), ("Linked", "linked"), ("Unmatched", "unmatched"),
                   ("Ambiguous", "ambiguous"), ("Orphaned", "orphaned"))
 
@@ -53,10 +57,22 @@ class ReportPanel(ipw.VBox):
         self.files: dict[str, bytes] = {}
         self.build_button.on_click(lambda _b: self.build())
         ctx.freezable(self.build_button)
+        ctx.on_change(self.data_changed)
         super().__init__([ipw.HTML("<h3>Report</h3>"),
                           ipw.HBox([self.kind, self.status, self.build_button]), self.fresh,
                           self.preview, self.links])
         self.add_class("pm-report-panel")
+
+    def data_changed(self, what: str) -> None:
+        """Withdraw a report built before ``what`` (a link, a disconnect…) changed the pairs."""
+        if self.frame is None:
+            return
+        self.frame = None
+        self.files = {}
+        self.links.value = ""
+        self.preview.value = message_html(
+            f"The report shown was built before {CHANGE_WORDS.get(what, 'a change')}: "
+            "click Build report for an up-to-date one.", "info")
 
     def build(self) -> None:
         """Build the report, show its preview and offer the downloads."""
