@@ -5,6 +5,7 @@
     PmtoolsError
     ├── ConfigError            bad flags, environment or files: exit 2
     ├── PreflightRefused       the duplicate guard refused a first sync: exit 3
+    │   └── DuplicateRisk      a create refused: likely duplicates exist (exit 3)
     ├── PlanChanged            Apply after a preview: the data changed, the plan differs
     ├── LockHeld               another sync holds the state file's lock: exit 4
     ├── StateError             the state file is unreadable or from a newer pmtools
@@ -32,6 +33,18 @@ class ConfigError(PmtoolsError):
 
 class PreflightRefused(PmtoolsError):
     """The first Sync Now was refused because it would create duplicates."""
+
+
+class DuplicateRisk(PreflightRefused):
+    """A create was refused: the other side likely holds the record already.
+
+    ``candidates`` are the likely duplicates (:class:`pmtools.review.Duplicate`); pass
+    ``anyway=True`` to create regardless.
+    """
+
+    def __init__(self, message: str, *, candidates: tuple = ()) -> None:
+        super().__init__(message)
+        self.candidates = tuple(candidates)
 
 
 class PlanChanged(PmtoolsError):

@@ -16,7 +16,7 @@ from typing import Any
 
 from pmtools.apply import Applier
 from pmtools.connectors.base import Connector
-from pmtools.errors import ConfigError, NotFound
+from pmtools.errors import ConfigError, DuplicateRisk, NotFound, PlanChanged
 from pmtools.plan import DecisionKind, LinkHow, LinkStatus
 from pmtools.records import Kind, Record, Side
 from pmtools.store import ChangeIntent, Store
@@ -37,15 +37,31 @@ class OperationResult:
 
 
 def link(kind: Kind, liscio_id: str, ipm_key: str, *, store: Store, liscio: Connector,
-         ipm: Connector, started_by: str = "cli") -> OperationResult:
-    """Link two records by hand and apply their first sync at once."""
+         ipm: Connector, started_by: str = "cli", expected: Any = None) -> OperationResult:
+    """Link two records by hand and apply their first sync at once.
+
+    ``expected`` is what the person saw (a :class:`pmtools.review.PairWrites` from
+    :func:`pmtools.review.link_preview`): the link is made only while the records, read again,
+    give the same writes; otherwise PlanChanged is raised with the new writes (``plan``) and
+    nothing is written.
+    """
     kind = Kind(kind)
     with store.lock():
         _refuse_if_linked(store, kind, liscio_id=liscio_id, ipm_key=ipm_key)
         liscio_rec = _get(liscio, kind, liscio_id)
         ipm_rec = _get(ipm, kind, ipm_key)
         if liscio_rec.archived:
-            raise ConfigError(f"Liscio {kind} {liscio_id} is archived: it cannot be linked")
+            raise ConfigError(f"Liscio {kind} {liscio_rec.name!r} is archived: it cannot be "
+                              f"linked")
+        if expected is not None:
+            from pmtools.review.writes import pair_writes
+
+            now = pair_writes(kind, liscio_rec, ipm_rec)
+            if (now.writes, now.unread) != (expected.writes, expected.unread):
+                raise PlanChanged(
+                    f"{liscio_rec.name!r} or {ipm_rec.name!r} changed since the preview: "
+                    f"linking would now write: {now.text()}. Review the new writes and "
+                    f"confirm again.", plan=now)
 
         def work(applier: Applier) -> str:
             from pmtools.planner import plan_pair
@@ -108,17 +124,51 @@ def not_a_match(kind: Kind, liscio_id: str, ipm_key: str, *, store: Store,
 
 
 def create_in_ipm(kind: Kind, liscio_id: str, *, store: Store, liscio: Connector,
-                  ipm: Connector, started_by: str = "cli") -> OperationResult:
-    """Create the IPM record of a Liscio one, link them and apply the first sync."""
+                  ipm: Connector, started_by: str = "cli", anyway: bool = False
+                  ) -> OperationResult:
+    """Create the IPM record of a Liscio one, link them and apply the first sync.
+
+    Refused with DuplicateRisk (naming the candidates) when IPM likely holds the record
+    already (:func:`pmtools.review.likely_duplicates`), unless ``anyway`` — IPM cannot delete.
+    """
     return _create(Kind(kind), Side.IPM, liscio_id, store=store, liscio=liscio, ipm=ipm,
-                   started_by=started_by)
+                   started_by=started_by, anyway=anyway)
 
 
 def create_in_liscio(kind: Kind, ipm_key: str, *, store: Store, liscio: Connector,
-                     ipm: Connector, started_by: str = "cli") -> OperationResult:
-    """Create the Liscio record of an IPM one, link them and apply the first sync."""
+                     ipm: Connector, started_by: str = "cli", anyway: bool = False
+                     ) -> OperationResult:
+    """Create the Liscio record of an IPM one, link them and apply the first sync.
+
+    Refused with DuplicateRisk when Liscio likely holds the record already, unless ``anyway``.
+    """
     return _create(Kind(kind), Side.LISCIO, ipm_key, store=store, liscio=liscio, ipm=ipm,
-                   started_by=started_by)
+                   started_by=started_by, anyway=anyway)
+
+
+def duplicates_for_create(kind: Kind, target: Side, source: Record, *, store: Store,
+                          liscio: Connector, ipm: Connector) -> list[Any]:
+    """The records of ``target`` that creating ``source`` there would likely duplicate.
+
+    IPM's records are those Sync Now cached (plus pmtools' own creates since); Liscio's are
+    listed.
+    """
+    from pmtools.review.data import ipm_records
+    from pmtools.review.duplicates import likely_duplicates
+
+    kind = Kind(kind)
+    liscio_records = list(liscio.iter_records(kind))
+    others = (ipm_records(kind, store=store, ipm=ipm, liscio_records=liscio_records)
+              if target is Side.IPM else liscio_records)
+    links = store.links(kind)
+    linked = {link.ipm_key if target is Side.IPM else link.liscio_id for link in links}
+    source_side = Side.LISCIO if target is Side.IPM else Side.IPM
+    return likely_duplicates(kind, source_side, source, others=others, linked=linked)
+
+
+def read_record(system: Connector, kind: Kind, record_id: str) -> Record:
+    """One record read afresh; ConfigError (naming the id) when there is no such record."""
+    return _get(system, Kind(kind), record_id)
 
 
 def disconnect(*, store: Store, started_by: str = "cli", liscio: Connector | None = None,
@@ -170,7 +220,7 @@ def status(*, store: Store) -> dict[str, Any]:
 
 # -- helpers ---------------------------------------------------------------------------------
 def _create(kind: Kind, target: Side, source_id: str, *, store: Store, liscio: Connector,
-            ipm: Connector, started_by: str) -> OperationResult:
+            ipm: Connector, started_by: str, anyway: bool = False) -> OperationResult:
     source_side = Side.LISCIO if target is Side.IPM else Side.IPM
     with store.lock():
         _refuse_if_linked(store, kind, **({"liscio_id": source_id} if target is Side.IPM
@@ -178,7 +228,15 @@ def _create(kind: Kind, target: Side, source_id: str, *, store: Store, liscio: C
         system = liscio if source_side is Side.LISCIO else ipm
         source = _get(system, kind, source_id)
         if source.archived:
-            raise ConfigError(f"Liscio {kind} {source_id} is archived: nothing is created")
+            raise ConfigError(f"Liscio {kind} {source.name!r} is archived: nothing is created")
+        if not anyway:
+            from pmtools.review.duplicates import describe_duplicates
+
+            found = duplicates_for_create(kind, target, source, store=store, liscio=liscio,
+                                          ipm=ipm)
+            if found:
+                raise DuplicateRisk(describe_duplicates(source.name, target, found),
+                                    candidates=tuple(found))
 
         def work(applier: Applier) -> str:
             from pmtools.planner import plan_pair
@@ -234,4 +292,4 @@ def _get(system: Connector, kind: Kind, record_id: str) -> Record:
 
 
 __all__ = ["OperationResult", "create_in_ipm", "create_in_liscio", "delink", "disconnect",
-           "link", "not_a_match", "status"]
+           "duplicates_for_create", "link", "not_a_match", "read_record", "status"]

@@ -26,7 +26,7 @@ from pmtools.names import fold_for_search, normalize_name
 from pmtools.records import Record
 
 __all__ = ["NameKeys", "Reason", "Suggestion", "SuggestionIndex", "TextColumn", "display_name",
-           "name_keys"]
+           "name_keys", "search_text", "search_words"]
 
 
 class Reason(str, enum.Enum):
@@ -54,7 +54,7 @@ LEVEL_SCORES: dict[Reason, float] = {
 }
 FUZZY_CAP = 96.0
 CLOSE_SPELLING_MIN = 85.0  # rapidfuzz ratio of the cleaned names
-DEFAULT_MIN_SCORE = 50.0   # below this a name is not "similar" enough to suggest
+DEFAULT_MIN_SCORE = 70.0   # below this a name is unrelated: "Allen Catering" ~ "Lee Trucking"
 SEARCH_FUZZY_MIN = 60.0
 SEARCH_FUZZY_MIN_CHARS = 3
 
@@ -115,6 +115,32 @@ def name_keys(name: str | None) -> NameKeys:
     fuzzy = " ".join(sorted(fold_for_search(t) for t in kept))  # sorted after: "élan" ~ "elan"
     return NameKeys(exact=exact, words=" ".join(words), order=" ".join(sorted(words)),
                     plain=plain, fuzzy=fuzzy)
+
+
+def search_text(*names: str) -> str:
+    """What a search box looks in for these names: folded, apostrophes and dots dropped.
+
+    Accents and case are folded (:func:`~pmtools.names.fold_for_search`), "O'Brien" reads
+    "obrien", other punctuation separates words; names are joined by " | " so that a search
+    word never spans two names. Search only: exact matching never uses this.
+    """
+    parts = []
+    for name in names:
+        words = [w for w in _SPLIT.split(_DROP.sub("", fold_for_search(normalize_name(name))))
+                 if w]
+        if words:
+            parts.append(" ".join(words))
+    return " | ".join(parts)
+
+
+def search_words(query: str) -> list[str]:
+    """A search's words, folded as :func:`search_text` folds names; each must be found.
+
+    So word order and words left out (a middle name) do not matter: "smith john" finds "John
+    Smith", "O'Connor, Siobhán" finds "Siobhán Marie O'Connor", "obrien" finds "O'Brien".
+    """
+    text = search_text(query)
+    return list(dict.fromkeys(w for w in text.split(" ") if w and w != "|"))
 
 
 def _email_key(email: str | None) -> str:
