@@ -121,8 +121,13 @@ def test_link_from_the_dropdown_then_delink(synced):
     label = tab.linking.target.label
     assert re.search(r" — .+ \(score \d+", label)  # "name — reason (score N)"
     tab.linking.link_button.click()
-    assert "pm-msg-success" in tab.linking.result.value, tab.linking.result.value
     store = app.session.store
+    # Link first shows what it would write (both sides, before → after) and writes nothing.
+    assert store.link_for(Kind.CONTACTS, liscio_id=row["liscio_id"]) is None
+    assert tab.linking.confirm_box.layout.display != "none"
+    assert "Nothing is written until you confirm" in tab.linking.confirm_text.value
+    tab.linking.confirm_button.click()
+    assert "pm-msg-success" in tab.linking.result.value, tab.linking.result.value
     link = store.link_for(Kind.CONTACTS, liscio_id=row["liscio_id"])
     assert link is not None and link.ipm_key == target
     # The first sync of the pair ran at once: Liscio's values are now in IPM where set.
@@ -178,6 +183,9 @@ def test_create_in_ipm_and_create_in_liscio(synced):
     tab.select_row(0)
     assert tab.linking.create_liscio_button.layout.display != "none"
     tab.linking.create_liscio_button.click()
+    if tab.linking.pending is not None:  # likely duplicates listed: the person insists
+        assert "pm-duplicates" in tab.linking.confirm_text.value
+        tab.linking.anyway_button.click()
     assert "pm-msg-success" in tab.linking.result.value, tab.linking.result.value
     link = app.session.store.link_for(Kind.ACCOUNTS, ipm_key=rows[0]["ipm_key"])
     assert link is not None

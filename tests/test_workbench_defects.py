@@ -167,6 +167,7 @@ def test_an_action_redraws_only_the_rows_it_touched(synced):
     before = tab.data.table
     untouched = before[(before["liscio_id"] != row["liscio_id"]) & (before["ipm_key"] != target)]
     tab.linking.link_button.click()
+    tab.linking.confirm_button.click()
     assert "pm-msg-success" in tab.linking.result.value, tab.linking.result.value
     after = tab.data.table
     assert app.details.tabs[Kind.ACCOUNTS].data is accounts  # the other tab was not reloaded

@@ -73,6 +73,7 @@ class Workbench(ipw.VBox):
         from pmtools.workbench.connection import ConnectionPanel, DisconnectPanel
         from pmtools.workbench.details import DetailsPanel
         from pmtools.workbench.report import ReportPanel
+        from pmtools.workbench.runs import RunsPanel
         from pmtools.workbench.syncing import SyncPanel
 
         self.session = session
@@ -83,10 +84,11 @@ class Workbench(ipw.VBox):
         self.sync = SyncPanel(self.ctx)
         self.details = DetailsPanel(self.ctx)
         self.report = ReportPanel(self.ctx)
+        self.runs = RunsPanel(self.ctx)
         self.disconnect = DisconnectPanel(self.ctx)
         super().__init__([ipw.HTML(STYLE + INTRO),
                           self.connection, self.sync, self.details, self.report,
-                          self.disconnect, self.log_panel])
+                          self.runs, self.disconnect, self.log_panel])
         self.add_class("pm-app")
 
     def close_session(self) -> None:

@@ -15,7 +15,7 @@ import ipywidgets as ipw
 from pmtools.errors import ConnectorError
 from pmtools.plan import DecisionKind
 from pmtools.records import Kind, Record, Side, has_value
-from pmtools.workbench.common import Context, Touched, button, esc, message_html
+from pmtools.workbench.common import Context, Touched, button, esc, html_table, message_html
 
 SUGGESTIONS = 20
 SEARCH_SLACK = 200  # search hits asked for beyond SUGGESTIONS: linked ones are left out after
@@ -101,11 +101,36 @@ class LinkingPanel(ipw.VBox):
         self.create_ipm_button = button("Create in IPM", "pm-create-ipm", icon="plus")
         self.result = ipw.HTML()
         self.result.add_class("pm-action-result")
+        # Nothing is written that the person did not see first: a link shows its writes, a
+        # create its likely duplicates, and each waits here for a confirmation.
+        self.confirm_text = ipw.HTML()
+        self.confirm_text.add_class("pm-confirm-text")
+        self.confirm_button = button("Confirm link", "pm-confirm-link", icon="check",
+                                     style="success")
+        self.anyway_button = button("Create anyway", "pm-create-anyway", icon="plus",
+                                    style="danger")
+        self.instead = ipw.Dropdown(options=[], description="Link to",
+                                    layout=ipw.Layout(width="60%"))
+        self.instead.add_class("pm-instead-select")
+        self.instead_button = button("Link instead", "pm-link-instead", icon="link",
+                                     style="primary")
+        self.dismiss_button = button("Cancel", "pm-confirm-cancel", icon="times")
+        self.confirm_box = ipw.VBox([self.confirm_text,
+                                     ipw.HBox([self.instead, self.instead_button]),
+                                     ipw.HBox([self.confirm_button, self.anyway_button,
+                                               self.dismiss_button])])
+        self.confirm_box.add_class("pm-confirm-box")
+        self.pending: dict[str, Any] | None = None  # what the confirm box would do
         self.target_box = ipw.VBox([self.target, self.target_search,
                                     ipw.HBox([self.link_button, self.not_match_button])])
         self.buttons = (self.link_button, self.not_match_button, self.delink_button,
                         self.create_liscio_button, self.create_ipm_button)
-        ctx.freezable(*self.buttons)
+        ctx.freezable(*self.buttons, self.confirm_button, self.anyway_button,
+                      self.instead_button)
+        self.confirm_button.on_click(lambda _b: self.confirm())
+        self.anyway_button.on_click(lambda _b: self.confirm(anyway=True))
+        self.instead_button.on_click(lambda _b: self.link_instead())
+        self.dismiss_button.on_click(lambda _b: self.dismiss())
         self.link_button.on_click(lambda _b: self.act("link"))
         self.not_match_button.on_click(lambda _b: self.act("not_a_match"))
         self.delink_button.on_click(lambda _b: self.act("delink"))
@@ -114,7 +139,8 @@ class LinkingPanel(ipw.VBox):
         self.target_search.observe(lambda _c: self._search(), "value")
         super().__init__([self.heading, self.explain, self.target_box,
                           ipw.HBox([self.delink_button, self.create_liscio_button,
-                                    self.create_ipm_button]), self.result])
+                                    self.create_ipm_button]), self.confirm_box,
+                          self.result])
         self.add_class("pm-linking")
         self.show(None)
 
@@ -140,6 +166,7 @@ class LinkingPanel(ipw.VBox):
     def show(self, row: dict[str, Any] | None) -> None:
         """Offer the actions that fit ``row`` (None hides them)."""
         self.row = row
+        self.dismiss()
         self.target_search.value = ""
         for b in self.buttons:
             b.layout.display = "none"
@@ -267,22 +294,76 @@ class LinkingPanel(ipw.VBox):
                      else " The new record carries no synced field values.")
         return text
 
+    # -- confirmations -----------------------------------------------------------------------
+    def dismiss(self) -> None:
+        """Close the confirm box: nothing is written."""
+        self.pending = None
+        self.confirm_text.value = ""
+        self.confirm_box.layout.display = "none"
+
+    def _ask(self, html_text: str, pending: dict[str, Any], *, link: bool = False,
+             anyway: bool = False, instead: list[tuple[str, str]] | None = None) -> None:
+        self.pending = pending
+        self.confirm_text.value = html_text
+        self.confirm_button.layout.display = "" if link else "none"
+        self.anyway_button.layout.display = "" if anyway else "none"
+        show_instead = "" if instead else "none"
+        self.instead.options = instead or []
+        self.instead.value = instead[0][1] if instead else None
+        self.instead.layout.display = self.instead_button.layout.display = show_instead
+        self.confirm_box.layout.display = ""
+
+    def _ask_link(self, lisc: str, ipm: str) -> None:
+        """Show what linking the pair would write (fresh reads of both) and wait."""
+        from pmtools.review import link_preview
+
+        s = self.ctx.session
+        with s.lock:
+            writes = link_preview(self.kind, lisc, ipm, liscio=s.liscio, ipm=s.ipm)
+        self._ask_writes(writes, "Linking")
+
+    def _ask_writes(self, writes: Any, doing: str, changed: str = "") -> None:
+        self._ask(writes_html(writes, doing, changed),
+                  {"action": "link", "pair": (writes.liscio_id, writes.ipm_key),
+                   "expected": writes}, link=True)
+
+    def confirm(self, *, anyway: bool = False) -> Any:
+        """Apply what the confirm box showed (a link's writes, or a create anyway)."""
+        pending = self.pending
+        if pending is None:
+            return None
+        return self.ctx.guard(ACTION_WORDS.get(pending["action"], pending["action"]),
+                              lambda: self._act(pending["action"], pair=pending["pair"],
+                                                expected=pending.get("expected"),
+                                                anyway=anyway), self.result)
+
+    def link_instead(self) -> None:
+        """Link the record to the duplicate chosen in the confirm box, after its preview."""
+        pending, target = self.pending, self.instead.value
+        if pending is None or not target:
+            return
+        lisc, ipm = pending["pair"]
+        pair = (lisc, target) if lisc else (target, ipm)
+        self.ctx.guard("linking", lambda: self._ask_link(*pair), self.result)
+
     # -- actions -----------------------------------------------------------------------------
     def act(self, action: str) -> Any:
-        """Run ``action`` on the selected row; the result line says what it wrote."""
+        """Run ``action`` on the selected row; Link first shows its writes and waits for
+        Confirm; a create with likely duplicates lists them and waits for Create anyway."""
         return self.ctx.guard(ACTION_WORDS.get(action, action), lambda: self._act(action),
                               self.result)
 
-    def _act(self, action: str) -> Any:
-        from pmtools import operations
+    def _act(self, action: str, *, pair: tuple[Any, Any] | None = None, expected: Any = None,
+             anyway: bool = False) -> Any:
+        from pmtools.errors import DuplicateRisk, PlanChanged
 
         if self.row is None:
             self.result.value = message_html("Select a record first.", "warning")
             return None
         s = self.ctx.session
-        lisc, ipm = self.selected_key()
+        lisc, ipm = pair or self.selected_key()
         side, source = self._source()
-        if action in ("link", "not_a_match"):
+        if action in ("link", "not_a_match") and pair is None:
             target = self.target.value
             if not target:
                 self.result.value = message_html("Choose a record to link to.", "warning")
@@ -291,20 +372,23 @@ class LinkingPanel(ipw.VBox):
                 ipm = target
             else:
                 lisc = target
+        if action == "link" and expected is None:
+            self.result.value = ""
+            self._ask_link(lisc, ipm)
+            return None
+        self.dismiss()
         common = {"liscio": s.liscio, "ipm": s.ipm, "store": s.store, "started_by": "app"}
+        try:
+            outcome = self._run(action, lisc, ipm, common, expected=expected, anyway=anyway)
+        except PlanChanged as exc:  # the records changed since the person saw the writes
+            self._ask_writes(exc.plan, "Linking", changed=str(exc))
+            self.result.value = message_html("The records changed since the preview: review "
+                                             "the new writes and confirm again.", "warning")
+            return None
+        except DuplicateRisk as exc:
+            self._ask_duplicates(action, lisc, ipm, source, exc)
+            return None
         with s.lock:
-            if action == "link":
-                outcome = operations.link(self.kind, lisc, ipm, **common)
-            elif action == "not_a_match":
-                outcome = operations.not_a_match(self.kind, lisc, ipm, **common)
-            elif action == "delink":
-                outcome = operations.delink(self.kind, lisc, **common)
-            elif action == "create_in_liscio":
-                outcome = operations.create_in_liscio(self.kind, ipm, **common)
-            elif action == "create_in_ipm":
-                outcome = operations.create_in_ipm(self.kind, lisc, **common)
-            else:
-                raise ValueError(f"unknown action {action!r}")
             fresh = (self._read_back(lisc, ipm) if action in ("link", "create_in_ipm",
                                                               "create_in_liscio") else None)
             touched = self._touched(lisc, ipm, fresh)
@@ -317,6 +401,43 @@ class LinkingPanel(ipw.VBox):
         self.ctx.changed(action, touched)
         return outcome
 
+    def _run(self, action: str, lisc: Any, ipm: Any, common: dict[str, Any], *,
+             expected: Any, anyway: bool) -> Any:
+        from pmtools import operations
+
+        with self.ctx.session.lock:
+            if action == "link":
+                return operations.link(self.kind, lisc, ipm, expected=expected, **common)
+            if action == "not_a_match":
+                return operations.not_a_match(self.kind, lisc, ipm, **common)
+            if action == "delink":
+                return operations.delink(self.kind, lisc, **common)
+            if action == "create_in_liscio":
+                return operations.create_in_liscio(self.kind, ipm, anyway=anyway, **common)
+            if action == "create_in_ipm":
+                return operations.create_in_ipm(self.kind, lisc, anyway=anyway, **common)
+        raise ValueError(f"unknown action {action!r}")
+
+    def _ask_duplicates(self, action: str, lisc: Any, ipm: Any, source: Record | None,
+                        exc: Any) -> None:
+        """List the likely duplicates a create was refused for; offer Link or Create anyway."""
+        where = "IPM" if action == "create_in_ipm" else "Liscio"
+        candidates = list(getattr(exc, "candidates", ()))
+        name = source.name if source is not None else ""
+        rows = [[d.name, "yes" if d.linked else "no", d.reason,
+                 record_detail(d.record).lstrip(" ·")] for d in candidates]
+        html_text = (message_html(f"Not created yet: {name!r} likely exists in {where} already. "
+                                  "Link it to one of these instead, or create it anyway if it "
+                                  "is a different client.", "warning")
+                     + html_table([f"In {where}", "Already linked", "Why", "Details"], rows,
+                                  css="pm-duplicates"))
+        instead = [(f"{d.name} — {d.reason}", d.id) for d in candidates if not d.linked]
+        self._ask(html_text, {"action": action, "pair": (lisc, ipm)}, anyway=True,
+                  instead=instead)
+        self.result.value = ""
+        self.ctx.log.add(f"Create in {where} of {name!r} held back: {len(candidates)} likely "
+                         "duplicates shown", "warning")
+
     def _touched(self, lisc: str | None, ipm: str | None, fresh: Record | None) -> Touched:
         """The records the action changed: the pair's, and a record it created."""
         s = self.ctx.session
@@ -326,6 +447,21 @@ class LinkingPanel(ipw.VBox):
         keys = {k for k in (ipm, link.ipm_key if link else None) if k}
         return Touched(kind=self.kind, liscio_ids=frozenset(lids), ipm_keys=frozenset(keys),
                        records=(fresh,) if fresh is not None else ())
+
+
+def writes_html(writes: Any, doing: str = "Linking", changed: str = "") -> str:
+    """A link's writes for a confirmation: each field, side, before → after (escaped)."""
+    from pmtools.review import show_value
+
+    head = (f"{doing} {writes.liscio_name!r} (Liscio) with {writes.ipm_name!r} (IPM) will "
+            + ("write:" if writes.writes else "write nothing: the fields already agree."))
+    rows = [["Liscio" if w.side is Side.LISCIO else "IPM", w.field, show_value(w.before),
+             show_value(w.after)] for w in writes.writes]
+    rows += [["IPM", f, "(not read yet)", "left to the next Sync Now"] for f in writes.unread]
+    note = message_html(changed, "warning") if changed else ""
+    return (note + message_html(head + " Nothing is written until you confirm.")
+            + (html_table(["Side written", "Field", "Before", "After"], rows,
+                          css="pm-link-writes") if rows else ""))
 
 
 SIDE_WORDS = {"liscio": "Liscio", "ipm": "IPM"}
