@@ -454,7 +454,8 @@ def writes_html(writes: Any, doing: str = "Linking", changed: str = "") -> str:
     from pmtools.review import show_value
 
     head = (f"{doing} {writes.liscio_name!r} (Liscio) with {writes.ipm_name!r} (IPM) will "
-            + ("write:" if writes.writes else "write nothing: the fields already agree."))
+            + ("write the values below." if writes.writes or writes.unread
+               else "write nothing: the fields already agree."))
     rows = [["Liscio" if w.side is Side.LISCIO else "IPM", w.field, show_value(w.before),
              show_value(w.after)] for w in writes.writes]
     rows += [["IPM", f, "(not read yet)", "left to the next Sync Now"] for f in writes.unread]
