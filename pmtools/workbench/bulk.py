@@ -124,6 +124,11 @@ class BulkBox(ipw.VBox):
         self.ctx.log.add(f"{what}: previewed; {shown.summary()}")
         return shown
 
+    def withhold(self) -> None:
+        """Keep the preview in sight but offer no Apply (the caller says why)."""
+        self.shown = None
+        self.confirm_box.layout.display = "none"
+
     def discard(self) -> None:
         """Forget the preview: nothing is written."""
         self.shown = None

@@ -209,7 +209,10 @@ class ReviewPanel(ipw.VBox):
         """After an apply: drop the decided rows (no rebuild) and read the state again."""
         from pmtools.review import KindRecords
 
-        keys = [item.key for item in shown.items]
+        # A pair has a row on each side (each the other's candidate): both are decided.
+        pairs = {(i.kind, i.liscio_id, i.ipm_key) for i in shown.items}
+        keys = [item.key for item in shown.items] + [
+            r.key for r in self.queue if (r.kind, r.liscio_id, r.ipm_key) in pairs]
         state = self.ctx.session.store.state([s.kind for s in self.sources])
         self.sources = [KindRecords(kind=s.kind, liscio=s.liscio, ipm=s.ipm, state=state,
                                     accounts=s.accounts) for s in self.sources]
@@ -272,7 +275,7 @@ class ReviewPanel(ipw.VBox):
                              for i, r in enumerate(self.page_rows)]
         self.rows.value = tuple(i for i, r in enumerate(self.page_rows) if r.key in self.selected)
         self._show_selection()
-        if self.cursor is None or self.queue.row(self.cursor.key) is None:
+        if self.cursor is None or self.cursor.key not in {r.key for r in self.page_rows}:
             self.show_detail(self.page_rows[0] if self.page_rows else None)
 
     def _rows_selected(self) -> None:

@@ -117,7 +117,17 @@ class SheetBox(ipw.VBox):
                 f"{name} holds no decision (the Decision column is empty): nothing to do.",
                 "warning")
             return None
+        shown = self.panel.bulk.show(decisions, f"Import of {name}")
+        if shown.refused:  # as `pmtools review import`: a file with a bad row changes nothing
+            self.panel.bulk.withhold()
+            self.problems.value = (
+                message_html(f"{name}: {len(shown.refused)} rows cannot be applied, so nothing "
+                             "was changed. Correct them and import the file again.", "error")
+                + html_table(["Row", "Record", "What is wrong"],
+                             [[r.row, r.name, r.reason] for r in shown.refused],
+                             css="pm-import-problems"))
+            return shown
         self.problems.value = message_html(
             f"{name}: {len(decisions)} decisions read; their effect is shown above, to apply "
             "on confirmation.")
-        return self.panel.bulk.show(decisions, f"Import of {name}")
+        return shown
