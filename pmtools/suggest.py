@@ -32,6 +32,7 @@ __all__ = ["NameKeys", "Reason", "Suggestion", "SuggestionIndex", "TextColumn", 
 class Reason(str, enum.Enum):
     """Why a record was suggested; the members are the levels, in order, ending in "else"."""
 
+    IDENTICAL = "same name"  # the names are the very same text
     SAME_NAME = "same name but for case/spacing"
     WORD_ORDER = "same words in another order"
     LEGAL_PUNCTUATION = "same name but for LLC/Inc./punctuation"
@@ -47,6 +48,7 @@ class Reason(str, enum.Enum):
 # The fixed score of each exact level; fuzzy levels score their rapidfuzz ratio, capped below
 # these so that a sort by score is a sort by level first.
 LEVEL_SCORES: dict[Reason, float] = {
+    Reason.IDENTICAL: 100.0,
     Reason.SAME_NAME: 100.0,
     Reason.WORD_ORDER: 99.0,
     Reason.LEGAL_PUNCTUATION: 98.0,
@@ -56,6 +58,7 @@ FUZZY_CAP = 96.0
 CLOSE_SPELLING_MIN = 85.0  # rapidfuzz ratio of the cleaned names
 DEFAULT_MIN_SCORE = 70.0   # below this a name is unrelated: "Allen Catering" ~ "Lee Trucking"
 SEARCH_FUZZY_MIN = 60.0
+RANK_BATCH = 256  # records ranked per cdist call by rank_many (a 256 x targets score matrix)
 SEARCH_FUZZY_MIN_CHARS = 3
 
 # Legal-form words dropped for the LLC/Inc./punctuation level (after punctuation is removed,
@@ -204,6 +207,8 @@ class SuggestionIndex:
         self._folded = [f if f != k else k for f, k in zip(folded, self._exact_keys)]  # shared
         self._search_column = TextColumn(self._folded)
         self._lengths = np.array([max(len(f), 1) for f in self._folded], dtype=np.float32)
+        self._words: TextColumn | None = None  # see _words_column
+        self._word_lengths = self._lengths
         # Deterministic order among equal scores: name key, name, id.
         self._sort_name = [(k.exact, n, rid) for k, n, rid in
                            zip(self._keys, self._names, self._ids)]
@@ -228,6 +233,38 @@ class SuggestionIndex:
             return []
         keys = name_keys(display_name(record))
         scores = self._fuzzy_scores(keys.fuzzy, min_score)
+        return self._ranked(record, keys, scores, limit, exclude, min_score)
+
+    def rank_many(self, records: Sequence[Record], *, limit: int = 1,
+                  exclude: Callable[[Record], Collection[str]] | None = None,
+                  min_score: float = DEFAULT_MIN_SCORE) -> list[list[Suggestion]]:
+        """:meth:`rank` of many records at once: the same suggestions, several times faster.
+
+        One rapidfuzz ``cdist`` per batch of records converts the targets once and compares
+        with SIMD, where a call per record converts every target again (the review queue ranks
+        ~9,000 records at scale 20). ``exclude(record)`` gives each record's excluded ids.
+        """
+        if limit <= 0 or not self._records:
+            return [[] for _ in records]
+        out: list[list[Suggestion]] = []
+        for start in range(0, len(records), RANK_BATCH):
+            batch = records[start:start + RANK_BATCH]
+            keys = [name_keys(display_name(r)) for r in batch]
+            matrix = process.cdist([k.fuzzy for k in keys], self._fuzzy, scorer=fuzz.ratio,
+                                   processor=None, dtype=np.float32, score_cutoff=min_score,
+                                   workers=1)
+            np.round(matrix, 1, out=matrix)
+            np.minimum(matrix, FUZZY_CAP, out=matrix)
+            for record, k, row in zip(batch, keys, matrix):
+                if not k.fuzzy:
+                    row[:] = 0.0
+                out.append(self._ranked(record, k, row, limit,
+                                        exclude(record) if exclude else (), min_score))
+        return out
+
+    def _ranked(self, record: Record, keys: NameKeys, scores: np.ndarray, limit: int,
+                exclude: Collection[str], min_score: float) -> list[Suggestion]:
+        """The exact levels over the fuzzy ``scores``, exclusions, then the best ``limit``."""
         reasons: dict[int, Reason] = {}
         # Later assignments win: the first level in order is assigned last.
         for reason, bucket in (
@@ -240,8 +277,11 @@ class SuggestionIndex:
                 if reason is Reason.WORD_ORDER and self._keys[i].words == keys.words:
                     continue  # only commas differ: that is punctuation, not word order
                 reasons[i] = reason
+        name = display_name(record).strip()
         for i, reason in reasons.items():
             scores[i] = LEVEL_SCORES[reason]
+            if reason is Reason.SAME_NAME and self._names[i].strip() == name:
+                reasons[i] = Reason.IDENTICAL  # not "but for case/spacing": nothing differs
         self._exclude(scores, exclude)
         return self._top(scores, limit, min_score, lambda i, s: reasons.get(i) or _fuzzy_reason(s))
 
@@ -261,6 +301,16 @@ class SuggestionIndex:
         scores = np.full(len(self._records), -1.0, dtype=np.float32)
         folded = fold_for_search(q)
         hits = self._search_column.find(folded)
+        words = search_words(query)
+        if len(words) > 1 or (words and words[0] != folded):
+            # Each word anywhere, punctuation dropped: "smith john" finds "John Smith",
+            # "obrien" "O'Brien", "O'Connor, Siobhán" "Siobhán Marie O'Connor".
+            more = self._words_column().find(words[0])
+            for word in words[1:]:
+                more = self._words_column().find(word, among=more)
+            more = np.setdiff1d(more, hits, assume_unique=True)
+            share = np.round(100.0 * len(" ".join(words)) / self._word_lengths[more], 1)
+            scores[more] = np.minimum(share, FUZZY_CAP - 1)  # below a plain substring
         share = np.round(100.0 * len(folded) / self._lengths[hits], 1)
         scores[hits] = np.minimum(share, FUZZY_CAP)  # equal but for accents: still "contains"
         scores[list(self._by_exact.get(q))] = LEVEL_SCORES[Reason.SAME_NAME]
@@ -278,7 +328,10 @@ class SuggestionIndex:
         def reason_of(i: int, score: float) -> Reason:
             if i in reasons:
                 return reasons[i]
-            return Reason.SAME_NAME if score == LEVEL_SCORES[Reason.SAME_NAME] else Reason.CONTAINS
+            if score != LEVEL_SCORES[Reason.SAME_NAME]:
+                return Reason.CONTAINS
+            same = self._names[i].strip() == query.strip()
+            return Reason.IDENTICAL if same else Reason.SAME_NAME
 
         found = self._top(scores, limit, 0.0, reason_of)
         if len(found) < limit and len(q) >= SEARCH_FUZZY_MIN_CHARS:
@@ -287,6 +340,14 @@ class SuggestionIndex:
             found += self._top(fuzzy, limit - len(found), SEARCH_FUZZY_MIN,
                                lambda i, s: _fuzzy_reason(s))
         return found
+
+    def _words_column(self) -> TextColumn:
+        """The names as :func:`search_text` folds them, built on the first word search."""
+        if self._words is None:
+            texts = [search_text(n) for n in self._names]
+            self._words = TextColumn(texts)
+            self._word_lengths = np.array([max(len(t), 1) for t in texts], dtype=np.float32)
+        return self._words
 
     def _fuzzy_scores(self, query_key: str, min_score: float) -> np.ndarray:
         """rapidfuzz ratio of one key against every record's, capped below the exact levels."""

@@ -54,7 +54,8 @@ class Conflict:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LinkChange:
-    """A link to take away (``op`` "delink") or to make again ("relink") on undo."""
+    """A link to take away (``op`` "delink"), to make again ("relink"), or a "not a match"
+    decision to forget ("unmark"), on undo."""
 
     op: str
     kind: Kind
@@ -184,6 +185,14 @@ def plan_undo(store: Store, run_id: int, *, liscio: Connector, ipm: Connector) -
                                         how=change["before"] or str(LinkHow.MANUAL),
                                         liscio_name=change["liscio_name"],
                                         ipm_name=change["ipm_name"]))
+        elif change["op"] == "not_a_match":  # a bulk review's "not a match": forget it
+            held = any(d.liscio_id == change["liscio_id"] and d.ipm_key == change["ipm_key"]
+                       and d.decision is DecisionKind.NOT_A_MATCH for d in store.decisions(kind))
+            if held:
+                links.append(LinkChange(op="unmark", kind=kind, liscio_id=change["liscio_id"],
+                                        ipm_key=change["ipm_key"],
+                                        liscio_name=change["liscio_name"],
+                                        ipm_name=change["ipm_name"]))
         elif change["op"] == "create":
             side = Side(change["side"])
             rid = change["ipm_key"] if side is Side.IPM else change["liscio_id"]
@@ -213,7 +222,8 @@ def undo_run(store: Store, run_id: int, *, liscio: Connector, ipm: Connector,
             if result.outcome in ("done", "done_with_errors"):
                 for change in plan.links:
                     _apply_link_change(store, undo_id, plan.rule, change)
-                    counts[change.op + "ed"] += 1
+                    key = LINK_CHANGE_COUNTS[change.op]
+                    counts[key] = counts.get(key, 0) + 1
             counts["conflicts"] = len(plan.conflicts)
             message = (f"{len(plan.conflicts)} conflict(s) left alone"
                        if plan.conflicts else None)
@@ -231,9 +241,21 @@ def undo_run(store: Store, run_id: int, *, liscio: Connector, ipm: Connector,
                       errors=result.errors)
 
 
+# The count each kind of link change adds to in the undo run's counts.
+LINK_CHANGE_COUNTS = {"delink": "delinked", "relink": "relinked",
+                      "unmark": "not_a_match_forgotten"}
+
+
 def _apply_link_change(store: Store, undo_id: int, rule: str, change: LinkChange) -> None:
     """Delink or link again, the store change and its audit row in one transaction."""
     kind = change.kind
+    if change.op == "unmark":  # forget a "not a match": Sync Now may match the pair again
+        store.remove_decision(kind, change.liscio_id, change.ipm_key, DecisionKind.NOT_A_MATCH)
+        store.record_change(undo_id, ChangeIntent(
+            kind=kind, op="forget_not_a_match", liscio_id=change.liscio_id,
+            ipm_key=change.ipm_key, liscio_name=change.liscio_name, ipm_name=change.ipm_name,
+            rule=rule), status="confirmed")
+        return
     audit = ChangeIntent(kind=kind, op="delink" if change.op == "delink" else "link",
                          liscio_id=change.liscio_id, ipm_key=change.ipm_key,
                          liscio_name=change.liscio_name, ipm_name=change.ipm_name,

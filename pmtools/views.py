@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pmtools.names import fold_for_search, name_key, normalize_name
+from pmtools.names import name_key, normalize_name
 from pmtools.plan import Action, Link, LinkStatus, Op, SyncState
 from pmtools.records import Kind, Record, Side
-from pmtools.suggest import TextColumn, display_name
+from pmtools.suggest import TextColumn, display_name, search_text, search_words
 
 __all__ = ["Ambiguity", "PairsView", "Status", "ViewPage", "build_pairs_table", "columns"]
 
@@ -182,8 +182,8 @@ class _Rows:
                 for k in (key, extra) if extra != key else (key,):
                     if k and k not in keys:
                         keys.append(k)
-        # Folded once here, not per keystroke: "bjorn" finds "Björn" (search only).
-        d["search"].append(_SEP.join(dict.fromkeys(fold_for_search(k) for k in keys)))
+        # Folded once here, not per keystroke: "bjorn" finds "Björn", "obrien" "O'Brien".
+        d["search"].append(_SEP.join(dict.fromkeys(search_text(k) for k in keys)))
         d["side"].append("both" if liscio_id and ipm_key else "liscio" if liscio_id else "ipm")
         self.order.append((keys[0] if keys else "", liscio_id, ipm_key))
 
@@ -214,7 +214,7 @@ class PairsView:
         self._status = np.array([codes[s] for s in self.table["status"]], dtype=np.int8)
         side = self.table["side"].to_numpy(dtype=object)
         self._sides = {"liscio": side != "ipm", "ipm": side != "liscio"}
-        self._cache: tuple[str, np.ndarray] | None = None  # the last search and its hits
+        self._cache: tuple[list[str], np.ndarray] | None = None  # last search's words, hits
 
     def __len__(self) -> int:
         return len(self.table)
@@ -223,14 +223,16 @@ class PairsView:
               side: str | None = None, page: int = 0, page_size: int = 50) -> ViewPage:
         """One page of the rows matching a search and filters.
 
-        ``search`` matches the names of both sides (substring, accents and case folded:
-        :func:`~pmtools.names.fold_for_search`, so "bjorn angstrom" finds "Björn Ångström").
+        ``search`` matches the names of both sides: each of its words is found in them
+        (:func:`~pmtools.suggest.search_words`: accents, case, apostrophes and word order
+        ignored, so "bjorn angstrom" finds "Björn Ångström", "smith john" "John Smith",
+        "obrien" "O'Brien" and "O'Connor, Siobhán" "Siobhán Marie O'Connor").
         ``status`` keeps rows with one of those statuses; ``side`` ("liscio" or "ipm") keeps
         rows with a record on that side. A page past the end gives the last page.
         """
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, not {page_size}")
-        mask = self._search_mask(fold_for_search(search))
+        mask = self._search_mask(search_words(search))
         if status is not None:
             order = list(Status)
             wanted = [order.index(Status(s)) for s in status]  # ValueError if unknown
@@ -247,16 +249,21 @@ class PairsView:
         rows = self._shown.take(chosen).reset_index(drop=True)
         return ViewPage(rows=rows, total=total, page=page, pages=pages)
 
-    def _search_mask(self, q: str) -> np.ndarray:
+    def _search_mask(self, words: list[str]) -> np.ndarray:
         n = len(self._search)
-        if not q:
+        if not words:
             return np.ones(n, dtype=bool)
-        if self._cache is not None and self._cache[0] in q:
-            # A longer search's hits are among the shorter one's: look only at those.
-            found = self._search.find(q, among=self._cache[1])
+        cached = self._cache
+        if cached is not None and all(any(old in w for w in words) for old in cached[0]):
+            # Each earlier word is inside a word of this search (it was typed on): this
+            # search's hits are among the earlier one's, so look only at those.
+            found = cached[1]
         else:
-            found = self._search.find(q)
-        self._cache = (q, found)
+            found = None
+        for word in words:
+            found = self._search.find(word, among=found)
+        assert found is not None
+        self._cache = (words, found)
         mask = np.zeros(n, dtype=bool)
         mask[found] = True
         return mask

@@ -222,7 +222,8 @@ def _reference(query: Record, target: Record) -> tuple[Reason, float]:
     q, t = name_keys(display_name(query)), name_keys(display_name(target))
     email = (query.email or "").strip().casefold()
     if q.exact and q.exact == t.exact:
-        return Reason.SAME_NAME, 100.0
+        same = display_name(query).strip() == display_name(target).strip()
+        return (Reason.IDENTICAL if same else Reason.SAME_NAME), 100.0
     if q.order and q.order == t.order and q.words != t.words:
         return Reason.WORD_ORDER, 99.0
     if q.plain and q.plain == t.plain:
@@ -265,3 +266,40 @@ def test_rank_agrees_with_a_pair_by_pair_reference():
             assert all(score <= got[-1].score for score in left)
 
     check()
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("obrien", "Zoë O'Brien"),                  # punctuation ignored
+    ("smith john", "John Smith"),               # word order ignored
+    ("O'Connor, Siobhán", "Siobhán Marie O'Connor"),  # "Last, First", middle name left out
+])
+def test_search_ignores_punctuation_word_order_and_middle_names(query, expected):
+    index = SuggestionIndex([ipm("a", "Zoë O'Brien"), ipm("b", "John Smith"),
+                             ipm("c", "Siobhán Marie O'Connor"), *FILLER])
+    assert index.search(query, limit=5)[0].name == expected
+
+
+def test_identical_names_are_not_labelled_as_differing_in_case():
+    index = SuggestionIndex([ipm("a", "John Smith"), ipm("b", "john  SMITH")])
+    found = {s.id: s.reason for s in index.rank(liscio("John Smith"))}
+    assert found == {"a": Reason.IDENTICAL, "b": Reason.SAME_NAME}
+    assert str(Reason.IDENTICAL) == "same name"
+
+
+def test_unrelated_names_are_not_suggested():
+    index = SuggestionIndex([ipm("k", "Lee Trucking Inc.", kind=Kind.ACCOUNTS),
+                             ipm("m", "Allen Caterers", kind=Kind.ACCOUNTS)])
+    found = index.rank(liscio("Allen Catering", kind=Kind.ACCOUNTS))
+    assert [s.id for s in found] == ["m"]
+
+
+def test_rank_many_gives_what_rank_gives():
+    targets = [ipm(f"t{i}", n, email=e) for i, (n, e) in enumerate([
+        ("Ann Lee", None), ("Lee, Ann", "a@x.com"), ("Anne Leigh", None), ("Bob Stone", None),
+        ("Zoë O'Brien", None), ("Zoe OBrien", "z@x.com")])]
+    queries = [liscio(n, email=e) for n, e in [("Ann Lee", None), ("Bob Stone", "a@x.com"),
+                                               ("Zoe O'Brien", None), ("", None),
+                                               ("Nobody Here", "z@x.com")]]
+    index = SuggestionIndex(targets)
+    many = index.rank_many(queries, limit=3, exclude=lambda r: {"t1"} if r.name else ())
+    assert many == [index.rank(q, limit=3, exclude={"t1"} if q.name else ()) for q in queries]

@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pmtools.cli.app",
     "pmtools.cli.sync",
     "pmtools.cli.report",
+    "pmtools.cli.review",
 )
 
 

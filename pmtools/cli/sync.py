@@ -1,5 +1,6 @@
 """CLI: ``sync``, ``link``, ``delink``, ``not-a-match``, ``create-in-liscio``,
-``create-in-ipm``, ``disconnect`` and ``status``.
+``create-in-ipm`` (refused, exit 3, when a likely duplicate exists, unless ``--anyway``),
+``disconnect`` and ``status``.
 
 Exit codes (mapped in :mod:`pmtools.cli`): 0 done; 1 done with record errors; 2 usage or
 configuration; 3 refused by the preflight; 4 another sync holds the lock; 5 the run stopped.
@@ -62,12 +63,16 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("create-in-liscio", help="create an IPM record in Liscio, linked")
     _kind(p)
     p.add_argument("ipm_key", metavar="IPM_KEY")
+    p.add_argument("--anyway", action="store_true",
+                   help="create even when a likely duplicate exists (IPM cannot delete)")
     _service_flags(p)
     p.set_defaults(func=cmd_create_in_liscio)
 
     p = subparsers.add_parser("create-in-ipm", help="create a Liscio record in IPM, linked")
     _kind(p)
     p.add_argument("liscio_id", metavar="LISCIO_ID")
+    p.add_argument("--anyway", action="store_true",
+                   help="create even when a likely duplicate exists (IPM cannot delete)")
     _service_flags(p)
     p.set_defaults(func=cmd_create_in_ipm)
 
@@ -208,7 +213,8 @@ def cmd_create_in_liscio(args: argparse.Namespace) -> int:
     liscio, ipm = connectors(settings)
     with open_store(settings) as store:
         return _operation(operations.create_in_liscio(Kind(args.kind), args.ipm_key,
-                                                      store=store, liscio=liscio, ipm=ipm))
+                                                      store=store, liscio=liscio, ipm=ipm,
+                                                      anyway=args.anyway))
 
 
 def cmd_create_in_ipm(args: argparse.Namespace) -> int:
@@ -219,7 +225,8 @@ def cmd_create_in_ipm(args: argparse.Namespace) -> int:
     liscio, ipm = connectors(settings)
     with open_store(settings) as store:
         return _operation(operations.create_in_ipm(Kind(args.kind), args.liscio_id,
-                                                   store=store, liscio=liscio, ipm=ipm))
+                                                   store=store, liscio=liscio, ipm=ipm,
+                                                   anyway=args.anyway))
 
 
 def cmd_disconnect(args: argparse.Namespace) -> int:

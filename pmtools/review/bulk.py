@@ -238,6 +238,7 @@ class _Context:
         self._creates: dict[tuple[Kind, Side, str], str] = {}  # loose key -> name, this list
         self.linked: dict[tuple[Kind, Side], dict[str, str]] = {}
         self.not_a_match: set[tuple[Kind, str, str]] = set()
+        self.marked: set[tuple[Kind, str, str]] = set()  # "not a match" pairs of this list
         for kind, src in srcs.items():
             self.linked[(kind, Side.LISCIO)] = {
                 link.liscio_id: link.ipm_key for link in src.state.links if link.kind is kind}
@@ -319,6 +320,13 @@ class _Context:
         if verdict is Verdict.NOT_A_MATCH:
             if (kind, lid, key) in self.not_a_match:
                 return self.refuse(d, f"already decided: not a match with {tname!r}")
+            pending = seen.get((kind, other, target), [None])[0]
+            if pending is not None and not _same_link(pending, d, self.queue):
+                return self.refuse(d, f"two decisions for one record: {tname!r} is also "
+                                      f"decided by {_by(pending)}")
+            if (kind, lid, key) in self.marked:
+                return _SAME  # the same "not a match" from the pair's other side
+            self.marked.add((kind, lid, key))
             return PreviewItem(kind=kind, side=side, record_id=rid, name=display_name(rec),
                                verdict=verdict, liscio_id=lid, ipm_key=key, target_name=tname,
                                row=d.row)
@@ -391,8 +399,10 @@ _SAME = object()  # a decision that is the same link as another one in the list
 
 
 def _same_link(first: ReviewDecision, second: ReviewDecision, queue: ReviewQueue) -> bool:
-    """True when two LINK decisions are the two rows of one pair, pointing at each other."""
-    if Verdict(first.verdict) is not Verdict.LINK or Verdict(second.verdict) is not Verdict.LINK:
+    """True when two decisions are the two rows of one pair pointing at each other, with the
+    same verdict (link, or not a match)."""
+    if Verdict(first.verdict) is not Verdict(second.verdict) or Verdict(first.verdict) not in (
+            Verdict.LINK, Verdict.NOT_A_MATCH):
         return False
 
     def target(d: ReviewDecision) -> str | None:

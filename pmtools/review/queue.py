@@ -17,7 +17,7 @@ import numpy as np
 from pmtools.names import fold_for_search
 from pmtools.plan import DecisionKind, LinkStatus, SyncState
 from pmtools.records import Kind, Record, Side, has_value
-from pmtools.suggest import Reason, SuggestionIndex, display_name, search_text, search_words
+from pmtools.suggest import Reason, Suggestion, SuggestionIndex, display_name, search_text, search_words
 
 __all__ = ["KindRecords", "QueueKey", "QueuePage", "QueueRow", "QueueStatus", "ReviewQueue",
            "build_queue", "other_side", "tells_apart"]
@@ -167,6 +167,18 @@ def _kind_rows(src: KindRecords) -> list[QueueRow]:
     rows: list[QueueRow] = []
     by_id = {side: {r.id: r for r in live[side]} for side in Side}
     accounts = src.accounts if kind is Kind.CONTACTS else {}
+    wanted = [(side, by_id[side][rid]) for group in result.ambiguous
+              for side, ids in ((Side.LISCIO, group.liscio_ids), (Side.IPM, group.ipm_keys))
+              for rid in ids]
+    wanted += [(Side.LISCIO, by_id[Side.LISCIO][i]) for i in result.unmatched_liscio]
+    wanted += [(Side.IPM, by_id[Side.IPM][k]) for k in result.unmatched_ipm]
+    best: dict[tuple[Side, str], Suggestion | None] = {}
+    for side in Side:  # one batched ranking per side: the queue's main cost
+        recs = [r for s, r in wanted if s is side]
+        ranked = index[other_side(side)].rank_many(
+            recs, limit=1, exclude=lambda r, side=side: rejected.get((side, r.id), ()))
+        best.update(((side, r.id), found[0] if found else None)
+                    for r, found in zip(recs, ranked))
     for group in result.ambiguous:
         members = [(Side.LISCIO, i) for i in group.liscio_ids] + [(Side.IPM, k)
                                                                   for k in group.ipm_keys]
@@ -174,8 +186,8 @@ def _kind_rows(src: KindRecords) -> list[QueueRow]:
         for side, rid in members:
             rec = by_id[side][rid]
             others = group.ipm_keys if side is Side.LISCIO else group.liscio_ids
-            rows.append(_row(kind, side, rec, QueueStatus.AMBIGUOUS, index[other_side(side)],
-                             rejected.get((side, rid), set()), accounts, group=key,
+            rows.append(_row(kind, side, rec, QueueStatus.AMBIGUOUS, best[(side, rid)],
+                             accounts, group=key,
                              group_size=len(members),
                              fallback=f"shares its name with {len(others)} "
                                       f"{'IPM' if side is Side.LISCIO else 'Liscio'} "
@@ -183,17 +195,14 @@ def _kind_rows(src: KindRecords) -> list[QueueRow]:
     for side, ids in ((Side.LISCIO, result.unmatched_liscio), (Side.IPM, result.unmatched_ipm)):
         for rid in ids:
             rec = by_id[side][rid]
-            rows.append(_row(kind, side, rec, None, index[other_side(side)],
-                             rejected.get((side, rid), set()), accounts))
+            rows.append(_row(kind, side, rec, None, best[(side, rid)], accounts))
     rows.extend(_orphan_rows(src, links, accounts))
     return rows
 
 
 def _row(kind: Kind, side: Side, rec: Record, status: QueueStatus | None,
-         index: SuggestionIndex, exclude: Collection[str], accounts: Mapping[str, str], *,
+         top: Suggestion | None, accounts: Mapping[str, str], *,
          group: str = "", group_size: int = 0, fallback: str = "") -> QueueRow:
-    best = index.rank(rec, limit=1, exclude=exclude)
-    top = best[0] if best else None
     if status is None:  # a merely similar name is no likely counterpart (different people)
         likely = top is not None and top.reason is not Reason.SIMILAR
         status = QueueStatus.LIKELY if likely else QueueStatus.NO_CANDIDATE
@@ -373,7 +382,7 @@ class ReviewQueue:
 
 def _order(row: QueueRow) -> tuple[object, ...]:
     if row.status is QueueStatus.AMBIGUOUS:  # each group together, Liscio's records first
-        return (_STATUS_ORDER.index(row.status), 0.0, row.group, str(row.side),
+        return (_STATUS_ORDER.index(row.status), 0.0, row.group, _SIDES.index(row.side),
                 fold_for_search(row.name), row.record_id)
     return (_STATUS_ORDER.index(row.status), -(row.score or 0.0), "",
-            fold_for_search(row.name), str(row.side), row.record_id)
+            fold_for_search(row.name), _SIDES.index(row.side), row.record_id)
