@@ -235,3 +235,22 @@ def test_spreadsheet_export_then_import_bad_rows_change_nothing(app):
         assert store.link_for(Kind.CONTACTS, liscio_id=row["Record ID"]) is not None
     again = r.sheet.import_bytes("filled.csv", _csv_bytes(good[:1]))  # already decided
     assert again.refused and "nothing was changed" in r.sheet.problems.value
+
+
+def test_bulk_preview_reads_the_missing_ipm_cards_on_request(app):
+    r = app.review
+    _reset(r)
+    r.kind.value = "accounts"
+    r.status.value = "likely match"
+    r.select_shown()
+    r.link_button.click()
+    unread = r.bulk.shown.counts()["fields_not_read"]
+    assert unread, "the demo's organizations come without their address (the card)"
+    assert r.bulk.cards_button.layout.display != "none"
+    assert f"{unread:,} fields" in r.bulk.cards_button.description
+    r.bulk.cards_button.click()
+    assert r.bulk.wait(WAIT)
+    assert r.bulk.shown is not None and r.bulk.shown.counts()["fields_not_read"] == 0
+    assert "IPM cards read" in r.bulk.progress_text.value
+    assert r.bulk.cards_button.layout.display == "none"
+    r.bulk.discard_button.click()

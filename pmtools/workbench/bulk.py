@@ -85,9 +85,17 @@ class BulkBox(ipw.VBox):
         self.progress_text.add_class("pm-bulk-progress-text")
         self.summary = ipw.HTML()
         self.summary.add_class("pm-bulk-summary")
-        self.confirm_box = ipw.HBox([self.apply_button, self.discard_button])
+        self.cards_button = button("Read the IPM cards first", "pm-bulk-read-cards",
+                                   icon="download")
+        self.confirm_box = ipw.HBox([self.apply_button, self.cards_button,
+                                     self.discard_button])
+        self.decisions: list[Any] = []
+        self.what = ""
         self.run_box = ipw.HBox([self.progress, self.progress_text, self.cancel_button])
-        ctx.freezable(self.apply_button)
+        ctx.freezable(self.apply_button, self.cards_button)
+        self.cards_button.on_click(lambda _b: self.read_cards())
+        for b in (self.apply_button, self.cards_button, self.discard_button):
+            b.layout.width = "auto"
         self.apply_button.on_click(lambda _b: self.apply())
         self.discard_button.on_click(lambda _b: self.discard())
         self.cancel_button.on_click(lambda _b: self.request_cancel())
@@ -103,7 +111,10 @@ class BulkBox(ipw.VBox):
 
         self.summary.value = ""
         shown = preview(decisions, queue=self.panel.queue, sources=self.panel.sources)
-        self.shown = shown
+        self.shown, self.decisions, self.what = shown, list(decisions), what
+        unread = shown.counts()["fields_not_read"]
+        self.cards_button.layout.display = "" if unread else "none"
+        self.cards_button.description = f"Read the IPM cards first ({unread:,} fields)"
         rows = preview_rows(shown)
         refused = refused_rows(shown.refused)
         parts = [message_html(f"{what}: {shown.summary()} Nothing is written until you click "
@@ -157,6 +168,48 @@ class BulkBox(ipw.VBox):
                                        name="pmtools-review-apply")
         self.thread.start()
         return True
+
+    def read_cards(self) -> bool:
+        """Read the IPM cards the preview lacks (background, progress, Cancel), then show the
+        preview again with every field decided; False when busy."""
+        if self.shown is None or not self.ctx.acquire():
+            return False
+        shown, self.shown = self.shown, None
+        self._cancel.clear()
+        self.confirm_box.layout.display = "none"
+        self.run_box.layout.display = ""
+        self.cancel_button.disabled = False
+        self.thread = threading.Thread(target=self._read_cards, args=(shown,), daemon=True,
+                                       name="pmtools-review-cards")
+        self.thread.start()
+        return True
+
+    def _read_cards(self, shown: Any) -> None:
+        from pmtools.review import load_card, with_cards
+
+        s = self.ctx.session
+        todo = [i for i in shown.items if i.writes is not None and i.writes.unread]
+        by_kind = {src.kind: src for src in self.panel.sources}
+        cards: list[Any] = []
+        try:
+            for n, item in enumerate(todo):
+                if self._cancel.is_set():
+                    break
+                record = by_kind[item.kind].record(Side.IPM, item.ipm_key)
+                if record is not None:
+                    with s.lock:  # one request each, at IPM's rate
+                        cards.append(load_card(item.kind, record, ipm=s.ipm, store=s.store))
+                self._progress("cards", n + 1, len(todo), "IPM cards read")
+            self.panel.sources = [with_cards(src, [c for c in cards if c.kind is src.kind])
+                                  for src in self.panel.sources]
+            self.progress_text.value = esc(f"{len(cards):,} IPM cards read" + (
+                " (cancelled: the rest are still not read)" if self._cancel.is_set() else ""))
+            self.show(self.decisions, self.what)
+        except Exception as exc:  # a thread must report everything it meets
+            self.ctx.report(exc, "reading the IPM cards", self.summary)
+        finally:
+            self.cancel_button.disabled = True
+            self.ctx.release()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for a running apply; True when none is running."""

@@ -117,6 +117,10 @@ class ReviewPanel(ipw.VBox):
                             for c, label in (("previous", "◀ Previous"), ("next", "Next ▶"),
                                              ("accept", "Accept the suggestion"),
                                              ("not_a_match", "Not a match"), ("skip", "Skip"))}
+        for b in (self.select_all, self.clear_button, self.link_button, self.not_match_button,
+                  self.create_button, self.prev_button, self.next_button,
+                  *self.key_buttons.values()):
+            b.layout.width = "auto"  # their words are the instructions: never cut short
         self.bulk = BulkBox(ctx, self)
         from pmtools.workbench.sheet import SheetBox
 
