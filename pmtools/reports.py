@@ -27,6 +27,9 @@ from pmtools.plan import LinkStatus, SyncState
 from pmtools.records import Address, Kind, Record, Side
 
 if TYPE_CHECKING:
+    import threading
+    from collections.abc import Callable
+
     from pmtools.store import Store
 
 log = logging.getLogger(__name__)
@@ -181,7 +184,9 @@ def _missing(kind: Kind, record_id: str) -> Record:
 
 
 def fetch_records(kind: Kind | str, *, liscio: Connector, ipm: Connector,
-                  store: Store | None = None, fresh: bool = False
+                  store: Store | None = None, fresh: bool = False,
+                  progress: Callable[[int, int], None] | None = None,
+                  cancel: threading.Event | None = None
                   ) -> tuple[list[Record], list[Record]]:
     """Both sides' current records of ``kind``, IPM details (addresses) loaded.
 
@@ -191,7 +196,8 @@ def fetch_records(kind: Kind | str, *, liscio: Connector, ipm: Connector,
     in the list is unchanged and it was loaded within :data:`pmtools.sync.FULL_PULL_EVERY` —
     the sync's own rule and assumption (a card edit moves its owner's modification time);
     only the other cards are read. Cards read are saved in ``store`` for the next sync or
-    report. ``fresh`` (or no store) reads every card.
+    report. ``fresh`` (or no store) reads every card. ``progress(done, total)`` is called
+    after each batch of cards; a set ``cancel`` stops reading them (the rest stay unloaded).
     """
     kind = Kind(kind)
     lis = list(liscio.iter_records(kind))
@@ -203,10 +209,14 @@ def fetch_records(kind: Kind | str, *, liscio: Connector, ipm: Connector,
         todo = [r for r in todo if r.id not in loaded]
     log.info("IPM %s: %d details reused, %d to load", kind.ipm_name, len(loaded), len(todo))
     for start in range(0, len(todo), _DETAILS_BATCH):  # saved as we go: a cut-off report
+        if cancel is not None and cancel.is_set():
+            break
         batch = ipm.load_details(kind, todo[start:start + _DETAILS_BATCH])  # keeps its reads
         loaded.update((r.id, r) for r in batch)
         if store is not None:
             store.cache_details(kind, batch)
+        if progress is not None:
+            progress(min(start + _DETAILS_BATCH, len(todo)), len(todo))
     return lis, [loaded.get(r.id, r) for r in ipm_recs]
 
 

@@ -197,6 +197,7 @@ def test_report_preview_and_downloads(synced):
     app = synced
     app.report.kind.value = "contacts"
     app.report.build_button.click()
+    assert app.report.wait(WAIT)
     assert "rows; the first" in app.report.preview.value, app.report.preview.value
     m = re.search(r'class="pm-download-csv" download="([^"]+)" href="data:text/csv;base64,'
                   r'([^"]+)"', app.report.links.value)
@@ -208,6 +209,7 @@ def test_report_preview_and_downloads(synced):
     assert "pm-download-xlsx" in app.report.links.value
     app.report.fresh.value = False  # from what View Details holds: no IPM request
     app.report.build_button.click()
+    assert app.report.wait(WAIT)
     assert len(app.report.frame) == len(rows) - 1
 
 

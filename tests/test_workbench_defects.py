@@ -75,6 +75,7 @@ def test_report_is_withdrawn_after_a_delink_and_a_disconnect(synced):
     app.report.status.value = "linked"
     app.report.fresh.value = False
     app.report.build_button.click()
+    assert app.report.wait(WAIT)
     assert app.report.frame is not None and len(app.report.frame) > 0
     assert "pm-download-csv" in app.report.links.value
     tab = app.details.tabs[Kind.ACCOUNTS]
@@ -86,12 +87,14 @@ def test_report_is_withdrawn_after_a_delink_and_a_disconnect(synced):
     assert app.report.frame is None and app.report.links.value == ""
     assert "built before a delink" in app.report.preview.value
     app.report.build_button.click()
+    assert app.report.wait(WAIT)
     assert len(app.report.frame) > 0
     app.disconnect.disconnect_button.click()
     app.disconnect.confirm_button.click()
     assert "pm-download-csv" not in app.report.links.value
     assert "built before the disconnect" in app.report.preview.value
     app.report.build_button.click()
+    assert app.report.wait(WAIT)
     assert len(app.report.frame) == 0  # nothing is linked any more
 
 
@@ -183,3 +186,27 @@ def test_an_action_redraws_only_the_rows_it_touched(synced):
     tab.status.value = "unmatched in Liscio"
     tab.select_row(0)
     assert target not in [s.id for s in tab.linking.suggestions]
+
+
+def test_the_report_reads_ipm_cards_in_the_background_and_can_be_cancelled(synced):
+    app = synced
+    app.report.kind.value = "accounts"
+    app.report.status.value = "all"
+    app.report.fresh.value = True
+    # Holding the session's lock keeps the report's thread waiting: meanwhile the page answers
+    # (a View Details search) and Cancel is offered; the cancel is seen before any card.
+    with app.session.lock:
+        app.report.build_button.click()
+        assert not app.report.cancel_button.disabled
+        tab = app.details.tabs[Kind.ACCOUNTS]
+        tab.status.value = ""
+        tab.search.value = "a"
+        assert tab.page_rows  # searching and paging do not wait for the report
+        app.report.cancel_button.click()
+    assert app.report.wait(WAIT)
+    assert app.report.frame is None and "cancelled" in app.report.preview.value
+    app.report.build_button.click()
+    assert app.report.wait(WAIT)
+    assert app.report.frame is not None and len(app.report.frame) > 0
+    assert "IPM cards read" in app.report.progress_text.value or \
+        app.report.progress_text.value.endswith("Done.")
