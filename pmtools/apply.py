@@ -26,7 +26,7 @@ from pmtools.errors import (
     RecordError,
     StateError,
 )
-from pmtools.plan import COUNT_KEYS, Action, LinkHow, LinkStatus, Op, Plan
+from pmtools.plan import CHANGE_OPS, COUNT_KEYS, Action, LinkHow, LinkStatus, Op, Plan
 from pmtools.records import FieldValue, Kind, Record, Side
 from pmtools.rules import values_equal
 from pmtools.store import ChangeIntent, Store
@@ -80,18 +80,26 @@ class Applier:
     def fail(self, exc: ConnectorError | StateError, *, kind: Kind, op: str,
              side: Side | None = None, liscio_id: str | None = None,
              ipm_key: str | None = None, fields: Sequence[str] = (),
-             change_ids: Sequence[int] = ()) -> None:
-        """Save a record-level failure and go on."""
+             change_ids: Sequence[int] = (),
+             values: Mapping[str, FieldValue] | None = None) -> None:
+        """Save a record-level failure and go on; its message names records, says what to do."""
+        from pmtools.messages import record_error_text
+
         name = self.name(Side.LISCIO, kind, liscio_id) or self.name(Side.IPM, kind, ipm_key)
-        message = str(exc)
+        log.debug("record error detail: %s", exc)
+        message = record_error_text(
+            str(exc), code=getattr(exc, "code", None), kind=kind, op=op, side=side,
+            liscio_name=self.name(Side.LISCIO, kind, liscio_id),
+            ipm_name=self.name(Side.IPM, kind, ipm_key),
+            values=values if values is not None else dict.fromkeys(fields), names=self.names)
         self.store.record_error(self.run_id, kind=kind, op=op, message=message, side=side,
                                 liscio_id=liscio_id, ipm_key=ipm_key, name=name,
                                 field=",".join(fields) or None)
         if change_ids:
             self.store.set_change_status(change_ids, "failed", error=message)
         self.counts["errors"] += 1
-        self.errors.append(f"{kind} {liscio_id or ''}/{ipm_key or ''} {op}: {message}")
-        log.warning("record error: %s %s/%s %s: %s", kind, liscio_id, ipm_key, op, message)
+        self.errors.append(message)
+        log.warning("record error: %s", message)
 
     # -- steps ---------------------------------------------------------------------------
     def link(self, kind: Kind, liscio_id: str, ipm_key: str, *, how: LinkHow,
@@ -174,7 +182,7 @@ class Applier:
             self.connector(side).update_fields(kind, record_id, values)
         except RecordError as exc:
             self.fail(exc, kind=kind, op="write", side=side, liscio_id=liscio_id,
-                      ipm_key=ipm_key, fields=list(values), change_ids=ids)
+                      ipm_key=ipm_key, fields=list(values), change_ids=ids, values=values)
             return False
         self.store.set_change_status(ids, "confirmed")
         key = "ipm_fields_written" if side is Side.IPM else "liscio_fields_filled"
@@ -251,16 +259,21 @@ def apply_plan(plan: Plan, *, liscio: Connector, ipm: Connector, store: Store, r
         if a.record is not None:
             applier._remember(a.record)
     steps = _steps(plan.actions)
+    # Progress counts changes (links, creates, field writes, orphanings), as the preview and
+    # the summary do: a MARK_SYNCED step moves it by nothing.
+    total = sum(len(step) for step in steps if step[0].op in CHANGE_OPS)
     failed: set[tuple[Any, ...]] = set()  # pairs (kind, liscio_id[, "unlinked"]) that failed
     created_pairs: set[tuple[Kind, str | None, str | None]] = set()
     outcome, error = "done", None
-    for done, step in enumerate(steps):
+    done = 0
+    for step in steps:
         if cancel is not None and cancel.is_set():
             outcome = "cancelled"
             break
         head = step[0]
-        if progress is not None:
-            progress("linking", done, len(steps), f"{head.op} {head.kind}")
+        if progress is not None and head.op in CHANGE_OPS:
+            progress("linking", done, total, f"{head.op} {head.kind}")
+        done += len(step) if head.op in CHANGE_OPS else 0
         try:
             _apply_step(applier, step, failed, created_pairs, plan_pair)
         except ConnectorError as exc:  # not a record error: the service failed, stop
@@ -268,7 +281,7 @@ def apply_plan(plan: Plan, *, liscio: Connector, ipm: Connector, store: Store, r
             log.error("run %s stopped: %s", run_id, exc)
             break
     if progress is not None and outcome == "done":
-        progress("linking", len(steps), len(steps), "applied")
+        progress("linking", total, total, "applied")
     counts = dict(applier.counts)
     for key in ("unmatched_liscio", "unmatched_ipm", "ambiguous"):
         counts[key] = plan.counts()[key]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from pmtools.plan import COUNT_KEYS
+from pmtools.plan import COUNT_KEYS, change_total
 from pmtools.records import Kind
 from pmtools.reports import CHANGE_COLUMNS, ERROR_COLUMNS, format_value
 from pmtools.store import Store
@@ -31,6 +31,7 @@ def list_runs(store: Store) -> list[dict[str, Any]]:
             "started_at": r["started_at"], "finished_at": r["finished_at"],
             "kinds": r["kinds"], "outcome": r["outcome"], "message": r["message"],
             "undoes_run": r["undoes_run"], "counts": r["counts"],
+            "changes": change_total(r["counts"] or {}),
         })
     return out
 
@@ -101,7 +102,7 @@ def render_runs(store: Store) -> str:
         undo = f" (undoes run {r['undoes_run']})" if r["undoes_run"] is not None else ""
         lines.append(
             f"{r['id']:>5}  {r['started_at']}  {r['command']:<17} by {r['started_by']:<4} "
-            f"{','.join(r['kinds']):<18} {r['outcome']:<16} "
+            f"{','.join(r['kinds']):<18} {r['outcome']:<16} changes={r['changes']} "
             + " ".join(f"{k}={v}" for k, v in counts.items()) + undo
             + (f"  — {r['message']}" if r["message"] else ""))
     return "\n".join(lines) if lines else "no runs yet"

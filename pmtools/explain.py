@@ -37,7 +37,7 @@ class Finding:
     @property
     def text(self) -> str:
         """The finding as a short paragraph."""
-        head = (f"{_side_word(self.side, self.record_id)} {self.name!r} ({self.record_id})"
+        head = (f"{_side_word(self.side, self.record_id)} {self.name!r}"
                 if self.record_id else self.name)
         return "\n".join([head] + [f"  - {line}" for line in self.lines])
 
@@ -164,12 +164,15 @@ class _Context:
             mate = (self.ipm if liscio_side else self.liscio)[
                 pair.ipm_key if liscio_side else pair.liscio_id]
             lines.append(f"not linked yet: the next Sync Now links it automatically with "
-                         f"{_side_word(mate.side)} {mate.name!r} ({mate.id}), level {pair.level}")
+                         f"{_side_word(mate.side)} {mate.name!r}{self._apart(mate.side, mate.id)}, "
+                         f"level {pair.level}")
             return "will_link"
         group = self.group_of.get(rid)
         if group is not None:
-            names = [f"Liscio {self._name(Side.LISCIO, i)!r} ({i})" for i in group.liscio_ids]
-            names += [f"IPM {self._name(Side.IPM, i)!r} ({i})" for i in group.ipm_keys]
+            names = [f"Liscio {self._name(Side.LISCIO, i)!r}{self._apart(Side.LISCIO, i)}"
+                     for i in group.liscio_ids]
+            names += [f"IPM {self._name(Side.IPM, i)!r}{self._apart(Side.IPM, i)}"
+                      for i in group.ipm_keys]
             lines.append(f"ambiguous: the name key {group.key!r} ({group.level}) is shared by "
                          f"{', '.join(names)}; none is linked automatically — link the right "
                          f"pair by hand")
@@ -206,8 +209,8 @@ class _Context:
         mate_name = repr(mate.name) if mate else "(not found)"
         how = {"automatic": "automatically, by exact name", "manual": "by hand",
                "created": "when the counterpart was created"}.get(str(link.how), str(link.how))
-        since = f" on {link.linked_at}" if link.linked_at else ""
-        synced = (f"; first synced {link.first_synced_at}" if link.first_synced_at
+        since = f" on {when(link.linked_at)}" if link.linked_at else ""
+        synced = (f"; first synced {when(link.first_synced_at)}" if link.first_synced_at
                   else "; its first sync is still to come")
         reasons = []
         if liscio_rec is not None and liscio_rec.archived:
@@ -218,11 +221,13 @@ class _Context:
             reasons.append("the IPM record is gone")
         if link.status is LinkStatus.ORPHANED or reasons:
             why = "; ".join(reasons) or "recorded as orphaned by an earlier sync"
-            lines.append(f"orphaned link with {_side_word(mate_side)} {mate_name} ({mate_id}), "
+            lines.append(f"orphaned link with {_side_word(mate_side)} {mate_name}"
+                         f"{self._apart(mate_side, mate_id)}, "
                          f"made {how}{since}: {why}. It is listed, not dropped; nothing is "
                          f"deleted anywhere and no fields are synced")
             return "orphaned"
-        lines.append(f"linked with {_side_word(mate_side)} {mate_name} ({mate_id}), made "
+        lines.append(f"linked with {_side_word(mate_side)} {mate_name}"
+                     f"{self._apart(mate_side, mate_id)}, made "
                      f"{how}{since}{synced}")
         return "linked"
 
@@ -237,8 +242,9 @@ class _Context:
                 other_side, other_id = Side.IPM, d.ipm_key
             else:
                 other_side, other_id = Side.LISCIO, d.liscio_id
-            other = f"{_side_word(other_side)} {self._name(other_side, other_id)!r} ({other_id})"
-            at = f" on {d.at}" if d.at else ""
+            other = (f"{_side_word(other_side)} {self._name(other_side, other_id)!r}"
+                     f"{self._apart(other_side, other_id)}")
+            at = f" on {when(d.at)}" if d.at else ""
             if d.decision is DecisionKind.NOT_A_MATCH:
                 out.append(f"marked not a match with {other}{at}: never linked automatically")
             else:
@@ -261,13 +267,26 @@ class _Context:
             link = (self.by_ipm if other is Side.IPM else self.by_liscio).get(cid)
             if link is not None:
                 mate = link.liscio_id if other is Side.IPM else link.ipm_key
-                note = f", already linked with {mate}"
-            parts.append(f"{cname!r} ({cid}{note})")
+                mate_side = Side.LISCIO if other is Side.IPM else Side.IPM
+                note = f" (already linked with {self._name(mate_side, mate)!r})"
+            parts.append(f"{cname!r}{self._apart(other, cid)}{note}")
         return f"exact-name candidates in {_side_word(other)}: " + ", ".join(parts)
 
     def _name(self, side: Side, rid: str) -> str:
         rec = (self.liscio if side is Side.LISCIO else self.ipm).get(rid)
         return rec.name if rec else "?"
+
+    def _apart(self, side: Side, rid: str) -> str:
+        """" (ann@x.com)": what tells a record apart from others of its name (not its id)."""
+        rec = (self.liscio if side is Side.LISCIO else self.ipm).get(rid)
+        if rec is None:
+            return ""
+        same = self.keys[side].get(name_key(rec), ())
+        if len(same) < 2:
+            return ""
+        values = [str(v).strip() for v in (rec.email, rec.title, rec.phone, rec.website)
+                  if v is not None and str(v).strip()]
+        return f" ({', '.join(values[:2])})" if values else ""
 
 
 def _by_key(records: list[Record]) -> dict[str, list[Record]]:
@@ -280,6 +299,14 @@ def _by_key(records: list[Record]) -> dict[str, list[Record]]:
             if k:
                 out.setdefault(k, []).append(r)
     return out
+
+
+def when(stamp: str | None) -> str:
+    """An ISO time for people: "2026-11-26 12:00 UTC" (no seconds, no microseconds)."""
+    text = (stamp or "").strip()
+    if len(text) >= 16 and text[10:11] == "T":
+        return f"{text[:10]} {text[11:16]} UTC"
+    return text
 
 
 def _side_word(side: Side | None, record_id: str | None = None) -> str:

@@ -46,7 +46,7 @@ def link(kind: Kind, liscio_id: str, ipm_key: str, *, store: Store, liscio: Conn
     nothing is written.
     """
     kind = Kind(kind)
-    with store.lock():
+    with store.lock(by=started_by):
         _refuse_if_linked(store, kind, liscio_id=liscio_id, ipm_key=ipm_key)
         liscio_rec = _get(liscio, kind, liscio_id)
         ipm_rec = _get(ipm, kind, ipm_key)
@@ -83,7 +83,7 @@ def delink(kind: Kind, liscio_id: str, *, store: Store, started_by: str = "cli",
     ``liscio``/``ipm`` are accepted (and unused) so that every action takes the same arguments.
     """
     kind = Kind(kind)
-    with store.lock():
+    with store.lock(by=started_by):
         existing = store.link_for(kind, liscio_id=liscio_id)
         if existing is None:
             raise ConfigError(f"Liscio {kind} {liscio_id} is not linked")
@@ -107,7 +107,7 @@ def not_a_match(kind: Kind, liscio_id: str, ipm_key: str, *, store: Store,
     ``liscio``/``ipm`` are accepted (and unused) so that every action takes the same arguments.
     """
     kind = Kind(kind)
-    with store.lock():
+    with store.lock(by=started_by):
         existing = store.link_for(kind, liscio_id=liscio_id)
         if existing is not None and existing.ipm_key == ipm_key:
             raise ConfigError(f"Liscio {kind} {liscio_id} is linked to {ipm_key}: delink "
@@ -174,7 +174,7 @@ def read_record(system: Connector, kind: Kind, record_id: str) -> Record:
 def disconnect(*, store: Store, started_by: str = "cli", liscio: Connector | None = None,
                ipm: Connector | None = None) -> OperationResult:
     """Forget links, decisions and baseline; write to neither system; keep the audit trail."""
-    with store.lock():
+    with store.lock(by=started_by):
         def work(applier: Applier) -> str:
             forgot = store.disconnect()
             return (f"disconnected: forgot {forgot['links']} links and {forgot['decisions']} "
@@ -222,7 +222,7 @@ def status(*, store: Store) -> dict[str, Any]:
 def _create(kind: Kind, target: Side, source_id: str, *, store: Store, liscio: Connector,
             ipm: Connector, started_by: str, anyway: bool = False) -> OperationResult:
     source_side = Side.LISCIO if target is Side.IPM else Side.IPM
-    with store.lock():
+    with store.lock(by=started_by):
         _refuse_if_linked(store, kind, **({"liscio_id": source_id} if target is Side.IPM
                                           else {"ipm_key": source_id}))
         system = liscio if source_side is Side.LISCIO else ipm

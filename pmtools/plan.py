@@ -34,6 +34,18 @@ class Op(str, enum.Enum):
 
 WRITING_OPS = frozenset({Op.LINK, Op.CREATE_IN_IPM, Op.CREATE_IN_LISCIO, Op.WRITE,
                          Op.MARK_SYNCED, Op.ORPHAN})
+# What a person counts as a change: a link, a create, one field written, an orphaned link.
+# MARK_SYNCED only notes that a pair's first sync is complete: it is no change to count.
+CHANGE_OPS = frozenset({Op.LINK, Op.CREATE_IN_IPM, Op.CREATE_IN_LISCIO, Op.WRITE, Op.ORPHAN})
+# The count keys whose sum is the number of changes (the one count in preview, progress,
+# summary, runs and reports).
+CHANGE_KEYS = ("linked", "created_in_ipm", "created_in_liscio", "ipm_fields_written",
+               "liscio_fields_filled", "orphaned")
+
+
+def change_total(counts: dict[str, int]) -> int:
+    """The number of changes in a run's or a plan's counts (the sum of CHANGE_KEYS)."""
+    return sum(int(counts.get(k, 0) or 0) for k in CHANGE_KEYS)
 
 
 class LinkHow(str, enum.Enum):
@@ -205,8 +217,16 @@ class Plan:
     first_sync: bool = False  # True when no baseline existed (the first Sync Now)
 
     def writes(self) -> tuple[Action, ...]:
-        """The actions that change something."""
+        """The actions apply executes (MARK_SYNCED included): what a preview must equal."""
         return tuple(a for a in self.actions if a.op in WRITING_OPS)
+
+    def changes(self) -> tuple[Action, ...]:
+        """The changes a person sees: links, creates, field writes, orphaned links.
+
+        ``len(plan.changes())`` is the count the preview, the progress bar and the summary
+        (:func:`change_total` of the counts) all show.
+        """
+        return tuple(a for a in self.actions if a.op in CHANGE_OPS)
 
     def counts(self) -> dict[str, int]:
         """The CLI's count keys for this plan (``errors`` is filled by apply)."""

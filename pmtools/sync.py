@@ -73,7 +73,7 @@ def run_sync(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPol
     if dry_run:
         return _run(liscio=liscio, ipm=ipm, store=store, policy=policy, run_id=None,
                     progress=report, cancel=cancel, full=full, expected=None)[0]
-    with store.lock(timeout=lock_timeout):
+    with store.lock(timeout=lock_timeout, by=started_by):
         store.mark_interrupted_runs()
         run_id = store.start_run(command="sync", started_by=started_by, kinds=policy.kinds,
                                  policy=policy)

@@ -207,7 +207,7 @@ def undo_run(store: Store, run_id: int, *, liscio: Connector, ipm: Connector,
     """Undo ``run_id`` as a new run (see the module doc); holds the state file's lock."""
     from pmtools.apply import apply_plan, reconcile
 
-    with store.lock(timeout=lock_timeout):
+    with store.lock(timeout=lock_timeout, by=started_by):
         store.mark_interrupted_runs()
         plan = plan_undo(store, run_id, liscio=liscio, ipm=ipm)
         undo_id = store.start_run(command="undo", started_by=started_by, kinds=plan.kinds,

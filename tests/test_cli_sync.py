@@ -85,7 +85,7 @@ def test_second_process_gets_exit_4_while_a_sync_holds_the_lock(state):
             out = subprocess.run([sys.executable, "-c", code, *argv], cwd=ROOT, env=env,
                                  capture_output=True, text=True, timeout=60)
             assert out.returncode == 4, out.stderr
-            assert "another pmtools process" in out.stderr
+            assert "another sync is running" in out.stderr
 
 
 # -- end to end against the simulator --------------------------------------------------------

@@ -168,7 +168,7 @@ def decide(kind, side, rid, verdict, **kw):
 
 @pytest.mark.parametrize(("decision", "reason"), [
     (decide(A, L, "zz", Verdict.LINK), "there is no Liscio record zz"),
-    (decide(A, I, "a1", Verdict.LINK), "a1 is a Liscio id, not a IPM one"),
+    (decide(A, I, "a1", Verdict.LINK), "a1 is a Liscio id, not an IPM one"),
     (decide(A, L, "a3", Verdict.LINK), "already decided: linked to 'Linked Co'"),
     (decide(A, L, "a1", Verdict.LINK, link_to="a2"), "Link To a2 is a Liscio id"),
     (decide(A, L, "a1", Verdict.LINK, link_to="K77"), "there is no IPM record K77"),

@@ -70,7 +70,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from pmtools.cli import EXIT_OK, EXIT_RECORD_ERRORS, EXIT_USAGE
     from pmtools.cli.sync import connectors, open_store, settings_from
     from pmtools.review import apply_preview, build_queue, load_sources, parse_decisions, preview
-    from pmtools.review.sheet import RowProblem, read_sheet
+    from pmtools.review.sheet import FIRST_ROW, RowProblem, read_sheet
 
     frame = read_sheet(args.file)  # ConfigError (exit 2) for a bad file: nothing changed
     decisions, problems = parse_decisions(frame)
@@ -80,8 +80,10 @@ def cmd_import(args: argparse.Namespace) -> int:
         kinds = sorted({d.kind for d in decisions}, key=list(Kind).index) or list(Kind)
         sources = load_sources(store=store, liscio=liscio, ipm=ipm, kinds=kinds)
         shown = preview(decisions, queue=build_queue(sources), sources=sources)
-        problems += [RowProblem(row=r.row or 0, name=r.name, message=r.reason)
-                     for r in shown.refused]
+        # A row is named as the person's file names it (the record may not exist at all).
+        names = {FIRST_ROW + i: str(n) for i, n in enumerate(frame.get("Name", []))}
+        problems += [RowProblem(row=r.row or 0, name=names.get(r.row or 0) or r.name,
+                                message=r.reason) for r in shown.refused]
         if problems:
             for p in sorted(problems, key=lambda p: p.row):
                 print(f"pmtools: {p.text()}", file=sys.stderr)

@@ -17,7 +17,7 @@ from typing import Any
 
 from pmtools.config import Settings
 from pmtools.errors import ConfigError
-from pmtools.plan import COUNT_KEYS, Op, Plan
+from pmtools.plan import COUNT_KEYS, Op, Plan, change_total
 from pmtools.records import Address, FieldValue, Kind, Side
 
 KINDS = ("accounts", "contacts")
@@ -164,8 +164,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     _print_errors(result.errors)
     counts = {k: result.counts.get(k, 0) for k in COUNT_KEYS}
     run = "dry run" if result.run_id is None else f"run {result.run_id}"
-    print(f"sync {run} {result.outcome}: "
-          + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    print(f"sync {run} {result.outcome}: {change_total(counts):,} changes ("
+          + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")")
     if args.json:
         print(json.dumps(counts))
     return _exit_for(result.outcome)

@@ -280,8 +280,8 @@ class _Context:
         rec = self.record(kind, side, rid)
         if rec is None:
             if self.record(kind, other, rid) is not None:
-                return self.refuse(d, f"{rid} is a {_word(other)} id, not a {_word(side)} one: "
-                                      f"the Side column is wrong")
+                return self.refuse(d, f"{rid} is {_a(other)} id, not {_a(side)} one: the "
+                                      f"Side column is wrong")
             return self.refuse(d, f"there is no {_word(side)} record {rid} (gone, or a typo)")
         self.names[(side, kind, rid)] = rec.name
         if rid in self.linked[(kind, side)]:
@@ -311,8 +311,8 @@ class _Context:
         trec = self.record(kind, other, target)
         if trec is None:
             if self.record(kind, side, target) is not None:
-                return self.refuse(d, f"Link To {target} is a {_word(side)} id: it must be "
-                                      f"a {_word(other)} one")
+                return self.refuse(d, f"Link To {target} is {_a(side)} id: it must be "
+                                      f"{_a(other)} one")
             return self.refuse(d, f"there is no {_word(other)} record {target} to link to")
         self.names[(other, kind, target)] = trec.name
         lid, key = (rid, target) if side is Side.LISCIO else (target, rid)
@@ -417,6 +417,10 @@ def _word(side: Side) -> str:
     return "Liscio" if side is Side.LISCIO else "IPM"
 
 
+def _a(side: Side) -> str:
+    return "a Liscio" if side is Side.LISCIO else "an IPM"
+
+
 def _link_actions(kind: Kind, liscio: Record, ipm: Record) -> tuple[Action, ...]:
     """A manual LINK, then the pair's first-sync WRITEs and MARK_SYNCED (when complete)."""
     from pmtools.planner import plan_pair
@@ -443,7 +447,7 @@ def apply_preview(shown: BulkPreview, *, store, liscio, ipm, started_by: str,
     from pmtools.apply import apply_plan, reconcile
 
     kinds = tuple(k for k in Kind if any(i.kind is k for i in shown.items)) or tuple(Kind)
-    with store.lock(timeout=lock_timeout):
+    with store.lock(timeout=lock_timeout, by=started_by):
         store.mark_interrupted_runs()
         run_id = store.start_run(command="review", started_by=started_by, kinds=kinds,
                                  policy=SyncPolicy(kinds=kinds))

@@ -119,9 +119,12 @@ class Store(AuditMixin):
         self.close()
 
     @contextmanager
-    def lock(self, *, timeout: float = 0.0) -> Iterator[Store]:
-        """Hold the state file's sync lock; raises LockHeld when another process has it."""
-        self._lock.acquire(timeout=timeout)
+    def lock(self, *, timeout: float = 0.0, by: str = "") -> Iterator[Store]:
+        """Hold the state file's sync lock; raises LockHeld when another process has it.
+
+        ``by`` says who takes it (cli, app, …), for the message another process gets.
+        """
+        self._lock.acquire(timeout=timeout, by=by)
         try:
             yield self
         finally:

@@ -24,8 +24,12 @@ class FileLock:
         self._depth = 0
         self._mutex = threading.RLock()
 
-    def acquire(self, *, timeout: float = 0.0, poll: float = 0.1) -> None:
-        """Take the lock, or raise LockHeld after ``timeout`` seconds."""
+    def acquire(self, *, timeout: float = 0.0, poll: float = 0.1, by: str = "") -> None:
+        """Take the lock, or raise LockHeld after ``timeout`` seconds.
+
+        ``by`` (cli, app, …) is written beside the time into the lock file, so that a refused
+        process can say who holds the lock and since when (never the holder's pid).
+        """
         import fcntl
 
         with self._mutex:
@@ -42,14 +46,13 @@ class FileLock:
                     if time.monotonic() >= deadline:
                         holder = _read_holder(fd)
                         os.close(fd)
-                        who = f" (pid {holder})" if holder else ""
-                        raise LockHeld(
-                            f"another pmtools process{who} is syncing with the state file "
-                            f"{self.what}; wait for it to finish and run "
-                            f"the command again") from None
+                        raise LockHeld(holder_words(holder) + "; wait for it to finish and "
+                                       "run the command again") from None
                     time.sleep(poll)
             os.ftruncate(fd, 0)
-            os.write(fd, str(os.getpid()).encode())
+            # pid first (the file's old form); then when, and by whom, for the message above.
+            stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+            os.write(fd, f"{os.getpid()}\t{stamp}\t{by}".encode())
             self._fd = fd
             self._depth = 1
 
@@ -72,9 +75,19 @@ class FileLock:
         return self._depth > 0
 
 
+def holder_words(holder: str) -> str:
+    """"another sync is running (started by app, at 2026-12-03 11:02 UTC)" from a lock file."""
+    parts = holder.split("\t")
+    at = parts[1].strip() if len(parts) > 1 else ""
+    by = parts[2].strip() if len(parts) > 2 else ""
+    details = ", ".join(x for x in (f"started by {by}" if by else "", f"at {at}" if at else "")
+                        if x)
+    return "another sync is running" + (f" ({details})" if details else "")
+
+
 def _read_holder(fd: int) -> str:
     try:
         os.lseek(fd, 0, os.SEEK_SET)
-        return os.read(fd, 32).decode(errors="replace").strip()
+        return os.read(fd, 200).decode(errors="replace").strip()
     except OSError:
         return ""

@@ -47,7 +47,7 @@ def plan_rows(plan: Any, names: dict[tuple[str, str], str] | None = None) -> lis
     """The writing actions of a plan as rows: what, kind, Liscio, IPM, field, before → after."""
     names = names or {}
     rows = []
-    for a in plan.writes():
+    for a in plan.changes():  # no "mark synced" rows: one count with progress and summary
         lisc = a.liscio_id or ""
         ipm = a.ipm_key or ""
         if a.record is not None:
