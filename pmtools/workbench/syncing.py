@@ -67,9 +67,9 @@ def changes_html(shown: Any, plan: Any, names: dict[tuple[str, str], str]) -> st
     """What differs between the plan shown and the new one: writes added and dropped."""
     if shown is None:
         return ""
-    before, after = set(shown.writes()), set(plan.writes())
-    added = [a for a in plan.writes() if a not in before]
-    dropped = [a for a in shown.writes() if a not in after]
+    before, after = set(shown.changes()), set(plan.changes())
+    added = [a for a in plan.changes() if a not in before]
+    dropped = [a for a in shown.changes() if a not in after]
     rows = ([["new", *row] for row in plan_rows(_only(added), names)]
             + [["no longer planned", *row] for row in plan_rows(_only(dropped), names)])
     if not rows:
@@ -82,7 +82,7 @@ def changes_html(shown: Any, plan: Any, names: dict[tuple[str, str], str]) -> st
 
 def _only(actions: list[Any]) -> Any:
     """A stand-in plan holding just ``actions`` (for :func:`plan_rows`)."""
-    return SimpleNamespace(writes=lambda: tuple(actions))
+    return SimpleNamespace(changes=lambda: tuple(actions), writes=lambda: tuple(actions))
 
 
 def _text(value: Any) -> str:
