@@ -254,3 +254,23 @@ def test_bulk_preview_reads_the_missing_ipm_cards_on_request(app):
     assert "IPM cards read" in r.bulk.progress_text.value
     assert r.bulk.cards_button.layout.display == "none"
     r.bulk.discard_button.click()
+
+
+def test_a_few_decisions_redraw_only_their_rows_in_view_details(app):
+    r = app.review
+    app.details.load()
+    accounts = app.details.tabs[Kind.ACCOUNTS].data
+    _reset(r)
+    r.kind.value = "contacts"
+    r.side.value = "liscio"
+    r.status.value = "no candidate"
+    row = r.page_rows[0]
+    r.rows.value = (0,)
+    r.create_button.click()
+    assert r.bulk.shown is not None and r.bulk.shown.items, r.bulk.view.value
+    r.bulk.apply_button.click()
+    assert r.bulk.wait(WAIT)
+    assert app.details.tabs[Kind.ACCOUNTS].data is accounts  # not reloaded
+    table = app.details.tabs[Kind.CONTACTS].data.table
+    [shown] = table[table["liscio_id"] == row.record_id].to_dict("records")
+    assert shown["status"] == "linked" and shown["IPM name"], shown

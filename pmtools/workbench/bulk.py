@@ -19,6 +19,9 @@ from pmtools.records import Side
 from pmtools.workbench.common import Context, button, esc, html_table, message_html
 
 SHOWN = 500  # preview rows shown in the page; the rest are counted (all are applied)
+# Up to this many decisions redraw only their rows in View Details (one read each); more
+# reload its tables (in this background thread, so the page stays usable).
+PATCH_LIMIT = 50
 RESULT_WORDS = {"linked": "linked", "created_in_ipm": "created in IPM",
                 "created_in_liscio": "created in Liscio", "not_a_match": "not a match",
                 "ipm_fields_written": "IPM fields written",
@@ -267,4 +270,18 @@ class BulkBox(ipw.VBox):
         finally:
             self.cancel_button.disabled = True
             self.ctx.release()
-        self.ctx.changed("review")
+        self._changed(shown)
+
+    def _changed(self, shown: Any) -> None:
+        """Tell the page: a few records redraw their rows, many reload the tables."""
+        from pmtools.workbench.common import Touched
+
+        items = list(shown.items)
+        if len(items) > PATCH_LIMIT:
+            self.ctx.changed("review")
+            return
+        for kind in {i.kind for i in items}:
+            mine = [i for i in items if i.kind is kind]
+            self.ctx.changed("review", Touched(
+                kind=kind, liscio_ids=frozenset(i.liscio_id for i in mine if i.liscio_id),
+                ipm_keys=frozenset(i.ipm_key for i in mine if i.ipm_key)))

@@ -266,15 +266,23 @@ class PairsTab(ipw.VBox):
             return
         s = self.ctx.session
         fresh = {(r.side, r.id): r for r in touched.records}
-        for lid in touched.liscio_ids:  # a link may have filled empty Liscio fields
-            if (Side.LISCIO, lid) not in fresh:
-                try:
-                    fresh[(Side.LISCIO, lid)] = s.liscio.get_record(self.kind, lid)
-                except Exception as exc:  # the action succeeded; the row may lag
-                    self.ctx.log.add(f"could not read a Liscio record back: {exc}", "warning")
         state = s.store.state([self.kind])
-        self.data = patch_kind(self.data, state, fresh.values(), touched.liscio_ids,
-                               touched.ipm_keys)
+        lids, keys = set(touched.liscio_ids), set(touched.ipm_keys)
+        for link in state.links:  # a record created on the other side is new to the table
+            if link.kind is self.kind and (link.liscio_id in lids or link.ipm_key in keys):
+                lids.add(link.liscio_id)
+                keys.add(link.ipm_key)
+        wanted = [(Side.LISCIO, i) for i in lids]  # a link may have filled Liscio fields
+        wanted += [(Side.IPM, k) for k in keys if (Side.IPM, k) not in self.data.by_id]
+        for side, rid in wanted:
+            if (side, rid) in fresh:
+                continue
+            system = s.liscio if side is Side.LISCIO else s.ipm
+            try:
+                fresh[(side, rid)] = system.get_record(self.kind, rid)
+            except Exception as exc:  # the action succeeded; the row may lag
+                self.ctx.log.add(f"could not read a record back: {exc}", "warning")
+        self.data = patch_kind(self.data, state, fresh.values(), lids, keys)
         self.view = PairsView(self.data.table)
         names = dict(self.ctx.names())
         names.update({(r.side.value, r.id): r.name for r in fresh.values()})
