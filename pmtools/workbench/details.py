@@ -16,7 +16,7 @@ import ipywidgets as ipw
 import pandas as pd
 
 from pmtools.records import Kind, Record, Side
-from pmtools.workbench.common import Context, button, esc, message_html
+from pmtools.workbench.common import Context, button, esc, message_html, readable
 
 PAGE_SIZE = 25
 STATUS_OPTIONS = (("All statuses", ""), ("Linked", "linked"),
@@ -281,7 +281,8 @@ class PairsTab(ipw.VBox):
             try:
                 fresh[(side, rid)] = system.get_record(self.kind, rid)
             except Exception as exc:  # the action succeeded; the row may lag
-                self.ctx.log.add(f"could not read a record back: {exc}", "warning")
+                self.ctx.log.add(f"The table may lag: a record could not be read back "
+                                 f"({readable(exc)})", "warning")
         self.data = patch_kind(self.data, state, fresh.values(), lids, keys)
         self.view = PairsView(self.data.table)
         names = dict(self.ctx.names())

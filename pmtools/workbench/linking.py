@@ -13,9 +13,17 @@ from typing import Any
 import ipywidgets as ipw
 
 from pmtools.errors import ConnectorError
-from pmtools.plan import DecisionKind
 from pmtools.records import Kind, Record, Side, has_value
-from pmtools.workbench.common import Context, Touched, button, esc, html_table, message_html
+from pmtools.workbench.common import (
+    Context,
+    Touched,
+    button,
+    esc,
+    html_table,
+    message_html,
+    readable,
+)
+from pmtools.workbench.outcome import _linked_ids, _rejected, describe_outcome, writes_html
 
 SUGGESTIONS = 20
 SEARCH_SLACK = 200  # search hits asked for beyond SUGGESTIONS: linked ones are left out after
@@ -260,7 +268,8 @@ class LinkingPanel(ipw.VBox):
         try:
             fresh = s.ipm.get_record(self.kind, link.ipm_key)
         except ConnectorError as exc:  # the action itself succeeded; the table may lag
-            self.ctx.log.add(f"could not read IPM {link.ipm_key} back: {exc}", "warning")
+            self.ctx.log.add(f"The table may lag: the IPM record could not be read back "
+                             f"({readable(exc)})", "warning")
             return None
         self.ctx.detailed = [r for r in self.ctx.detailed
                              if not (r.kind is self.kind and r.id == fresh.id)] + [fresh]
@@ -449,66 +458,6 @@ class LinkingPanel(ipw.VBox):
                        records=(fresh,) if fresh is not None else ())
 
 
-def writes_html(writes: Any, doing: str = "Linking", changed: str = "") -> str:
-    """A link's writes for a confirmation: each field, side, before → after (escaped)."""
-    from pmtools.review import show_value
-
-    head = (f"{doing} {writes.liscio_name!r} (Liscio) with {writes.ipm_name!r} (IPM) will "
-            + ("write the values below." if writes.writes or writes.unread
-               else "write nothing: the fields already agree."))
-    rows = [["Liscio" if w.side is Side.LISCIO else "IPM", w.field, show_value(w.before),
-             show_value(w.after)] for w in writes.writes]
-    rows += [["IPM", f, "(not read yet)", "left to the next Sync Now"] for f in writes.unread]
-    note = message_html(changed, "warning") if changed else ""
-    return (note + message_html(head + " Nothing is written until you confirm.")
-            + (html_table(["Side written", "Field", "Before", "After"], rows,
-                          css="pm-link-writes") if rows else ""))
-
-
-SIDE_WORDS = {"liscio": "Liscio", "ipm": "IPM"}
 ACTION_WORDS = {"link": "linking", "not_a_match": "marking as not a match",
                 "delink": "delinking", "create_in_ipm": "creating in IPM",
                 "create_in_liscio": "creating in Liscio"}
-
-
-def describe_outcome(outcome: Any, store: Any = None, *, headline: bool = True) -> str:
-    """What an operation wrote, in words: its message, each field written, its errors.
-
-    ``headline=False`` leaves the operation's own message out (the caller words it).
-    """
-    parts = [str(getattr(outcome, "message", "") or outcome)] if headline else []
-    writes = []
-    run_id = getattr(outcome, "run_id", None)
-    if store is not None and run_id is not None:
-        for c in store.changes(run_id=run_id, op="write"):
-            if c.get("status") != "confirmed":
-                continue
-            before = "(empty)" if c.get("before") in (None, "") else f"{c['before']}"
-            side = SIDE_WORDS.get(str(c.get("side")), str(c.get("side")))
-            writes.append(f"{side} {c.get('field')}: {before} → {c.get('after')}")
-    if writes:
-        parts.append("Wrote " + "; ".join(writes))
-    errors = list(getattr(outcome, "errors", ()) or ())
-    if errors:
-        parts.append("Errors: " + "; ".join(map(str, errors)))
-    elif not writes and getattr(outcome, "command", "") == "link":
-        parts.append("No field needed writing")
-    return ". ".join(parts) + "." if parts else ""
-
-
-def _rejected(state: Any, side: Side, record_id: str) -> set[str]:
-    """Ids on the other side a person marked "not a match" for the record ``record_id``."""
-    out = set()
-    for d in getattr(state, "decisions", ()) or ():
-        if d.decision is not DecisionKind.NOT_A_MATCH:
-            continue
-        if side is Side.LISCIO and d.liscio_id == record_id:
-            out.add(d.ipm_key)
-        elif side is Side.IPM and d.ipm_key == record_id:
-            out.add(d.liscio_id)
-    return out
-
-
-def _linked_ids(state: Any, side: Side) -> set[str]:
-    links = getattr(state, "links", ()) or ()
-    return {(link.liscio_id if side is Side.LISCIO else link.ipm_key) for link in links}

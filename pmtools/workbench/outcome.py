@@ -1,0 +1,74 @@
+"""What the linking panel says: a link's writes before it is confirmed, an action's outcome.
+
+Kept apart from :mod:`pmtools.workbench.linking` (its widgets) so that each stays small; the
+review panel shows a queue row's writes with the same :func:`writes_html`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pmtools.plan import DecisionKind
+from pmtools.records import Side
+from pmtools.workbench.common import html_table, message_html
+
+SIDE_WORDS = {"liscio": "Liscio", "ipm": "IPM"}
+
+
+def writes_html(writes: Any, doing: str = "Linking", changed: str = "") -> str:
+    """A link's writes for a confirmation: each field, side, before → after (escaped)."""
+    from pmtools.review import show_value
+
+    head = (f"{doing} {writes.liscio_name!r} (Liscio) with {writes.ipm_name!r} (IPM) will "
+            + ("write the values below." if writes.writes or writes.unread
+               else "write nothing: the fields already agree."))
+    rows = [["Liscio" if w.side is Side.LISCIO else "IPM", w.field, show_value(w.before),
+             show_value(w.after)] for w in writes.writes]
+    rows += [["IPM", f, "(not read yet)", "left to the next Sync Now"] for f in writes.unread]
+    note = message_html(changed, "warning") if changed else ""
+    return (note + message_html(head + " Nothing is written until you confirm.")
+            + (html_table(["Side written", "Field", "Before", "After"], rows,
+                          css="pm-link-writes") if rows else ""))
+
+
+def describe_outcome(outcome: Any, store: Any = None, *, headline: bool = True) -> str:
+    """What an operation wrote, in words: its message, each field written, its errors.
+
+    ``headline=False`` leaves the operation's own message out (the caller words it).
+    """
+    parts = [str(getattr(outcome, "message", "") or outcome)] if headline else []
+    writes = []
+    run_id = getattr(outcome, "run_id", None)
+    if store is not None and run_id is not None:
+        for c in store.changes(run_id=run_id, op="write"):
+            if c.get("status") != "confirmed":
+                continue
+            before = "(empty)" if c.get("before") in (None, "") else f"{c['before']}"
+            side = SIDE_WORDS.get(str(c.get("side")), str(c.get("side")))
+            writes.append(f"{side} {c.get('field')}: {before} → {c.get('after')}")
+    if writes:
+        parts.append("Wrote " + "; ".join(writes))
+    errors = list(getattr(outcome, "errors", ()) or ())
+    if errors:
+        parts.append("Errors: " + "; ".join(map(str, errors)))
+    elif not writes and getattr(outcome, "command", "") == "link":
+        parts.append("No field needed writing")
+    return ". ".join(parts) + "." if parts else ""
+
+
+def _rejected(state: Any, side: Side, record_id: str) -> set[str]:
+    """Ids on the other side a person marked "not a match" for the record ``record_id``."""
+    out = set()
+    for d in getattr(state, "decisions", ()) or ():
+        if d.decision is not DecisionKind.NOT_A_MATCH:
+            continue
+        if side is Side.LISCIO and d.liscio_id == record_id:
+            out.add(d.ipm_key)
+        elif side is Side.IPM and d.ipm_key == record_id:
+            out.add(d.liscio_id)
+    return out
+
+
+def _linked_ids(state: Any, side: Side) -> set[str]:
+    links = getattr(state, "links", ()) or ()
+    return {(link.liscio_id if side is Side.LISCIO else link.ipm_key) for link in links}
