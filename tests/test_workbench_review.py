@@ -274,3 +274,26 @@ def test_a_few_decisions_redraw_only_their_rows_in_view_details(app):
     table = app.details.tabs[Kind.CONTACTS].data.table
     [shown] = table[table["liscio_id"] == row.record_id].to_dict("records")
     assert shown["status"] == "linked" and shown["IPM name"], shown
+
+
+def test_a_bulk_apply_can_be_cancelled(app):
+    r, store = app.review, app.session.store
+    _reset(r)
+    r.status.value = "likely match"
+    r.kind.value = "contacts"
+    r.side.value = "liscio"
+    r.rows.value = (0, 1)
+    r.link_button.click()
+    pairs = [(i.liscio_id, i.ipm_key) for i in r.bulk.shown.items]
+    assert pairs
+    # Holding the session's lock keeps the apply waiting until Cancel was clicked.
+    with app.session.lock:
+        r.bulk.apply_button.click()
+        assert not r.bulk.cancel_button.disabled
+        r.bulk.cancel_button.click()
+    assert r.bulk.wait(WAIT)
+    assert "Cancelled" in r.bulk.summary.value, r.bulk.summary.value
+    assert store.runs()[-1]["outcome"] == "cancelled"
+    for lisc, _ipm in pairs:
+        assert store.link_for(Kind.CONTACTS, liscio_id=lisc) is None
+    assert all(r.queue.row((Kind.CONTACTS, Side.LISCIO, lisc)) for lisc, _ipm in pairs)

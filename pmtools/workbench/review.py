@@ -213,11 +213,17 @@ class ReviewPanel(ipw.VBox):
         """After an apply: drop the decided rows (no rebuild) and read the state again."""
         from pmtools.review import KindRecords
 
-        # A pair has a row on each side (each the other's candidate): both are decided.
-        pairs = {(i.kind, i.liscio_id, i.ipm_key) for i in shown.items}
-        keys = [item.key for item in shown.items] + [
-            r.key for r in self.queue if (r.kind, r.liscio_id, r.ipm_key) in pairs]
         state = self.ctx.session.store.state([s.kind for s in self.sources])
+        # Only what was applied leaves the queue (a cancelled or failed apply left the rest).
+        linked = {(link.kind, Side.LISCIO, link.liscio_id) for link in state.links}
+        linked |= {(link.kind, Side.IPM, link.ipm_key) for link in state.links}
+        rejected = {(d.kind, d.liscio_id, d.ipm_key) for d in state.decisions}
+        done = [i for i in shown.items if i.key in linked
+                or (i.kind, i.liscio_id, i.ipm_key) in rejected]
+        # A pair has a row on each side (each the other's candidate): both are decided.
+        pairs = {(i.kind, i.liscio_id, i.ipm_key) for i in done}
+        keys = [item.key for item in done] + [
+            r.key for r in self.queue if (r.kind, r.liscio_id, r.ipm_key) in pairs]
         self.sources = [KindRecords(kind=s.kind, liscio=s.liscio, ipm=s.ipm, state=state,
                                     accounts=s.accounts) for s in self.sources]
         self.queue = self.queue.without(keys)
