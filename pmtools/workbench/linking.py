@@ -8,6 +8,7 @@ orphaned pair offers Delink. Every action says what it wrote.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import ipywidgets as ipw
@@ -23,63 +24,21 @@ from pmtools.workbench.common import (
     message_html,
     readable,
 )
-from pmtools.workbench.outcome import _linked_ids, _rejected, describe_outcome, writes_html
+from pmtools.workbench.outcome import (  # noqa: F401  (record_detail & co: their old home)
+    NO_TARGET,
+    _linked_ids,
+    _rejected,
+    _why_html,
+    choose_label,
+    describe_outcome,
+    preselect,
+    record_detail,
+    target_options,
+    writes_html,
+)
 
 SUGGESTIONS = 20
 SEARCH_SLACK = 200  # search hits asked for beyond SUGGESTIONS: linked ones are left out after
-NO_TARGET = ""
-
-
-def target_options(suggestions: list[Any]) -> list[tuple[str, str]]:
-    """Dropdown options for suggestions: "name — reason (score N)" → id.
-
-    A search hit says only that its name contains the search: its score means nothing to a
-    reader.
-    """
-    from pmtools.suggest import Reason
-
-    out = []
-    for s in suggestions:
-        tie = ", tied with another" if getattr(s, "tie", False) else ""
-        score = "" if s.reason is Reason.CONTAINS else f" (score {s.score:.0f}{tie})"
-        detail = record_detail(getattr(s, "record", None))
-        out.append((f"{s.name}{detail} — {s.reason}{score}", s.id))
-    return out
-
-
-def record_detail(record: Record | None) -> str:
-    """A few words telling apart records of the same name: " · email · title" or " · phone"."""
-    if record is None:
-        return ""
-    values = [record.email, record.title, record.phone, record.website]
-    return "".join(f" · {v}" for v in [str(v) for v in values if has_value(v)][:2])
-
-
-def preselect(suggestions: list[Any], *, searched: bool = False) -> str:
-    """The target to choose for the user, or NO_TARGET when a person must choose.
-
-    Only a sure suggestion is chosen in advance: the best one, not tied, with a reason short
-    of a fuzzy likeness (same name but for case, word order, LLC/Inc., same email); or the
-    only record a search found. A weak guess left selected is one click from a wrong link.
-    """
-    from pmtools.suggest import LEVEL_SCORES
-
-    if not suggestions:
-        return NO_TARGET
-    best = suggestions[0]
-    if searched and len(suggestions) == 1:
-        return best.id
-    if best.reason in LEVEL_SCORES and not getattr(best, "tie", False):
-        return best.id
-    return NO_TARGET
-
-
-def choose_label(count: int, *, searched: bool = False) -> str:
-    """The dropdown's first option when nothing is chosen in advance."""
-    if count == 0:
-        return ("(no record found: try another search)" if searched
-                else "(no suggestions: search for a record below)")
-    return f"(choose a record to link to: {count} suggestions, best first)"
 
 
 class LinkingPanel(ipw.VBox):
@@ -129,6 +88,10 @@ class LinkingPanel(ipw.VBox):
                                                self.dismiss_button])])
         self.confirm_box.add_class("pm-confirm-box")
         self.pending: dict[str, Any] | None = None  # what the confirm box would do
+        self._explain_want: Any = None
+        self._finder: Any = None  # (the IPM records it holds, a DuplicateFinder over them)
+        self._explain_lock = threading.Lock()
+        self._explain_thread: threading.Thread | None = None
         self.target_box = ipw.VBox([self.target, self.target_search,
                                     ipw.HBox([self.link_button, self.not_match_button])])
         self.buttons = (self.link_button, self.not_match_button, self.delink_button,
@@ -181,13 +144,14 @@ class LinkingPanel(ipw.VBox):
         self.target_box.layout.display = "none"
         if row is None:
             self.heading.value = ""
+            self._explain_want = None
             self.explain.value = ""
             return
         status = str(row.get("status") or "")
         lisc, ipm = self.selected_key()
         names = " ↔ ".join(esc(n) for n in (row.get("Liscio name"), row.get("IPM name")) if n)
         self.heading.value = f"<b>Selected:</b> {names} <i>({esc(status)})</i>"
-        self.explain.value = self._explanation(lisc or ipm, status)
+        self.explain_later(lisc or ipm, status)
         if lisc and ipm and status in ("linked", "orphaned"):
             self.delink_button.layout.display = ""
             return
@@ -200,16 +164,51 @@ class LinkingPanel(ipw.VBox):
             self.create_liscio_button.layout.display = ""
         self._suggest()
 
-    def _explanation(self, record_id: str, status: str = "") -> str:
-        """Why the record is (not) linked, in plain words (``pmtools explain``'s text)."""
+    def explain_later(self, record_id: str, status: str = "") -> None:
+        """Show the Why question now and its answer when worked out, in a background thread.
+
+        The answer runs the matcher over every record (seconds at scale 20): worked out in the
+        click, it would hold the page that long after every selection and action. Only the
+        latest selection's answer is worked out and shown.
+        """
+        question = "Why is it linked?" if status == "linked" else f"Why is it {status or 'so'}?"
+        self._explain_want = (record_id, question, self.tab.data)
+        self.explain.value = _why_html(question, "Working it out…")
+        with self._explain_lock:
+            if self._explain_thread is not None and self._explain_thread.is_alive():
+                return  # it picks up the latest wish when it finishes the one it is on
+            self._explain_thread = threading.Thread(target=self._explain_loop, daemon=True,
+                                                    name="pmtools-explain")
+            self._explain_thread.start()
+
+    def wait_explained(self, timeout: float | None = None) -> bool:
+        """Wait for the Why answer being worked out; True when none is."""
+        thread = self._explain_thread
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
+    def _explain_loop(self) -> None:
         from pmtools.explain import explain_record
 
-        data = self.tab.data
-        text = explain_record(self.kind, record_id, liscio_records=data.liscio,
-                              ipm_records=data.ipm, state=data.state).text
-        question = "Why is it linked?" if status == "linked" else f"Why is it {status or 'so'}?"
-        return (f"<details><summary>{esc(question)}</summary>"
-                f'<pre style="white-space:pre-wrap">{esc(text)}</pre></details>')
+        done = None
+        while True:
+            with self._explain_lock:
+                want = self._explain_want
+                if want is done or want is None:
+                    self._explain_thread = None
+                    return
+            record_id, question, data = want
+            try:
+                text = explain_record(self.kind, record_id, liscio_records=data.liscio,
+                                      ipm_records=data.ipm, state=data.state).text
+            except Exception as exc:  # a thread must report everything it meets
+                self.ctx.report(exc, "working out why")
+                text = "It could not be worked out: the log panel has the details."
+            if self._explain_want is want:
+                self.explain.value = _why_html(question, text)
+            done = want
 
     def _index(self, side: Side) -> Any:
         """The suggestion index over the records of ``side`` (linked ones are excluded when
@@ -386,6 +385,15 @@ class LinkingPanel(ipw.VBox):
             self._ask_link(lisc, ipm)
             return None
         self.dismiss()
+        if action == "create_in_ipm" and not anyway and source is not None:
+            found = self._duplicates_in_ipm(source)
+            if found:
+                self._ask_duplicates(action, lisc, ipm, source, found)
+                return None
+            # Checked just now, against the same IPM records the engine's guard reads (those
+            # Sync Now cached, with pmtools' creates since), but held in this page: the
+            # engine's check would read every Liscio record again first.
+            anyway = True
         common = {"liscio": s.liscio, "ipm": s.ipm, "store": s.store, "started_by": "app"}
         try:
             outcome = self._run(action, lisc, ipm, common, expected=expected, anyway=anyway)
@@ -395,8 +403,10 @@ class LinkingPanel(ipw.VBox):
                                              "the new writes and confirm again.", "warning")
             return None
         except DuplicateRisk as exc:
-            self._ask_duplicates(action, lisc, ipm, source, exc)
+            self._ask_duplicates(action, lisc, ipm, source, list(exc.candidates))
             return None
+        if action == "create_in_ipm":
+            self._finder = None  # the new IPM record is a candidate for the next create
         with s.lock:
             fresh = (self._read_back(lisc, ipm) if action in ("link", "create_in_ipm",
                                                               "create_in_liscio") else None)
@@ -427,11 +437,23 @@ class LinkingPanel(ipw.VBox):
                 return operations.create_in_ipm(self.kind, lisc, anyway=anyway, **common)
         raise ValueError(f"unknown action {action!r}")
 
+    def _duplicates_in_ipm(self, source: Record) -> list[Any]:
+        """The IPM records creating ``source`` there would likely duplicate (the engine's
+        :class:`pmtools.review.DuplicateFinder`, kept while the records stay the same)."""
+        from dataclasses import replace
+
+        from pmtools.review import DuplicateFinder
+
+        data = self.tab.data
+        if self._finder is None or self._finder[0] is not data.ipm:
+            self._finder = (data.ipm, DuplicateFinder(self.kind, Side.IPM, data.ipm))
+        linked = _linked_ids(data.state, Side.IPM)
+        return [replace(d, linked=d.id in linked) for d in self._finder[1].find(source)]
+
     def _ask_duplicates(self, action: str, lisc: Any, ipm: Any, source: Record | None,
-                        exc: Any) -> None:
+                        candidates: list[Any]) -> None:
         """List the likely duplicates a create was refused for; offer Link or Create anyway."""
         where = "IPM" if action == "create_in_ipm" else "Liscio"
-        candidates = list(getattr(exc, "candidates", ()))
         name = source.name if source is not None else ""
         rows = [[d.name, "yes" if d.linked else "no", d.reason,
                  record_detail(d.record).lstrip(" ·")] for d in candidates]

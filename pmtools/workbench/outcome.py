@@ -1,4 +1,4 @@
-"""What the linking panel says: a link's writes before it is confirmed, an action's outcome.
+"""What the linking panel says: its targets, a link's writes before it is confirmed, outcomes.
 
 Kept apart from :mod:`pmtools.workbench.linking` (its widgets) so that each stays small; the
 review panel shows a queue row's writes with the same :func:`writes_html`.
@@ -9,10 +9,69 @@ from __future__ import annotations
 from typing import Any
 
 from pmtools.plan import DecisionKind
-from pmtools.records import Side
-from pmtools.workbench.common import html_table, message_html
+from pmtools.records import Record, Side, has_value
+from pmtools.workbench.common import esc, html_table, message_html
 
 SIDE_WORDS = {"liscio": "Liscio", "ipm": "IPM"}
+NO_TARGET = ""
+
+
+def _why_html(question: str, text: str) -> str:
+    return (f"<details><summary>{esc(question)}</summary>"
+            f'<pre style="white-space:pre-wrap">{esc(text)}</pre></details>')
+
+
+def target_options(suggestions: list[Any]) -> list[tuple[str, str]]:
+    """Dropdown options for suggestions: "name — reason (score N)" → id.
+
+    A search hit says only that its name contains the search: its score means nothing to a
+    reader.
+    """
+    from pmtools.suggest import Reason
+
+    out = []
+    for s in suggestions:
+        tie = ", tied with another" if getattr(s, "tie", False) else ""
+        score = "" if s.reason is Reason.CONTAINS else f" (score {s.score:.0f}{tie})"
+        detail = record_detail(getattr(s, "record", None))
+        out.append((f"{s.name}{detail} — {s.reason}{score}", s.id))
+    return out
+
+
+def record_detail(record: Record | None) -> str:
+    """A few words telling apart records of the same name: " · email · title" or " · phone"."""
+    if record is None:
+        return ""
+    values = [record.email, record.title, record.phone, record.website]
+    return "".join(f" · {v}" for v in [str(v) for v in values if has_value(v)][:2])
+
+
+def preselect(suggestions: list[Any], *, searched: bool = False) -> str:
+    """The target to choose for the user, or NO_TARGET when a person must choose.
+
+    Only a sure suggestion is chosen in advance: the best one, not tied, with a reason short
+    of a fuzzy likeness (same name but for case, word order, LLC/Inc., same email); or the
+    only record a search found. A weak guess left selected is one click from a wrong link.
+    """
+    from pmtools.suggest import LEVEL_SCORES
+
+    if not suggestions:
+        return NO_TARGET
+    best = suggestions[0]
+    if searched and len(suggestions) == 1:
+        return best.id
+    if best.reason in LEVEL_SCORES and not getattr(best, "tie", False):
+        return best.id
+    return NO_TARGET
+
+
+def choose_label(count: int, *, searched: bool = False) -> str:
+    """The dropdown's first option when nothing is chosen in advance."""
+    if count == 0:
+        return ("(no record found: try another search)" if searched
+                else "(no suggestions: search for a record below)")
+    return f"(choose a record to link to: {count} suggestions, best first)"
+
 
 
 def writes_html(writes: Any, doing: str = "Linking", changed: str = "") -> str:
