@@ -210,3 +210,18 @@ def test_the_report_reads_ipm_cards_in_the_background_and_can_be_cancelled(synce
     assert app.report.frame is not None and len(app.report.frame) > 0
     assert "IPM cards read" in app.report.progress_text.value or \
         app.report.progress_text.value.endswith("Done.")
+
+
+def test_the_why_answer_arrives_after_the_selection(synced):
+    tab = synced.details.tabs[Kind.CONTACTS]
+    tab.status.value = "ambiguous"
+    tab.search.value = TWIN
+    # The answer is worked out in a background thread: the selection does not wait for it.
+    tab.select_row(0)
+    assert "Why is it ambiguous?" in tab.linking.explain.value
+    assert tab.linking.wait_explained(WAIT)
+    text = tab.linking.explain.value
+    assert "Working it out" not in text and TWIN in text
+    tab.select_row(1)  # the answer follows the selection
+    assert tab.linking.wait_explained(WAIT)
+    assert "Working it out" not in tab.linking.explain.value
