@@ -39,6 +39,9 @@ def app(tmp_path_factory):
                                              "", "Bartholomew", "Kettering"), external_id="s-bk")
     ipm.create_record(Kind.CONTACTS, _person(Side.IPM, "Barry Kettle", TWIN_EMAIL, "",
                                              "Barry", "Kettle"), external_id="s-bk-ipm")
+    lis.create_record(Kind.CONTACTS, _person(Side.LISCIO, "Bartholomew Kettering",
+                                             "bk.other@example.net", "", "Bartholomew",
+                                             "Kettering"), external_id="s-bk2")
     lis.create_record(Kind.ACCOUNTS, Record(side=Side.LISCIO, kind=Kind.ACCOUNTS, id="",
                                             name=STUDIO_LISCIO, website="www.lumen.example",
                                             phone="555-0161"), external_id="s-studio")
@@ -100,6 +103,15 @@ def test_create_anyway_creates_after_the_candidates_were_shown(app):
     link = store.link_for(Kind.CONTACTS, liscio_id=row["liscio_id"])
     made = app.session.ipm.get_record(Kind.CONTACTS, link.ipm_key)
     assert made.email == TWIN_EMAIL and "Kettering" in made.name
+    # The record just created is a likely duplicate for the next create too.
+    tab.status.value = "unmatched in Liscio"
+    tab.search.value = "Bartholomew Kettering"
+    [other] = [i for i, r in enumerate(tab.page_rows) if r["Liscio email"] != TWIN_EMAIL]
+    tab.select_row(other)
+    tab.linking.create_ipm_button.click()
+    table = tab.linking.confirm_text.value.split("pm-duplicates", 1)[1]
+    assert "Bartholomew Kettering" in table and "same first and last name" in table
+    tab.linking.dismiss_button.click()
 
 
 def test_link_shows_its_writes_and_applies_only_what_was_shown_then_undo(app):

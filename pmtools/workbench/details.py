@@ -108,11 +108,12 @@ def patch_kind(data: KindData, state: Any, records: Iterable[Record],
     keep = ~drop
     table = pd.concat([table[:at][keep[:at]], rows, table[at:][keep[at:]]],
                       ignore_index=True)
-    replaced = {(r.side, r.id) for r in records}
-    liscio = [r for r in data.liscio if (r.side, r.id) not in replaced]
-    ipm_records = [r for r in data.ipm if (r.side, r.id) not in replaced]
-    liscio += [r for r in records if r.side is Side.LISCIO]
-    ipm_records += [r for r in records if r.side is Side.IPM]
+    records = list(records)
+    new_liscio = {r.id: r for r in records if r.side is Side.LISCIO}
+    new_ipm = {r.id: r for r in records if r.side is Side.IPM}
+    # The lists keep their order; a record read again takes its old place, a new one ends.
+    liscio = [new_liscio.pop(r.id, r) for r in data.liscio] + list(new_liscio.values())
+    ipm_records = [new_ipm.pop(r.id, r) for r in data.ipm] + list(new_ipm.values())
     return KindData(kind=data.kind, liscio=liscio, ipm=ipm_records, state=state, table=table,
                     by_id=by_id, ambiguous=data.ambiguous)
 
@@ -196,6 +197,7 @@ class PairsTab(ipw.VBox):
         self.ctx = ctx
         self.kind = kind
         self.data: KindData | None = None
+        self.generation: object = None
         self.view: Any = None
         self.page_rows: list[dict[str, Any]] = []
         self._refresh_lock = threading.RLock()
@@ -248,6 +250,7 @@ class PairsTab(ipw.VBox):
         from pmtools.views import PairsView
 
         self.data = load_kind(self.ctx.session, self.kind, self.ctx.detailed)
+        self.generation = object()  # a full read: what was built over the old records is old
         self.view = PairsView(self.data.table)
         names = dict(self.ctx.names())
         names.update({(r.side.value, r.id): r.name for r in self.data.liscio + self.data.ipm})

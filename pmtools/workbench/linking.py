@@ -89,7 +89,8 @@ class LinkingPanel(ipw.VBox):
         self.confirm_box.add_class("pm-confirm-box")
         self.pending: dict[str, Any] | None = None  # what the confirm box would do
         self._explain_want: Any = None
-        self._finder: Any = None  # (the IPM records it holds, a DuplicateFinder over them)
+        self._finder: Any = None  # (the tab's generation, a DuplicateFinder of its IPM side)
+        self._created: list[Record] = []  # IPM records created since that finder was built
         self._explain_lock = threading.Lock()
         self._explain_thread: threading.Thread | None = None
         self.target_box = ipw.VBox([self.target, self.target_search,
@@ -405,12 +406,12 @@ class LinkingPanel(ipw.VBox):
         except DuplicateRisk as exc:
             self._ask_duplicates(action, lisc, ipm, source, list(exc.candidates))
             return None
-        if action == "create_in_ipm":
-            self._finder = None  # the new IPM record is a candidate for the next create
         with s.lock:
             fresh = (self._read_back(lisc, ipm) if action in ("link", "create_in_ipm",
                                                               "create_in_liscio") else None)
             touched = self._touched(lisc, ipm, fresh)
+        if action == "create_in_ipm" and fresh is not None:
+            self._created.append(fresh)  # a candidate for the next create's check
         text = self._headline(action, lisc, ipm, source, fresh)
         details = describe_outcome(outcome, s.store, headline=False)
         text += (" " + details) if details else ""
@@ -445,10 +446,16 @@ class LinkingPanel(ipw.VBox):
         from pmtools.review import DuplicateFinder
 
         data = self.tab.data
-        if self._finder is None or self._finder[0] is not data.ipm:
-            self._finder = (data.ipm, DuplicateFinder(self.kind, Side.IPM, data.ipm))
+        if self._finder is None or self._finder[0] is not self.tab.generation:
+            # Built once per full read (a second or so at scale 20); records created since
+            # are checked by a small finder of their own.
+            self._finder = (self.tab.generation, DuplicateFinder(self.kind, Side.IPM, data.ipm))
+            self._created = []
+        found = self._finder[1].find(source)
+        if self._created:
+            found += DuplicateFinder(self.kind, Side.IPM, self._created).find(source)
         linked = _linked_ids(data.state, Side.IPM)
-        return [replace(d, linked=d.id in linked) for d in self._finder[1].find(source)]
+        return [replace(d, linked=d.id in linked) for d in found]
 
     def _ask_duplicates(self, action: str, lisc: Any, ipm: Any, source: Record | None,
                         candidates: list[Any]) -> None:
