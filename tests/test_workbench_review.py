@@ -297,3 +297,27 @@ def test_a_bulk_apply_can_be_cancelled(app):
     for lisc, _ipm in pairs:
         assert store.link_for(Kind.CONTACTS, liscio_id=lisc) is None
     assert all(r.queue.row((Kind.CONTACTS, Side.LISCIO, lisc)) for lisc, _ipm in pairs)
+
+
+def test_a_link_in_view_details_leaves_the_queue_and_a_sync_makes_it_old(app):
+    r = app.review
+    _reset(r)
+    r.kind.value = "contacts"
+    r.side.value = "liscio"
+    r.status.value = "likely match"
+    row = r.page_rows[0]
+    app.details.load()
+    tab = app.details.tabs[Kind.CONTACTS]
+    tab.status.value = "unmatched in Liscio"
+    tab.search.value = row.name
+    index = next(i for i, x in enumerate(tab.page_rows) if x["liscio_id"] == row.record_id)
+    tab.select_row(index)
+    tab.linking.target.value = row.candidate_id
+    tab.linking.link_button.click()
+    tab.linking.confirm_button.click()
+    assert "pm-msg-success" in tab.linking.result.value, tab.linking.result.value
+    assert r.queue.row(row.key) is None
+    assert r.queue.row((row.kind, Side.IPM, row.candidate_id)) is None
+    app.sync.sync_now.click()
+    assert app.sync.wait(WAIT)
+    assert "Rebuild the queue" in r.message.value

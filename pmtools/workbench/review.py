@@ -129,6 +129,7 @@ class ReviewPanel(ipw.VBox):
                       self.create_button, self.key_buttons["accept"],
                       self.key_buttons["not_a_match"])
         self.load_button.on_click(lambda _b: self.load())
+        ctx.on_change(self._changed, touched=True)
         for w in (self.kind, self.side, self.status, self.reason, self.sort, self.score,
                   self.search):
             w.observe(lambda _c: self._filters_changed(), "value")
@@ -209,8 +210,27 @@ class ReviewPanel(ipw.VBox):
         except Exception as exc:  # a thread must report everything it meets
             self.ctx.report(exc, "building the review queue", self.message)
 
+    def _changed(self, what: str, touched: Any = None) -> None:
+        """Keep the queue true after an action elsewhere in the page (its own applies are
+        handled by :meth:`decided`): decided rows leave it; after a sync it says it is old."""
+        if self.queue is None or what == "review":
+            return
+        if touched is None:
+            self.message.value = message_html(
+                "The records changed since the queue was built: click Rebuild the queue to "
+                "see them as they are now.", "warning")
+            return
+        lids, keys = set(touched.liscio_ids), set(touched.ipm_keys)
+        rows = [r for r in self.queue if r.kind is touched.kind
+                and (r.liscio_id in lids or r.ipm_key in keys)]
+        self._drop_decided(rows)
+
     def decided(self, shown: Any) -> None:
         """After an apply: drop the decided rows (no rebuild) and read the state again."""
+        self._drop_decided(shown.items)
+
+    def _drop_decided(self, items: Any) -> None:
+        """Drop the rows of ``items`` (queue rows or preview items) now decided."""
         from pmtools.review import KindRecords
 
         state = self.ctx.session.store.state([s.kind for s in self.sources])
@@ -218,7 +238,7 @@ class ReviewPanel(ipw.VBox):
         linked = {(link.kind, Side.LISCIO, link.liscio_id) for link in state.links}
         linked |= {(link.kind, Side.IPM, link.ipm_key) for link in state.links}
         rejected = {(d.kind, d.liscio_id, d.ipm_key) for d in state.decisions}
-        done = [i for i in shown.items if i.key in linked
+        done = [i for i in items if i.key in linked
                 or (i.kind, i.liscio_id, i.ipm_key) in rejected]
         # A pair has a row on each side (each the other's candidate): both are decided.
         pairs = {(i.kind, i.liscio_id, i.ipm_key) for i in done}
