@@ -8,7 +8,6 @@ orphaned pair offers Delink. Every action says what it wrote.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import ipywidgets as ipw
@@ -38,7 +37,7 @@ from pmtools.workbench.outcome import (  # noqa: F401  (record_detail & co: thei
 )
 
 SUGGESTIONS = 20
-SEARCH_SLACK = 200  # search hits asked for beyond SUGGESTIONS: linked ones are left out after
+SEARCH_SLACK = 20  # search hits asked for beyond SUGGESTIONS: those linked since are left out
 
 
 class LinkingPanel(ipw.VBox):
@@ -50,11 +49,15 @@ class LinkingPanel(ipw.VBox):
         self.kind: Kind = tab.kind
         self.row: dict[str, Any] | None = None
         self._indexes: dict[Side, Any] = {}
+        self._linked_at: dict[Side, set[str]] = {}  # the ids linked when each index was built
         self.suggestions: list[Any] = []  # the targets offered, best first
         self.heading = ipw.HTML()
         self.heading.add_class("pm-selected")
         self.explain = ipw.HTML()
         self.explain.add_class("pm-explain")
+        self.why_button = button("Why?", "pm-why", icon="question-circle")
+        self.why_button.layout.width = "auto"
+        self.why_button.on_click(lambda _b: self.why())
         self.target = ipw.Dropdown(options=[("(no suggestions)", NO_TARGET)], value=NO_TARGET,
                                    description="Link to", layout=ipw.Layout(width="70%"))
         self.target.add_class("pm-target-select")
@@ -91,8 +94,6 @@ class LinkingPanel(ipw.VBox):
         self._explain_want: Any = None
         self._finder: Any = None  # (the tab's generation, a DuplicateFinder of its IPM side)
         self._created: list[Record] = []  # IPM records created since that finder was built
-        self._explain_lock = threading.Lock()
-        self._explain_thread: threading.Thread | None = None
         self.target_box = ipw.VBox([self.target, self.target_search,
                                     ipw.HBox([self.link_button, self.not_match_button])])
         self.buttons = (self.link_button, self.not_match_button, self.delink_button,
@@ -109,7 +110,7 @@ class LinkingPanel(ipw.VBox):
         self.create_liscio_button.on_click(lambda _b: self.act("create_in_liscio"))
         self.create_ipm_button.on_click(lambda _b: self.act("create_in_ipm"))
         self.target_search.observe(lambda _c: self._search(), "value")
-        super().__init__([self.heading, self.explain, self.target_box,
+        super().__init__([self.heading, self.why_button, self.explain, self.target_box,
                           ipw.HBox([self.delink_button, self.create_liscio_button,
                                     self.create_ipm_button]), self.confirm_box,
                           self.result])
@@ -146,13 +147,14 @@ class LinkingPanel(ipw.VBox):
         if row is None:
             self.heading.value = ""
             self._explain_want = None
+            self.why_button.layout.display = "none"
             self.explain.value = ""
             return
         status = str(row.get("status") or "")
         lisc, ipm = self.selected_key()
         names = " ↔ ".join(esc(n) for n in (row.get("Liscio name"), row.get("IPM name")) if n)
         self.heading.value = f"<b>Selected:</b> {names} <i>({esc(status)})</i>"
-        self.explain_later(lisc or ipm, status)
+        self.explain_on_request(lisc or ipm, status)
         if lisc and ipm and status in ("linked", "orphaned"):
             self.delink_button.layout.display = ""
             return
@@ -165,63 +167,55 @@ class LinkingPanel(ipw.VBox):
             self.create_liscio_button.layout.display = ""
         self._suggest()
 
-    def explain_later(self, record_id: str, status: str = "") -> None:
-        """Show the Why question now and its answer when worked out, in a background thread.
+    def explain_on_request(self, record_id: str, status: str = "") -> None:
+        """Offer "Why is it …?" for the selected record; the answer is worked out on a click.
 
-        The answer runs the matcher over every record (seconds at scale 20): worked out in the
-        click, it would hold the page that long after every selection and action. Only the
-        latest selection's answer is worked out and shown.
+        The answer runs the matcher over every record (seconds at scale 20): worked out on
+        every selection or action, it would hold the page (and the next action) that long.
         """
         question = "Why is it linked?" if status == "linked" else f"Why is it {status or 'so'}?"
-        self._explain_want = (record_id, question, self.tab.data)
-        self.explain.value = _why_html(question, "Working it out…")
-        with self._explain_lock:
-            if self._explain_thread is not None and self._explain_thread.is_alive():
-                return  # it picks up the latest wish when it finishes the one it is on
-            self._explain_thread = threading.Thread(target=self._explain_loop, daemon=True,
-                                                    name="pmtools-explain")
-            self._explain_thread.start()
+        self._explain_want = (record_id, question)
+        self.why_button.description = question
+        self.why_button.layout.display = ""
+        self.explain.value = ""
 
-    def wait_explained(self, timeout: float | None = None) -> bool:
-        """Wait for the Why answer being worked out; True when none is."""
-        thread = self._explain_thread
-        if thread is not None:
-            thread.join(timeout)
-            return not thread.is_alive()
-        return True
+    def why(self) -> None:
+        """Work out and show why the selected record is (not) linked."""
+        self.ctx.guard("working out why", self._why, self.result, exclusive=False)
 
-    def _explain_loop(self) -> None:
+    def _why(self) -> None:
         from pmtools.explain import explain_record
 
-        done = None
-        while True:
-            with self._explain_lock:
-                want = self._explain_want
-                if want is done or want is None:
-                    self._explain_thread = None
-                    return
-            record_id, question, data = want
-            try:
-                text = explain_record(self.kind, record_id, liscio_records=data.liscio,
-                                      ipm_records=data.ipm, state=data.state).text
-            except Exception as exc:  # a thread must report everything it meets
-                self.ctx.report(exc, "working out why")
-                text = "It could not be worked out: the log panel has the details."
-            if self._explain_want is want:
-                self.explain.value = _why_html(question, text)
-            done = want
+        if self._explain_want is None:
+            return
+        record_id, question = self._explain_want
+        data = self.tab.data
+        text = explain_record(self.kind, record_id, liscio_records=data.liscio,
+                              ipm_records=data.ipm, state=data.state).text
+        self.explain.value = _why_html(question, text, open_=True)
 
     def _index(self, side: Side) -> Any:
-        """The suggestion index over the records of ``side`` (linked ones are excluded when
-        asked: the index outlives a link, which redraws a row in a fraction of a second
-        while building an index of 18,000 people takes longer)."""
+        """The suggestion index over the records of ``side`` unlinked when it was built.
+
+        It outlives the actions after it (building an index of 18,000 people takes longer
+        than an action may): records linked since are excluded when ranking
+        (:meth:`_linked_since`).
+        """
         if side not in self._indexes:
             from pmtools.suggest import SuggestionIndex
 
             data = self.tab.data
+            linked = _linked_ids(data.state, side)
             records = data.ipm if side is Side.IPM else data.liscio
-            self._indexes[side] = SuggestionIndex([r for r in records if not r.archived])
+            self._indexes[side] = SuggestionIndex(
+                [r for r in records if r.id not in linked and not r.archived])
+            self._linked_at[side] = linked
         return self._indexes[side]
+
+    def _linked_since(self, side: Side) -> set[str]:
+        """Ids of ``side`` linked since its index was built (a few, not 15,000)."""
+        self._index(side)
+        return _linked_ids(self.tab.data.state, side) - self._linked_at[side]
 
     def _suggest(self) -> None:
         side, record = self._source()
@@ -231,7 +225,7 @@ class LinkingPanel(ipw.VBox):
         other = Side.IPM if side is Side.LISCIO else Side.LISCIO
         state = self.tab.data.state
         rejected = _rejected(state, side, record.id)  # "not a match" before
-        rejected |= _linked_ids(state, other)
+        rejected |= self._linked_since(other)
         # An ambiguous name is a person's call: several records share it, so none is chosen.
         ambiguous = str((self.row or {}).get("status") or "") == "ambiguous"
         self._set_targets(self._index(other).rank(record, limit=SUGGESTIONS, exclude=rejected),
@@ -244,7 +238,7 @@ class LinkingPanel(ipw.VBox):
             return
         side, _record = self._source()
         other = Side.IPM if side is Side.LISCIO else Side.LISCIO
-        linked = _linked_ids(self.tab.data.state, other)
+        linked = self._linked_since(other)
         found = self._index(other).search(query, limit=SUGGESTIONS + SEARCH_SLACK)
         self._set_targets([f for f in found if f.id not in linked][:SUGGESTIONS], searched=True)
 

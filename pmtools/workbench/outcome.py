@@ -16,8 +16,8 @@ SIDE_WORDS = {"liscio": "Liscio", "ipm": "IPM"}
 NO_TARGET = ""
 
 
-def _why_html(question: str, text: str) -> str:
-    return (f"<details><summary>{esc(question)}</summary>"
+def _why_html(question: str, text: str, *, open_: bool = False) -> str:
+    return (f"<details{' open' if open_ else ''}><summary>{esc(question)}</summary>"
             f'<pre style="white-space:pre-wrap">{esc(text)}</pre></details>')
 
 
