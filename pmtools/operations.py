@@ -60,8 +60,8 @@ def link(kind: Kind, liscio_id: str, ipm_key: str, *, store: Store, liscio: Conn
             if (now.writes, now.unread) != (expected.writes, expected.unread):
                 raise PlanChanged(
                     f"{liscio_rec.name!r} or {ipm_rec.name!r} changed since the preview: "
-                    f"linking would now write: {now.text()}. Review the new writes and "
-                    f"confirm again.", plan=now)
+                    f"linking would now write: {'; '.join(now.text().splitlines())}. Review "
+                    f"the new writes and confirm again.", plan=now)
 
         def work(applier: Applier) -> str:
             from pmtools.planner import plan_pair
@@ -124,26 +124,29 @@ def not_a_match(kind: Kind, liscio_id: str, ipm_key: str, *, store: Store,
 
 
 def create_in_ipm(kind: Kind, liscio_id: str, *, store: Store, liscio: Connector,
-                  ipm: Connector, started_by: str = "cli", anyway: bool = False
-                  ) -> OperationResult:
+                  ipm: Connector, started_by: str = "cli", anyway: bool = False,
+                  finder: Any = None) -> OperationResult:
     """Create the IPM record of a Liscio one, link them and apply the first sync.
 
     Refused with DuplicateRisk (naming the candidates) when IPM likely holds the record
     already (:func:`pmtools.review.likely_duplicates`), unless ``anyway`` — IPM cannot delete.
+    ``finder`` (a :class:`pmtools.review.DuplicateFinder` over IPM's records, which the app
+    builds once from the records it shows) saves reading every record for the check.
     """
     return _create(Kind(kind), Side.IPM, liscio_id, store=store, liscio=liscio, ipm=ipm,
-                   started_by=started_by, anyway=anyway)
+                   started_by=started_by, anyway=anyway, finder=finder)
 
 
 def create_in_liscio(kind: Kind, ipm_key: str, *, store: Store, liscio: Connector,
-                     ipm: Connector, started_by: str = "cli", anyway: bool = False
-                     ) -> OperationResult:
+                     ipm: Connector, started_by: str = "cli", anyway: bool = False,
+                     finder: Any = None) -> OperationResult:
     """Create the Liscio record of an IPM one, link them and apply the first sync.
 
-    Refused with DuplicateRisk when Liscio likely holds the record already, unless ``anyway``.
+    Refused with DuplicateRisk when Liscio likely holds the record already, unless ``anyway``;
+    ``finder`` as for :func:`create_in_ipm` (over Liscio's records).
     """
     return _create(Kind(kind), Side.LISCIO, ipm_key, store=store, liscio=liscio, ipm=ipm,
-                   started_by=started_by, anyway=anyway)
+                   started_by=started_by, anyway=anyway, finder=finder)
 
 
 def duplicates_for_create(kind: Kind, target: Side, source: Record, *, store: Store,
@@ -220,7 +223,8 @@ def status(*, store: Store) -> dict[str, Any]:
 
 # -- helpers ---------------------------------------------------------------------------------
 def _create(kind: Kind, target: Side, source_id: str, *, store: Store, liscio: Connector,
-            ipm: Connector, started_by: str, anyway: bool = False) -> OperationResult:
+            ipm: Connector, started_by: str, anyway: bool = False,
+            finder: Any = None) -> OperationResult:
     source_side = Side.LISCIO if target is Side.IPM else Side.IPM
     with store.lock(by=started_by):
         _refuse_if_linked(store, kind, **({"liscio_id": source_id} if target is Side.IPM
@@ -232,8 +236,11 @@ def _create(kind: Kind, target: Side, source_id: str, *, store: Store, liscio: C
         if not anyway:
             from pmtools.review.duplicates import describe_duplicates
 
-            found = duplicates_for_create(kind, target, source, store=store, liscio=liscio,
-                                          ipm=ipm)
+            if finder is not None and (finder.kind, finder.side) == (kind, target):
+                found = finder.find(source)
+            else:
+                found = duplicates_for_create(kind, target, source, store=store,
+                                              liscio=liscio, ipm=ipm)
             if found:
                 raise DuplicateRisk(describe_duplicates(source.name, target, found),
                                     candidates=tuple(found))

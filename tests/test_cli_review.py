@@ -173,3 +173,14 @@ def test_create_in_ipm_is_refused_next_to_a_likely_duplicate(synced, tmp_path, c
                    and r["Suggested ID"] != row["Record ID"])
     assert main(["create-in-liscio", ipm_row["Kind"], ipm_row["Record ID"]]) == 3
     assert ipm_row["Suggested Name"] in capsys.readouterr().err
+
+
+def test_import_progress_is_a_line_per_tenth(capsys):
+    from pmtools.cli.review import _Progress
+
+    progress = _Progress()
+    for done in range(0, 201):
+        progress("linking", done, 200, "link accounts")
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "applying: 0 of 200 changes" and lines[-1] == "applying: 200 of 200 changes"
+    assert len(lines) == 11

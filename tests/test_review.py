@@ -144,6 +144,15 @@ def test_pair_writes_before_after_and_what_is_not_read():
     assert [x.text() for x in w.writes] == ["IPM title: CFO → Owner"]
 
 
+def test_a_rows_writes_are_those_of_its_suggestion(queue):
+    from pmtools.review import row_writes
+
+    for side, rid in ((L, "a1"), (I, "K1")):  # the same pair from either side
+        w = row_writes(queue.row((A, side, rid)))
+        assert (w.liscio_id, w.ipm_key, w.unread) == ("a1", "K1", ("address",))
+    assert row_writes(queue.row((A, L, "a2"))) is None  # no candidate
+
+
 @pytest.mark.parametrize(("record", "others", "reasons"), [
     (rec(L, C, "x", "Zoe Allen", email="zoe.allen@gmail.com"),
      [rec(I, C, "P1", "Allen, Zoë", email="Zoe.Allen@gmail.com")],
@@ -240,3 +249,18 @@ def test_a_bulk_preview_of_many_links_is_one_pass():
     shown = preview([decide(kind, L, r.record_id, Verdict.LINK) for r in rows], queue=queue,
                     sources=srcs)
     assert shown.counts()["links"] == n and not shown.refused
+
+
+def test_without_answers_as_a_queue_built_without_those_rows(queue):
+    from pmtools.review import ReviewQueue
+
+    gone = [(A, L, "a1"), (C, I, "P2"), (A, L, "not-there")]
+    fast = queue.without(gone)
+    slow = ReviewQueue(r for r in queue.rows if r.key not in set(gone))
+    assert fast.rows == slow.rows
+    for filters in ({}, {"status": ["ambiguous"]}, {"search": "smith"}, {"sort": "score"},
+                    {"reason": ["same email"], "side": "ipm"}, {"min_score": 90}):
+        assert fast.select(**filters) == slow.select(**filters), filters
+        assert fast.counts(**{k: v for k, v in filters.items() if k != "sort"}) == \
+            slow.counts(**{k: v for k, v in filters.items() if k != "sort"})
+    assert queue.without([]) is queue

@@ -154,6 +154,8 @@ def test_load_card_reads_a_missing_address_once(world):
     assert ipm.detail_loads == loads + 1
     assert load_card(A, card, ipm=ipm, store=store) is card and ipm.detail_loads == loads + 1
     assert store.cached_details(A, [row.id])[row.id][0].address == card.address
+    again = load_card(A, row, ipm=ipm, store=store)  # the list row again: the cache answers
+    assert again.address == card.address and ipm.detail_loads == loads + 1
 
 
 def test_create_is_refused_next_to_a_likely_duplicate_unless_anyway(world):
@@ -165,6 +167,13 @@ def test_create_is_refused_next_to_a_likely_duplicate_unless_anyway(world):
     assert "Allen, Zoë" in message and "same email" in message and zoe.id not in message
     assert [d.name for d in caught.value.candidates] == ["Allen, Zoë"]
     assert len([r for r in ipm.records[C].values() if r.last_name == "Allen"]) == 1
+    from pmtools.review import DuplicateFinder
+
+    finder = DuplicateFinder(C, I, list(ipm.iter_records(C)))  # what the app holds already
+    pulls = len(ipm.pulls)
+    with pytest.raises(DuplicateRisk, match="Allen, Zoë"):
+        operations.create_in_ipm(C, zoe.id, store=store, liscio=liscio, ipm=ipm, finder=finder)
+    assert len(ipm.pulls) == pulls  # the finder spared listing IPM again
     made = operations.create_in_ipm(C, zoe.id, store=store, liscio=liscio, ipm=ipm,
                                     anyway=True)
     assert made.outcome == "done" and len(ipm.by_name(C, "Zoe Allen")) == 1
@@ -194,3 +203,27 @@ def test_spreadsheet_round_trip(world, tmp_path, suffix):
     assert [(d.verdict, d.row) for d in decisions] == [
         (Verdict.LINK, elm + 2), (Verdict.NOT_A_MATCH, int(frame.index[
             frame["Name"] == "Dan Brown"][0]) + 2)]
+
+
+def test_a_previews_unread_cards_are_read_then_previewed_again(world):
+    from pmtools.review import load_cards, unread_records, with_cards
+
+    liscio, ipm, store = world
+    sources = load_sources(store=store, liscio=liscio, ipm=ipm)
+    queue = build_queue(sources)
+    decisions = [decision(liscio, A, "Elm Studios L.L.C.", Verdict.LINK)]
+    shown = preview(decisions, queue=queue, sources=sources)
+    assert shown.counts()["fields_not_read"] == 1 and "not read yet" in shown.text()
+    unread = unread_records(shown)
+    assert [r.name for r in unread[A]] == ["Elm Studios LLC"]
+    seen = []
+    cards = load_cards(A, unread[A], ipm=ipm, store=store,
+                       progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 1)] and str(next(iter(cards.values())).address) == "5 Elm St"
+    sources = [with_cards(s, cards.values()) for s in sources]
+    again = preview(decisions, queue=queue, sources=sources)
+    assert again.counts()["fields_not_read"] == 0
+    assert "Liscio address: (empty) → 5 Elm St" in again.text()
+    stop = threading.Event()
+    stop.set()
+    assert load_cards(A, unread[A], ipm=ipm, cancel=stop) == {}

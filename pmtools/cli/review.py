@@ -98,7 +98,15 @@ def cmd_import(args: argparse.Namespace) -> int:
             print(f"nothing was written: run `pmtools review import {args.file} --yes` to "
                   f"apply these decisions")
             return EXIT_OK
-        result = apply_preview(shown, store=store, liscio=liscio, ipm=ipm, started_by="cli")
+        try:
+            result = apply_preview(shown, store=store, liscio=liscio, ipm=ipm,
+                                   started_by="cli", progress=_Progress())
+        except KeyboardInterrupt:
+            run = store.runs()[-1]
+            print(f"pmtools: interrupted: what review run {run['id']} applied stays applied "
+                  f"(`pmtools undo {run['id']}` takes it back); export the review again for "
+                  f"what is left", file=sys.stderr)
+            return 130
     for error in result.errors:
         print(f"error: {error}", file=sys.stderr)
     for late in result.refused:
@@ -106,3 +114,16 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(f"review run {result.run_id} {result.outcome}: {result.message} "
           f"(`pmtools undo {result.run_id}` takes it back)")
     return EXIT_RECORD_ERRORS if result.outcome == "done_with_errors" else EXIT_OK
+
+
+class _Progress:
+    """Progress on stderr: a line at each tenth of the changes (IPM writes take minutes)."""
+
+    def __init__(self) -> None:
+        self.shown = -1
+
+    def __call__(self, stage: str, done: int, total: int, message: str) -> None:
+        tenth = 10 * done // total if total else 10
+        if total >= 20 and tenth > self.shown:
+            self.shown = tenth
+            print(f"applying: {done:,} of {total:,} changes", file=sys.stderr, flush=True)

@@ -17,7 +17,13 @@ The API (stable: names are added, never renamed)::
 
     # what linking one pair would write, before → after on both sides
     pair_writes(kind, liscio_record, ipm_record)       # PairWrites; .unread: card not loaded
+    row_writes(row)                                    # the same for a queue row's suggestion
     load_card(kind, ipm_record, ipm=ipm, store=store)  # reads the IPM card (one request)
+    # a bulk preview with IPM fields "not read yet": read those cards (progress, cancel),
+    # then preview again with the loaded records
+    cards = load_cards(kind, unread_records(shown)[kind], ipm=ipm, store=store,
+                       progress=lambda done, total: ..., cancel=event)
+    sources = [with_cards(s, cards.values()) for s in sources]
     link_preview(kind, liscio_id, ipm_key, liscio=..., ipm=...)   # from fresh reads
     operations.link(kind, liscio_id, ipm_key, ..., expected=that_preview)
 
@@ -45,7 +51,6 @@ from pmtools.review.bulk import (
     Refusal,
     ReviewDecision,
     Verdict,
-    apply_preview,
     preview,
 )
 from pmtools.review.data import ipm_records, load_sources, with_cards
@@ -56,6 +61,7 @@ from pmtools.review.duplicates import (
     describe_duplicates,
     likely_duplicates,
 )
+from pmtools.review.run import apply_preview
 from pmtools.review.queue import (
     KindRecords,
     QueueKey,
@@ -81,8 +87,11 @@ from pmtools.review.writes import (
     PairWrites,
     link_preview,
     load_card,
+    load_cards,
     pair_writes,
+    row_writes,
     show_value,
+    unread_records,
 )
 
 __all__ = [
@@ -90,7 +99,7 @@ __all__ = [
     "DuplicateFinder", "FieldWrite", "KindRecords", "PairWrites", "PreviewItem", "QueueKey",
     "QueuePage", "QueueRow", "QueueStatus", "Refusal", "ReviewDecision", "ReviewQueue",
     "RowProblem", "Verdict", "apply_preview", "build_queue", "describe_duplicates",
-    "ipm_records", "likely_duplicates", "link_preview", "load_card", "load_sources",
-    "other_side", "pair_writes", "parse_decisions", "preview", "read_sheet", "show_value",
-    "tells_apart", "to_frame", "with_cards", "write_sheet",
+    "ipm_records", "likely_duplicates", "link_preview", "load_card", "load_cards", "load_sources",
+    "other_side", "pair_writes", "parse_decisions", "row_writes", "preview", "read_sheet", "show_value",
+    "tells_apart", "to_frame", "unread_records", "with_cards", "write_sheet",
 ]

@@ -17,7 +17,14 @@ import numpy as np
 from pmtools.names import fold_for_search
 from pmtools.plan import DecisionKind, LinkStatus, SyncState
 from pmtools.records import Kind, Record, Side, has_value
-from pmtools.suggest import Reason, Suggestion, SuggestionIndex, display_name, search_text, search_words
+from pmtools.suggest import (
+    Reason,
+    Suggestion,
+    SuggestionIndex,
+    display_name,
+    search_text,
+    search_words,
+)
 
 __all__ = ["KindRecords", "QueueKey", "QueuePage", "QueueRow", "QueueStatus", "ReviewQueue",
            "build_queue", "other_side", "tells_apart"]
@@ -54,22 +61,15 @@ class KindRecords:
     ipm: tuple[Record, ...]
     state: SyncState
     accounts: Mapping[str, str] = field(default_factory=dict)
+    # Records by side and id, filled on first use (a frozen object may fill its own dict).
+    _by: dict[Side, dict[str, Record]] = field(default_factory=dict, init=False, repr=False)
 
     def record(self, side: Side, record_id: str) -> Record | None:
         """The record of ``side`` with ``record_id``, or None."""
-        return self._by_id(side).get(record_id)
-
-    def _by_id(self, side: Side) -> dict[str, Record]:
-        cache = _BY_ID.get(id(self))
-        if cache is None or cache[0] is not self:
-            cache = (self, {Side.LISCIO: {r.id: r for r in self.liscio},
-                            Side.IPM: {r.id: r for r in self.ipm}})
-            _BY_ID[id(self)] = cache
-        return cache[1][side]
-
-
-# Look-up tables of KindRecords, built on first use (the dataclass is frozen and slotted).
-_BY_ID: dict[int, tuple[KindRecords, dict[Side, dict[str, Record]]]] = {}
+        if not self._by:
+            self._by[Side.LISCIO] = {r.id: r for r in self.liscio}
+            self._by[Side.IPM] = {r.id: r for r in self.ipm}
+        return self._by[side].get(record_id)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -335,9 +335,27 @@ class ReviewQueue:
         return out
 
     def without(self, keys: Iterable[QueueKey]) -> ReviewQueue:
-        """The queue without the rows of ``keys`` (records just decided): no rebuild."""
-        gone = {(Kind(k), Side(s), i) for k, s, i in keys}
-        return ReviewQueue(r for r in self.rows if r.key not in gone)
+        """The queue without the rows of ``keys`` (records just decided): no rebuild.
+
+        The rows keep their order and their precomputed columns (a few milliseconds at scale
+        20, where building the queue takes seconds).
+        """
+        gone = [self._position.get((Kind(k), Side(s), i)) for k, s, i in keys]
+        drop = [i for i in gone if i is not None]
+        if not drop:
+            return self
+        keep = np.ones(len(self.rows), dtype=bool)
+        keep[drop] = False
+        index = np.flatnonzero(keep)
+        out = object.__new__(ReviewQueue)
+        out.rows = tuple(self.rows[i] for i in index)
+        out._position = {r.key: n for n, r in enumerate(out.rows)}
+        out._kind, out._side = self._kind[index], self._side[index]
+        out._status, out._score = self._status[index], self._score[index]
+        out._reasons, out._reason = self._reasons, self._reason[index]
+        out._names = [self._names[i] for i in index]
+        out._search = None
+        return out
 
     def _hits(self, *, kind: Kind | str | None = None, side: Side | str | None = None,
               status: Collection[QueueStatus | str] | None = None,

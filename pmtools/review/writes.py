@@ -10,14 +10,16 @@ which :func:`pmtools.operations.link` applies only while they are still the same
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pmtools.plan import Op
 from pmtools.records import FieldValue, Kind, Record, Side
 from pmtools.reports import format_value
 
-__all__ = ["FieldWrite", "PairWrites", "load_card", "link_preview", "pair_writes",
-           "show_value"]
+__all__ = ["FieldWrite", "PairWrites", "link_preview", "load_card", "load_cards",
+           "pair_writes", "row_writes", "show_value", "unread_records"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,6 +88,18 @@ def pair_writes(kind: Kind, liscio: Record, ipm: Record) -> PairWrites:
                       liscio_name=liscio.name, ipm_name=ipm.name, writes=writes, unread=unread)
 
 
+def row_writes(row) -> PairWrites | None:
+    """What linking a queue row's record with its candidate would write; None without one.
+
+    ``unread`` on the result says which IPM fields wait for the card (:func:`load_card`).
+    """
+    if row.record is None or row.candidate is None:
+        return None
+    liscio, ipm = ((row.record, row.candidate) if row.side is Side.LISCIO
+                   else (row.candidate, row.record))
+    return pair_writes(row.kind, liscio, ipm)
+
+
 def load_card(kind: Kind, record: Record, *, ipm, store=None) -> Record:
     """``record`` (an IPM record) with its details loaded: one request when they are missing.
 
@@ -94,11 +108,60 @@ def load_card(kind: Kind, record: Record, *, ipm, store=None) -> Record:
     """
     if record.details_complete:
         return record
+    if store is not None:  # a card Sync Now read, still current, costs no request
+        cached = _cached_cards(store, Kind(kind), [record])
+        if record.id in cached:
+            return cached[record.id]
     loaded = ipm.load_details(Kind(kind), [record])
     fresh = loaded[0] if loaded else record
     if store is not None and fresh.details_complete:
         store.cache_details(Kind(kind), [fresh])
     return fresh
+
+
+CARD_BATCH = 25  # cards read between two progress reports / cancel checks (as Sync Now)
+
+
+def load_cards(kind: Kind, records: Sequence[Record], *, ipm, store=None,
+               progress: Callable[[int, int], None] | None = None,
+               cancel: threading.Event | None = None) -> dict[str, Record]:
+    """The IPM ``records`` lacking details, with their cards read (one request each).
+
+    For a bulk preview whose IPM fields are "not read yet": returns key → loaded record (pass
+    them to :func:`pmtools.review.with_cards` and preview again). ``progress(done, total)``
+    after each batch; ``cancel`` stops between batches (what was read is returned).
+    """
+    todo = [r for r in records if r.side is Side.IPM and not r.details_complete]
+    todo = list({r.id: r for r in todo}.values())
+    loaded: dict[str, Record] = _cached_cards(store, Kind(kind), todo) if store else {}
+    todo = [r for r in todo if r.id not in loaded]
+    for start in range(0, len(todo), CARD_BATCH):
+        if cancel is not None and cancel.is_set():
+            break
+        batch = ipm.load_details(Kind(kind), todo[start:start + CARD_BATCH])
+        fresh = [r for r in batch if r.details_complete]
+        if store is not None and fresh:
+            store.cache_details(Kind(kind), fresh)
+        loaded.update((r.id, r) for r in fresh)
+        if progress is not None:
+            progress(min(start + CARD_BATCH, len(todo)), len(todo))
+    return loaded
+
+
+def _cached_cards(store, kind: Kind, rows: Sequence[Record]) -> dict[str, Record]:
+    """Cards in the state file's details cache whose record has not changed since."""
+    cached = store.cached_details(kind, [r.id for r in rows])
+    return {r.id: cached[r.id][0] for r in rows if r.id in cached and r.modified_at
+            and cached[r.id][0].modified_at == r.modified_at}
+
+
+def unread_records(shown) -> dict[Kind, list[Record]]:
+    """The IPM records of a bulk preview whose fields wait for their card, per kind."""
+    out: dict[Kind, list[Record]] = {}
+    for item in getattr(shown, "items", ()):
+        if item.writes is not None and item.writes.unread and item.ipm_record is not None:
+            out.setdefault(item.kind, []).append(item.ipm_record)
+    return out
 
 
 def link_preview(kind: Kind, liscio_id: str, ipm_key: str, *, liscio, ipm) -> PairWrites:
