@@ -3,7 +3,8 @@
 The demo firm at a simulator scale (20: about 6,000 organizations and 18,000 people) is synced
 once, View Details opened, and then single actions are clicked in-process as the page clicks
 them: *Link* (its preview of the writes, then the confirmation), *Not a match*, *Create in
-IPM* (held back when a likely duplicate exists: that answer is timed too). Each time is server
+IPM* (held back when a likely duplicate exists: that answer is timed too, and at scale 20
+most demo records picked have one). Each time is server
 side, from the click to the page being usable again (the table redrawn, the action's message
 shown) — issue 10's goal is a p95 under 0.5 s at scale 20. The queue's build and its bulk
 preview are timed beside them. Wall-clock times are reported, never asserted in tests.
