@@ -226,3 +226,11 @@ def test_the_why_answer_is_worked_out_on_request(synced):
     assert "Why is it ambiguous?" in text and TWIN in text
     tab.select_row(1)  # a new selection: a new question, the old answer gone
     assert tab.linking.explain.value == ""
+
+
+def test_one_suggestion_is_said_in_the_singular():
+    from pmtools.workbench.linking import choose_label
+
+    assert choose_label(1) == "(choose a record to link to: 1 suggestion)"
+    assert "2 suggestions, best first" in choose_label(2)
+    assert "no suggestions" in choose_label(0)

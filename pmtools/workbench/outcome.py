@@ -70,8 +70,9 @@ def choose_label(count: int, *, searched: bool = False) -> str:
     if count == 0:
         return ("(no record found: try another search)" if searched
                 else "(no suggestions: search for a record below)")
+    if count == 1:
+        return "(choose a record to link to: 1 suggestion)"
     return f"(choose a record to link to: {count} suggestions, best first)"
-
 
 
 def writes_html(writes: Any, doing: str = "Linking", changed: str = "") -> str:
