@@ -385,11 +385,11 @@ class LinkingPanel(ipw.VBox):
             if found:
                 self._ask_duplicates(action, lisc, ipm, source, found)
                 return None
-            # Checked just now, against the same IPM records the engine's guard reads (those
-            # Sync Now cached, with pmtools' creates since), but held in this page: the
-            # engine's check would read every Liscio record again first.
-            anyway = True
         common = {"liscio": s.liscio, "ipm": s.ipm, "store": s.store, "started_by": "app"}
+        if action == "create_in_ipm" and self._finder is not None:
+            # The engine checks again with the finder this page holds (the same IPM records
+            # its guard reads), instead of reading every record again first.
+            common["finder"] = self._finder[1]
         try:
             outcome = self._run(action, lisc, ipm, common, expected=expected, anyway=anyway)
         except PlanChanged as exc:  # the records changed since the person saw the writes
