@@ -72,12 +72,14 @@ class DuplicateRisk(PreflightRefused):
 class PlanChanged(PmtoolsError):
     """Applying a previewed plan was refused: planned again, it is no longer the same.
 
-    ``plan`` is the new plan, to be shown for a new confirmation. Nothing was written.
+    ``plan`` is the new plan, to be shown for a new confirmation; ``records`` the records it
+    was planned from (to name them). Nothing was written.
     """
 
-    def __init__(self, message: str, *, plan: object) -> None:
+    def __init__(self, message: str, *, plan: object, records: object = None) -> None:
         super().__init__(message)
         self.plan = plan
+        self.records = records
 
 
 class LockHeld(PmtoolsError):

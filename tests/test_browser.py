@@ -32,6 +32,9 @@ XSS = "<img src=x onerror=alert(1)>"
 LISCIO_NAME = "Quixotic Zebra Widgets LLC"
 IPM_NAME = "Quixotic Zebra Widgets, Inc."
 TIMEOUT = 90_000
+ZOE_LAST = "Quillfeather"
+ZOE_EMAIL = "zoe.quillfeather@example.net"
+PUNCT = "same name but for LLC/Inc./punctuation"
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +55,11 @@ def served(tmp_path_factory, jupyter_dirs):
                          external_id="browser-zebra")
     ipm.create_record(Kind.ACCOUNTS, Record(side=Side.IPM, kind=Kind.ACCOUNTS, id="",
                                             name=IPM_NAME), external_id="browser-zebra-ipm")
+    for system, side, first, ext in ((liscio, Side.LISCIO, "Zoe", "browser-zoe"),
+                                     (ipm, Side.IPM, "Zoë", "browser-zoe-ipm")):
+        system.create_record(Kind.CONTACTS, Record(
+            side=side, kind=Kind.CONTACTS, id="", name=f"{first} {ZOE_LAST}", first_name=first,
+            last_name=ZOE_LAST, email=ZOE_EMAIL), external_id=ext)
     env = {**os.environ, **jupyter_dirs, "PMTOOLS_STATE": str(settings.state_path),
            "PMTOOLS_LISCIO_URL": settings.liscio_url, "PMTOOLS_IPM_URL": settings.ipm_url,
            "PMTOOLS_LISCIO_TOKEN": settings.liscio_token, "PMTOOLS_IPM_TOKEN": settings.ipm_token,
@@ -145,12 +153,15 @@ def _walk_through(served, page):
     wait_text(page, f"{tab} table.dataTable tbody", IPM_NAME)
     wait_text(page, f"{tab} table.dataTable tbody", "unmatched in Liscio")
     page.select_option(f"{tab} .pm-record-select select",
-                       label=f"{LISCIO_NAME} [unmatched in Liscio]")
+                       label=f"{LISCIO_NAME} · 555-0199 [unmatched in Liscio]")
     wait_text(page, f"{tab} .pm-target-select select", IPM_NAME)
     options = page.locator(f"{tab} .pm-target-select select").text_content()
     assert "LLC/Inc." in options.replace("\u00a0", " ")
     shot(page, "04-suggestions")
     page.click(f"{tab} button.pm-link")
+    wait_text(page, f"{tab} .pm-confirm-text", "Nothing is written until you confirm")
+    wait_text(page, f"{tab} .pm-confirm-text", "555-0199")  # the IPM phone it would write
+    page.click(f"{tab} button.pm-confirm-link")
     wait_text(page, f"{tab} .pm-action-result", "Linked")
     wait_text(page, f"{tab} table.dataTable tbody", "manual")
     rows = page.locator(f"{tab} table.dataTable tbody tr")
@@ -196,3 +207,106 @@ def _walk_through(served, page):
     assert dialogs == []
     assert page.locator(".jp-OutputArea-output pre").filter(has_text="Traceback").count() == 0
     assert not [e for e in errors if "alert" in e]
+
+
+def test_bulk_review_create_guard_and_undo_in_a_browser(served, page):
+    try:
+        _review(served, page)
+    except BaseException:
+        shot(page, "review-failure")
+        (ARTIFACTS / "review-failure.txt").write_text(page.inner_text("body"),
+                                                      encoding="utf-8")
+        raise
+
+
+def _review(served, page):
+    from pmtools.workbench.session import open_store
+
+    page.set_default_timeout(TIMEOUT)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(served["url"])
+    page.wait_for_selector("button.pm-sync-now")
+    if not page.locator("button.pm-stage-linking.pm-stage-done").count():
+        page.click("button.pm-sync-now")
+        page.wait_for_selector("button.pm-stage-linking.pm-stage-done")
+    store = open_store(served["settings"].state_path)
+    try:
+        _bulk_then_undo(served, page, store)
+    finally:
+        store.close()
+
+
+def _bulk_then_undo(served, page, store):
+    # The queue: filter by reason, select all it shows, preview, confirm.
+    page.click("button.pm-review-load")
+    wait_text(page, ".pm-review-badges", "to decide")
+    page.select_option(".pm-review-kind select", label="Accounts")
+    page.select_option(".pm-review-reason select", label=PUNCT)
+    wait_text(page, ".pm-review-table", PUNCT)
+    page.click("button.pm-review-select-all")
+    wait_text(page, ".pm-review-selection", "selected")
+    page.click("button.pm-review-link")
+    wait_text(page, ".pm-bulk-preview", "Nothing is written until you click Apply")
+    shot(page, "11-review-preview")
+    before = {(link.liscio_id, link.ipm_key) for link in store.links()}
+    page.click("button.pm-bulk-apply")
+    wait_text(page, ".pm-bulk-summary", "undoable")
+    shot(page, "12-review-applied")
+    run = store.runs()[-1]
+    assert run["command"] == "review" and run["outcome"] == "done", run
+    made = [link for link in store.links(Kind.ACCOUNTS)
+            if (link.liscio_id, link.ipm_key) not in before]
+    assert made
+    # In the simulator: each pair's first sync wrote Liscio's values to IPM where set.
+    lis = served["liscio"].get_record(Kind.ACCOUNTS, made[0].liscio_id)
+    ipm = served["ipm"].get_record(Kind.ACCOUNTS, made[0].ipm_key)
+    for f in ("phone", "website"):
+        if getattr(lis, f):
+            assert getattr(ipm, f) == getattr(lis, f), f
+    # In View Details: the pair is linked.
+    page.click("button.pm-view-details")
+    tab = ".pm-tab-accounts"
+    page.wait_for_selector(f"{tab} table.dataTable tbody tr")
+    page.fill(f"{tab} .pm-search input", lis.name)
+    wait_text(page, f"{tab} table.dataTable tbody", "linked")
+    shot(page, "13-review-linked-in-details")
+
+    # One by one with the keyboard: N moves to the next record, P back.
+    page.select_option(".pm-review-reason select", label="Every reason")
+    page.click(".pm-review-keys .pm-keys-box")
+    first = page.inner_text(".pm-review-detail .pm-review-current")
+    page.keyboard.press("n")
+    page.wait_for_function(
+        "t => document.querySelector('.pm-review-detail .pm-review-current').innerText != t",
+        arg=first)
+    page.keyboard.press("p")
+    wait_text(page, ".pm-review-detail .pm-review-current", first.split(" (")[0])
+
+    # A Create in IPM next to a same-email record is stopped, the candidate shown.
+    page.locator(".pm-details-tabs .lm-TabBar-tab", has_text="Contacts").click()
+    ctab = ".pm-tab-contacts"
+    page.wait_for_selector(f"{ctab} table.dataTable tbody tr")
+    page.fill(f"{ctab} .pm-search input", f"Zoe {ZOE_LAST}")
+    wait_text(page, f"{ctab} table.dataTable tbody", ZOE_EMAIL)
+    page.locator(f"{ctab} table.dataTable tbody tr", has_text="unmatched in Liscio").filter(
+        has_text=ZOE_EMAIL).click()
+    page.click(f"{ctab} button.pm-create-ipm")
+    wait_text(page, f"{ctab} .pm-confirm-text", "Not created yet")
+    wait_text(page, f"{ctab} .pm-duplicates", f"Zoë {ZOE_LAST}")
+    wait_text(page, f"{ctab} .pm-duplicates", "same email")
+    shot(page, "14-create-held-back")
+    page.click(f"{ctab} button.pm-confirm-cancel")
+    assert not [c for c in store.changes(op="create") if c.get("liscio_name", "").endswith(
+        ZOE_LAST)]
+
+    # Undo the bulk run from the page.
+    page.click("button.pm-runs-show")
+    wait_text(page, ".pm-run-select", "Review")
+    page.click("button.pm-undo")
+    wait_text(page, ".pm-undo-preview", "nothing is written until you click Undo it")
+    shot(page, "15-undo-preview")
+    page.click("button.pm-undo-confirm")
+    wait_text(page, ".pm-undo-result", "Undone")
+    shot(page, "16-undone")
+    for link in made:
+        assert store.link_for(Kind.ACCOUNTS, liscio_id=link.liscio_id) is None

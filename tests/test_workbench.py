@@ -96,6 +96,7 @@ def test_view_details_search_filter_and_pages(synced):
     tab.select_row(0)
     assert XSS not in tab.linking.heading.value
     assert "&lt;img src=x onerror=alert(1)&gt;" in tab.linking.heading.value
+    tab.linking.why_button.click()  # worked out on request: it runs the matcher over all
     assert "Why is it" in tab.linking.explain.value and XSS not in tab.linking.explain.value
 
 
@@ -121,8 +122,13 @@ def test_link_from_the_dropdown_then_delink(synced):
     label = tab.linking.target.label
     assert re.search(r" — .+ \(score \d+", label)  # "name — reason (score N)"
     tab.linking.link_button.click()
-    assert "pm-msg-success" in tab.linking.result.value, tab.linking.result.value
     store = app.session.store
+    # Link first shows what it would write (both sides, before → after) and writes nothing.
+    assert store.link_for(Kind.CONTACTS, liscio_id=row["liscio_id"]) is None
+    assert tab.linking.confirm_box.layout.display != "none"
+    assert "Nothing is written until you confirm" in tab.linking.confirm_text.value
+    tab.linking.confirm_button.click()
+    assert "pm-msg-success" in tab.linking.result.value, tab.linking.result.value
     link = store.link_for(Kind.CONTACTS, liscio_id=row["liscio_id"])
     assert link is not None and link.ipm_key == target
     # The first sync of the pair ran at once: Liscio's values are now in IPM where set.
@@ -178,6 +184,9 @@ def test_create_in_ipm_and_create_in_liscio(synced):
     tab.select_row(0)
     assert tab.linking.create_liscio_button.layout.display != "none"
     tab.linking.create_liscio_button.click()
+    if tab.linking.pending is not None:  # likely duplicates listed: the person insists
+        assert "pm-duplicates" in tab.linking.confirm_text.value
+        tab.linking.anyway_button.click()
     assert "pm-msg-success" in tab.linking.result.value, tab.linking.result.value
     link = app.session.store.link_for(Kind.ACCOUNTS, ipm_key=rows[0]["ipm_key"])
     assert link is not None
@@ -189,6 +198,7 @@ def test_report_preview_and_downloads(synced):
     app = synced
     app.report.kind.value = "contacts"
     app.report.build_button.click()
+    assert app.report.wait(WAIT)
     assert "rows; the first" in app.report.preview.value, app.report.preview.value
     m = re.search(r'class="pm-download-csv" download="([^"]+)" href="data:text/csv;base64,'
                   r'([^"]+)"', app.report.links.value)
@@ -200,6 +210,7 @@ def test_report_preview_and_downloads(synced):
     assert "pm-download-xlsx" in app.report.links.value
     app.report.fresh.value = False  # from what View Details holds: no IPM request
     app.report.build_button.click()
+    assert app.report.wait(WAIT)
     assert len(app.report.frame) == len(rows) - 1
 
 

@@ -140,6 +140,8 @@ def test_link_says_what_it_did_in_names_and_not_a_match_is_not_suggested_again(s
     tab.linking.target_search.value = "quixotic zebra"  # a search still finds it
     assert tab.linking.target.label.startswith(IPM_NAME)
     tab.linking.link_button.click()
+    assert "IPM" in tab.linking.confirm_text.value and "555-0177" in tab.linking.confirm_text.value
+    tab.linking.confirm_button.click()
     text = tab.linking.result.value
     assert "pm-msg-success" in text, text
     assert "Linked" in text and "(Liscio)" in text and "(IPM)" in text

@@ -28,7 +28,7 @@ import numbers
 from datetime import UTC, datetime
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
@@ -37,9 +37,6 @@ from pmtools.core.plan import LinkStatus, SyncState
 from pmtools.core.records import SYNCED_FIELDS, Address, Kind, Record, Side
 from pmtools.core import timestamps
 from pmtools.core.text import for_cell, shown
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 

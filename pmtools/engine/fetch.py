@@ -138,18 +138,22 @@ def keep_written(store: Store, run_id: int, kinds: Iterable[Kind]) -> None:
 
 
 def fetch_records(kind: Kind | str, *, liscio: Connector, ipm: Connector,
-                  store: Store | None = None, fresh: bool = False
+                  store: Store | None = None, fresh: bool = False,
+                  progress: BatchDone | None = None, cancel: threading.Event | None = None
                   ) -> tuple[list[Record], list[Record]]:
     """Both sides' current records of ``kind``, every IPM detail (address) loaded.
 
     For the reports. With a ``store`` and not ``fresh``, a card the last sync (or report)
     loaded is reused by the sync's own rule (see :func:`load_details`); the cards read are
     kept for the next sync or report. ``fresh`` (or no store) reads every card.
+    ``progress(done, total)`` after each batch of cards; a set ``cancel`` stops reading them
+    (the rest stay unloaded).
     """
     kind = Kind(kind)
     lis = list(liscio.iter_records(kind))
     ipm_recs = list(ipm.iter_records(kind))
-    return lis, load_details(ipm, kind, ipm_recs, store=store, reuse=not fresh)
+    return lis, load_details(ipm, kind, ipm_recs, store=store, reuse=not fresh,
+                             on_batch=progress, cancel=cancel)
 
 
 __all__ = ["DETAILS_BATCH", "FULL_PULL_EVERY", "OVERLAP", "cached_details", "fetch_records",

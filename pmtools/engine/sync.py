@@ -209,7 +209,7 @@ def _plan(inputs: _Inputs, *, policy: SyncPolicy, progress: Progress,
     if expected is not None and plan.writes() != expected.writes():
         raise PlanChanged(
             "Liscio or IPM changed since the preview: the plan is no longer the one shown. "
-            "Review the new plan and apply it again.", plan=plan)
+            "Review the new plan and apply it again.", plan=plan, records=inputs.records())
     return plan
 
 

@@ -59,6 +59,8 @@ INTRO = """<div class="pm-intro">
 stages turn blue when it is done.</li>
 <li><b>View Details</b>: find records that did not link, then link them by hand, delink them,
 or create them on the other side.</li>
+<li><b>Review queue</b>: decide every unmatched and ambiguous record, one by one (keys) or in
+bulk, or in a spreadsheet; each decision shows what it writes before it is applied.</li>
 <li><b>Report</b>: download every pair as CSV or Excel.</li>
 </ol>
 <p class="pm-caution"><b>Caution:</b> do not run the first Sync Now before the client data is
@@ -73,6 +75,8 @@ class Workbench(ipw.VBox):
         from pmtools.workbench.connection import ConnectionPanel, DisconnectPanel
         from pmtools.workbench.details import DetailsPanel
         from pmtools.workbench.report import ReportPanel
+        from pmtools.workbench.review import ReviewPanel
+        from pmtools.workbench.runs import RunsPanel
         from pmtools.workbench.syncing import SyncPanel
 
         self.session = session
@@ -82,11 +86,13 @@ class Workbench(ipw.VBox):
         self.connection = ConnectionPanel(self.ctx)
         self.sync = SyncPanel(self.ctx)
         self.details = DetailsPanel(self.ctx)
+        self.review = ReviewPanel(self.ctx)
         self.report = ReportPanel(self.ctx)
+        self.runs = RunsPanel(self.ctx)
         self.disconnect = DisconnectPanel(self.ctx)
         super().__init__([ipw.HTML(STYLE + INTRO),
-                          self.connection, self.sync, self.details, self.report,
-                          self.disconnect, self.log_panel])
+                          self.connection, self.sync, self.details, self.review, self.report,
+                          self.runs, self.disconnect, self.log_panel])
         self.add_class("pm-app")
 
     def close_session(self) -> None:

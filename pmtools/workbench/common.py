@@ -13,6 +13,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import ipywidgets as ipw
@@ -144,6 +145,19 @@ class PanelHandler(logging.Handler):
         logging.getLogger("pmtools").removeHandler(self)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Touched:
+    """The records of one kind an action changed: the page redraws only their rows.
+
+    ``records`` are fresh copies read back after the action (others are read again).
+    """
+
+    kind: Any
+    liscio_ids: frozenset[str] = frozenset()
+    ipm_keys: frozenset[str] = frozenset()
+    records: tuple[Any, ...] = ()
+
+
 class Context:
     """The session and the app-wide services the panels share."""
 
@@ -154,7 +168,8 @@ class Context:
         self._busy = False
         self._freezable: list[ipw.Widget] = []
         self._frozen: list[tuple[ipw.Widget, bool]] = []
-        self._listeners: list[Callable[[str], None]] = []
+        self._listeners: list[Callable[..., None]] = []
+        self._touching: set[int] = set()  # listeners that take the records an action touched
         self._names: dict[tuple[str, str], str] = {}
         self.detailed: list[Any] = []  # IPM records with every field loaded, by the last sync
 
@@ -197,15 +212,25 @@ class Context:
         self._names = names
 
     # -- changes -----------------------------------------------------------------------------
-    def on_change(self, callback: Callable[[str], None]) -> None:
-        """Call ``callback(what)`` after anything changed the data ("sync", "link", …)."""
-        self._listeners.append(callback)
+    def on_change(self, callback: Callable[..., None], *, touched: bool = False) -> None:
+        """Call ``callback(what)`` after anything changed the data ("sync", "link", …).
 
-    def changed(self, what: str) -> None:
-        """Tell every listener that data changed."""
+        With ``touched=True`` it is called ``callback(what, touched)``: the
+        :class:`Touched` records of an action on a few records, or None after a change of
+        everything (a sync, a disconnect).
+        """
+        self._listeners.append(callback)
+        if touched:
+            self._touching.add(id(callback))
+
+    def changed(self, what: str, touched: Touched | None = None) -> None:
+        """Tell every listener that data changed (``touched``: only these records)."""
         for callback in self._listeners:
             try:
-                callback(what)
+                if id(callback) in self._touching:
+                    callback(what, touched)
+                else:
+                    callback(what)
             except Exception as exc:  # one broken listener must not hide the others
                 self.report(exc, f"refreshing after {what}")
 

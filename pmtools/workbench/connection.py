@@ -136,7 +136,7 @@ class DisconnectPanel(ipw.VBox):
 COMMAND_WORDS = {"sync": "Sync Now", "link": "Link", "delink": "Delink",
                  "not_a_match": "Not a match", "create_in_ipm": "Create in IPM",
                  "create_in_liscio": "Create in Liscio", "disconnect": "Disconnect",
-                 "undo": "Undo"}
+                 "undo": "Undo", "review": "Review decisions"}
 STARTED_WORDS = {"app": "app", "cli": "command line", "onboarding": "onboarding notebook"}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,11 +11,15 @@ import ipywidgets as ipw
 import pandas as pd
 
 from pmtools.core.records import Kind, Record
-from pmtools.workbench.common import Context, button, esc, html_table
+from pmtools.workbench.common import Context, button, esc, html_table, message_html
 
 PREVIEW_ROWS = 10
 MIME = {"csv": "text/csv", "xlsx":
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+CHANGE_WORDS = {"sync": "the last Sync Now", "link": "a link", "delink": "a delink",
+                "not_a_match": "a “not a match”", "create_in_ipm": "a create in IPM",
+                "create_in_liscio": "a create in Liscio", "disconnect": "the disconnect",
+                "undo": "an undo", "review": "the review's decisions"}
 STATUS_OPTIONS = (("All", "all"), ("Linked", "linked"), ("Unmatched", "unmatched"),
                   ("Ambiguous", "ambiguous"), ("Orphaned", "orphaned"))
 
@@ -52,15 +57,73 @@ class ReportPanel(ipw.VBox):
         self.frame: pd.DataFrame | None = None
         self.files: dict[str, bytes] = {}
         self.build_button.on_click(lambda _b: self.build())
+        self.thread: threading.Thread | None = None
+        self._cancel = threading.Event()
+        self.cancel_button = button("Cancel", "pm-report-cancel", icon="stop")
+        self.cancel_button.disabled = True
+        self.cancel_button.on_click(lambda _b: self._cancel.set())
+        self.progress = ipw.IntProgress(value=0, min=0, max=1)
+        self.progress.add_class("pm-report-progress")
+        self.progress_text = ipw.HTML()
+        self.progress_text.add_class("pm-report-progress-text")
+        self.progress_box = ipw.HBox([self.progress, self.progress_text, self.cancel_button],
+                                     layout=ipw.Layout(display="none"))
         ctx.freezable(self.build_button)
+        ctx.on_change(self.data_changed)
         super().__init__([ipw.HTML("<h3>Report</h3>"),
                           ipw.HBox([self.kind, self.status, self.build_button]), self.fresh,
-                          self.preview, self.links])
+                          self.progress_box, self.preview, self.links])
         self.add_class("pm-report-panel")
 
-    def build(self) -> None:
-        """Build the report, show its preview and offer the downloads."""
-        self.ctx.guard("building the report", self._build, self.preview)
+    def data_changed(self, what: str) -> None:
+        """Withdraw a report built before ``what`` (a link, a disconnect…) changed the pairs."""
+        if self.frame is None:
+            return
+        self.frame = None
+        self.files = {}
+        self.links.value = ""
+        self.preview.value = message_html(
+            f"The report shown was built before {CHANGE_WORDS.get(what, 'a change')}: "
+            "click Build report for an up-to-date one.", "info")
+
+    def build(self) -> bool:
+        """Build the report in the background (reading every IPM card takes minutes on a big
+        firm: the page stays usable, with progress and Cancel); False when something runs."""
+        if not self.ctx.acquire():
+            self.preview.value = message_html("Another action is running; wait for it to "
+                                              "finish.", "warning")
+            return False
+        self._cancel.clear()
+        self.cancel_button.disabled = False
+        self.progress.value, self.progress.max = 0, 1
+        self.progress_box.layout.display = ""
+        self.progress_text.value = esc("Reading the records…")
+        self.preview.value = ""
+        self.links.value = ""
+        self.thread = threading.Thread(target=self._run, daemon=True, name="pmtools-report")
+        self.thread.start()
+        return True
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for a report being built; True when none is."""
+        if self.thread is not None:
+            self.thread.join(timeout)
+            return not self.thread.is_alive()
+        return True
+
+    def _run(self) -> None:
+        try:
+            self._build()
+        except Exception as exc:  # a thread must report everything it meets
+            self.ctx.report(exc, "building the report", self.preview)
+        finally:
+            self.cancel_button.disabled = True
+            self.ctx.release()
+
+    def _progress(self, done: int, total: int) -> None:
+        self.progress.max = max(total, 1)
+        self.progress.value = min(done, self.progress.max)
+        self.progress_text.value = esc(f"IPM cards read: {done:,} of {total:,}")
 
     def _build(self) -> None:
         from pmtools.analysis.reports import report_bytes
@@ -68,7 +131,15 @@ class ReportPanel(ipw.VBox):
         kind = Kind(self.kind.value)
         with self.ctx.session.lock:
             df = pairs_report(self.ctx.session, kind, self.status.value,
-                              fresh=self.fresh.value, detailed=self.ctx.detailed)
+                              fresh=self.fresh.value, detailed=self.ctx.detailed,
+                              progress=self._progress, cancel=self._cancel)
+        if self._cancel.is_set():
+            self.progress_text.value = esc("Cancelled.")
+            self.preview.value = message_html(
+                "Report cancelled: nothing was built. The IPM cards already read are kept, so "
+                "the next report reads only the rest.", "warning")
+            return
+        self.progress_text.value = esc("Done.")
         self.frame = df
         self.files = {fmt: report_bytes(df, fmt) for fmt in ("csv", "xlsx")}
         head = df.head(PREVIEW_ROWS).fillna("").astype(str)
@@ -87,7 +158,8 @@ class ReportPanel(ipw.VBox):
 
 
 def pairs_report(session: Any, kind: Kind, status: str, *, fresh: bool = True,
-                 detailed: Iterable[Record] = ()) -> pd.DataFrame:
+                 detailed: Iterable[Record] = (), progress: Any = None,
+                 cancel: threading.Event | None = None) -> pd.DataFrame:
     """The pairs report of ``kind`` (``pmtools.analysis.reports`` defines its columns).
 
     ``fresh`` reads both sides again with every IPM detail (as ``pmtools report --fresh``
@@ -102,7 +174,8 @@ def pairs_report(session: Any, kind: Kind, status: str, *, fresh: bool = True,
 
     if fresh:
         liscio, ipm = fetch_records(kind, liscio=session.liscio, ipm=session.ipm,
-                                            store=session.store, fresh=True)
+                                    store=session.store, fresh=True, progress=progress,
+                                    cancel=cancel)
     else:
         data = load_kind(session, kind, detailed)
         liscio, ipm = data.liscio, data.ipm

@@ -63,8 +63,44 @@ def plan_rows(plan: Any, names: dict[tuple[str, str], str] | None = None) -> lis
     return rows
 
 
+def changes_html(shown: Any, plan: Any, names: dict[tuple[str, str], str]) -> str:
+    """What differs between the plan shown and the new one: writes added and dropped."""
+    if shown is None:
+        return ""
+    before, after = set(shown.changes()), set(plan.changes())
+    added = [a for a in plan.changes() if a not in before]
+    dropped = [a for a in shown.changes() if a not in after]
+    rows = ([["new", *row] for row in plan_rows(_only(added), names)]
+            + [["no longer planned", *row] for row in plan_rows(_only(dropped), names)])
+    if not rows:
+        return ""
+    return (f"<b>What changed: {len(added)} writes are new, {len(dropped)} are no longer "
+            "planned</b>" + '<div style="max-height:16em;overflow:auto">' + html_table(
+                ["", "action", "kind", "Liscio", "IPM", "field (side written)", "before",
+                 "after", "rule"], rows[:PREVIEW_LIMIT], css="pm-plan-changes") + "</div>")
+
+
+def _only(actions: list[Any]) -> Any:
+    """A stand-in plan holding just ``actions`` (for :func:`plan_rows`)."""
+    return SimpleNamespace(changes=lambda: tuple(actions), writes=lambda: tuple(actions))
+
+
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+# The counts that say something was written (the others count what is left to decide).
+WRITE_KEYS = ("linked", "created_in_ipm", "created_in_liscio", "ipm_fields_written",
+              "liscio_fields_filled")
+
+
+def changed_words(counts: dict[str, int]) -> str:
+    """What a run wrote, in words ("Pairs linked 12, …"), or that it wrote nothing."""
+    parts = [f"{COUNT_LABELS[k]} {counts[k]}" for k in WRITE_KEYS if counts.get(k)]
+    errors = counts.get("errors")
+    if errors:
+        parts.append(f"{COUNT_LABELS['errors']} {errors}")
+    return (", ".join(parts) if parts else "nothing was written") + "."
 
 
 def counts_html(counts: dict[str, int]) -> str:
@@ -132,6 +168,7 @@ class SyncPanel(ipw.VBox):
         self._last_stage, self._last_update = "", 0.0
         self._forced_preview = False  # the preview shown was made with the preflight overridden
         self._previewed: Any = None  # the plan shown in the preview: Apply applies only it
+        self._preview_names: dict[tuple[str, str], str] = {}
         super().__init__([
             ipw.HTML("<h3>Sync Now</h3>"),
             ipw.HBox([self.sync_now, self.preview_first, self.cancel]),
@@ -140,6 +177,7 @@ class SyncPanel(ipw.VBox):
             self.status, self.preflight_box, self.preview_box, self.summary,
         ])
         self.add_class("pm-sync-panel")
+        self.show_last_sync()
 
     # -- running -----------------------------------------------------------------------------
     def start(self, *, dry_run: bool, force: bool = False, expected: Any = None) -> bool:
@@ -239,11 +277,13 @@ class SyncPanel(ipw.VBox):
                                            expected=None if dry_run else expected)
             except PlanChanged as exc:
                 self.error = exc
-                plan = exc.plan
-                self.result = SimpleNamespace(plan=plan, counts=plan.counts(), records={},
+                plan, shown = exc.plan, self._previewed
+                records = getattr(exc, "records", None) or {}
+                self.result = SimpleNamespace(plan=plan, counts=plan.counts(), records=records,
                                               outcome="dry_run", errors=[])
                 self._finished(True)
-                self.status.value = message_html(str(exc), "warning")
+                self.status.value = (message_html(str(exc), "warning")
+                                     + changes_html(shown, plan, self._preview_names))
                 self.ctx.log.add("Apply refused: the data changed since the preview", "warning")
                 return
             except PreflightRefused as exc:
@@ -284,10 +324,12 @@ class SyncPanel(ipw.VBox):
             self._previewed = r.plan
             names = {(rec.side.value, rec.id): rec.name
                      for recs in (getattr(r, "records", None) or {}).values() for rec in recs}
-            rows = plan_rows(r.plan, {**self.ctx.names(), **names})
+            # Kept for a later "changed since the preview" (its new plan names records too).
+            self._preview_names = {**self._preview_names, **self.ctx.names(), **names}
+            rows = plan_rows(r.plan, self._preview_names)
             shown = rows[:PREVIEW_LIMIT]
-            more = (f"<p>… and {len(rows) - len(shown)} more (see `pmtools sync --dry-run`)"
-                    "</p>") if len(rows) > len(shown) else ""
+            more = (f"<p>… and {len(rows) - len(shown)} more, not shown here: Apply this plan "
+                    "applies every one of them.</p>") if len(rows) > len(shown) else ""
             self.preview.value = (
                 f"<b>The plan: {len(rows)} writes. Nothing has been written yet.</b>"
                 + counts_html(counts) + "<b>Every write, with its value before and after</b>"
@@ -314,9 +356,29 @@ class SyncPanel(ipw.VBox):
         if errors:
             err_html = "<b>Record errors</b>" + html_table(
                 ["error"], [[str(e)] for e in errors[:100]], css="pm-sync-errors")
-        self.summary.value = "<b>What changed</b>" + counts_html(counts) + err_html
-        self.ctx.log.add(f"Sync {outcome}: " + ", ".join(f"{k}={v}" for k, v in counts.items()
-                                                         if v))
+        wrote = {k: v for k, v in counts.items() if v and k in WRITE_KEYS}
+        if outcome == "cancelled" and not wrote and not errors:
+            # A table of zeros reads as "the sync found nothing": say what happened instead.
+            self.summary.value = message_html(
+                "Cancelled before anything was written: run Sync Now again when ready.")
+        else:
+            self.summary.value = "<b>What changed</b>" + counts_html(counts) + err_html
+        self.ctx.log.add(f"Sync {OUTCOME_WORDS.get(outcome, outcome)}: " + changed_words(counts))
+
+    def show_last_sync(self) -> None:
+        """Show the last finished Sync Now as the stages and status (a reloaded page too)."""
+        runs = [r for r in self.ctx.session.store.runs() if r.get("command") == "sync"]
+        last = runs[-1] if runs else None
+        if last is None or last.get("outcome") not in ("done", "done_with_errors"):
+            return
+        from pmtools.workbench.details import short_time
+
+        for k, _ in STAGES:
+            self._mark_done(k)
+        when = short_time(last.get("finished_at") or last.get("started_at"))
+        self.status.value = message_html(
+            f"The last Sync Now {OUTCOME_WORDS.get(last['outcome'], last['outcome'])} "
+            f"at {when} UTC: " + changed_words(last.get("counts") or {}), "info")
 
     def _force_clicked(self) -> None:
         if not self.force.value:
