@@ -23,6 +23,7 @@ from pmtools.config import Settings
 from pmtools.errors import PlanChanged, PreflightRefused
 from pmtools.core.records import Kind, Record, Side
 from pmtools.workbench import Workbench, build_app, open_session
+from pmtools.workbench.syncing import PanelState
 
 XSS = "<img src=x onerror=alert(1)>"
 ONLY_LISCIO = "Zyzzyva Quince Bakery"
@@ -62,6 +63,7 @@ def test_sync_now_marks_three_stages_and_summarises(synced):
     app = synced
     assert app.sync.error is None, app.sync.status.value
     assert app.sync.result.outcome in ("done", "done_with_errors")
+    assert app.sync.state is PanelState.DONE and app.sync.cancel.disabled
     for key, stage in app.sync.stages.items():
         assert "pm-stage-done" in stage._dom_classes, key
         assert stage.button_style == "info"
@@ -242,6 +244,7 @@ def test_preview_first_writes_nothing_until_applied(fresh):
     app.sync.sync_now.click()
     assert app.sync.wait(WAIT)
     assert app.sync.error is None, app.sync.status.value
+    assert app.sync.state is PanelState.PREVIEWED
     assert app.sync.preview_box.layout.display != "none"
     html = app.sync.preview.value
     assert "pm-plan" in html and "before" in html and "after" in html
@@ -265,6 +268,7 @@ def test_apply_refuses_a_plan_that_changed_since_the_preview(fresh):
     app.sync.apply_button.click()
     assert app.sync.wait(WAIT)
     assert isinstance(app.sync.error, PlanChanged)
+    assert app.sync.state is PanelState.PREVIEWED  # the new plan, for a new decision
     assert "changed since the preview" in app.sync.status.value
     assert app.sync.preview_box.layout.display != "none"  # the new plan, for a new decision
     assert not fresh.store.links()  # nothing was applied
@@ -283,6 +287,7 @@ def test_cancel_stops_the_run(fresh):
     outcome = fresh.store.runs()[-1]["outcome"]
     assert outcome == "cancelled"
     assert "cancelled" in app.sync.status.value
+    assert app.sync.state is PanelState.CANCELLED
 
 
 def test_preflight_refusal_warns_and_override_runs(tmp_path):
@@ -294,7 +299,9 @@ def test_preflight_refusal_warns_and_override_runs(tmp_path):
         app = Workbench(session)
         app.sync.sync_now.click()
         assert app.sync.wait(WAIT)
+        assert app.sync.state is PanelState.REFUSED
         assert app.sync.preflight_box.layout.display != "none"
+        assert app.sync.preview_box.layout.display == "none"
         assert "duplicate" in app.sync.status.value.lower()
         assert "Nothing was synced" in app.sync.status.value
         assert not session.store.links()

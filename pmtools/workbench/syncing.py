@@ -7,15 +7,16 @@ when it ends, :meth:`Context.changed` tells the others to refresh.
 
 from __future__ import annotations
 
+import enum
 import threading
 import time
-from types import SimpleNamespace
 from typing import Any
 
 import ipywidgets as ipw
 
 from pmtools.errors import PlanChanged, PreflightRefused
-from pmtools.core.plan import COUNT_KEYS, Op, SyncPolicy
+from pmtools.core.plan import COUNT_KEYS, Op, Plan, SyncPolicy
+from pmtools.engine.sync import SyncResult
 from pmtools.workbench.common import Context, button, esc, html_table, message_html
 
 STAGES = (("organizations", "Organizations"), ("people", "People"),
@@ -80,9 +81,9 @@ def changes_html(shown: Any, plan: Any, names: dict[tuple[str, str], str]) -> st
                  "after", "rule"], rows[:PREVIEW_LIMIT], css="pm-plan-changes") + "</div>")
 
 
-def _only(actions: list[Any]) -> Any:
-    """A stand-in plan holding just ``actions`` (for :func:`plan_rows`)."""
-    return SimpleNamespace(changes=lambda: tuple(actions), writes=lambda: tuple(actions))
+def _only(actions: list[Any]) -> Plan:
+    """A plan holding just ``actions`` (for :func:`plan_rows`)."""
+    return Plan(actions=tuple(actions), policy=SyncPolicy())
 
 
 def _text(value: Any) -> str:
@@ -109,6 +110,28 @@ def counts_html(counts: dict[str, int]) -> str:
     return html_table(["What", "Count"],
                       [[COUNT_LABELS.get(k, k.replace("_", " ")), counts[k]] for k in keys],
                       css="pm-counts")
+
+
+class PanelState(str, enum.Enum):
+    """Where the Sync Now panel is; the state alone decides what it shows and offers."""
+
+    IDLE = "idle"            # nothing run in this page yet (or a preview discarded)
+    RUNNING = "running"      # a sync or a preview runs: Cancel is offered
+    PREVIEWED = "previewed"  # a plan is shown: Apply this plan or Discard
+    REFUSED = "refused"      # the first-sync guard refused: the override is offered
+    DONE = "done"            # the last sync finished (with or without record errors)
+    FAILED = "failed"        # it stopped: a service failed or something unexpected
+    CANCELLED = "cancelled"  # a person cancelled it
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# What each state shows: (the preflight override, the preview with Apply, Cancel enabled).
+_SHOWS = {PanelState.IDLE: (False, False, False), PanelState.RUNNING: (False, False, True),
+          PanelState.PREVIEWED: (False, True, False), PanelState.REFUSED: (True, False, False),
+          PanelState.DONE: (False, False, False), PanelState.FAILED: (False, False, False),
+          PanelState.CANCELLED: (False, False, False)}
 
 
 class SyncPanel(ipw.VBox):
@@ -162,7 +185,8 @@ class SyncPanel(ipw.VBox):
         ctx.freezable(self.sync_now, self.apply_button, self.force_button)
 
         self.thread: threading.Thread | None = None
-        self.result: Any = None
+        self.state = PanelState.IDLE
+        self.result: SyncResult | None = None
         self.error: BaseException | None = None
         self._cancel = threading.Event()
         self._last_stage, self._last_update = "", 0.0
@@ -192,14 +216,11 @@ class SyncPanel(ipw.VBox):
         self._cancel.clear()
         self.result = None
         self.error = None
-        self.preflight_box.layout.display = "none"
-        if not dry_run:
-            self.preview_box.layout.display = "none"
+        self._enter(PanelState.RUNNING)
         self._reset_stages()
         self.progress.value, self.progress.max = 0, 1
         self.progress_text.value = ""
         self.summary.value = ""
-        self.cancel.disabled = False
         what = "Preview (dry run)" if dry_run else "Sync"
         self.status.value = message_html(f"{what} running…", "info")
         self.ctx.log.add(f"{what} started" + (" with the preflight overridden" if force else ""))
@@ -208,6 +229,14 @@ class SyncPanel(ipw.VBox):
                                        name="pmtools-sync", daemon=True)
         self.thread.start()
         return True
+
+    def _enter(self, state: PanelState) -> None:
+        """Become ``state``: its boxes shown, the others hidden, Cancel offered while running."""
+        self.state = state
+        preflight, preview, cancel = _SHOWS[state]
+        self.preflight_box.layout.display = "" if preflight else "none"
+        self.preview_box.layout.display = "" if preview else "none"
+        self.cancel.disabled = not cancel
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for a running sync to end; True when it has ended."""
@@ -279,8 +308,8 @@ class SyncPanel(ipw.VBox):
                 self.error = exc
                 plan, shown = exc.plan, self._previewed
                 records = getattr(exc, "records", None) or {}
-                self.result = SimpleNamespace(plan=plan, counts=plan.counts(), records=records,
-                                              outcome="dry_run", errors=[])
+                self.result = SyncResult(run_id=None, plan=plan, counts=plan.counts(),
+                                         records=records, outcome="dry_run")
                 self._finished(True)
                 self.status.value = (message_html(str(exc), "warning")
                                      + changes_html(shown, plan, self._preview_names))
@@ -293,12 +322,13 @@ class SyncPanel(ipw.VBox):
                 self.status.value = (message_html(PREFLIGHT_HEADLINE, "warning")
                                      + f"<details><summary>Why?</summary><p>{esc(str(exc))}"
                                      "</p></details>")
-                self.preflight_box.layout.display = ""
+                self._enter(PanelState.REFUSED)
                 self.force.value = False
                 self.ctx.log.add(f"Sync refused by the preflight: {exc}", "warning")
                 return
             except Exception as exc:  # a thread must report everything it meets
                 self.error = exc
+                self._enter(PanelState.FAILED)
                 self._mark_stopped()
                 self.ctx.report(exc, "the sync", self.status)
             else:
@@ -310,20 +340,22 @@ class SyncPanel(ipw.VBox):
         except Exception as exc:
             self.ctx.report(exc, "showing the sync's result", self.status)
         finally:
-            self.cancel.disabled = True
+            if self.state is PanelState.RUNNING:  # ended without saying how: it failed
+                self._enter(PanelState.FAILED)
             self.ctx.release()
 
     def _finished(self, dry_run: bool) -> None:
         r = self.result
-        self.ctx.detailed = [rec for recs in (getattr(r, "records", None) or {}).values()
+        assert r is not None  # set by the run that finished
+        self.ctx.detailed = [rec for recs in r.records.values()
                              for rec in recs if rec.details_complete]
-        counts = dict(getattr(r, "counts", {}) or {})
-        outcome = str(getattr(r, "outcome", "done"))
-        errors = list(getattr(r, "errors", []) or [])
+        counts = dict(r.counts)
+        outcome = r.outcome
+        errors = list(r.errors)
         if dry_run:
             self._previewed = r.plan
             names = {(rec.side.value, rec.id): rec.name
-                     for recs in (getattr(r, "records", None) or {}).values() for rec in recs}
+                     for recs in r.records.values() for rec in recs}
             # Kept for a later "changed since the preview" (its new plan names records too).
             self._preview_names = {**self._preview_names, **self.ctx.names(), **names}
             rows = plan_rows(r.plan, self._preview_names)
@@ -338,11 +370,12 @@ class SyncPanel(ipw.VBox):
                      "after", "rule"], shown, css="pm-plan") + more + "</div>")
             self._reset_stages()  # blue means synced; a preview wrote nothing
             self.progress_text.value = esc("Preview: nothing written yet.")
-            self.preview_box.layout.display = ""
+            self._enter(PanelState.PREVIEWED)
             self.status.value = message_html(
                 "Preview ready: review it, then Apply this plan or Discard.", "info")
             self.ctx.log.add(f"Preview: {len(rows)} writes planned")
             return
+        self._enter(PanelState.CANCELLED if outcome == "cancelled" else PanelState.DONE)
         if outcome == "cancelled":
             self._mark_stopped()
         else:
@@ -350,7 +383,7 @@ class SyncPanel(ipw.VBox):
                 self._mark_done(k)
         level = "success" if not errors and outcome not in ("cancelled", "failed") else "warning"
         self.status.value = message_html(
-            f"Sync {OUTCOME_WORDS.get(outcome, outcome)} (run {getattr(r, 'run_id', '')}).",
+            f"Sync {OUTCOME_WORDS.get(outcome, outcome)} (run {r.run_id}).",
             level)
         err_html = ""
         if errors:
@@ -373,6 +406,7 @@ class SyncPanel(ipw.VBox):
             return
         from pmtools.workbench.details import short_time
 
+        self._enter(PanelState.DONE)
         for k, _ in STAGES:
             self._mark_done(k)
         when = short_time(last.get("finished_at") or last.get("started_at"))
@@ -396,6 +430,6 @@ class SyncPanel(ipw.VBox):
     def _discard(self) -> None:
         self._forced_preview = False
         self._previewed = None
-        self.preview_box.layout.display = "none"
+        self._enter(PanelState.IDLE)
         self.preview.value = ""
         self.status.value = message_html("Preview discarded; nothing was written.", "info")
