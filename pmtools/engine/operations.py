@@ -9,6 +9,7 @@ is recorded.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from pmtools.connectors.base import Connector
 from pmtools.core.plan import DecisionKind, LinkHow, LinkStatus
 from pmtools.core.records import Kind, Record, Side
 from pmtools.core.rulebook import Rule
-from pmtools.errors import ConfigError, DuplicateRisk, NotFound, PlanChanged
+from pmtools.errors import ConnectorError, ConfigError, DuplicateRisk, NotFound, PlanChanged
 from pmtools.store import ChangeIntent, Store
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OperationResult:
-    """What one action did: its run, counts (COUNT_KEYS), record errors and outcome."""
+    """What one action did: its run, counts (COUNT_KEYS), record errors and outcome.
+
+    ``writes`` are the field writes it made (audit rows: side, field, before, after), so a
+    page can say what was written without reading the store; ``ipm_record`` is the linked IPM
+    record read back after a link or a create (None when it could not be read:
+    ``read_back_error`` says why), so a page can show what the action wrote.
+    """
 
     run_id: int
     command: str
@@ -35,6 +42,9 @@ class OperationResult:
     errors: tuple[str, ...] = ()
     outcome: str = "done"
     message: str = ""
+    writes: tuple[dict[str, Any], ...] = ()
+    ipm_record: Record | None = None
+    read_back_error: str = ""
 
 
 def link(kind: Kind, liscio_id: str, ipm_key: str, *, store: Store, liscio: Connector,
@@ -74,7 +84,8 @@ def link(kind: Kind, liscio_id: str, ipm_key: str, *, store: Store, liscio: Conn
             applier.first_sync(kind, liscio_rec, ipm_rec, plan_pair)
             return f"linked {liscio_rec.name!r} with {ipm_rec.name!r}"
 
-        return _run(store, "link", kind, started_by, work, liscio=liscio, ipm=ipm)
+        result = _run(store, "link", kind, started_by, work, liscio=liscio, ipm=ipm)
+    return _read_back(result, kind, store=store, ipm=ipm, liscio_id=liscio_id)
 
 
 def delink(kind: Kind, liscio_id: str, *, store: Store, started_by: str = "cli",
@@ -257,8 +268,10 @@ def _create(kind: Kind, target: Side, source_id: str, *, store: Store, liscio: C
             made = pair[1] if target is Side.IPM else pair[0]
             return f"created {source.name!r} in {target} as {made.id} and linked it"
 
-        return _run(store, f"create_in_{target}", kind, started_by, work, liscio=liscio,
-                    ipm=ipm)
+        result = _run(store, f"create_in_{target}", kind, started_by, work, liscio=liscio,
+                      ipm=ipm)
+    source_key = {"liscio_id": source_id} if target is Side.IPM else {"ipm_key": source_id}
+    return _read_back(result, kind, store=store, ipm=ipm, **source_key)
 
 
 def _run(store: Store, command: str, kind: Kind | None, started_by: str,
@@ -277,8 +290,25 @@ def _run(store: Store, command: str, kind: Kind | None, started_by: str,
     outcome = "done_with_errors" if applier.errors else "done"
     store.finish_run(run_id, outcome=outcome, counts=applier.counts, message=message)
     log.info("%s run %s %s: %s", command, run_id, outcome, message)
+    writes = tuple(c for c in store.changes(run_id=run_id, op="write")
+                   if c["status"] == "confirmed")
     return OperationResult(run_id=run_id, command=command, counts=dict(applier.counts),
-                           errors=tuple(applier.errors), outcome=outcome, message=message)
+                           errors=tuple(applier.errors), outcome=outcome, message=message,
+                           writes=writes)
+
+
+def _read_back(result: OperationResult, kind: Kind, *, store: Store, ipm: Connector,
+               liscio_id: str | None = None, ipm_key: str | None = None) -> OperationResult:
+    """``result`` with the pair's IPM record read again (what the action wrote there)."""
+    link = (store.link_for(kind, liscio_id=liscio_id) if liscio_id
+            else store.link_for(kind, ipm_key=ipm_key))
+    if link is None:
+        return result
+    try:
+        fresh = ipm.get_record(kind, link.ipm_key)
+    except ConnectorError as exc:  # the action itself succeeded; only the display may lag
+        return dataclasses.replace(result, read_back_error=str(exc))
+    return dataclasses.replace(result, ipm_record=fresh)
 
 
 def _refuse_if_linked(store: Store, kind: Kind, *, liscio_id: str | None = None,

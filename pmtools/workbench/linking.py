@@ -12,7 +12,6 @@ from typing import Any
 
 import ipywidgets as ipw
 
-from pmtools.errors import ConnectorError
 from pmtools.core.records import Kind, Record, Side, has_value
 from pmtools.workbench.common import (
     Context,
@@ -252,21 +251,15 @@ class LinkingPanel(ipw.VBox):
         self.target.options = options
         self.target.value = chosen
 
-    def _read_back(self, liscio_id: str | None, ipm_key: str | None) -> Record | None:
-        """Read the pair's IPM record again so the table shows what the action wrote."""
-        s = self.ctx.session
-        link = (s.store.link_for(self.kind, liscio_id=liscio_id) if liscio_id
-                else s.store.link_for(self.kind, ipm_key=ipm_key))
-        if link is None:
-            return None
-        try:
-            fresh = s.ipm.get_record(self.kind, link.ipm_key)
-        except ConnectorError as exc:  # the action itself succeeded; the table may lag
-            self.ctx.log.add(f"The table may lag: the IPM record could not be read back "
-                             f"({readable(exc)})", "warning")
-            return None
-        self.ctx.detailed = [r for r in self.ctx.detailed
-                             if not (r.kind is self.kind and r.id == fresh.id)] + [fresh]
+    def _read_back(self, outcome: Any) -> Record | None:
+        """The pair's IPM record as the action left it (read back by the operation)."""
+        if getattr(outcome, "read_back_error", ""):  # the action succeeded; the table may lag
+            self.ctx.log.add("The table may lag: the IPM record could not be read back "
+                             f"({readable(outcome.read_back_error)})", "warning")
+        fresh = getattr(outcome, "ipm_record", None)
+        if fresh is not None:
+            self.ctx.detailed = [r for r in self.ctx.detailed
+                                 if not (r.kind is self.kind and r.id == fresh.id)] + [fresh]
         return fresh
 
     def _headline(self, action: str, lisc: str | None, ipm: str | None,
@@ -400,14 +393,13 @@ class LinkingPanel(ipw.VBox):
         except DuplicateRisk as exc:
             self._ask_duplicates(action, lisc, ipm, source, list(exc.candidates))
             return None
+        fresh = self._read_back(outcome)
         with s.lock:
-            fresh = (self._read_back(lisc, ipm) if action in ("link", "create_in_ipm",
-                                                              "create_in_liscio") else None)
             touched = self._touched(lisc, ipm, fresh)
         if action == "create_in_ipm" and fresh is not None:
             self._created.append(fresh)  # a candidate for the next create's check
         text = self._headline(action, lisc, ipm, source, fresh)
-        details = describe_outcome(outcome, s.store, headline=False)
+        details = describe_outcome(outcome, headline=False)
         text += (" " + details) if details else ""
         level = "warning" if getattr(outcome, "errors", ()) else "success"
         self.ctx.log.add(text, "warning" if level == "warning" else "info")

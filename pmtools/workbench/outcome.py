@@ -91,21 +91,17 @@ def writes_html(writes: Any, doing: str = "Linking", changed: str = "") -> str:
                           css="pm-link-writes") if rows else ""))
 
 
-def describe_outcome(outcome: Any, store: Any = None, *, headline: bool = True) -> str:
+def describe_outcome(outcome: Any, *, headline: bool = True) -> str:
     """What an operation wrote, in words: its message, each field written, its errors.
 
     ``headline=False`` leaves the operation's own message out (the caller words it).
     """
     parts = [str(getattr(outcome, "message", "") or outcome)] if headline else []
     writes = []
-    run_id = getattr(outcome, "run_id", None)
-    if store is not None and run_id is not None:
-        for c in store.changes(run_id=run_id, op="write"):
-            if c.get("status") != "confirmed":
-                continue
-            before = "(empty)" if c.get("before") in (None, "") else f"{c['before']}"
-            side = SIDE_WORDS.get(str(c.get("side")), str(c.get("side")))
-            writes.append(f"{side} {c.get('field')}: {before} → {c.get('after')}")
+    for c in getattr(outcome, "writes", ()):  # the operation's confirmed field writes
+        before = "(empty)" if c.get("before") in (None, "") else f"{c['before']}"
+        side = SIDE_WORDS.get(str(c.get("side")), str(c.get("side")))
+        writes.append(f"{side} {c.get('field')}: {before} → {c.get('after')}")
     if writes:
         parts.append("Wrote " + "; ".join(writes))
     errors = list(getattr(outcome, "errors", ()) or ())
