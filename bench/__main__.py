@@ -25,9 +25,13 @@ HERE = Path(__file__).resolve().parent
 
 def benchmark_names() -> list[str]:
     """The names of the benchmark modules in ``bench/``, sorted (found without importing)."""
-    return sorted(m.name for m in pkgutil.iter_modules([str(HERE)])
-                  if not m.name.startswith("_") and not m.ispkg
-                  and "def main(" in (HERE / f"{m.name}.py").read_text(encoding="utf-8"))
+    return sorted(
+        m.name
+        for m in pkgutil.iter_modules([str(HERE)])
+        if not m.name.startswith("_")
+        and not m.ispkg
+        and "def main(" in (HERE / f"{m.name}.py").read_text(encoding="utf-8")
+    )
 
 
 def run_one(name: str, argv: list[str]) -> int:
@@ -57,13 +61,11 @@ def run_all() -> int:
         sys.stdout.write(f"== bench {name}\n")
         sys.stdout.flush()
         start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "bench", name], cwd=HERE.parent,
-                              check=False)
+        done = subprocess.run([sys.executable, "-m", "bench", name], cwd=HERE.parent, check=False)
         statuses[name] = (done.returncode, time.perf_counter() - start)
     sys.stdout.write("\n== summary\n")
     for name, (code, seconds) in statuses.items():
-        sys.stdout.write(f"{name:24} {'ok' if code == 0 else f'exit {code}':>8} "
-                         f"{seconds:8.1f} s\n")
+        sys.stdout.write(f"{name:24} {'ok' if code == 0 else f'exit {code}':>8} {seconds:8.1f} s\n")
     return 0 if all(code == 0 for code, _ in statuses.values()) else 1
 
 

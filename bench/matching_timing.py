@@ -36,8 +36,17 @@ def make(n_accounts: int, n_contacts: int, seed: int = 7):
     for i in range(n_contacts):
         first, last = f"{rnd.choice(FIRST)}{i % (n_contacts - 50)}", rnd.choice(LAST)
         middle = "Q" if rnd.random() < 0.05 else None
-        lc.append(Record(side=Side.LISCIO, kind=Kind.CONTACTS, id=f"c{i}", name="",
-                         first_name=first, middle_name=middle, last_name=last))
+        lc.append(
+            Record(
+                side=Side.LISCIO,
+                kind=Kind.CONTACTS,
+                id=f"c{i}",
+                name="",
+                first_name=first,
+                middle_name=middle,
+                last_name=last,
+            )
+        )
         r = rnd.random()
         full = f"{last}, {first}" if r < 0.5 else f"{first} {last}" if r < 0.85 else f"{first} X"
         ic.append(Record(side=Side.IPM, kind=Kind.CONTACTS, id=f"p{i}", name=full))
@@ -48,10 +57,19 @@ def make(n_accounts: int, n_contacts: int, seed: int = 7):
 
 def frame(records):
     """A frame of ids, names and normalised keys (duplicates flagged)."""
-    df = pd.DataFrame({"id": [r.id for r in records],
-                       "name": [r.name or f"{r.first_name} {r.last_name}" for r in records]})
-    df["key"] = (df["name"].str.normalize("NFKC").str.casefold()
-                 .str.replace(r"\s+", " ", regex=True).str.strip())
+    df = pd.DataFrame(
+        {
+            "id": [r.id for r in records],
+            "name": [r.name or f"{r.first_name} {r.last_name}" for r in records],
+        }
+    )
+    df["key"] = (
+        df["name"]
+        .str.normalize("NFKC")
+        .str.casefold()
+        .str.replace(r"\s+", " ", regex=True)
+        .str.strip()
+    )
     df["dup"] = df["key"].duplicated(keep=False)
     return df
 
@@ -93,12 +111,15 @@ def main() -> None:
         start = time.process_time()
         pa, pc = with_pandas(la, ia), with_pandas(lc, ic)
         theirs = min(theirs, time.process_time() - start)
-    _, _, our_peak = timed(lambda: (match(Kind.ACCOUNTS, la, ia, state),
-                                    match(Kind.CONTACTS, lc, ic, state)))
+    _, _, our_peak = timed(
+        lambda: (match(Kind.ACCOUNTS, la, ia, state), match(Kind.CONTACTS, lc, ic, state))
+    )
     _, _, their_peak = timed(lambda: (with_pandas(la, ia), with_pandas(lc, ic)))
-    print(f"match():      {ours:6.2f} s  peak {our_peak:7.1f} MiB  "
-          f"pairs {len(ra.pairs) + len(rc.pairs)}  ambiguous groups "
-          f"{len(ra.ambiguous) + len(rc.ambiguous)}")
+    print(
+        f"match():      {ours:6.2f} s  peak {our_peak:7.1f} MiB  "
+        f"pairs {len(ra.pairs) + len(rc.pairs)}  ambiguous groups "
+        f"{len(ra.ambiguous) + len(rc.ambiguous)}"
+    )
     print(f"pandas merge: {theirs:6.2f} s  peak {their_peak:7.1f} MiB  pairs {pa + pc}")
     print(f"ratio match/pandas: {ours / theirs:.2f}")
     frames = [(frame(la), frame(ia)), (frame(lc), frame(ic))]
@@ -108,8 +129,9 @@ def main() -> None:
         for left, right in frames:
             merge_only(left, right)
         merge = min(merge, time.process_time() - start)
-    print(f"pandas merge alone, keys precomputed: {merge:.2f} s "
-          f"(match() includes computing its keys)")
+    print(
+        f"pandas merge alone, keys precomputed: {merge:.2f} s (match() includes computing its keys)"
+    )
 
 
 if __name__ == "__main__":

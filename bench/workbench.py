@@ -7,8 +7,9 @@ on each side, generated here (the demo generator's name pools do not reach 100,0
 people, and paging 400,000 records over HTTP would measure the connectors, not the workbench).
 For each kind it measures, server side:
 
-- *show View Details*: match (for the ambiguous names) + :func:`pmtools.analysis.views.build_pairs_table`
-  + :class:`pmtools.analysis.views.PairsView` + the first page, as the app does when a tab opens;
+- *show View Details*: match (for the ambiguous names) +
+  :func:`pmtools.analysis.views.build_pairs_table` + :class:`pmtools.analysis.views.PairsView`
+  + the first page, as the app does when a tab opens;
 - *keystroke*: :meth:`PairsView.query` with the search box's text, typed one character at a
   time (so the view's incremental cache is used as in the app), and a cold search of a name;
 - *rank*: :meth:`pmtools.analysis.suggest.SuggestionIndex.rank` of unmatched Liscio records against
@@ -32,27 +33,37 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import RESULTS
+from pmtools.analysis.suggest import SuggestionIndex
+from pmtools.analysis.views import Ambiguity, PairsView, build_pairs_table
 from pmtools.core.names import normalize_name
 from pmtools.core.plan import Link, LinkHow, SyncState
 from pmtools.core.records import Address, Kind, Record, Side
-from pmtools.analysis.suggest import SuggestionIndex
-from pmtools.analysis.views import Ambiguity, PairsView, build_pairs_table
 
 SEARCH_GOAL_MS = 100.0
 RANK_GOAL_MS = 50.0
 # A scale: the demo dataset at a simulator scale, or synthetic records of each kind a side.
 SCALES: dict[str, tuple[str, int]] = {"scale20": ("demo", 20), "100k": ("synthetic", 100_000)}
-_SYLLABLES = ("ka ri mo ta len bor vi san del qu ash ton wel mar cy fen or ul ri ba ne ko "
-              "zu lia per ham ston gold ver ric an el is").split()
-_TRADES = ("Bakery Dental Holdings Consulting Farms Construction Logistics Partners Studio "
-           "Realty Motors Plumbing Law Ventures Group Tax Advisors").split()
+_SYLLABLES = (
+    "ka ri mo ta len bor vi san del qu ash ton wel mar cy fen or ul ri ba ne ko "
+    "zu lia per ham ston gold ver ric an el is"
+).split()
+_TRADES = (
+    "Bakery Dental Holdings Consulting Farms Construction Logistics Partners Studio "
+    "Realty Motors Plumbing Law Ventures Group Tax Advisors"
+).split()
 _LEGAL = ("LLC", "Inc.", "", "", "Co", "Ltd", "PLLC", "CPA")
-_LEGAL_VARIANT = {"LLC": "L.L.C.", "Inc.": "Inc", "Co": "Co.", "Ltd": "Ltd.", "PLLC": "P.L.L.C.",
-                  "CPA": "C.P.A."}
+_LEGAL_VARIANT = {
+    "LLC": "L.L.C.",
+    "Inc.": "Inc",
+    "Co": "Co.",
+    "Ltd": "Ltd.",
+    "PLLC": "P.L.L.C.",
+    "CPA": "C.P.A.",
+}
 _TITLES = ("Owner", "CFO", "Controller", "Bookkeeper", "President", "Partner", "")
 
 
@@ -62,7 +73,7 @@ def _word(rng: random.Random, parts: int) -> str:
 
 def _typo(rng: random.Random, name: str) -> str:
     i = rng.randrange(1, max(2, len(name) - 1))
-    return name[:i] + rng.choice("aeioun") + name[i + 1:]
+    return name[:i] + rng.choice("aeioun") + name[i + 1 :]
 
 
 def synthetic_firm(kind: Kind, n: int, *, seed: int = 20) -> tuple[list[Record], list[Record]]:
@@ -88,13 +99,23 @@ def synthetic_firm(kind: Kind, n: int, *, seed: int = 20) -> tuple[list[Record],
             while not base or base.lower() in seen and not repeat:
                 base = f"{rng.choice(lasts)} {rng.choice(_TRADES)} {rng.choice(_LEGAL)}".strip()
             seen.add(base.lower())
-            ipm_rec = Record(side=Side.IPM, kind=kind, id=f"org{i:06}", name=base,
-                             phone=f"555-{i % 10_000:04}" if roll < 0.7 else None,
-                             website=f"www.firm{i}.example" if roll < 0.5 else None)
+            ipm_rec = Record(
+                side=Side.IPM,
+                kind=kind,
+                id=f"org{i:06}",
+                name=base,
+                phone=f"555-{i % 10_000:04}" if roll < 0.7 else None,
+                website=f"www.firm{i}.example" if roll < 0.5 else None,
+            )
             lname = _account_variant(rng, base, roll)
-            lis_rec = Record(side=Side.LISCIO, kind=kind, id=f"{100_000 + i}", name=lname,
-                             address=Address(line1=f"{i} Main St", city="Springfield"),
-                             phone=f"(555) {i % 10_000:04}" if roll < 0.4 else None)
+            lis_rec = Record(
+                side=Side.LISCIO,
+                kind=kind,
+                id=f"{100_000 + i}",
+                name=lname,
+                address=Address(line1=f"{i} Main St", city="Springfield"),
+                phone=f"(555) {i % 10_000:04}" if roll < 0.4 else None,
+            )
         else:
             if repeat:
                 first, last = people[rng.randrange(len(people))]
@@ -106,19 +127,37 @@ def synthetic_firm(kind: Kind, n: int, *, seed: int = 20) -> tuple[list[Record],
             people.append((first, last))
             full = f"{last}, {first}" if rng.random() < 0.3 else f"{first} {last}"
             email = f"{first}.{last}{i}@example.com".lower() if roll < 0.8 else None
-            ipm_rec = Record(side=Side.IPM, kind=kind, id=f"per{i:06}", name=full,
-                             email=email, title=rng.choice(_TITLES) or None)
+            ipm_rec = Record(
+                side=Side.IPM,
+                kind=kind,
+                id=f"per{i:06}",
+                name=full,
+                email=email,
+                title=rng.choice(_TITLES) or None,
+            )
             lfirst, llast = _person_variant(rng, first, last, roll)
-            lis_rec = Record(side=Side.LISCIO, kind=kind, id=f"{500_000 + i}",
-                             name=f"{lfirst} {llast}", first_name=lfirst, last_name=llast,
-                             email=email if rng.random() < 0.9 else None,
-                             title=rng.choice(_TITLES) or None)
+            lis_rec = Record(
+                side=Side.LISCIO,
+                kind=kind,
+                id=f"{500_000 + i}",
+                name=f"{lfirst} {llast}",
+                first_name=lfirst,
+                last_name=llast,
+                email=email if rng.random() < 0.9 else None,
+                title=rng.choice(_TITLES) or None,
+            )
         ipm.append(ipm_rec)
         if roll < 0.96:  # the rest are on the IPM side only
             liscio.append(lis_rec)
         if roll > 0.98:  # and some on the Liscio side only
-            liscio.append(Record(side=Side.LISCIO, kind=kind, id=f"new{i:06}",
-                                 name=f"{_word(rng, 3)} {_word(rng, 3)}"))
+            liscio.append(
+                Record(
+                    side=Side.LISCIO,
+                    kind=kind,
+                    id=f"new{i:06}",
+                    name=f"{_word(rng, 3)} {_word(rng, 3)}",
+                )
+            )
     return liscio, ipm
 
 
@@ -127,8 +166,11 @@ def _account_variant(rng: random.Random, name: str, roll: float) -> str:
         return rng.choice((name, name.upper(), name.lower(), name.replace(" ", "  ")))
     if roll < 0.84:
         words = name.split(" ")
-        return " ".join(_LEGAL_VARIANT.get(w, w) for w in words[:-1]) + " " + (
-            _LEGAL_VARIANT.get(words[-1], words[-1] + " LLC"))
+        return (
+            " ".join(_LEGAL_VARIANT.get(w, w) for w in words[:-1])
+            + " "
+            + (_LEGAL_VARIANT.get(words[-1], words[-1] + " LLC"))
+        )
     if roll < 0.88:
         return _typo(rng, name)
     return name  # (rolls ≥ 0.96 are IPM-only; the Liscio record is not kept)
@@ -147,9 +189,12 @@ def _person_variant(rng: random.Random, first: str, last: str, roll: float) -> t
 def _ms(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {"median_ms": round(1000 * statistics.median(ordered), 2),
-            "p95_ms": round(1000 * p95, 2), "max_ms": round(1000 * ordered[-1], 2),
-            "n": len(ordered)}
+    return {
+        "median_ms": round(1000 * statistics.median(ordered), 2),
+        "p95_ms": round(1000 * p95, 2),
+        "max_ms": round(1000 * ordered[-1], 2),
+        "n": len(ordered),
+    }
 
 
 def _timed(fn: Callable[[], object]) -> tuple[object, float]:
@@ -216,16 +261,25 @@ def scale_source(scale: str) -> tuple[str, int]:
     return "synthetic", int(scale)
 
 
-def measure_kind(kind: Kind, liscio: list[Record], ipm: list[Record], *, queries: int,
-                 seed: int = 20) -> dict[str, object]:
+def measure_kind(
+    kind: Kind, liscio: list[Record], ipm: list[Record], *, queries: int, seed: int = 20
+) -> dict[str, object]:
     """Every measurement for one kind's records of both sides."""
     from pmtools.core.matching import match
 
     rng = random.Random(seed)
     # Show View Details: the links of a past Sync Now, then what the app does to open the tab.
     result, match_s = _timed(lambda: match(kind, liscio, ipm, SyncState()))
-    links = [Link(kind=kind, liscio_id=p.liscio_id, ipm_key=p.ipm_key, how=LinkHow.AUTOMATIC,
-                  first_synced_at="2026-11-26T12:00:00Z") for p in result.pairs]
+    links = [
+        Link(
+            kind=kind,
+            liscio_id=p.liscio_id,
+            ipm_key=p.ipm_key,
+            how=LinkHow.AUTOMATIC,
+            first_synced_at="2026-11-26T12:00:00Z",
+        )
+        for p in result.pairs
+    ]
     state = SyncState(links=tuple(links))
     start = time.perf_counter()
     ambiguous = Ambiguity.from_match(kind, liscio, ipm, state)
@@ -238,16 +292,19 @@ def measure_kind(kind: Kind, liscio: list[Record], ipm: list[Record], *, queries
     shown_names = list(table["Liscio name"])
     names = [normalize_name(x) for x in rng.sample(shown_names, min(40, len(shown_names))) if x]
     typing, cold, filtered = _Samples(), _Samples(), _Samples()
-    for name in names[:max(1, queries // 15)]:
+    for name in names[: max(1, queries // 15)]:
         view.query(search="")
         for end in range(1, len(name) + 1):
-            typing.time(lambda: view.query(search=name[:end]))
+            typing.time(lambda name=name, end=end: view.query(search=name[:end]))
     # A pasted search: each one unrelated to the last, so the incremental cache cannot help.
     for name in names[:20]:
-        cold.time(lambda: view.query(search=name[:8]))
+        cold.time(lambda name=name: view.query(search=name[:8]))
     for name in names[:20]:
-        filtered.time(lambda: view.query(search=name[:3], status=["unmatched in Liscio"],
-                                         side="liscio", page=1))
+        filtered.time(
+            lambda name=name: view.query(
+                search=name[:3], status=["unmatched in Liscio"], side="liscio", page=1
+            )
+        )
 
     # Ranking link targets: unmatched Liscio records against every IPM record of the kind.
     index, index_s = _timed(lambda: SuggestionIndex(ipm))
@@ -255,37 +312,49 @@ def measure_kind(kind: Kind, liscio: list[Record], ipm: list[Record], *, queries
     unmatched = [r for r in liscio if r.id in unmatched_ids]
     rank, search = _Samples(), _Samples()
     for r in rng.sample(unmatched, min(queries, len(unmatched))):
-        rank.time(lambda: index.rank(r, limit=10))
+        rank.time(lambda r=r: index.rank(r, limit=10))
     for r in unmatched[:30]:
         for end in (2, 5, 9):
-            search.time(lambda: index.search(normalize_name(r.name)[:end]))
+            search.time(lambda r=r, end=end: index.search(normalize_name(r.name)[:end]))
     row = {
-        "kind": str(kind), "liscio": len(liscio), "ipm": len(ipm),
-        "table_rows": len(table), "linked": len(links),
+        "kind": str(kind),
+        "liscio": len(liscio),
+        "ipm": len(ipm),
+        "table_rows": len(table),
+        "linked": len(links),
         "ambiguous_rows": int((table["status"] == "ambiguous").sum()),
-        "match_s": round(match_s, 3), "show_view_details_s": round(show_s, 3),
-        "keystroke": typing.summary(), "search_cold": cold.summary(),
-        "search_filtered": filtered.summary(), "suggestion_index_build_s": round(index_s, 3),
-        "rank": rank.summary(), "link_search_box": search.summary(),
+        "match_s": round(match_s, 3),
+        "show_view_details_s": round(show_s, 3),
+        "keystroke": typing.summary(),
+        "search_cold": cold.summary(),
+        "search_filtered": filtered.summary(),
+        "suggestion_index_build_s": round(index_s, 3),
+        "rank": rank.summary(),
+        "link_search_box": search.summary(),
     }
-    row["keystroke_ratio"] = round(max(row["keystroke"]["p95_ms"], row["search_cold"]["p95_ms"])
-                                   / SEARCH_GOAL_MS, 3)
+    row["keystroke_ratio"] = round(
+        max(row["keystroke"]["p95_ms"], row["search_cold"]["p95_ms"]) / SEARCH_GOAL_MS, 3
+    )
     row["rank_ratio"] = round(row["rank"]["p95_ms"] / RANK_GOAL_MS, 3)
     return row
 
 
 def to_markdown(doc: dict[str, object]) -> str:
     """The results as a Markdown table."""
-    lines = [f"# Workbench benchmark ({doc['when']}, {doc['machine']})", "",
-             f"Goals at 100,000 records: search update < {SEARCH_GOAL_MS:.0f} ms, "
-             f"rank < {RANK_GOAL_MS:.0f} ms (ratio = p95 / goal). scale20 is the demo dataset "
-             "read from the simulator over HTTP; 100k is synthetic. In brackets: CPU time "
-             f"(p95), which a busy machine does not stretch; load average during the run: "
-             f"{doc['load_average']}.", "",
-             "| scale | source | kind | Liscio / IPM | rows | show View Details "
-             "| keystroke p50 / p95 | cold search p95 "
-             "| rank p50 / p95 | link search p95 | index build | search ratio | rank ratio |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# Workbench benchmark ({doc['when']}, {doc['machine']})",
+        "",
+        f"Goals at 100,000 records: search update < {SEARCH_GOAL_MS:.0f} ms, "
+        f"rank < {RANK_GOAL_MS:.0f} ms (ratio = p95 / goal). scale20 is the demo dataset "
+        "read from the simulator over HTTP; 100k is synthetic. In brackets: CPU time "
+        f"(p95), which a busy machine does not stretch; load average during the run: "
+        f"{doc['load_average']}.",
+        "",
+        "| scale | source | kind | Liscio / IPM | rows | show View Details "
+        "| keystroke p50 / p95 | cold search p95 "
+        "| rank p50 / p95 | link search p95 | index build | search ratio | rank ratio |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in doc["rows"]:  # type: ignore[union-attr]
         lines.append(
             f"| {r['scale']} | {r['source']} | {r['kind']} | {r['liscio']:,} / {r['ipm']:,} "
@@ -296,15 +365,19 @@ def to_markdown(doc: dict[str, object]) -> str:
             f"| {r['rank']['median_ms']:.1f} / {r['rank']['p95_ms']:.1f} ms "
             f"({r['rank']['cpu_p95_ms']:.1f}) "
             f"| {r['link_search_box']['p95_ms']:.1f} ms | {r['suggestion_index_build_s']:.2f} s "
-            f"| {r['keystroke_ratio']:.2f} | {r['rank_ratio']:.2f} |")
+            f"| {r['keystroke_ratio']:.2f} | {r['rank_ratio']:.2f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: ``python -m bench workbench``; 1 when a goal is missed at 100k."""
     parser = argparse.ArgumentParser(prog="bench workbench", description=__doc__.split("\n")[0])
-    parser.add_argument("--scales", default=",".join(SCALES),
-                        help="comma-separated: scale20, 100k, demoN, or a number of records a side")
+    parser.add_argument(
+        "--scales",
+        default=",".join(SCALES),
+        help="comma-separated: scale20, 100k, demoN, or a number of records a side",
+    )
     parser.add_argument("--queries", type=int, default=300, help="records ranked per kind")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     args = parser.parse_args(argv)
@@ -316,17 +389,28 @@ def main(argv: list[str] | None = None) -> int:
         records = firms(scale)
         read_s = round(time.perf_counter() - start, 1)
         for kind, (liscio, ipm) in records.items():
-            sys.stderr.write(f"workbench: {scale} {kind} ({len(liscio):,} Liscio, "
-                             f"{len(ipm):,} IPM)...\n")
-            rows.append({"scale": scale, "source": scale_source(scale)[0], "read_s": read_s,
-                         **measure_kind(kind, liscio, ipm, queries=args.queries)})
+            sys.stderr.write(
+                f"workbench: {scale} {kind} ({len(liscio):,} Liscio, {len(ipm):,} IPM)...\n"
+            )
+            rows.append(
+                {
+                    "scale": scale,
+                    "source": scale_source(scale)[0],
+                    "read_s": read_s,
+                    **measure_kind(kind, liscio, ipm, queries=args.queries),
+                }
+            )
             load.append(os.getloadavg()[0])
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    doc = {"benchmark": "workbench", "when": now,
-           "machine": f"{platform.python_implementation()} {platform.python_version()}, "
-                      f"{platform.machine()}",
-           "load_average": f"{min(load):.1f}–{max(load):.1f} (1 min, {os.cpu_count()} CPUs)",
-           "goals_ms": {"search_update": SEARCH_GOAL_MS, "rank": RANK_GOAL_MS}, "rows": rows}
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    doc = {
+        "benchmark": "workbench",
+        "when": now,
+        "machine": f"{platform.python_implementation()} {platform.python_version()}, "
+        f"{platform.machine()}",
+        "load_average": f"{min(load):.1f}–{max(load):.1f} (1 min, {os.cpu_count()} CPUs)",
+        "goals_ms": {"search_update": SEARCH_GOAL_MS, "rank": RANK_GOAL_MS},
+        "rows": rows,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "workbench.json").write_text(json.dumps(doc, indent=2) + "\n")
     (args.out / "workbench.md").write_text(to_markdown(doc))

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import RESULTS
@@ -59,10 +59,13 @@ def measure(scale: int, actions: int) -> dict[str, object]:
     from pmtools.workbench import Workbench, open_session
 
     out: dict[str, object] = {"scale": scale}
-    with tempfile.TemporaryDirectory(prefix="pmtools-bench-") as folder, \
-            start_sandbox(dataset="demo", scale=scale, rate_limit=0) as sandbox:
-        settings = Settings(state_path=Path(folder) / "state.sqlite",
-                            ipm_rate_limit=0).with_sandbox(sandbox.url)
+    with (
+        tempfile.TemporaryDirectory(prefix="pmtools-bench-") as folder,
+        start_sandbox(dataset="demo", scale=scale, rate_limit=0) as sandbox,
+    ):
+        settings = Settings(
+            state_path=Path(folder) / "state.sqlite", ipm_rate_limit=0
+        ).with_sandbox(sandbox.url)
         session = open_session(settings)
         try:
             app = Workbench(session)
@@ -75,8 +78,7 @@ def measure(scale: int, actions: int) -> dict[str, object]:
             out["view_details_s"] = round(time.perf_counter() - start, 2)
             tab = app.details.tabs[Kind.CONTACTS]
             out["table_rows"] = len(tab.data.table)
-            preview, confirm, reject, create = (_Samples(), _Samples(), _Samples(),
-                                                _Samples())
+            preview, confirm, reject, create = (_Samples(), _Samples(), _Samples(), _Samples())
             for _ in range(actions):
                 if _unmatched(tab, with_target=True):
                     _timed(preview, tab.linking.link_button.click)
@@ -108,12 +110,21 @@ def measure(scale: int, actions: int) -> dict[str, object]:
 def _row_md(r: dict[str, object]) -> str:
     def cell(key: str) -> str:
         s = r.get(key) or {}
-        return (f"{s.get('median_ms', '–')} / {s.get('p95_ms', '–')} ms "
-                f"(cpu p95 {s.get('cpu_p95_ms', '–')})") if s else "–"
-    return (f"| {r['scale']} | {r['table_rows']:,} | {r['sync_s']} s | {r['view_details_s']} s | "
-            f"{cell('link_preview')} | {cell('link_confirm')} | {cell('not_a_match')} | "
-            f"{cell('create_in_ipm')} | {r['queue_build_s']} s | "
-            f"{cell('bulk_preview')} ({r['bulk_preview']['decisions']:,}) |")
+        return (
+            (
+                f"{s.get('median_ms', '–')} / {s.get('p95_ms', '–')} ms "
+                f"(cpu p95 {s.get('cpu_p95_ms', '–')})"
+            )
+            if s
+            else "–"
+        )
+
+    return (
+        f"| {r['scale']} | {r['table_rows']:,} | {r['sync_s']} s | {r['view_details_s']} s | "
+        f"{cell('link_preview')} | {cell('link_confirm')} | {cell('not_a_match')} | "
+        f"{cell('create_in_ipm')} | {r['queue_build_s']} s | "
+        f"{cell('bulk_preview')} ({r['bulk_preview']['decisions']:,}) |"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,23 +136,36 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     row = measure(args.scale, args.actions)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    doc = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-           "python": platform.python_version(), "machine": platform.machine(),
-           "load_1min": load, "goal_ms": GOAL_MS, "rows": [row]}
+    doc = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "load_1min": load,
+        "goal_ms": GOAL_MS,
+        "rows": [row],
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "workbench_actions.json").write_text(json.dumps(doc, indent=2) + "\n")
-    md = [f"# Workbench actions benchmark ({doc['when']}, CPython {doc['python']}, "
-          f"{doc['machine']}, load {load})", "",
-          "Server-side time from a click to the page being usable again, median / p95 "
-          f"(goal p95 < {GOAL_MS:.0f} ms at scale 20). Link is two clicks: its preview "
-          "(fresh reads of both records) and the confirmation (the writes).", "",
-          "| scale | contacts rows | Sync Now | View Details | Link: preview | Link: confirm "
-          "| Not a match | Create in IPM | queue build | bulk preview (decisions) |",
-          "|---:|---:|---:|---:|---|---|---|---|---:|---|", _row_md(row), ""]
+    md = [
+        f"# Workbench actions benchmark ({doc['when']}, CPython {doc['python']}, "
+        f"{doc['machine']}, load {load})",
+        "",
+        "Server-side time from a click to the page being usable again, median / p95 "
+        f"(goal p95 < {GOAL_MS:.0f} ms at scale 20). Link is two clicks: its preview "
+        "(fresh reads of both records) and the confirmation (the writes).",
+        "",
+        "| scale | contacts rows | Sync Now | View Details | Link: preview | Link: confirm "
+        "| Not a match | Create in IPM | queue build | bulk preview (decisions) |",
+        "|---:|---:|---:|---:|---|---|---|---|---:|---|",
+        _row_md(row),
+        "",
+    ]
     (args.out / "workbench_actions.md").write_text("\n".join(md))
     sys.stdout.write("\n".join(md))
-    worst = max((row[k] or {}).get("p95_ms", 0) for k in  # type: ignore[union-attr]
-                ("link_confirm", "not_a_match", "create_in_ipm"))
+    worst = max(
+        (row[k] or {}).get("p95_ms", 0)
+        for k in ("link_confirm", "not_a_match", "create_in_ipm")  # type: ignore[union-attr]
+    )
     return 0 if worst <= GOAL_MS else 1
 
 

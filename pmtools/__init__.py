@@ -3,6 +3,8 @@
 Importing pmtools has no side effects: no network, no files, no display.
 """
 
+from pmtools.core.names import normalize_name
+from pmtools.core.records import Address, Kind, Record, Side
 from pmtools.errors import (
     AuthError,
     ConfigError,
@@ -17,8 +19,6 @@ from pmtools.errors import (
     ServiceError,
     StateError,
 )
-from pmtools.core.names import normalize_name
-from pmtools.core.records import Address, Kind, Record, Side
 
 __all__ = [
     "Address",

@@ -72,8 +72,7 @@ class Settings:
     max_pages: int = 2000  # pages of one listing (100 records a page)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None,
-                 **overrides: object) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from ``environ`` (default ``os.environ``), then non-None ``overrides``."""
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
@@ -93,7 +92,8 @@ class Settings:
             except ValueError:
                 raise ConfigError(
                     f"PMTOOLS_IPM_RATE_LIMIT must be a whole number of requests a minute, "
-                    f"not {rate!r}") from None
+                    f"not {rate!r}"
+                ) from None
         for name, (var, kind) in LIMITS.items():
             raw = environ.get(var, "").strip()
             if raw and name not in values:
@@ -119,8 +119,14 @@ class Settings:
 
     def require_services(self) -> None:
         """Raise ConfigError naming what is missing to talk to both services."""
-        missing = [ENV[n] for n in ("liscio_url", "liscio_token", "ipm_url", "ipm_token",
-                                    "ipm_access_key") if not getattr(self, n)]
+        missing = [
+            ENV[n]
+            for n in ("liscio_url", "liscio_token", "ipm_url", "ipm_token", "ipm_access_key")
+            if not getattr(self, n)
+        ]
         if missing:
-            raise ConfigError("not configured: set " + ", ".join(missing)
-                              + " (or start `pmtools sandbox` and point them at it)")
+            raise ConfigError(
+                "not configured: set "
+                + ", ".join(missing)
+                + " (or start `pmtools sandbox` and point them at it)"
+            )

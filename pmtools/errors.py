@@ -46,8 +46,7 @@ class TenantMismatch(ConfigError):
     ``recorded`` and ``found`` map each side to its identity (see :mod:`pmtools.engine.tenant`).
     """
 
-    def __init__(self, message: str, *, recorded: dict[Any, Any],
-                 found: dict[Any, Any]) -> None:
+    def __init__(self, message: str, *, recorded: dict[Any, Any], found: dict[Any, Any]) -> None:
         super().__init__(message)
         self.recorded = recorded
         self.found = found
@@ -97,8 +96,9 @@ class StateLost(StateError):
 class ConnectorError(PmtoolsError):
     """A call to Liscio or IPM failed."""
 
-    def __init__(self, message: str, *, side: str = "", status: int | None = None,
-                 code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, side: str = "", status: int | None = None, code: str | None = None
+    ) -> None:
         super().__init__(message)
         self.side = side
         self.status = status

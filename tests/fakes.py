@@ -17,14 +17,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from pmtools.connectors.base import Unreadable
-from pmtools.core.records import Identity
+from pmtools.core.records import Address, FieldValue, Identity, Kind, Record, Side
 from pmtools.errors import AuthError, DuplicateCreate, NotFound, RecordError, ServiceError
-from pmtools.core.records import Address, FieldValue, Kind, Record, Side
 
-EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -41,8 +40,7 @@ class Faults:
         if self.fail_at is not None and not self.fired and self.writes >= self.fail_at:
             self.fired = True
             if not self.lose_reply:
-                raise ServiceError(f"{side} is unavailable (injected)", side=str(side),
-                                   status=503)
+                raise ServiceError(f"{side} is unavailable (injected)", side=str(side), status=503)
             return True
         return False
 
@@ -56,8 +54,7 @@ class FakeSystem:
     reject: set[str] = field(default_factory=set)
     down: bool = False
     down_error: type[ServiceError] | type[AuthError] = ServiceError  # what ``down`` raises
-    records: dict[Kind, dict[str, Record]] = field(
-        default_factory=lambda: {k: {} for k in Kind})
+    records: dict[Kind, dict[str, Record]] = field(default_factory=lambda: {k: {} for k in Kind})
     field_writes: list[tuple[Kind, str, str, FieldValue]] = field(default_factory=list)
     creates: list[tuple[Kind, str, str | None]] = field(default_factory=list)
     detail_loads: int = 0
@@ -86,9 +83,16 @@ class FakeSystem:
         if isinstance(values.get("address"), str):
             values["address"] = Address(line1=values["address"])  # type: ignore[arg-type]
         stamp = self._stamp()
-        rec = Record(side=self.side, kind=kind, id=str(values.pop("id", self._new_id(kind))),
-                     name=name, created_at=stamp, modified_at=stamp,
-                     **parts, **values)  # type: ignore[arg-type]
+        rec = Record(
+            side=self.side,
+            kind=kind,
+            id=str(values.pop("id", self._new_id(kind))),
+            name=name,
+            created_at=stamp,
+            modified_at=stamp,
+            **parts,
+            **values,
+        )  # type: ignore[arg-type]
         self.records[kind][rec.id] = rec
         return rec
 
@@ -108,34 +112,51 @@ class FakeSystem:
 
     def snapshot(self) -> dict[Kind, dict[str, tuple]]:
         """Every record's name and synced fields (ignoring ids' and times' randomness)."""
-        return {k: {r.id: (r.name, r.external_id, tuple(r.field_values().items()))
-                    for r in recs.values()} for k, recs in self.records.items()}
+        return {
+            k: {
+                r.id: (r.name, r.external_id, tuple(r.field_values().items()))
+                for r in recs.values()
+            }
+            for k, recs in self.records.items()
+        }
 
     # -- the Connector protocol ------------------------------------------------------------
     def _check_up(self) -> None:
         if self.down:
-            raise self.down_error(f"{self.side} is down (injected)", side=str(self.side),
-                                  status=401 if self.down_error is AuthError else 503)
+            raise self.down_error(
+                f"{self.side} is down (injected)",
+                side=str(self.side),
+                status=401 if self.down_error is AuthError else 503,
+            )
 
     def _check_reject(self, *keys: str | None) -> None:
         for key in keys:
             if key is not None and key in self.reject:
-                raise RecordError(f"{self.side} rejected {key} (injected)",
-                                  side=str(self.side), status=400, code="4003")
+                raise RecordError(
+                    f"{self.side} rejected {key} (injected)",
+                    side=str(self.side),
+                    status=400,
+                    code="4003",
+                )
 
     def _listed(self, rec: Record) -> Record:
         return rec
 
-    def iter_records(self, kind: Kind, *, modified_since: str | None = None
-                     ) -> Iterator[Record]:
+    def iter_records(self, kind: Kind, *, modified_since: str | None = None) -> Iterator[Record]:
         """Yield every record of ``kind`` (or those modified at/after ``modified_since``)."""
         self._check_up()
         self.pulls.append((kind, modified_since))
         for rec in sorted(self.records[kind].values(), key=lambda r: r.id):
             if rec.id in self.unreadable:
-                self._left_out.append(Unreadable(side=self.side, kind=kind, id=rec.id,
-                                                 name=rec.name,
-                                                 problem=self.unreadable[rec.id]))
+                self._left_out.append(
+                    Unreadable(
+                        side=self.side,
+                        kind=kind,
+                        id=rec.id,
+                        name=rec.name,
+                        problem=self.unreadable[rec.id],
+                    )
+                )
             elif modified_since is None or (rec.modified_at or "") >= modified_since:
                 yield self._listed(rec)
 
@@ -150,8 +171,9 @@ class FakeSystem:
         try:
             return self.records[kind][record_id]
         except KeyError:
-            raise NotFound(f"{self.side} {kind} {record_id} not found",
-                           side=str(self.side), status=404) from None
+            raise NotFound(
+                f"{self.side} {kind} {record_id} not found", side=str(self.side), status=404
+            ) from None
 
     def load_details(self, kind: Kind, records: Sequence[Record]) -> list[Record]:
         """Records with every synced field loaded."""
@@ -169,23 +191,36 @@ class FakeSystem:
         """Create a record from ``draft``; DuplicateCreate when ``external_id`` is in use."""
         self._check_up()
         if self.find_by_external_id(kind, external_id) is not None:
-            raise DuplicateCreate(f"external id {external_id} already in use",
-                                  side=str(self.side), status=500, code="5001")
+            raise DuplicateCreate(
+                f"external id {external_id} already in use",
+                side=str(self.side),
+                status=500,
+                code="5001",
+            )
         self._check_reject(draft.id, external_id, draft.name)
         lose = self.faults.before_write(self.side)
         stamp = self._stamp()
-        rec = Record(side=self.side, kind=kind, id=self._new_id(kind), name=draft.name,
-                     first_name=draft.first_name, middle_name=draft.middle_name,
-                     last_name=draft.last_name, external_id=external_id,
-                     created_by="firm" if kind is Kind.CONTACTS and self.side is Side.LISCIO
-                     else None, created_at=stamp, modified_at=stamp,
-                     **{f: draft.get(f) for f in kind.fields})
+        rec = Record(
+            side=self.side,
+            kind=kind,
+            id=self._new_id(kind),
+            name=draft.name,
+            first_name=draft.first_name,
+            middle_name=draft.middle_name,
+            last_name=draft.last_name,
+            external_id=external_id,
+            created_by="firm" if kind is Kind.CONTACTS and self.side is Side.LISCIO else None,
+            created_at=stamp,
+            modified_at=stamp,
+            **{f: draft.get(f) for f in kind.fields},
+        )
         self.records[kind][rec.id] = rec
         self.creates.append((kind, rec.id, external_id))
         self.faults.writes += 1
         if lose:
-            raise ServiceError(f"{self.side}: reply lost after create (injected)",
-                               side=str(self.side), status=502)
+            raise ServiceError(
+                f"{self.side}: reply lost after create (injected)", side=str(self.side), status=502
+            )
         return rec
 
     def find_by_external_id(self, kind: Kind, external_id: str) -> Record | None:
@@ -196,8 +231,7 @@ class FakeSystem:
                 return rec
         return None
 
-    def update_fields(self, kind: Kind, record_id: str,
-                      values: Mapping[str, FieldValue]) -> Record:
+    def update_fields(self, kind: Kind, record_id: str, values: Mapping[str, FieldValue]) -> Record:
         """Write some synced fields of one record."""
         rec = self.get_record(kind, record_id)
         self._check_reject(record_id, rec.external_id, rec.name)
@@ -208,8 +242,9 @@ class FakeSystem:
         self.update_calls += 1
         self.faults.writes += 1
         if lose:
-            raise ServiceError(f"{self.side}: reply lost after write (injected)",
-                               side=str(self.side), status=502)
+            raise ServiceError(
+                f"{self.side}: reply lost after write (injected)", side=str(self.side), status=502
+            )
         return rec
 
     def check(self) -> str:
@@ -260,10 +295,22 @@ def small_firm(**ipm_options: object) -> tuple[FakeLiscio, FakeIpm]:
     liscio.add(A, "Cedar Ltd", phone="555-0300")
     ipm.add(A, "Delta Inc", phone="555-0400")
     liscio.add(C, "Ann Lee", first_name="Ann", last_name="Lee", title="CFO")
-    ipm.add(C, "Lee, Ann", first_name="Ann", last_name="Lee", title="Controller",
-            email="ann@acme.example")
-    liscio.add(C, "Bob Stone", first_name="Bob", last_name="Stone", email="bob@birch.example",
-               created_by="account_owner")
+    ipm.add(
+        C,
+        "Lee, Ann",
+        first_name="Ann",
+        last_name="Lee",
+        title="Controller",
+        email="ann@acme.example",
+    )
+    liscio.add(
+        C,
+        "Bob Stone",
+        first_name="Bob",
+        last_name="Stone",
+        email="bob@birch.example",
+        created_by="account_owner",
+    )
     ipm.add(C, "Cy Young", first_name="Cy", last_name="Young", title="Owner")
     return liscio, ipm
 

@@ -33,11 +33,22 @@ from pmtools.errors import ConfigError
 MAX_KERNELS = 2
 FOREIGN = "attacker.example"
 NOTEBOOK = {
-    "cells": [{"cell_type": "code", "execution_count": None, "id": "hello", "metadata": {},
-               "outputs": [], "source": ["print('hello from the kernel')"]}],
-    "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
-                                "name": "python3"}, "language_info": {"name": "python"}},
-    "nbformat": 4, "nbformat_minor": 5,
+    "cells": [
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "hello",
+            "metadata": {},
+            "outputs": [],
+            "source": ["print('hello from the kernel')"],
+        }
+    ],
+    "metadata": {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+    },
+    "nbformat": 4,
+    "nbformat_minor": 5,
 }
 
 
@@ -52,10 +63,27 @@ def served(tmp_path_factory, jupyter_dirs):
     port = free_port()
     log = open(base / "app.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from pmtools.cli import entry; entry()", "app",
-         "--port", str(port), "--dataset", "empty", "--notebook", str(notebook),
-         "--max-kernels", str(MAX_KERNELS), "--allow-host", "pm.example.test"],
-        env=env, cwd=str(base), stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-c",
+            "from pmtools.cli import entry; entry()",
+            "app",
+            "--port",
+            str(port),
+            "--dataset",
+            "empty",
+            "--notebook",
+            str(notebook),
+            "--max-kernels",
+            str(MAX_KERNELS),
+            "--allow-host",
+            "pm.example.test",
+        ],
+        env=env,
+        cwd=str(base),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url + "/", proc, timeout=90)
@@ -130,25 +158,44 @@ async def attach(served, kid: str, *, host: str | None = None, origin: str | Non
     port = served["port"]
     host = host or f"127.0.0.1:{port}"
     headers = {"Host": host, "Origin": origin or f"http://{host}"}
-    request = HTTPRequest(f"ws://127.0.0.1:{port}/api/kernels/{kid}/channels"
-                          f"?session_id={uuid.uuid4()}", headers=headers)
+    request = HTTPRequest(
+        f"ws://127.0.0.1:{port}/api/kernels/{kid}/channels?session_id={uuid.uuid4()}",
+        headers=headers,
+    )
     ws = await websocket_connect(request)
     msg_id = str(uuid.uuid4())
-    ws.write_message(json.dumps({
-        "header": {"msg_id": msg_id, "msg_type": "kernel_info_request", "session": "t",
-                   "username": "t", "version": "5.3", "date": ""},
-        "parent_header": {}, "metadata": {}, "content": {}, "channel": "shell"}))
+    ws.write_message(
+        json.dumps(
+            {
+                "header": {
+                    "msg_id": msg_id,
+                    "msg_type": "kernel_info_request",
+                    "session": "t",
+                    "username": "t",
+                    "version": "5.3",
+                    "date": "",
+                },
+                "parent_header": {},
+                "metadata": {},
+                "content": {},
+                "channel": "shell",
+            }
+        )
+    )
     while True:
         raw = await ws.read_message()
         assert raw is not None, "the websocket closed before the kernel answered"
         reply = json.loads(raw)
-        if reply.get("parent_header", {}).get("msg_id") == msg_id \
-                and reply["header"]["msg_type"] == "kernel_info_reply":
+        if (
+            reply.get("parent_header", {}).get("msg_id") == msg_id
+            and reply["header"]["msg_type"] == "kernel_info_reply"
+        ):
             return ws
 
 
 def try_websocket(served, kid: str, **headers: str) -> int:
     """101 if a websocket with these headers opens and is answered, else the refusal's status."""
+
     async def attempt():
         ws = await attach(served, kid, **headers)
         ws.close()
@@ -190,8 +237,9 @@ def test_cross_origin_and_rebound_websockets_are_refused_with_403(served):
     assert try_websocket(served, kid, host=f"{FOREIGN}:{port}", origin=foreign) == 403
     # Nor can a rebound page read the kernel's state over plain HTTP.
     client = served["client"]
-    assert client.get(f"/api/kernels/{kid}", headers={"Host": f"{FOREIGN}:{port}"}
-                      ).status_code == 403
+    assert (
+        client.get(f"/api/kernels/{kid}", headers={"Host": f"{FOREIGN}:{port}"}).status_code == 403
+    )
     assert client.get(f"/api/kernels/{kid}").status_code == 200
     # The page's own origin is welcome (this is how the browser drives the widgets).
     assert try_websocket(served, kid) == 101
@@ -204,8 +252,9 @@ def test_live_kernels_stay_within_the_bound_oldest_idle_first(served):
         opened.append(open_page(served))
         assert len(kernel_processes(pid)) <= MAX_KERNELS
     client = served["client"]
-    assert [client.get(f"/api/kernels/{k}").status_code for k in opened] == \
-        [404] * 3 + [200] * MAX_KERNELS, "not the oldest idle kernels that were shut down"
+    assert [client.get(f"/api/kernels/{k}").status_code for k in opened] == [404] * 3 + [
+        200
+    ] * MAX_KERNELS, "not the oldest idle kernels that were shut down"
 
 
 def test_when_every_kernel_is_in_use_the_page_says_so_in_a_sentence(served):
@@ -233,21 +282,26 @@ def test_when_every_kernel_is_in_use_the_page_says_so_in_a_sentence(served):
 
 
 def test_hosts_and_bound_come_from_flags_then_environment():
-    hosts, bound = app_limits(flag_hosts=["PM.example.com"], flag_max=None,
-                              environ={"PMTOOLS_APP_HOSTS": "a.example, b.example,",
-                                       "PMTOOLS_APP_MAX_KERNELS": "7"})
+    hosts, bound = app_limits(
+        flag_hosts=["PM.example.com"],
+        flag_max=None,
+        environ={"PMTOOLS_APP_HOSTS": "a.example, b.example,", "PMTOOLS_APP_MAX_KERNELS": "7"},
+    )
     assert hosts == ("pm.example.com", "a.example", "b.example") and bound == 7
     assert app_limits(flag_hosts=[], flag_max=3, environ={"PMTOOLS_APP_MAX_KERNELS": "7"})[1] == 3
     assert app_limits(flag_hosts=[], flag_max=None, environ={}) == ((), 4)
     config = voila_config(hosts=hosts, max_kernels=bound)
     assert config["Voila"]["tornado_settings"] == {
         "allow_remote_access": False,
-        "local_hostnames": ["localhost", "pm.example.com", "a.example", "b.example"]}
+        "local_hostnames": ["localhost", "pm.example.com", "a.example", "b.example"],
+    }
     assert config["BoundedKernelManager"] == {"max_kernels": 7}
 
 
-@pytest.mark.parametrize("bad", ["10.0.0.5", "[::1]", "pm.example.com:443",
-                                 "https://pm.example.com", "*.example.com", "a b"])
+@pytest.mark.parametrize(
+    "bad",
+    ["10.0.0.5", "[::1]", "pm.example.com:443", "https://pm.example.com", "*.example.com", "a b"],
+)
 def test_an_address_or_url_is_not_a_host_name(bad):
     with pytest.raises(ConfigError, match="not a host name"):
         parse_hosts([bad])

@@ -8,8 +8,9 @@ from bench import review
 
 def test_review_benchmark_writes_its_results(tmp_path, capsys):
     assert "review" in dispatcher.benchmark_names()
-    code = review.main(["--scales", "300", "--links", "50", "--repeat", "1",
-                        "--out", str(tmp_path)])
+    code = review.main(
+        ["--scales", "300", "--links", "50", "--repeat", "1", "--out", str(tmp_path)]
+    )
     assert code in (0, 1)
     doc = json.loads((tmp_path / "review.json").read_text())
     assert doc["goals"] == {"build_s": 5.0, "query_ms": 100.0, "preview_s": 2.0}

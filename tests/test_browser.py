@@ -23,8 +23,9 @@ from pmtools.core.records import Kind, Record, Side
 
 pytest.importorskip("playwright")
 if not Path("/usr/bin/chromium").exists():
-    pytest.skip("Debian's chromium is not installed (./dev test installs it)",
-                allow_module_level=True)
+    pytest.skip(
+        "Debian's chromium is not installed (./dev test installs it)", allow_module_level=True
+    )
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -45,31 +46,70 @@ def served(tmp_path_factory, jupyter_dirs):
 
     base = tmp_path_factory.mktemp("browser")
     sandbox = start_sandbox(dataset="demo", rate_limit=0)
-    settings = Settings(state_path=base / "state.sqlite",
-                        ipm_rate_limit=0).with_sandbox(sandbox.url)
+    settings = Settings(state_path=base / "state.sqlite", ipm_rate_limit=0).with_sandbox(
+        sandbox.url
+    )
     liscio, ipm = connect(settings)
-    liscio.create_record(Kind.ACCOUNTS, Record(side=Side.LISCIO, kind=Kind.ACCOUNTS, id="",
-                                               name=XSS), external_id="browser-xss")
-    liscio.create_record(Kind.ACCOUNTS, Record(side=Side.LISCIO, kind=Kind.ACCOUNTS, id="",
-                                               name=LISCIO_NAME, phone="555-0199"),
-                         external_id="browser-zebra")
-    ipm.create_record(Kind.ACCOUNTS, Record(side=Side.IPM, kind=Kind.ACCOUNTS, id="",
-                                            name=IPM_NAME), external_id="browser-zebra-ipm")
-    for system, side, first, ext in ((liscio, Side.LISCIO, "Zoe", "browser-zoe"),
-                                     (ipm, Side.IPM, "Zoë", "browser-zoe-ipm")):
-        system.create_record(Kind.CONTACTS, Record(
-            side=side, kind=Kind.CONTACTS, id="", name=f"{first} {ZOE_LAST}", first_name=first,
-            last_name=ZOE_LAST, email=ZOE_EMAIL), external_id=ext)
-    env = {**os.environ, **jupyter_dirs, "PMTOOLS_STATE": str(settings.state_path),
-           "PMTOOLS_LISCIO_URL": settings.liscio_url, "PMTOOLS_IPM_URL": settings.ipm_url,
-           "PMTOOLS_LISCIO_TOKEN": settings.liscio_token, "PMTOOLS_IPM_TOKEN": settings.ipm_token,
-           "PMTOOLS_IPM_ACCESS_KEY": settings.ipm_access_key, "PMTOOLS_IPM_RATE_LIMIT": "0"}
+    liscio.create_record(
+        Kind.ACCOUNTS,
+        Record(side=Side.LISCIO, kind=Kind.ACCOUNTS, id="", name=XSS),
+        external_id="browser-xss",
+    )
+    liscio.create_record(
+        Kind.ACCOUNTS,
+        Record(side=Side.LISCIO, kind=Kind.ACCOUNTS, id="", name=LISCIO_NAME, phone="555-0199"),
+        external_id="browser-zebra",
+    )
+    ipm.create_record(
+        Kind.ACCOUNTS,
+        Record(side=Side.IPM, kind=Kind.ACCOUNTS, id="", name=IPM_NAME),
+        external_id="browser-zebra-ipm",
+    )
+    for system, side, first, ext in (
+        (liscio, Side.LISCIO, "Zoe", "browser-zoe"),
+        (ipm, Side.IPM, "Zoë", "browser-zoe-ipm"),
+    ):
+        system.create_record(
+            Kind.CONTACTS,
+            Record(
+                side=side,
+                kind=Kind.CONTACTS,
+                id="",
+                name=f"{first} {ZOE_LAST}",
+                first_name=first,
+                last_name=ZOE_LAST,
+                email=ZOE_EMAIL,
+            ),
+            external_id=ext,
+        )
+    env = {
+        **os.environ,
+        **jupyter_dirs,
+        "PMTOOLS_STATE": str(settings.state_path),
+        "PMTOOLS_LISCIO_URL": settings.liscio_url,
+        "PMTOOLS_IPM_URL": settings.ipm_url,
+        "PMTOOLS_LISCIO_TOKEN": settings.liscio_token,
+        "PMTOOLS_IPM_TOKEN": settings.ipm_token,
+        "PMTOOLS_IPM_ACCESS_KEY": settings.ipm_access_key,
+        "PMTOOLS_IPM_RATE_LIMIT": "0",
+    }
     port = free_port()
     log = open(base / "voila.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from pmtools.cli import entry; entry()", "app",
-         "--port", str(port), "--no-sandbox"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(base))
+        [
+            sys.executable,
+            "-c",
+            "from pmtools.cli import entry; entry()",
+            "app",
+            "--port",
+            str(port),
+            "--no-sandbox",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=str(base),
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_ready(url, proc, timeout=60)
@@ -96,7 +136,9 @@ def wait_text(page, selector: str, text: str, timeout: int = TIMEOUT) -> None:
     page.wait_for_function(
         "([s, t]) => Array.from(document.querySelectorAll(s)).some("
         "e => (e.innerText + ' ' + e.textContent).replace(/\\u00a0/g, ' ').includes(t))",
-        arg=[selector, text], timeout=timeout)
+        arg=[selector, text],
+        timeout=timeout,
+    )
 
 
 def test_sync_search_link_delink_report_in_a_browser(served, page):
@@ -124,8 +166,10 @@ def _walk_through(served, page):
         page.wait_for_selector(f"button.pm-stage-{stage}.pm-stage-done")
     wait_text(page, ".pm-sync-summary", "What changed")
     # "All three buttons turn blue": solid blue, not the faded look of a disabled button.
-    look = page.eval_on_selector("button.pm-stage-linking", "b => [getComputedStyle(b)"
-                                 ".backgroundColor, getComputedStyle(b).opacity]")
+    look = page.eval_on_selector(
+        "button.pm-stage-linking",
+        "b => [getComputedStyle(b).backgroundColor, getComputedStyle(b).opacity]",
+    )
     assert look == ["rgb(25, 118, 210)", "1"], look
     shot(page, "02-synced")
 
@@ -133,15 +177,19 @@ def _walk_through(served, page):
     tab = ".pm-tab-accounts"
     page.wait_for_selector(f"{tab} table.dataTable tbody tr")
     # Every column fits the page: no IPM column hidden off to the right.
-    widths = page.eval_on_selector(f"{tab} table.dataTable", "t => [t.scrollWidth, "
-                                   "t.closest('.pm-table').clientWidth]")
+    widths = page.eval_on_selector(
+        f"{tab} table.dataTable", "t => [t.scrollWidth, t.closest('.pm-table').clientWidth]"
+    )
     assert widths[0] <= widths[1] + 2, widths
     # A row clicked far down the page shows its actions in sight (they stick to the bottom).
     page.locator(f"{tab} table.dataTable tbody tr").nth(12).click()
     wait_text(page, f"{tab} .pm-selected", "Selected")
-    box = page.eval_on_selector(f"{tab} .pm-selected", "e => { const r = "
-                                "e.getBoundingClientRect(); return [r.top, r.bottom, "
-                                "window.innerHeight] }")
+    box = page.eval_on_selector(
+        f"{tab} .pm-selected",
+        "e => { const r = "
+        "e.getBoundingClientRect(); return [r.top, r.bottom, "
+        "window.innerHeight] }",
+    )
     assert 0 <= box[0] and box[1] <= box[2], box
     # The hostile name appears as text; no element is made from it and no script runs.
     page.fill(f"{tab} .pm-search input", "onerror")
@@ -152,8 +200,9 @@ def _walk_through(served, page):
     page.fill(f"{tab} .pm-search input", "quixotic zebra")
     wait_text(page, f"{tab} table.dataTable tbody", IPM_NAME)
     wait_text(page, f"{tab} table.dataTable tbody", "unmatched in Liscio")
-    page.select_option(f"{tab} .pm-record-select select",
-                       label=f"{LISCIO_NAME} · 555-0199 [unmatched in Liscio]")
+    page.select_option(
+        f"{tab} .pm-record-select select", label=f"{LISCIO_NAME} · 555-0199 [unmatched in Liscio]"
+    )
     wait_text(page, f"{tab} .pm-target-select select", IPM_NAME)
     options = page.locator(f"{tab} .pm-target-select select").text_content()
     assert "LLC/Inc." in options.replace("\u00a0", " ")
@@ -214,8 +263,7 @@ def test_bulk_review_create_guard_and_undo_in_a_browser(served, page):
         _review(served, page)
     except BaseException:
         shot(page, "review-failure")
-        (ARTIFACTS / "review-failure.txt").write_text(page.inner_text("body"),
-                                                      encoding="utf-8")
+        (ARTIFACTS / "review-failure.txt").write_text(page.inner_text("body"), encoding="utf-8")
         raise
 
 
@@ -254,8 +302,9 @@ def _bulk_then_undo(served, page, store):
     shot(page, "12-review-applied")
     run = store.runs()[-1]
     assert run["command"] == "review" and run["outcome"] == "done", run
-    made = [link for link in store.links(Kind.ACCOUNTS)
-            if (link.liscio_id, link.ipm_key) not in before]
+    made = [
+        link for link in store.links(Kind.ACCOUNTS) if (link.liscio_id, link.ipm_key) not in before
+    ]
     assert made
     # In the simulator: each pair's first sync wrote Liscio's values to IPM where set.
     lis = served["liscio"].get_record(Kind.ACCOUNTS, made[0].liscio_id)
@@ -278,7 +327,8 @@ def _bulk_then_undo(served, page, store):
     page.keyboard.press("n")
     page.wait_for_function(
         "t => document.querySelector('.pm-review-detail .pm-review-current').innerText != t",
-        arg=first)
+        arg=first,
+    )
     page.keyboard.press("p")
     wait_text(page, ".pm-review-detail .pm-review-current", first.split(" (")[0])
 
@@ -289,15 +339,17 @@ def _bulk_then_undo(served, page, store):
     page.fill(f"{ctab} .pm-search input", f"Zoe {ZOE_LAST}")
     wait_text(page, f"{ctab} table.dataTable tbody", ZOE_EMAIL)
     page.locator(f"{ctab} table.dataTable tbody tr", has_text="unmatched in Liscio").filter(
-        has_text=ZOE_EMAIL).click()
+        has_text=ZOE_EMAIL
+    ).click()
     page.click(f"{ctab} button.pm-create-ipm")
     wait_text(page, f"{ctab} .pm-confirm-text", "Not created yet")
     wait_text(page, f"{ctab} .pm-duplicates", f"Zoë {ZOE_LAST}")
     wait_text(page, f"{ctab} .pm-duplicates", "same email")
     shot(page, "14-create-held-back")
     page.click(f"{ctab} button.pm-confirm-cancel")
-    assert not [c for c in store.changes(op="create") if c.get("liscio_name", "").endswith(
-        ZOE_LAST)]
+    assert not [
+        c for c in store.changes(op="create") if c.get("liscio_name", "").endswith(ZOE_LAST)
+    ]
 
     # Undo the bulk run from the page.
     page.click("button.pm-runs-show")

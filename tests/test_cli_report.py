@@ -8,19 +8,29 @@ import json
 import pytest
 from openpyxl import load_workbook
 
+from pmtools.analysis.reports import ACCOUNT_COLUMNS, CHANGE_COLUMNS, ERROR_COLUMNS
 from pmtools.cli import main
 from pmtools.config import SANDBOX_IPM_ACCESS_KEY, SANDBOX_IPM_TOKEN, SANDBOX_LISCIO_TOKEN
-from pmtools.analysis.reports import ACCOUNT_COLUMNS, CHANGE_COLUMNS, ERROR_COLUMNS
 from pmtools.sandbox.server import start_sandbox
 
-ENV = ("PMTOOLS_STATE", "PMTOOLS_LISCIO_URL", "PMTOOLS_LISCIO_TOKEN", "PMTOOLS_IPM_URL",
-       "PMTOOLS_IPM_TOKEN", "PMTOOLS_IPM_ACCESS_KEY")
+ENV = (
+    "PMTOOLS_STATE",
+    "PMTOOLS_LISCIO_URL",
+    "PMTOOLS_LISCIO_TOKEN",
+    "PMTOOLS_IPM_URL",
+    "PMTOOLS_IPM_TOKEN",
+    "PMTOOLS_IPM_ACCESS_KEY",
+)
 
 
 def _card(phone=None, website=None):
-    return {"IsPrimaryCard": True, "EmailAddresses": [], "Addresses": [],
-            "WebSites": [website] if website else [],
-            "PhoneNumbers": [{"Number": phone, "Label": "Work"}] if phone else []}
+    return {
+        "IsPrimaryCard": True,
+        "EmailAddresses": [],
+        "Addresses": [],
+        "WebSites": [website] if website else [],
+        "PhoneNumbers": [{"Number": phone, "Label": "Work"}] if phone else [],
+    }
 
 
 DATASET = {
@@ -77,7 +87,11 @@ def test_runs_report_explain_and_undo_end_to_end(sandbox, env, tmp_path, capsys)
     assert main(["runs", "--json"]) == 0
     (run,) = _last_json(capsys)
     assert (run["id"], run["command"], run["started_by"], run["outcome"]) == (
-        1, "sync", "cli", "done")
+        1,
+        "sync",
+        "cli",
+        "done",
+    )
     assert run["counts"]["linked"] == 2 and run["started_at"] and run["finished_at"]
     assert main(["runs"]) == 0
     assert "sync" in capsys.readouterr().out
@@ -94,12 +108,15 @@ def test_runs_report_explain_and_undo_end_to_end(sandbox, env, tmp_path, capsys)
     acme = rows["Acme LLC"]
     assert acme[6] == "555-1111" and acme[8:10] == ("linked", "automatic") and acme[10]
     linked_csv = tmp_path / "linked.csv"
-    assert main(["report", "--kind", "accounts", "--status", "unmatched",
-                 "-o", str(linked_csv)]) == 0
+    assert (
+        main(["report", "--kind", "accounts", "--status", "unmatched", "-o", str(linked_csv)]) == 0
+    )
     got = _csv(linked_csv)
     assert got[0] == list(ACCOUNT_COLUMNS)
     assert sorted((r[0], r[4], r[8]) for r in got[1:]) == [
-        ("", "Only In IPM", "unmatched in IPM"), ("Lonely Liscio", "", "unmatched in Liscio")]
+        ("", "Only In IPM", "unmatched in IPM"),
+        ("Lonely Liscio", "", "unmatched in Liscio"),
+    ]
 
     # the changes report
     changes = tmp_path / "changes.csv"
@@ -162,12 +179,15 @@ def test_runs_lists_every_run_with_who_started_it(env, capsys):
     from pmtools.store import Store
 
     with Store.open(env) as store:
-        first = store.start_run(command="sync", started_by="app", kinds=list(Kind),
-                                policy=SyncPolicy())
-        store.finish_run(first, outcome="done_with_errors", counts={"linked": 3, "errors": 1},
-                         message=None)
-        undo = store.start_run(command="undo", started_by="cli", kinds=[Kind.ACCOUNTS],
-                               undoes_run=first)
+        first = store.start_run(
+            command="sync", started_by="app", kinds=list(Kind), policy=SyncPolicy()
+        )
+        store.finish_run(
+            first, outcome="done_with_errors", counts={"linked": 3, "errors": 1}, message=None
+        )
+        undo = store.start_run(
+            command="undo", started_by="cli", kinds=[Kind.ACCOUNTS], undoes_run=first
+        )
         store.finish_run(undo, outcome="done", counts={"ipm_fields_written": 2})
         frame = history.runs_frame(store)
     assert list(frame["Run"]) == [first, undo]
@@ -175,9 +195,9 @@ def test_runs_lists_every_run_with_who_started_it(env, capsys):
     assert list(frame["linked"]) == [3, 0] and list(frame["Undoes Run"]) == ["", first]
     assert main(["runs", "--json"]) == 0
     runs = _last_json(capsys)
-    assert [(r["command"], r["started_by"], r["outcome"], r["counts"].get("errors"))
-            for r in runs] == [("sync", "app", "done_with_errors", 1), ("undo", "cli", "done",
-                                                                       None)]
+    assert [
+        (r["command"], r["started_by"], r["outcome"], r["counts"].get("errors")) for r in runs
+    ] == [("sync", "app", "done_with_errors", 1), ("undo", "cli", "done", None)]
     assert runs[1]["kinds"] == ["accounts"] and runs[1]["undoes_run"] == first
     assert main(["runs"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
@@ -185,8 +205,9 @@ def test_runs_lists_every_run_with_who_started_it(env, capsys):
     assert f"(undoes run {first})" in lines[1]
 
 
-def test_pairs_report_reuses_the_cards_of_the_last_sync_unless_fresh(sandbox, env, tmp_path,
-                                                                      capsys):
+def test_pairs_report_reuses_the_cards_of_the_last_sync_unless_fresh(
+    sandbox, env, tmp_path, capsys
+):
     def ipm_gets():
         return sandbox.stats.counts["ipm:GET"]
 
@@ -199,12 +220,14 @@ def test_pairs_report_reuses_the_cards_of_the_last_sync_unless_fresh(sandbox, en
     reused = ipm_gets() - before
     assert reused < first  # the first report kept the cards it read
     before = ipm_gets()
-    assert main(["report", "--kind", "accounts", "--fresh",
-                 "-o", str(tmp_path / "fresh.csv")]) == 0
+    assert main(["report", "--kind", "accounts", "--fresh", "-o", str(tmp_path / "fresh.csv")]) == 0
     fresh = ipm_gets() - before
     assert fresh >= reused + 3  # one card (at least one request) per organization
-    assert _csv(tmp_path / "first.csv") == _csv(tmp_path / "reused.csv") == _csv(
-        tmp_path / "fresh.csv")
+    assert (
+        _csv(tmp_path / "first.csv")
+        == _csv(tmp_path / "reused.csv")
+        == _csv(tmp_path / "fresh.csv")
+    )
     acme = next(r for r in _csv(tmp_path / "fresh.csv") if r[0] == "Acme LLC")
     assert acme[6] == "555-1111"  # IPM Phone: the sync wrote it; the card read shows it
 

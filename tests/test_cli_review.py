@@ -4,13 +4,24 @@ simulator over loopback HTTP with a real state file."""
 import csv
 
 import pytest
-
 from fakes import point_at
+
 from pmtools.cli import main
 from pmtools.store import Store
 
-COLUMNS = ["Kind", "Side", "Record ID", "Name", "Status", "Suggested ID", "Suggested Name",
-           "Reason", "Score", "Decision", "Link To"]
+COLUMNS = [
+    "Kind",
+    "Side",
+    "Record ID",
+    "Name",
+    "Status",
+    "Suggested ID",
+    "Suggested Name",
+    "Reason",
+    "Score",
+    "Decision",
+    "Link To",
+]
 
 
 @pytest.fixture
@@ -73,8 +84,9 @@ def test_export_writes_every_record_to_decide(synced, tmp_path, capsys):
     assert set(COLUMNS) <= set(header)
     kinds = {sheet.cell(row=r, column=1).value for r in range(2, sheet.max_row + 1)}
     assert kinds == {"accounts"}
-    assert all(c.data_type == "s" for row in sheet.iter_rows(min_row=2) for c in row
-               if c.value is not None)  # text cells: never a formula
+    assert all(
+        c.data_type == "s" for row in sheet.iter_rows(min_row=2) for c in row if c.value is not None
+    )  # text cells: never a formula
     assert main(["review", "export", "-o", str(tmp_path / "review.txt")]) == 2
 
 
@@ -85,13 +97,17 @@ def test_import_names_every_bad_row_and_changes_nothing(synced, tmp_path, capsys
     with Store.open(synced) as store:
         linked = next(link for link in store.links() if link.kind.value == "accounts")
     bad = [
-        {**liscio_row, "Record ID": "acc_999999", "Decision": "link"},          # row 2
-        {**liscio_row, "Record ID": linked.liscio_id, "Name": "a linked one",
-         "Decision": "link"},                                                   # row 3
-        {**ipm_row, "Side": "Liscio", "Decision": "create"},                    # row 4
+        {**liscio_row, "Record ID": "acc_999999", "Decision": "link"},  # row 2
+        {
+            **liscio_row,
+            "Record ID": linked.liscio_id,
+            "Name": "a linked one",
+            "Decision": "link",
+        },  # row 3
+        {**ipm_row, "Side": "Liscio", "Decision": "create"},  # row 4
         {**liscio_row, "Decision": "link", "Link To": liscio_row["Record ID"]},  # row 5
-        {**liscio_row, "Decision": "skip"},                                     # row 6
-        {**ipm_row, "Decision": "merge"},                                       # row 7
+        {**liscio_row, "Decision": "skip"},  # row 6
+        {**ipm_row, "Decision": "merge"},  # row 7
     ]
     path = write_rows(tmp_path / "bad.csv", bad)
     before = changes(synced)
@@ -107,12 +123,15 @@ def test_import_names_every_bad_row_and_changes_nothing(synced, tmp_path, capsys
     assert changes(synced) == before
 
 
-@pytest.mark.parametrize(("name", "content", "words"), [
-    ("notes.txt", "hello", "must be .xlsx or .csv"),
-    ("short.csv", "Kind,Side,Name\naccounts,Liscio,x\n", "lacks the column(s) Record ID"),
-    ("empty.csv", ",".join(COLUMNS) + "\n", "has no rows"),
-    ("broken.xlsx", "not a zip", "could not be read as XLSX"),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "words"),
+    [
+        ("notes.txt", "hello", "must be .xlsx or .csv"),
+        ("short.csv", "Kind,Side,Name\naccounts,Liscio,x\n", "lacks the column(s) Record ID"),
+        ("empty.csv", ",".join(COLUMNS) + "\n", "has no rows"),
+        ("broken.xlsx", "not a zip", "could not be read as XLSX"),
+    ],
+)
 def test_a_bad_file_changes_nothing(synced, tmp_path, capsys, name, content, words):
     path = tmp_path / name
     path.write_text(content, encoding="utf-8")
@@ -124,10 +143,14 @@ def test_a_bad_file_changes_nothing(synced, tmp_path, capsys, name, content, wor
 
 
 def test_import_shows_the_effect_then_applies_with_yes_and_undo_takes_it_back(
-        synced, tmp_path, capsys):
+    synced, tmp_path, capsys
+):
     rows = read_rows(export(tmp_path, capsys))
-    take = [r for r in rows if r["Status"] == "likely match" and r["Side"] == "Liscio"
-            and "tied" not in r["Reason"]][:3]
+    take = [
+        r
+        for r in rows
+        if r["Status"] == "likely match" and r["Side"] == "Liscio" and "tied" not in r["Reason"]
+    ][:3]
     assert take
     for r in take:
         r["Decision"] = "link"
@@ -135,8 +158,10 @@ def test_import_shows_the_effect_then_applies_with_yes_and_undo_takes_it_back(
     before = changes(synced)
     assert main(["review", "import", str(path), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert f"link {take[0]['Kind']}: {take[0]['Name']!r} with {take[0]['Suggested Name']!r}" \
-        in out and "dry run: nothing was written" in out
+    assert (
+        f"link {take[0]['Kind']}: {take[0]['Name']!r} with {take[0]['Suggested Name']!r}" in out
+        and "dry run: nothing was written" in out
+    )
     assert main(["review", "import", str(path)]) == 0
     assert "--yes" in capsys.readouterr().out
     assert changes(synced) == before
@@ -164,8 +189,13 @@ def test_create_in_ipm_is_refused_next_to_a_likely_duplicate(synced, tmp_path, c
     assert row["Record ID"] not in err
     assert changes(synced) == before
     assert main(["create-in-ipm", row["Kind"], row["Record ID"], "--anyway"]) == 0
-    ipm_row = next(r for r in rows if r["Status"] == "likely match" and r["Side"] == "IPM"
-                   and r["Suggested ID"] != row["Record ID"])
+    ipm_row = next(
+        r
+        for r in rows
+        if r["Status"] == "likely match"
+        and r["Side"] == "IPM"
+        and r["Suggested ID"] != row["Record ID"]
+    )
     assert main(["create-in-liscio", ipm_row["Kind"], ipm_row["Record ID"]]) == 3
     assert ipm_row["Suggested Name"] in capsys.readouterr().err
 

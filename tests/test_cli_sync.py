@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from fakes import point_at
+
 from pmtools import config
 from pmtools.cli import main
 from pmtools.core.plan import COUNT_KEYS, DecisionKind, LinkHow
@@ -21,8 +21,14 @@ A, C = Kind.ACCOUNTS, Kind.CONTACTS
 
 @pytest.fixture
 def state(tmp_path, monkeypatch):
-    for var in ("PMTOOLS_STATE", "PMTOOLS_LISCIO_URL", "PMTOOLS_LISCIO_TOKEN",
-                "PMTOOLS_IPM_URL", "PMTOOLS_IPM_TOKEN", "PMTOOLS_IPM_ACCESS_KEY"):
+    for var in (
+        "PMTOOLS_STATE",
+        "PMTOOLS_LISCIO_URL",
+        "PMTOOLS_LISCIO_TOKEN",
+        "PMTOOLS_IPM_URL",
+        "PMTOOLS_IPM_TOKEN",
+        "PMTOOLS_IPM_ACCESS_KEY",
+    ):
         monkeypatch.delenv(var, raising=False)
     path = tmp_path / "state.sqlite"
     monkeypatch.setenv("PMTOOLS_STATE", str(path))
@@ -59,7 +65,9 @@ def test_delink_and_not_a_match(state, capsys):
     with Store.open(state) as store:
         assert store.links() == []
         assert {(d.liscio_id, d.decision) for d in store.decisions()} == {
-            ("L1", DecisionKind.DELINKED), ("L2", DecisionKind.NOT_A_MATCH)}
+            ("L1", DecisionKind.DELINKED),
+            ("L2", DecisionKind.NOT_A_MATCH),
+        }
         assert [r["started_by"] for r in store.runs()] == ["cli", "cli"]
 
 
@@ -77,14 +85,26 @@ def test_state_file_that_is_not_sqlite_fails_cleanly(state, capsys):
 
 
 def test_second_process_gets_exit_4_while_a_sync_holds_the_lock(state):
-    env = {"PMTOOLS_STATE": str(state), "PMTOOLS_LISCIO_URL": "http://127.0.0.1:9/liscio",
-           "PMTOOLS_LISCIO_TOKEN": "t", "PMTOOLS_IPM_URL": "http://127.0.0.1:9/karbon",
-           "PMTOOLS_IPM_TOKEN": "t", "PMTOOLS_IPM_ACCESS_KEY": "k", "PATH": "/usr/bin:/bin"}
+    env = {
+        "PMTOOLS_STATE": str(state),
+        "PMTOOLS_LISCIO_URL": "http://127.0.0.1:9/liscio",
+        "PMTOOLS_LISCIO_TOKEN": "t",
+        "PMTOOLS_IPM_URL": "http://127.0.0.1:9/karbon",
+        "PMTOOLS_IPM_TOKEN": "t",
+        "PMTOOLS_IPM_ACCESS_KEY": "k",
+        "PATH": "/usr/bin:/bin",
+    }
     code = "import sys; from pmtools.cli import main; sys.exit(main(sys.argv[1:]))"
     with Store.open(state) as store, store.lock():
         for argv in (["sync"], ["delink", "accounts", "L1"]):
-            out = subprocess.run([sys.executable, "-c", code, *argv], cwd=ROOT, env=env,
-                                 capture_output=True, text=True, timeout=60)
+            out = subprocess.run(
+                [sys.executable, "-c", code, *argv],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             assert out.returncode == 4, out.stderr
             assert "another sync is running" in out.stderr
 
@@ -143,8 +163,7 @@ def test_the_preflight_share_is_configurable(sandbox, state, capsys):
         assert store.baseline() is None  # nothing ran for real
 
 
-def test_rejected_credentials_exit_2_with_a_clear_message(sandbox, state, capsys,
-                                                         monkeypatch):
+def test_rejected_credentials_exit_2_with_a_clear_message(sandbox, state, capsys, monkeypatch):
     monkeypatch.setenv("PMTOOLS_IPM_ACCESS_KEY", "eyJ.not-the-key.sig")
     assert main(["sync", "--force"]) == 2
     err = capsys.readouterr().err
@@ -163,8 +182,12 @@ def test_single_record_commands_end_to_end(sandbox, state, capsys):
     with Store.open(state) as store:
         linked = {(link.kind, link.liscio_id) for link in store.links()}
         linked |= {(link.kind, link.ipm_key) for link in store.links()}
-    kind, lonely_l = next((k, r) for k in Kind for r in liscio.iter_records(k)
-                          if (k, r.id) not in linked and not r.archived)
+    kind, lonely_l = next(
+        (k, r)
+        for k in Kind
+        for r in liscio.iter_records(k)
+        if (k, r.id) not in linked and not r.archived
+    )
     lonely_i = next(r for r in ipm.iter_records(kind) if (kind, r.id) not in linked)
     name = str(kind)
     assert main(["create-in-ipm", name, lonely_l.id]) == 0
@@ -196,23 +219,30 @@ def test_a_sync_killed_mid_run_is_finished_by_the_next_one(state, monkeypatch, k
     from pmtools.sandbox.dataset import demo_dataset
     from pmtools.sandbox.server import start_sandbox
 
-    server = start_sandbox(dataset=demo_dataset(organizations=12, people=20), rate_limit=0,
-                           latency_ms=30)
+    server = start_sandbox(
+        dataset=demo_dataset(organizations=12, people=20), rate_limit=0, latency_ms=30
+    )
     try:
-        env = {"PMTOOLS_STATE": str(state), "PMTOOLS_LISCIO_URL": server.url + "/liscio",
-               "PMTOOLS_IPM_URL": server.url + "/karbon",
-               "PMTOOLS_LISCIO_TOKEN": config.SANDBOX_LISCIO_TOKEN,
-               "PMTOOLS_IPM_TOKEN": config.SANDBOX_IPM_TOKEN,
-               "PMTOOLS_IPM_ACCESS_KEY": config.SANDBOX_IPM_ACCESS_KEY,
-               "PMTOOLS_IPM_RATE_LIMIT": "0"}
+        env = {
+            "PMTOOLS_STATE": str(state),
+            "PMTOOLS_LISCIO_URL": server.url + "/liscio",
+            "PMTOOLS_IPM_URL": server.url + "/karbon",
+            "PMTOOLS_LISCIO_TOKEN": config.SANDBOX_LISCIO_TOKEN,
+            "PMTOOLS_IPM_TOKEN": config.SANDBOX_IPM_TOKEN,
+            "PMTOOLS_IPM_ACCESS_KEY": config.SANDBOX_IPM_ACCESS_KEY,
+            "PMTOOLS_IPM_RATE_LIMIT": "0",
+        }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         assert main(["sync", "--force"]) in (0, 1)
         liscio, ipm = connect(Settings.from_env())
         names = [f"Killtest Number{i} LLC" for i in range(6)]
         for i, name in enumerate(names):  # new in Liscio: the next sync creates them in IPM
-            liscio.create_record(A, Record(side=Side.LISCIO, kind=A, id="", name=name,
-                                           phone=f"555-01{i:02d}"), external_id=f"test-{i}")
+            liscio.create_record(
+                A,
+                Record(side=Side.LISCIO, kind=A, id="", name=name, phone=f"555-01{i:02d}"),
+                external_id=f"test-{i}",
+            )
         with Store.open(state) as store:
             linked = [link.liscio_id for link in store.links(A)][:6]
         for i, liscio_id in enumerate(linked):  # edited in Liscio: written to IPM
@@ -224,11 +254,17 @@ def test_a_sync_killed_mid_run_is_finished_by_the_next_one(state, monkeypatch, k
 
         before = writes()
         code = "import sys; from pmtools.cli import main; sys.exit(main(sys.argv[1:]))"
-        proc = subprocess.Popen([sys.executable, "-c", code, "sync"], cwd=ROOT,
-                                env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, "sync"],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 60
-        while writes() < before + kill_after and proc.poll() is None and time.monotonic() < deadline:
+        while (
+            writes() < before + kill_after and proc.poll() is None and time.monotonic() < deadline
+        ):
             time.sleep(0.005)
         assert proc.poll() is None, "the sync finished before it could be killed"
         os.kill(proc.pid, signal.SIGKILL)

@@ -19,19 +19,27 @@ from openapi_core.testing import MockRequest, MockResponse
 
 from pmtools.connectors.base import Connector
 from pmtools.connectors.liscio import LiscioConnector
-from pmtools.errors import AuthError, DuplicateCreate, NotFound, RecordError, ServiceError
 from pmtools.core.records import Address, Kind, Record, Side
+from pmtools.errors import AuthError, DuplicateCreate, NotFound, RecordError, ServiceError
 
 ROOT = Path(__file__).resolve().parent.parent
-SPEC = OpenAPI.from_file_path(str(ROOT / "docs" / "liscio-api.yaml"),
-                              config=Config(spec_validator_cls=None))
+SPEC = OpenAPI.from_file_path(
+    str(ROOT / "docs" / "liscio-api.yaml"), config=Config(spec_validator_cls=None)
+)
 HOST = "http://127.0.0.1:8000"
 BASE = HOST + "/liscio"
 TOKEN = "liscio-secret-token-0123456789"
 NOW = "2026-01-01T00:00:00Z"
 ACCOUNT_KEYS = ("name", "address", "phone", "website", "archived")
-CONTACT_KEYS = ("first_name", "middle_name", "last_name", "title", "primary_email",
-                "account_ids", "archived")
+CONTACT_KEYS = (
+    "first_name",
+    "middle_name",
+    "last_name",
+    "title",
+    "primary_email",
+    "account_ids",
+    "archived",
+)
 
 
 class FakeLiscio:
@@ -49,8 +57,14 @@ class FakeLiscio:
         self.next_id += 1
         rid = f"{kind[0]}_{self.next_id:04d}"
         keys = ACCOUNT_KEYS if kind == "accounts" else CONTACT_KEYS
-        record = {"id": rid, **{k: None for k in keys}, "archived": False,
-                  "external_id": None, "created_at": NOW, "updated_at": NOW}
+        record = {
+            "id": rid,
+            **{k: None for k in keys},
+            "archived": False,
+            "external_id": None,
+            "created_at": NOW,
+            "updated_at": NOW,
+        }
         if kind == "contacts":
             record |= {"account_ids": [], "created_by": "firm"}
         record.update(fields)
@@ -61,16 +75,25 @@ class FakeLiscio:
         path = request.url.path.removeprefix("/liscio")
         self.requests.append((request.method, path))
         spec_request = MockRequest(
-            HOST, request.method, request.url.path, args=list(request.url.params.multi_items()),
-            headers=dict(request.headers), data=request.content or None)
+            HOST,
+            request.method,
+            request.url.path,
+            args=list(request.url.params.multi_items()),
+            headers=dict(request.headers),
+            data=request.content or None,
+        )
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
             response = _error(401, "unauthorized", "missing or wrong bearer token")
         else:
             SPEC.validate_request(spec_request)
             response = self._fault(request) or self._route(request, path)
         if not response.extensions.get("malformed"):
-            SPEC.validate_response(spec_request, MockResponse(
-                response.content, response.status_code, headers=dict(response.headers)))
+            SPEC.validate_response(
+                spec_request,
+                MockResponse(
+                    response.content, response.status_code, headers=dict(response.headers)
+                ),
+            )
         return response
 
     def _fault(self, request: httpx.Request) -> httpx.Response | None:
@@ -101,8 +124,12 @@ class FakeLiscio:
             return httpx.Response(200, json=record)
         if kind == "contacts" and body.get("primary_email"):
             if clash := self._email_owner(body["primary_email"], parts[2]):
-                return _error(400, "email_in_use", "primary_email is already used by contact "
-                              + clash, existing_id=clash)
+                return _error(
+                    400,
+                    "email_in_use",
+                    "primary_email is already used by contact " + clash,
+                    existing_id=clash,
+                )
         record.update(body)
         record["updated_at"] = "2026-01-02T00:00:00Z"
         return httpx.Response(200, json=record)
@@ -113,30 +140,45 @@ class FakeLiscio:
             items = [r for r in items if r["external_id"] == params["external_id"]]
         limit = int(params.get("limit", "50"))
         start = int(base64.b64decode(params["cursor"])) if "cursor" in params else 0
-        page = items[start:start + limit]
+        page = items[start : start + limit]
         more = start + limit < len(items)
         cursor = base64.b64encode(str(0 if self.loop_cursor else start + limit).encode())
-        return httpx.Response(200, json={"items": page,
-                                         "next_cursor": cursor.decode() if more else None})
+        return httpx.Response(
+            200, json={"items": page, "next_cursor": cursor.decode() if more else None}
+        )
 
     def _create(self, kind: str, body: dict[str, Any]) -> httpx.Response:
         ext = body.get("external_id")
-        if ext and (same := [r for r in self.records[kind].values()
-                             if r["external_id"] == ext]):
-            return _error(409, "duplicate_external_id", "external_id already in use",
-                          existing_id=same[0]["id"])
+        if ext and (same := [r for r in self.records[kind].values() if r["external_id"] == ext]):
+            return _error(
+                409,
+                "duplicate_external_id",
+                "external_id already in use",
+                existing_id=same[0]["id"],
+            )
         if kind == "contacts" and body.get("primary_email"):
             if clash := self._email_owner(body["primary_email"], None):
-                return _error(400, "email_in_use", "primary_email is already used by contact "
-                              + clash, existing_id=clash)
+                return _error(
+                    400,
+                    "email_in_use",
+                    "primary_email is already used by contact " + clash,
+                    existing_id=clash,
+                )
         rid = self.add(kind, **body)
-        return httpx.Response(201, json=self.records[kind][rid],
-                              headers={"Location": f"{BASE}/v1/{kind}/{rid}"})
+        return httpx.Response(
+            201, json=self.records[kind][rid], headers={"Location": f"{BASE}/v1/{kind}/{rid}"}
+        )
 
     def _email_owner(self, email: str, other_than: str | None) -> str | None:
-        return next((r["id"] for r in self.records["contacts"].values()
-                     if r["id"] != other_than and (r["primary_email"] or "").casefold()
-                     == email.casefold()), None)
+        return next(
+            (
+                r["id"]
+                for r in self.records["contacts"].values()
+                if r["id"] != other_than
+                and (r["primary_email"] or "").casefold() == email.casefold()
+            ),
+            None,
+        )
 
 
 def _error(status: int, code: str, message: str, **extra: Any) -> httpx.Response:
@@ -168,28 +210,59 @@ def test_is_a_connector_and_checks_cheaply():
 def test_lists_every_page_and_maps_accounts():
     fake = FakeLiscio()
     for i in range(230):
-        fake.add("accounts", name=f"Acct {i:03d}", phone=f"555-{i:04d}", archived=i == 5,
-                 address={"line1": "1 Main", "line2": None, "city": "Reno", "state": "NV",
-                          "postal_code": "89501", "country": "US"} if i == 7 else None)
+        fake.add(
+            "accounts",
+            name=f"Acct {i:03d}",
+            phone=f"555-{i:04d}",
+            archived=i == 5,
+            address={
+                "line1": "1 Main",
+                "line2": None,
+                "city": "Reno",
+                "state": "NV",
+                "postal_code": "89501",
+                "country": "US",
+            }
+            if i == 7
+            else None,
+        )
     records = list(connector(fake).iter_records(Kind.ACCOUNTS))
     assert [r.name for r in records] == [f"Acct {i:03d}" for i in range(230)]
     assert records[5].archived and not records[6].archived
-    assert records[7].address == Address(line1="1 Main", city="Reno", state="NV",
-                                         postal_code="89501", country="US")
+    assert records[7].address == Address(
+        line1="1 Main", city="Reno", state="NV", postal_code="89501", country="US"
+    )
     assert records[8].address is None and records[8].phone == "555-0008"
     assert fake.requests.count(("GET", "/v1/accounts")) == 3
 
 
 def test_contacts_map_names_and_owners():
     fake = FakeLiscio()
-    fake.add("contacts", first_name="Mary", middle_name="Ann", last_name="Smith",
-             primary_email="mary@x.example", title="CFO", account_ids=["a_1", "a_2"],
-             created_by="account_owner", external_id="ipm:C1")
+    fake.add(
+        "contacts",
+        first_name="Mary",
+        middle_name="Ann",
+        last_name="Smith",
+        primary_email="mary@x.example",
+        title="CFO",
+        account_ids=["a_1", "a_2"],
+        created_by="account_owner",
+        external_id="ipm:C1",
+    )
     (mary,) = connector(fake).iter_records(Kind.CONTACTS)
     assert (mary.name, mary.first_name, mary.middle_name, mary.last_name) == (
-        "Mary Ann Smith", "Mary", "Ann", "Smith")
+        "Mary Ann Smith",
+        "Mary",
+        "Ann",
+        "Smith",
+    )
     assert (mary.email, mary.title, mary.created_by, mary.account_ids, mary.external_id) == (
-        "mary@x.example", "CFO", "account_owner", ("a_1", "a_2"), "ipm:C1")
+        "mary@x.example",
+        "CFO",
+        "account_owner",
+        ("a_1", "a_2"),
+        "ipm:C1",
+    )
 
 
 def test_a_cursor_that_comes_back_is_a_loop():
@@ -204,11 +277,20 @@ def test_a_cursor_that_comes_back_is_a_loop():
 def test_update_patches_only_the_fields_given():
     fake = FakeLiscio()
     rid = fake.add("accounts", name="Acme", phone="555-0100", website="acme.example")
-    record = connector(fake).update_fields(Kind.ACCOUNTS, rid, {
-        "address": Address(line1="9 Elm", city="Austin", state="TX", postal_code="78701")})
+    record = connector(fake).update_fields(
+        Kind.ACCOUNTS,
+        rid,
+        {"address": Address(line1="9 Elm", city="Austin", state="TX", postal_code="78701")},
+    )
     held = fake.records["accounts"][rid]
-    assert held["address"] == {"line1": "9 Elm", "line2": None, "city": "Austin",
-                               "state": "TX", "postal_code": "78701", "country": None}
+    assert held["address"] == {
+        "line1": "9 Elm",
+        "line2": None,
+        "city": "Austin",
+        "state": "TX",
+        "postal_code": "78701",
+        "country": None,
+    }
     assert (held["phone"], held["website"], held["name"]) == ("555-0100", "acme.example", "Acme")
     assert record.address.city == "Austin" and record.phone == "555-0100"
 
@@ -216,29 +298,42 @@ def test_update_patches_only_the_fields_given():
 def test_a_country_is_sent_by_name_and_one_that_names_no_country_is_not_sent():
     fake = FakeLiscio()
     rid = fake.add("accounts", name="Acme")
-    connector(fake).update_fields(Kind.ACCOUNTS, rid, {
-        "address": Address(line1="1 Rue", city="Paris", country="FR")})  # as IPM holds it
+    connector(fake).update_fields(
+        Kind.ACCOUNTS, rid, {"address": Address(line1="1 Rue", city="Paris", country="FR")}
+    )  # as IPM holds it
     assert fake.records["accounts"][rid]["address"]["country"] == "France"
     with pytest.raises(RecordError, match="'XQ'.*correct it in IPM"):
-        connector(fake).update_fields(Kind.ACCOUNTS, rid, {
-            "address": Address(line1="2 Rue", city="Lyon", country="XQ")})
+        connector(fake).update_fields(
+            Kind.ACCOUNTS, rid, {"address": Address(line1="2 Rue", city="Lyon", country="XQ")}
+        )
     assert fake.records["accounts"][rid]["address"]["city"] == "Paris"
     with pytest.raises(RecordError, match="'Zed Co'.*'XQ'"):
-        connector(fake).create_record(Kind.ACCOUNTS, Record(
-            side=Side.IPM, kind=Kind.ACCOUNTS, id="K9", name="Zed Co",
-            address=Address(city="Lyon", country="XQ")), external_id="ipm-organization-K9")
+        connector(fake).create_record(
+            Kind.ACCOUNTS,
+            Record(
+                side=Side.IPM,
+                kind=Kind.ACCOUNTS,
+                id="K9",
+                name="Zed Co",
+                address=Address(city="Lyon", country="XQ"),
+            ),
+            external_id="ipm-organization-K9",
+        )
     assert len(fake.records["accounts"]) == 1
 
 
 def test_update_contact_email_and_title():
     fake = FakeLiscio()
-    rid = fake.add("contacts", first_name="A", last_name="B", primary_email="a@x.example",
-                   account_ids=["a_9"])
-    connector(fake).update_fields(Kind.CONTACTS, rid, {"email": "new@x.example",
-                                                       "title": "Owner"})
+    rid = fake.add(
+        "contacts", first_name="A", last_name="B", primary_email="a@x.example", account_ids=["a_9"]
+    )
+    connector(fake).update_fields(Kind.CONTACTS, rid, {"email": "new@x.example", "title": "Owner"})
     held = fake.records["contacts"][rid]
     assert (held["primary_email"], held["title"], held["account_ids"]) == (
-        "new@x.example", "Owner", ["a_9"])
+        "new@x.example",
+        "Owner",
+        ["a_9"],
+    )
 
 
 def test_an_email_in_use_is_a_clear_record_error():
@@ -254,20 +349,42 @@ def test_an_email_in_use_is_a_clear_record_error():
 def test_create_account_and_contact_with_external_ids():
     fake = FakeLiscio()
     liscio = connector(fake)
-    account = liscio.create_record(Kind.ACCOUNTS, Record(
-        side=Side.IPM, kind=Kind.ACCOUNTS, id="O1", name="New Co", phone="555-0001",
-        address=Address(line1="1 A St", city="Reno")), external_id="ipm:O1")
-    contact = liscio.create_record(Kind.CONTACTS, Record(
-        side=Side.IPM, kind=Kind.CONTACTS, id="C1", name="Smith, Mary Ann",
-        email="mary@x.example", title="CFO"), external_id="ipm:C1")
+    account = liscio.create_record(
+        Kind.ACCOUNTS,
+        Record(
+            side=Side.IPM,
+            kind=Kind.ACCOUNTS,
+            id="O1",
+            name="New Co",
+            phone="555-0001",
+            address=Address(line1="1 A St", city="Reno"),
+        ),
+        external_id="ipm:O1",
+    )
+    contact = liscio.create_record(
+        Kind.CONTACTS,
+        Record(
+            side=Side.IPM,
+            kind=Kind.CONTACTS,
+            id="C1",
+            name="Smith, Mary Ann",
+            email="mary@x.example",
+            title="CFO",
+        ),
+        external_id="ipm:C1",
+    )
     held = fake.records["accounts"][account.id]
-    assert (held["name"], held["phone"], held["external_id"]) == ("New Co", "555-0001",
-                                                                  "ipm:O1")
+    assert (held["name"], held["phone"], held["external_id"]) == ("New Co", "555-0001", "ipm:O1")
     assert held["address"]["line1"] == "1 A St"
     person = fake.records["contacts"][contact.id]
-    assert (person["first_name"], person["middle_name"], person["last_name"],
-            person["primary_email"], person["title"], person["created_by"]) == (
-        "Mary", "Ann", "Smith", "mary@x.example", "CFO", "firm")
+    assert (
+        person["first_name"],
+        person["middle_name"],
+        person["last_name"],
+        person["primary_email"],
+        person["title"],
+        person["created_by"],
+    ) == ("Mary", "Ann", "Smith", "mary@x.example", "CFO", "firm")
     assert contact.name == "Mary Ann Smith" and contact.external_id == "ipm:C1"
 
 
@@ -276,8 +393,11 @@ def test_a_duplicate_external_id_raises_and_is_found():
     rid = fake.add("accounts", name="Old", external_id="ipm:O1")
     liscio = connector(fake)
     with pytest.raises(DuplicateCreate):
-        liscio.create_record(Kind.ACCOUNTS, Record(side=Side.IPM, kind=Kind.ACCOUNTS,
-                                                   id="O1", name="Old"), external_id="ipm:O1")
+        liscio.create_record(
+            Kind.ACCOUNTS,
+            Record(side=Side.IPM, kind=Kind.ACCOUNTS, id="O1", name="Old"),
+            external_id="ipm:O1",
+        )
     assert liscio.find_by_external_id(Kind.ACCOUNTS, "ipm:O1").id == rid
     assert liscio.find_by_external_id(Kind.ACCOUNTS, "ipm:O1").id == rid
     assert liscio.find_by_external_id(Kind.ACCOUNTS, "ipm:none") is None
@@ -289,8 +409,11 @@ def test_a_create_whose_reply_was_lost_is_not_made_twice():
     fake.faults = [("POST", "/v1/contacts", "drop-after-commit")]
     liscio = connector(fake)
     with pytest.raises(DuplicateCreate):
-        liscio.create_record(Kind.CONTACTS, Record(side=Side.IPM, kind=Kind.CONTACTS, id="C",
-                                                   name="Ann Lee"), external_id="ipm:C")
+        liscio.create_record(
+            Kind.CONTACTS,
+            Record(side=Side.IPM, kind=Kind.CONTACTS, id="C", name="Ann Lee"),
+            external_id="ipm:C",
+        )
     assert len(fake.records["contacts"]) == 1
     assert liscio.find_by_external_id(Kind.CONTACTS, "ipm:C").last_name == "Lee"
 
@@ -298,8 +421,11 @@ def test_a_create_whose_reply_was_lost_is_not_made_twice():
 def test_a_create_that_timed_out_uncommitted_is_sent_again():
     fake = FakeLiscio()
     fake.faults = [("POST", "/v1/accounts", "timeout")]
-    account = connector(fake).create_record(Kind.ACCOUNTS, Record(
-        side=Side.IPM, kind=Kind.ACCOUNTS, id="O", name="Co"), external_id="ipm:O")
+    account = connector(fake).create_record(
+        Kind.ACCOUNTS,
+        Record(side=Side.IPM, kind=Kind.ACCOUNTS, id="O", name="Co"),
+        external_id="ipm:O",
+    )
     assert list(fake.records["accounts"]) == [account.id]
     assert fake.requests.count(("POST", "/v1/accounts")) == 2
 

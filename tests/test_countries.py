@@ -18,33 +18,36 @@ from pmtools.core.rules import values_equal
 from pmtools.sandbox.server import start_sandbox
 
 
-@pytest.mark.parametrize(("text", "code", "name"), [
-    ("Germany", "DE", "Germany"),
-    ("germany ", "DE", "Germany"),
-    ("DE", "DE", "Germany"),
-    ("de", "DE", "Germany"),
-    ("DEU", "DE", "Germany"),
-    ("Deutschland", "DE", "Germany"),              # the country's own name
-    ("Federal Republic of Germany", "DE", "Germany"),  # the official name
-    ("UK", "GB", "United Kingdom"),                # not an ISO code: an alias
-    ("U.K.", "GB", "United Kingdom"),
-    ("United Kingdom", "GB", "United Kingdom"),
-    ("Great Britain", "GB", "United Kingdom"),
-    ("England", "GB", "United Kingdom"),
-    ("GB", "GB", "United Kingdom"),
-    ("Canada", "CA", "Canada"),
-    ("CAN", "CA", "Canada"),
-    ("Kanada", "CA", "Canada"),
-    ("USA", "US", "United States"),
-    ("U.S.A.", "US", "United States"),
-    ("U.S.", "US", "United States"),
-    ("United  States of America", "US", "United States"),
-    ("Holland", "NL", "Netherlands"),
-    ("South Korea", "KR", "South Korea"),
-    ("Russia", "RU", "Russia"),
-    ("México", "MX", "Mexico"),
-    ("Royaume-Uni", "GB", "United Kingdom"),
-])
+@pytest.mark.parametrize(
+    ("text", "code", "name"),
+    [
+        ("Germany", "DE", "Germany"),
+        ("germany ", "DE", "Germany"),
+        ("DE", "DE", "Germany"),
+        ("de", "DE", "Germany"),
+        ("DEU", "DE", "Germany"),
+        ("Deutschland", "DE", "Germany"),  # the country's own name
+        ("Federal Republic of Germany", "DE", "Germany"),  # the official name
+        ("UK", "GB", "United Kingdom"),  # not an ISO code: an alias
+        ("U.K.", "GB", "United Kingdom"),
+        ("United Kingdom", "GB", "United Kingdom"),
+        ("Great Britain", "GB", "United Kingdom"),
+        ("England", "GB", "United Kingdom"),
+        ("GB", "GB", "United Kingdom"),
+        ("Canada", "CA", "Canada"),
+        ("CAN", "CA", "Canada"),
+        ("Kanada", "CA", "Canada"),
+        ("USA", "US", "United States"),
+        ("U.S.A.", "US", "United States"),
+        ("U.S.", "US", "United States"),
+        ("United  States of America", "US", "United States"),
+        ("Holland", "NL", "Netherlands"),
+        ("South Korea", "KR", "South Korea"),
+        ("Russia", "RU", "Russia"),
+        ("México", "MX", "Mexico"),
+        ("Royaume-Uni", "GB", "United Kingdom"),
+    ],
+)
 def test_a_country_is_read_from_any_usual_spelling_and_named_for_people(text, code, name):
     assert country_code(text) == code
     assert country_key(text) == code
@@ -66,21 +69,23 @@ def test_a_value_that_names_no_country_is_refused_with_the_value(text):
 
 
 def _at(country: str | None) -> Address:
-    return Address(line1="1 Unter den Linden", city="Berlin", postal_code="10117",
-                   country=country)
+    return Address(line1="1 Unter den Linden", city="Berlin", postal_code="10117", country=country)
 
 
-@pytest.mark.parametrize(("liscio", "ipm", "equal"), [
-    ("Germany", "DE", True),
-    ("Deutschland", "DE", True),
-    ("UK", "GB", True),
-    ("United Kingdom", "GB", True),
-    ("Canada", "CA", True),
-    ("Canada", "US", False),
-    ("Atlantis", "DE", False),
-    ("atlantis", "Atlantis", True),  # unknown text compares as text
-    (None, "DE", False),
-])
+@pytest.mark.parametrize(
+    ("liscio", "ipm", "equal"),
+    [
+        ("Germany", "DE", True),
+        ("Deutschland", "DE", True),
+        ("UK", "GB", True),
+        ("United Kingdom", "GB", True),
+        ("Canada", "CA", True),
+        ("Canada", "US", False),
+        ("Atlantis", "DE", False),
+        ("atlantis", "Atlantis", True),  # unknown text compares as text
+        (None, "DE", False),
+    ],
+)
 def test_a_liscio_country_equals_the_ipm_code_of_the_same_country(liscio, ipm, equal):
     assert values_equal("address", _at(liscio), _at(ipm)) is equal
 
@@ -101,29 +106,63 @@ def test_an_address_reads_with_the_country_by_name():
 
 # -- end to end: CLI, simulator, real HTTP and a real state file ------------------------------
 
+
 def _org(name: str, country: str | None = None) -> dict:
-    addresses = ([{"AddressLines": "1 Old Rd", "City": "Old Town", "CountryCode": country,
-                   "Label": "Physical"}] if country else [])
-    return {"FullName": name, "BusinessCards": [{"IsPrimaryCard": True, "Addresses": addresses,
-                                                 "EmailAddresses": [], "WebSites": [],
-                                                 "PhoneNumbers": []}]}
+    addresses = (
+        [
+            {
+                "AddressLines": "1 Old Rd",
+                "City": "Old Town",
+                "CountryCode": country,
+                "Label": "Physical",
+            }
+        ]
+        if country
+        else []
+    )
+    return {
+        "FullName": name,
+        "BusinessCards": [
+            {
+                "IsPrimaryCard": True,
+                "Addresses": addresses,
+                "EmailAddresses": [],
+                "WebSites": [],
+                "PhoneNumbers": [],
+            }
+        ],
+    }
 
 
 def _account(name: str, country: str | None, city: str = "Berlin") -> dict:
-    return {"name": name, "address": None if country is None else {
-        "line1": "5 Main St", "city": city, "postal_code": "12345", "country": country}}
+    return {
+        "name": name,
+        "address": None
+        if country is None
+        else {"line1": "5 Main St", "city": city, "postal_code": "12345", "country": country},
+    }
 
 
 ABROAD = {
-    "organizations": [_org("Alpha GmbH"), _org("Beta GmbH", "DE"), _org("Gamma Ltd"),
-                      _org("Delta Ltd", "US"), _org("Epsilon Inc"), _org("Zeta Inc", "CA"),
-                      _org("Theta Corp", "DE")],
+    "organizations": [
+        _org("Alpha GmbH"),
+        _org("Beta GmbH", "DE"),
+        _org("Gamma Ltd"),
+        _org("Delta Ltd", "US"),
+        _org("Epsilon Inc"),
+        _org("Zeta Inc", "CA"),
+        _org("Theta Corp", "DE"),
+    ],
     "people": [],
-    "accounts": [_account("Alpha GmbH", "Germany"), _account("Beta GmbH", "Deutschland"),
-                 _account("Gamma Ltd", "UK", "London"),
-                 _account("Delta Ltd", "United Kingdom", "Leeds"),
-                 _account("Epsilon Inc", "Canada", "Toronto"), _account("Zeta Inc", None),
-                 {**_account("Theta Corp", "Atlantis"), "phone": "555-0199"}],
+    "accounts": [
+        _account("Alpha GmbH", "Germany"),
+        _account("Beta GmbH", "Deutschland"),
+        _account("Gamma Ltd", "UK", "London"),
+        _account("Delta Ltd", "United Kingdom", "Leeds"),
+        _account("Epsilon Inc", "Canada", "Toronto"),
+        _account("Zeta Inc", None),
+        {**_account("Theta Corp", "Atlantis"), "phone": "555-0199"},
+    ],
     "contacts": [],
 }
 
@@ -132,10 +171,15 @@ ABROAD = {
 def abroad(tmp_path, monkeypatch):
     """The simulator holding :data:`ABROAD`, and the environment ``pmtools sync`` reads."""
     server = start_sandbox(dataset=ABROAD, rate_limit=0)
-    env = {"PMTOOLS_STATE": str(tmp_path / "state.sqlite"),
-           "PMTOOLS_LISCIO_URL": server.liscio_url, "PMTOOLS_IPM_URL": server.ipm_url,
-           "PMTOOLS_LISCIO_TOKEN": SANDBOX_LISCIO_TOKEN, "PMTOOLS_IPM_TOKEN": SANDBOX_IPM_TOKEN,
-           "PMTOOLS_IPM_ACCESS_KEY": SANDBOX_IPM_ACCESS_KEY, "PMTOOLS_IPM_RATE_LIMIT": "0"}
+    env = {
+        "PMTOOLS_STATE": str(tmp_path / "state.sqlite"),
+        "PMTOOLS_LISCIO_URL": server.liscio_url,
+        "PMTOOLS_IPM_URL": server.ipm_url,
+        "PMTOOLS_LISCIO_TOKEN": SANDBOX_LISCIO_TOKEN,
+        "PMTOOLS_IPM_TOKEN": SANDBOX_IPM_TOKEN,
+        "PMTOOLS_IPM_ACCESS_KEY": SANDBOX_IPM_ACCESS_KEY,
+        "PMTOOLS_IPM_RATE_LIMIT": "0",
+    }
     for var, value in env.items():
         monkeypatch.setenv(var, value)
     yield server
@@ -153,8 +197,11 @@ def _ipm_countries(server) -> dict[str, str | None]:
 
 def _writes(server) -> int:
     stats = server.stats.snapshot()
-    return sum(stats.get(f"{side}:{method}", 0) for side in ("ipm", "liscio")
-               for method in ("POST", "PUT", "PATCH"))
+    return sum(
+        stats.get(f"{side}:{method}", 0)
+        for side in ("ipm", "liscio")
+        for method in ("POST", "PUT", "PATCH")
+    )
 
 
 def test_a_firm_abroad_syncs_iso_codes_and_reports_names(abroad, tmp_path, capsys):
@@ -166,12 +213,20 @@ def test_a_firm_abroad_syncs_iso_codes_and_reports_names(abroad, tmp_path, capsy
     counts = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert counts["errors"] == 1
     assert _ipm_countries(abroad) == {
-        "Alpha GmbH": "DE", "Beta GmbH": "DE", "Gamma Ltd": "GB", "Delta Ltd": "GB",
-        "Epsilon Inc": "CA", "Zeta Inc": "CA",
-        "Theta Corp": "DE"}  # "Atlantis" was not sent: IPM's address is as it was
+        "Alpha GmbH": "DE",
+        "Beta GmbH": "DE",
+        "Gamma Ltd": "GB",
+        "Delta Ltd": "GB",
+        "Epsilon Inc": "CA",
+        "Zeta Inc": "CA",
+        "Theta Corp": "DE",
+    }  # "Atlantis" was not sent: IPM's address is as it was
     theta = abroad.state.canonical()["organizations"]
-    assert [o["cards"][0]["PhoneNumbers"][0]["Number"] for o in theta.values()
-            if o["FullName"] == "Theta Corp"] == ["555-0199"]  # its phone was written
+    assert [
+        o["cards"][0]["PhoneNumbers"][0]["Number"]
+        for o in theta.values()
+        if o["FullName"] == "Theta Corp"
+    ] == ["555-0199"]  # its phone was written
     liscio = {a["name"]: a["address"] for a in abroad.state.all("accounts")}
     assert liscio["Zeta Inc"]["country"] == "Canada"  # filled from IPM's "CA", by name
     assert liscio["Beta GmbH"]["country"] == "Deutschland"  # Liscio's own text is kept
@@ -187,8 +242,11 @@ def test_a_firm_abroad_syncs_iso_codes_and_reports_names(abroad, tmp_path, capsy
     assert _writes(abroad) == writes  # nothing was written: "Germany" is "DE", "UK" is "GB"
 
     assert main(["report", "--kind", "accounts", "-o", str(tmp_path / "pairs.csv")]) == 0
-    rows = list(csv.DictReader(io.StringIO((tmp_path / "pairs.csv").read_text(
-        encoding="utf-8"), newline="")))
+    rows = list(
+        csv.DictReader(
+            io.StringIO((tmp_path / "pairs.csv").read_text(encoding="utf-8"), newline="")
+        )
+    )
     ipm_address = {r["IPM Organization Name"]: r["IPM Address"] for r in rows}
     assert ipm_address["Alpha GmbH"].endswith(", Germany")
     assert ipm_address["Gamma Ltd"].endswith(", United Kingdom")

@@ -41,61 +41,97 @@ SYNC = [sys.executable, "-c", "from pmtools.cli import entry; entry()", "sync", 
 def sync_env(server: SandboxServer, state: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PMTOOLS_")}
     return env | {
-        "PMTOOLS_LISCIO_URL": server.liscio_url, "PMTOOLS_IPM_URL": server.ipm_url,
+        "PMTOOLS_LISCIO_URL": server.liscio_url,
+        "PMTOOLS_IPM_URL": server.ipm_url,
         "PMTOOLS_LISCIO_TOKEN": config.SANDBOX_LISCIO_TOKEN,
         "PMTOOLS_IPM_TOKEN": config.SANDBOX_IPM_TOKEN,
         "PMTOOLS_IPM_ACCESS_KEY": config.SANDBOX_IPM_ACCESS_KEY,
-        "PMTOOLS_IPM_RATE_LIMIT": "0", "PMTOOLS_STATE": str(state)}
+        "PMTOOLS_IPM_RATE_LIMIT": "0",
+        "PMTOOLS_STATE": str(state),
+    }
 
 
 def sync_until_done(server: SandboxServer, state: Path, *, tries: int = 12) -> list[int]:
     """Run ``pmtools sync`` until it exits 0; returns the exit codes seen."""
     codes: list[int] = []
     for _ in range(tries):
-        done = subprocess.run(SYNC, env=sync_env(server, state), capture_output=True,
-                              text=True, timeout=300)
+        done = subprocess.run(
+            SYNC, env=sync_env(server, state), capture_output=True, text=True, timeout=300
+        )
         codes.append(done.returncode)
         if done.returncode == 0:
             return codes
         assert done.returncode in (1, 5), (codes, done.stderr[-3000:])
-    raise AssertionError(f"sync never finished: exit codes {codes}; last stderr:\n"
-                         f"{done.stderr[-3000:]}")
+    raise AssertionError(
+        f"sync never finished: exit codes {codes}; last stderr:\n{done.stderr[-3000:]}"
+    )
 
 
-def add_liscio_changes(server: SandboxServer, *, accounts: int, contacts: int,
-                       patches: int) -> None:
+def add_liscio_changes(
+    server: SandboxServer, *, accounts: int, contacts: int, patches: int
+) -> None:
     """New Liscio accounts and contacts, and changed synced fields on existing ones."""
-    liscio = httpx.Client(base_url=server.liscio_url, timeout=10, headers={
-        "Authorization": f"Bearer {config.SANDBOX_LISCIO_TOKEN}"})
+    liscio = httpx.Client(
+        base_url=server.liscio_url,
+        timeout=10,
+        headers={"Authorization": f"Bearer {config.SANDBOX_LISCIO_TOKEN}"},
+    )
     new_accounts = []
     for i in range(accounts):
-        reply = liscio.post("/v1/accounts", json={
-            "name": f"E2E Newco {i:02d} LLC", "phone": f"(555) 010-{i:04d}",
-            "website": f"www.e2e-newco-{i}.example",
-            "address": {"line1": f"{i + 1} Test Way", "city": "Boise", "state": "ID",
-                        "postal_code": "83702", "country": "US"}})
+        reply = liscio.post(
+            "/v1/accounts",
+            json={
+                "name": f"E2E Newco {i:02d} LLC",
+                "phone": f"(555) 010-{i:04d}",
+                "website": f"www.e2e-newco-{i}.example",
+                "address": {
+                    "line1": f"{i + 1} Test Way",
+                    "city": "Boise",
+                    "state": "ID",
+                    "postal_code": "83702",
+                    "country": "US",
+                },
+            },
+        )
         assert reply.status_code == 201, reply.text
         new_accounts.append(reply.json()["id"])
     for i in range(contacts):
-        reply = liscio.post("/v1/contacts", json={
-            "first_name": f"Newperson{i:02d}", "last_name": "O'Testcase",
-            "title": "Treasurer", "primary_email": f"newperson{i}@e2e.example",
-            "account_ids": [new_accounts[i % len(new_accounts)]] if new_accounts else []})
+        reply = liscio.post(
+            "/v1/contacts",
+            json={
+                "first_name": f"Newperson{i:02d}",
+                "last_name": "O'Testcase",
+                "title": "Treasurer",
+                "primary_email": f"newperson{i}@e2e.example",
+                "account_ids": [new_accounts[i % len(new_accounts)]] if new_accounts else [],
+            },
+        )
         assert reply.status_code == 201, reply.text
-    old_accounts = sorted(a["id"] for a in server.state.all("accounts")
-                          if not a["archived"] and a["id"] not in new_accounts)
+    old_accounts = sorted(
+        a["id"]
+        for a in server.state.all("accounts")
+        if not a["archived"] and a["id"] not in new_accounts
+    )
     for i, account_id in enumerate(old_accounts[:patches]):
-        assert liscio.patch(f"/v1/accounts/{account_id}",
-                            json={"phone": f"(555) 020-{i:04d}"}).status_code == 200
-    old_contacts = sorted(c["id"] for c in server.state.all("contacts")
-                          if not c["archived"] and c["first_name"] != "Newperson")
+        assert (
+            liscio.patch(
+                f"/v1/accounts/{account_id}", json={"phone": f"(555) 020-{i:04d}"}
+            ).status_code
+            == 200
+        )
+    old_contacts = sorted(
+        c["id"]
+        for c in server.state.all("contacts")
+        if not c["archived"] and c["first_name"] != "Newperson"
+    )
     for i, contact_id in enumerate(old_contacts[:patches]):
-        assert liscio.patch(f"/v1/contacts/{contact_id}",
-                            json={"title": f"Partner {i}"}).status_code == 200
+        assert (
+            liscio.patch(f"/v1/contacts/{contact_id}", json={"title": f"Partner {i}"}).status_code
+            == 200
+        )
 
 
-def first_and_later_sync(tmp: Path, faults: str | None) -> tuple[dict[str, Any],
-                                                                 dict[str, int]]:
+def first_and_later_sync(tmp: Path, faults: str | None) -> tuple[dict[str, Any], dict[str, int]]:
     """The demo firm through a first Sync Now, Liscio changes, and a later Sync Now."""
     state = tmp / "pmtools-state.sqlite"
     with start_sandbox(dataset="demo", seed=1, rate_limit=0) as server:
@@ -110,10 +146,12 @@ def first_and_later_sync(tmp: Path, faults: str | None) -> tuple[dict[str, Any],
 
 
 def assert_created_once(end: dict[str, Any], *, organizations: int, people: int) -> None:
-    created_orgs = [r["FullName"] for k, r in end["organizations"].items()
-                    if k.startswith("liscio-account-")]
-    created_people = [r["FullName"] for k, r in end["people"].items()
-                      if k.startswith("liscio-contact-")]
+    created_orgs = [
+        r["FullName"] for k, r in end["organizations"].items() if k.startswith("liscio-account-")
+    ]
+    created_people = [
+        r["FullName"] for k, r in end["people"].items() if k.startswith("liscio-contact-")
+    ]
     assert len(created_orgs) == organizations and len(created_people) == people
     for names in (created_orgs, created_people):
         assert [n for n, c in collections.Counter(names).items() if c > 1] == []
@@ -121,8 +159,7 @@ def assert_created_once(end: dict[str, Any], *, organizations: int, people: int)
 
 
 @pytest.fixture(scope="module")
-def fault_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-               ) -> Any:
+def fault_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The demo firm's fault-free and faulty runs, started at the module's first test.
 
     They take a while, mostly waiting out the client's retry backoff, so the module's other
@@ -136,8 +173,10 @@ def fault_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     (base / "clean").mkdir()
     (base / "faulty").mkdir()
     pool = ThreadPoolExecutor(2)
-    yield (pool.submit(first_and_later_sync, base / "clean", None),
-           pool.submit(first_and_later_sync, base / "faulty", FAULTS))
+    yield (
+        pool.submit(first_and_later_sync, base / "clean", None),
+        pool.submit(first_and_later_sync, base / "faulty", FAULTS),
+    )
     pool.shutdown(wait=True)
 
 
@@ -207,8 +246,12 @@ def test_sync_killed_at_random_moments_finishes_exactly_once(tmp_path: Path) -> 
         with start_sandbox(db=folder / "sandbox.db", rate_limit=0) as server:
             state = folder / "pmtools-state.sqlite"
             held = server.hold_write(at, commit=commit)
-            proc = subprocess.Popen(SYNC, env=sync_env(server, state),
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                SYNC,
+                env=sync_env(server, state),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             # Wait for the held write; the timeout only lets a sync that ended early be seen.
             while not held.reached.wait(timeout=1):
                 assert proc.poll() is None, f"{what}: the sync ended before that write"
@@ -226,8 +269,11 @@ def test_sync_killed_at_random_moments_finishes_exactly_once(tmp_path: Path) -> 
 
 
 def _writes(stats: dict[str, int]) -> int:
-    return sum(stats.get(f"{side}:{method}", 0) for side in ("ipm", "liscio")
-               for method in ("POST", "PUT", "PATCH"))
+    return sum(
+        stats.get(f"{side}:{method}", 0)
+        for side in ("ipm", "liscio")
+        for method in ("POST", "PUT", "PATCH")
+    )
 
 
 def test_sync_with_faults_ends_where_a_fault_free_sync_ends(fault_runs: Any) -> None:

@@ -11,11 +11,17 @@ import pytest
 
 from pmtools.config import Settings
 from pmtools.connectors.factory import connect
-from pmtools.connectors.http import (HttpClient, RateLimiter, RetryPolicy, query_string,
-                                     redact_url, retry_reason)
+from pmtools.connectors.http import (
+    HttpClient,
+    RateLimiter,
+    RetryPolicy,
+    query_string,
+    redact_url,
+    retry_reason,
+)
 from pmtools.connectors.karbon import IpmConnector
 from pmtools.connectors.liscio import LiscioConnector
-from pmtools.errors import (AuthError, ConfigError, NotFound, RecordError, ServiceError)
+from pmtools.errors import AuthError, ConfigError, NotFound, RecordError, ServiceError
 
 
 class VirtualTime:
@@ -52,10 +58,16 @@ class Counter:
 
 def client(service: Counter, vt: VirtualTime | None = None, **kw) -> HttpClient:
     vt = vt or VirtualTime()
-    return HttpClient("https://svc.example/api", label="Svc", side="ipm",
-                      headers={"Authorization": "Bearer sekrit-token"},
-                      transport=httpx.MockTransport(service), sleep=vt.sleep, clock=vt.clock,
-                      **kw)
+    return HttpClient(
+        "https://svc.example/api",
+        label="Svc",
+        side="ipm",
+        headers={"Authorization": "Bearer sekrit-token"},
+        transport=httpx.MockTransport(service),
+        sleep=vt.sleep,
+        clock=vt.clock,
+        **kw,
+    )
 
 
 # -- pacing ------------------------------------------------------------------------------------
@@ -111,34 +123,38 @@ def test_a_long_run_goes_at_the_limit():
 # -- retries -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("method", "status", "error", "reason"), [
-    ("POST", 429, None, "rate-limited"),
-    ("GET", 503, None, "server"),
-    ("PUT", 500, None, "server"),
-    ("PATCH", 502, None, "server"),
-    ("POST", 500, None, None),
-    ("GET", 501, None, None),
-    ("GET", 404, None, None),
-    ("GET", 409, None, None),
-    ("GET", None, httpx.ReadTimeout("t"), "transport"),
-    ("POST", None, httpx.ReadTimeout("t"), None),
-    ("POST", None, httpx.RemoteProtocolError("t"), None),
-    ("POST", None, httpx.ConnectError("t"), "connect"),
-])
+@pytest.mark.parametrize(
+    ("method", "status", "error", "reason"),
+    [
+        ("POST", 429, None, "rate-limited"),
+        ("GET", 503, None, "server"),
+        ("PUT", 500, None, "server"),
+        ("PATCH", 502, None, "server"),
+        ("POST", 500, None, None),
+        ("GET", 501, None, None),
+        ("GET", 404, None, None),
+        ("GET", 409, None, None),
+        ("GET", None, httpx.ReadTimeout("t"), "transport"),
+        ("POST", None, httpx.ReadTimeout("t"), None),
+        ("POST", None, httpx.RemoteProtocolError("t"), None),
+        ("POST", None, httpx.ConnectError("t"), "connect"),
+    ],
+)
 def test_retry_predicate(method, status, error, reason):
     assert retry_reason(method, status=status, error=error) == reason
 
 
 def test_429_honours_retry_after_and_counts():
     vt = VirtualTime()
-    service = Counter(httpx.Response(429, headers={"Retry-After": "3"}),
-                      httpx.Response(429, headers={"Retry-After": "5"}))
+    service = Counter(
+        httpx.Response(429, headers={"Retry-After": "3"}),
+        httpx.Response(429, headers={"Retry-After": "5"}),
+    )
     http = client(service, vt)
     assert http.request("POST", "/x").status_code == 200
     assert vt.waits == [3, 5]
     stats = http.stats()
-    assert (stats.requests, stats.rate_limited, stats.retries, stats.waited_seconds) == (
-        3, 2, 2, 8)
+    assert (stats.requests, stats.rate_limited, stats.retries, stats.waited_seconds) == (3, 2, 2, 8)
     assert stats.count(method="POST") == 3
 
 
@@ -175,16 +191,19 @@ def test_reads_stop_after_the_attempts():
 # -- classification, redaction, secrets ----------------------------------------------------------
 
 
-@pytest.mark.parametrize(("status", "body", "error"), [
-    (401, {"error": {"statusCode": "401", "message": "JWT not present."}}, AuthError),
-    (403, {"statusCode": "403", "message": "Forbidden"}, AuthError),
-    (403, {"error": {"code": "4021", "message": "Private not permitted"}}, RecordError),
-    (404, {"error": {"code": "4004", "message": "No Contact found"}}, NotFound),
-    (404, {"statusCode": "404", "message": "Resource not found"}, NotFound),
-    (400, {"error": {"code": "4003", "message": "Invalid model"}}, RecordError),
-    (409, {"error": {"code": "4020", "message": "modified"}}, RecordError),
-    (500, {"error": {"code": "5001", "message": "Internal Error."}}, ServiceError),
-])
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        (401, {"error": {"statusCode": "401", "message": "JWT not present."}}, AuthError),
+        (403, {"statusCode": "403", "message": "Forbidden"}, AuthError),
+        (403, {"error": {"code": "4021", "message": "Private not permitted"}}, RecordError),
+        (404, {"error": {"code": "4004", "message": "No Contact found"}}, NotFound),
+        (404, {"statusCode": "404", "message": "Resource not found"}, NotFound),
+        (400, {"error": {"code": "4003", "message": "Invalid model"}}, RecordError),
+        (409, {"error": {"code": "4020", "message": "modified"}}, RecordError),
+        (500, {"error": {"code": "5001", "message": "Internal Error."}}, ServiceError),
+    ],
+)
 def test_failures_are_classified(status, body, error):
     with pytest.raises(error) as caught:
         client(Counter(*[httpx.Response(status, json=body)] * 9)).request("GET", "/x")
@@ -194,36 +213,42 @@ def test_failures_are_classified(status, body, error):
 
 def test_error_codes_and_messages_are_read_from_every_body_shape():
     with pytest.raises(RecordError) as caught:
-        client(Counter(httpx.Response(400, json={"error": {"code": "4002", "message": "no $x"}})
-                       )).request("GET", "/x")
+        client(
+            Counter(httpx.Response(400, json={"error": {"code": "4002", "message": "no $x"}}))
+        ).request("GET", "/x")
     assert caught.value.code == "4002" and "no $x" in str(caught.value)
     with pytest.raises(RecordError, match="Bad Request"):
         client(Counter(httpx.Response(400, text="<html>"))).request("GET", "/x")
 
 
 def test_malformed_json_is_a_clear_service_error():
-    http = client(Counter(httpx.Response(200, text="{not json",
-                                         headers={"Content-Type": "application/json"})))
+    http = client(
+        Counter(httpx.Response(200, text="{not json", headers={"Content-Type": "application/json"}))
+    )
     with pytest.raises(ServiceError, match="not JSON"):
         http.parse_json(http.request("GET", "/x"))
 
 
 def test_redact_url():
     assert redact_url("https://user:pw@h.example/v3/X?$top=1&access_key=abc&token=t") == (
-        "https://h.example/v3/X?$top=1&access_key=***&token=***")
+        "https://h.example/v3/X?$top=1&access_key=***&token=***"
+    )
     assert redact_url("http://127.0.0.1:9/karbon/v3/Contacts") == (
-        "http://127.0.0.1:9/karbon/v3/Contacts")
+        "http://127.0.0.1:9/karbon/v3/Contacts"
+    )
 
 
 def test_query_string_keeps_odata_names_readable():
     assert query_string({"$top": 100, "$orderby": "FullName desc", "skip": None}) == (
-        "?$top=100&$orderby=FullName%20desc")
+        "?$top=100&$orderby=FullName%20desc"
+    )
     assert query_string({}) == ""
 
 
 def test_secrets_never_reach_messages_or_repr():
-    service = Counter(httpx.Response(400, json={"error": {"code": "4002",
-                                                          "message": "bad sekrit-token"}}))
+    service = Counter(
+        httpx.Response(400, json={"error": {"code": "4002", "message": "bad sekrit-token"}})
+    )
     http = client(service)
     with pytest.raises(RecordError) as caught:
         http.request("GET", "/x")
@@ -235,8 +260,12 @@ def test_secrets_never_reach_messages_or_repr():
 
 def test_connect_builds_both_connectors(tmp_path: Path):
     settings = Settings(state_path=tmp_path / "s.sqlite").with_sandbox("http://127.0.0.1:1")
-    liscio, ipm = connect(settings, transport=httpx.MockTransport(lambda r: httpx.Response(
-        200, json={"items": [], "next_cursor": None, "TenantKey": "T"})))
+    liscio, ipm = connect(
+        settings,
+        transport=httpx.MockTransport(
+            lambda r: httpx.Response(200, json={"items": [], "next_cursor": None, "TenantKey": "T"})
+        ),
+    )
     assert isinstance(liscio, LiscioConnector) and isinstance(ipm, IpmConnector)
     assert ipm.rate_limit == settings.ipm_rate_limit
     assert liscio.check() == "Liscio connected" and ipm.check() == "IPM tenant T"
@@ -246,8 +275,9 @@ def test_connect_builds_both_connectors(tmp_path: Path):
 
 def test_connect_refuses_missing_settings():
     with pytest.raises(ConfigError, match="PMTOOLS_IPM_ACCESS_KEY"):
-        connect(Settings(liscio_url="http://x", liscio_token="t", ipm_url="http://y",
-                         ipm_token="t"))
+        connect(
+            Settings(liscio_url="http://x", liscio_token="t", ipm_url="http://y", ipm_token="t")
+        )
 
 
 def test_a_url_that_is_no_url_is_a_config_error():

@@ -13,26 +13,33 @@ import httpx
 import pytest
 
 from pmtools import config
+from pmtools.connectors.http import RetryPolicy
 from pmtools.connectors.karbon import IpmConnector
 from pmtools.connectors.liscio import LiscioConnector
-from pmtools.errors import AuthError, NotFound, RecordError, ServiceError
-from pmtools.connectors.http import RetryPolicy
 from pmtools.core.plan import LinkStatus, SyncPolicy
 from pmtools.core.records import Kind
+from pmtools.engine.sync import run_sync
+from pmtools.errors import AuthError, NotFound, RecordError, ServiceError
 from pmtools.sandbox.dataset import demo_dataset
 from pmtools.sandbox.server import start_sandbox
 from pmtools.sandbox.variants import KarbonVariants
 from pmtools.store import Store
-from pmtools.engine.sync import run_sync
 
 A, C = Kind.ACCOUNTS, Kind.CONTACTS
-HEADERS = {"Authorization": f"Bearer {config.SANDBOX_IPM_TOKEN}",
-           "AccessKey": config.SANDBOX_IPM_ACCESS_KEY}
+HEADERS = {
+    "Authorization": f"Bearer {config.SANDBOX_IPM_TOKEN}",
+    "AccessKey": config.SANDBOX_IPM_ACCESS_KEY,
+}
 
 
 def ipm_for(server) -> IpmConnector:
-    return IpmConnector(server.ipm_url, config.SANDBOX_IPM_TOKEN, config.SANDBOX_IPM_ACCESS_KEY,
-                        rate_limit=0, timeout=10)
+    return IpmConnector(
+        server.ipm_url,
+        config.SANDBOX_IPM_TOKEN,
+        config.SANDBOX_IPM_ACCESS_KEY,
+        rate_limit=0,
+        timeout=10,
+    )
 
 
 def liscio_for(server) -> LiscioConnector:
@@ -53,8 +60,10 @@ def test_a_card_edit_that_keeps_the_owner_time_is_caught_by_the_daily_full_pull(
     not, the full pull made at least every FULL_PULL_EVERY still sees the edit, and the seed's
     rule (Liscio's value overwrites IPM's) is applied then."""
     small = demo_dataset(seed=4, organizations=12, people=20)
-    with start_sandbox(dataset=small, rate_limit=0, variants="card-edit-keeps-time") as server, \
-            Store.open(tmp_path / "state.sqlite") as store:
+    with (
+        start_sandbox(dataset=small, rate_limit=0, variants="card-edit-keeps-time") as server,
+        Store.open(tmp_path / "state.sqlite") as store,
+    ):
         liscio, ipm = liscio_for(server), ipm_for(server)
 
         def sync() -> dict[str, int]:
@@ -62,8 +71,13 @@ def test_a_card_edit_that_keeps_the_owner_time_is_caught_by_the_daily_full_pull(
             assert result.outcome == "done", result.errors
             return result.counts
 
-        writes = ("linked", "created_in_ipm", "created_in_liscio", "ipm_fields_written",
-                  "liscio_fields_filled")
+        writes = (
+            "linked",
+            "created_in_ipm",
+            "created_in_liscio",
+            "ipm_fields_written",
+            "liscio_fields_filled",
+        )
         sync()
         # pmtools' own card writes do not move the owners' time either: the next Sync Now
         # must still know what it wrote, and write nothing
@@ -73,19 +87,23 @@ def test_a_card_edit_that_keeps_the_owner_time_is_caught_by_the_daily_full_pull(
         later = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
         for kind in Kind:
             store.set_high_water(kind, later)
-        link, phone = next((link, liscio.get_record(A, link.liscio_id).phone)
-                           for link in store.links(A) if link.status is LinkStatus.LINKED
-                           and liscio.get_record(A, link.liscio_id).phone)
+        link, phone = next(
+            (link, liscio.get_record(A, link.liscio_id).phone)
+            for link in store.links(A)
+            if link.status is LinkStatus.LINKED and liscio.get_record(A, link.liscio_id).phone
+        )
         key = link.ipm_key
         assert server.state.cards_of(key)[0]["PhoneNumbers"][0]["Number"] == phone
         # someone changes the phone in IPM; with this variant the owner's time stays put
         stamp = server.state.get("organizations", key)["LastModifiedDateTime"]
         http = httpx.Client(base_url=server.ipm_url, headers=HEADERS, timeout=10)
-        card = http.get(f"/v3/Organizations/{key}", params={"$expand": "BusinessCards"}
-                        ).json()["BusinessCards"][0]
+        card = http.get(f"/v3/Organizations/{key}", params={"$expand": "BusinessCards"}).json()[
+            "BusinessCards"
+        ][0]
         card["PhoneNumbers"][0]["Number"] = "555-0199"
-        assert http.put(f"/v3/BusinessCards/{card['BusinessCardKey']}", json=card
-                        ).status_code == 204
+        assert (
+            http.put(f"/v3/BusinessCards/{card['BusinessCardKey']}", json=card).status_code == 204
+        )
         assert server.state.get("organizations", key)["LastModifiedDateTime"] == stamp
 
         sync()  # incremental: the edit is invisible to it
@@ -130,26 +148,45 @@ def test_a_bare_404_is_still_not_found(tmp_path) -> None:
         assert loaded[0] is gone and all(r.details_complete for r in loaded[1:])
 
 
-@pytest.mark.parametrize(("status", "content_type", "body", "error"), [
-    (401, "text/html", b"<h1>Unauthorized</h1>", AuthError),
-    (401, "application/json", b'{"Message": "Authorization has been denied."}', AuthError),
-    (403, "application/json", b'{"error": {"statusCode": "403", "message": "Forbidden"}}',
-     AuthError),
-    (404, "text/plain", b"", NotFound),
-    (502, "text/html", b"<html>Bad Gateway</html>", ServiceError),
-    (503, "application/json", b'{"statusCode": "503", "message": "Service Unavailable"}',
-     ServiceError),
-])
-def test_error_replies_are_classified_by_status_whatever_their_body(status, content_type, body,
-                                                                    error) -> None:
+@pytest.mark.parametrize(
+    ("status", "content_type", "body", "error"),
+    [
+        (401, "text/html", b"<h1>Unauthorized</h1>", AuthError),
+        (401, "application/json", b'{"Message": "Authorization has been denied."}', AuthError),
+        (
+            403,
+            "application/json",
+            b'{"error": {"statusCode": "403", "message": "Forbidden"}}',
+            AuthError,
+        ),
+        (404, "text/plain", b"", NotFound),
+        (502, "text/html", b"<html>Bad Gateway</html>", ServiceError),
+        (
+            503,
+            "application/json",
+            b'{"statusCode": "503", "message": "Service Unavailable"}',
+            ServiceError,
+        ),
+    ],
+)
+def test_error_replies_are_classified_by_status_whatever_their_body(
+    status, content_type, body, error
+) -> None:
     """401/403/404/5xx bodies are not documented: the client reads the status, and a message
     from any body shape it knows, else the reason phrase — never a traceback."""
+
     def answer(request: httpx.Request) -> httpx.Response:
         return httpx.Response(status, content=body, headers={"content-type": content_type})
 
-    ipm = IpmConnector("https://ipm.invalid/karbon", "token", "key", rate_limit=0,
-                       transport=httpx.MockTransport(answer), sleep=lambda s: None,
-                       retry=RetryPolicy(attempts=2, backoff=0, jitter=0))
+    ipm = IpmConnector(
+        "https://ipm.invalid/karbon",
+        "token",
+        "key",
+        rate_limit=0,
+        transport=httpx.MockTransport(answer),
+        sleep=lambda s: None,
+        retry=RetryPolicy(attempts=2, backoff=0, jitter=0),
+    )
     with pytest.raises(error) as caught:
         ipm.get_record(A, "ABC")
     message = str(caught.value)
@@ -171,21 +208,27 @@ def test_a_stale_card_write_refused_for_an_unknown_key_is_one_record_error(tmp_p
     written), and the next write reads the card afresh and does not bring the address back."""
     with start_sandbox(dataset="empty", rate_limit=0, variants="unknown-key-refused") as server:
         http = httpx.Client(base_url=server.ipm_url, headers=HEADERS, timeout=10)
-        card = {"IsPrimaryCard": True,
-                "PhoneNumbers": [{"Number": "512-555-0100", "Label": "Work"}],
-                "Addresses": [{"AddressLines": "1 Main St", "City": "Austin", "Label": "Physical"},
-                              {"AddressLines": "PO Box 7", "City": "Austin", "Label": "Mailing"}]}
-        key = http.post("/v3/Organizations", json={"FullName": "Two Addresses LLC",
-                                                   "BusinessCards": [card]}).json()[
-            "OrganizationKey"]
+        card = {
+            "IsPrimaryCard": True,
+            "PhoneNumbers": [{"Number": "512-555-0100", "Label": "Work"}],
+            "Addresses": [
+                {"AddressLines": "1 Main St", "City": "Austin", "Label": "Physical"},
+                {"AddressLines": "PO Box 7", "City": "Austin", "Label": "Mailing"},
+            ],
+        }
+        key = http.post(
+            "/v3/Organizations", json={"FullName": "Two Addresses LLC", "BusinessCards": [card]}
+        ).json()["OrganizationKey"]
         ipm = ipm_for(server)
         (row,) = list(ipm.iter_records(A))
         ipm.load_details(A, [row])  # the card is read, and kept for the next write
-        card = http.get(f"/v3/Organizations/{key}", params={"$expand": "BusinessCards"}
-                        ).json()["BusinessCards"][0]
+        card = http.get(f"/v3/Organizations/{key}", params={"$expand": "BusinessCards"}).json()[
+            "BusinessCards"
+        ][0]
         card["Addresses"] = card["Addresses"][:1]  # someone deletes the mailing address in IPM
-        assert http.put(f"/v3/BusinessCards/{card['BusinessCardKey']}", json=card
-                        ).status_code == 204
+        assert (
+            http.put(f"/v3/BusinessCards/{card['BusinessCardKey']}", json=card).status_code == 204
+        )
         with pytest.raises(RecordError) as refused:
             ipm.update_fields(A, key, {"phone": "512-555-0199"})
         assert refused.value.status == 400 and "\n" not in str(refused.value)

@@ -19,8 +19,16 @@ def org(key, name):
 
 def contact(rid, first, last, middle=None, archived=False):
     name = " ".join(p for p in (first, middle, last) if p)
-    return Record(side=Side.LISCIO, kind=C, id=rid, name=name, first_name=first,
-                  middle_name=middle, last_name=last, archived=archived)
+    return Record(
+        side=Side.LISCIO,
+        kind=C,
+        id=rid,
+        name=name,
+        first_name=first,
+        middle_name=middle,
+        last_name=last,
+        archived=archived,
+    )
 
 
 def person(key, full):
@@ -30,18 +38,21 @@ def person(key, full):
 NONE = SyncState()
 
 
-@pytest.mark.parametrize(("liscio_name", "ipm_name", "linked"), [
-    ("Acme Corp", "ACME CORP", True),
-    ("Acme Corp", "  acme   corp\t", True),
-    ("Acme\u00a0Corp", "Acme Corp", True),
-    ("Ｂｅｔａ LLC", "Beta LLC", True),
-    ("Café Olé", "CAFÉ OLÉ", True),
-    ("Straße GmbH", "STRASSE GMBH", True),
-    ("Acme Corp.", "Acme Corp", False),     # punctuation is not exact
-    ("Acme LLC", "Acme", False),
-    ("Café", "Cafe", False),
-    ("", "", False),                        # empty names never match
-])
+@pytest.mark.parametrize(
+    ("liscio_name", "ipm_name", "linked"),
+    [
+        ("Acme Corp", "ACME CORP", True),
+        ("Acme Corp", "  acme   corp\t", True),
+        ("Acme\u00a0Corp", "Acme Corp", True),
+        ("Ｂｅｔａ LLC", "Beta LLC", True),
+        ("Café Olé", "CAFÉ OLÉ", True),
+        ("Straße GmbH", "STRASSE GMBH", True),
+        ("Acme Corp.", "Acme Corp", False),  # punctuation is not exact
+        ("Acme LLC", "Acme", False),
+        ("Café", "Cafe", False),
+        ("", "", False),  # empty names never match
+    ],
+)
 def test_account_names(liscio_name, ipm_name, linked):
     result = match(A, [account("a1", liscio_name)], [org("o1", ipm_name)], NONE)
     if linked:
@@ -52,20 +63,23 @@ def test_account_names(liscio_name, ipm_name, linked):
         assert result.unmatched_liscio == ("a1",) and result.unmatched_ipm == ("o1",)
 
 
-@pytest.mark.parametrize(("liscio", "ipm_full", "level"), [
-    (contact("c", "Ann", "Lee"), "Ann Lee", EXACT),
-    (contact("c", "Ann", "Lee"), "Lee, Ann", EXACT),              # Karbon's "Last, First"
-    (contact("c", "Ann", "Lee"), "  LEE ,  ann ", EXACT),
-    (contact("c", "José", "Núñez"), "Núñez, José", EXACT),
-    (contact("c", "Juan", "De La Cruz"), "De La Cruz, Juan", EXACT),
-    (contact("c", "Ann", "Lee", "Marie"), "Ann Marie Lee", EXACT),
-    (contact("c", "Ann", "Lee", "Marie"), "Lee, Ann", MIDDLE_IGNORED),   # middle on Liscio only
-    (contact("c", "Ann", "Lee"), "Ann Marie Lee", MIDDLE_IGNORED),      # middle on IPM only
-    (contact("c", "Ann", "Lee"), "Lee, Ann Marie", MIDDLE_IGNORED),
-    (contact("c", "Ann", "Lee", "Jo"), "Ann Marie Lee", None),         # different middles
-    (contact("c", "Ann", "Lee"), "Anne Lee", None),
-    (contact("c", "Ann", "Lee"), "Lee Ann", None),
-])
+@pytest.mark.parametrize(
+    ("liscio", "ipm_full", "level"),
+    [
+        (contact("c", "Ann", "Lee"), "Ann Lee", EXACT),
+        (contact("c", "Ann", "Lee"), "Lee, Ann", EXACT),  # Karbon's "Last, First"
+        (contact("c", "Ann", "Lee"), "  LEE ,  ann ", EXACT),
+        (contact("c", "José", "Núñez"), "Núñez, José", EXACT),
+        (contact("c", "Juan", "De La Cruz"), "De La Cruz, Juan", EXACT),
+        (contact("c", "Ann", "Lee", "Marie"), "Ann Marie Lee", EXACT),
+        (contact("c", "Ann", "Lee", "Marie"), "Lee, Ann", MIDDLE_IGNORED),  # middle on Liscio only
+        (contact("c", "Ann", "Lee"), "Ann Marie Lee", MIDDLE_IGNORED),  # middle on IPM only
+        (contact("c", "Ann", "Lee"), "Lee, Ann Marie", MIDDLE_IGNORED),
+        (contact("c", "Ann", "Lee", "Jo"), "Ann Marie Lee", None),  # different middles
+        (contact("c", "Ann", "Lee"), "Anne Lee", None),
+        (contact("c", "Ann", "Lee"), "Lee Ann", None),
+    ],
+)
 def test_contact_names(liscio, ipm_full, level):
     result = match(C, [liscio], [person("p", ipm_full)], NONE)
     if level is None:
@@ -112,8 +126,7 @@ def test_two_middle_name_candidates_are_a_tie():
     ipm = [person("p1", "Ann Marie Lee"), person("p2", "Lee, Ann Jo")]
     result = match(C, liscio, ipm, NONE)
     assert result.pairs == ()
-    assert result.ambiguous == (AmbiguousGroup("ann lee", MIDDLE_IGNORED, ("c1",),
-                                               ("p1", "p2")),)
+    assert result.ambiguous == (AmbiguousGroup("ann lee", MIDDLE_IGNORED, ("c1",), ("p1", "p2")),)
 
 
 def test_exact_level_wins_before_the_middle_name_level():
@@ -124,9 +137,12 @@ def test_exact_level_wins_before_the_middle_name_level():
 
 
 def test_linked_records_are_never_matched_again_whatever_their_status():
-    links = (Link(kind=A, liscio_id="a1", ipm_key="o9", how=LinkHow.MANUAL),
-             Link(kind=A, liscio_id="a8", ipm_key="o2", how=LinkHow.AUTOMATIC,
-                  status=LinkStatus.ORPHANED))
+    links = (
+        Link(kind=A, liscio_id="a1", ipm_key="o9", how=LinkHow.MANUAL),
+        Link(
+            kind=A, liscio_id="a8", ipm_key="o2", how=LinkHow.AUTOMATIC, status=LinkStatus.ORPHANED
+        ),
+    )
     liscio = [account("a1", "Acme"), account("a2", "Beta"), account("a8", "Gone")]
     ipm = [org("o1", "Acme"), org("o2", "Beta")]
     result = match(A, liscio, ipm, SyncState(links=links))
@@ -136,27 +152,42 @@ def test_linked_records_are_never_matched_again_whatever_their_status():
 
 @pytest.mark.parametrize("decision", list(DecisionKind))
 def test_a_decided_pair_is_never_linked(decision):
-    state = SyncState(decisions=(Decision(kind=A, liscio_id="a1", ipm_key="o1",
-                                          decision=decision),))
-    result = match(A, [account("a1", "Acme"), account("a2", "Beta")],
-                   [org("o1", "acme"), org("o2", "beta")], state)
+    state = SyncState(
+        decisions=(Decision(kind=A, liscio_id="a1", ipm_key="o1", decision=decision),)
+    )
+    result = match(
+        A,
+        [account("a1", "Acme"), account("a2", "Beta")],
+        [org("o1", "acme"), org("o2", "beta")],
+        state,
+    )
     assert result.pairs == (MatchedPair("a2", "o2", EXACT),)
     assert result.unmatched_liscio == ("a1",) and result.unmatched_ipm == ("o1",)
 
 
 def test_a_decision_blocks_only_its_own_kind():
-    state = SyncState(decisions=(Decision(kind=C, liscio_id="a1", ipm_key="o1",
-                                          decision=DecisionKind.NOT_A_MATCH),))
+    state = SyncState(
+        decisions=(
+            Decision(kind=C, liscio_id="a1", ipm_key="o1", decision=DecisionKind.NOT_A_MATCH),
+        )
+    )
     assert match(A, [account("a1", "Acme")], [org("o1", "Acme")], state).pairs
 
 
 def test_a_decided_exact_pair_may_still_match_someone_else_at_the_next_level():
-    state = SyncState(decisions=(Decision(kind=C, liscio_id="c1", ipm_key="p1",
-                                          decision=DecisionKind.NOT_A_MATCH),))
+    state = SyncState(
+        decisions=(
+            Decision(kind=C, liscio_id="c1", ipm_key="p1", decision=DecisionKind.NOT_A_MATCH),
+        )
+    )
     result = match(C, [contact("c1", "Ann", "Lee")], [person("p1", "Ann Lee")], state)
     assert result.pairs == ()
-    result = match(C, [contact("c1", "Ann", "Lee")],
-                   [person("p1", "Ann Lee"), person("p2", "Ann Q Lee")], state)
+    result = match(
+        C,
+        [contact("c1", "Ann", "Lee")],
+        [person("p1", "Ann Lee"), person("p2", "Ann Q Lee")],
+        state,
+    )
     assert result.ambiguous[0].level == MIDDLE_IGNORED  # p1 and p2 share the loose key
 
 
@@ -173,8 +204,9 @@ def test_an_archived_duplicate_does_not_make_a_tie():
 
 
 def test_records_of_another_kind_are_ignored():
-    result = match(A, [account("a1", "Ann Lee"), contact("c1", "Ann", "Lee")],
-                   [org("o1", "Ann Lee")], NONE)
+    result = match(
+        A, [account("a1", "Ann Lee"), contact("c1", "Ann", "Lee")], [org("o1", "Ann Lee")], NONE
+    )
     assert result.pairs == (MatchedPair("a1", "o1", EXACT),)
 
 

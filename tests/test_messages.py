@@ -3,12 +3,13 @@
 import re
 
 from fakes import FakeLiscio, small_firm
-from pmtools.errors import RecordError
+
 from pmtools.analysis.messages import record_error_text
 from pmtools.core.plan import SyncPolicy
 from pmtools.core.records import Kind, Side
-from pmtools.store import Store
 from pmtools.engine.sync import run_sync
+from pmtools.errors import RecordError
+from pmtools.store import Store
 
 C, A = Kind.CONTACTS, Kind.ACCOUNTS
 TECHNICAL = re.compile(r"https?://|PATCH|POST|→|\b4\d\d\b|con_\d+|vDy3")
@@ -18,23 +19,39 @@ def test_an_email_in_use_names_both_contacts_and_says_how_to_resolve():
     text = record_error_text(
         "Liscio PATCH http://127.0.0.1:8800/liscio/v1/contacts/con_015024 → 400 "
         "[email_in_use]: primary_email is already used by con_000007",
-        code="email_in_use", kind=C, op="write", side=Side.LISCIO, liscio_name="Ann Lee",
-        ipm_name="Lee, Ann", values={"email": "ann@acme.example"},
-        names={(Side.LISCIO, C, "con_000007"): "Bob Stone"})
+        code="email_in_use",
+        kind=C,
+        op="write",
+        side=Side.LISCIO,
+        liscio_name="Ann Lee",
+        ipm_name="Lee, Ann",
+        values={"email": "ann@acme.example"},
+        names={(Side.LISCIO, C, "con_000007"): "Bob Stone"},
+    )
     assert text == (
         "Could not write the email ann@acme.example to Liscio contact 'Ann Lee' (linked with "
         "IPM person 'Lee, Ann'): it is already used by Liscio contact 'Bob Stone'. Decide "
         "which of the two it belongs to, give the other one its own email (in Liscio, or in "
-        "IPM if IPM's is wrong), then run Sync Now again.")
+        "IPM if IPM's is wrong), then run Sync Now again."
+    )
 
 
 def test_any_other_rejection_keeps_the_services_reason_without_the_request():
     text = record_error_text(
         "IPM PUT http://127.0.0.1:8800/karbon/v3/BusinessCards/vDy3abc → 400 [4003]: "
-        "PhoneNumber is not valid", code="4003", kind=A, op="write", side=Side.IPM,
-        liscio_name="Acme LLC", ipm_name="ACME LLC", values={"phone": "555"})
-    assert text.startswith("Could not write IPM organization 'ACME LLC' (linked with Liscio "
-                           "account 'Acme LLC') (phone): PhoneNumber is not valid.")
+        "PhoneNumber is not valid",
+        code="4003",
+        kind=A,
+        op="write",
+        side=Side.IPM,
+        liscio_name="Acme LLC",
+        ipm_name="ACME LLC",
+        values={"phone": "555"},
+    )
+    assert text.startswith(
+        "Could not write IPM organization 'ACME LLC' (linked with Liscio "
+        "account 'Acme LLC') (phone): PhoneNumber is not valid."
+    )
     assert "run Sync Now again" in text and not TECHNICAL.search(text)
 
 
@@ -45,10 +62,14 @@ class EmailCheckingLiscio(FakeLiscio):
         email = (values.get("email") or "").casefold()
         for other in self.records[kind].values():
             if email and other.id != record_id and (other.email or "").casefold() == email:
-                raise RecordError(f"Liscio PATCH http://x/liscio/v1/contacts/{record_id} → 400 "
-                                  f"[email_in_use]: primary_email is already used by "
-                                  f"{other.id}", side="liscio", status=400,
-                                  code="email_in_use")
+                raise RecordError(
+                    f"Liscio PATCH http://x/liscio/v1/contacts/{record_id} → 400 "
+                    f"[email_in_use]: primary_email is already used by "
+                    f"{other.id}",
+                    side="liscio",
+                    status=400,
+                    code="email_in_use",
+                )
         return super().update_fields(kind, record_id, values)
 
 

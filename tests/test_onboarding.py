@@ -40,9 +40,11 @@ def _snapshot(session) -> tuple[int, int]:
 def test_a_refused_first_sync_is_its_reason_and_the_override_not_a_traceback(tmp_path):
     session = open_session(Settings(state_path=tmp_path / "state.sqlite"), dataset="empty")
     try:
-        session.ipm.create_record(Kind.ACCOUNTS, Record(side=Side.IPM, kind=Kind.ACCOUNTS,
-                                                        id="", name="Only In IPM Ltd"),
-                                  external_id="onb-only-ipm")
+        session.ipm.create_record(
+            Kind.ACCOUNTS,
+            Record(side=Side.IPM, kind=Kind.ACCOUNTS, id="", name="Only In IPM Ltd"),
+            external_id="onb-only-ipm",
+        )
         dry = guide.preview(session)
         assert dry.result is None
         assert "Refusing the first sync" in dry.summary
@@ -99,9 +101,11 @@ def test_apply_refuses_a_plan_that_changed_since_the_review(demo):
     dry = guide.preview(demo)
     unmatched = guide.review_preview(dry, "accounts")
     ipm_only = unmatched[unmatched.status == "unmatched in IPM"].iloc[0]
-    demo.liscio.create_record(Kind.ACCOUNTS, Record(side=Side.LISCIO, kind=Kind.ACCOUNTS, id="",
-                                                    name=ipm_only.ipm_name),
-                              external_id="onb-new-match")
+    demo.liscio.create_record(
+        Kind.ACCOUNTS,
+        Record(side=Side.LISCIO, kind=Kind.ACCOUNTS, id="", name=ipm_only.ipm_name),
+        external_id="onb-new-match",
+    )
     applied = guide.apply_preview(demo, dry, confirmed=True)
     assert applied.result is None and "changed since the dry run" in applied.message
     assert len(demo.store.links()) == 0
@@ -117,8 +121,7 @@ def test_exports_outlive_the_session(tmp_path):
     assert all(f.is_file() and f.stat().st_size > 0 for f in files)
 
 
-def test_run_all_of_the_onboarding_notebook_applies_nothing(tmp_path, jupyter_dirs,
-                                                            monkeypatch):
+def test_run_all_of_the_onboarding_notebook_applies_nothing(tmp_path, jupyter_dirs, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     from nbclient import NotebookClient
 
@@ -128,14 +131,20 @@ def test_run_all_of_the_onboarding_notebook_applies_nothing(tmp_path, jupyter_di
         monkeypatch.delenv(name)
     nb = nbformat.read(ROOT / "notebooks" / "onboarding.ipynb", as_version=4)
     NotebookClient(nb, timeout=600, resources={"metadata": {"path": str(tmp_path)}}).execute()
-    out = {c.id: "".join(o.get("text", "") for o in c.outputs) for c in nb.cells
-           if c.cell_type == "code"}
+    out = {
+        c.id: "".join(o.get("text", "") for o in c.outputs)
+        for c in nb.cells
+        if c.cell_type == "code"
+    }
     apply_cell = next(c for c in nb.cells if "apply_preview" in c.source)
     assert out[apply_cell.id].startswith("Nothing applied: set APPLY = True")
-    assert any(c.source.strip() == "APPLY = False" for c in nb.cells), \
+    assert any(c.source.strip() == "APPLY = False" for c in nb.cells), (
         "applying needs a cell a person sets on purpose"
+    )
     assert sorted(p.name for p in (tmp_path / "exports").iterdir()) == [
-        "accounts-pairs.xlsx", "contacts-pairs.xlsx"], "the exports outlive the last cell"
+        "accounts-pairs.xlsx",
+        "contacts-pairs.xlsx",
+    ], "the exports outlive the last cell"
 
 
 def _runs(*rows: dict) -> pd.DataFrame:
@@ -144,11 +153,24 @@ def _runs(*rows: dict) -> pd.DataFrame:
 
 
 def test_the_run_chart_keeps_small_runs_visible_and_labels_command_and_outcome():
-    runs = _runs({"Run": 1, "Command": "sync", "Outcome": "done", "linked": 6000,
-                  "ipm_fields_written": 40000, "liscio_fields_filled": 30000},
-                 {"Run": 2, "Command": "sync", "Outcome": "done_with_errors",
-                  "ipm_fields_written": 3, "errors": 1},
-                 {"Run": 3, "Command": "undo", "Outcome": "done", "ipm_fields_written": 2})
+    runs = _runs(
+        {
+            "Run": 1,
+            "Command": "sync",
+            "Outcome": "done",
+            "linked": 6000,
+            "ipm_fields_written": 40000,
+            "liscio_fields_filled": 30000,
+        },
+        {
+            "Run": 2,
+            "Command": "sync",
+            "Outcome": "done_with_errors",
+            "ipm_fields_written": 3,
+            "errors": 1,
+        },
+        {"Run": 3, "Command": "undo", "Outcome": "done", "ipm_fields_written": 2},
+    )
     fig = audit.plot_runs(runs)
     records, fields = fig.axes[:2]
     labels = [t.get_text() for t in fields.get_xticklabels()]

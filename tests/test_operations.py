@@ -1,14 +1,14 @@
 """A person's actions: link, delink, not a match, create in Liscio/IPM, disconnect, status."""
 
 import pytest
-
 from fakes import Faults, one, small_firm
-from pmtools.engine import operations
-from pmtools.errors import ConfigError, LockHeld, ServiceError
+
 from pmtools.core.plan import DecisionKind, LinkHow, SyncPolicy
 from pmtools.core.records import Address, Kind
-from pmtools.store import Store
+from pmtools.engine import operations
 from pmtools.engine.sync import run_sync
+from pmtools.errors import ConfigError, LockHeld, ServiceError
+from pmtools.store import Store
 
 A, C = Kind.ACCOUNTS, Kind.CONTACTS
 
@@ -38,8 +38,9 @@ def test_a_manual_link_with_a_country_that_names_none_records_the_error(world):
 def test_manual_link_applies_the_first_sync_at_once(world):
     liscio, ipm, store = world
     cedar, delta = one(liscio, A, "Cedar Ltd"), one(ipm, A, "Delta Inc")
-    result = operations.link(A, cedar.id, delta.id, store=store, liscio=liscio, ipm=ipm,
-                             started_by="app")
+    result = operations.link(
+        A, cedar.id, delta.id, store=store, liscio=liscio, ipm=ipm, started_by="app"
+    )
     link = store.link_for(A, liscio_id=cedar.id)
     assert link.how is LinkHow.MANUAL and link.first_synced_at
     assert one(ipm, A, "Delta Inc").phone == "555-0300"  # Liscio's overwrites IPM's
@@ -49,11 +50,13 @@ def test_manual_link_applies_the_first_sync_at_once(world):
     ops = [(c["op"], c["field"]) for c in store.changes(run_id=result.run_id)]
     assert ops == [("link", None), ("write", "phone")]
     with pytest.raises(ConfigError, match="already linked"):
-        operations.link(A, cedar.id, one(ipm, A, "Birch & Co").id, store=store,
-                        liscio=liscio, ipm=ipm)
+        operations.link(
+            A, cedar.id, one(ipm, A, "Birch & Co").id, store=store, liscio=liscio, ipm=ipm
+        )
     with pytest.raises(ConfigError, match="no ipm"):
-        operations.link(C, one(liscio, C, "Bob Stone").id, "nope", store=store,
-                        liscio=liscio, ipm=ipm)
+        operations.link(
+            C, one(liscio, C, "Bob Stone").id, "nope", store=store, liscio=liscio, ipm=ipm
+        )
 
 
 def test_delink_writes_nothing_and_is_never_auto_linked_again(world):
@@ -71,14 +74,21 @@ def test_delink_writes_nothing_and_is_never_auto_linked_again(world):
 def test_not_a_match_stops_auto_linking(tmp_path):
     liscio, ipm = small_firm()
     with Store.open(tmp_path / "s.sqlite") as store:
-        operations.not_a_match(A, one(liscio, A, "Acme LLC").id, one(ipm, A, "ACME LLC").id,
-                               store=store)
+        operations.not_a_match(
+            A, one(liscio, A, "Acme LLC").id, one(ipm, A, "ACME LLC").id, store=store
+        )
         run_sync(liscio=liscio, ipm=ipm, store=store, policy=SyncPolicy())
         assert store.link_for(A, liscio_id=one(liscio, A, "Acme LLC").id) is None
         assert len(store.links(A)) == 1
         # a person may still link them by hand; the decision then goes
-        operations.link(A, one(liscio, A, "Acme LLC").id, one(ipm, A, "ACME LLC").id,
-                        store=store, liscio=liscio, ipm=ipm)
+        operations.link(
+            A,
+            one(liscio, A, "Acme LLC").id,
+            one(ipm, A, "ACME LLC").id,
+            store=store,
+            liscio=liscio,
+            ipm=ipm,
+        )
         assert store.decisions(A) == []
 
 
@@ -143,8 +153,10 @@ def test_status(world):
     info = operations.status(store=store)
     assert info["connected"] and info["kinds"]["accounts"]["linked"] == 2
     assert info["kinds"]["contacts"]["baseline"] == 2
-    assert info["kinds"]["accounts"]["ipm_last_full_pull"] and info["kinds"]["accounts"][
-        "ipm_high_water"]
+    assert (
+        info["kinds"]["accounts"]["ipm_last_full_pull"]
+        and info["kinds"]["accounts"]["ipm_high_water"]
+    )
     assert info["last_run"]["command"] == "sync" and info["open_intents"] == 0
 
 

@@ -3,9 +3,10 @@
 from collections import Counter
 from dataclasses import replace
 
-from hypothesis import given, settings, strategies as st
-
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from planworld import World, apply_to_world
+
 from pmtools.core.matching import match
 from pmtools.core.names import compatible, normalize_name, person_keys
 from pmtools.core.plan import (
@@ -29,8 +30,11 @@ FIELD_POOL = {
     "phone": ["555-010-2000", "+1 (555) 010-2000", "555-999-0000"],
     "website": ["acme.com", "https://www.acme.com/", "beta.org"],
     "title": ["CEO", " CEO ", "Partner", "ceo"],
-    "address": [Address(line1="1 Main St", city="X"), Address(line1="1 MAIN ST ", city="x"),
-                Address(line1="9 Elm St")],
+    "address": [
+        Address(line1="1 Main St", city="X"),
+        Address(line1="1 MAIN ST ", city="x"),
+        Address(line1="9 Elm St"),
+    ],
 }
 EMPTY = [None, "", "   "]
 ACCOUNT_NAMES = ["Acme", "ACME ", "Beta  LLC", "beta llc", "Gamma", "Café", "CAFÉ", ""]
@@ -51,19 +55,39 @@ def records(draw, side, kind, prefix):
         archived = side is Side.LISCIO and draw(st.integers(0, 5)) == 0
         details = side is Side.LISCIO or kind is C or draw(st.integers(0, 5)) > 0
         if kind is A:
-            out.append(Record(side=side, kind=kind, id=rid, name=draw(st.sampled_from(
-                ACCOUNT_NAMES)), archived=archived, details_complete=details, **values))
+            out.append(
+                Record(
+                    side=side,
+                    kind=kind,
+                    id=rid,
+                    name=draw(st.sampled_from(ACCOUNT_NAMES)),
+                    archived=archived,
+                    details_complete=details,
+                    **values,
+                )
+            )
             continue
         first, middle, last = (draw(st.sampled_from(p)) for p in (FIRST, MIDDLE, LAST))
         if side is Side.LISCIO:
-            out.append(Record(side=side, kind=kind, id=rid, name=f"{first} {last}",
-                              first_name=first, middle_name=middle, last_name=last,
-                              archived=archived, created_by=draw(st.sampled_from(
-                                  ["firm", "account_owner"])), **values))
+            out.append(
+                Record(
+                    side=side,
+                    kind=kind,
+                    id=rid,
+                    name=f"{first} {last}",
+                    first_name=first,
+                    middle_name=middle,
+                    last_name=last,
+                    archived=archived,
+                    created_by=draw(st.sampled_from(["firm", "account_owner"])),
+                    **values,
+                )
+            )
         else:
             words = " ".join(w for w in (first, middle) if w)
-            full = draw(st.sampled_from([f"{words} {last}", f"{last}, {words}",
-                                         f"{first} {last}".upper()]))
+            full = draw(
+                st.sampled_from([f"{words} {last}", f"{last}, {words}", f"{first} {last}".upper()])
+            )
             out.append(Record(side=side, kind=kind, id=rid, name=full, **values))
     return out
 
@@ -76,20 +100,38 @@ def worlds(draw):
     for kind in Kind:
         l_ids = [r.id for r in liscio[kind]] + [f"gone-{kind}"]
         i_ids = [r.id for r in ipm[kind]] + [f"gone-{kind}"]
-        pairs = draw(st.lists(st.tuples(st.sampled_from(l_ids), st.sampled_from(i_ids)),
-                              max_size=3, unique_by=(lambda p: p[0], lambda p: p[1])))
+        pairs = draw(
+            st.lists(
+                st.tuples(st.sampled_from(l_ids), st.sampled_from(i_ids)),
+                max_size=3,
+                unique_by=(lambda p: p[0], lambda p: p[1]),
+            )
+        )
         for lid, key in pairs:
-            links.append(Link(kind=kind, liscio_id=lid, ipm_key=key, how=LinkHow.MANUAL,
-                              status=draw(st.sampled_from(list(LinkStatus))),
-                              first_synced_at=draw(st.sampled_from([None, "t"]))))
-        for lid, key in draw(st.lists(st.tuples(st.sampled_from(l_ids),
-                                                st.sampled_from(i_ids)), max_size=2)):
-            decisions.append(Decision(kind=kind, liscio_id=lid, ipm_key=key,
-                                      decision=draw(st.sampled_from(list(DecisionKind)))))
+            links.append(
+                Link(
+                    kind=kind,
+                    liscio_id=lid,
+                    ipm_key=key,
+                    how=LinkHow.MANUAL,
+                    status=draw(st.sampled_from(list(LinkStatus))),
+                    first_synced_at=draw(st.sampled_from([None, "t"])),
+                )
+            )
+        for lid, key in draw(
+            st.lists(st.tuples(st.sampled_from(l_ids), st.sampled_from(i_ids)), max_size=2)
+        ):
+            decisions.append(
+                Decision(
+                    kind=kind,
+                    liscio_id=lid,
+                    ipm_key=key,
+                    decision=draw(st.sampled_from(list(DecisionKind))),
+                )
+            )
     if draw(st.booleans()):
         every = [(k, r.id) for k in Kind for r in liscio[k]]
-        baseline = frozenset(draw(st.lists(st.sampled_from(every), unique=True))
-                             if every else [])
+        baseline = frozenset(draw(st.lists(st.sampled_from(every), unique=True)) if every else [])
     state = SyncState(links=tuple(links), decisions=tuple(decisions), baseline=baseline)
     return World(liscio=liscio, ipm=ipm, state=state)
 
@@ -121,8 +163,7 @@ def test_a_second_plan_after_applying_plans_no_writes(world):
 def test_every_live_pair_gets_exactly_the_seeds_outcome(world):
     plan = plan_of(world)
     state = world.state
-    by_id = {(k, r.side, r.id): r for k in Kind for v in (world.liscio[k], world.ipm[k])
-             for r in v}
+    by_id = {(k, r.side, r.id): r for k in Kind for v in (world.liscio[k], world.ipm[k]) for r in v}
     new = {(a.kind, a.liscio_id): a.ipm_key for a in plan.actions if a.op is Op.LINK}
     pairs = {}
     for link in state.links:
@@ -131,8 +172,7 @@ def test_every_live_pair_gets_exactly_the_seeds_outcome(world):
         if link.status is LinkStatus.LINKED and lr and ir and not lr.archived:
             pairs[(link.kind, link.liscio_id)] = (lr, ir, link.first_synced_at is None)
     for (kind, lid), key in new.items():
-        pairs[(kind, lid)] = (by_id[(kind, Side.LISCIO, lid)], by_id[(kind, Side.IPM, key)],
-                              True)
+        pairs[(kind, lid)] = (by_id[(kind, Side.LISCIO, lid)], by_id[(kind, Side.IPM, key)], True)
     written = {(a.kind, a.liscio_id, a.field): a for a in plan.actions if a.op is Op.WRITE}
     skipped = {(a.kind, a.liscio_id, a.field) for a in plan.actions if a.op is Op.SKIP}
     for (kind, lid), (lr, ir, first) in pairs.items():
@@ -150,8 +190,9 @@ def test_every_live_pair_gets_exactly_the_seeds_outcome(world):
     # Nothing else is written: only live pairs' fields.
     assert {(k, lid) for k, lid, _ in written} <= set(pairs)
     marks = {(a.kind, a.liscio_id) for a in plan.actions if a.op is Op.MARK_SYNCED}
-    assert marks == {p for p, (_, ir, first) in pairs.items()
-                     if first and (p[0], p[1], "address") not in skipped}
+    assert marks == {
+        p for p, (_, ir, first) in pairs.items() if first and (p[0], p[1], "address") not in skipped
+    }
 
 
 @settings(max_examples=150, deadline=None)
@@ -162,12 +203,10 @@ def test_links_and_creates_respect_ties_decisions_links_archives_and_baseline(wo
     linked = {(l.kind, Side.LISCIO, l.liscio_id) for l in state.links}
     linked |= {(l.kind, Side.IPM, l.ipm_key) for l in state.links}
     decided = {(d.kind, d.liscio_id, d.ipm_key) for d in state.decisions}
-    by_id = {(k, r.side, r.id): r for k in Kind for v in (world.liscio[k], world.ipm[k])
-             for r in v}
+    by_id = {(k, r.side, r.id): r for k in Kind for v in (world.liscio[k], world.ipm[k]) for r in v}
     for a in plan.actions:
         if a.op is Op.LINK:
-            lr, ir = by_id[(a.kind, Side.LISCIO, a.liscio_id)], by_id[(a.kind, Side.IPM,
-                                                                          a.ipm_key)]
+            lr, ir = by_id[(a.kind, Side.LISCIO, a.liscio_id)], by_id[(a.kind, Side.IPM, a.ipm_key)]
             assert not lr.archived and (a.kind, a.liscio_id, a.ipm_key) not in decided
             assert (a.kind, Side.LISCIO, a.liscio_id) not in linked
             assert (a.kind, Side.IPM, a.ipm_key) not in linked
@@ -182,11 +221,11 @@ def test_links_and_creates_respect_ties_decisions_links_archives_and_baseline(wo
             assert not record.archived and (a.kind, Side.LISCIO, a.liscio_id) not in linked
             assert all(d[:2] != (a.kind, a.liscio_id) for d in decided)
     # A record is linked or created at most once; ambiguous ones neither.
-    touched = Counter((a.kind, a.liscio_id) for a in plan.actions
-                      if a.op in (Op.LINK, Op.CREATE_IN_IPM))
+    touched = Counter(
+        (a.kind, a.liscio_id) for a in plan.actions if a.op in (Op.LINK, Op.CREATE_IN_IPM)
+    )
     assert all(n == 1 for n in touched.values())
-    ambiguous = {(a.kind, a.liscio_id or a.ipm_key) for a in plan.actions
-                 if a.op is Op.AMBIGUOUS}
+    ambiguous = {(a.kind, a.liscio_id or a.ipm_key) for a in plan.actions if a.op is Op.AMBIGUOUS}
     assert not ambiguous & set(touched)
     assert not ambiguous & {(a.kind, a.ipm_key) for a in plan.actions if a.op is Op.LINK}
 
@@ -202,9 +241,16 @@ def test_account_matching_equals_a_brute_force_reading_of_the_rules(world):
     open_i = [r for r in world.ipm[A] if r.id not in linked_i]
     count_l = Counter(normalize_name(r.name) for r in open_l)
     count_i = Counter(normalize_name(r.name) for r in open_i)
-    expected = {(l.id, i.id) for l in open_l for i in open_i
-                if (key := normalize_name(l.name)) and key == normalize_name(i.name)
-                and count_l[key] == 1 and count_i[key] == 1 and (l.id, i.id) not in blocked}
+    expected = {
+        (l.id, i.id)
+        for l in open_l
+        for i in open_i
+        if (key := normalize_name(l.name))
+        and key == normalize_name(i.name)
+        and count_l[key] == 1
+        and count_i[key] == 1
+        and (l.id, i.id) not in blocked
+    }
     result = match(A, world.liscio[A], world.ipm[A], state)
     assert {(p.liscio_id, p.ipm_key) for p in result.pairs} == expected
     tied = {k for k in count_l if k and count_i[k] and (count_l[k] > 1 or count_i[k] > 1)}
@@ -220,6 +266,7 @@ def test_planning_is_deterministic_and_ignores_the_order_of_stored_state(world, 
     links, decisions = list(world.state.links), list(world.state.decisions)
     rnd.shuffle(links)
     rnd.shuffle(decisions)
-    shuffled = replace(world, state=replace(world.state, links=tuple(links),
-                                            decisions=tuple(decisions)))
+    shuffled = replace(
+        world, state=replace(world.state, links=tuple(links), decisions=tuple(decisions))
+    )
     assert plan_of(world) == plan_of(world) == plan_of(shuffled)

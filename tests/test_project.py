@@ -32,7 +32,9 @@ def test_environment_yml_mirrors_pyproject():
     for name, req in wanted.items():
         assert name in conda, f"{name} is in pyproject.toml but not environment.yml"
         bound = re.sub(r"\[.*?\]", "", req).lower()
-        assert conda[name] == bound, f"{name}: pyproject {bound!r} vs environment.yml {conda[name]!r}"
+        assert conda[name] == bound, (
+            f"{name}: pyproject {bound!r} vs environment.yml {conda[name]!r}"
+        )
     assert set(conda) == set(wanted), f"only in environment.yml: {set(conda) - set(wanted)}"
 
 
@@ -47,12 +49,18 @@ def test_public_api_is_listed():
 def _imports_after(code: str) -> set[str]:
     out = subprocess.run(
         [sys.executable, "-c", code + "\nimport sys; print(' '.join(sorted(sys.modules)))"],
-        capture_output=True, text=True, check=True, cwd=ROOT)
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     return set(out.stdout.split())
 
 
 def test_pure_core_imports_no_http_or_widgets():
-    loaded = _imports_after("import pmtools.core.planner, pmtools.core.matching, pmtools.core.rules")
+    loaded = _imports_after(
+        "import pmtools.core.planner, pmtools.core.matching, pmtools.core.rules"
+    )
     for heavy in ("httpx", "ipywidgets", "sqlite3", "pandas"):
         assert heavy not in loaded, f"the pure core imports {heavy}"
 
@@ -60,7 +68,11 @@ def test_pure_core_imports_no_http_or_widgets():
 def test_importing_pmtools_has_no_side_effects(tmp_path):
     out = subprocess.run(
         [sys.executable, "-c", "import pmtools, os; print(sorted(os.listdir('.')))"],
-        capture_output=True, text=True, check=True, cwd=tmp_path)
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
     assert out.stdout.strip() == "[]" and out.stderr == ""
 
 

@@ -24,7 +24,7 @@ TRIGGERS = ["=", "+", "-", "@", "\t", "\r"]
 
 @pytest.mark.parametrize("lead", TRIGGERS)
 def test_neutralize_prefixes_every_trigger(lead):
-    assert neutralize(lead + "HYPERLINK(\"x\")") == "'" + lead + "HYPERLINK(\"x\")"
+    assert neutralize(lead + 'HYPERLINK("x")') == "'" + lead + 'HYPERLINK("x")'
 
 
 @pytest.mark.parametrize("value", ["Acme", "", " =x", "'=x", "a=b", "555-1234", None])
@@ -75,18 +75,23 @@ def test_xlsx_shows_a_phone_as_it_is(tmp_path):
     df = pd.DataFrame({"Liscio Phone": ["+1 555 0100", "-5", "=1+1"]})
     ws = load_workbook(write_report(df, tmp_path / "r.xlsx")).active
     assert [(c.value, c.data_type) for c in ws["A"][1:]] == [
-        ("+1 555 0100", "s"), ("-5", "s"), ("=1+1", "s")]
+        ("+1 555 0100", "s"),
+        ("-5", "s"),
+        ("=1+1", "s"),
+    ]
 
 
 def test_xlsx_has_header_frozen_panes_and_widths(tmp_path):
-    df = pd.DataFrame([["A very long organization name that goes on and on and on and on and on",
-                        "x"]], columns=["Liscio Account Name", "Liscio Phone"])
+    df = pd.DataFrame(
+        [["A very long organization name that goes on and on and on and on and on", "x"]],
+        columns=["Liscio Account Name", "Liscio Phone"],
+    )
     ws = load_workbook(write_report(df, tmp_path / "r.xlsx")).active
     assert [c.value for c in ws[1]] == ["Liscio Account Name", "Liscio Phone"]
     assert ws.freeze_panes == "A2"
     assert ws[1][0].font.bold
     a, b = ws.column_dimensions["A"].width, ws.column_dimensions["B"].width
-    assert 40 < a <= 60          # wide for long text, capped
+    assert 40 < a <= 60  # wide for long text, capped
     assert len("Liscio Phone") <= b < 30
 
 
@@ -100,26 +105,51 @@ def test_csv_keeps_unicode_behind_a_bom_for_excel(tmp_path):
 
 def test_unknown_format_is_a_config_error(tmp_path):
     from pmtools.errors import ConfigError
+
     with pytest.raises(ConfigError):
         report_bytes(pd.DataFrame(), "pdf")
 
 
 def test_header_orders_are_exact():
-    assert report_columns("contacts") == (
-        "Liscio Contact Name", "Liscio Contact Title", "Liscio Contact Primary Email",
-        "IPM Contact Name", "IPM Contact Title", "IPM Contact Primary Email",
-        "Status", "Linked How", "Last Synced") == CONTACT_COLUMNS
-    assert report_columns("accounts") == (
-        "Liscio Account Name", "Liscio Address", "Liscio Phone", "Liscio Website",
-        "IPM Organization Name", "IPM Address", "IPM Phone", "IPM Website",
-        "Status", "Linked How", "Last Synced") == ACCOUNT_COLUMNS
+    assert (
+        report_columns("contacts")
+        == (
+            "Liscio Contact Name",
+            "Liscio Contact Title",
+            "Liscio Contact Primary Email",
+            "IPM Contact Name",
+            "IPM Contact Title",
+            "IPM Contact Primary Email",
+            "Status",
+            "Linked How",
+            "Last Synced",
+        )
+        == CONTACT_COLUMNS
+    )
+    assert (
+        report_columns("accounts")
+        == (
+            "Liscio Account Name",
+            "Liscio Address",
+            "Liscio Phone",
+            "Liscio Website",
+            "IPM Organization Name",
+            "IPM Address",
+            "IPM Phone",
+            "IPM Website",
+            "Status",
+            "Linked How",
+            "Last Synced",
+        )
+        == ACCOUNT_COLUMNS
+    )
 
 
 # -- the pairs report ------------------------------------------------------------------------
 
+from pmtools.analysis.reports import pairs_report  # noqa: E402
 from pmtools.core.plan import Link, LinkHow, LinkStatus, SyncState  # noqa: E402
 from pmtools.core.records import Address, Kind, Record, Side  # noqa: E402
-from pmtools.analysis.reports import pairs_report  # noqa: E402
 
 A, C = Kind.ACCOUNTS, Kind.CONTACTS
 
@@ -130,38 +160,65 @@ def _acct(side, rid, name, **kw):
 
 def _pairs_fixture():
     liscio = [
-        _acct(Side.LISCIO, "L1", "=HYPERLINK(\"http://x\")", phone="-5",
-              address=Address(line1="1 Main St", city="Springfield")),
-        _acct(Side.LISCIO, "L2", "Twin"), _acct(Side.LISCIO, "L3", "twin"),
-        _acct(Side.LISCIO, "L4", "Solo"), _acct(Side.LISCIO, "L5", "Archived", archived=True),
+        _acct(
+            Side.LISCIO,
+            "L1",
+            '=HYPERLINK("http://x")',
+            phone="-5",
+            address=Address(line1="1 Main St", city="Springfield"),
+        ),
+        _acct(Side.LISCIO, "L2", "Twin"),
+        _acct(Side.LISCIO, "L3", "twin"),
+        _acct(Side.LISCIO, "L4", "Solo"),
+        _acct(Side.LISCIO, "L5", "Archived", archived=True),
         _acct(Side.LISCIO, "L6", "Gone Partner"),
     ]
     ipm = [
         _acct(Side.IPM, "K1", "Acme Inc", phone="555", website="acme.com"),
-        _acct(Side.IPM, "K2", "TWIN"), _acct(Side.IPM, "K9", "Only IPM"),
+        _acct(Side.IPM, "K2", "TWIN"),
+        _acct(Side.IPM, "K9", "Only IPM"),
     ]
-    state = SyncState(links=(
-        Link(kind=A, liscio_id="L1", ipm_key="K1", how=LinkHow.MANUAL,
-             first_synced_at="2026-01-01T00:00:00Z"),
-        Link(kind=A, liscio_id="L6", ipm_key="K404", how=LinkHow.AUTOMATIC,
-             status=LinkStatus.ORPHANED, first_synced_at="2026-01-01T00:00:00Z"),
-    ), baseline=frozenset())
+    state = SyncState(
+        links=(
+            Link(
+                kind=A,
+                liscio_id="L1",
+                ipm_key="K1",
+                how=LinkHow.MANUAL,
+                first_synced_at="2026-01-01T00:00:00Z",
+            ),
+            Link(
+                kind=A,
+                liscio_id="L6",
+                ipm_key="K404",
+                how=LinkHow.AUTOMATIC,
+                status=LinkStatus.ORPHANED,
+                first_synced_at="2026-01-01T00:00:00Z",
+            ),
+        ),
+        baseline=frozenset(),
+    )
     return liscio, ipm, state
 
 
 def test_pairs_report_rows_and_statuses():
     liscio, ipm, state = _pairs_fixture()
-    df = pairs_report("accounts", liscio=liscio, ipm=ipm, state=state,
-                      last_synced={A: "2026-02-01T00:00:00Z"})
+    df = pairs_report(
+        "accounts", liscio=liscio, ipm=ipm, state=state, last_synced={A: "2026-02-01T00:00:00Z"}
+    )
     assert tuple(df.columns) == ACCOUNT_COLUMNS
-    got = [(r["Liscio Account Name"], r["IPM Organization Name"], r["Status"], r["Linked How"])
-           for _, r in df.iterrows()]
+    got = [
+        (r["Liscio Account Name"], r["IPM Organization Name"], r["Status"], r["Linked How"])
+        for _, r in df.iterrows()
+    ]
     assert got == [
-        ("=HYPERLINK(\"http://x\")", "Acme Inc", "linked", "manual"),
+        ('=HYPERLINK("http://x")', "Acme Inc", "linked", "manual"),
         ("Gone Partner", "(not found: K404)", "orphaned", "automatic"),
-        ("Twin", "", "ambiguous", ""), ("twin", "", "ambiguous", ""),
+        ("Twin", "", "ambiguous", ""),
+        ("twin", "", "ambiguous", ""),
         ("", "TWIN", "ambiguous", ""),
-        ("", "Only IPM", "unmatched in IPM", ""), ("Solo", "", "unmatched in Liscio", ""),
+        ("", "Only IPM", "unmatched in IPM", ""),
+        ("Solo", "", "unmatched in Liscio", ""),
     ]
     linked = df.iloc[0]
     assert linked["Liscio Address"] == "1 Main St, Springfield"
@@ -170,8 +227,9 @@ def test_pairs_report_rows_and_statuses():
     assert df.iloc[1]["Last Synced"] == "2026-01-01T00:00:00Z"
 
 
-@pytest.mark.parametrize("status, n", [("linked", 1), ("orphaned", 1), ("ambiguous", 3),
-                                        ("unmatched", 2), ("all", 7)])
+@pytest.mark.parametrize(
+    "status, n", [("linked", 1), ("orphaned", 1), ("ambiguous", 3), ("unmatched", 2), ("all", 7)]
+)
 def test_pairs_report_status_filter(status, n):
     liscio, ipm, state = _pairs_fixture()
     df = pairs_report(A, liscio=liscio, ipm=ipm, state=state, status=status)
@@ -184,16 +242,21 @@ def test_pairs_report_status_filter(status, n):
 
 def test_pairs_report_file_is_neutralised_end_to_end(tmp_path):
     liscio, ipm, state = _pairs_fixture()
-    df = pairs_report(A, liscio=liscio, ipm=ipm, state=state, status="linked",
-                      last_synced={A: "2026-02-01T10:30:00.123456Z"})
-    rows = list(csv.reader(io.StringIO(report_bytes(df, "csv").decode("utf-8-sig"),
-                                       newline="")))
+    df = pairs_report(
+        A,
+        liscio=liscio,
+        ipm=ipm,
+        state=state,
+        status="linked",
+        last_synced={A: "2026-02-01T10:30:00.123456Z"},
+    )
+    rows = list(csv.reader(io.StringIO(report_bytes(df, "csv").decode("utf-8-sig"), newline="")))
     assert rows[0] == list(ACCOUNT_COLUMNS)
-    assert rows[1][0] == "'=HYPERLINK(\"http://x\")" and rows[1][2] == "'-5"
+    assert rows[1][0] == '\'=HYPERLINK("http://x")' and rows[1][2] == "'-5"
     ws = load_workbook(write_report(df, tmp_path / "p.xlsx")).active
     assert [c.value for c in ws[1]] == list(ACCOUNT_COLUMNS)
     # XLSX: text cells shown as they are, never run
-    assert ws["A2"].value == "=HYPERLINK(\"http://x\")" and ws["A2"].data_type == "s"
+    assert ws["A2"].value == '=HYPERLINK("http://x")' and ws["A2"].data_type == "s"
     assert ws["C2"].value == "-5" and ws["C2"].data_type == "s"
     assert ws.freeze_panes == "A2"
     # Last Synced: a date-time cell (UTC), not text
@@ -204,32 +267,53 @@ def test_pairs_report_file_is_neutralised_end_to_end(tmp_path):
 
 
 def test_contacts_pairs_report_columns_and_values():
-    lis = [Record(side=Side.LISCIO, kind=C, id="c1", name="Ana Lopez", first_name="Ana",
-                  last_name="Lopez", title="CFO", email="ana@x.com")]
+    lis = [
+        Record(
+            side=Side.LISCIO,
+            kind=C,
+            id="c1",
+            name="Ana Lopez",
+            first_name="Ana",
+            last_name="Lopez",
+            title="CFO",
+            email="ana@x.com",
+        )
+    ]
     ipm = [Record(side=Side.IPM, kind=C, id="p1", name="Lopez, Ana", title="Owner")]
-    state = SyncState(links=(Link(kind=C, liscio_id="c1", ipm_key="p1",
-                                  how=LinkHow.AUTOMATIC),))
+    state = SyncState(links=(Link(kind=C, liscio_id="c1", ipm_key="p1", how=LinkHow.AUTOMATIC),))
     df = pairs_report("contacts", liscio=lis, ipm=ipm, state=state)
     assert tuple(df.columns) == CONTACT_COLUMNS
-    assert list(df.iloc[0]) == ["Ana Lopez", "CFO", "ana@x.com", "Lopez, Ana", "Owner", "",
-                                "linked", "automatic", ""]
+    assert list(df.iloc[0]) == [
+        "Ana Lopez",
+        "CFO",
+        "ana@x.com",
+        "Lopez, Ana",
+        "Owner",
+        "",
+        "linked",
+        "automatic",
+        "",
+    ]
 
 
 def test_unknown_status_is_a_config_error():
     from pmtools.errors import ConfigError
+
     with pytest.raises(ConfigError):
         pairs_report(A, liscio=[], ipm=[], state=SyncState(), status="weird")
 
 
 # -- the changes and errors reports ----------------------------------------------------------
 
+
 def test_changes_and_errors_reports_from_a_real_run(tmp_path):
     from fakes import FakeIpm, FakeLiscio
+
     from pmtools.analysis.history import changes_frame, errors_frame
-    from pmtools.core.plan import SyncPolicy
     from pmtools.analysis.reports import CHANGE_COLUMNS, ERROR_COLUMNS
-    from pmtools.store import Store
+    from pmtools.core.plan import SyncPolicy
     from pmtools.engine.sync import run_sync
+    from pmtools.store import Store
 
     liscio, ipm = FakeLiscio(), FakeIpm()
     liscio.add(A, "Acme", phone="+1 555 0100")
@@ -238,8 +322,9 @@ def test_changes_and_errors_reports_from_a_real_run(tmp_path):
     bad = ipm.add(A, "@bad co")
     ipm.reject.add(bad.id)
     with Store.open(tmp_path / "s.sqlite") as store:
-        result = run_sync(liscio=liscio, ipm=ipm, store=store, policy=SyncPolicy(force=True),
-                          started_by="app")
+        result = run_sync(
+            liscio=liscio, ipm=ipm, store=store, policy=SyncPolicy(force=True), started_by="app"
+        )
         assert result.outcome == "done_with_errors"
         changes = changes_frame(store, run_id=result.run_id)
         errors = errors_frame(store)
@@ -247,7 +332,12 @@ def test_changes_and_errors_reports_from_a_real_run(tmp_path):
     writes = changes[changes["Action"] == "write"].set_index("Liscio Name")
     ok, failed = writes.loc["Acme"], writes.loc["@Bad Co"]
     assert (ok["Side"], ok["Field"], ok["Before"], ok["After"], ok["Status"]) == (
-        "ipm", "phone", "555 0199", "+1 555 0100", "confirmed")
+        "ipm",
+        "phone",
+        "555 0199",
+        "+1 555 0100",
+        "confirmed",
+    )
     assert ok["Rule"] and ok["Started By"] == "app" and ok["Run"] == result.run_id
     assert failed["Status"] == "failed" and failed["IPM Name"] == "@bad co"
     assert tuple(errors.columns) == ERROR_COLUMNS
@@ -262,13 +352,14 @@ def test_changes_and_errors_reports_from_a_real_run(tmp_path):
 
 # -- fetch_records: reusing the cards the last sync kept -----------------------------------
 
+
 def _synced_firm(tmp_path):
     """A firm after one Sync Now that wrote nothing to IPM: three organizations with cards."""
     from fakes import FakeIpm, FakeLiscio
 
     from pmtools.core.plan import SyncPolicy
-    from pmtools.store import Store
     from pmtools.engine.sync import run_sync
+    from pmtools.store import Store
 
     liscio, ipm = FakeLiscio(), FakeIpm()
     for name, line1 in (("Acme", "1 Main St"), ("Birch", "2 Oak Ave"), ("Cedar", None)):
@@ -292,8 +383,7 @@ def test_fetch_records_reuses_unchanged_cards_and_reads_changed_ones(tmp_path):
         loads = ipm.detail_loads
         _, ipm_recs = fetch_records(A, liscio=liscio, ipm=ipm, store=store)
         assert ipm.detail_loads == loads  # nothing changed in IPM: no card read
-        assert _addresses(ipm_recs) == {"Acme": "1 Main St", "Birch": "2 Oak Ave",
-                                        "Cedar": None}
+        assert _addresses(ipm_recs) == {"Acme": "1 Main St", "Birch": "2 Oak Ave", "Cedar": None}
         assert all(r.details_complete for r in ipm_recs)
 
         birch = ipm.by_name(A, "Birch")[0]
@@ -337,15 +427,27 @@ def test_fetch_records_reads_cards_kept_more_than_a_day_ago(tmp_path):
 
 
 # -- hostile cell values (issue 8 §5) ---------------------------------------------------------
-HOSTILE_CELLS = ["Nul\x00Name", "Esc\x1b[2J", "Bell\x07\x08", "lone\ud800surrogate",
-                 "\ufffe\uffff", "evil\u202eCLL", "zero\u200bwidth", "x" * 40_000,
-                 "=HYPERLINK(\"http://evil.example\")", "\u0301", "👩‍💻", "שלום"]
+HOSTILE_CELLS = [
+    "Nul\x00Name",
+    "Esc\x1b[2J",
+    "Bell\x07\x08",
+    "lone\ud800surrogate",
+    "\ufffe\uffff",
+    "evil\u202eCLL",
+    "zero\u200bwidth",
+    "x" * 40_000,
+    '=HYPERLINK("http://evil.example")',
+    "\u0301",
+    "👩‍💻",
+    "שלום",
+]
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
 def test_no_cell_fails_a_report_and_controls_are_written_visibly(fmt, tmp_path):
-    df = pd.DataFrame({"Liscio Account Name": HOSTILE_CELLS,
-                       "Last Synced": ["not a time"] * len(HOSTILE_CELLS)})
+    df = pd.DataFrame(
+        {"Liscio Account Name": HOSTILE_CELLS, "Last Synced": ["not a time"] * len(HOSTILE_CELLS)}
+    )
     path = write_report(df, tmp_path / f"r.{fmt}")
     if fmt == "csv":
         rows = list(csv.reader(io.StringIO(path.read_text("utf-8-sig"), newline="")))
@@ -356,8 +458,13 @@ def test_no_cell_fails_a_report_and_controls_are_written_visibly(fmt, tmp_path):
         ws = load_workbook(path).active
         got = [c.value for c in ws["A"][1:]]
         assert [c.value for c in ws["B"][1:]] == ["not a time"] * len(HOSTILE_CELLS)
-    assert got[:5] == ["Nul\\x00Name", "Esc\\x1b[2J", "Bell\\x07\\x08", "lone\\ud800surrogate",
-                       "\\ufffe\\uffff"]
+    assert got[:5] == [
+        "Nul\\x00Name",
+        "Esc\\x1b[2J",
+        "Bell\\x07\\x08",
+        "lone\\ud800surrogate",
+        "\\ufffe\\uffff",
+    ]
     assert got[5:7] == ["evil\u202eCLL", "zero\u200bwidth"]  # data as it is
     assert got[8:] == HOSTILE_CELLS[8:]
     if fmt == "xlsx":  # Excel holds 32,767 characters in a cell: cut, and said so

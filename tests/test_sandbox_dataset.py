@@ -47,15 +47,20 @@ def test_sizes_and_overlap() -> None:
     exact = [a for a in data["accounts"] if a["name"].casefold() in ipm_orgs]
     assert 0.45 <= len(exact) / len(data["organizations"]) <= 0.75  # exact, case-insensitive
     loose = {" ".join(n.split()) for n in ipm_orgs}
-    spaced = [a for a in data["accounts"] if a["name"].casefold() not in ipm_orgs
-              and " ".join(a["name"].casefold().split()) in loose]
+    spaced = [
+        a
+        for a in data["accounts"]
+        if a["name"].casefold() not in ipm_orgs and " ".join(a["name"].casefold().split()) in loose
+    ]
     assert spaced  # spacing variants
     ipm_people = {fold(f"{p['FirstName']} {p['LastName']}") for p in data["people"]}
-    matched = [c for c in data["contacts"]
-               if fold(f"{c['first_name']} {c['last_name']}") in ipm_people]
+    matched = [
+        c for c in data["contacts"] if fold(f"{c['first_name']} {c['last_name']}") in ipm_people
+    ]
     assert 0.7 <= len(matched) / len(data["people"]) <= 0.95
-    only_liscio = [c for c in data["contacts"]
-                   if fold(f"{c['first_name']} {c['last_name']}") not in ipm_people]
+    only_liscio = [
+        c for c in data["contacts"] if fold(f"{c['first_name']} {c['last_name']}") not in ipm_people
+    ]
     assert only_liscio
 
 
@@ -83,10 +88,11 @@ def test_variants_a_sync_meets() -> None:
     assert any(not c["EmailAddresses"] for c in cards)
     assert any(not c["PhoneNumbers"] for c in cards)
     org_cards = [c for o in data["organizations"] for c in o["BusinessCards"]]
-    assert any(len(c["PhoneNumbers"]) > 1 and len({p["Label"] for p in c["PhoneNumbers"]}) > 1
-               for c in org_cards)
-    assert any({a["Label"] for a in c["Addresses"]} == {"Physical", "Mailing"}
-               for c in org_cards)
+    assert any(
+        len(c["PhoneNumbers"]) > 1 and len({p["Label"] for p in c["PhoneNumbers"]}) > 1
+        for c in org_cards
+    )
+    assert any({a["Label"] for a in c["Addresses"]} == {"Physical", "Mailing"} for c in org_cards)
     assert any(c.get("LinkedInLink") for c in org_cards)
     assert any(len(o["BusinessCards"]) > 1 for o in data["organizations"])
 
@@ -110,12 +116,21 @@ def test_a_dumped_state_reloads_as_a_dataset_file(tmp_path) -> None:
     for collection in ("organizations", "people", "cards", "accounts", "contacts"):
         assert again.all(collection) == state.all(collection)
     minimal = tmp_path / "small.json"
-    minimal.write_text(json.dumps({
-        "organizations": [{"FullName": "Tiny LLC", "BusinessCards": [
-            {"EmailAddresses": ["t@example.com"]}]}],
-        "people": [{"FirstName": "Ann", "LastName": "Lee"}],
-        "accounts": [{"name": "Tiny LLC"}], "contacts": [{"first_name": "Ann",
-                                                          "last_name": "Lee"}]}))
+    minimal.write_text(
+        json.dumps(
+            {
+                "organizations": [
+                    {
+                        "FullName": "Tiny LLC",
+                        "BusinessCards": [{"EmailAddresses": ["t@example.com"]}],
+                    }
+                ],
+                "people": [{"FirstName": "Ann", "LastName": "Lee"}],
+                "accounts": [{"name": "Tiny LLC"}],
+                "contacts": [{"first_name": "Ann", "last_name": "Lee"}],
+            }
+        )
+    )
     small = SandboxState()
     populate(small, load_dataset(str(minimal)))
     org = small.all("organizations")[0]
@@ -124,11 +139,14 @@ def test_a_dumped_state_reloads_as_a_dataset_file(tmp_path) -> None:
     assert small.all("contacts")[0]["primary_email"] is None
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (b"not json", "is not valid JSON (line 1, column 1"),
-    (b"[1, 2]", "must hold a JSON object"),
-    (b"\xff\xfe{}", "is not UTF-8 text"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"not json", "is not valid JSON (line 1, column 1"),
+        (b"[1, 2]", "must hold a JSON object"),
+        (b"\xff\xfe{}", "is not UTF-8 text"),
+    ],
+)
 def test_a_bad_dataset_file_gets_a_clear_message(tmp_path, content, message) -> None:
     path = tmp_path / "data.json"
     path.write_bytes(content)

@@ -22,9 +22,23 @@ def sandbox(tmp_path):
     env = {**os.environ, **SECRETS, "PMTOOLS_IPM_RATE_LIMIT": "0"}
     log = (tmp_path / "sandbox.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from pmtools.cli import entry; entry()", "sandbox",
-         "--port", "0", "--rate-limit", "0", "--dataset", "demo"],
-        env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+        [
+            sys.executable,
+            "-c",
+            "from pmtools.cli import entry; entry()",
+            "sandbox",
+            "--port",
+            "0",
+            "--rate-limit",
+            "0",
+            "--dataset",
+            "demo",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+    )
     line = proc.stdout.readline()
     assert "listening on" in line, line
     url = line.split("listening on ", 1)[1].split()[0]
@@ -35,20 +49,34 @@ def sandbox(tmp_path):
 
 
 def _pmtools(*args, env, cwd):
-    return subprocess.run([sys.executable, "-c", "from pmtools.cli import entry; entry()",
-                           "-v", *args], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", "from pmtools.cli import entry; entry()", "-v", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_no_secret_in_output_logs_reports_or_state(sandbox, tmp_path):
     url, env = sandbox
-    env = {**env, "PMTOOLS_STATE": str(tmp_path / "state.sqlite"),
-           "PMTOOLS_LISCIO_URL": f"{url}/liscio", "PMTOOLS_IPM_URL": f"{url}/karbon"}
+    env = {
+        **env,
+        "PMTOOLS_STATE": str(tmp_path / "state.sqlite"),
+        "PMTOOLS_LISCIO_URL": f"{url}/liscio",
+        "PMTOOLS_IPM_URL": f"{url}/karbon",
+    }
     outputs = []
-    for args in (["sync", "--json"], ["sync"], ["status", "--json"], ["runs", "--json"],
-                 ["report", "--kind", "contacts", "-o", "contacts.csv"],
-                 ["report", "--changes", "-o", "changes.xlsx"],
-                 ["explain", "accounts", "Acme"]):
+    for args in (
+        ["sync", "--json"],
+        ["sync"],
+        ["status", "--json"],
+        ["runs", "--json"],
+        ["report", "--kind", "contacts", "-o", "contacts.csv"],
+        ["report", "--changes", "-o", "changes.xlsx"],
+        ["explain", "accounts", "Acme"],
+    ):
         done = _pmtools(*args, env=env, cwd=tmp_path)
         assert done.returncode in (0, 1), (args, done.stderr[-2000:])
         outputs += [done.stdout, done.stderr]

@@ -17,15 +17,15 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from fakes import point_at
-from pmtools.errors import StateLost
+
 from pmtools.core.plan import SyncPolicy
 from pmtools.core.records import Kind
+from pmtools.engine.sync import run_sync
+from pmtools.errors import StateLost
 from pmtools.sandbox.dataset import demo_dataset
 from pmtools.sandbox.server import start_sandbox
 from pmtools.store import Store
-from pmtools.engine.sync import run_sync
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE = "import sys; from pmtools.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -54,12 +54,20 @@ def sandbox(state, monkeypatch, request):
 def cli(*argv: str, limit_bytes: int | None = None) -> subprocess.CompletedProcess:
     """``pmtools ARGV`` in a child process (the environment as set), optionally with the
     size of any file it writes capped — how a full disk looks to the process."""
+
     def cap() -> None:
         if limit_bytes is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
 
-    return subprocess.run([sys.executable, "-c", CODE, *argv], cwd=ROOT, env=dict(os.environ),
-                          capture_output=True, text=True, timeout=300, preexec_fn=cap)
+    return subprocess.run(
+        [sys.executable, "-c", CODE, *argv],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=cap,
+    )
 
 
 def runs(path: Path) -> list[tuple[str, str]]:
@@ -126,8 +134,13 @@ def test_a_state_file_deleted_mid_run_stops_the_run_instead_of_saying_done(sandb
     with Store.open(state) as store:
         liscio, ipm = connect_checked(Settings.from_env(), store)
         with pytest.raises(StateLost, match="was deleted while pmtools was using it"):
-            run_sync(liscio=liscio, ipm=ipm, store=store, policy=SyncPolicy(force=True),
-                     progress=delete_when_planning)
+            run_sync(
+                liscio=liscio,
+                ipm=ipm,
+                store=store,
+                policy=SyncPolicy(force=True),
+                progress=delete_when_planning,
+            )
     out = cli("sync")  # the next command does not start over silently either
     assert out.returncode == 5 and "is missing" in out.stderr
 
@@ -203,7 +216,6 @@ def test_the_exit_codes_are_documented():
     assert f"{EXIT_UNEXPECTED} an unexpected error" in readme
 
 
-
 def test_a_state_file_emptied_mid_run_stops_the_run(sandbox, state):
     from pmtools.config import Settings
     from pmtools.engine.tenant import connect_checked
@@ -215,7 +227,12 @@ def test_a_state_file_emptied_mid_run_stops_the_run(sandbox, state):
     with Store.open(state) as store:
         liscio, ipm = connect_checked(Settings.from_env(), store)
         with pytest.raises(StateLost, match="was emptied"):
-            run_sync(liscio=liscio, ipm=ipm, store=store, policy=SyncPolicy(force=True),
-                     progress=truncate_when_planning)
+            run_sync(
+                liscio=liscio,
+                ipm=ipm,
+                store=store,
+                policy=SyncPolicy(force=True),
+                progress=truncate_when_planning,
+            )
     out = cli("status")  # SQLite put back what its WAL held, or the file is refused as damaged
     assert out.returncode == 5 or "failed (the state file" in out.stdout, out

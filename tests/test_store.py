@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from pmtools.errors import LockHeld, StateError
 from pmtools.core.plan import DecisionKind, LinkHow, LinkStatus, SyncPolicy
 from pmtools.core.records import Address, Kind, Record, Side
-from pmtools.store import SCHEMA_VERSION, ChangeIntent, Store, decode_value, encode_value
-from pmtools.store import schema
+from pmtools.errors import LockHeld, StateError
+from pmtools.store import SCHEMA_VERSION, ChangeIntent, Store, decode_value, encode_value, schema
 
 ROOT = Path(__file__).resolve().parent.parent
 A, C = Kind.ACCOUNTS, Kind.CONTACTS
@@ -32,8 +31,18 @@ def test_new_file_is_migrated_to_latest_in_wal(tmp_path):
     versions = [r[0] for r in conn.execute("SELECT version FROM schema_version")]
     assert versions == [m[0] for m in schema.MIGRATIONS]
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"connection", "baseline", "links", "decisions", "runs", "changes", "errors",
-            "pending_creates", "ipm_cache", "high_water"} <= tables
+    assert {
+        "connection",
+        "baseline",
+        "links",
+        "decisions",
+        "runs",
+        "changes",
+        "errors",
+        "pending_creates",
+        "ipm_cache",
+        "high_water",
+    } <= tables
 
 
 def test_file_from_newer_pmtools_is_refused(tmp_path):
@@ -47,8 +56,9 @@ def test_file_from_newer_pmtools_is_refused(tmp_path):
         Store.open(path)
 
 
-@pytest.mark.parametrize("content", [b"just some text, not a database\n",
-                                     b"SQLite format 3\x00" + b"\xff" * 200])
+@pytest.mark.parametrize(
+    "content", [b"just some text, not a database\n", b"SQLite format 3\x00" + b"\xff" * 200]
+)
 def test_non_sqlite_or_corrupt_file_is_refused_and_left_alone(tmp_path, content):
     path = tmp_path / "s.sqlite"
     path.write_bytes(content)
@@ -112,27 +122,59 @@ def test_baseline_and_state(store):
     state = store.state([C])
     assert [link.kind for link in state.links] == [C]
     assert [(d.liscio_id, d.decision) for d in state.decisions] == [
-        ("L3", DecisionKind.NOT_A_MATCH)]
+        ("L3", DecisionKind.NOT_A_MATCH)
+    ]
     assert state.baseline == store.baseline()
     assert store.remove_decision(C, "L3", "K3", DecisionKind.NOT_A_MATCH)
     assert store.decisions() == []
 
 
 def test_runs_changes_errors_and_values(store):
-    run = store.start_run(command="sync", started_by="cli", kinds=[A],
-                          policy=SyncPolicy(kinds=(A,), force=True))
+    run = store.start_run(
+        command="sync", started_by="cli", kinds=[A], policy=SyncPolicy(kinds=(A,), force=True)
+    )
     addr = Address(line1="1 Main St", city="Springfield")
-    ids = store.record_intents(run, [
-        ChangeIntent(kind=A, op="write", side=Side.IPM, liscio_id="L1", ipm_key="K1",
-                     liscio_name="Acme", ipm_name="ACME", field="address", before=None,
-                     after=addr, rule="first-sync:fill-ipm"),
-        ChangeIntent(kind=A, op="write", side=Side.IPM, liscio_id="L1", ipm_key="K1",
-                     field="phone", before="1", after="2")])
+    ids = store.record_intents(
+        run,
+        [
+            ChangeIntent(
+                kind=A,
+                op="write",
+                side=Side.IPM,
+                liscio_id="L1",
+                ipm_key="K1",
+                liscio_name="Acme",
+                ipm_name="ACME",
+                field="address",
+                before=None,
+                after=addr,
+                rule="first-sync:fill-ipm",
+            ),
+            ChangeIntent(
+                kind=A,
+                op="write",
+                side=Side.IPM,
+                liscio_id="L1",
+                ipm_key="K1",
+                field="phone",
+                before="1",
+                after="2",
+            ),
+        ],
+    )
     assert [c["status"] for c in store.changes(status="intent")] == ["intent", "intent"]
     store.set_change_status(ids[:1], "confirmed")
     store.set_change_status(ids[1:], "failed", error="rejected")
-    store.record_error(run, kind=A, op="write", side=Side.IPM, liscio_id="L1",
-                       ipm_key="K1", field="phone", message="rejected")
+    store.record_error(
+        run,
+        kind=A,
+        op="write",
+        side=Side.IPM,
+        liscio_id="L1",
+        ipm_key="K1",
+        field="phone",
+        message="rejected",
+    )
     store.finish_run(run, outcome="done_with_errors", counts={"errors": 1})
     first, second = store.changes(run_id=run)
     assert first["after"] == addr and first["before"] is None and first["status"] == "confirmed"
@@ -168,8 +210,14 @@ def test_pending_creates(store):
 
 
 def test_ipm_cache_and_high_water(store):
-    rec = Record(side=Side.IPM, kind=A, id="K1", name="Acme", address=Address(line1="1 Main"),
-                 modified_at="2026-01-01T00:00:00Z")
+    rec = Record(
+        side=Side.IPM,
+        kind=A,
+        id="K1",
+        name="Acme",
+        address=Address(line1="1 Main"),
+        modified_at="2026-01-01T00:00:00Z",
+    )
     store.cache_records(A, [rec])
     store.set_high_water(A, "2026-01-01T00:00:00Z")
     assert store.cached_records(A) == [rec] and store.cached_records(C) == []
@@ -226,14 +274,18 @@ HOLDER = textwrap.dedent("""
 def test_lock_held_by_another_process_and_freed_by_its_death(tmp_path):
     path = tmp_path / "s.sqlite"
     Store.open(path).close()
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], cwd=ROOT,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         with Store.open(path) as store:
             # Who and since when, never a pid (issue 10).
-            with pytest.raises(LockHeld, match=r"another sync is running \(started by cli, "
-                                                r"at \d{4}-\d\d-\d\d \d\d:\d\d UTC\)") as held:
+            with pytest.raises(
+                LockHeld,
+                match=r"another sync is running \(started by cli, "
+                r"at \d{4}-\d\d-\d\d \d\d:\d\d UTC\)",
+            ) as held:
                 with store.lock():
                     pass
             assert str(holder.pid) not in str(held.value)
@@ -251,8 +303,10 @@ def test_a_file_of_an_older_schema_is_migrated_keeping_its_data(tmp_path):
     path = tmp_path / "old.sqlite"
     conn = sqlite3.connect(path, isolation_level=None)
     schema.migrate(conn, now="then", migrations=schema.MIGRATIONS[:1])
-    conn.execute("INSERT INTO links (kind, liscio_id, ipm_key, how, linked_at) "
-                 "VALUES ('accounts', 'L1', 'K1', 'manual', 'then')")
+    conn.execute(
+        "INSERT INTO links (kind, liscio_id, ipm_key, how, linked_at) "
+        "VALUES ('accounts', 'L1', 'K1', 'manual', 'then')"
+    )
     conn.close()
     with Store.open(path) as store:
         assert store.schema_version == SCHEMA_VERSION > 1

@@ -3,14 +3,14 @@
 import threading
 
 import pytest
-
 from fakes import FakeLiscio, Faults, one, small_firm
-from pmtools.errors import PlanChanged, PreflightRefused, ServiceError
+
 from pmtools.core.plan import COUNT_KEYS, LinkHow, LinkStatus, Op, SyncPolicy
 from pmtools.core.records import Address, Kind
-from pmtools.store import Store
 from pmtools.engine.fetch import OVERLAP
 from pmtools.engine.sync import STAGES, run_sync
+from pmtools.errors import PlanChanged, PreflightRefused, ServiceError
+from pmtools.store import Store
 
 A, C = Kind.ACCOUNTS, Kind.CONTACTS
 
@@ -21,16 +21,21 @@ def sync(liscio, ipm, store, **kwargs):
 
 
 def linked_names(store, liscio, ipm, kind):
-    return {(liscio.records[kind][link.liscio_id].name, ipm.records[kind][link.ipm_key].name)
-            for link in store.links(kind) if link.status is LinkStatus.LINKED}
+    return {
+        (liscio.records[kind][link.liscio_id].name, ipm.records[kind][link.ipm_key].name)
+        for link in store.links(kind)
+        if link.status is LinkStatus.LINKED
+    }
 
 
 def test_first_sync_links_exact_names_and_applies_first_sync_rules(store):
     liscio, ipm = small_firm()
     result = sync(liscio, ipm, store)
     assert result.outcome == "done" and list(result.counts) == list(COUNT_KEYS)
-    assert linked_names(store, liscio, ipm, A) == {("Acme LLC", "ACME LLC"),
-                                                   ("Birch & Co", "Birch & Co")}
+    assert linked_names(store, liscio, ipm, A) == {
+        ("Acme LLC", "ACME LLC"),
+        ("Birch & Co", "Birch & Co"),
+    }
     assert linked_names(store, liscio, ipm, C) == {("Ann Lee", "Lee, Ann")}
     # both sides differ: Liscio's overwrites IPM's; one side only: fills the other
     assert one(ipm, A, "ACME LLC").phone == "555-0100"
@@ -41,10 +46,18 @@ def test_first_sync_links_exact_names_and_applies_first_sync_rules(store):
     # names are never written; unmatched baseline records are not mass-created
     assert one(ipm, A, "ACME LLC").name == "ACME LLC"
     assert not ipm.by_name(A, "Cedar Ltd") and not liscio.by_name(A, "Delta Inc")
-    assert result.counts == {"linked": 3, "created_in_ipm": 0, "created_in_liscio": 0,
-                             "ipm_fields_written": 3, "liscio_fields_filled": 2,
-                             "unmatched_liscio": 2, "unmatched_ipm": 2, "ambiguous": 0,
-                             "orphaned": 0, "errors": 0}
+    assert result.counts == {
+        "linked": 3,
+        "created_in_ipm": 0,
+        "created_in_liscio": 0,
+        "ipm_fields_written": 3,
+        "liscio_fields_filled": 2,
+        "unmatched_liscio": 2,
+        "unmatched_ipm": 2,
+        "ambiguous": 0,
+        "orphaned": 0,
+        "errors": 0,
+    }
     assert all(link.first_synced_at for link in store.links())
     assert store.baseline() == {(k, r.id) for k in Kind for r in liscio.records[k].values()}
     run = store.run(result.run_id)
@@ -65,18 +78,17 @@ def test_second_sync_with_no_edits_writes_nothing(store):
     before = (liscio.snapshot(), ipm.snapshot(), len(ipm.field_writes), len(liscio.creates))
     result = sync(liscio, ipm, store)
     assert not [a for a in result.plan.writes() if a.op is not Op.MARK_SYNCED]
-    assert (liscio.snapshot(), ipm.snapshot(), len(ipm.field_writes),
-            len(liscio.creates)) == before
+    assert (liscio.snapshot(), ipm.snapshot(), len(ipm.field_writes), len(liscio.creates)) == before
 
 
 def test_later_sync_rules(store):
     liscio, ipm = small_firm()
     sync(liscio, ipm, store)
     acme, birch = one(liscio, A, "Acme LLC"), one(ipm, A, "Birch & Co")
-    liscio.edit(A, acme.id, phone="555-0111")            # Liscio edit: goes to IPM
-    ipm.edit(A, birch.id, website="other.example")      # IPM edit, Liscio set: overwritten
+    liscio.edit(A, acme.id, phone="555-0111")  # Liscio edit: goes to IPM
+    ipm.edit(A, birch.id, website="other.example")  # IPM edit, Liscio set: overwritten
     ipm.edit(A, one(ipm, A, "ACME LLC").id, website="acme.example")  # Liscio empty: stays
-    ipm.edit(C, one(ipm, C, "Lee, Ann").id, email="")   # emptied in IPM: Liscio's comes back
+    ipm.edit(C, one(ipm, C, "Lee, Ann").id, email="")  # emptied in IPM: Liscio's comes back
     liscio_before = liscio.snapshot()
     result = sync(liscio, ipm, store)
     assert one(ipm, A, "ACME LLC").phone == "555-0111"
@@ -94,15 +106,32 @@ def test_new_liscio_records_are_linked_or_created_in_ipm(store):
     sync(liscio, ipm, store)
     liscio.add(A, "Elm Partners", phone="555-0500", website="elm.example")
     # an account owner adds a contact whose person already exists in IPM: linked, not created
-    liscio.add(C, "Cy Young", first_name="Cy", last_name="Young", email="cy@elm.example",
-               created_by="account_owner")
+    liscio.add(
+        C,
+        "Cy Young",
+        first_name="Cy",
+        last_name="Young",
+        email="cy@elm.example",
+        created_by="account_owner",
+    )
     # an account owner adds a contact nobody has in IPM: created there and linked
-    dee = liscio.add(C, "Dee Park", first_name="Dee", last_name="Park", title="Owner",
-                     email="dee@elm.example", created_by="account_owner")
+    dee = liscio.add(
+        C,
+        "Dee Park",
+        first_name="Dee",
+        last_name="Park",
+        title="Owner",
+        email="dee@elm.example",
+        created_by="account_owner",
+    )
     result = sync(liscio, ipm, store)
     made = one(ipm, C, "Dee Park")
     assert (made.first_name, made.last_name, made.title, made.email) == (
-        "Dee", "Park", "Owner", "dee@elm.example")
+        "Dee",
+        "Park",
+        "Owner",
+        "dee@elm.example",
+    )
     assert store.link_for(C, liscio_id=dee.id).ipm_key == made.id
     elm = one(ipm, A, "Elm Partners")
     assert (elm.phone, elm.website) == ("555-0500", "elm.example") and elm.external_id
@@ -204,8 +233,7 @@ def test_service_error_stops_the_run_and_the_next_run_resumes(store):
     reference_l, reference_i = small_firm()
     with Store.open(store.path.with_name("ref.sqlite")) as ref:
         sync(reference_l, reference_i, ref)
-    assert (liscio.snapshot(), ipm.snapshot()) == (reference_l.snapshot(),
-                                                   reference_i.snapshot())
+    assert (liscio.snapshot(), ipm.snapshot()) == (reference_l.snapshot(), reference_i.snapshot())
 
 
 def test_ipm_down_while_fetching_stops_cleanly(store):

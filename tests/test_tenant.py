@@ -59,8 +59,10 @@ def who(server) -> tuple[str, str]:
 
 def state_rows(path) -> dict[str, int]:
     with sqlite3.connect(path) as db:
-        return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
-                for t in ("runs", "changes", "links", "ipm_cache", "errors")}
+        return {
+            t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
+            for t in ("runs", "changes", "links", "ipm_cache", "errors")
+        }
 
 
 def first_sync_with_a(firms, capsys) -> None:
@@ -69,16 +71,20 @@ def first_sync_with_a(firms, capsys) -> None:
 
 
 @pytest.mark.parametrize("wrong", ["liscio", "ipm", "both"])
-def test_another_firm_is_refused_before_anything_is_read_or_written(firms, capsys,
-                                                                   monkeypatch, wrong):
+def test_another_firm_is_refused_before_anything_is_read_or_written(
+    firms, capsys, monkeypatch, wrong
+):
     a, b = firms
     first_sync_with_a(firms, capsys)
     # A's Liscio changes after the first sync: a later sync would write it onto IPM records.
     before = {server: json.dumps(server.state.dump(), sort_keys=True) for server in (a, b)}
     rows = state_rows(Settings.from_env().state_path)
     asked = {server: server.stats.snapshot() for server in (a, b)}
-    point(monkeypatch, liscio=b if wrong in ("liscio", "both") else a,
-          ipm=b if wrong in ("ipm", "both") else a)
+    point(
+        monkeypatch,
+        liscio=b if wrong in ("liscio", "both") else a,
+        ipm=b if wrong in ("ipm", "both") else a,
+    )
     commands = (["sync"], ["sync", "--dry-run"], ["sync", "--full", "--force"])
     for argv in commands:
         assert main(argv) == 2, argv
@@ -99,8 +105,7 @@ def test_another_firm_is_refused_before_anything_is_read_or_written(firms, capsy
     assert state_rows(Settings.from_env().state_path) == rows
 
 
-def test_every_command_that_talks_to_a_service_is_guarded(firms, capsys, monkeypatch,
-                                                           tmp_path):
+def test_every_command_that_talks_to_a_service_is_guarded(firms, capsys, monkeypatch, tmp_path):
     a, b = firms
     first_sync_with_a(firms, capsys)
     with Store.open(Settings.from_env().state_path) as store:
@@ -109,12 +114,14 @@ def test_every_command_that_talks_to_a_service_is_guarded(firms, capsys, monkeyp
     other = b.state.all("accounts")[0]["id"]
     point(monkeypatch, liscio=b, ipm=a)
     before = json.dumps(b.state.dump(), sort_keys=True)
-    for argv in (["link", "accounts", other, link.ipm_key],
-                 ["create-in-ipm", "accounts", other],
-                 ["create-in-liscio", "accounts", link.ipm_key],
-                 ["undo", str(run_id)],
-                 ["explain", "accounts", "Acme"],
-                 ["report", "--kind", "accounts", "-o", str(tmp_path / "r.csv")]):
+    for argv in (
+        ["link", "accounts", other, link.ipm_key],
+        ["create-in-ipm", "accounts", other],
+        ["create-in-liscio", "accounts", link.ipm_key],
+        ["undo", str(run_id)],
+        ["explain", "accounts", "Acme"],
+        ["report", "--kind", "accounts", "-o", str(tmp_path / "r.csv")],
+    ):
         assert main(argv) == 2, argv
         assert "belongs to" in capsys.readouterr().err, argv
     assert json.dumps(b.state.dump(), sort_keys=True) == before
@@ -135,19 +142,24 @@ def test_disconnect_starts_over_with_the_other_firm(firms, capsys, monkeypatch):
     assert main(["sync", "--force"]) in (0, 1)
     with Store.open(Settings.from_env().state_path) as store:
         assert {str(i) for i in store.identities().values()} == {
-            f"Liscio firm {who(b)[0]!r} ({b.state.firm['id']})", f"IPM tenant {who(b)[1]}"}
+            f"Liscio firm {who(b)[0]!r} ({b.state.firm['id']})",
+            f"IPM tenant {who(b)[1]}",
+        }
     point(monkeypatch, liscio=a, ipm=a)
     assert main(["sync"]) == 2  # now A is the other firm
 
 
-def test_a_state_file_from_before_identities_records_them_with_a_warning(firms, capsys,
-                                                                        monkeypatch, caplog):
+def test_a_state_file_from_before_identities_records_them_with_a_warning(
+    firms, capsys, monkeypatch, caplog
+):
     a, b = firms
     first_sync_with_a(firms, capsys)
     path = Settings.from_env().state_path
     with sqlite3.connect(path) as db:  # as an older pmtools left it: no identities
-        db.execute("UPDATE connection SET liscio_firm_id = NULL, liscio_firm_name = NULL, "
-                   "ipm_tenant_key = NULL")
+        db.execute(
+            "UPDATE connection SET liscio_firm_id = NULL, liscio_firm_name = NULL, "
+            "ipm_tenant_key = NULL"
+        )
     with caplog.at_level(logging.WARNING, logger="pmtools.engine.tenant"):
         assert main(["sync"]) in (0, 1)
     assert "could not be checked" in caplog.text and who(a)[1] in caplog.text
@@ -185,8 +197,10 @@ def test_the_workbench_shows_the_refusal_in_words(firms, capsys, tmp_path):
         app.details.show_button.click()
         assert who(b)[0] in app.details.message.value
         app.connection.test_button.click()
-        assert who(b)[0] in app.connection.result.value and "pm-msg-error" in \
-            app.connection.result.value
+        assert (
+            who(b)[0] in app.connection.result.value
+            and "pm-msg-error" in app.connection.result.value
+        )
     finally:
         session.close()
 
@@ -210,8 +224,13 @@ def test_an_ipm_tenant_without_a_key_is_a_malformed_reply(body):
     from pmtools.connectors.karbon import IpmConnector
     from pmtools.errors import ServiceError
 
-    ipm = IpmConnector("https://ipm.example/karbon", "t", "k", rate_limit=0,
-                       transport=httpx.MockTransport(_WhoAmI(body)))
+    ipm = IpmConnector(
+        "https://ipm.example/karbon",
+        "t",
+        "k",
+        rate_limit=0,
+        transport=httpx.MockTransport(_WhoAmI(body)),
+    )
     with pytest.raises(ServiceError, match="TenantKey|not a JSON object"):
         ipm.identity()
 
@@ -223,8 +242,9 @@ def test_a_liscio_firm_without_an_id_is_a_malformed_reply(body):
     from pmtools.connectors.liscio import LiscioConnector
     from pmtools.errors import ServiceError
 
-    liscio = LiscioConnector("https://liscio.example", "t",
-                             transport=httpx.MockTransport(_WhoAmI(body)))
+    liscio = LiscioConnector(
+        "https://liscio.example", "t", transport=httpx.MockTransport(_WhoAmI(body))
+    )
     with pytest.raises(ServiceError, match="has no id|not a JSON object"):
         liscio.identity()
 
@@ -235,9 +255,17 @@ def test_identities_are_read_from_the_contract():
     from pmtools.connectors.karbon import IpmConnector
     from pmtools.connectors.liscio import LiscioConnector
 
-    liscio = LiscioConnector("https://liscio.example", "t", transport=httpx.MockTransport(
-        _WhoAmI({"id": "firm_1", "name": " Alder CPAs "})))
-    ipm = IpmConnector("https://ipm.example/karbon", "t", "k", rate_limit=0,
-                       transport=httpx.MockTransport(_WhoAmI({"TenantKey": "K1"})))
+    liscio = LiscioConnector(
+        "https://liscio.example",
+        "t",
+        transport=httpx.MockTransport(_WhoAmI({"id": "firm_1", "name": " Alder CPAs "})),
+    )
+    ipm = IpmConnector(
+        "https://ipm.example/karbon",
+        "t",
+        "k",
+        rate_limit=0,
+        transport=httpx.MockTransport(_WhoAmI({"TenantKey": "K1"})),
+    )
     assert str(liscio.identity()) == "Liscio firm 'Alder CPAs' (firm_1)"
     assert str(ipm.identity()) == "IPM tenant K1"

@@ -47,13 +47,28 @@ def test_quoted_and_for_terminal():
     assert for_terminal("one \x1b]0;x\x07\ntwo \u202e") == "one \\x1b]0;x\\x07\ntwo \\u202e"
 
 
-@pytest.mark.parametrize("name, visible", [
-    ("Acme", True), (" a ", True), ("\u0301", True), ("😀", True), ("-", True),
-    ("", False), (None, False), ("   ", False), ("\u200b", False),
-    ("\u200b\u200c\u200d\u2060\ufeff", False), ("\u202e\u202d", False), ("\x00\x1b", False),
-    ("\u3164", False), ("\u2800 \u115f", False), ("\xa0\u3000", False), ("\ufe0f", False),
-    ("\u200bA\u200b", True),
-])
+@pytest.mark.parametrize(
+    "name, visible",
+    [
+        ("Acme", True),
+        (" a ", True),
+        ("\u0301", True),
+        ("😀", True),
+        ("-", True),
+        ("", False),
+        (None, False),
+        ("   ", False),
+        ("\u200b", False),
+        ("\u200b\u200c\u200d\u2060\ufeff", False),
+        ("\u202e\u202d", False),
+        ("\x00\x1b", False),
+        ("\u3164", False),
+        ("\u2800 \u115f", False),
+        ("\xa0\u3000", False),
+        ("\ufe0f", False),
+        ("\u200bA\u200b", True),
+    ],
+)
 def test_has_visible_text(name, visible):
     assert has_visible_text(name) is visible
 
@@ -79,7 +94,14 @@ def test_terminal_formatter_escapes_log_lines():
 
     from pmtools.core.text import TerminalFormatter
 
-    record = logging.LogRecord("pmtools.engine.apply", logging.WARNING, __file__, 1,
-                               "record error: %s", ("Evil \u202eCLL\x1b[2J",), None)
+    record = logging.LogRecord(
+        "pmtools.engine.apply",
+        logging.WARNING,
+        __file__,
+        1,
+        "record error: %s",
+        ("Evil \u202eCLL\x1b[2J",),
+        None,
+    )
     line = TerminalFormatter("%(levelname)s %(message)s").format(record)
     assert line == "WARNING record error: Evil \\u202eCLL\\x1b[2J"

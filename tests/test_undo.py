@@ -5,14 +5,14 @@ what each system holds afterwards and on the audit trail.
 """
 
 import pytest
-
 from fakes import FakeIpm, FakeLiscio
-from pmtools.errors import ConfigError
+
 from pmtools.core.plan import DecisionKind, SyncPolicy
 from pmtools.core.records import Address, Kind, Side
-from pmtools.store import Store
 from pmtools.engine.sync import run_sync
 from pmtools.engine.undo import plan_undo, undo_run
+from pmtools.errors import ConfigError
+from pmtools.store import Store
 
 A, C = Kind.ACCOUNTS, Kind.CONTACTS
 
@@ -27,8 +27,9 @@ def world(tmp_path):
 
 def sync(world, **kw):
     liscio, ipm, store = world
-    return run_sync(liscio=liscio, ipm=ipm, store=store,
-                    policy=SyncPolicy(force=True, **kw), started_by="cli")
+    return run_sync(
+        liscio=liscio, ipm=ipm, store=store, policy=SyncPolicy(force=True, **kw), started_by="cli"
+    )
 
 
 def seed_acme(world):
@@ -42,16 +43,16 @@ def test_undo_puts_values_back_and_leaves_a_changed_value_alone(world):
     liscio, ipm, store = world
     lis, org = seed_acme(world)
     first = sync(world)
-    assert ipm.records[A][org.id].phone == "111-1111"          # Liscio overwrote IPM
-    assert ipm.records[A][org.id].website == "acme.com"        # filled in IPM
+    assert ipm.records[A][org.id].phone == "111-1111"  # Liscio overwrote IPM
+    assert ipm.records[A][org.id].website == "acme.com"  # filled in IPM
     assert liscio.records[A][lis.id].address == Address(line1="1 IPM Street")  # filled
-    ipm.edit(A, org.id, website="changed-by-a-person.com")     # changed since the run
+    ipm.edit(A, org.id, website="changed-by-a-person.com")  # changed since the run
 
     result = undo_run(store, first.run_id, liscio=liscio, ipm=ipm, started_by="cli")
 
-    assert ipm.records[A][org.id].phone == "999-9999"          # put back
+    assert ipm.records[A][org.id].phone == "999-9999"  # put back
     assert ipm.records[A][org.id].website == "changed-by-a-person.com"  # conflict: left
-    assert liscio.records[A][lis.id].address is None           # the filled field emptied
+    assert liscio.records[A][lis.id].address is None  # the filled field emptied
     (conflict,) = result.plan.conflicts
     assert (conflict.side, conflict.field, conflict.record_id) == (Side.IPM, "website", org.id)
     assert "changed-by-a-person.com" in conflict.reason
@@ -61,13 +62,15 @@ def test_undo_puts_values_back_and_leaves_a_changed_value_alone(world):
     assert [d.decision for d in store.decisions(A)] == [DecisionKind.DELINKED]
     # the undo is a run of its own, with its own audit rows
     run = store.run(result.undo_run_id)
-    assert (run["command"], run["undoes_run"], run["started_by"]) == ("undo", first.run_id,
-                                                                       "cli")
+    assert (run["command"], run["undoes_run"], run["started_by"]) == ("undo", first.run_id, "cli")
     assert run["outcome"] == "done"
     rows = store.changes(run_id=result.undo_run_id)
     assert {r["rule"] for r in rows} == {f"undo:run-{first.run_id}"}
     assert {(r["op"], r["side"], r["field"]) for r in rows} == {
-        ("write", "ipm", "phone"), ("write", "liscio", "address"), ("delink", None, None)}
+        ("write", "ipm", "phone"),
+        ("write", "liscio", "address"),
+        ("delink", None, None),
+    }
     assert all(r["status"] == "confirmed" for r in rows)
     again = sync(world)
     assert again.counts["linked"] == 0 and store.link_for(A, liscio_id=lis.id) is None
@@ -107,21 +110,21 @@ def test_undo_of_a_run_with_links_and_creates_lists_creates_and_deletes_nothing(
     liscio, ipm, store = world
     liscio.add(C, "Ana Lopez", email="ana@x.com")
     ipm.add(C, "Ana Lopez")
-    sync(world)                                           # baseline; links Ana
-    new = liscio.add(C, "Bo Chen", email="bo@x.com", title="CFO")   # after the baseline
+    sync(world)  # baseline; links Ana
+    new = liscio.add(C, "Bo Chen", email="bo@x.com", title="CFO")  # after the baseline
     second = sync(world)
     assert second.counts["created_in_ipm"] == 1
     (made,) = ipm.by_name(C, "Bo Chen")
 
     plan = plan_undo(store, second.run_id, liscio=liscio, ipm=ipm)
     assert [(c["side"], c["record_id"], c["name"]) for c in plan.created] == [
-        ("ipm", made.id, "Bo Chen")]
-    assert [(c.op, c.liscio_id, c.ipm_key) for c in plan.links] == [
-        ("delink", new.id, made.id)]
+        ("ipm", made.id, "Bo Chen")
+    ]
+    assert [(c.op, c.liscio_id, c.ipm_key) for c in plan.links] == [("delink", new.id, made.id)]
     assert "not deleted" in plan.text()
 
     undo_run(store, second.run_id, liscio=liscio, ipm=ipm, started_by="cli")
-    assert made.id in ipm.records[C]                       # nothing deleted
+    assert made.id in ipm.records[C]  # nothing deleted
     assert store.link_for(C, liscio_id=new.id) is None
     assert store.link_for(C, ipm_key=ipm.by_name(C, "Ana Lopez")[0].id) is not None
     # the next Sync Now neither links the pair again nor creates a second Bo Chen
@@ -137,7 +140,10 @@ def test_dry_run_writes_nothing(world):
     before = (ipm.snapshot(), liscio.snapshot(), len(store.runs()), len(store.changes()))
     plan = plan_undo(store, first.run_id, liscio=liscio, ipm=ipm)
     assert {(a.side, a.field) for a in plan.writes} == {
-        (Side.IPM, "phone"), (Side.IPM, "website"), (Side.LISCIO, "address")}
+        (Side.IPM, "phone"),
+        (Side.IPM, "website"),
+        (Side.LISCIO, "address"),
+    }
     assert "restore ipm accounts 'ACME llc'" in plan.text()
     assert (ipm.snapshot(), liscio.snapshot(), len(store.runs()), len(store.changes())) == before
 
@@ -162,6 +168,7 @@ def test_unknown_run_is_refused(world):
 
 def test_an_undo_stopped_by_a_service_failure_finishes_when_run_again(world):
     from fakes import Faults
+
     from pmtools.errors import ServiceError
 
     liscio, ipm, store = world
@@ -179,10 +186,16 @@ def test_an_undo_stopped_by_a_service_failure_finishes_when_run_again(world):
     assert ipm.records[A][org.id].website is None
     assert liscio.records[A][lis.id].address is None
     # every field was written back exactly once across the two tries
-    undone = [c for c in store.changes(op="write", status="confirmed")
-              if c["rule"] == f"undo:run-{first.run_id}"]
+    undone = [
+        c
+        for c in store.changes(op="write", status="confirmed")
+        if c["rule"] == f"undo:run-{first.run_id}"
+    ]
     assert sorted((c["side"], c["field"]) for c in undone) == [
-        ("ipm", "phone"), ("ipm", "website"), ("liscio", "address")]
+        ("ipm", "phone"),
+        ("ipm", "website"),
+        ("liscio", "address"),
+    ]
 
 
 def test_undo_puts_back_an_invalid_email_the_system_held_before(world):

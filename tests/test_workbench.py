@@ -20,8 +20,8 @@ import urllib.request
 import pytest
 
 from pmtools.config import Settings
-from pmtools.errors import PlanChanged, PreflightRefused
 from pmtools.core.records import Kind, Record, Side
+from pmtools.errors import PlanChanged, PreflightRefused
 from pmtools.workbench import Workbench, build_app, open_session
 from pmtools.workbench.syncing import PanelState
 
@@ -35,13 +35,16 @@ def synced(tmp_path_factory):
     """A session on the demo simulator and an app that has run Sync Now once."""
     state = tmp_path_factory.mktemp("wb") / "state.sqlite"
     session = open_session(Settings(state_path=state))
-    session.liscio.create_record(Kind.ACCOUNTS, Record(side=Side.LISCIO, kind=Kind.ACCOUNTS,
-                                                       id="", name=XSS),
-                                 external_id="wb-xss")
-    session.liscio.create_record(Kind.ACCOUNTS, Record(side=Side.LISCIO, kind=Kind.ACCOUNTS,
-                                                       id="", name=ONLY_LISCIO,
-                                                       phone="555-0100"),
-                                 external_id="wb-only")
+    session.liscio.create_record(
+        Kind.ACCOUNTS,
+        Record(side=Side.LISCIO, kind=Kind.ACCOUNTS, id="", name=XSS),
+        external_id="wb-xss",
+    )
+    session.liscio.create_record(
+        Kind.ACCOUNTS,
+        Record(side=Side.LISCIO, kind=Kind.ACCOUNTS, id="", name=ONLY_LISCIO, phone="555-0100"),
+        external_id="wb-only",
+    )
     app = Workbench(session)
     app.sync.sync_now.click()
     assert app.sync.wait(WAIT)
@@ -202,12 +205,18 @@ def test_report_preview_and_downloads(synced):
     app.report.build_button.click()
     assert app.report.wait(WAIT)
     assert "rows; the first" in app.report.preview.value, app.report.preview.value
-    m = re.search(r'class="pm-download-csv" download="([^"]+)" href="data:text/csv;base64,'
-                  r'([^"]+)"', app.report.links.value)
+    m = re.search(
+        r'class="pm-download-csv" download="([^"]+)" href="data:text/csv;base64,'
+        r'([^"]+)"',
+        app.report.links.value,
+    )
     assert m and m.group(1).endswith(".csv")
     rows = list(csv.reader(io.StringIO(base64.b64decode(m.group(2)).decode("utf-8-sig"))))
-    assert rows[0][:3] == ["Liscio Contact Name", "Liscio Contact Title",
-                           "Liscio Contact Primary Email"]
+    assert rows[0][:3] == [
+        "Liscio Contact Name",
+        "Liscio Contact Title",
+        "Liscio Contact Primary Email",
+    ]
     assert len(rows) - 1 == len(app.report.frame) > 0
     assert "pm-download-xlsx" in app.report.links.value
     app.report.fresh.value = False  # from what View Details holds: no IPM request
@@ -262,8 +271,11 @@ def test_apply_refuses_a_plan_that_changed_since_the_preview(fresh):
     app.sync.sync_now.click()
     assert app.sync.wait(WAIT)
     shown = app.sync.result.plan
-    write = next(a for a in shown.actions if a.op.value == "write" and a.side is Side.IPM
-                 and a.field == "phone")
+    write = next(
+        a
+        for a in shown.actions
+        if a.op.value == "write" and a.side is Side.IPM and a.field == "phone"
+    )
     fresh.liscio.update_fields(Kind.ACCOUNTS, write.liscio_id, {"phone": "555-0142"})
     app.sync.apply_button.click()
     assert app.sync.wait(WAIT)
@@ -293,9 +305,11 @@ def test_cancel_stops_the_run(fresh):
 def test_preflight_refusal_warns_and_override_runs(tmp_path):
     session = open_session(Settings(state_path=tmp_path / "state.sqlite"), dataset="empty")
     try:
-        session.ipm.create_record(Kind.ACCOUNTS, Record(side=Side.IPM, kind=Kind.ACCOUNTS,
-                                                        id="", name="Only In IPM Ltd"),
-                                  external_id="only-ipm")
+        session.ipm.create_record(
+            Kind.ACCOUNTS,
+            Record(side=Side.IPM, kind=Kind.ACCOUNTS, id="", name="Only In IPM Ltd"),
+            external_id="only-ipm",
+        )
         app = Workbench(session)
         app.sync.sync_now.click()
         assert app.sync.wait(WAIT)
@@ -343,8 +357,11 @@ def test_build_app_reports_a_bad_state_file(tmp_path):
 def test_secrets_never_reach_the_page(fresh):
     app = Workbench(fresh)
     shown = app.connection.info.value
-    for secret in (fresh.settings.liscio_token, fresh.settings.ipm_token,
-                   fresh.settings.ipm_access_key):
+    for secret in (
+        fresh.settings.liscio_token,
+        fresh.settings.ipm_token,
+        fresh.settings.ipm_access_key,
+    ):
         assert secret and secret not in shown
 
 
@@ -355,9 +372,20 @@ def test_pmtools_app_starts_the_simulator_and_serves_the_workbench(tmp_path, jup
     env.update(jupyter_dirs)
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from pmtools.cli import entry; entry()", "app",
-         "--port", str(port)], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-c",
+            "from pmtools.cli import entry; entry()",
+            "app",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         lines = []
         for line in proc.stdout:
@@ -402,12 +430,16 @@ def test_the_workbench_notebook_is_found_or_written(tmp_path):
     assert written.parent == tmp_path and json.loads(written.read_text()) == WORKBENCH_NOTEBOOK
     checkout = json.loads((CHECKOUT / "notebooks" / "workbench.ipynb").read_text())
     code = ["".join(c["source"]) for c in checkout["cells"] if c["cell_type"] == "code"]
-    assert code == ["".join(c["source"]) for c in WORKBENCH_NOTEBOOK["cells"]
-                    if c["cell_type"] == "code"]
+    assert code == [
+        "".join(c["source"]) for c in WORKBENCH_NOTEBOOK["cells"] if c["cell_type"] == "code"
+    ]
     cmd = voila_command(written, host="127.0.0.1", port=1234)
     assert cmd[:3] == [sys.executable, "-m", "voila"]
-    for flag in ("--Voila.ip=127.0.0.1", "--VoilaConfiguration.show_tracebacks=False",
-                 "--KernelManager.transport_encryption=auto"):
+    for flag in (
+        "--Voila.ip=127.0.0.1",
+        "--VoilaConfiguration.show_tracebacks=False",
+        "--KernelManager.transport_encryption=auto",
+    ):
         assert flag in cmd
     assert any(c.startswith("--MappingKernelManager.cull_idle_timeout=") for c in cmd)
 
@@ -415,9 +447,11 @@ def test_the_workbench_notebook_is_found_or_written(tmp_path):
 def test_overridden_preflight_with_preview_applies_forced_only_once(tmp_path):
     session = open_session(Settings(state_path=tmp_path / "state.sqlite"), dataset="empty")
     try:
-        session.ipm.create_record(Kind.ACCOUNTS, Record(side=Side.IPM, kind=Kind.ACCOUNTS,
-                                                        id="", name="Only In IPM Ltd"),
-                                  external_id="only-ipm")
+        session.ipm.create_record(
+            Kind.ACCOUNTS,
+            Record(side=Side.IPM, kind=Kind.ACCOUNTS, id="", name="Only In IPM Ltd"),
+            external_id="only-ipm",
+        )
         app = Workbench(session)
         app.sync.preview_first.value = True
         app.sync.sync_now.click()
@@ -454,14 +488,22 @@ def test_widgets_call_pmtools_functions_and_never_http():
         for word in ("httpx", "urllib.request", "import requests", "json.loads"):
             assert word not in source, f"{path.name} uses {word}"
     # Importing the workbench displays nothing and starts nothing.
-    out = sp.run([sys.executable, "-c", "import pmtools.workbench, threading; "
-                  "print(threading.active_count())"], capture_output=True, text=True,
-                 check=True)
+    out = sp.run(
+        [
+            sys.executable,
+            "-c",
+            "import pmtools.workbench, threading; print(threading.active_count())",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert out.stdout.strip() == "1" and not out.stderr
 
 
 def test_half_a_configuration_is_refused_not_simulated(tmp_path):
-    page = build_app(Settings(state_path=tmp_path / "s.sqlite",
-                              ipm_url="https://api.karbonhq.com/karbon"))
+    page = build_app(
+        Settings(state_path=tmp_path / "s.sqlite", ipm_url="https://api.karbonhq.com/karbon")
+    )
     assert not isinstance(page, Workbench)
     assert "PMTOOLS_LISCIO_URL" in page.value and "PMTOOLS_IPM_TOKEN" in page.value

@@ -12,8 +12,8 @@ import re
 import pytest
 
 from pmtools.config import Settings
-from pmtools.errors import PlanChanged
 from pmtools.core.records import Kind, Record, Side
+from pmtools.errors import PlanChanged
 from pmtools.workbench import Workbench, open_session
 from pmtools.workbench.details import row_label
 
@@ -26,14 +26,19 @@ def synced(tmp_path_factory):
     """A demo simulator with two IPM people of one name (an ambiguous pair); synced once."""
     state = tmp_path_factory.mktemp("defects") / "state.sqlite"
     session = open_session(Settings(state_path=state))
-    for n, (email, title) in enumerate((("q.twins@alpha.example", "CFO"),
-                                        ("quentin@beta.example", "Owner"))):
-        session.ipm.create_record(Kind.CONTACTS, Record(
-            side=Side.IPM, kind=Kind.CONTACTS, id="", name=TWIN, email=email, title=title),
-            external_id=f"defects-twin-{n}")
-    session.liscio.create_record(Kind.CONTACTS, Record(
-        side=Side.LISCIO, kind=Kind.CONTACTS, id="", name=TWIN, email="qt@gamma.example"),
-        external_id="defects-twin-liscio")
+    for n, (email, title) in enumerate(
+        (("q.twins@alpha.example", "CFO"), ("quentin@beta.example", "Owner"))
+    ):
+        session.ipm.create_record(
+            Kind.CONTACTS,
+            Record(side=Side.IPM, kind=Kind.CONTACTS, id="", name=TWIN, email=email, title=title),
+            external_id=f"defects-twin-{n}",
+        )
+    session.liscio.create_record(
+        Kind.CONTACTS,
+        Record(side=Side.LISCIO, kind=Kind.CONTACTS, id="", name=TWIN, email="qt@gamma.example"),
+        external_id="defects-twin-liscio",
+    )
     app = Workbench(session)
     app.sync.sync_now.click()
     assert app.sync.wait(WAIT)
@@ -112,8 +117,11 @@ def test_a_changed_plan_names_records_and_says_what_changed(fresh):
     app.sync.sync_now.click()
     assert app.sync.wait(WAIT)
     shown = app.sync.result.plan
-    write = next(a for a in shown.actions if a.op.value == "write" and a.side is Side.IPM
-                 and a.field == "phone")
+    write = next(
+        a
+        for a in shown.actions
+        if a.op.value == "write" and a.side is Side.IPM and a.field == "phone"
+    )
     name = fresh.liscio.get_record(Kind.ACCOUNTS, write.liscio_id).name
     fresh.liscio.update_fields(Kind.ACCOUNTS, write.liscio_id, {"phone": "555-0142"})
     app.sync.apply_button.click()
@@ -208,8 +216,10 @@ def test_the_report_reads_ipm_cards_in_the_background_and_can_be_cancelled(synce
     app.report.build_button.click()
     assert app.report.wait(WAIT)
     assert app.report.frame is not None and len(app.report.frame) > 0
-    assert "IPM cards read" in app.report.progress_text.value or \
-        app.report.progress_text.value.endswith("Done.")
+    assert (
+        "IPM cards read" in app.report.progress_text.value
+        or app.report.progress_text.value.endswith("Done.")
+    )
 
 
 def test_the_why_answer_is_worked_out_on_request(synced):

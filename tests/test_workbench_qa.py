@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from pmtools.analysis.suggest import Reason, Suggestion
 from pmtools.config import Settings
 from pmtools.core.records import Address, Kind, Record, Side
-from pmtools.analysis.suggest import Reason, Suggestion
 from pmtools.workbench import Workbench, open_session
 from pmtools.workbench.common import esc
 from pmtools.workbench.details import NOT_READ, short_time
@@ -28,11 +28,16 @@ def session(tmp_path_factory):
     state = tmp_path_factory.mktemp("qa") / "state.sqlite"
     s = open_session(Settings(state_path=state))
     for name, ext in ((LISCIO_NAME, "qa-zebra"), (LONELY, "qa-lonely")):
-        s.liscio.create_record(Kind.ACCOUNTS, Record(side=Side.LISCIO, kind=Kind.ACCOUNTS,
-                                                     id="", name=name, phone="555-0177"),
-                               external_id=ext)
-    s.ipm.create_record(Kind.ACCOUNTS, Record(side=Side.IPM, kind=Kind.ACCOUNTS, id="",
-                                              name=IPM_NAME), external_id="qa-zebra-ipm")
+        s.liscio.create_record(
+            Kind.ACCOUNTS,
+            Record(side=Side.LISCIO, kind=Kind.ACCOUNTS, id="", name=name, phone="555-0177"),
+            external_id=ext,
+        )
+    s.ipm.create_record(
+        Kind.ACCOUNTS,
+        Record(side=Side.IPM, kind=Kind.ACCOUNTS, id="", name=IPM_NAME),
+        external_id="qa-zebra-ipm",
+    )
     app = Workbench(s)
     app.sync.sync_now.click()
     assert app.sync.wait(WAIT)
@@ -73,8 +78,11 @@ def test_view_details_shows_the_values_the_sync_wrote(session, new_page):
     app = Workbench(session) if new_page else session.first_app
     app.details.load()
     tab = app.details.tabs[Kind.ACCOUNTS]
-    writes = [c for c in session.store.changes(op="write", status="confirmed")
-              if c["side"] == "ipm" and c["kind"] == "accounts"]
+    writes = [
+        c
+        for c in session.store.changes(op="write", status="confirmed")
+        if c["side"] == "ipm" and c["kind"] == "accounts"
+    ]
     assert writes, "the demo's first sync writes IPM fields"
     assert _linked_mismatches(tab) == []
 
@@ -85,9 +93,12 @@ def test_unread_ipm_addresses_are_marked_not_empty(session):
     tab = app.details.tabs[Kind.ACCOUNTS]
     tab.status.value = "linked"
     shown = tab.table._df  # the page as sent to the browser
-    unread = [k for k in (r["ipm_key"] for r in tab.page_rows)
-              if not tab.data.record(Side.IPM, k).details_complete
-              and tab.data.record(Side.IPM, k).address is None]
+    unread = [
+        k
+        for k in (r["ipm_key"] for r in tab.page_rows)
+        if not tab.data.record(Side.IPM, k).details_complete
+        and tab.data.record(Side.IPM, k).address is None
+    ]
     marked = int((shown["IPM address"] == NOT_READ).sum())
     assert marked == len(unread)
     if marked:
@@ -105,8 +116,7 @@ def test_a_strong_suggestion_is_chosen_and_a_weak_one_is_not(session):
     assert tab.linking.target.label.startswith("(")
     tab.linking.link_button.click()
     assert "Choose a record" in tab.linking.result.value
-    assert session.store.link_for(Kind.ACCOUNTS, liscio_id=tab.selected_row()["liscio_id"]) \
-        is None
+    assert session.store.link_for(Kind.ACCOUNTS, liscio_id=tab.selected_row()["liscio_id"]) is None
     tab.linking.target_search.value = "quixotic zebra"  # one record found: it is chosen
     assert tab.linking.target.label.startswith(IPM_NAME)
 
@@ -124,8 +134,10 @@ def test_preselect_rules():
     assert preselect([s(Reason.SIMILAR, 67)]) == NO_TARGET
     assert preselect([s(Reason.CLOSE_SPELLING, 90)]) == NO_TARGET
     assert preselect([s(Reason.CONTAINS, 60)], searched=True) == "k"
-    assert preselect([s(Reason.CONTAINS, 60), s(Reason.CONTAINS, 60, id="j")],
-                     searched=True) == NO_TARGET
+    assert (
+        preselect([s(Reason.CONTAINS, 60), s(Reason.CONTAINS, 60, id="j")], searched=True)
+        == NO_TARGET
+    )
 
 
 def test_link_says_what_it_did_in_names_and_not_a_match_is_not_suggested_again(session):
@@ -184,20 +196,56 @@ def test_short_time():
 def test_a_written_ipm_value_newer_than_the_cached_row_is_shown():
     from pmtools.workbench.freshness import overlay_writes
 
-    rec = Record(side=Side.IPM, kind=Kind.ACCOUNTS, id="k1", name="A", phone="1",
-                 modified_at="2026-01-01T00:00:00Z")
-    later = Record(side=Side.IPM, kind=Kind.ACCOUNTS, id="k2", name="B", phone="1",
-                   modified_at="2026-03-01T00:00:00Z")
+    rec = Record(
+        side=Side.IPM,
+        kind=Kind.ACCOUNTS,
+        id="k1",
+        name="A",
+        phone="1",
+        modified_at="2026-01-01T00:00:00Z",
+    )
+    later = Record(
+        side=Side.IPM,
+        kind=Kind.ACCOUNTS,
+        id="k2",
+        name="B",
+        phone="1",
+        modified_at="2026-03-01T00:00:00Z",
+    )
     addr = Address(line1="1 Main St", city="Boise")
     changes = [
-        {"side": "ipm", "kind": "accounts", "ipm_key": "k1", "field": "phone", "after": "2",
-         "updated_at": "2026-02-01T00:00:00.000000Z"},
-        {"side": "ipm", "kind": "accounts", "ipm_key": "k1", "field": "address", "after": addr,
-         "updated_at": "2026-02-01T00:00:00.000000Z"},
-        {"side": "ipm", "kind": "accounts", "ipm_key": "k2", "field": "phone", "after": "2",
-         "updated_at": "2026-02-01T00:00:00.000000Z"},  # IPM changed it since: kept
-        {"side": "liscio", "kind": "accounts", "ipm_key": "k1", "field": "phone", "after": "9",
-         "updated_at": "2026-02-02T00:00:00.000000Z"},  # a Liscio write: not IPM's value
+        {
+            "side": "ipm",
+            "kind": "accounts",
+            "ipm_key": "k1",
+            "field": "phone",
+            "after": "2",
+            "updated_at": "2026-02-01T00:00:00.000000Z",
+        },
+        {
+            "side": "ipm",
+            "kind": "accounts",
+            "ipm_key": "k1",
+            "field": "address",
+            "after": addr,
+            "updated_at": "2026-02-01T00:00:00.000000Z",
+        },
+        {
+            "side": "ipm",
+            "kind": "accounts",
+            "ipm_key": "k2",
+            "field": "phone",
+            "after": "2",
+            "updated_at": "2026-02-01T00:00:00.000000Z",
+        },  # IPM changed it since: kept
+        {
+            "side": "liscio",
+            "kind": "accounts",
+            "ipm_key": "k1",
+            "field": "phone",
+            "after": "9",
+            "updated_at": "2026-02-02T00:00:00.000000Z",
+        },  # a Liscio write: not IPM's value
     ]
     out = overlay_writes(Kind.ACCOUNTS, [rec, later], changes)
     assert [(r.phone, r.address) for r in out] == [("2", addr), ("1", None)]
@@ -258,8 +306,10 @@ def test_disconnect_asks_with_the_number_of_links(session):
     app = session.first_app
     app.disconnect.disconnect_button.click()
     links = len(session.store.links())
-    assert f"all {links} links" in app.disconnect.question.value and "Nothing is written" \
-        in app.disconnect.question.value
+    assert (
+        f"all {links} links" in app.disconnect.question.value
+        and "Nothing is written" in app.disconnect.question.value
+    )
     app.disconnect.keep_button.click()
     assert app.disconnect.confirm_box.layout.display == "none"
     assert len(session.store.links()) == links

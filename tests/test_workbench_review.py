@@ -28,14 +28,32 @@ def app(tmp_path_factory):
     """The demo firm, synced once, with the review queue built."""
     state = tmp_path_factory.mktemp("review") / "state.sqlite"
     session = open_session(Settings(state_path=state))
-    session.liscio.create_record(Kind.CONTACTS, Record(
-        side=Side.LISCIO, kind=Kind.CONTACTS, id="", name="Ingrid Vallencourt",
-        first_name="Ingrid", last_name="Vallencourt", email="ingrid.v@example.net"),
-        external_id="r-ingrid")
-    session.ipm.create_record(Kind.CONTACTS, Record(
-        side=Side.IPM, kind=Kind.CONTACTS, id="", name="Inga Vallencour",
-        first_name="Inga", last_name="Vallencour", email="ingrid.v@example.net"),
-        external_id="r-ingrid-ipm")
+    session.liscio.create_record(
+        Kind.CONTACTS,
+        Record(
+            side=Side.LISCIO,
+            kind=Kind.CONTACTS,
+            id="",
+            name="Ingrid Vallencourt",
+            first_name="Ingrid",
+            last_name="Vallencourt",
+            email="ingrid.v@example.net",
+        ),
+        external_id="r-ingrid",
+    )
+    session.ipm.create_record(
+        Kind.CONTACTS,
+        Record(
+            side=Side.IPM,
+            kind=Kind.CONTACTS,
+            id="",
+            name="Inga Vallencour",
+            first_name="Inga",
+            last_name="Vallencour",
+            email="ingrid.v@example.net",
+        ),
+        external_id="r-ingrid-ipm",
+    )
     wb = Workbench(session)
     wb.sync.sync_now.click()
     assert wb.sync.wait(WAIT)
@@ -93,8 +111,11 @@ def test_a_row_reads_its_ipm_card_while_saying_so(app):
     with app.session.lock:
         r.kind.value = "accounts"
         r.status.value = "likely match"
-        unread = next(i for i, row in enumerate(r.page_rows)
-                      if r._writes(row) is not None and r._writes(row).unread)
+        unread = next(
+            i
+            for i, row in enumerate(r.page_rows)
+            if r._writes(row) is not None and r._writes(row).unread
+        )
         r.rows.value = (unread,)
         assert LOADING_CARD in r.detail.value
     assert r.wait(WAIT)
@@ -127,8 +148,11 @@ def test_bulk_link_previews_then_applies_one_undoable_run(app):
     for lisc, ipm in pairs:
         link = store.link_for(Kind.ACCOUNTS, liscio_id=lisc)
         assert link is not None and link.ipm_key == ipm
-    assert not [row for row in r.queue.select(reason=[PUNCT], kind="accounts")
-                if (row.liscio_id, row.ipm_key) in pairs]
+    assert not [
+        row
+        for row in r.queue.select(reason=[PUNCT], kind="accounts")
+        if (row.liscio_id, row.ipm_key) in pairs
+    ]
     # Undo the whole run from the page.
     app.runs.show_button.click()
     assert app.runs.run_select.value == run["id"]
@@ -174,8 +198,10 @@ def test_keyboard_flow_moves_accepts_and_rejects(app):
     assert r.queue.row(row.key) is None and r.cursor != row
     nxt = r.cursor
     r.key_listener.press("x")  # not a match
-    assert any(d.liscio_id == nxt.liscio_id and d.ipm_key == nxt.ipm_key
-               for d in store.decisions(Kind.CONTACTS))
+    assert any(
+        d.liscio_id == nxt.liscio_id and d.ipm_key == nxt.ipm_key
+        for d in store.decisions(Kind.CONTACTS)
+    )
     assert r.queue.row(nxt.key) is None
     r.key_listener.press("q")  # not a shortcut: nothing happens
     assert r.key_listener.pressed[-1] == "not_a_match"
@@ -203,14 +229,30 @@ def test_spreadsheet_export_then_import_bad_rows_change_nothing(app):
     assert "pm-review-download-xlsx" in r.sheet.links.value
     text = _download(r.sheet.links.value, "pm-review-download-csv").decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))
-    for column in ("Kind", "Side", "Record ID", "Name", "Status", "Suggested ID",
-                   "Suggested Name", "Reason", "Score", "Decision", "Link To"):
+    for column in (
+        "Kind",
+        "Side",
+        "Record ID",
+        "Name",
+        "Status",
+        "Suggested ID",
+        "Suggested Name",
+        "Reason",
+        "Score",
+        "Decision",
+        "Link To",
+    ):
         assert column in rows[0]
     assert len(rows) == len(r.queue.select(**r.filters()))
     # possible matches first: the likely ones are left for the tests below
-    good = sorted((dict(row) for row in rows if row["Side"] == "Liscio"
-                   and row["Status"] in ("likely match", "possible match")),
-                  key=lambda row: row["Status"] != "possible match")[:3]
+    good = sorted(
+        (
+            dict(row)
+            for row in rows
+            if row["Side"] == "Liscio" and row["Status"] in ("likely match", "possible match")
+        ),
+        key=lambda row: row["Status"] != "possible match",
+    )[:3]
     assert len(good) == 3
     for row in good:
         row["Decision"] = "link"

@@ -21,8 +21,15 @@ TWIN_EMAIL = "b.kettering@example.net"
 
 
 def _person(side, name, email, ext, first, last):
-    return Record(side=side, kind=Kind.CONTACTS, id="", name=name, first_name=first,
-                  last_name=last, email=email)
+    return Record(
+        side=side,
+        kind=Kind.CONTACTS,
+        id="",
+        name=name,
+        first_name=first,
+        last_name=last,
+        email=email,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -31,23 +38,61 @@ def app(tmp_path_factory):
     state = tmp_path_factory.mktemp("safety") / "state.sqlite"
     session = open_session(Settings(state_path=state))
     lis, ipm = session.liscio, session.ipm
-    lis.create_record(Kind.CONTACTS, _person(Side.LISCIO, "Zoe Quillfeather", ZOE_EMAIL, "",
-                                             "Zoe", "Quillfeather"), external_id="s-zoe")
-    ipm.create_record(Kind.CONTACTS, _person(Side.IPM, "Zoë Quillfeather", ZOE_EMAIL, "",
-                                             "Zoë", "Quillfeather"), external_id="s-zoe-ipm")
-    lis.create_record(Kind.CONTACTS, _person(Side.LISCIO, "Bartholomew Kettering", TWIN_EMAIL,
-                                             "", "Bartholomew", "Kettering"), external_id="s-bk")
-    ipm.create_record(Kind.CONTACTS, _person(Side.IPM, "Barry Kettle", TWIN_EMAIL, "",
-                                             "Barry", "Kettle"), external_id="s-bk-ipm")
-    lis.create_record(Kind.CONTACTS, _person(Side.LISCIO, "Bartholomew Kettering",
-                                             "bk.other@example.net", "", "Bartholomew",
-                                             "Kettering"), external_id="s-bk2")
-    lis.create_record(Kind.ACCOUNTS, Record(side=Side.LISCIO, kind=Kind.ACCOUNTS, id="",
-                                            name=STUDIO_LISCIO, website="www.lumen.example",
-                                            phone="555-0161"), external_id="s-studio")
-    ipm.create_record(Kind.ACCOUNTS, Record(side=Side.IPM, kind=Kind.ACCOUNTS, id="",
-                                            name=STUDIO_IPM, website="www.old-lumen.example"),
-                      external_id="s-studio-ipm")
+    lis.create_record(
+        Kind.CONTACTS,
+        _person(Side.LISCIO, "Zoe Quillfeather", ZOE_EMAIL, "", "Zoe", "Quillfeather"),
+        external_id="s-zoe",
+    )
+    ipm.create_record(
+        Kind.CONTACTS,
+        _person(Side.IPM, "Zoë Quillfeather", ZOE_EMAIL, "", "Zoë", "Quillfeather"),
+        external_id="s-zoe-ipm",
+    )
+    lis.create_record(
+        Kind.CONTACTS,
+        _person(Side.LISCIO, "Bartholomew Kettering", TWIN_EMAIL, "", "Bartholomew", "Kettering"),
+        external_id="s-bk",
+    )
+    ipm.create_record(
+        Kind.CONTACTS,
+        _person(Side.IPM, "Barry Kettle", TWIN_EMAIL, "", "Barry", "Kettle"),
+        external_id="s-bk-ipm",
+    )
+    lis.create_record(
+        Kind.CONTACTS,
+        _person(
+            Side.LISCIO,
+            "Bartholomew Kettering",
+            "bk.other@example.net",
+            "",
+            "Bartholomew",
+            "Kettering",
+        ),
+        external_id="s-bk2",
+    )
+    lis.create_record(
+        Kind.ACCOUNTS,
+        Record(
+            side=Side.LISCIO,
+            kind=Kind.ACCOUNTS,
+            id="",
+            name=STUDIO_LISCIO,
+            website="www.lumen.example",
+            phone="555-0161",
+        ),
+        external_id="s-studio",
+    )
+    ipm.create_record(
+        Kind.ACCOUNTS,
+        Record(
+            side=Side.IPM,
+            kind=Kind.ACCOUNTS,
+            id="",
+            name=STUDIO_IPM,
+            website="www.old-lumen.example",
+        ),
+        external_id="s-studio-ipm",
+    )
     wb = Workbench(session)
     wb.sync.sync_now.click()
     assert wb.sync.wait(WAIT)

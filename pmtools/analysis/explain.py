@@ -18,8 +18,18 @@ from pmtools.core.names import compatible, display_order, normalize_name, person
 from pmtools.core.plan import Decision, DecisionKind, Link, LinkStatus, SyncState
 from pmtools.core.records import Kind, Record, Side
 
-STATUSES = ("linked", "orphaned", "will_link", "ambiguous", "decided_apart", "archived",
-            "due_for_create_in_ipm", "awaiting_create_in_liscio", "unmatched", "not_found")
+STATUSES = (
+    "linked",
+    "orphaned",
+    "will_link",
+    "ambiguous",
+    "decided_apart",
+    "archived",
+    "due_for_create_in_ipm",
+    "awaiting_create_in_liscio",
+    "unmatched",
+    "not_found",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,8 +47,11 @@ class Finding:
     @property
     def text(self) -> str:
         """The finding as a short paragraph."""
-        head = (f"{_side_word(self.side, self.record_id)} {self.name!r}"
-                if self.record_id else self.name)
+        head = (
+            f"{_side_word(self.side, self.record_id)} {self.name!r}"
+            if self.record_id
+            else self.name
+        )
         return "\n".join([head] + [f"  - {line}" for line in self.lines])
 
 
@@ -56,8 +69,14 @@ class Explanation:
         return "\n\n".join(f.text for f in self.findings)
 
 
-def explain_record(kind: Kind | str, name_or_id: str, *, liscio_records: Sequence[Record],
-                   ipm_records: Sequence[Record], state: SyncState) -> Explanation:
+def explain_record(
+    kind: Kind | str,
+    name_or_id: str,
+    *,
+    liscio_records: Sequence[Record],
+    ipm_records: Sequence[Record],
+    state: SyncState,
+) -> Explanation:
     """Explain the record(s) of ``kind`` with id/key ``name_or_id``, or with that name."""
     kind = Kind(kind)
     liscio = [r for r in liscio_records if r.kind is kind]
@@ -66,8 +85,9 @@ def explain_record(kind: Kind | str, name_or_id: str, *, liscio_records: Sequenc
     subjects = ctx.find(name_or_id)
     if not subjects:
         return Explanation(kind=kind, query=name_or_id, findings=(ctx.not_found(name_or_id),))
-    return Explanation(kind=kind, query=name_or_id,
-                       findings=tuple(ctx.explain(r) for r in subjects))
+    return Explanation(
+        kind=kind, query=name_or_id, findings=tuple(ctx.explain(r) for r in subjects)
+    )
 
 
 def name_key(record: Record) -> str:
@@ -80,8 +100,9 @@ def name_key(record: Record) -> str:
 class _Context:
     """Indexes of both sides, the stored state and one matching pass, built once a query."""
 
-    def __init__(self, kind: Kind, liscio: list[Record], ipm: list[Record],
-                 state: SyncState) -> None:
+    def __init__(
+        self, kind: Kind, liscio: list[Record], ipm: list[Record], state: SyncState
+    ) -> None:
         self.kind = kind
         self.liscio = {r.id: r for r in liscio}
         self.ipm = {r.id: r for r in ipm}
@@ -123,11 +144,12 @@ class _Context:
         link = self.by_liscio.get(q) or self.by_ipm.get(q)
         lines = [f"no {self.kind} record on either side has the id or name {q!r}"]
         if link is not None:
-            lines.append(f"the state file links Liscio {link.liscio_id} with IPM "
-                         f"{link.ipm_key} ({link.how}); one side no longer returns the record, "
-                         f"so the link is orphaned: nothing is deleted anywhere")
-        return Finding(side=None, record_id=None, name=q, status="not_found",
-                       lines=tuple(lines))
+            lines.append(
+                f"the state file links Liscio {link.liscio_id} with IPM "
+                f"{link.ipm_key} ({link.how}); one side no longer returns the record, "
+                f"so the link is orphaned: nothing is deleted anywhere"
+            )
+        return Finding(side=None, record_id=None, name=q, status="not_found", lines=tuple(lines))
 
     # -- explaining one record ------------------------------------------------------------
     def explain(self, record: Record) -> Finding:
@@ -141,8 +163,15 @@ class _Context:
         if status not in ("linked", "orphaned"):
             lines.insert(1, self._candidates_line(other, candidates))
         lines.extend(self._decision_lines(record))
-        return Finding(side=side, record_id=record.id, name=record.name, status=status,
-                       name_key=key, candidates=candidates, lines=tuple(lines))
+        return Finding(
+            side=side,
+            record_id=record.id,
+            name=record.name,
+            status=status,
+            name_key=key,
+            candidates=candidates,
+            lines=tuple(lines),
+        )
 
     def _candidates(self, record: Record, other: Side, key: str) -> list[Record]:
         if record.kind is not Kind.CONTACTS:
@@ -162,42 +191,60 @@ class _Context:
         pair = self.pair_of.get(rid)
         if pair is not None:
             mate = (self.ipm if liscio_side else self.liscio)[
-                pair.ipm_key if liscio_side else pair.liscio_id]
-            lines.append(f"not linked yet: the next Sync Now links it automatically with "
-                         f"{_side_word(mate.side)} {mate.name!r}{self._apart(mate.side, mate.id)}, "
-                         f"level {pair.level}")
+                pair.ipm_key if liscio_side else pair.liscio_id
+            ]
+            lines.append(
+                f"not linked yet: the next Sync Now links it automatically with "
+                f"{_side_word(mate.side)} {mate.name!r}{self._apart(mate.side, mate.id)}, "
+                f"level {pair.level}"
+            )
             return "will_link"
         group = self.group_of.get(rid)
         if group is not None:
-            names = [f"Liscio {self._name(Side.LISCIO, i)!r}{self._apart(Side.LISCIO, i)}"
-                     for i in group.liscio_ids]
-            names += [f"IPM {self._name(Side.IPM, i)!r}{self._apart(Side.IPM, i)}"
-                      for i in group.ipm_keys]
-            lines.append(f"ambiguous: the name key {group.key!r} ({group.level}) is shared by "
-                         f"{', '.join(names)}; none is linked automatically — link the right "
-                         f"pair by hand")
+            names = [
+                f"Liscio {self._name(Side.LISCIO, i)!r}{self._apart(Side.LISCIO, i)}"
+                for i in group.liscio_ids
+            ]
+            names += [
+                f"IPM {self._name(Side.IPM, i)!r}{self._apart(Side.IPM, i)}" for i in group.ipm_keys
+            ]
+            lines.append(
+                f"ambiguous: the name key {group.key!r} ({group.level}) is shared by "
+                f"{', '.join(names)}; none is linked automatically — link the right "
+                f"pair by hand"
+            )
             return "ambiguous"
         if any(self._decided(record)):
-            lines.append("held apart: a person's decision stops the exact-name candidate from "
-                         "being linked automatically again")
+            lines.append(
+                "held apart: a person's decision stops the exact-name candidate from "
+                "being linked automatically again"
+            )
             return "decided_apart"
         if liscio_side:
             baseline = self.state.baseline
             if baseline is None:
-                lines.append("unmatched; no Sync Now has run yet, so no baseline exists: the "
-                             "first Sync Now links exact-name matches and records this record "
-                             "in the baseline")
+                lines.append(
+                    "unmatched; no Sync Now has run yet, so no baseline exists: the "
+                    "first Sync Now links exact-name matches and records this record "
+                    "in the baseline"
+                )
                 return "unmatched"
             if (self.kind, rid) not in baseline:
-                lines.append("created in Liscio after the baseline (the first Sync Now) and "
-                             "unmatched: the next Sync Now creates it in IPM and links it")
+                lines.append(
+                    "created in Liscio after the baseline (the first Sync Now) and "
+                    "unmatched: the next Sync Now creates it in IPM and links it"
+                )
                 return "due_for_create_in_ipm"
-            lines.append("unmatched, and in the baseline (it existed at the first Sync Now): "
-                         "it is not created in IPM automatically — link it by hand or choose "
-                         "Create in IPM")
+            lines.append(
+                "unmatched, and in the baseline (it existed at the first Sync Now): "
+                "it is not created in IPM automatically — link it by hand or choose "
+                "Create in IPM"
+            )
             return "unmatched"
-        lines.append("only in IPM (created there, or not in Liscio): it waits for a person to "
-                     "click Create in Liscio, or to link it by hand")
+        lines.append(
+            "only in IPM (created there, or not in Liscio): it waits for a person to "
+            "click Create in Liscio, or to link it by hand"
+        )
         return "awaiting_create_in_liscio"
 
     def _link_status(self, record: Record, link: Link, lines: list[str]) -> str:
@@ -207,11 +254,17 @@ class _Context:
         mate_id = link.ipm_key if record.side is Side.LISCIO else link.liscio_id
         mate = ipm_rec if record.side is Side.LISCIO else liscio_rec
         mate_name = repr(mate.name) if mate else "(not found)"
-        how = {"automatic": "automatically, by exact name", "manual": "by hand",
-               "created": "when the counterpart was created"}.get(str(link.how), str(link.how))
+        how = {
+            "automatic": "automatically, by exact name",
+            "manual": "by hand",
+            "created": "when the counterpart was created",
+        }.get(str(link.how), str(link.how))
         since = f" on {when(link.linked_at)}" if link.linked_at else ""
-        synced = (f"; first synced {when(link.first_synced_at)}" if link.first_synced_at
-                  else "; its first sync is still to come")
+        synced = (
+            f"; first synced {when(link.first_synced_at)}"
+            if link.first_synced_at
+            else "; its first sync is still to come"
+        )
         reasons = []
         if liscio_rec is not None and liscio_rec.archived:
             reasons.append("the Liscio record is archived")
@@ -221,14 +274,18 @@ class _Context:
             reasons.append("the IPM record is gone")
         if link.status is LinkStatus.ORPHANED or reasons:
             why = "; ".join(reasons) or "recorded as orphaned by an earlier sync"
-            lines.append(f"orphaned link with {_side_word(mate_side)} {mate_name}"
-                         f"{self._apart(mate_side, mate_id)}, "
-                         f"made {how}{since}: {why}. It is listed, not dropped; nothing is "
-                         f"deleted anywhere and no fields are synced")
+            lines.append(
+                f"orphaned link with {_side_word(mate_side)} {mate_name}"
+                f"{self._apart(mate_side, mate_id)}, "
+                f"made {how}{since}: {why}. It is listed, not dropped; nothing is "
+                f"deleted anywhere and no fields are synced"
+            )
             return "orphaned"
-        lines.append(f"linked with {_side_word(mate_side)} {mate_name}"
-                     f"{self._apart(mate_side, mate_id)}, made "
-                     f"{how}{since}{synced}")
+        lines.append(
+            f"linked with {_side_word(mate_side)} {mate_name}"
+            f"{self._apart(mate_side, mate_id)}, made "
+            f"{how}{since}{synced}"
+        )
         return "linked"
 
     def _decided(self, record: Record) -> list[Decision]:
@@ -242,8 +299,10 @@ class _Context:
                 other_side, other_id = Side.IPM, d.ipm_key
             else:
                 other_side, other_id = Side.LISCIO, d.liscio_id
-            other = (f"{_side_word(other_side)} {self._name(other_side, other_id)!r}"
-                     f"{self._apart(other_side, other_id)}")
+            other = (
+                f"{_side_word(other_side)} {self._name(other_side, other_id)!r}"
+                f"{self._apart(other_side, other_id)}"
+            )
             at = f" on {when(d.at)}" if d.at else ""
             if d.decision is DecisionKind.NOT_A_MATCH:
                 out.append(f"marked not a match with {other}{at}: never linked automatically")
@@ -277,15 +336,18 @@ class _Context:
         return rec.name if rec else "?"
 
     def _apart(self, side: Side, rid: str) -> str:
-        """" (ann@x.com)": what tells a record apart from others of its name (not its id)."""
+        """ " (ann@x.com)": what tells a record apart from others of its name (not its id)."""
         rec = (self.liscio if side is Side.LISCIO else self.ipm).get(rid)
         if rec is None:
             return ""
         same = self.keys[side].get(name_key(rec), ())
         if len(same) < 2:
             return ""
-        values = [str(v).strip() for v in (rec.email, rec.title, rec.phone, rec.website)
-                  if v is not None and str(v).strip()]
+        values = [
+            str(v).strip()
+            for v in (rec.email, rec.title, rec.phone, rec.website)
+            if v is not None and str(v).strip()
+        ]
         return f" ({', '.join(values[:2])})" if values else ""
 
 

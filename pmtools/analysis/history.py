@@ -16,23 +16,45 @@ from pmtools.core.plan import COUNT_KEYS, change_total
 from pmtools.core.records import Kind
 from pmtools.store import Store
 
-RUN_COLUMNS = ("Run", "Command", "Started By", "Started", "Finished", "Kinds", "Outcome",
-               "Undoes Run", "Message") + COUNT_KEYS
-_OP_WORDS = {"write": "write", "link": "link", "delink": "delink", "create": "create",
-             "orphan": "orphan"}
+RUN_COLUMNS = (
+    "Run",
+    "Command",
+    "Started By",
+    "Started",
+    "Finished",
+    "Kinds",
+    "Outcome",
+    "Undoes Run",
+    "Message",
+) + COUNT_KEYS
+_OP_WORDS = {
+    "write": "write",
+    "link": "link",
+    "delink": "delink",
+    "create": "create",
+    "orphan": "orphan",
+}
 
 
 def list_runs(store: Store) -> list[dict[str, Any]]:
     """Every run, oldest first, as JSON-ready dicts (what ``pmtools runs --json`` prints)."""
     out = []
     for r in store.runs():
-        out.append({
-            "id": r["id"], "command": r["command"], "started_by": r["started_by"],
-            "started_at": r["started_at"], "finished_at": r["finished_at"],
-            "kinds": r["kinds"], "outcome": r["outcome"], "message": r["message"],
-            "undoes_run": r["undoes_run"], "counts": r["counts"],
-            "changes": change_total(r["counts"] or {}),
-        })
+        out.append(
+            {
+                "id": r["id"],
+                "command": r["command"],
+                "started_by": r["started_by"],
+                "started_at": r["started_at"],
+                "finished_at": r["finished_at"],
+                "kinds": r["kinds"],
+                "outcome": r["outcome"],
+                "message": r["message"],
+                "undoes_run": r["undoes_run"],
+                "counts": r["counts"],
+                "changes": change_total(r["counts"] or {}),
+            }
+        )
     return out
 
 
@@ -41,15 +63,26 @@ def runs_frame(store: Store) -> pd.DataFrame:
     rows = []
     for r in list_runs(store):
         counts = r["counts"] or {}
-        rows.append([r["id"], r["command"], r["started_by"], r["started_at"],
-                     r["finished_at"] or "", ",".join(r["kinds"]), r["outcome"],
-                     r["undoes_run"] if r["undoes_run"] is not None else "",
-                     r["message"] or ""] + [counts.get(k, 0) for k in COUNT_KEYS])
+        rows.append(
+            [
+                r["id"],
+                r["command"],
+                r["started_by"],
+                r["started_at"],
+                r["finished_at"] or "",
+                ",".join(r["kinds"]),
+                r["outcome"],
+                r["undoes_run"] if r["undoes_run"] is not None else "",
+                r["message"] or "",
+            ]
+            + [counts.get(k, 0) for k in COUNT_KEYS]
+        )
     return pd.DataFrame(rows, columns=list(RUN_COLUMNS), dtype=object)
 
 
-def changes_frame(store: Store, *, run_id: int | None = None,
-                  include_intents: bool = True) -> pd.DataFrame:
+def changes_frame(
+    store: Store, *, run_id: int | None = None, include_intents: bool = True
+) -> pd.DataFrame:
     """Every change (field writes, links, delinks, creates, orphanings) of one run or all.
 
     Columns: :data:`pmtools.analysis.reports.CHANGE_COLUMNS`. ``Status`` is confirmed, failed,
@@ -60,13 +93,25 @@ def changes_frame(store: Store, *, run_id: int | None = None,
     for c in store.changes(run_id=run_id):
         if not include_intents and c["status"] == "intent":
             continue
-        rows.append([
-            c["run_id"], c["updated_at"], c["kind"], _OP_WORDS.get(c["op"], c["op"]),
-            c["liscio_name"] or "", c["liscio_id"] or "", c["ipm_name"] or "",
-            c["ipm_key"] or "", c["side"] or "", c["field"] or "",
-            format_value(c["before"]), format_value(c["after"]), c["rule"], c["status"],
-            runs.get(c["run_id"], {}).get("started_by", ""),
-        ])
+        rows.append(
+            [
+                c["run_id"],
+                c["updated_at"],
+                c["kind"],
+                _OP_WORDS.get(c["op"], c["op"]),
+                c["liscio_name"] or "",
+                c["liscio_id"] or "",
+                c["ipm_name"] or "",
+                c["ipm_key"] or "",
+                c["side"] or "",
+                c["field"] or "",
+                format_value(c["before"]),
+                format_value(c["after"]),
+                c["rule"],
+                c["status"],
+                runs.get(c["run_id"], {}).get("started_by", ""),
+            ]
+        )
     return pd.DataFrame(rows, columns=list(CHANGE_COLUMNS), dtype=object)
 
 
@@ -75,10 +120,25 @@ def errors_frame(store: Store, *, run_id: int | None = None) -> pd.DataFrame:
     rows = []
     for e in store.errors(run_id=run_id):
         side = e["side"] or ""
-        record_id = (e["ipm_key"] if side == "ipm" else e["liscio_id"]) or e["liscio_id"] \
-            or e["ipm_key"] or ""
-        rows.append([e["run_id"], e["at"], e["kind"], side, record_id, e["name"] or "",
-                     e["op"], e["field"] or "", e["message"]])
+        record_id = (
+            (e["ipm_key"] if side == "ipm" else e["liscio_id"])
+            or e["liscio_id"]
+            or e["ipm_key"]
+            or ""
+        )
+        rows.append(
+            [
+                e["run_id"],
+                e["at"],
+                e["kind"],
+                side,
+                record_id,
+                e["name"] or "",
+                e["op"],
+                e["field"] or "",
+                e["message"],
+            ]
+        )
     return pd.DataFrame(rows, columns=list(ERROR_COLUMNS), dtype=object)
 
 
@@ -103,6 +163,8 @@ def render_runs(store: Store) -> str:
         lines.append(
             f"{r['id']:>5}  {r['started_at']}  {r['command']:<17} by {r['started_by']:<4} "
             f"{','.join(r['kinds']):<18} {r['outcome']:<16} changes={r['changes']} "
-            + " ".join(f"{k}={v}" for k, v in counts.items()) + undo
-            + (f"  — {r['message']}" if r["message"] else ""))
+            + " ".join(f"{k}={v}" for k, v in counts.items())
+            + undo
+            + (f"  — {r['message']}" if r["message"] else "")
+        )
     return "\n".join(lines) if lines else "no runs yet"

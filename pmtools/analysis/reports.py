@@ -25,18 +25,18 @@ import io
 import logging
 import math
 import numbers
-from datetime import UTC, datetime
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from pmtools.errors import ConfigError
+from pmtools.core import timestamps
 from pmtools.core.plan import LinkStatus, SyncState
 from pmtools.core.records import SYNCED_FIELDS, Address, Kind, Record, Side
-from pmtools.core import timestamps
 from pmtools.core.text import for_cell, shown
+from pmtools.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -44,21 +44,57 @@ FORMATS = ("csv", "xlsx")
 STATUSES = ("linked", "unmatched", "ambiguous", "orphaned", "all")
 
 CONTACT_COLUMNS = (
-    "Liscio Contact Name", "Liscio Contact Title", "Liscio Contact Primary Email",
-    "IPM Contact Name", "IPM Contact Title", "IPM Contact Primary Email",
-    "Status", "Linked How", "Last Synced",
+    "Liscio Contact Name",
+    "Liscio Contact Title",
+    "Liscio Contact Primary Email",
+    "IPM Contact Name",
+    "IPM Contact Title",
+    "IPM Contact Primary Email",
+    "Status",
+    "Linked How",
+    "Last Synced",
 )
 ACCOUNT_COLUMNS = (
-    "Liscio Account Name", "Liscio Address", "Liscio Phone", "Liscio Website",
-    "IPM Organization Name", "IPM Address", "IPM Phone", "IPM Website",
-    "Status", "Linked How", "Last Synced",
+    "Liscio Account Name",
+    "Liscio Address",
+    "Liscio Phone",
+    "Liscio Website",
+    "IPM Organization Name",
+    "IPM Address",
+    "IPM Phone",
+    "IPM Website",
+    "Status",
+    "Linked How",
+    "Last Synced",
 )
 CHANGE_COLUMNS = (
-    "Run", "Time", "Kind", "Action", "Liscio Name", "Liscio ID", "IPM Name", "IPM Key", "Side",
-    "Field", "Before", "After", "Rule", "Status", "Started By",
+    "Run",
+    "Time",
+    "Kind",
+    "Action",
+    "Liscio Name",
+    "Liscio ID",
+    "IPM Name",
+    "IPM Key",
+    "Side",
+    "Field",
+    "Before",
+    "After",
+    "Rule",
+    "Status",
+    "Started By",
 )
-ERROR_COLUMNS = ("Run", "Time", "Kind", "Side", "Record ID", "Record Name", "Action", "Field",
-                 "Message")
+ERROR_COLUMNS = (
+    "Run",
+    "Time",
+    "Kind",
+    "Side",
+    "Record ID",
+    "Record Name",
+    "Action",
+    "Field",
+    "Message",
+)
 
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 # Columns holding an ISO 8601 time in UTC: date-time cells in XLSX.
@@ -107,9 +143,15 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def pairs_report(kind: Kind | str, *, liscio: Iterable[Record], ipm: Iterable[Record],
-                 state: SyncState, status: str = "all",
-                 last_synced: Mapping[Kind, str] | None = None) -> pd.DataFrame:
+def pairs_report(
+    kind: Kind | str,
+    *,
+    liscio: Iterable[Record],
+    ipm: Iterable[Record],
+    state: SyncState,
+    status: str = "all",
+    last_synced: Mapping[Kind, str] | None = None,
+) -> pd.DataFrame:
     """The pairs report of ``kind``: one row per link, per ambiguous or unmatched record.
 
     Linked and orphaned rows carry both sides; unlinked records one side. Unlinked archived
@@ -133,8 +175,9 @@ def pairs_report(kind: Kind | str, *, liscio: Iterable[Record], ipm: Iterable[Re
     rows: list[tuple[int, str, list[str]]] = []
     order = {"linked": 0, "orphaned": 1, "ambiguous": 2, "unmatched": 3}
 
-    def add(left: Record | None, right: Record | None, row_status: str, how: str = "",
-            synced: str = "") -> None:
+    def add(
+        left: Record | None, right: Record | None, row_status: str, how: str = "", synced: str = ""
+    ) -> None:
         if status not in ("all", row_status):
             return
         label = row_status
@@ -149,8 +192,9 @@ def pairs_report(kind: Kind | str, *, liscio: Iterable[Record], ipm: Iterable[Re
         if link.kind is not kind:
             continue
         left, right = by_liscio.get(link.liscio_id), by_ipm.get(link.ipm_key)
-        orphaned = (link.status is LinkStatus.ORPHANED or left is None or left.archived
-                    or right is None)
+        orphaned = (
+            link.status is LinkStatus.ORPHANED or left is None or left.archived or right is None
+        )
         synced = ""
         if link.first_synced_at and not orphaned:
             synced = max(link.first_synced_at, last or "")

@@ -25,8 +25,17 @@ from rapidfuzz import fuzz, process
 from pmtools.core.names import fold_for_search, normalize_name
 from pmtools.core.records import Record
 
-__all__ = ["NameKeys", "Reason", "Suggestion", "SuggestionIndex", "TextColumn", "display_name",
-           "name_keys", "search_text", "search_words"]
+__all__ = [
+    "NameKeys",
+    "Reason",
+    "Suggestion",
+    "SuggestionIndex",
+    "TextColumn",
+    "display_name",
+    "name_keys",
+    "search_text",
+    "search_words",
+]
 
 
 class Reason(str, enum.Enum):
@@ -56,7 +65,7 @@ LEVEL_SCORES: dict[Reason, float] = {
 }
 FUZZY_CAP = 96.0
 CLOSE_SPELLING_MIN = 85.0  # rapidfuzz ratio of the cleaned names
-DEFAULT_MIN_SCORE = 70.0   # below this a name is unrelated: "Allen Catering" ~ "Lee Trucking"
+DEFAULT_MIN_SCORE = 70.0  # below this a name is unrelated: "Allen Catering" ~ "Lee Trucking"
 SEARCH_FUZZY_MIN = 60.0
 RANK_BATCH = 256  # records ranked per cdist call by rank_many (a 256 x targets score matrix)
 SEARCH_FUZZY_MIN_CHARS = 3
@@ -68,8 +77,8 @@ LEGAL_WORDS = frozenset(
     "limited".split()
 )
 _JOINERS = frozenset({"and", "&"})
-_DROP = re.compile(r"[.'’`]")           # dropped: "L.L.C." -> "LLC", "O'Brien" -> "OBrien"
-_SPLIT = re.compile(r"[^\w&]+")         # other punctuation separates words
+_DROP = re.compile(r"[.'’`]")  # dropped: "L.L.C." -> "LLC", "O'Brien" -> "OBrien"
+_SPLIT = re.compile(r"[^\w&]+")  # other punctuation separates words
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,11 +101,11 @@ class Suggestion:
 class NameKeys:
     """The keys of one name, one per level: see :func:`name_keys`."""
 
-    exact: str    # normalize_name: NFKC, casefold, white space collapsed
-    words: str    # the exact key's words with commas removed, in order
-    order: str    # the same words sorted ("Lee, Ann" and "Ann Lee" agree)
-    plain: str    # punctuation and legal-form words removed, words sorted
-    fuzzy: str    # ``plain`` without accents: what close spelling is measured on
+    exact: str  # normalize_name: NFKC, casefold, white space collapsed
+    words: str  # the exact key's words with commas removed, in order
+    order: str  # the same words sorted ("Lee, Ann" and "Ann Lee" agree)
+    plain: str  # punctuation and legal-form words removed, words sorted
+    fuzzy: str  # ``plain`` without accents: what close spelling is measured on
 
 
 def display_name(record: Record) -> str:
@@ -116,8 +125,9 @@ def name_keys(name: str | None) -> NameKeys:
         kept.pop()
     plain = " ".join(sorted(kept))
     fuzzy = " ".join(sorted(fold_for_search(t) for t in kept))  # sorted after: "élan" ~ "elan"
-    return NameKeys(exact=exact, words=" ".join(words), order=" ".join(sorted(words)),
-                    plain=plain, fuzzy=fuzzy)
+    return NameKeys(
+        exact=exact, words=" ".join(words), order=" ".join(sorted(words)), plain=plain, fuzzy=fuzzy
+    )
 
 
 def search_text(*names: str) -> str:
@@ -129,8 +139,7 @@ def search_text(*names: str) -> str:
     """
     parts = []
     for name in names:
-        words = [w for w in _SPLIT.split(_DROP.sub("", fold_for_search(normalize_name(name))))
-                 if w]
+        words = [w for w in _SPLIT.split(_DROP.sub("", fold_for_search(normalize_name(name)))) if w]
         if words:
             parts.append(" ".join(words))
     return " | ".join(parts)
@@ -210,20 +219,26 @@ class SuggestionIndex:
         self._words: TextColumn | None = None  # see _words_column
         self._word_lengths = self._lengths
         # Deterministic order among equal scores: name key, name, id.
-        self._sort_name = [(k.exact, n, rid) for k, n, rid in
-                           zip(self._keys, self._names, self._ids)]
+        self._sort_name = [
+            (k.exact, n, rid) for k, n, rid in zip(self._keys, self._names, self._ids)
+        ]
         self._by_exact = _Buckets((k.exact, i) for i, k in enumerate(self._keys))
         self._by_order = _Buckets((k.order, i) for i, k in enumerate(self._keys))
-        self._by_folded_order = _Buckets((_folded_order(f), i)
-                                         for i, f in enumerate(self._folded))
+        self._by_folded_order = _Buckets((_folded_order(f), i) for i, f in enumerate(self._folded))
         self._by_plain = _Buckets((k.plain, i) for i, k in enumerate(self._keys))
         self._by_email = _Buckets((_email_key(r.email), i) for i, r in enumerate(self._records))
 
     def __len__(self) -> int:
         return len(self._records)
 
-    def rank(self, record: Record, *, limit: int = 10, exclude: Collection[str] = (),
-             min_score: float = DEFAULT_MIN_SCORE) -> list[Suggestion]:
+    def rank(
+        self,
+        record: Record,
+        *,
+        limit: int = 10,
+        exclude: Collection[str] = (),
+        min_score: float = DEFAULT_MIN_SCORE,
+    ) -> list[Suggestion]:
         """The best link targets for ``record``, best first, each with its reason.
 
         ``exclude`` holds ids never to suggest (say, records already linked); candidates
@@ -235,9 +250,14 @@ class SuggestionIndex:
         scores = self._fuzzy_scores(keys.fuzzy, min_score)
         return self._ranked(record, keys, scores, limit, exclude, min_score)
 
-    def rank_many(self, records: Sequence[Record], *, limit: int = 1,
-                  exclude: Callable[[Record], Collection[str]] | None = None,
-                  min_score: float = DEFAULT_MIN_SCORE) -> list[list[Suggestion]]:
+    def rank_many(
+        self,
+        records: Sequence[Record],
+        *,
+        limit: int = 1,
+        exclude: Callable[[Record], Collection[str]] | None = None,
+        min_score: float = DEFAULT_MIN_SCORE,
+    ) -> list[list[Suggestion]]:
         """:meth:`rank` of many records at once: the same suggestions, several times faster.
 
         One rapidfuzz ``cdist`` per batch of records converts the targets once and compares
@@ -248,22 +268,38 @@ class SuggestionIndex:
             return [[] for _ in records]
         out: list[list[Suggestion]] = []
         for start in range(0, len(records), RANK_BATCH):
-            batch = records[start:start + RANK_BATCH]
+            batch = records[start : start + RANK_BATCH]
             keys = [name_keys(display_name(r)) for r in batch]
-            matrix = process.cdist([k.fuzzy for k in keys], self._fuzzy, scorer=fuzz.ratio,
-                                   processor=None, dtype=np.float32, score_cutoff=min_score,
-                                   workers=1)
+            matrix = process.cdist(
+                [k.fuzzy for k in keys],
+                self._fuzzy,
+                scorer=fuzz.ratio,
+                processor=None,
+                dtype=np.float32,
+                score_cutoff=min_score,
+                workers=1,
+            )
             np.round(matrix, 1, out=matrix)
             np.minimum(matrix, FUZZY_CAP, out=matrix)
             for record, k, row in zip(batch, keys, matrix):
                 if not k.fuzzy:
                     row[:] = 0.0
-                out.append(self._ranked(record, k, row, limit,
-                                        exclude(record) if exclude else (), min_score))
+                out.append(
+                    self._ranked(
+                        record, k, row, limit, exclude(record) if exclude else (), min_score
+                    )
+                )
         return out
 
-    def _ranked(self, record: Record, keys: NameKeys, scores: np.ndarray, limit: int,
-                exclude: Collection[str], min_score: float) -> list[Suggestion]:
+    def _ranked(
+        self,
+        record: Record,
+        keys: NameKeys,
+        scores: np.ndarray,
+        limit: int,
+        exclude: Collection[str],
+        min_score: float,
+    ) -> list[Suggestion]:
         """The exact levels over the fuzzy ``scores``, exclusions, then the best ``limit``."""
         reasons: dict[int, Reason] = {}
         # Later assignments win: the first level in order is assigned last.
@@ -316,12 +352,15 @@ class SuggestionIndex:
         scores[list(self._by_exact.get(q))] = LEVEL_SCORES[Reason.SAME_NAME]
         reasons: dict[int, Reason] = {}
         folded_order = _folded_order(folded)
-        for reason, bucket in ((Reason.LEGAL_PUNCTUATION, self._by_plain.get(keys.plain)),
-                               (Reason.WORD_ORDER, self._by_folded_order.get(folded_order))):
+        for reason, bucket in (
+            (Reason.LEGAL_PUNCTUATION, self._by_plain.get(keys.plain)),
+            (Reason.WORD_ORDER, self._by_folded_order.get(folded_order)),
+        ):
             for i in bucket:
                 # Equal but for accents (same words, same order): it "contains" the search.
-                if self._exact_keys[i] != q and (reason is Reason.LEGAL_PUNCTUATION
-                                                 or self._folded[i] != folded):
+                if self._exact_keys[i] != q and (
+                    reason is Reason.LEGAL_PUNCTUATION or self._folded[i] != folded
+                ):
                     reasons[i] = reason
                     scores[i] = LEVEL_SCORES[reason]
 
@@ -337,8 +376,9 @@ class SuggestionIndex:
         if len(found) < limit and len(q) >= SEARCH_FUZZY_MIN_CHARS:
             fuzzy = self._fuzzy_scores(keys.fuzzy, SEARCH_FUZZY_MIN)
             fuzzy[scores >= 0.0] = -1.0  # already found above
-            found += self._top(fuzzy, limit - len(found), SEARCH_FUZZY_MIN,
-                               lambda i, s: _fuzzy_reason(s))
+            found += self._top(
+                fuzzy, limit - len(found), SEARCH_FUZZY_MIN, lambda i, s: _fuzzy_reason(s)
+            )
         return found
 
     def _words_column(self) -> TextColumn:
@@ -353,8 +393,15 @@ class SuggestionIndex:
         """rapidfuzz ratio of one key against every record's, capped below the exact levels."""
         if not query_key:
             return np.zeros(len(self._records), dtype=np.float32)
-        scores = process.cdist([query_key], self._fuzzy, scorer=fuzz.ratio, processor=None,
-                               dtype=np.float32, score_cutoff=min_score, workers=1)[0]
+        scores = process.cdist(
+            [query_key],
+            self._fuzzy,
+            scorer=fuzz.ratio,
+            processor=None,
+            dtype=np.float32,
+            score_cutoff=min_score,
+            workers=1,
+        )[0]
         np.round(scores, 1, out=scores)
         np.minimum(scores, FUZZY_CAP, out=scores)
         return scores
@@ -365,16 +412,29 @@ class SuggestionIndex:
             if i is not None:
                 scores[i] = -1.0
 
-    def _top(self, scores: np.ndarray, limit: int, min_score: float,
-             reason_of: Callable[[int, float], Reason]) -> list[Suggestion]:
-        return [self._suggestion(i, scores, reason_of(i, float(scores[i])))
-                for i in _top_indices(scores, limit, min_score, self._sort_name)]
+    def _top(
+        self,
+        scores: np.ndarray,
+        limit: int,
+        min_score: float,
+        reason_of: Callable[[int, float], Reason],
+    ) -> list[Suggestion]:
+        return [
+            self._suggestion(i, scores, reason_of(i, float(scores[i])))
+            for i in _top_indices(scores, limit, min_score, self._sort_name)
+        ]
 
     def _suggestion(self, i: int, scores: np.ndarray, reason: Reason) -> Suggestion:
         score = float(scores[i])
         tie = int(np.count_nonzero(scores == scores[i])) > 1
-        return Suggestion(id=self._ids[i], name=self._names[i], score=round(score, 1),
-                          reason=reason, tie=tie, record=self._records[i])
+        return Suggestion(
+            id=self._ids[i],
+            name=self._names[i],
+            score=round(score, 1),
+            reason=reason,
+            tie=tie,
+            record=self._records[i],
+        )
 
 
 def _folded_order(folded: str) -> str:
@@ -424,8 +484,9 @@ class _Buckets:
         return () if i is None else (i,)
 
 
-def _top_indices(scores: np.ndarray, limit: int, min_score: float,
-                 sort_name: list[tuple[str, str, str]]) -> list[int]:
+def _top_indices(
+    scores: np.ndarray, limit: int, min_score: float, sort_name: list[tuple[str, str, str]]
+) -> list[int]:
     """The ``limit`` best indices with score ≥ ``min_score``: score, then name, then id."""
     valid = np.flatnonzero(scores >= max(min_score, 0.0))
     if len(valid) > limit:

@@ -31,9 +31,9 @@ class Status(str, enum.Enum):
 
     LINKED = "linked"
     UNMATCHED_LISCIO = "unmatched in Liscio"  # a Liscio record with no IPM counterpart
-    UNMATCHED_IPM = "unmatched in IPM"        # an IPM record with no Liscio counterpart
-    AMBIGUOUS = "ambiguous"                   # its name is shared: a person decides
-    ORPHANED = "orphaned"                     # a link whose Liscio record is archived or gone
+    UNMATCHED_IPM = "unmatched in IPM"  # an IPM record with no Liscio counterpart
+    AMBIGUOUS = "ambiguous"  # its name is shared: a person decides
+    ORPHANED = "orphaned"  # a link whose Liscio record is archived or gone
 
     def __str__(self) -> str:
         return self.value
@@ -82,8 +82,9 @@ class Ambiguity:
         return cls(liscio=frozenset(liscio), ipm=frozenset(ipm))
 
     @classmethod
-    def from_match(cls, kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record],
-                   state: SyncState) -> Ambiguity:
+    def from_match(
+        cls, kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record], state: SyncState
+    ) -> Ambiguity:
         """The ambiguous records as the matcher sees them now (no plan needed)."""
         from pmtools.core.matching import match  # the engine's matcher; imported when used
 
@@ -98,13 +99,27 @@ class Ambiguity:
 def columns(kind: Kind) -> list[str]:
     """The shown columns of View Details for ``kind``, in order."""
     fields = [f"{side} {f}" for side in ("Liscio", "IPM") for f in kind.fields]
-    return ["liscio_id", "ipm_key", "Liscio name", "IPM name", "status", "linked how",
-            "last synced", *fields]
+    return [
+        "liscio_id",
+        "ipm_key",
+        "Liscio name",
+        "IPM name",
+        "status",
+        "linked how",
+        "last synced",
+        *fields,
+    ]
 
 
-def build_pairs_table(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record],
-                      links: Sequence[Link], ambiguous: Ambiguity | Iterable[Action] | None = None,
-                      *, last_synced: Mapping[str, str] | None = None) -> pd.DataFrame:
+def build_pairs_table(
+    kind: Kind,
+    liscio: Sequence[Record],
+    ipm: Sequence[Record],
+    links: Sequence[Link],
+    ambiguous: Ambiguity | Iterable[Action] | None = None,
+    *,
+    last_synced: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
     """One row per link of ``kind`` and per unlinked record of either side.
 
     A link is orphaned when stored so, or when its Liscio record is archived or absent or its
@@ -131,11 +146,18 @@ def build_pairs_table(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record
         linked_liscio.add(link.liscio_id)
         linked_ipm.add(link.ipm_key)
         left, right = by_liscio.get(link.liscio_id), by_ipm.get(link.ipm_key)
-        orphaned = (link.status is LinkStatus.ORPHANED or left is None or left.archived
-                    or right is None)
-        rows.add(left, right, liscio_id=link.liscio_id, ipm_key=link.ipm_key,
-                 status=Status.ORPHANED if orphaned else Status.LINKED, how=str(link.how),
-                 synced=last_synced.get(link.liscio_id) or link.first_synced_at or "")
+        orphaned = (
+            link.status is LinkStatus.ORPHANED or left is None or left.archived or right is None
+        )
+        rows.add(
+            left,
+            right,
+            liscio_id=link.liscio_id,
+            ipm_key=link.ipm_key,
+            status=Status.ORPHANED if orphaned else Status.LINKED,
+            how=str(link.how),
+            synced=last_synced.get(link.liscio_id) or link.first_synced_at or "",
+        )
     for rid, rec in by_liscio.items():
         if rid in linked_liscio or rec.archived:
             continue
@@ -157,8 +179,17 @@ class _Rows:
         self.data: dict[str, list[str]] = {c: [] for c in columns(kind) + ["search", "side"]}
         self.order: list[tuple[str, str, str]] = []
 
-    def add(self, left: Record | None, right: Record | None, *, liscio_id: str, ipm_key: str,
-            status: Status, how: str = "", synced: str = "") -> None:
+    def add(
+        self,
+        left: Record | None,
+        right: Record | None,
+        *,
+        liscio_id: str,
+        ipm_key: str,
+        status: Status,
+        how: str = "",
+        synced: str = "",
+    ) -> None:
         d = self.data
         lname = display_name(left) if left else ""
         rname = display_name(right) if right else ""
@@ -212,8 +243,7 @@ class PairsView:
         self._search = TextColumn(self.table["search"].tolist())
         codes = {s.value: i for i, s in enumerate(Status)}
         # .tolist() first: iterating a pandas column boxes each value (5x slower at scale 20)
-        self._status = np.array([codes[s] for s in self.table["status"].tolist()],
-                                dtype=np.int8)
+        self._status = np.array([codes[s] for s in self.table["status"].tolist()], dtype=np.int8)
         side = self.table["side"].to_numpy(dtype=object)
         self._sides = {"liscio": side != "ipm", "ipm": side != "liscio"}
         self._cache: tuple[list[str], np.ndarray] | None = None  # last search's words, hits
@@ -221,8 +251,15 @@ class PairsView:
     def __len__(self) -> int:
         return len(self.table)
 
-    def query(self, *, search: str = "", status: Collection[str] | None = None,
-              side: str | None = None, page: int = 0, page_size: int = 50) -> ViewPage:
+    def query(
+        self,
+        *,
+        search: str = "",
+        status: Collection[str] | None = None,
+        side: str | None = None,
+        page: int = 0,
+        page_size: int = 50,
+    ) -> ViewPage:
         """One page of the rows matching a search and filters.
 
         ``search`` matches the names of both sides: each of its words is found in them
@@ -247,7 +284,7 @@ class PairsView:
         total = len(hits)
         pages = max(1, math.ceil(total / page_size))
         page = min(max(page, 0), pages - 1)
-        chosen = hits[page * page_size:(page + 1) * page_size]
+        chosen = hits[page * page_size : (page + 1) * page_size]
         rows = self._shown.take(chosen).reset_index(drop=True)
         return ViewPage(rows=rows, total=total, page=page, pages=pages)
 

@@ -12,6 +12,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from pmtools.analysis.messages import service_error_text
+from pmtools.core.text import TerminalFormatter, for_terminal
 from pmtools.errors import (
     AuthError,
     ConfigError,
@@ -21,8 +23,6 @@ from pmtools.errors import (
     PreflightRefused,
     StateError,
 )
-from pmtools.analysis.messages import service_error_text
-from pmtools.core.text import TerminalFormatter, for_terminal
 
 EXIT_OK, EXIT_RECORD_ERRORS, EXIT_USAGE, EXIT_PREFLIGHT, EXIT_LOCKED = 0, 1, 2, 3, 4
 EXIT_FAILED = 5  # the run stopped: a service or the state file failed
@@ -42,9 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pmtools",
         description="Keep Liscio accounts and contacts in sync with Intuit Practice "
-                    "Management organizations and people.")
-    parser.add_argument("--state", help="state file (default $PMTOOLS_STATE or "
-                                        "./pmtools-state.sqlite)")
+        "Management organizations and people.",
+    )
+    parser.add_argument(
+        "--state", help="state file (default $PMTOOLS_STATE or ./pmtools-state.sqlite)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
@@ -61,8 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     log_output = logging.StreamHandler(sys.stderr)  # log lines name records: escaped too
     log_output.setFormatter(TerminalFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        handlers=[log_output])
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, handlers=[log_output]
+    )
     logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         return int(args.func(args))
@@ -93,9 +96,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The traceback only with -v: its text may carry record data, never shown unasked.
         logging.getLogger("pmtools").debug("unexpected error", exc_info=exc)
         see = "above" if args.verbose else "with `pmtools -v …`"
-        print(f"pmtools: unexpected error ({type(exc).__name__}); the run was marked failed "
-              f"— see the details {see} and report them to the pmtools maintainers",
-              file=sys.stderr)
+        print(
+            f"pmtools: unexpected error ({type(exc).__name__}); the run was marked failed "
+            f"— see the details {see} and report them to the pmtools maintainers",
+            file=sys.stderr,
+        )
         return EXIT_UNEXPECTED
 
 

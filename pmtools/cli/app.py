@@ -35,25 +35,48 @@ CULL_INTERVAL_SECONDS = 60
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``pmtools app``."""
     p = subparsers.add_parser(
-        "app", help="serve the workbench (Voilà) on 127.0.0.1",
+        "app",
+        help="serve the workbench (Voilà) on 127.0.0.1",
         description="Serve the workbench with Voilà. With no IPM/Liscio URLs configured it "
-                    "starts the bundled simulator with the demo dataset first.")
-    p.add_argument("--port", type=int, default=8866, help="port to listen on (default 8866; "
-                                                          "0 picks a free one)")
+        "starts the bundled simulator with the demo dataset first.",
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=8866,
+        help="port to listen on (default 8866; 0 picks a free one)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--no-sandbox", action="store_true",
-                   help="never start the simulator: fail unless services are configured")
+    p.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="never start the simulator: fail unless services are configured",
+    )
     p.add_argument("--dataset", default="demo", help="simulator dataset (default demo)")
     p.add_argument("--seed", type=int, default=None, help="simulator seed")
-    p.add_argument("--rate-limit", type=int, default=0,
-                   help="simulator IPM requests a minute (default 0: off, for the demo)")
-    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
-                   help=f"also accept this host name (a team server behind an authenticating "
-                        f"proxy; repeatable; or ${HOSTS_ENV}, comma-separated). Other hosts "
-                        f"than 127.0.0.1 and localhost get 403")
-    p.add_argument("--max-kernels", type=int, default=None, metavar="N",
-                   help=f"most workbench pages open at once (default ${MAX_KERNELS_ENV} or 4); "
-                        f"the oldest idle one is closed to make room")
+    p.add_argument(
+        "--rate-limit",
+        type=int,
+        default=0,
+        help="simulator IPM requests a minute (default 0: off, for the demo)",
+    )
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"also accept this host name (a team server behind an authenticating "
+        f"proxy; repeatable; or ${HOSTS_ENV}, comma-separated). Other hosts "
+        f"than 127.0.0.1 and localhost get 403",
+    )
+    p.add_argument(
+        "--max-kernels",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"most workbench pages open at once (default ${MAX_KERNELS_ENV} or 4); "
+        f"the oldest idle one is closed to make room",
+    )
     p.add_argument("--notebook", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
@@ -77,15 +100,27 @@ def notebook_path(workdir: Path, *, root: Path = CHECKOUT) -> Path:
 
 WORKBENCH_NOTEBOOK = {
     "cells": [
-        {"cell_type": "markdown", "id": "intro", "metadata": {},
-         "source": ["# pmtools workbench"]},
-        {"cell_type": "code", "execution_count": None, "id": "app", "metadata": {},
-         "outputs": [], "source": ["from pmtools.workbench import build_app\n", "\n",
-                                   "app = build_app()\n", "app"]},
+        {"cell_type": "markdown", "id": "intro", "metadata": {}, "source": ["# pmtools workbench"]},
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "app",
+            "metadata": {},
+            "outputs": [],
+            "source": [
+                "from pmtools.workbench import build_app\n",
+                "\n",
+                "app = build_app()\n",
+                "app",
+            ],
+        },
     ],
-    "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
-                                "name": "python3"}, "language_info": {"name": "python"}},
-    "nbformat": 4, "nbformat_minor": 5,
+    "metadata": {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+    },
+    "nbformat": 4,
+    "nbformat_minor": 5,
 }
 
 
@@ -96,8 +131,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def voila_command(notebook: Path, *, host: str, port: int,
-                  config_dir: Path | None = None) -> list[str]:
+def voila_command(
+    notebook: Path, *, host: str, port: int, config_dir: Path | None = None
+) -> list[str]:
     """The Voilà command line: the venv's own voila, idle kernels culled, tracebacks hidden.
 
     ``config_dir`` holds the ``voila.json`` of :func:`pmtools.cli.appserver.voila_config` (the
@@ -106,8 +142,14 @@ def voila_command(notebook: Path, *, host: str, port: int,
     """
     configs = [f"--Voila.config_file_paths={config_dir}"] if config_dir is not None else []
     return [
-        sys.executable, "-m", "voila", str(notebook), "--no-browser",
-        f"--port={port}", f"--Voila.ip={host}", *configs,
+        sys.executable,
+        "-m",
+        "voila",
+        str(notebook),
+        "--no-browser",
+        f"--port={port}",
+        f"--Voila.ip={host}",
+        *configs,
         "--VoilaConfiguration.show_tracebacks=False",
         "--KernelManager.transport_encryption=auto",
         f"--MappingKernelManager.cull_idle_timeout={CULL_IDLE_SECONDS}",
@@ -121,8 +163,10 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise ConfigError(f"voila exited with code {proc.returncode} (is the port in "
-                              f"use? `pmtools app --port 0` picks a free one)")
+            raise ConfigError(
+                f"voila exited with code {proc.returncode} (is the port in "
+                f"use? `pmtools app --port 0` picks a free one)"
+            )
         try:
             urllib.request.urlopen(url.rstrip("/") + "/voila/static/", timeout=2)
             return
@@ -136,8 +180,9 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
 def run(args: argparse.Namespace) -> int:
     """Start the simulator if needed, then Voilà; block until interrupted."""
     settings = Settings.from_env(state_path=getattr(args, "state", None))
-    hosts, max_kernels = app_limits(flag_hosts=args.allow_host, flag_max=args.max_kernels,
-                                    environ=os.environ)
+    hosts, max_kernels = app_limits(
+        flag_hosts=args.allow_host, flag_max=args.max_kernels, environ=os.environ
+    )
     if not is_address(args.host):  # bound to a name: that name is one it serves
         hosts = (*hosts, args.host.lower())
     if args.no_sandbox or settings.liscio_url or settings.ipm_url:
@@ -156,8 +201,7 @@ def run(args: argparse.Namespace) -> int:
             if args.seed is not None:
                 kwargs["seed"] = args.seed
             sandbox = start_sandbox(**kwargs)
-            settings = replace(settings.with_sandbox(sandbox.url),
-                               ipm_rate_limit=args.rate_limit)
+            settings = replace(settings.with_sandbox(sandbox.url), ipm_rate_limit=args.rate_limit)
             env["PMTOOLS_IPM_RATE_LIMIT"] = str(args.rate_limit)  # the client paces itself too
             env["PMTOOLS_SIMULATOR"] = "1"
             print(f"pmtools: simulator ({args.dataset} dataset) at {sandbox.url}", flush=True)
@@ -174,11 +218,13 @@ def run(args: argparse.Namespace) -> int:
         config_dir.mkdir()
         (config_dir / "voila.json").write_text(
             json.dumps(voila_config(hosts=hosts, max_kernels=max_kernels), indent=1),
-            encoding="utf-8")
+            encoding="utf-8",
+        )
         # No stdin: on Ctrl-C Jupyter would otherwise ask "Shutdown this server (y/[n])?".
         command = voila_command(notebook, host=args.host, port=port, config_dir=config_dir)
-        proc = subprocess.Popen(command, env=env, cwd=str(notebook.parent),
-                                stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            command, env=env, cwd=str(notebook.parent), stdin=subprocess.DEVNULL
+        )
         url = f"http://{args.host}:{port}/"
         wait_ready(url, proc)
         print(f"pmtools: workbench at {url}  (Ctrl-C stops it)", flush=True)

@@ -52,7 +52,8 @@ def parse_hosts(values: Iterable[str]) -> tuple[str, ...]:
                 raise ConfigError(
                     f"{raw.strip()!r} is not a host name the app can accept: give the name "
                     f"people type in their browser (like pm.example.com), without a port, "
-                    f"scheme or address")
+                    f"scheme or address"
+                )
             if name not in hosts:
                 hosts.append(name)
     return tuple(hosts)
@@ -76,30 +77,38 @@ def parse_max_kernels(value: str | int | None, *, source: str) -> int:
     except (TypeError, ValueError):
         bound = 0
     if bound < 1:
-        raise ConfigError(f"{source} must be a whole number of browser tabs, 1 or more, "
-                          f"not {value!r}")
+        raise ConfigError(
+            f"{source} must be a whole number of browser tabs, 1 or more, not {value!r}"
+        )
     return bound
 
 
-def app_limits(*, flag_hosts: Iterable[str], flag_max: int | None,
-               environ: Mapping[str, str]) -> tuple[tuple[str, ...], int]:
+def app_limits(
+    *, flag_hosts: Iterable[str], flag_max: int | None, environ: Mapping[str, str]
+) -> tuple[tuple[str, ...], int]:
     """The accepted host names and the kernel bound: flags, then the environment, then defaults."""
     hosts = parse_hosts([*flag_hosts, environ.get(HOSTS_ENV, "")])
     if flag_max is not None:
         bound = parse_max_kernels(flag_max, source="--max-kernels")
     else:
-        bound = parse_max_kernels(environ.get(MAX_KERNELS_ENV, "").strip() or None,
-                                  source=MAX_KERNELS_ENV)
+        bound = parse_max_kernels(
+            environ.get(MAX_KERNELS_ENV, "").strip() or None, source=MAX_KERNELS_ENV
+        )
     return hosts, bound
 
 
 def voila_config(*, hosts: Iterable[str], max_kernels: int) -> dict:
     """Voilà's configuration (its ``voila.json``): host check on, kernels bounded."""
     return {
-        "Voila": {"tornado_settings": {
-            "allow_remote_access": False,  # Voilà sets True; this restores the Host check
-            "local_hostnames": [*LOCAL_HOSTNAMES, *(h for h in hosts if h not in LOCAL_HOSTNAMES)],
-        }},
+        "Voila": {
+            "tornado_settings": {
+                "allow_remote_access": False,  # Voilà sets True; this restores the Host check
+                "local_hostnames": [
+                    *LOCAL_HOSTNAMES,
+                    *(h for h in hosts if h not in LOCAL_HOSTNAMES),
+                ],
+            }
+        },
         "VoilaConfiguration": {
             "multi_kernel_manager_class": "pmtools.cli.kernels.BoundedKernelManager",
         },

@@ -17,15 +17,20 @@ from traitlets import Integer
 from pmtools.cli.appserver import DEFAULT_MAX_KERNELS
 
 # Shown as the page (Voilà's error page, status 503) when every kernel is in use.
-FULL_MESSAGE = ("The workbench is open in as many browser tabs as it serves at once; "
-                "close a workbench tab you no longer use, then reload this page.")
+FULL_MESSAGE = (
+    "The workbench is open in as many browser tabs as it serves at once; "
+    "close a workbench tab you no longer use, then reload this page."
+)
 
 
 class BoundedKernelManager(AsyncMappingKernelManager):
     """Jupyter's kernel manager with a bound on live kernels, culling the oldest idle first."""
 
-    max_kernels = Integer(DEFAULT_MAX_KERNELS, config=True,
-                          help="Most kernels alive at once (one per open workbench page).")
+    max_kernels = Integer(
+        DEFAULT_MAX_KERNELS,
+        config=True,
+        help="Most kernels alive at once (one per open workbench page).",
+    )
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
@@ -42,8 +47,11 @@ class BoundedKernelManager(AsyncMappingKernelManager):
                 if victim is None:
                     self.log.warning("Kernel bound of %d reached; none idle", self.max_kernels)
                     raise web.HTTPError(503, reason=FULL_MESSAGE)
-                self.log.info("Kernel bound of %d reached: shutting down idle kernel %s",
-                              self.max_kernels, victim)
+                self.log.info(
+                    "Kernel bound of %d reached: shutting down idle kernel %s",
+                    self.max_kernels,
+                    victim,
+                )
                 await self.shutdown_kernel(victim)
             return await super().start_kernel(kernel_id=kernel_id, **kwargs)
 

@@ -1,8 +1,9 @@
 """``pmtools report``, ``runs``, ``undo`` and ``explain``: what the sync did, and putting it back.
 
-Library calls live in :mod:`pmtools.analysis.reports`, :mod:`pmtools.analysis.history`, :mod:`pmtools.engine.undo` and
-:mod:`pmtools.analysis.explain`; this module only parses flags, opens the state file and connectors, and
-prints. Nothing here prompts, so every command is safe in scripts and cron.
+Library calls live in :mod:`pmtools.analysis.reports`, :mod:`pmtools.analysis.history`,
+:mod:`pmtools.engine.undo` and :mod:`pmtools.analysis.explain`; this module only parses flags,
+opens the state file and connectors, and prints. Nothing here prompts, so every command is safe
+in scripts and cron.
 """
 
 from __future__ import annotations
@@ -17,59 +18,76 @@ from pathlib import Path
 from typing import Any
 
 from pmtools.config import Settings
-from pmtools.errors import ConfigError
 from pmtools.core.records import Kind
 from pmtools.core.text import for_terminal
+from pmtools.errors import ConfigError
 
 KINDS = [k.value for k in Kind]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the report, runs, undo and explain subcommands."""
-    p = sub.add_parser("report", help="write a pairs, changes or errors report (CSV or Excel)",
-                       description="Write a report. In CSV (UTF-8 with a BOM) every cell "
-                                   "that a spreadsheet could run as a formula is prefixed with "
-                                   "a single quote; Excel files hold text cells, shown as they "
-                                   "are.")
+    p = sub.add_parser(
+        "report",
+        help="write a pairs, changes or errors report (CSV or Excel)",
+        description="Write a report. In CSV (UTF-8 with a BOM) every cell "
+        "that a spreadsheet could run as a formula is prefixed with "
+        "a single quote; Excel files hold text cells, shown as they "
+        "are.",
+    )
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--kind", choices=KINDS, help="the pairs report of this kind")
-    what.add_argument("--changes", action="store_true",
-                      help="every change the syncs made (field writes with before/after)")
+    what.add_argument(
+        "--changes",
+        action="store_true",
+        help="every change the syncs made (field writes with before/after)",
+    )
     what.add_argument("--errors", action="store_true", help="every record-level failure")
-    p.add_argument("--status", default="all",
-                   choices=("linked", "unmatched", "ambiguous", "orphaned", "all"),
-                   help="pairs report: keep rows of this status (default all)")
-    p.add_argument("--fresh", action="store_true",
-                   help="read every IPM organization's card again instead of reusing those "
-                        "unchanged since the last sync")
-    p.add_argument("--run", type=int, metavar="RUN_ID",
-                   help="--changes/--errors: only this run")
-    p.add_argument("--format", choices=("csv", "xlsx"),
-                   help="file format (default: from the -o suffix)")
-    p.add_argument("-o", "--output", required=True, type=Path, metavar="FILE",
-                   help="the file to write")
+    p.add_argument(
+        "--status",
+        default="all",
+        choices=("linked", "unmatched", "ambiguous", "orphaned", "all"),
+        help="pairs report: keep rows of this status (default all)",
+    )
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="read every IPM organization's card again instead of reusing those "
+        "unchanged since the last sync",
+    )
+    p.add_argument("--run", type=int, metavar="RUN_ID", help="--changes/--errors: only this run")
+    p.add_argument(
+        "--format", choices=("csv", "xlsx"), help="file format (default: from the -o suffix)"
+    )
+    p.add_argument(
+        "-o", "--output", required=True, type=Path, metavar="FILE", help="the file to write"
+    )
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("runs", help="list every run: time, kind, who started it, counts, "
-                                    "outcome")
+    p = sub.add_parser("runs", help="list every run: time, kind, who started it, counts, outcome")
     p.add_argument("--json", action="store_true", help="print one JSON array")
     p.set_defaults(func=cmd_runs)
 
-    p = sub.add_parser("undo", help="put back what a run wrote; delink what it linked",
-                       description="Undo a run: restore the IPM values it overwrote, empty "
-                                   "the Liscio fields it filled (unless changed since: a "
-                                   "conflict, left alone), delink its links, list its creates "
-                                   "(nothing is deleted). The undo is a run itself.")
+    p = sub.add_parser(
+        "undo",
+        help="put back what a run wrote; delink what it linked",
+        description="Undo a run: restore the IPM values it overwrote, empty "
+        "the Liscio fields it filled (unless changed since: a "
+        "conflict, left alone), delink its links, list its creates "
+        "(nothing is deleted). The undo is a run itself.",
+    )
     p.add_argument("run_id", type=int, metavar="RUN_ID")
-    p.add_argument("--dry-run", action="store_true", help="show what would be done; write "
-                                                          "nothing")
+    p.add_argument("--dry-run", action="store_true", help="show what would be done; write nothing")
     p.add_argument("--json", action="store_true", help="last line: one JSON object")
     p.set_defaults(func=cmd_undo)
 
     p = sub.add_parser("explain", help="say why a record is or is not linked")
     p.add_argument("kind", choices=KINDS, metavar="KIND", help="accounts or contacts")
-    p.add_argument("name_or_id", metavar="NAME_OR_ID",
-                   help="a Liscio id, an IPM key, or a name (case and spacing ignored)")
+    p.add_argument(
+        "name_or_id",
+        metavar="NAME_OR_ID",
+        help="a Liscio id, an IPM key, or a name (case and spacing ignored)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_explain)
     # A name may start with "-" ("-2+3"): argparse reads such an argument as an unknown option
@@ -91,8 +109,10 @@ def _open_store(settings: Settings, *, must_exist: bool = True) -> Any:
     from pmtools.store import Store
 
     if must_exist and not Path(settings.state_path).exists():
-        raise ConfigError(f"no state file at {settings.state_path}: run `pmtools sync` first "
-                          f"or point PMTOOLS_STATE (or --state) at it")
+        raise ConfigError(
+            f"no state file at {settings.state_path}: run `pmtools sync` first "
+            f"or point PMTOOLS_STATE (or --state) at it"
+        )
     return Store.open(settings.state_path)
 
 
@@ -144,16 +164,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.kind is None:
         with _open_store(settings) as store:
-            df = (history.changes_frame(store, run_id=args.run) if args.changes
-                  else history.errors_frame(store, run_id=args.run))
+            df = (
+                history.changes_frame(store, run_id=args.run)
+                if args.changes
+                else history.errors_frame(store, run_id=args.run)
+            )
     else:
         kind = Kind(args.kind)
         state, last = _state(settings, kind)
         with _maybe_store(settings) as store, _connectors(settings, store) as (liscio, ipm):
-            lis, ipm_recs = fetch_records(kind, liscio=liscio, ipm=ipm, store=store,
-                                                  fresh=args.fresh)
-        df = reports.pairs_report(kind, liscio=lis, ipm=ipm_recs, state=state,
-                                  status=args.status, last_synced=last)
+            lis, ipm_recs = fetch_records(
+                kind, liscio=liscio, ipm=ipm, store=store, fresh=args.fresh
+            )
+        df = reports.pairs_report(
+            kind, liscio=lis, ipm=ipm_recs, state=state, status=args.status, last_synced=last
+        )
     reports.write_report(df, args.output, fmt)
     print(f"wrote {len(df)} rows to {args.output}")
     return 0
@@ -165,8 +190,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     if not Path(settings.state_path).exists():
-        print("[]" if args.json else "no runs yet (no state file at "
-                                     f"{settings.state_path})")
+        print("[]" if args.json else f"no runs yet (no state file at {settings.state_path})")
         return 0
     with _open_store(settings) as store:
         if args.json:
@@ -195,9 +219,17 @@ def cmd_undo(args: argparse.Namespace) -> int:
         print(for_terminal(f"error: {err}"), file=sys.stderr)
     print(f"undo run {result.undo_run_id}: {result.outcome}")
     if args.json:
-        print(json.dumps({"run_id": result.undo_run_id, "undoes_run": args.run_id,
-                          "outcome": result.outcome, "counts": result.counts,
-                          **_plan_json(result.plan)}))
+        print(
+            json.dumps(
+                {
+                    "run_id": result.undo_run_id,
+                    "undoes_run": args.run_id,
+                    "outcome": result.outcome,
+                    "counts": result.counts,
+                    **_plan_json(result.plan),
+                }
+            )
+        )
     return 1 if result.errors else 0
 
 
@@ -205,13 +237,32 @@ def _plan_json(plan: Any) -> dict[str, Any]:
     from pmtools.analysis.reports import format_value
 
     return {
-        "writes": [{"kind": str(a.kind), "side": str(a.side), "liscio_id": a.liscio_id,
-                    "ipm_key": a.ipm_key, "field": a.field, "from": format_value(a.before),
-                    "to": format_value(a.after)} for a in plan.writes],
-        "links": [{"op": c.op, "kind": str(c.kind), "liscio_id": c.liscio_id,
-                   "ipm_key": c.ipm_key} for c in plan.links],
-        "conflicts": [{"kind": str(c.kind), "side": str(c.side), "record_id": c.record_id,
-                       "field": c.field, "reason": c.reason} for c in plan.conflicts],
+        "writes": [
+            {
+                "kind": str(a.kind),
+                "side": str(a.side),
+                "liscio_id": a.liscio_id,
+                "ipm_key": a.ipm_key,
+                "field": a.field,
+                "from": format_value(a.before),
+                "to": format_value(a.after),
+            }
+            for a in plan.writes
+        ],
+        "links": [
+            {"op": c.op, "kind": str(c.kind), "liscio_id": c.liscio_id, "ipm_key": c.ipm_key}
+            for c in plan.links
+        ],
+        "conflicts": [
+            {
+                "kind": str(c.kind),
+                "side": str(c.side),
+                "record_id": c.record_id,
+                "field": c.field,
+                "reason": c.reason,
+            }
+            for c in plan.conflicts
+        ],
         "created": list(plan.created),
     }
 
@@ -226,14 +277,30 @@ def cmd_explain(args: argparse.Namespace) -> int:
         lis = list(liscio.iter_records(kind))
         ipm_recs = list(ipm.iter_records(kind))
     state, _ = _state(settings, kind)
-    exp = explain_record(kind, args.name_or_id, liscio_records=lis, ipm_records=ipm_recs,
-                         state=state)
+    exp = explain_record(
+        kind, args.name_or_id, liscio_records=lis, ipm_records=ipm_recs, state=state
+    )
     if args.json:
-        print(json.dumps({"kind": str(kind), "query": exp.query, "findings": [
-            {"side": str(f.side) if f.side else None, "id": f.record_id, "name": f.name,
-             "status": f.status, "name_key": f.name_key, "candidates": [
-                 {"id": i, "name": n} for i, n in f.candidates], "reasons": list(f.lines)}
-            for f in exp.findings]}))
+        print(
+            json.dumps(
+                {
+                    "kind": str(kind),
+                    "query": exp.query,
+                    "findings": [
+                        {
+                            "side": str(f.side) if f.side else None,
+                            "id": f.record_id,
+                            "name": f.name,
+                            "status": f.status,
+                            "name_key": f.name_key,
+                            "candidates": [{"id": i, "name": n} for i, n in f.candidates],
+                            "reasons": list(f.lines),
+                        }
+                        for f in exp.findings
+                    ],
+                }
+            )
+        )
     else:
         print(for_terminal(exp.text))
     return 0

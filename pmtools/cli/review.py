@@ -19,17 +19,21 @@ KINDS = ("accounts", "contacts")
 
 def register(subparsers: Any) -> None:
     """Add ``pmtools review export|import``."""
-    p = subparsers.add_parser("review", help="the migration review as a spreadsheet: export, "
-                                             "fill in the Decision column, import")
+    p = subparsers.add_parser(
+        "review",
+        help="the migration review as a spreadsheet: export, fill in the Decision column, import",
+    )
     sub = p.add_subparsers(dest="review_command", metavar="ACTION", required=True)
     e = sub.add_parser("export", help="write every record to decide to FILE.xlsx or FILE.csv")
     e.add_argument("--kind", choices=(*KINDS, "all"), default="all")
-    e.add_argument("-o", "--output", required=True, metavar="FILE",
-                   help="the file to write (.xlsx or .csv)")
+    e.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="the file to write (.xlsx or .csv)"
+    )
     _service_flags(e)
     e.set_defaults(func=cmd_export)
-    i = sub.add_parser("import", help="check a filled review file, show its effect, apply it "
-                                      "with --yes")
+    i = sub.add_parser(
+        "import", help="check a filled review file, show its effect, apply it with --yes"
+    )
     i.add_argument("file", metavar="FILE")
     i.add_argument("--dry-run", action="store_true", help="print the effect; write nothing")
     i.add_argument("--yes", action="store_true", help="apply the decisions")
@@ -58,18 +62,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     write_sheet(to_frame(rows), args.output)
     counts = queue.counts()["status"]
     detail = ", ".join(f"{n:,} {status}" for status, n in counts.items()) or "nothing to decide"
-    print(f"wrote {len(rows):,} records to decide to {args.output} ({detail}); fill in the "
-          f"Decision column (link, not-a-match, create or skip; Link To overrides the "
-          f"suggestion), then `pmtools review import {args.output}`")
+    print(
+        f"wrote {len(rows):,} records to decide to {args.output} ({detail}); fill in the "
+        f"Decision column (link, not-a-match, create or skip; Link To overrides the "
+        f"suggestion), then `pmtools review import {args.output}`"
+    )
     return 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     """``pmtools review import FILE [--dry-run] [--yes]``."""
+    from pmtools.analysis.review.sheet import FIRST_ROW, RowProblem, read_sheet
     from pmtools.cli import EXIT_OK, EXIT_RECORD_ERRORS, EXIT_USAGE
     from pmtools.cli.sync import guarded, settings_from
     from pmtools.review import apply_preview, build_queue, load_sources, parse_decisions, preview
-    from pmtools.analysis.review.sheet import FIRST_ROW, RowProblem, read_sheet
 
     frame = read_sheet(args.file)  # ConfigError (exit 2) for a bad file: nothing changed
     decisions, problems = parse_decisions(frame)
@@ -81,37 +87,50 @@ def cmd_import(args: argparse.Namespace) -> int:
         shown = preview(decisions, queue=build_queue(sources), sources=sources)
         # A row is named as the person's file names it (the record may not exist at all).
         names = {FIRST_ROW + i: str(n) for i, n in enumerate(frame.get("Name", []))}
-        problems += [RowProblem(row=r.row or 0, name=names.get(r.row or 0) or r.name,
-                                message=r.reason) for r in shown.refused]
+        problems += [
+            RowProblem(row=r.row or 0, name=names.get(r.row or 0) or r.name, message=r.reason)
+            for r in shown.refused
+        ]
         if problems:
             for p in sorted(problems, key=lambda p: p.row):
                 print(f"pmtools: {p.text()}", file=sys.stderr)
-            print(f"pmtools: {len(problems):,} bad row(s) in {args.file}: nothing was changed; "
-                  f"correct them and import again", file=sys.stderr)
+            print(
+                f"pmtools: {len(problems):,} bad row(s) in {args.file}: nothing was changed; "
+                f"correct them and import again",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
         print(shown.text())
         if args.dry_run:
             print("dry run: nothing was written")
             return EXIT_OK
         if not args.yes:
-            print(f"nothing was written: run `pmtools review import {args.file} --yes` to "
-                  f"apply these decisions")
+            print(
+                f"nothing was written: run `pmtools review import {args.file} --yes` to "
+                f"apply these decisions"
+            )
             return EXIT_OK
         try:
-            result = apply_preview(shown, store=store, liscio=liscio, ipm=ipm,
-                                   started_by="cli", progress=_Progress())
+            result = apply_preview(
+                shown, store=store, liscio=liscio, ipm=ipm, started_by="cli", progress=_Progress()
+            )
         except KeyboardInterrupt:
             run = store.runs()[-1]
-            print(f"pmtools: interrupted: what review run {run['id']} applied stays applied "
-                  f"(`pmtools undo {run['id']}` takes it back); export the review again for "
-                  f"what is left", file=sys.stderr)
+            print(
+                f"pmtools: interrupted: what review run {run['id']} applied stays applied "
+                f"(`pmtools undo {run['id']}` takes it back); export the review again for "
+                f"what is left",
+                file=sys.stderr,
+            )
             return 130
     for error in result.errors:
         print(f"error: {error}", file=sys.stderr)
     for late in result.refused:
         print(f"left alone: {late.text()}", file=sys.stderr)
-    print(f"review run {result.run_id} {result.outcome}: {result.message} "
-          f"(`pmtools undo {result.run_id}` takes it back)")
+    print(
+        f"review run {result.run_id} {result.outcome}: {result.message} "
+        f"(`pmtools undo {result.run_id}` takes it back)"
+    )
     return EXIT_RECORD_ERRORS if result.outcome == "done_with_errors" else EXIT_OK
 
 

@@ -13,36 +13,64 @@ from pmtools.errors import ConfigError
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``pmtools sandbox``."""
     parser = subparsers.add_parser(
-        "sandbox", help="run the local simulator of IPM and Liscio",
+        "sandbox",
+        help="run the local simulator of IPM and Liscio",
         description="Serve Karbon API v3 under /karbon and the Liscio contract under /liscio "
-                    "on one port. Credentials: PMTOOLS_LISCIO_TOKEN, PMTOOLS_IPM_TOKEN and "
-                    "PMTOOLS_IPM_ACCESS_KEY, or the documented sandbox defaults when unset.")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default "
-                                                             "127.0.0.1)")
+        "on one port. Credentials: PMTOOLS_LISCIO_TOKEN, PMTOOLS_IPM_TOKEN and "
+        "PMTOOLS_IPM_ACCESS_KEY, or the documented sandbox defaults when unset.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port (default 0: a free port)")
-    parser.add_argument("--dataset", default="demo",
-                        help="demo, empty, or a JSON dataset file (default demo)")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the demo dataset, keys "
-                                                           "and faults (default 1)")
-    parser.add_argument("--scale", type=int, default=1,
-                        help="multiply the demo dataset (default 1: ~300 orgs, 900 people)")
-    parser.add_argument("--rate-limit", type=int, default=120, metavar="N",
-                        help="IPM requests a minute per credentials (default 120; 0 = off)")
-    parser.add_argument("--latency-ms", type=int, default=0, metavar="N",
-                        help="delay every request by N milliseconds")
-    parser.add_argument("--faults", metavar="SPEC",
-                        help="e.g. 500=0.05,429=0.05,409=0.01,timeout=0.01,"
-                             "drop-after-commit=0.02")
-    parser.add_argument("--hang-seconds", type=float, default=35.0,
-                        help="how long a 'timeout' fault hangs before dropping (default 35, "
-                             "longer than the usual 30 s client timeout)")
-    parser.add_argument("--karbon-variant", metavar="NAMES", default=None,
-                        help="play undocumented Karbon behaviours the other way: "
-                             "card-edit-keeps-time, next-link-on-last-page, bare-404, "
-                             "unknown-key-refused "
-                             "(comma-separated; see docs/sandbox.md)")
-    parser.add_argument("--db", metavar="PATH",
-                        help="SQLite file to persist to across restarts (default: memory)")
+    parser.add_argument(
+        "--dataset", default="demo", help="demo, empty, or a JSON dataset file (default demo)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=1, help="seed of the demo dataset, keys and faults (default 1)"
+    )
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=1,
+        help="multiply the demo dataset (default 1: ~300 orgs, 900 people)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=int,
+        default=120,
+        metavar="N",
+        help="IPM requests a minute per credentials (default 120; 0 = off)",
+    )
+    parser.add_argument(
+        "--latency-ms",
+        type=int,
+        default=0,
+        metavar="N",
+        help="delay every request by N milliseconds",
+    )
+    parser.add_argument(
+        "--faults",
+        metavar="SPEC",
+        help="e.g. 500=0.05,429=0.05,409=0.01,timeout=0.01,drop-after-commit=0.02",
+    )
+    parser.add_argument(
+        "--hang-seconds",
+        type=float,
+        default=35.0,
+        help="how long a 'timeout' fault hangs before dropping (default 35, "
+        "longer than the usual 30 s client timeout)",
+    )
+    parser.add_argument(
+        "--karbon-variant",
+        metavar="NAMES",
+        default=None,
+        help="play undocumented Karbon behaviours the other way: "
+        "card-edit-keeps-time, next-link-on-last-page, bare-404, "
+        "unknown-key-refused "
+        "(comma-separated; see docs/sandbox.md)",
+    )
+    parser.add_argument(
+        "--db", metavar="PATH", help="SQLite file to persist to across restarts (default: memory)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -54,10 +82,19 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, name) < 0:
             raise ConfigError(f"--{name.replace('_', '-')} must not be negative")
     try:
-        server = start_sandbox(dataset=args.dataset, seed=args.seed, scale=args.scale,
-                               rate_limit=args.rate_limit, latency_ms=args.latency_ms,
-                               faults=args.faults, db=args.db, host=args.host, port=args.port,
-                               hang_seconds=args.hang_seconds, variants=args.karbon_variant)
+        server = start_sandbox(
+            dataset=args.dataset,
+            seed=args.seed,
+            scale=args.scale,
+            rate_limit=args.rate_limit,
+            latency_ms=args.latency_ms,
+            faults=args.faults,
+            db=args.db,
+            host=args.host,
+            port=args.port,
+            hang_seconds=args.hang_seconds,
+            variants=args.karbon_variant,
+        )
     except (ValueError, OSError) as exc:
         raise ConfigError(f"sandbox: {exc}") from exc
 
@@ -65,8 +102,11 @@ def run(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    print(f"pmtools sandbox listening on {server.url} "
-          f"(IPM: {server.ipm_url}, Liscio: {server.liscio_url})", flush=True)
+    print(
+        f"pmtools sandbox listening on {server.url} "
+        f"(IPM: {server.ipm_url}, Liscio: {server.liscio_url})",
+        flush=True,
+    )
     try:
         while server.is_running():
             server.wait(0.5)

@@ -29,17 +29,32 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("sync", help="Sync Now: link, create and write fields")
     p.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
     p.add_argument("--kind", choices=(*KINDS, "all"), default="all")
-    p.add_argument("--force", action="store_true",
-                   help="run the first sync even when the preflight refuses it")
-    p.add_argument("--min-share", type=_share, default=None, metavar="RATIO",
-                   help="first sync: refuse when Liscio holds fewer than RATIO x IPM's "
-                        "records of a kind (default 0.5)")
-    p.add_argument("--full", action="store_true",
-                   help="pull every IPM record again instead of those changed since last time")
-    p.add_argument("--json", action="store_true",
-                   help="print the counts as one JSON object on the last line")
-    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
-                   help="wait up to SECONDS for another sync to finish (default: exit 4 at once)")
+    p.add_argument(
+        "--force", action="store_true", help="run the first sync even when the preflight refuses it"
+    )
+    p.add_argument(
+        "--min-share",
+        type=_share,
+        default=None,
+        metavar="RATIO",
+        help="first sync: refuse when Liscio holds fewer than RATIO x IPM's "
+        "records of a kind (default 0.5)",
+    )
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="pull every IPM record again instead of those changed since last time",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print the counts as one JSON object on the last line"
+    )
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait up to SECONDS for another sync to finish (default: exit 4 at once)",
+    )
     _service_flags(p)
     p.set_defaults(func=cmd_sync)
 
@@ -64,16 +79,22 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("create-in-liscio", help="create an IPM record in Liscio, linked")
     _kind(p)
     p.add_argument("ipm_key", metavar="IPM_KEY")
-    p.add_argument("--anyway", action="store_true",
-                   help="create even when a likely duplicate exists (IPM cannot delete)")
+    p.add_argument(
+        "--anyway",
+        action="store_true",
+        help="create even when a likely duplicate exists (IPM cannot delete)",
+    )
     _service_flags(p)
     p.set_defaults(func=cmd_create_in_liscio)
 
     p = subparsers.add_parser("create-in-ipm", help="create a Liscio record in IPM, linked")
     _kind(p)
     p.add_argument("liscio_id", metavar="LISCIO_ID")
-    p.add_argument("--anyway", action="store_true",
-                   help="create even when a likely duplicate exists (IPM cannot delete)")
+    p.add_argument(
+        "--anyway",
+        action="store_true",
+        help="create even when a likely duplicate exists (IPM cannot delete)",
+    )
     _service_flags(p)
     p.set_defaults(func=cmd_create_in_ipm)
 
@@ -98,9 +119,11 @@ def _service_flags(p: argparse.ArgumentParser) -> None:
 # -- wiring ----------------------------------------------------------------------------------
 def settings_from(args: argparse.Namespace) -> Settings:
     """Settings from the environment and this command's flags."""
-    return Settings.from_env(state_path=getattr(args, "state", None),
-                             liscio_url=getattr(args, "liscio_url", None),
-                             ipm_url=getattr(args, "ipm_url", None))
+    return Settings.from_env(
+        state_path=getattr(args, "state", None),
+        liscio_url=getattr(args, "liscio_url", None),
+        ipm_url=getattr(args, "ipm_url", None),
+    )
 
 
 def open_store(settings: Settings, *, start_over: bool = False) -> Any:
@@ -120,12 +143,11 @@ def connectors(settings: Settings, store: Any) -> tuple[Any, Any]:
 
 
 @contextmanager
-def guarded(settings: Settings, *, lock: bool,
-            wait: float = 0.0) -> Iterator[tuple[Any, Any, Any]]:
+def guarded(settings: Settings, *, lock: bool, wait: float = 0.0) -> Iterator[tuple[Any, Any, Any]]:
     """(store, liscio, ipm) for a command that talks to the services: the lock first when the
     command writes (another sync: exit 4, nothing asked), then the tenant guard."""
     settings.require_services()
-    with open_store(settings) as store, (store.lock(timeout=wait) if lock else nullcontext()):
+    with open_store(settings) as store, store.lock(timeout=wait) if lock else nullcontext():
         liscio, ipm = connectors(settings, store)
         yield store, liscio, ipm
 
@@ -163,20 +185,32 @@ def cmd_sync(args: argparse.Namespace) -> int:
     policy = SyncPolicy(kinds=kinds, force=args.force)
     if args.min_share is not None:
         policy = dataclasses.replace(policy, preflight_min_ratio=args.min_share)
-    with guarded(settings, lock=not args.dry_run, wait=max(args.wait, 0.0)) as (
-            store, liscio, ipm):
-        result = run_sync(liscio=liscio, ipm=ipm, store=store, policy=policy,
-                          dry_run=args.dry_run, started_by="cli", full=args.full,
-                          lock_timeout=max(args.wait, 0.0))
+    with guarded(settings, lock=not args.dry_run, wait=max(args.wait, 0.0)) as (store, liscio, ipm):
+        result = run_sync(
+            liscio=liscio,
+            ipm=ipm,
+            store=store,
+            policy=policy,
+            dry_run=args.dry_run,
+            started_by="cli",
+            full=args.full,
+            lock_timeout=max(args.wait, 0.0),
+        )
     if args.dry_run:
-        names = {(side, kind, r.id): r.name for (side, kind), recs in result.records.items()
-                 for r in recs}
+        names = {
+            (side, kind, r.id): r.name
+            for (side, kind), recs in result.records.items()
+            for r in recs
+        }
         print(for_terminal(format_plan(result.plan, names)))
     _print_errors(result.errors)
     counts = {k: result.counts.get(k, 0) for k in COUNT_KEYS}
     run = "dry run" if result.run_id is None else f"run {result.run_id}"
-    print(f"sync {run} {result.outcome}: {change_total(counts):,} changes ("
-          + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")")
+    print(
+        f"sync {run} {result.outcome}: {change_total(counts):,} changes ("
+        + ", ".join(f"{k} {v}" for k, v in counts.items())
+        + ")"
+    )
     if args.json:
         print(json.dumps(counts))
     return _exit_for(result.outcome)
@@ -184,8 +218,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 def _operation(result: Any) -> int:
     _print_errors(result.errors)
-    print(for_terminal(f"{result.command} run {result.run_id} {result.outcome}: "
-                       f"{result.message}"))
+    print(for_terminal(f"{result.command} run {result.run_id} {result.outcome}: {result.message}"))
     return _exit_for(result.outcome)
 
 
@@ -195,8 +228,11 @@ def cmd_link(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     with guarded(settings, lock=True) as (store, liscio, ipm):
-        return _operation(operations.link(Kind(args.kind), args.liscio_id, args.ipm_key,
-                                          store=store, liscio=liscio, ipm=ipm))
+        return _operation(
+            operations.link(
+                Kind(args.kind), args.liscio_id, args.ipm_key, store=store, liscio=liscio, ipm=ipm
+            )
+        )
 
 
 def cmd_delink(args: argparse.Namespace) -> int:
@@ -212,8 +248,9 @@ def cmd_not_a_match(args: argparse.Namespace) -> int:
     from pmtools.engine import operations
 
     with open_store(settings_from(args)) as store:
-        return _operation(operations.not_a_match(Kind(args.kind), args.liscio_id,
-                                                 args.ipm_key, store=store))
+        return _operation(
+            operations.not_a_match(Kind(args.kind), args.liscio_id, args.ipm_key, store=store)
+        )
 
 
 def cmd_create_in_liscio(args: argparse.Namespace) -> int:
@@ -222,9 +259,16 @@ def cmd_create_in_liscio(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     with guarded(settings, lock=True) as (store, liscio, ipm):
-        return _operation(operations.create_in_liscio(Kind(args.kind), args.ipm_key,
-                                                      store=store, liscio=liscio, ipm=ipm,
-                                                      anyway=args.anyway))
+        return _operation(
+            operations.create_in_liscio(
+                Kind(args.kind),
+                args.ipm_key,
+                store=store,
+                liscio=liscio,
+                ipm=ipm,
+                anyway=args.anyway,
+            )
+        )
 
 
 def cmd_create_in_ipm(args: argparse.Namespace) -> int:
@@ -233,20 +277,29 @@ def cmd_create_in_ipm(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     with guarded(settings, lock=True) as (store, liscio, ipm):
-        return _operation(operations.create_in_ipm(Kind(args.kind), args.liscio_id,
-                                                   store=store, liscio=liscio, ipm=ipm,
-                                                   anyway=args.anyway))
+        return _operation(
+            operations.create_in_ipm(
+                Kind(args.kind),
+                args.liscio_id,
+                store=store,
+                liscio=liscio,
+                ipm=ipm,
+                anyway=args.anyway,
+            )
+        )
 
 
 def cmd_disconnect(args: argparse.Namespace) -> int:
     """``pmtools disconnect --yes``."""
-    from pmtools.engine import operations
     from pmtools.cli import EXIT_USAGE
+    from pmtools.engine import operations
 
     if not args.yes:
-        print("pmtools: disconnect forgets every link, decision and the baseline (nothing is "
-              "written to Liscio or IPM; the audit trail is kept). Run it again with --yes.",
-              file=sys.stderr)
+        print(
+            "pmtools: disconnect forgets every link, decision and the baseline (nothing is "
+            "written to Liscio or IPM; the audit trail is kept). Run it again with --yes.",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     with open_store(settings_from(args), start_over=True) as store:
         return _operation(operations.disconnect(store=store))
@@ -266,18 +319,26 @@ def cmd_status(args: argparse.Namespace) -> int:
     if info["belongs_to"]:
         print("belongs to: " + " and ".join(info["belongs_to"].values()))
     for kind, c in info["kinds"].items():
-        print(f"{kind}: {c['linked']} linked, {c['orphaned']} orphaned, "
-              f"{c['awaiting_first_sync']} awaiting their first sync, {c['not_a_match']} "
-              f"not a match, {c['delinked']} delinked"
-              + ("" if c["baseline"] is None else f", baseline {c['baseline']}"))
+        print(
+            f"{kind}: {c['linked']} linked, {c['orphaned']} orphaned, "
+            f"{c['awaiting_first_sync']} awaiting their first sync, {c['not_a_match']} "
+            f"not a match, {c['delinked']} delinked"
+            + ("" if c["baseline"] is None else f", baseline {c['baseline']}")
+        )
     last = info["last_run"]
     if last:
-        print(for_terminal(f"last run: {last['id']} {last['command']} by {last['started_by']} "
-                           f"at {last['started_at']}: {last['outcome']}"
-                           + (f" ({last['message']})" if last["message"] else "")))
+        print(
+            for_terminal(
+                f"last run: {last['id']} {last['command']} by {last['started_by']} "
+                f"at {last['started_at']}: {last['outcome']}"
+                + (f" ({last['message']})" if last["message"] else "")
+            )
+        )
     if info["open_intents"]:
-        print(f"{info['open_intents']} write(s) of an interrupted run are unsettled: "
-              f"the next sync settles them")
+        print(
+            f"{info['open_intents']} write(s) of an interrupted run are unsettled: "
+            f"the next sync settles them"
+        )
     return 0
 
 
@@ -309,6 +370,7 @@ def _bad_email_note(a: Any) -> str:
 
 def format_plan(plan: Plan, names: Mapping[tuple[Side, Kind, str], str]) -> str:
     """A plan in plain lines: every link, create, write (before -> after), orphan, ambiguity."""
+
     def who(side: Side, kind: Kind, record_id: str | None) -> str:
         if record_id is None:
             return "(new)"
@@ -324,25 +386,34 @@ def format_plan(plan: Plan, names: Mapping[tuple[Side, Kind, str], str]) -> str:
             lines.append(f"link      {a.kind}: Liscio {lis} <-> IPM {ipm}{why}")
         elif a.op is Op.CREATE_IN_IPM:
             name = quoted(a.record.name) if a.record else lis
-            lines.append(f"create    {a.kind}: in IPM from Liscio {name} [{a.liscio_id}]{why}"
-                         + _bad_email_note(a))
+            lines.append(
+                f"create    {a.kind}: in IPM from Liscio {name} [{a.liscio_id}]{why}"
+                + _bad_email_note(a)
+            )
         elif a.op is Op.CREATE_IN_LISCIO:
             name = quoted(a.record.name) if a.record else ipm
-            lines.append(f"create    {a.kind}: in Liscio from IPM {name} [{a.ipm_key}]{why}"
-                         + _bad_email_note(a))
+            lines.append(
+                f"create    {a.kind}: in Liscio from IPM {name} [{a.ipm_key}]{why}"
+                + _bad_email_note(a)
+            )
         elif a.op is Op.WRITE:
             target = f"IPM {ipm}" if a.side is Side.IPM else f"Liscio {lis}"
-            lines.append(f"write     {a.kind}: {target} {a.field}: {_show(a.before)} -> "
-                         f"{_show(a.after)}{why}" + _bad_email_note(a))
+            lines.append(
+                f"write     {a.kind}: {target} {a.field}: {_show(a.before)} -> "
+                f"{_show(a.after)}{why}" + _bad_email_note(a)
+            )
         elif a.op is Op.ORPHAN:
             lines.append(f"orphan    {a.kind}: Liscio {lis} / IPM {ipm}: {a.reason}")
         elif a.op is Op.AMBIGUOUS:
-            lines.append(f"ambiguous {a.kind}: {lis if a.liscio_id else ipm} shares its name "
-                         f"with {', '.join(a.candidates)}")
+            lines.append(
+                f"ambiguous {a.kind}: {lis if a.liscio_id else ipm} shares its name "
+                f"with {', '.join(a.candidates)}"
+            )
         elif a.op is Op.UNMATCHED:
             rec = lis if a.side is Side.LISCIO else ipm
-            lines.append(f"unmatched {a.kind}: {a.side} {rec}"
-                         + (f": {a.reason}" if a.reason else ""))
+            lines.append(
+                f"unmatched {a.kind}: {a.side} {rec}" + (f": {a.reason}" if a.reason else "")
+            )
         elif a.op is Op.SKIP:
             lines.append(f"skip      {a.kind}: Liscio {lis} / IPM {ipm}: {a.reason}")
     if not lines:

@@ -8,9 +8,12 @@ from typing import Protocol, runtime_checkable
 
 from pmtools.core.records import FieldValue, Identity, Kind, Record, Side
 
-
-_ONE = {(Side.IPM, Kind.ACCOUNTS): "organization", (Side.IPM, Kind.CONTACTS): "person",
-        (Side.LISCIO, Kind.ACCOUNTS): "account", (Side.LISCIO, Kind.CONTACTS): "contact"}
+_ONE = {
+    (Side.IPM, Kind.ACCOUNTS): "organization",
+    (Side.IPM, Kind.CONTACTS): "person",
+    (Side.LISCIO, Kind.ACCOUNTS): "account",
+    (Side.LISCIO, Kind.CONTACTS): "contact",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,8 +32,10 @@ class Unreadable:
         system = "IPM" if self.side is Side.IPM else "Liscio"
         what = _ONE[(self.side, self.kind)]
         who = repr(self.name) if self.name else f"with id {self.id}"
-        return (f"{system} {what} {who} cannot be read ({self.problem}): it is left out of "
-                f"this sync, with its linked record; correct it in {system}")
+        return (
+            f"{system} {what} {who} cannot be read ({self.problem}): it is left out of "
+            f"this sync, with its linked record; correct it in {system}"
+        )
 
 
 @runtime_checkable
@@ -77,8 +82,7 @@ class Connector(Protocol):
         """The record created with ``external_id``, or None."""
         ...
 
-    def update_fields(self, kind: Kind, record_id: str,
-                      values: Mapping[str, FieldValue]) -> Record:
+    def update_fields(self, kind: Kind, record_id: str, values: Mapping[str, FieldValue]) -> Record:
         """Write the given synced fields of one record, leaving everything else as it was.
 
         Returns the record as it is after the write.

@@ -32,8 +32,7 @@ class CardError(ValueError):
     """A value cannot be written to a card as it is (e.g. a phone number too long)."""
 
 
-_ADDRESS_PARTS = ("AddressLines", "City", "StateProvinceCounty", "ZipCode", "CountryCode",
-                  "Label")
+_ADDRESS_PARTS = ("AddressLines", "City", "StateProvinceCounty", "ZipCode", "CountryCode", "Label")
 
 
 def check_cards(cards: Any) -> Any:
@@ -49,9 +48,9 @@ def check_cards(cards: Any) -> Any:
         text_field(card, "RoleOrTitle")
         for key in ("EmailAddresses", "WebSites"):
             values = card.get(key)
-            if values is not None and not (isinstance(values, list)
-                                           and all(v is None or isinstance(v, str)
-                                                   for v in values)):
+            if values is not None and not (
+                isinstance(values, list) and all(v is None or isinstance(v, str) for v in values)
+            ):
                 raise FieldProblem(f"{key} on a business card is not a list of text")
         for key, parts in (("PhoneNumbers", ("Number", "Label")), ("Addresses", _ADDRESS_PARTS)):
             entries = card.get(key)
@@ -113,8 +112,9 @@ def parse_address(entry: Mapping[str, Any]) -> Address | None:
     return None if address.is_empty() else address
 
 
-def apply_fields(card: Mapping[str, Any], kind: Kind,
-                 values: Mapping[str, FieldValue]) -> dict[str, Any]:
+def apply_fields(
+    card: Mapping[str, Any], kind: Kind, values: Mapping[str, FieldValue]
+) -> dict[str, Any]:
     """A copy of ``card`` with the given synced fields written and everything else kept.
 
     Raises KeyError for a field that is not synced for ``kind``, CardError for a value Karbon
@@ -125,8 +125,9 @@ def apply_fields(card: Mapping[str, Any], kind: Kind,
         if name not in kind.fields:
             raise KeyError(f"{name!r} is not a synced field of {kind}")
         if name == "email":
-            new["EmailAddresses"] = _set_first(_strings(new.get("EmailAddresses")), value,
-                                               casefold=True)
+            new["EmailAddresses"] = _set_first(
+                _strings(new.get("EmailAddresses")), value, casefold=True
+            )
         elif name == "website":
             new["WebSites"] = _set_first(_strings(new.get("WebSites")), value)
         elif name == "title":
@@ -142,8 +143,9 @@ def apply_fields(card: Mapping[str, Any], kind: Kind,
     return new
 
 
-def new_card(kind: Kind, values: Mapping[str, FieldValue], *,
-             entity_key: str | None = None) -> dict[str, Any]:
+def new_card(
+    kind: Kind, values: Mapping[str, FieldValue], *, entity_key: str | None = None
+) -> dict[str, Any]:
     """A primary card for a new or card-less entity, holding the given synced fields."""
     card: dict[str, Any] = {"IsPrimaryCard": True, "EntityType": ENTITY_TYPE[kind]}
     if entity_key:
@@ -162,8 +164,11 @@ def clean_card(card: Mapping[str, Any]) -> dict[str, Any]:
         if key.startswith("@odata") or value is None:
             continue
         if isinstance(value, list):
-            value = [{k: v for k, v in item.items() if v is not None}
-                     if isinstance(item, dict) else item for item in value if item is not None]
+            value = [
+                {k: v for k, v in item.items() if v is not None} if isinstance(item, dict) else item
+                for item in value
+                if item is not None
+            ]
         out[key] = copy.deepcopy(value)
     return out
 
@@ -202,14 +207,23 @@ def _set_address(addresses: list[Any], value: FieldValue) -> list[Any]:
     try:
         code = country_code(value.country)
     except UnknownCountry:
-        raise CardError(f"the address's country {str(value.country).strip()!r} is not a country "
-                        "pmtools knows; correct it in Liscio and sync again") from None
-    parts = {"AddressLines": lines or None, "City": _text(value.city),
-             "StateProvinceCounty": _text(value.state), "ZipCode": _text(value.postal_code),
-             "CountryCode": code}
+        raise CardError(
+            f"the address's country {str(value.country).strip()!r} is not a country "
+            "pmtools knows; correct it in Liscio and sync again"
+        ) from None
+    parts = {
+        "AddressLines": lines or None,
+        "City": _text(value.city),
+        "StateProvinceCounty": _text(value.state),
+        "ZipCode": _text(value.postal_code),
+        "CountryCode": code,
+    }
     # keep the entry's key, label and anything else that is not one of the parts written
-    keep = ({k: v for k, v in entries[index].items() if k not in parts}
-            if index is not None else {"Label": "Physical"})
+    keep = (
+        {k: v for k, v in entries[index].items() if k not in parts}
+        if index is not None
+        else {"Label": "Physical"}
+    )
     entry = keep | {k: v for k, v in parts.items() if v is not None}
     if index is None:
         return [entry]

@@ -44,10 +44,16 @@ from urllib.parse import quote
 import httpx
 
 from pmtools.connectors import replies
-from pmtools.connectors.redact import (SENSITIVE, path_of, redact_httpx_logs, redact_text,
-                                       redact_url)
-from pmtools.errors import (AuthError, ConfigError, ConnectorError, MalformedReply, NotFound,
-                            RecordError, ServiceError)
+from pmtools.connectors.redact import SENSITIVE, path_of, redact_httpx_logs, redact_text, redact_url
+from pmtools.errors import (
+    AuthError,
+    ConfigError,
+    ConnectorError,
+    MalformedReply,
+    NotFound,
+    RecordError,
+    ServiceError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +66,17 @@ Clock = Callable[[], float]
 
 def query_string(params: Mapping[str, Any]) -> str:
     """``?name=value&…`` with OData's ``$`` option names kept readable; None values left out."""
-    pairs = [f"{quote(str(k), safe='$')}={quote(str(v), safe=chr(39) + '$(),:')}"
-             for k, v in params.items() if v is not None]
+    pairs = [
+        f"{quote(str(k), safe='$')}={quote(str(v), safe=chr(39) + '$(),:')}"
+        for k, v in params.items()
+        if v is not None
+    ]
     return "?" + "&".join(pairs) if pairs else ""
 
 
-def retry_reason(method: str, *, status: int | None = None,
-                 error: Exception | None = None) -> str | None:
+def retry_reason(
+    method: str, *, status: int | None = None, error: Exception | None = None
+) -> str | None:
     """Why a failed attempt may be retried, or None when it must not be (the predicate)."""
     if status == 429:
         return "rate-limited"
@@ -90,8 +100,14 @@ class RateLimiter:
     off; :meth:`hold` (after a 429) still holds every request back.
     """
 
-    def __init__(self, per_minute: float, *, clock: Clock = time.monotonic,
-                 sleep: Sleep = time.sleep, headroom: float = 0.01) -> None:
+    def __init__(
+        self,
+        per_minute: float,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+        headroom: float = 0.01,
+    ) -> None:
         if per_minute < 0:
             raise ValueError("per_minute must be 0 (off) or positive")
         self.per_minute = per_minute
@@ -206,8 +222,10 @@ def error_details(response: httpx.Response) -> tuple[str | None, str]:
         return None, response.reason_phrase or "no details"
     code = body.get("code", body.get("statusCode"))
     message = body.get("message")
-    return (None if code is None else str(code),
-            str(message) if message else (response.reason_phrase or "no details"))
+    return (
+        None if code is None else str(code),
+        str(message) if message else (response.reason_phrase or "no details"),
+    )
 
 
 class HttpClient:
@@ -218,22 +236,34 @@ class HttpClient:
     ``transport`` is passed to ``httpx.Client`` (an ``httpx.MockTransport`` in tests).
     """
 
-    def __init__(self, base_url: str, *, label: str, side: str,
-                 headers: Mapping[str, str], secrets: tuple[str, ...] = (),
-                 transport: httpx.BaseTransport | None = None,
-                 timeout: float = 30.0, rate_limit: float = 0,
-                 limiter: RateLimiter | None = None, retry: RetryPolicy | None = None,
-                 sleep: Sleep = time.sleep, clock: Clock = time.monotonic,
-                 seed: int | None = None, deadline: float = replies.DEADLINE,
-                 max_bytes: int = replies.MAX_BODY) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        label: str,
+        side: str,
+        headers: Mapping[str, str],
+        secrets: tuple[str, ...] = (),
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        rate_limit: float = 0,
+        limiter: RateLimiter | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Sleep = time.sleep,
+        clock: Clock = time.monotonic,
+        seed: int | None = None,
+        deadline: float = replies.DEADLINE,
+        max_bytes: int = replies.MAX_BODY,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.label = label
         self.side = side
         # credential headers' values, and in "Bearer <token>" the token alone, are secrets
         creds = [v for k, v in headers.items() if SENSITIVE.search(k)]
         values = (*secrets, *creds, *(part for v in creds for part in v.split()[1:]))
-        self._secrets = tuple(sorted({v for v in values if v and len(v) >= 4}, key=len,
-                                     reverse=True))
+        self._secrets = tuple(
+            sorted({v for v in values if v and len(v) >= 4}, key=len, reverse=True)
+        )
         self._sleep = sleep
         self._clock = clock
         self.retry = retry or RetryPolicy()
@@ -245,8 +275,12 @@ class HttpClient:
         # only encodings replies.read_body decodes within its size bound
         sent = {"Accept-Encoding": "gzip, deflate", **dict(headers)}
         # ``timeout`` bounds each read (a silent server); ``deadline`` the whole request
-        self._client = httpx.Client(headers=sent, transport=transport,
-                                    timeout=httpx.Timeout(timeout), follow_redirects=False)
+        self._client = httpx.Client(
+            headers=sent,
+            transport=transport,
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=False,
+        )
         redact_httpx_logs()
 
     def __repr__(self) -> str:
@@ -264,8 +298,15 @@ class HttpClient:
             return path
         return self.base_url + "/" + path.lstrip("/")
 
-    def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
-                json: Any = None, kind: str = "other") -> httpx.Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        kind: str = "other",
+    ) -> httpx.Response:
         """Send one request with pacing and retries; return a 2xx response or raise.
 
         ``kind`` labels the request in :meth:`stats` (e.g. ``list``, ``read``, ``write``).
@@ -288,8 +329,9 @@ class HttpClient:
             except httpx.InvalidURL:
                 raise ConfigError(f"{self.label} URL is not valid: {redact_url(url)!r}") from None
             except httpx.UnsupportedProtocol:
-                raise ConfigError(f"{self.label} URL must start with http:// or https://: "
-                                  f"{redact_url(url)!r}") from None
+                raise ConfigError(
+                    f"{self.label} URL must start with http:// or https://: {redact_url(url)!r}"
+                ) from None
             except httpx.RequestError as exc:
                 attempt += 1
                 reason = retry_reason(method, error=exc)
@@ -298,13 +340,21 @@ class HttpClient:
                 if reason and attempt < self.retry.attempts:
                     budget_left -= self.backoff(attempt, budget_left=budget_left, url=url)
                     continue
-                raise ServiceError(self.scrub(
-                    f"{self.label} {method} {shown} failed ({type(exc).__name__}: "
-                    f"{redact_text(str(exc))})"
-                    + (f" after {attempt} tries" if attempt > 1 else "")),
-                    side=self.side) from None
-            log.debug("%s %s %s -> %d", self.label, method, redact_url(response.request.url),
-                      response.status_code)
+                raise ServiceError(
+                    self.scrub(
+                        f"{self.label} {method} {shown} failed ({type(exc).__name__}: "
+                        f"{redact_text(str(exc))})"
+                        + (f" after {attempt} tries" if attempt > 1 else "")
+                    ),
+                    side=self.side,
+                ) from None
+            log.debug(
+                "%s %s %s -> %d",
+                self.label,
+                method,
+                redact_url(response.request.url),
+                response.status_code,
+            )
             status = response.status_code
             if 200 <= status < 300:
                 return response
@@ -317,8 +367,12 @@ class HttpClient:
                     self._check_budget(asked, budget_left, url, "is rate-limited")
                     wait = min(asked, self.retry.retry_after_max)
                     if wait >= LONG_WAIT:  # a person should know why nothing moves
-                        log.warning("%s is rate-limiting pmtools and asks it to wait %.0f s "
-                                    "before the next request; waiting", self.label, wait)
+                        log.warning(
+                            "%s is rate-limiting pmtools and asks it to wait %.0f s "
+                            "before the next request; waiting",
+                            self.label,
+                            wait,
+                        )
                     else:
                         log.info("%s rate-limited; waiting %.1f s", self.label, wait)
                     self.limiter.hold(wait)
@@ -331,15 +385,17 @@ class HttpClient:
                     continue
             raise self.error_for(response, tries=attempt + rate_limited)
 
-    def _send(self, method: str, url: str, *, params: Mapping[str, Any] | None,
-              json: Any) -> httpx.Response:
+    def _send(
+        self, method: str, url: str, *, params: Mapping[str, Any] | None, json: Any
+    ) -> httpx.Response:
         """One attempt: the reply read whole, within the deadline and the size bound."""
         deadline = self._clock() + self.deadline
         request = self._client.build_request(method, url, params=params, json=json)
         response = self._client.send(request, stream=True)
         try:
-            body = replies.read_body(response, max_bytes=self.max_bytes, deadline=deadline,
-                                     clock=self._clock)
+            body = replies.read_body(
+                response, max_bytes=self.max_bytes, deadline=deadline, clock=self._clock
+            )
         finally:
             response.close()
         return replies.with_body(response, body)
@@ -349,15 +405,22 @@ class HttpClient:
             raise ServiceError(
                 f"{self.label} {why} and asks pmtools to wait {_duration(wait)} more at "
                 f"{path_of(url)}, beyond the retry budget of {_duration(self.retry.budget)}: "
-                "run the same command again later", side=self.side)
+                "run the same command again later",
+                side=self.side,
+            )
 
-    def malformed(self, url: str | httpx.URL, problem: str, *,
-                  method: str = "GET") -> MalformedReply:
+    def malformed(
+        self, url: str | httpx.URL, problem: str, *, method: str = "GET"
+    ) -> MalformedReply:
         """A MalformedReply naming the endpoint by its path (not raised here)."""
-        return MalformedReply(self.scrub(
-            f"{self.label} sent a reply pmtools cannot use at {method} {path_of(url)} "
-            f"({problem}); nothing was written from it: run the same command again later, "
-            f"and tell {self.label}'s support if it keeps happening"), side=self.side)
+        return MalformedReply(
+            self.scrub(
+                f"{self.label} sent a reply pmtools cannot use at {method} {path_of(url)} "
+                f"({problem}); nothing was written from it: run the same command again later, "
+                f"and tell {self.label}'s support if it keeps happening"
+            ),
+            side=self.side,
+        )
 
     def _retry_after(self, response: httpx.Response) -> float:
         raw = response.headers.get("Retry-After", "").strip()
@@ -376,8 +439,7 @@ class HttpClient:
         # (retry_after_max) is applied by the caller, after the budget saw what was asked
         return max(wait, 0.5)
 
-    def backoff(self, attempt: int, *, budget_left: float | None = None,
-                url: str = "") -> float:
+    def backoff(self, attempt: int, *, budget_left: float | None = None, url: str = "") -> float:
         """Sleep the backoff before retry number ``attempt`` (counted in :meth:`stats`).
 
         Returns the seconds slept; raises ServiceError when that would pass ``budget_left``.
@@ -404,8 +466,9 @@ class HttpClient:
         text += f": {api_message}" + (f" (after {tries} tries)" if tries > 1 else "")
         text = self.scrub(text)
         kwargs = {"side": self.side, "status": status, "code": code}
-        if status == 401 or (status == 403 and (code is None or not code.isdigit()
-                                                 or code in ("401", "403"))):
+        if status == 401 or (
+            status == 403 and (code is None or not code.isdigit() or code in ("401", "403"))
+        ):
             return AuthError(text + " — check the credentials", **kwargs)
         if status == 404:
             return NotFound(text, **kwargs)
@@ -421,10 +484,14 @@ class HttpClient:
             return replies.load_json(response.content)
         except replies.BadReply as exc:
             kind = response.headers.get("Content-Type", "no content type")
-            problem = str(exc) + (f" ({kind[:40]}, {len(response.content)} bytes)"
-                                  if str(exc) == "the reply is not JSON" else "")
-            raise self.malformed(response.request.url, problem,
-                                 method=response.request.method) from None
+            problem = str(exc) + (
+                f" ({kind[:40]}, {len(response.content)} bytes)"
+                if str(exc) == "the reply is not JSON"
+                else ""
+            )
+            raise self.malformed(
+                response.request.url, problem, method=response.request.method
+            ) from None
 
     def scrub(self, text: str) -> str:
         """``text`` with every secret value of this client replaced by ***."""
@@ -439,10 +506,15 @@ class HttpClient:
         c = self._counters
         with c.lock:
             return RequestStats(
-                requests=c.requests, by_method=tuple(sorted(c.by_method.items())),
-                by_kind=tuple(sorted(c.by_kind.items())), rate_limited=c.rate_limited,
-                retries=c.retries, waited_seconds=c.waited, first_at=c.first_at,
-                last_at=c.last_at)
+                requests=c.requests,
+                by_method=tuple(sorted(c.by_method.items())),
+                by_kind=tuple(sorted(c.by_kind.items())),
+                rate_limited=c.rate_limited,
+                retries=c.retries,
+                waited_seconds=c.waited,
+                first_at=c.first_at,
+                last_at=c.last_at,
+            )
 
     def _count_sent(self, method: str, kind: str) -> None:
         now = self._clock()

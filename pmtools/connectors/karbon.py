@@ -28,11 +28,24 @@ import httpx
 
 from pmtools.connectors import cards, replies
 from pmtools.connectors.base import Unreadable
-from pmtools.connectors.http import (Clock, HttpClient, RequestStats, RetryPolicy, Sleep,
-                                     query_string, redact_url)
+from pmtools.connectors.http import (
+    Clock,
+    HttpClient,
+    RequestStats,
+    RetryPolicy,
+    Sleep,
+    query_string,
+    redact_url,
+)
 from pmtools.connectors.paging import MAX_PAGES, PageGuard, resolve_link, skip_of
-from pmtools.connectors.wire import (FieldProblem, is_older, parse_time, person_parts,
-                                     text_field, time_field)
+from pmtools.connectors.wire import (
+    FieldProblem,
+    is_older,
+    parse_time,
+    person_parts,
+    text_field,
+    time_field,
+)
 from pmtools.core.records import FieldValue, Identity, Kind, Record, Side, has_value
 from pmtools.errors import DuplicateCreate, MalformedReply, NotFound, RecordError, ServiceError
 
@@ -51,15 +64,38 @@ class _Api:
 
 # The properties of UpdateOrganization / CreateContact that a whole-entity PUT sends back.
 _WRITABLE = {
-    Kind.ACCOUNTS: frozenset({"FullName", "ClientOwner", "ClientManager", "ContactType",
-                              "UserDefinedIdentifier", "AccountingDetail", "EntityDescription"}),
-    Kind.CONTACTS: frozenset({"FirstName", "MiddleName", "LastName", "PreferredName",
-                              "Salutation", "Suffix", "ClientOwner", "ClientManager",
-                              "ContactType", "UserDefinedIdentifier", "AccountingDetail",
-                              "EntityDescription"}),
+    Kind.ACCOUNTS: frozenset(
+        {
+            "FullName",
+            "ClientOwner",
+            "ClientManager",
+            "ContactType",
+            "UserDefinedIdentifier",
+            "AccountingDetail",
+            "EntityDescription",
+        }
+    ),
+    Kind.CONTACTS: frozenset(
+        {
+            "FirstName",
+            "MiddleName",
+            "LastName",
+            "PreferredName",
+            "Salutation",
+            "Suffix",
+            "ClientOwner",
+            "ClientManager",
+            "ContactType",
+            "UserDefinedIdentifier",
+            "AccountingDetail",
+            "EntityDescription",
+        }
+    ),
 }
 _API = {
-    Kind.ACCOUNTS: _Api("Organizations", "OrganizationKey", "GetOrganizationByUserDefinedIdentifier"),
+    Kind.ACCOUNTS: _Api(
+        "Organizations", "OrganizationKey", "GetOrganizationByUserDefinedIdentifier"
+    ),
     Kind.CONTACTS: _Api("Contacts", "ContactKey", "GetContactByUserDefinedIdentifier"),
 }
 
@@ -90,21 +126,44 @@ class IpmConnector:
 
     side = Side.IPM
 
-    def __init__(self, base_url: str, token: str, access_key: str, *,
-                 transport: httpx.BaseTransport | None = None, rate_limit: float = 120,
-                 timeout: float = 30.0, sleep: Sleep = time.sleep,
-                 clock: Clock = time.monotonic, retry: RetryPolicy | None = None,
-                 workers: int = 4, card_ttl: float = 120.0, deadline: float = replies.DEADLINE,
-                 max_pages: int = MAX_PAGES) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        access_key: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        rate_limit: float = 120,
+        timeout: float = 30.0,
+        sleep: Sleep = time.sleep,
+        clock: Clock = time.monotonic,
+        retry: RetryPolicy | None = None,
+        workers: int = 4,
+        card_ttl: float = 120.0,
+        deadline: float = replies.DEADLINE,
+        max_pages: int = MAX_PAGES,
+    ) -> None:
         self.rate_limit = rate_limit
         self._max_pages = max_pages
         self._http = HttpClient(
-            base_url, label="IPM", side=Side.IPM.value, transport=transport, timeout=timeout,
-            rate_limit=rate_limit, retry=retry, sleep=sleep, clock=clock,
+            base_url,
+            label="IPM",
+            side=Side.IPM.value,
+            transport=transport,
+            timeout=timeout,
+            rate_limit=rate_limit,
+            retry=retry,
+            sleep=sleep,
+            clock=clock,
             deadline=deadline,
             secrets=(token, access_key),
-            headers={"Authorization": f"Bearer {token}", "AccessKey": access_key,
-                     "Accept": "application/json", "Accept-Encoding": "gzip"})
+            headers={
+                "Authorization": f"Bearer {token}",
+                "AccessKey": access_key,
+                "Accept": "application/json",
+                "Accept-Encoding": "gzip",
+            },
+        )
         self._clock = clock
         self._workers = max(1, workers)
         self._card_ttl = card_ttl
@@ -128,8 +187,9 @@ class IpmConnector:
 
     def check(self) -> str:
         """``GET /v3/TenantSettings``: proves the URL and both keys work."""
-        body = self._json_object(self._http.request("GET", "/v3/TenantSettings", kind="check"),
-                                 "tenant settings")
+        body = self._json_object(
+            self._http.request("GET", "/v3/TenantSettings", kind="check"), "tenant settings"
+        )
         tenant = body.get("TenantKey")
         return f"IPM tenant {tenant}" if tenant else "IPM connected"
 
@@ -153,8 +213,13 @@ class IpmConnector:
         params: dict[str, Any] = {"$top": PAGE_SIZE, "$orderby": order}
         first = f"/v3/{api.collection}"
         url = self._http.url(first) + query_string(params)
-        guard = PageGuard(self._http, kind.ipm_name, endpoint=self._http.url(first),
-                          page_size=PAGE_SIZE, max_pages=self._max_pages)
+        guard = PageGuard(
+            self._http,
+            kind.ipm_name,
+            endpoint=self._http.url(first),
+            page_size=PAGE_SIZE,
+            max_pages=self._max_pages,
+        )
         guard.check(url)
         seen: set[str] = set()
         while True:
@@ -237,8 +302,7 @@ class IpmConnector:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def update_fields(self, kind: Kind, record_id: str,
-                      values: Mapping[str, FieldValue]) -> Record:
+    def update_fields(self, kind: Kind, record_id: str, values: Mapping[str, FieldValue]) -> Record:
         """Write synced fields to the primary card with a whole-card PUT; others are kept.
 
         409/4020 (changed meanwhile) → read the card again, re-apply, re-send (bounded).
@@ -254,8 +318,7 @@ class IpmConnector:
             except RecordError as exc:
                 if exc.status != 409 or attempt == CONFLICT_TRIES:
                     raise
-                log.info("IPM %s %s changed meanwhile; reading it again", kind.ipm_name,
-                         record_id)
+                log.info("IPM %s %s changed meanwhile; reading it again", kind.ipm_name, record_id)
         raise AssertionError("unreachable")
 
     def create_record(self, kind: Kind, draft: Record, *, external_id: str) -> Record:
@@ -269,8 +332,9 @@ class IpmConnector:
         tries = self._http.retry.attempts
         for attempt in range(1, tries + 1):
             try:
-                response = self._http.request("POST", f"/v3/{api.collection}", json=body,
-                                              kind="create")
+                response = self._http.request(
+                    "POST", f"/v3/{api.collection}", json=body, kind="create"
+                )
             except ServiceError as exc:
                 # 500/5001 is both "duplicate identifier" and Karbon's generic error; any other
                 # 5xx, timeout or drop may have created the record: look before sending again
@@ -279,8 +343,12 @@ class IpmConnector:
                     raise self._duplicate(kind, external_id, existing) from None
                 if attempt == tries:
                     raise
-                log.info("IPM create of %s %r failed (%s); nothing was created, sending again",
-                         kind.ipm_name, external_id, exc.status or "no reply")
+                log.info(
+                    "IPM create of %s %r failed (%s); nothing was created, sending again",
+                    kind.ipm_name,
+                    external_id,
+                    exc.status or "no reply",
+                )
                 self._http.backoff(attempt)
                 continue
             return self._created(kind, draft, external_id, response)
@@ -288,19 +356,21 @@ class IpmConnector:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _fetch(self, kind: Kind, key: str, *, remember: bool = True,
-               label: str = "read") -> _Cached:
+    def _fetch(
+        self, kind: Kind, key: str, *, remember: bool = True, label: str = "read"
+    ) -> _Cached:
         api = _API[kind]
-        path = f"/v3/{api.collection}/{_path_key(key)}" + query_string(
-            {"$expand": "BusinessCards"})
+        path = f"/v3/{api.collection}/{_path_key(key)}" + query_string({"$expand": "BusinessCards"})
         response = self._http.request("GET", path, kind=label)
         return self._entity(kind, response, remember=remember)
 
     def _lookup(self, kind: Kind, external_id: str) -> Record:
         api = _API[kind]
         literal = quote(external_id.replace("'", "''"), safe="-._~!$&*+,;:@'")
-        path = (f"/v3/{api.collection}/{api.lookup}(UserDefinedIdentifier='{literal}')"
-                + query_string({"$expand": "BusinessCards"}))
+        path = (
+            f"/v3/{api.collection}/{api.lookup}(UserDefinedIdentifier='{literal}')"
+            + query_string({"$expand": "BusinessCards"})
+        )
         response = self._http.request("GET", path, kind="lookup")
         return self._entity(kind, response, remember=True).record
 
@@ -315,26 +385,47 @@ class IpmConnector:
         entity = self._json_object(response, f"{kind.ipm_name} record")
         key = entity.get(api.key)
         if not isinstance(key, str) or not key:
-            raise RecordError(self._http.scrub(
-                f"IPM {response.request.method} {redact_url(response.request.url)}: the reply "
-                f"has no {api.key}"), side=self.side.value, status=response.status_code)
+            raise RecordError(
+                self._http.scrub(
+                    f"IPM {response.request.method} {redact_url(response.request.url)}: the reply "
+                    f"has no {api.key}"
+                ),
+                side=self.side.value,
+                status=response.status_code,
+            )
         try:
             card = cards.primary_card(cards.check_cards(entity.get("BusinessCards")))
             card_values = cards.card_fields(card, kind)
             if kind is Kind.ACCOUNTS:
-                record = Record(side=self.side, kind=kind, id=key,
-                                name=text_field(entity, "FullName") or "", **card_values,
-                                **_common(entity), extra=_extra(entity))
+                record = Record(
+                    side=self.side,
+                    kind=kind,
+                    id=key,
+                    name=text_field(entity, "FullName") or "",
+                    **card_values,
+                    **_common(entity),
+                    extra=_extra(entity),
+                )
             else:
                 parts = [text_field(entity, n) for n in ("FirstName", "MiddleName", "LastName")]
                 name = text_field(entity, "FullName") or " ".join(p for p in parts if p)
-                record = Record(side=self.side, kind=kind, id=key, name=name,
-                                first_name=parts[0], middle_name=parts[1], last_name=parts[2],
-                                **card_values, **_common(entity), extra=_extra(entity))
+                record = Record(
+                    side=self.side,
+                    kind=kind,
+                    id=key,
+                    name=name,
+                    first_name=parts[0],
+                    middle_name=parts[1],
+                    last_name=parts[2],
+                    **card_values,
+                    **_common(entity),
+                    extra=_extra(entity),
+                )
         except FieldProblem as exc:
             bad = _unreadable(kind, key, entity, str(exc))
-            raise RecordError(self._http.scrub(bad.message()), side=self.side.value,
-                              status=response.status_code) from None
+            raise RecordError(
+                self._http.scrub(bad.message()), side=self.side.value, status=response.status_code
+            ) from None
         plain = {k: v for k, v in entity.items() if k != "BusinessCards"}
         cached = _Cached(record=record, entity=plain, card=card, at=self._clock())
         if remember:
@@ -361,15 +452,19 @@ class IpmConnector:
                     return record.with_fields(cards.card_fields(card, kind))
                 key = card.get("BusinessCardKey")
                 if not isinstance(key, str) or not key:
-                    raise RecordError(f"IPM {kind.ipm_name} {record.id}: its card has no "
-                                      "BusinessCardKey", side=self.side.value)
+                    raise RecordError(
+                        f"IPM {kind.ipm_name} {record.id}: its card has no BusinessCardKey",
+                        side=self.side.value,
+                    )
                 card.setdefault("EntityType", cards.ENTITY_TYPE[kind])
                 card.setdefault("EntityKey", record.id)
-                self._http.request("PUT", f"/v3/BusinessCards/{_path_key(key)}", json=card,
-                                   kind="write")
+                self._http.request(
+                    "PUT", f"/v3/BusinessCards/{_path_key(key)}", json=card, kind="write"
+                )
         except cards.CardError as exc:  # the record by name: the message is for people
-            raise RecordError(f"IPM {kind.ipm_name} {record.name or record.id!r}: {exc}",
-                              side=self.side.value) from None
+            raise RecordError(
+                f"IPM {kind.ipm_name} {record.name or record.id!r}: {exc}", side=self.side.value
+            ) from None
         return record.with_fields(cards.card_fields(card, kind))
 
     def _put_entity_with_card(self, kind: Kind, current: _Cached, card: dict[str, Any]) -> None:
@@ -377,13 +472,13 @@ class IpmConnector:
         api = _API[kind]
         # PUT replaces the entity: send back what was read of the writable properties.
         # RestrictionLevel is left out (omitted = unchanged; sending it needs permissions).
-        body = {k: v for k, v in cards.clean_card(current.entity).items()
-                if k in _WRITABLE[kind]}
+        body = {k: v for k, v in cards.clean_card(current.entity).items() if k in _WRITABLE[kind]}
         if kind is Kind.ACCOUNTS:
             body["FullName"] = current.record.name
         body["BusinessCards"] = [card]
-        self._http.request("PUT", f"/v3/{api.collection}/{_path_key(current.record.id)}",
-                           json=body, kind="write")
+        self._http.request(
+            "PUT", f"/v3/{api.collection}/{_path_key(current.record.id)}", json=body, kind="write"
+        )
 
     def _create_body(self, kind: Kind, draft: Record, external_id: str) -> dict[str, Any]:
         values = {k: v for k, v in draft.field_values().items() if has_value(v)}
@@ -399,16 +494,19 @@ class IpmConnector:
         else:
             first, middle, last = person_parts(draft)
             if not first or not last:
-                raise RecordError(f"IPM create {draft.name!r}: a person needs a first and a "
-                                  "last name", side=self.side.value)
+                raise RecordError(
+                    f"IPM create {draft.name!r}: a person needs a first and a last name",
+                    side=self.side.value,
+                )
             body |= {"FirstName": first, "LastName": last}
             if middle:
                 body["MiddleName"] = middle
         body["BusinessCards"] = [card]
         return body
 
-    def _created(self, kind: Kind, draft: Record, external_id: str,
-                 response: httpx.Response) -> Record:
+    def _created(
+        self, kind: Kind, draft: Record, external_id: str, response: httpx.Response
+    ) -> Record:
         api = _API[kind]
         try:  # the create happened: an unusable reply only costs the lookup below
             reply = replies.load_json(response.content)
@@ -423,8 +521,11 @@ class IpmConnector:
             # created, but we cannot tell its key: find it by its identifier
             found = self._lookup_quietly(kind, external_id)
             if found is None:
-                raise ServiceError(f"IPM created {kind.ipm_name} {external_id!r} but gave no key",
-                                   side=self.side.value, status=response.status_code)
+                raise ServiceError(
+                    f"IPM created {kind.ipm_name} {external_id!r} but gave no key",
+                    side=self.side.value,
+                    status=response.status_code,
+                )
             return found
         values = {k: v for k, v in draft.field_values().items() if has_value(v)}
         if kind is Kind.CONTACTS:
@@ -433,16 +534,27 @@ class IpmConnector:
             parts = {"first_name": first, "middle_name": middle, "last_name": last}
         else:
             name, parts = _quietly(text_field, reply, "FullName") or draft.name.strip(), {}
-        return Record(side=self.side, kind=kind, id=key, name=name, **parts, **values,
-                      external_id=external_id,
-                      modified_at=_quietly(time_field, reply, "LastModifiedDateTime"))
+        return Record(
+            side=self.side,
+            kind=kind,
+            id=key,
+            name=name,
+            **parts,
+            **values,
+            external_id=external_id,
+            modified_at=_quietly(time_field, reply, "LastModifiedDateTime"),
+        )
 
     def _duplicate(self, kind: Kind, external_id: str, existing: Record) -> DuplicateCreate:
         with self._lock:
             self._found[(kind, external_id)] = existing
         return DuplicateCreate(
             f"IPM {kind.ipm_name} with UserDefinedIdentifier {external_id!r} already exists "
-            f"({existing.id})", side=self.side.value, status=500, code="5001")
+            f"({existing.id})",
+            side=self.side.value,
+            status=500,
+            code="5001",
+        )
 
     def _from_row(self, kind: Kind, row: Any, response: httpx.Response) -> Record | Unreadable:
         """A list row as a Record, or as Unreadable when a field has the wrong type."""
@@ -453,14 +565,27 @@ class IpmConnector:
         try:
             name = text_field(row, "FullName") or ""
             if kind is Kind.ACCOUNTS:
-                return Record(side=self.side, kind=kind, id=key, name=name,
-                              phone=text_field(row, "PhoneNumber"),
-                              website=text_field(row, "Website"), details_complete=False,
-                              **_common(row), extra=_extra(row))
-            return Record(side=self.side, kind=kind, id=key, name=name,
-                          email=text_field(row, "EmailAddress"),
-                          title=text_field(row, "RoleOrTitle"), **_common(row),
-                          extra=_extra(row))
+                return Record(
+                    side=self.side,
+                    kind=kind,
+                    id=key,
+                    name=name,
+                    phone=text_field(row, "PhoneNumber"),
+                    website=text_field(row, "Website"),
+                    details_complete=False,
+                    **_common(row),
+                    extra=_extra(row),
+                )
+            return Record(
+                side=self.side,
+                kind=kind,
+                id=key,
+                name=name,
+                email=text_field(row, "EmailAddress"),
+                title=text_field(row, "RoleOrTitle"),
+                **_common(row),
+                extra=_extra(row),
+            )
         except FieldProblem as exc:
             return _unreadable(kind, key, row, str(exc))
 
@@ -476,29 +601,42 @@ class IpmConnector:
         return body
 
     def _service(self, response: httpx.Response, problem: str) -> MalformedReply:
-        error = self._http.malformed(response.request.url, problem,
-                                     method=response.request.method)
+        error = self._http.malformed(response.request.url, problem, method=response.request.method)
         error.status = response.status_code
         return error
 
 
 def _common(row: Mapping[str, Any]) -> dict[str, Any]:
     """Fields every row and entity has; FieldProblem when one has the wrong type."""
-    return {"modified_at": time_field(row, "LastModifiedDateTime"),
-            "external_id": text_field(row, "UserDefinedIdentifier")}
+    return {
+        "modified_at": time_field(row, "LastModifiedDateTime"),
+        "external_id": text_field(row, "UserDefinedIdentifier"),
+    }
 
 
 def _unreadable(kind: Kind, key: str, row: Mapping[str, Any], problem: str) -> Unreadable:
     name = row.get("FullName")
-    return Unreadable(side=Side.IPM, kind=kind, id=key, problem=problem,
-                      name=name.strip() if isinstance(name, str) else "")
+    return Unreadable(
+        side=Side.IPM,
+        kind=kind,
+        id=key,
+        problem=problem,
+        name=name.strip() if isinstance(name, str) else "",
+    )
 
 
 def _extra(row: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    names = {"EmailAddress": "email", "PhoneNumber": "phone", "Address": "address",
-             "ContactType": "contact_type"}
-    return tuple((label, str(row[k])) for k, label in names.items()
-                 if isinstance(row.get(k), str) and row[k].strip())
+    names = {
+        "EmailAddress": "email",
+        "PhoneNumber": "phone",
+        "Address": "address",
+        "ContactType": "contact_type",
+    }
+    return tuple(
+        (label, str(row[k]))
+        for k, label in names.items()
+        if isinstance(row.get(k), str) and row[k].strip()
+    )
 
 
 def _quietly(read: Any, row: Mapping[str, Any], key: str) -> str | None:

@@ -20,12 +20,27 @@ from urllib.parse import quote
 import httpx
 
 from pmtools.connectors.base import Unreadable
-from pmtools.connectors.http import (Clock, HttpClient, RequestStats, RetryPolicy, Sleep,
-                                     query_string, redact_url)
+from pmtools.connectors.http import (
+    Clock,
+    HttpClient,
+    RequestStats,
+    RetryPolicy,
+    Sleep,
+    query_string,
+    redact_url,
+)
 from pmtools.connectors.paging import MAX_PAGES, PageGuard
 from pmtools.connectors.replies import DEADLINE
-from pmtools.connectors.wire import (FieldProblem, flag_field, object_field, person_parts, text,
-                                     text_field, texts_field, time_field)
+from pmtools.connectors.wire import (
+    FieldProblem,
+    flag_field,
+    object_field,
+    person_parts,
+    text,
+    text_field,
+    texts_field,
+    time_field,
+)
 from pmtools.core.countries import UnknownCountry, country_code, country_name
 from pmtools.core.records import Address, FieldValue, Identity, Kind, Record, Side, has_value
 from pmtools.errors import DuplicateCreate, MalformedReply, RecordError, ServiceError
@@ -47,18 +62,35 @@ class LiscioConnector:
 
     side = Side.LISCIO
 
-    def __init__(self, base_url: str, token: str, *,
-                 transport: httpx.BaseTransport | None = None, timeout: float = 30.0,
-                 rate_limit: float = 0, sleep: Sleep = time.sleep,
-                 clock: Clock = time.monotonic, retry: RetryPolicy | None = None,
-                 deadline: float = DEADLINE, max_pages: int = MAX_PAGES) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        rate_limit: float = 0,
+        sleep: Sleep = time.sleep,
+        clock: Clock = time.monotonic,
+        retry: RetryPolicy | None = None,
+        deadline: float = DEADLINE,
+        max_pages: int = MAX_PAGES,
+    ) -> None:
         self._max_pages = max_pages
         self._http = HttpClient(
-            base_url, label="Liscio", side=Side.LISCIO.value, transport=transport,
-            timeout=timeout, rate_limit=rate_limit, retry=retry, sleep=sleep, clock=clock,
+            base_url,
+            label="Liscio",
+            side=Side.LISCIO.value,
+            transport=transport,
+            timeout=timeout,
+            rate_limit=rate_limit,
+            retry=retry,
+            sleep=sleep,
+            clock=clock,
             deadline=deadline,
-            secrets=(token,), headers={"Authorization": f"Bearer {token}",
-                                       "Accept": "application/json"})
+            secrets=(token,),
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        )
         self._found: dict[tuple[Kind, str], Record] = {}
         self._unreadable: list[Unreadable] = []
 
@@ -77,8 +109,9 @@ class LiscioConnector:
 
     def check(self) -> str:
         """One account list call of one item: proves the URL and the token work."""
-        response = self._http.request("GET", _PATH[Kind.ACCOUNTS] + query_string({"limit": 1}),
-                                      kind="check")
+        response = self._http.request(
+            "GET", _PATH[Kind.ACCOUNTS] + query_string({"limit": 1}), kind="check"
+        )
         self._page(response, "accounts")
         return "Liscio connected"
 
@@ -89,8 +122,9 @@ class LiscioConnector:
         firm_id, name = body.get("id"), body.get("name")
         if not isinstance(firm_id, str) or not firm_id.strip():
             raise self._service(response, "the firm reply has no id")
-        return Identity(side=self.side, id=firm_id.strip(),
-                        name=name.strip() if isinstance(name, str) else "")
+        return Identity(
+            side=self.side, id=firm_id.strip(), name=name.strip() if isinstance(name, str) else ""
+        )
 
     def iter_records(self, kind: Kind, *, modified_since: str | None = None) -> Iterator[Record]:
         """Yield every account or contact (archived ones included), following the cursor.
@@ -98,9 +132,13 @@ class LiscioConnector:
         With ``modified_since``, only records updated at or after it (``updated_since``).
         """
         params: dict[str, Any] = {"limit": PAGE_SIZE, "updated_since": modified_since}
-        guard = PageGuard(self._http, str(kind), endpoint=self._http.url(_PATH[kind]),
-                          page_size=PAGE_SIZE,
-                          max_pages=self._max_pages)
+        guard = PageGuard(
+            self._http,
+            str(kind),
+            endpoint=self._http.url(_PATH[kind]),
+            page_size=PAGE_SIZE,
+            max_pages=self._max_pages,
+        )
         seen: set[str] = set()
         while True:
             response = self._http.request("GET", _PATH[kind] + query_string(params), kind="list")
@@ -133,8 +171,9 @@ class LiscioConnector:
 
     def get_record(self, kind: Kind, record_id: str) -> Record:
         """Read one account or contact; NotFound when it does not exist."""
-        response = self._http.request("GET", f"{_PATH[kind]}/{quote(record_id, safe='')}",
-                                      kind="read")
+        response = self._http.request(
+            "GET", f"{_PATH[kind]}/{quote(record_id, safe='')}", kind="read"
+        )
         return self._record(kind, self._object(response, str(kind)), response)
 
     def load_details(self, kind: Kind, records: Sequence[Record]) -> list[Record]:
@@ -147,16 +186,17 @@ class LiscioConnector:
         if found is not None:
             return found
         response = self._http.request(
-            "GET", _PATH[kind] + query_string({"limit": 1, "external_id": external_id}),
-            kind="lookup")
+            "GET",
+            _PATH[kind] + query_string({"limit": 1, "external_id": external_id}),
+            kind="lookup",
+        )
         items, _ = self._page(response, str(kind))
         records = [self._record(kind, item, response) for item in items]
         return next((r for r in records if r.external_id == external_id), None)
 
     # -- writing ----------------------------------------------------------------------------
 
-    def update_fields(self, kind: Kind, record_id: str,
-                      values: Mapping[str, FieldValue]) -> Record:
+    def update_fields(self, kind: Kind, record_id: str, values: Mapping[str, FieldValue]) -> Record:
         """``PATCH`` only the given synced fields; returns the record after the change."""
         body: dict[str, Any] = {}
         for name, value in values.items():
@@ -165,8 +205,9 @@ class LiscioConnector:
             body[_WIRE.get(name, name)] = _to_wire(value)
         if not body:
             return self.get_record(kind, record_id)
-        response = self._http.request("PATCH", f"{_PATH[kind]}/{quote(record_id, safe='')}",
-                                      json=body, kind="write")
+        response = self._http.request(
+            "PATCH", f"{_PATH[kind]}/{quote(record_id, safe='')}", json=body, kind="write"
+        )
         return self._record(kind, self._object(response, str(kind)), response)
 
     def create_record(self, kind: Kind, draft: Record, *, external_id: str) -> Record:
@@ -192,8 +233,11 @@ class LiscioConnector:
                     raise self._duplicate(kind, external_id, existing) from None
                 if attempt == tries:
                     raise
-                log.info("Liscio create %r failed (%s); nothing was created, sending again",
-                         external_id, exc.status or "no reply")
+                log.info(
+                    "Liscio create %r failed (%s); nothing was created, sending again",
+                    external_id,
+                    exc.status or "no reply",
+                )
                 self._http.backoff(attempt)
                 continue
             return self._record(kind, self._object(response, str(kind)), response)
@@ -203,9 +247,12 @@ class LiscioConnector:
 
     def _duplicate(self, kind: Kind, external_id: str, existing: Record) -> DuplicateCreate:
         self._found[(kind, external_id)] = existing
-        return DuplicateCreate(f"Liscio {kind} with external_id {external_id!r} already exists "
-                               f"({existing.id})", side=self.side.value, status=409,
-                               code="duplicate_external_id")
+        return DuplicateCreate(
+            f"Liscio {kind} with external_id {external_id!r} already exists ({existing.id})",
+            side=self.side.value,
+            status=409,
+            code="duplicate_external_id",
+        )
 
     def _page(self, response: httpx.Response, what: str) -> tuple[list[Any], str | None]:
         body = self._object(response, f"{what} page")
@@ -224,22 +271,35 @@ class LiscioConnector:
     def _record(self, kind: Kind, item: Any, response: httpx.Response) -> Record:
         """An item as a Record: MalformedReply without an id; for a field of the wrong type,
         _Unusable (a RecordError naming the record, kept by a listing as Unreadable)."""
-        if not isinstance(item, dict) or not isinstance(item.get("id"), str) \
-                or not item["id"].strip():
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("id"), str)
+            or not item["id"].strip()
+        ):
             raise self._service(response, f"a {kind} item has no id")
         try:
             return _parse(kind, item)
         except FieldProblem as exc:
-            name = item.get("name") if kind is Kind.ACCOUNTS else " ".join(
-                item[n] for n in ("first_name", "last_name") if isinstance(item.get(n), str))
-            bad = Unreadable(side=self.side, kind=kind, id=item["id"], problem=str(exc),
-                             name=name.strip() if isinstance(name, str) else "")
-            raise _Unusable(self._http.scrub(bad.message()), bad=bad,
-                            status=response.status_code) from None
+            name = (
+                item.get("name")
+                if kind is Kind.ACCOUNTS
+                else " ".join(
+                    item[n] for n in ("first_name", "last_name") if isinstance(item.get(n), str)
+                )
+            )
+            bad = Unreadable(
+                side=self.side,
+                kind=kind,
+                id=item["id"],
+                problem=str(exc),
+                name=name.strip() if isinstance(name, str) else "",
+            )
+            raise _Unusable(
+                self._http.scrub(bad.message()), bad=bad, status=response.status_code
+            ) from None
 
     def _service(self, response: httpx.Response, problem: str) -> MalformedReply:
-        error = self._http.malformed(response.request.url, problem,
-                                     method=response.request.method)
+        error = self._http.malformed(response.request.url, problem, method=response.request.method)
         error.status = response.status_code
         return error
 
@@ -255,24 +315,36 @@ class _Unusable(RecordError):
 def _parse(kind: Kind, item: dict[str, Any]) -> Record:
     """A Liscio item (with an id) as a Record; FieldProblem for a field of the wrong type."""
     common: dict[str, Any] = {
-        "side": Side.LISCIO, "kind": kind, "id": item["id"],
-        "archived": flag_field(item, "archived"), "created_at": time_field(item, "created_at"),
+        "side": Side.LISCIO,
+        "kind": kind,
+        "id": item["id"],
+        "archived": flag_field(item, "archived"),
+        "created_at": time_field(item, "created_at"),
         "modified_at": time_field(item, "updated_at"),
-        "external_id": text_field(item, "external_id")}
+        "external_id": text_field(item, "external_id"),
+    }
     if kind is Kind.ACCOUNTS:
         raw = object_field(item, "address", _ADDRESS_PARTS)
         address = Address.from_dict(raw) if raw is not None else None
-        return Record(name=text_field(item, "name") or "",
-                      address=None if address is None or address.is_empty() else address,
-                      phone=text_field(item, "phone"), website=text_field(item, "website"),
-                      **common)
-    first, middle, last = (text_field(item, n) for n in
-                           ("first_name", "middle_name", "last_name"))
-    return Record(name=" ".join(p for p in (first, middle, last) if p), first_name=first,
-                  middle_name=middle, last_name=last, title=text_field(item, "title"),
-                  email=text_field(item, "primary_email"),
-                  created_by=text_field(item, "created_by"),
-                  account_ids=texts_field(item, "account_ids"), **common)
+        return Record(
+            name=text_field(item, "name") or "",
+            address=None if address is None or address.is_empty() else address,
+            phone=text_field(item, "phone"),
+            website=text_field(item, "website"),
+            **common,
+        )
+    first, middle, last = (text_field(item, n) for n in ("first_name", "middle_name", "last_name"))
+    return Record(
+        name=" ".join(p for p in (first, middle, last) if p),
+        first_name=first,
+        middle_name=middle,
+        last_name=last,
+        title=text_field(item, "title"),
+        email=text_field(item, "primary_email"),
+        created_by=text_field(item, "created_by"),
+        account_ids=texts_field(item, "account_ids"),
+        **common,
+    )
 
 
 def _to_wire(value: FieldValue) -> Any:
@@ -282,17 +354,20 @@ def _to_wire(value: FieldValue) -> Any:
         try:
             country_code(value.country)
         except UnknownCountry:
-            raise RecordError(f"the address's country {str(value.country).strip()!r} is not a "
-                              "country pmtools knows; correct it in IPM and sync again",
-                              side="liscio") from None
+            raise RecordError(
+                f"the address's country {str(value.country).strip()!r} is not a "
+                "country pmtools knows; correct it in IPM and sync again",
+                side="liscio",
+            ) from None
         return dataclasses.replace(value, country=country_name(value.country)).to_dict()
     return text(value)
 
 
 def _create_body(kind: Kind, draft: Record, external_id: str) -> dict[str, Any]:
     try:
-        values = {_WIRE.get(k, k): _to_wire(v) for k, v in draft.field_values().items()
-                  if has_value(v)}
+        values = {
+            _WIRE.get(k, k): _to_wire(v) for k, v in draft.field_values().items() if has_value(v)
+        }
     except RecordError as exc:
         raise RecordError(f"Liscio create {draft.name!r}: {exc}", side="liscio") from None
     if kind is Kind.ACCOUNTS:
@@ -301,8 +376,9 @@ def _create_body(kind: Kind, draft: Record, external_id: str) -> dict[str, Any]:
         return {"name": draft.name.strip(), **values, "external_id": external_id}
     first, middle, last = person_parts(draft)
     if not first or not last:
-        raise RecordError(f"Liscio create {draft.name!r}: a contact needs a first and a last "
-                          "name", side="liscio")
+        raise RecordError(
+            f"Liscio create {draft.name!r}: a contact needs a first and a last name", side="liscio"
+        )
     body = {"first_name": first, "last_name": last, **values, "external_id": external_id}
     if middle:
         body["middle_name"] = middle

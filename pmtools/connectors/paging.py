@@ -27,8 +27,15 @@ class PageGuard:
     Unbounded, such a listing once ran for minutes holding the state file's lock.
     """
 
-    def __init__(self, client: HttpClient, what: str, *, endpoint: str = "",
-                 page_size: int = 100, max_pages: int = MAX_PAGES) -> None:
+    def __init__(
+        self,
+        client: HttpClient,
+        what: str,
+        *,
+        endpoint: str = "",
+        page_size: int = 100,
+        max_pages: int = MAX_PAGES,
+    ) -> None:
         self._client = client
         self._what = what
         self._endpoint = endpoint
@@ -41,8 +48,10 @@ class PageGuard:
     def check(self, token: str) -> None:
         """Raise when ``token`` (the next page's link or cursor) came back in this listing."""
         if token in self._seen:
-            raise self._endless(f"a paging loop: the next page of {self._what} is one it sent "
-                                "before, so the listing would never end")
+            raise self._endless(
+                f"a paging loop: the next page of {self._what} is one it sent "
+                "before, so the listing would never end"
+            )
         self._seen.add(token)
 
     def page(self, *, new_rows: int, count: Any = None) -> None:
@@ -54,16 +63,19 @@ class PageGuard:
         self._pages += 1
         self._empty = 0 if new_rows else self._empty + 1
         if self._empty >= EMPTY_PAGES:
-            raise self._endless(f"{self._empty} pages of {self._what} in a row brought no "
-                                "record not listed before")
+            raise self._endless(
+                f"{self._empty} pages of {self._what} in a row brought no record not listed before"
+            )
         if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
             allowed = math.ceil(count / self._page_size) + 1  # room for rows added meanwhile
             if self._pages >= allowed:
-                raise self._endless(f"it announced {count} {self._what} in all, yet offers "
-                                    f"page {self._pages + 1}")
+                raise self._endless(
+                    f"it announced {count} {self._what} in all, yet offers page {self._pages + 1}"
+                )
         if self._pages >= self._max_pages:
-            raise self._endless(f"it offers more than {self._max_pages} pages of "
-                                f"{self._what}; stopping there")
+            raise self._endless(
+                f"it offers more than {self._max_pages} pages of {self._what}; stopping there"
+            )
 
     def _endless(self, problem: str) -> MalformedReply:
         return self._client.malformed(self._endpoint or self._what, problem)
@@ -84,9 +96,11 @@ def resolve_link(client: HttpClient, link: str, current: str) -> str:
         raise client.malformed(current, "its next-page link is not a URL") from None
     if link.startswith(("http://", "https://")):
         if (target.scheme, target.netloc) != (base.scheme, base.netloc):
-            raise ServiceError(f"{client.label} paging link points to another server "
-                               f"({target.hostname}); not sending the credentials there",
-                               side=client.side)
+            raise ServiceError(
+                f"{client.label} paging link points to another server "
+                f"({target.hostname}); not sending the credentials there",
+                side=client.side,
+            )
         return link
     if link.startswith("/"):
         prefix = base.path.rstrip("/")

@@ -29,8 +29,9 @@ def redact_url(url: str | httpx.URL) -> str:
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, "***" if SENSITIVE.search(k) else v) for k, v in pairs],
-                          safe="$'(),:@ *")
+        query = urlencode(
+            [(k, "***" if SENSITIVE.search(k) else v) for k, v in pairs], safe="$'(),:@ *"
+        )
     return urlunsplit((parts.scheme, netloc, path, query, ""))
 
 
@@ -71,5 +72,3 @@ def path_of(url: str | httpx.URL) -> str:
         return urlsplit(str(url)).path or "/"
     except ValueError:
         return "<unreadable URL>"
-
-

@@ -32,16 +32,22 @@ DEADLINE = 120.0  # seconds for one request, its whole body included
 
 # gzip or zlib-wrapped deflate, told apart by their headers (32 + the window size)
 _AUTO_WBITS = 32 + zlib.MAX_WBITS
-_ENCODINGS = {"": None, "identity": None, "gzip": _AUTO_WBITS, "x-gzip": _AUTO_WBITS,
-              "deflate": _AUTO_WBITS}
+_ENCODINGS = {
+    "": None,
+    "identity": None,
+    "gzip": _AUTO_WBITS,
+    "x-gzip": _AUTO_WBITS,
+    "deflate": _AUTO_WBITS,
+}
 
 
 class BadReply(ValueError):
     """A reply that cannot be used; the message says why (no URL, no data from the reply)."""
 
 
-def read_body(response: httpx.Response, *, max_bytes: int, deadline: float,
-              clock: Callable[[], float]) -> bytes:
+def read_body(
+    response: httpx.Response, *, max_bytes: int, deadline: float, clock: Callable[[], float]
+) -> bytes:
     """The decoded body of a streamed ``response``, at most ``max_bytes`` bytes.
 
     Raises BadReply when the body is larger, arrives after ``deadline`` (a ``clock()`` time),
@@ -91,8 +97,13 @@ def with_body(response: httpx.Response, body: bytes) -> httpx.Response:
     """A complete response holding the decoded ``body`` (no Content-Encoding any more)."""
     drop = {"content-encoding", "content-length", "transfer-encoding"}
     headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in drop]
-    return httpx.Response(response.status_code, headers=headers, content=body,
-                          request=response.request, extensions=response.extensions)
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=body,
+        request=response.request,
+        extensions=response.extensions,
+    )
 
 
 def load_json(body: bytes) -> Any:
@@ -131,8 +142,9 @@ def _check_text(text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise BadReply("the reply holds text that is not valid Unicode (a lone surrogate)") \
-            from None
+        raise BadReply(
+            "the reply holds text that is not valid Unicode (a lone surrogate)"
+        ) from None
 
 
 def _no_constant(name: str) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pmtools.core.names import display_order
@@ -28,8 +28,8 @@ def parse_time(stamp: str) -> datetime:
     cleaned = re.sub(r"(\.\d{6})\d+", r"\1", cleaned)  # Karbon sends 7 fraction digits
     moment = datetime.fromisoformat(cleaned)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def is_older(stamp: str | None, mark: datetime) -> bool:

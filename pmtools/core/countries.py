@@ -20,13 +20,33 @@ __all__ = ["UnknownCountry", "country_code", "country_key", "country_name"]
 
 # Common names ISO 3166 (and so pycountry) does not list: the names people type.
 _ALIASES = {
-    "u s a": "US", "u s": "US", "the united states": "US",
-    "uk": "GB", "u k": "GB", "great britain": "GB", "britain": "GB", "england": "GB",
-    "scotland": "GB", "wales": "GB", "northern ireland": "GB",
-    "holland": "NL", "the netherlands": "NL", "russia": "RU", "korea": "KR",
-    "turkey": "TR", "ivory coast": "CI", "macedonia": "MK", "swaziland": "SZ",
-    "burma": "MM", "cape verde": "CV", "uae": "AE", "republic of ireland": "IE",
-    "eire": "IE", "vatican": "VA", "vatican city": "VA", "palestine": "PS",
+    "u s a": "US",
+    "u s": "US",
+    "the united states": "US",
+    "uk": "GB",
+    "u k": "GB",
+    "great britain": "GB",
+    "britain": "GB",
+    "england": "GB",
+    "scotland": "GB",
+    "wales": "GB",
+    "northern ireland": "GB",
+    "holland": "NL",
+    "the netherlands": "NL",
+    "russia": "RU",
+    "korea": "KR",
+    "turkey": "TR",
+    "ivory coast": "CI",
+    "macedonia": "MK",
+    "swaziland": "SZ",
+    "burma": "MM",
+    "cape verde": "CV",
+    "uae": "AE",
+    "republic of ireland": "IE",
+    "eire": "IE",
+    "vatican": "VA",
+    "vatican city": "VA",
+    "palestine": "PS",
 }
 # Display names where ISO has no common name and its name reads oddly ("Russian Federation");
 # otherwise ISO's common name ("South Korea", "Taiwan"), else its name.
@@ -49,8 +69,10 @@ def country_code(country: str | None) -> str | None:
         return None
     code = _index().get(_key(country))
     if code is None:
-        raise UnknownCountry(f"{country.strip()!r} is not a country pmtools knows "
-                             "(a name, or an ISO 3166 code such as DE or GBR)")
+        raise UnknownCountry(
+            f"{country.strip()!r} is not a country pmtools knows "
+            "(a name, or an ISO 3166 code such as DE or GBR)"
+        )
     return code
 
 
@@ -92,8 +114,9 @@ def _index() -> dict[str, str]:
     translated: dict[str, set[str]] = {}
     for language in _LANGUAGES:
         try:
-            translate = gettext.translation("iso3166-1", pycountry.LOCALES_DIR,
-                                            languages=[language]).gettext
+            translate = gettext.translation(
+                "iso3166-1", pycountry.LOCALES_DIR, languages=[language]
+            ).gettext
         except OSError:  # a pycountry build without that language's names
             continue
         for c in pycountry.countries:

@@ -76,15 +76,22 @@ class MatchResult:
     unmatched_ipm: tuple[str, ...] = ()
 
 
-def match(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record],
-          state: SyncState) -> MatchResult:
+def match(
+    kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record], state: SyncState
+) -> MatchResult:
     """Pair the unlinked, non-archived records of ``kind`` by exact name (see module doc)."""
     return match_records(kind, liscio, ipm, state, liscio_by_id=None, ipm_by_id=None)
 
 
-def match_records(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record],
-                  state: SyncState, *, liscio_by_id: Mapping[str, Record] | None,
-                  ipm_by_id: Mapping[str, Record] | None) -> MatchResult:
+def match_records(
+    kind: Kind,
+    liscio: Sequence[Record],
+    ipm: Sequence[Record],
+    state: SyncState,
+    *,
+    liscio_by_id: Mapping[str, Record] | None,
+    ipm_by_id: Mapping[str, Record] | None,
+) -> MatchResult:
     """:func:`match`, given each side's records by id too (the planner has them), or None.
 
     When every record of a side takes part (no record archived, linked, of another kind or
@@ -111,18 +118,45 @@ def match_records(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record],
     if kind is Kind.ACCOUNTS:
         liscio_keys = list(map(normalize_name, map(_NAME, open_liscio.values())))
         ipm_keys = list(map(normalize_name, map(_NAME, open_ipm.values())))
-        _level(EXACT, (liscio_ids, liscio_keys), (ipm_ids, ipm_keys), blocked, pairs, groups,
-               done, done_ipm, None)
+        _level(
+            EXACT,
+            (liscio_ids, liscio_keys),
+            (ipm_ids, ipm_keys),
+            blocked,
+            pairs,
+            groups,
+            done,
+            done_ipm,
+            None,
+        )
     else:
         full_l = list(map(person_full_key, open_liscio.values()))
         full_i = list(map(person_full_key, open_ipm.values()))
-        _level(EXACT, (liscio_ids, full_l), (ipm_ids, full_i), blocked, pairs, groups, done,
-               done_ipm, None)
+        _level(
+            EXACT,
+            (liscio_ids, full_l),
+            (ipm_ids, full_i),
+            blocked,
+            pairs,
+            groups,
+            done,
+            done_ipm,
+            None,
+        )
         # Loose keys only for the records the first level left (most are paired there).
         rest_l = _rest(liscio_ids, full_l, done)
         rest_i = _rest(ipm_ids, full_i, done_ipm)
-        _level(MIDDLE_IGNORED, rest_l[:2], rest_i[:2], blocked, pairs, groups, done, done_ipm,
-               (dict(zip(rest_l[0], rest_l[2])), dict(zip(rest_i[0], rest_i[2]))))
+        _level(
+            MIDDLE_IGNORED,
+            rest_l[:2],
+            rest_i[:2],
+            blocked,
+            pairs,
+            groups,
+            done,
+            done_ipm,
+            (dict(zip(rest_l[0], rest_l[2])), dict(zip(rest_i[0], rest_i[2]))),
+        )
 
     return MatchResult(
         pairs=tuple(pairs),
@@ -132,15 +166,19 @@ def match_records(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record],
     )
 
 
-def _open_records(kind: Kind, records: Sequence[Record], linked: set[str],
-                  by_id: Mapping[str, Record] | None) -> Mapping[str, Record]:
+def _open_records(
+    kind: Kind, records: Sequence[Record], linked: set[str], by_id: Mapping[str, Record] | None
+) -> Mapping[str, Record]:
     """The records that take part, by id (one listed twice, as overlapping pages do, is one)."""
-    if (by_id is not None and not linked and len(by_id) == len(records)
-            and all(map(is_, map(_KIND, records), repeat(kind)))
-            and not any(map(_ARCHIVED, records))):
+    if (
+        by_id is not None
+        and not linked
+        and len(by_id) == len(records)
+        and all(map(is_, map(_KIND, records), repeat(kind)))
+        and not any(map(_ARCHIVED, records))
+    ):
         return by_id  # every record takes part, once: the same mapping, in the same order
-    return {r.id: r for r in records
-            if r.kind is kind and not r.archived and r.id not in linked}
+    return {r.id: r for r in records if r.kind is kind and not r.archived and r.id not in linked}
 
 
 _KIND = attrgetter("kind")
@@ -153,17 +191,25 @@ _SECOND = itemgetter(1)
 _Side = tuple[list[str], list[str]]
 
 
-def _rest(ids: list[str], full: list[str],
-          done: set[str]) -> tuple[list[str], list[str], list[str]]:
+def _rest(
+    ids: list[str], full: list[str], done: set[str]
+) -> tuple[list[str], list[str], list[str]]:
     """The ids not done, with their loose keys and full keys."""
     rest = [(rid, key) for rid, key in zip(ids, full) if rid not in done]
     return [r[0] for r in rest], [loose_key(r[1]) for r in rest], [r[1] for r in rest]
 
 
-def _level(level: str, liscio: _Side, ipm: _Side,
-           blocked: set[tuple[str, str]], pairs: list[MatchedPair],
-           groups: list[AmbiguousGroup], done: set[str], done_ipm: set[str],
-           full_keys: tuple[dict[str, str], dict[str, str]] | None) -> None:
+def _level(
+    level: str,
+    liscio: _Side,
+    ipm: _Side,
+    blocked: set[tuple[str, str]],
+    pairs: list[MatchedPair],
+    groups: list[AmbiguousGroup],
+    done: set[str],
+    done_ipm: set[str],
+    full_keys: tuple[dict[str, str], dict[str, str]] | None,
+) -> None:
     """Match one level: 1:1 keys are paired, shared keys on both sides are ambiguous."""
     liscio_ids, liscio_keys = liscio
     ipm_ids, ipm_keys = ipm

@@ -131,7 +131,7 @@ def loose_key(full: str) -> str:
     first_space = full.find(" ")
     if first_space < 0:
         return full
-    return f"{full[:first_space]} {full[full.rfind(' ') + 1:]}"
+    return f"{full[:first_space]} {full[full.rfind(' ') + 1 :]}"
 
 
 def compatible(a: str, b: str) -> bool:

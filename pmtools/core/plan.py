@@ -18,36 +18,41 @@ from pmtools.core.records import FieldValue, Kind, Record, Side
 class Op(str, enum.Enum):
     """What an action does. The first five write; the rest only inform."""
 
-    LINK = "link"                      # link liscio_id <-> ipm_key (automatic exact-name match)
-    CREATE_IN_IPM = "create_in_ipm"    # create the IPM record from a Liscio one, and link
+    LINK = "link"  # link liscio_id <-> ipm_key (automatic exact-name match)
+    CREATE_IN_IPM = "create_in_ipm"  # create the IPM record from a Liscio one, and link
     CREATE_IN_LISCIO = "create_in_liscio"  # create the Liscio record from an IPM one, and link
-    WRITE = "write"                    # write one field on one side of a pair
-    MARK_SYNCED = "mark_synced"        # the pair's first sync is complete
-    ORPHAN = "orphan"                  # a linked Liscio record archived, or IPM record gone
-    AMBIGUOUS = "ambiguous"            # a name shared by several records: a person decides
-    UNMATCHED = "unmatched"            # a record with no counterpart (side says which)
-    SKIP = "skip"                      # nothing done, with a reason
+    WRITE = "write"  # write one field on one side of a pair
+    MARK_SYNCED = "mark_synced"  # the pair's first sync is complete
+    ORPHAN = "orphan"  # a linked Liscio record archived, or IPM record gone
+    AMBIGUOUS = "ambiguous"  # a name shared by several records: a person decides
+    UNMATCHED = "unmatched"  # a record with no counterpart (side says which)
+    SKIP = "skip"  # nothing done, with a reason
 
     def __str__(self) -> str:
         return self.value
 
 
-WRITING_OPS = frozenset({Op.LINK, Op.CREATE_IN_IPM, Op.CREATE_IN_LISCIO, Op.WRITE,
-                         Op.MARK_SYNCED, Op.ORPHAN})
+WRITING_OPS = frozenset(
+    {Op.LINK, Op.CREATE_IN_IPM, Op.CREATE_IN_LISCIO, Op.WRITE, Op.MARK_SYNCED, Op.ORPHAN}
+)
 # What a person counts as a change: a link, a create, one field written, an orphaned link.
 # MARK_SYNCED only notes that a pair's first sync is complete: it is no change to count.
 CHANGE_OPS = frozenset({Op.LINK, Op.CREATE_IN_IPM, Op.CREATE_IN_LISCIO, Op.WRITE, Op.ORPHAN})
 # The count keys whose sum is the number of changes (the one count in preview, progress,
 # summary, runs and reports).
-CHANGE_KEYS = ("linked", "created_in_ipm", "created_in_liscio", "ipm_fields_written",
-               "liscio_fields_filled", "orphaned")
+CHANGE_KEYS = (
+    "linked",
+    "created_in_ipm",
+    "created_in_liscio",
+    "ipm_fields_written",
+    "liscio_fields_filled",
+    "orphaned",
+)
 
 
 def change_total(counts: dict[str, int]) -> int:
     """The number of changes in a run's or a plan's counts (the sum of CHANGE_KEYS)."""
     return sum(int(counts.get(k, 0) or 0) for k in CHANGE_KEYS)
-
-
 
 
 class LinkHow(str, enum.Enum):
@@ -154,45 +159,122 @@ class Action:
     candidates: tuple[str, ...] = ()
     reason: str = ""
 
-    def __init__(self, *, op: Op, kind: Kind, liscio_id: str | None = None,
-                 ipm_key: str | None = None, side: Side | None = None, field: str | None = None,
-                 before: FieldValue = None, after: FieldValue = None, rule: str = "",
-                 how: LinkHow | None = None, record: Record | None = None,
-                 external_id: str | None = None, candidates: tuple[str, ...] = (),
-                 reason: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        op: Op,
+        kind: Kind,
+        liscio_id: str | None = None,
+        ipm_key: str | None = None,
+        side: Side | None = None,
+        field: str | None = None,
+        before: FieldValue = None,
+        after: FieldValue = None,
+        rule: str = "",
+        how: LinkHow | None = None,
+        record: Record | None = None,
+        external_id: str | None = None,
+        candidates: tuple[str, ...] = (),
+        reason: str = "",
+    ) -> None:
         # The generated __init__ of a frozen dataclass sets each slot with object.__setattr__
         # by name; a plan of 100,000 organizations builds ~10^6 actions, and setting the slots
         # through their descriptors halves that cost. Same signature and defaults as the fields.
-        _fill(self, op, kind, liscio_id, ipm_key, side, field, before, after, rule, how, record,
-              external_id, candidates, reason)
+        _fill(
+            self,
+            op,
+            kind,
+            liscio_id,
+            ipm_key,
+            side,
+            field,
+            before,
+            after,
+            rule,
+            how,
+            record,
+            external_id,
+            candidates,
+            reason,
+        )
 
 
-(_set_op, _set_kind, _set_liscio_id, _set_ipm_key, _set_side, _set_field, _set_before, _set_after,
- _set_rule, _set_how, _set_record, _set_external_id, _set_candidates, _set_reason) = (
-    getattr(Action, f.name).__set__ for f in dataclasses.fields(Action))
+(
+    _set_op,
+    _set_kind,
+    _set_liscio_id,
+    _set_ipm_key,
+    _set_side,
+    _set_field,
+    _set_before,
+    _set_after,
+    _set_rule,
+    _set_how,
+    _set_record,
+    _set_external_id,
+    _set_candidates,
+    _set_reason,
+) = (getattr(Action, f.name).__set__ for f in dataclasses.fields(Action))
 
 
-def make_action(op: Op, kind: Kind, liscio_id: str | None, ipm_key: str | None,
-                side: Side | None, field: str | None, before: FieldValue, after: FieldValue,
-                rule: str, how: LinkHow | None) -> Action:
+def make_action(
+    op: Op,
+    kind: Kind,
+    liscio_id: str | None,
+    ipm_key: str | None,
+    side: Side | None,
+    field: str | None,
+    before: FieldValue,
+    after: FieldValue,
+    rule: str,
+    how: LinkHow | None,
+) -> Action:
     """``Action(op=op, kind=kind, ...)`` with these fields positional, the others default.
 
     The planner's hot path (LINK, WRITE, MARK_SYNCED: ~10^6 at 100,000 organizations): no
     keyword arguments to match, a third cheaper than the keyword-only constructor.
     """
     self = _new(Action)
-    _fill(self, op, kind, liscio_id, ipm_key, side, field, before, after, rule, how, None, None,
-          (), "")
+    _fill(
+        self,
+        op,
+        kind,
+        liscio_id,
+        ipm_key,
+        side,
+        field,
+        before,
+        after,
+        rule,
+        how,
+        None,
+        None,
+        (),
+        "",
+    )
     return self
 
 
 _new = object.__new__
 
 
-def _fill(self: Action, op: Op, kind: Kind, liscio_id: str | None, ipm_key: str | None,
-          side: Side | None, field: str | None, before: FieldValue, after: FieldValue,
-          rule: str, how: LinkHow | None, record: Record | None, external_id: str | None,
-          candidates: tuple[str, ...], reason: str) -> None:
+def _fill(
+    self: Action,
+    op: Op,
+    kind: Kind,
+    liscio_id: str | None,
+    ipm_key: str | None,
+    side: Side | None,
+    field: str | None,
+    before: FieldValue,
+    after: FieldValue,
+    rule: str,
+    how: LinkHow | None,
+    record: Record | None,
+    external_id: str | None,
+    candidates: tuple[str, ...],
+    reason: str,
+) -> None:
     """Set every slot of a new Action, positionally, in field order."""
     _set_op(self, op)
     _set_kind(self, kind)
@@ -253,10 +335,23 @@ def _count_key(op: Op, side: Side | None) -> str | None:
 
 
 _OP_SIDE = operator.attrgetter("op", "side")
-_OP_COUNT_KEYS = {Op.LINK: "linked", Op.CREATE_IN_IPM: "created_in_ipm",
-                  Op.CREATE_IN_LISCIO: "created_in_liscio", Op.AMBIGUOUS: "ambiguous",
-                  Op.ORPHAN: "orphaned"}
+_OP_COUNT_KEYS = {
+    Op.LINK: "linked",
+    Op.CREATE_IN_IPM: "created_in_ipm",
+    Op.CREATE_IN_LISCIO: "created_in_liscio",
+    Op.AMBIGUOUS: "ambiguous",
+    Op.ORPHAN: "orphaned",
+}
 
-COUNT_KEYS = ("linked", "created_in_ipm", "created_in_liscio", "ipm_fields_written",
-              "liscio_fields_filled", "unmatched_liscio", "unmatched_ipm", "ambiguous",
-              "orphaned", "errors")
+COUNT_KEYS = (
+    "linked",
+    "created_in_ipm",
+    "created_in_liscio",
+    "ipm_fields_written",
+    "liscio_fields_filled",
+    "unmatched_liscio",
+    "unmatched_ipm",
+    "ambiguous",
+    "orphaned",
+    "errors",
+)

@@ -82,8 +82,9 @@ def external_id_for(kind: Kind, target: Side, source_id: str) -> str:
     return f"{_ENTITY[(kind, target)]}-{source_id}"
 
 
-def preflight_problem(*, liscio_counts: Mapping[Kind, int], ipm_counts: Mapping[Kind, int],
-                      policy: SyncPolicy) -> str | None:
+def preflight_problem(
+    *, liscio_counts: Mapping[Kind, int], ipm_counts: Mapping[Kind, int], policy: SyncPolicy
+) -> str | None:
     """Why the first Sync Now must not run yet, or None when it may (or ``policy.force``).
 
     Refuses when, for a synced kind of which IPM holds records, Liscio holds none or fewer
@@ -96,8 +97,7 @@ def preflight_problem(*, liscio_counts: Mapping[Kind, int], ipm_counts: Mapping[
     for kind in policy.kinds:
         have, ipm_have = liscio_counts.get(kind, 0), ipm_counts.get(kind, 0)
         if ipm_have and (have == 0 or have < policy.preflight_min_ratio * ipm_have):
-            problems.append(f"Liscio holds {have:,} {kind} and IPM {ipm_have:,} "
-                            f"{kind.ipm_name}")
+            problems.append(f"Liscio holds {have:,} {kind} and IPM {ipm_have:,} {kind.ipm_name}")
     if not problems:
         return None
     return (
@@ -125,8 +125,14 @@ def plan_pair(kind: Kind, liscio: Record, ipm: Record, *, first_sync: bool) -> t
     return (*writes, *skips, *marks)
 
 
-def details_needed(*, kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record],
-                   state: SyncState, policy: SyncPolicy) -> frozenset[str]:
+def details_needed(
+    *,
+    kind: Kind,
+    liscio: Sequence[Record],
+    ipm: Sequence[Record],
+    state: SyncState,
+    policy: SyncPolicy,
+) -> frozenset[str]:
     """IPM keys whose details must be loaded before :func:`plan_sync` can plan every field.
 
     Only IPM records lacking details (``details_complete`` False) in a live pair — a stored link
@@ -146,8 +152,13 @@ def details_needed(*, kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record
     return frozenset(needed)
 
 
-def plan_sync(*, liscio: Mapping[Kind, Sequence[Record]], ipm: Mapping[Kind, Sequence[Record]],
-              state: SyncState, policy: SyncPolicy) -> Plan:
+def plan_sync(
+    *,
+    liscio: Mapping[Kind, Sequence[Record]],
+    ipm: Mapping[Kind, Sequence[Record]],
+    state: SyncState,
+    policy: SyncPolicy,
+) -> Plan:
     """Plan a Sync Now for every kind in ``policy.kinds`` (see the module doc for the order).
 
     ``liscio`` and ``ipm`` must hold every record of each kind (archived Liscio records
@@ -156,8 +167,7 @@ def plan_sync(*, liscio: Mapping[Kind, Sequence[Record]], ipm: Mapping[Kind, Seq
     actions: list[Action] = []
     with _cyclic_gc_paused():
         for kind in policy.kinds:
-            actions.extend(_plan_kind(kind, liscio.get(kind, ()), ipm.get(kind, ()), state,
-                                      policy))
+            actions.extend(_plan_kind(kind, liscio.get(kind, ()), ipm.get(kind, ()), state, policy))
     return Plan(actions=tuple(actions), policy=policy, first_sync=state.baseline is None)
 
 
@@ -181,8 +191,13 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _plan_kind(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record], state: SyncState,
-               policy: SyncPolicy) -> list[Action]:
+def _plan_kind(
+    kind: Kind,
+    liscio: Sequence[Record],
+    ipm: Sequence[Record],
+    state: SyncState,
+    policy: SyncPolicy,
+) -> list[Action]:
     liscio_by_id = _by_id(liscio)
     ipm_by_key = _by_id(ipm)
     spec = _FIELD_SPECS[kind]
@@ -198,29 +213,56 @@ def _plan_kind(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record], stat
         ipm_record = ipm_by_key.get(link.ipm_key)
         if link.status is LinkStatus.ORPHANED:
             if _orphan_reason(liscio_record, ipm_record) is None:
-                skips.append(Action(
-                    op=Op.SKIP, kind=kind, liscio_id=link.liscio_id, ipm_key=link.ipm_key,
-                    rule=Rule.SKIP_ORPHANED_BACK,
-                    reason="orphaned link whose records both exist again; link them again to "
-                           "resume syncing"))
+                skips.append(
+                    Action(
+                        op=Op.SKIP,
+                        kind=kind,
+                        liscio_id=link.liscio_id,
+                        ipm_key=link.ipm_key,
+                        rule=Rule.SKIP_ORPHANED_BACK,
+                        reason="orphaned link whose records both exist again; link them again to "
+                        "resume syncing",
+                    )
+                )
             continue
         problem = _orphan_reason(liscio_record, ipm_record)
         if problem is not None or liscio_record is None or ipm_record is None:
             assert problem is not None  # a missing record is an orphan reason
             rule, reason = problem
-            orphans.append(Action(op=Op.ORPHAN, kind=kind, liscio_id=link.liscio_id,
-                                  ipm_key=link.ipm_key, rule=rule, reason=reason))
+            orphans.append(
+                Action(
+                    op=Op.ORPHAN,
+                    kind=kind,
+                    liscio_id=link.liscio_id,
+                    ipm_key=link.ipm_key,
+                    rule=rule,
+                    reason=reason,
+                )
+            )
             continue
-        _pair_actions(kind, spec, liscio_record, ipm_record, link.first_synced_at is None,
-                      writes, marks, skips)
+        _pair_actions(
+            kind,
+            spec,
+            liscio_record,
+            ipm_record,
+            link.first_synced_at is None,
+            writes,
+            marks,
+            skips,
+        )
 
-    result = match_records(kind, liscio, ipm, state, liscio_by_id=liscio_by_id,
-                           ipm_by_id=ipm_by_key)
+    result = match_records(
+        kind, liscio, ipm, state, liscio_by_id=liscio_by_id, ipm_by_id=ipm_by_key
+    )
     for liscio_id, ipm_key, level in result.pairs:
-        links.append(make_action(Op.LINK, kind, liscio_id, ipm_key, None, None, None, None,
-                                 level, LinkHow.AUTOMATIC))
-        _pair_actions(kind, spec, liscio_by_id[liscio_id], ipm_by_key[ipm_key], True, writes,
-                      marks, skips)
+        links.append(
+            make_action(
+                Op.LINK, kind, liscio_id, ipm_key, None, None, None, None, level, LinkHow.AUTOMATIC
+            )
+        )
+        _pair_actions(
+            kind, spec, liscio_by_id[liscio_id], ipm_by_key[ipm_key], True, writes, marks, skips
+        )
 
     unmatched: list[Action] = []
     creatable = _creatable(kind, state, policy)
@@ -228,49 +270,113 @@ def _plan_kind(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record], stat
         record = liscio_by_id[liscio_id]
         if creatable(record):
             missing = _missing_name(record)
-            bad_country = (_country_problem(record.address, record)
-                           if isinstance(record.address, Address) else None)
+            bad_country = (
+                _country_problem(record.address, record)
+                if isinstance(record.address, Address)
+                else None
+            )
             if missing is None and bad_country is not None:  # as apply would refuse it
-                skips.append(Action(op=Op.SKIP, kind=kind, liscio_id=liscio_id, side=Side.IPM,
-                                    field="address", rule=Rule.SKIP_UNKNOWN_COUNTRY,
-                                    reason=f"not created in IPM: {bad_country}"))
+                skips.append(
+                    Action(
+                        op=Op.SKIP,
+                        kind=kind,
+                        liscio_id=liscio_id,
+                        side=Side.IPM,
+                        field="address",
+                        rule=Rule.SKIP_UNKNOWN_COUNTRY,
+                        reason=f"not created in IPM: {bad_country}",
+                    )
+                )
             elif missing is None:
-                creates.append(Action(
-                    op=Op.CREATE_IN_IPM, kind=kind, liscio_id=liscio_id, side=Side.IPM,
-                    how=LinkHow.CREATED, record=record, rule=Rule.NEW_LISCIO_RECORD,
-                    external_id=external_id_for(kind, Side.IPM, liscio_id),
-                    reason="created in Liscio after the first sync; no IPM record has its name"))
+                creates.append(
+                    Action(
+                        op=Op.CREATE_IN_IPM,
+                        kind=kind,
+                        liscio_id=liscio_id,
+                        side=Side.IPM,
+                        how=LinkHow.CREATED,
+                        record=record,
+                        rule=Rule.NEW_LISCIO_RECORD,
+                        external_id=external_id_for(kind, Side.IPM, liscio_id),
+                        reason="created in Liscio after the first sync; no IPM record has its name",
+                    )
+                )
                 continue
             else:
-                skips.append(Action(op=Op.SKIP, kind=kind, liscio_id=liscio_id, side=Side.IPM,
-                                    rule=Rule.SKIP_NO_NAME, reason=missing))
-        unmatched.append(Action(op=Op.UNMATCHED, kind=kind, liscio_id=liscio_id,
-                                side=Side.LISCIO, reason="no IPM record has this name"))
+                skips.append(
+                    Action(
+                        op=Op.SKIP,
+                        kind=kind,
+                        liscio_id=liscio_id,
+                        side=Side.IPM,
+                        rule=Rule.SKIP_NO_NAME,
+                        reason=missing,
+                    )
+                )
+        unmatched.append(
+            Action(
+                op=Op.UNMATCHED,
+                kind=kind,
+                liscio_id=liscio_id,
+                side=Side.LISCIO,
+                reason="no IPM record has this name",
+            )
+        )
     for ipm_key in result.unmatched_ipm:
-        unmatched.append(Action(op=Op.UNMATCHED, kind=kind, ipm_key=ipm_key, side=Side.IPM,
-                                reason="no Liscio record has this name"))
+        unmatched.append(
+            Action(
+                op=Op.UNMATCHED,
+                kind=kind,
+                ipm_key=ipm_key,
+                side=Side.IPM,
+                reason="no Liscio record has this name",
+            )
+        )
 
     ambiguous: list[Action] = []
     for group in result.ambiguous:
-        reason = (f"{len(group.liscio_ids)} Liscio and {len(group.ipm_keys)} IPM records share "
-                  f"the name {group.key!r}; a person chooses")
-        ambiguous.extend(Action(op=Op.AMBIGUOUS, kind=kind, liscio_id=lid, side=Side.LISCIO,
-                                candidates=group.ipm_keys, rule=group.level, reason=reason)
-                         for lid in group.liscio_ids)
-        ambiguous.extend(Action(op=Op.AMBIGUOUS, kind=kind, ipm_key=key, side=Side.IPM,
-                                candidates=group.liscio_ids, rule=group.level, reason=reason)
-                         for key in group.ipm_keys)
+        reason = (
+            f"{len(group.liscio_ids)} Liscio and {len(group.ipm_keys)} IPM records share "
+            f"the name {group.key!r}; a person chooses"
+        )
+        ambiguous.extend(
+            Action(
+                op=Op.AMBIGUOUS,
+                kind=kind,
+                liscio_id=lid,
+                side=Side.LISCIO,
+                candidates=group.ipm_keys,
+                rule=group.level,
+                reason=reason,
+            )
+            for lid in group.liscio_ids
+        )
+        ambiguous.extend(
+            Action(
+                op=Op.AMBIGUOUS,
+                kind=kind,
+                ipm_key=key,
+                side=Side.IPM,
+                candidates=group.liscio_ids,
+                rule=group.level,
+                reason=reason,
+            )
+            for key in group.ipm_keys
+        )
 
     return [*links, *creates, *writes, *marks, *orphans, *skips, *ambiguous, *unmatched]
 
 
 def _stored_links(kind: Kind, state: SyncState) -> list[Link]:
-    return sorted((link for link in state.links if link.kind is kind),
-                  key=lambda link: (link.liscio_id, link.ipm_key))
+    return sorted(
+        (link for link in state.links if link.kind is kind),
+        key=lambda link: (link.liscio_id, link.ipm_key),
+    )
 
 
-def _live_pairs(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record],
-                state: SyncState) -> Iterator[tuple[Record, Record, bool]]:
+def _live_pairs(
+    kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record], state: SyncState
+) -> Iterator[tuple[Record, Record, bool]]:
     """Every pair :func:`plan_sync` plans fields for: (Liscio, IPM, first sync due)."""
     liscio_by_id = _by_id(liscio)
     ipm_by_key = _by_id(ipm)
@@ -279,8 +385,11 @@ def _live_pairs(kind: Kind, liscio: Sequence[Record], ipm: Sequence[Record],
             continue
         liscio_record = liscio_by_id.get(link.liscio_id)
         ipm_record = ipm_by_key.get(link.ipm_key)
-        if liscio_record is not None and ipm_record is not None \
-                and _orphan_reason(liscio_record, ipm_record) is None:
+        if (
+            liscio_record is not None
+            and ipm_record is not None
+            and _orphan_reason(liscio_record, ipm_record) is None
+        ):
             yield liscio_record, ipm_record, link.first_synced_at is None
     for pair in match(kind, liscio, ipm, state).pairs:
         yield liscio_by_id[pair.liscio_id], ipm_by_key[pair.ipm_key], True
@@ -306,8 +415,16 @@ def _orphan_reason(liscio: Record | None, ipm: Record | None) -> tuple[str, str]
     return None
 
 
-def _pair_actions(kind: Kind, spec: _FieldSpec, liscio: Record, ipm: Record, first_sync: bool,
-                  writes: list[Action], marks: list[Action], skips: list[Action]) -> None:
+def _pair_actions(
+    kind: Kind,
+    spec: _FieldSpec,
+    liscio: Record,
+    ipm: Record,
+    first_sync: bool,
+    writes: list[Action],
+    marks: list[Action],
+    skips: list[Action],
+) -> None:
     """Append one pair's WRITEs, SKIPs and (first sync, all decided) MARK_SYNCED."""
     # Runs for every pair (~350,000 at 100,000 organizations): the fields' values are read in
     # one call, and a field with equal raw values is decided here without a call. ``spec`` is
@@ -322,10 +439,19 @@ def _pair_actions(kind: Kind, spec: _FieldSpec, liscio: Record, ipm: Record, fir
             if details_missing and field in DETAIL_FIELDS:
                 if first_sync or has_value(liscio_value):
                     undecided = True
-                    skips.append(Action(
-                        op=Op.SKIP, kind=kind, liscio_id=liscio_id, ipm_key=ipm_key,
-                        side=Side.IPM, field=field, rule=Rule.SKIP_DETAILS_NOT_LOADED,
-                        reason=f"the IPM record's {field} (on its business card) was not loaded"))
+                    skips.append(
+                        Action(
+                            op=Op.SKIP,
+                            kind=kind,
+                            liscio_id=liscio_id,
+                            ipm_key=ipm_key,
+                            side=Side.IPM,
+                            field=field,
+                            rule=Rule.SKIP_DETAILS_NOT_LOADED,
+                            reason=f"the IPM record's {field} (on its business card) was not "
+                            "loaded",
+                        )
+                    )
                 continue
             if liscio_value == ipm_value:
                 continue
@@ -336,16 +462,41 @@ def _pair_actions(kind: Kind, spec: _FieldSpec, liscio: Record, ipm: Record, fir
                     problem = _country_problem(after, liscio if side is Side.IPM else ipm)
                     if problem is not None:  # nothing of that address is written
                         undecided = True
-                        skips.append(Action(
-                            op=Op.SKIP, kind=kind, liscio_id=liscio_id, ipm_key=ipm_key,
-                            side=side, field=field, before=before, after=after,
-                            rule=Rule.SKIP_UNKNOWN_COUNTRY, reason=problem))
+                        skips.append(
+                            Action(
+                                op=Op.SKIP,
+                                kind=kind,
+                                liscio_id=liscio_id,
+                                ipm_key=ipm_key,
+                                side=side,
+                                field=field,
+                                before=before,
+                                after=after,
+                                rule=Rule.SKIP_UNKNOWN_COUNTRY,
+                                reason=problem,
+                            )
+                        )
                         continue
-                writes.append(make_action(Op.WRITE, kind, liscio_id, ipm_key, side, field,
-                                          before, after, rule, None))
+                writes.append(
+                    make_action(
+                        Op.WRITE, kind, liscio_id, ipm_key, side, field, before, after, rule, None
+                    )
+                )
     if first_sync and not undecided:
-        marks.append(make_action(Op.MARK_SYNCED, kind, liscio_id, ipm_key, None, None, None,
-                                 None, Rule.FIRST_SYNC_DONE, None))
+        marks.append(
+            make_action(
+                Op.MARK_SYNCED,
+                kind,
+                liscio_id,
+                ipm_key,
+                None,
+                None,
+                None,
+                None,
+                Rule.FIRST_SYNC_DONE,
+                None,
+            )
+        )
 
 
 def _country_problem(address: Address, source: Record) -> str | None:
@@ -354,8 +505,10 @@ def _country_problem(address: Address, source: Record) -> str | None:
         country_code(address.country)
     except UnknownCountry:
         system = "Liscio" if source.side is Side.LISCIO else "IPM"
-        return (f"the address of {source.name!r} has the country {address.country!r}, which "
-                f"is not a country pmtools knows; correct it in {system} and sync again")
+        return (
+            f"the address of {source.name!r} has the country {address.country!r}, which "
+            f"is not a country pmtools knows; correct it in {system} and sync again"
+        )
     return None
 
 
@@ -370,11 +523,11 @@ _FieldSpec = tuple[tuple[str, ...], Callable[[Record], tuple[FieldValue, ...]]]
 
 # Each kind's synced fields, and a getter of a record's values of them as one tuple.
 _FIELD_SPECS: dict[Kind, _FieldSpec] = {
-    kind: (fields, _values_getter(fields)) for kind, fields in SYNCED_FIELDS.items()}
+    kind: (fields, _values_getter(fields)) for kind, fields in SYNCED_FIELDS.items()
+}
 
 
-def _creatable(kind: Kind, state: SyncState,
-               policy: SyncPolicy) -> Callable[[Record], bool]:
+def _creatable(kind: Kind, state: SyncState, policy: SyncPolicy) -> Callable[[Record], bool]:
     """A test: is this unmatched Liscio record new since the baseline, and never decided on?"""
     baseline = state.baseline
     if baseline is None or not policy.create_new_in_ipm:

@@ -65,8 +65,12 @@ class Rule(str, enum.Enum):
         return self.value
 
 
-FIELD_RULES = (Rule.FIRST_FILL_IPM, Rule.FIRST_FILL_LISCIO, Rule.FIRST_LISCIO_WINS,
-               Rule.LATER_LISCIO_TO_IPM)
+FIELD_RULES = (
+    Rule.FIRST_FILL_IPM,
+    Rule.FIRST_FILL_LISCIO,
+    Rule.FIRST_LISCIO_WINS,
+    Rule.LATER_LISCIO_TO_IPM,
+)
 
 
 # Skips that are record errors: the write cannot be sent until a person fixes the record

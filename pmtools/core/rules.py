@@ -109,8 +109,9 @@ def email_problem(value: FieldValue) -> str | None:
     return None
 
 
-def decide_field(field: str, liscio_value: FieldValue, ipm_value: FieldValue, *,
-                 first_sync: bool) -> FieldDecision | None:
+def decide_field(
+    field: str, liscio_value: FieldValue, ipm_value: FieldValue, *, first_sync: bool
+) -> FieldDecision | None:
     """What the seed's rules do with one field of a linked pair; None when nothing is written.
 
     First sync of a pair: a value on one side only fills the other side; values on both sides
@@ -126,8 +127,9 @@ def decide_field(field: str, liscio_value: FieldValue, ipm_value: FieldValue, *,
     return FieldDecision(field=field, side=side, before=before, after=after, rule=rule)
 
 
-def decide(field: str, liscio_value: FieldValue, ipm_value: FieldValue,
-           first_sync: bool) -> tuple[Side, FieldValue, FieldValue, str] | None:
+def decide(
+    field: str, liscio_value: FieldValue, ipm_value: FieldValue, first_sync: bool
+) -> tuple[Side, FieldValue, FieldValue, str] | None:
     """:func:`decide_field` as a plain (side, before, after, rule) tuple, for a known field.
 
     The planner decides every field of every pair (~10^6 at 100,000 organizations), so this
@@ -142,8 +144,12 @@ def decide(field: str, liscio_value: FieldValue, ipm_value: FieldValue,
         return None
     if ipm_value is None:
         if has_value(liscio_value):
-            return (Side.IPM, ipm_value, liscio_value,
-                    Rule.FIRST_FILL_IPM if first_sync else Rule.LATER_LISCIO_TO_IPM)
+            return (
+                Side.IPM,
+                ipm_value,
+                liscio_value,
+                Rule.FIRST_FILL_IPM if first_sync else Rule.LATER_LISCIO_TO_IPM,
+            )
         return None
     liscio_form = normalize_value(field, liscio_value)
     ipm_form = normalize_value(field, ipm_value)
@@ -189,9 +195,9 @@ def _phone(text: str) -> str:
     # No "x" or "#": no extension (and ASCII text cannot case-fold into either).
     if not text.isascii() or "x" in text or "X" in text or "#" in text:
         found = _EXTENSION.search(text)
-        if found and _NON_DIGIT.sub("", text[:found.start()]):
+        if found and _NON_DIGIT.sub("", text[: found.start()]):
             extension = "x" + found.group(1)
-            text = text[:found.start()]
+            text = text[: found.start()]
     digits = _NON_DIGIT.sub("", text)
     if not digits:
         return ""
@@ -219,6 +225,9 @@ def _address(address: Address) -> str:
 
 
 _TEXT_FORMS: dict[str, Callable[[str], str]] = {
-    "email": _email, "phone": _phone, "website": _website, "address": _address_text,
+    "email": _email,
+    "phone": _phone,
+    "website": _website,
+    "address": _address_text,
     "title": _title,
 }

@@ -25,8 +25,15 @@ import logging
 import re
 import unicodedata
 
-__all__ = ["CELL_LIMIT", "TerminalFormatter", "for_cell", "for_terminal", "has_visible_text",
-           "quoted", "shown"]
+__all__ = [
+    "CELL_LIMIT",
+    "TerminalFormatter",
+    "for_cell",
+    "for_terminal",
+    "has_visible_text",
+    "quoted",
+    "shown",
+]
 
 # Excel's limit on the characters in one cell; a longer text makes Excel "repair" the file.
 CELL_LIMIT = 32_767
@@ -109,5 +116,5 @@ def for_cell(text: str, *, limit: int | None = CELL_LIMIT) -> str:
         text = _NOT_IN_XML.sub(lambda m: _escape(m.group()), text)
     if limit is not None and len(text) > limit:
         note = f"… (cut: {len(text):,} characters)"
-        text = text[:limit - len(note)] + note
+        text = text[: limit - len(note)] + note
     return text

@@ -20,6 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pmtools.connectors.base import Connector
+from pmtools.core.plan import CHANGE_OPS, COUNT_KEYS, Action, LinkHow, LinkStatus, Op, Plan
+from pmtools.core.records import FieldValue, Kind, Record, Side
+from pmtools.core.rulebook import RECORD_ERROR_SKIPS, Rule
+from pmtools.core.rules import email_problem, values_equal
+from pmtools.core.text import has_visible_text, quoted
 from pmtools.errors import (
     ConnectorError,
     DuplicateCreate,
@@ -27,23 +32,26 @@ from pmtools.errors import (
     RecordError,
     StateError,
 )
-from pmtools.core.plan import CHANGE_OPS, COUNT_KEYS, Action, LinkHow, LinkStatus, Op, Plan
-from pmtools.core.records import FieldValue, Kind, Record, Side
-from pmtools.core.rulebook import RECORD_ERROR_SKIPS, Rule
-from pmtools.core.rules import email_problem, values_equal
 from pmtools.store import ChangeIntent, Store
-from pmtools.core.text import has_visible_text, quoted
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int, str], None]
 _SIDE_WORDS = {Side.LISCIO: "Liscio", Side.IPM: "IPM"}
-_RECORD_WORDS = {(Side.LISCIO, Kind.ACCOUNTS): "account", (Side.LISCIO, Kind.CONTACTS): "contact",
-                 (Side.IPM, Kind.ACCOUNTS): "organization", (Side.IPM, Kind.CONTACTS): "person"}
+_RECORD_WORDS = {
+    (Side.LISCIO, Kind.ACCOUNTS): "account",
+    (Side.LISCIO, Kind.CONTACTS): "contact",
+    (Side.IPM, Kind.ACCOUNTS): "organization",
+    (Side.IPM, Kind.CONTACTS): "person",
+}
 
-_LINK_RULE = {LinkHow.AUTOMATIC: Rule.LINK_AUTOMATIC, LinkHow.MANUAL: Rule.LINK_MANUAL,
-              LinkHow.CREATED: Rule.LINK_CREATED}
+_LINK_RULE = {
+    LinkHow.AUTOMATIC: Rule.LINK_AUTOMATIC,
+    LinkHow.MANUAL: Rule.LINK_MANUAL,
+    LinkHow.CREATED: Rule.LINK_CREATED,
+}
 _CREATE_RULE = {Side.IPM: Rule.CREATE_IN_IPM, Side.LISCIO: Rule.CREATE_IN_LISCIO}
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ApplyResult:
@@ -67,8 +75,15 @@ class Applier:
     for the audit trail.
     """
 
-    def __init__(self, *, liscio: Connector, ipm: Connector, store: Store, run_id: int,
-                 names: Mapping[tuple[Side, Kind, str], str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        liscio: Connector,
+        ipm: Connector,
+        store: Store,
+        run_id: int,
+        names: Mapping[tuple[Side, Kind, str], str] | None = None,
+    ) -> None:
         self.liscio, self.ipm, self.store, self.run_id = liscio, ipm, store, run_id
         self.names: dict[tuple[Side, Kind, str], str] = dict(names or {})
         self.counts: dict[str, int] = {k: 0 for k in COUNT_KEYS}
@@ -85,24 +100,46 @@ class Applier:
     def _remember(self, rec: Record) -> None:
         self.names[(rec.side, rec.kind, rec.id)] = rec.name
 
-    def fail(self, exc: ConnectorError | StateError, *, kind: Kind, op: str,
-             side: Side | None = None, liscio_id: str | None = None,
-             ipm_key: str | None = None, fields: Sequence[str] = (),
-             change_ids: Sequence[int] = (),
-             values: Mapping[str, FieldValue] | None = None) -> None:
+    def fail(
+        self,
+        exc: ConnectorError | StateError,
+        *,
+        kind: Kind,
+        op: str,
+        side: Side | None = None,
+        liscio_id: str | None = None,
+        ipm_key: str | None = None,
+        fields: Sequence[str] = (),
+        change_ids: Sequence[int] = (),
+        values: Mapping[str, FieldValue] | None = None,
+    ) -> None:
         """Save a record-level failure and go on; its message names records, says what to do."""
         from pmtools.analysis.messages import record_error_text
 
         name = self.name(Side.LISCIO, kind, liscio_id) or self.name(Side.IPM, kind, ipm_key)
         log.debug("record error detail: %s", exc)
         message = record_error_text(
-            str(exc), code=getattr(exc, "code", None), kind=kind, op=op, side=side,
+            str(exc),
+            code=getattr(exc, "code", None),
+            kind=kind,
+            op=op,
+            side=side,
             liscio_name=self.name(Side.LISCIO, kind, liscio_id),
             ipm_name=self.name(Side.IPM, kind, ipm_key),
-            values=values if values is not None else dict.fromkeys(fields), names=self.names)
-        self.store.record_error(self.run_id, kind=kind, op=op, message=message, side=side,
-                                liscio_id=liscio_id, ipm_key=ipm_key, name=name,
-                                field=",".join(fields) or None)
+            values=values if values is not None else dict.fromkeys(fields),
+            names=self.names,
+        )
+        self.store.record_error(
+            self.run_id,
+            kind=kind,
+            op=op,
+            message=message,
+            side=side,
+            liscio_id=liscio_id,
+            ipm_key=ipm_key,
+            name=name,
+            field=",".join(fields) or None,
+        )
         if change_ids:
             self.store.set_change_status(change_ids, "failed", error=message)
         self.counts["errors"] += 1
@@ -111,22 +148,34 @@ class Applier:
 
     def refuse(self, action: Action) -> None:
         """Save a planned write that cannot be sent (a RECORD_ERROR_SKIPS skip) as an error."""
-        self.fail(RecordError(action.reason, side=str(action.side or "")), kind=action.kind,
-                  op="write", side=action.side, liscio_id=action.liscio_id,
-                  ipm_key=action.ipm_key, fields=[action.field] if action.field else [])
+        self.fail(
+            RecordError(action.reason, side=str(action.side or "")),
+            kind=action.kind,
+            op="write",
+            side=action.side,
+            liscio_id=action.liscio_id,
+            ipm_key=action.ipm_key,
+            fields=[action.field] if action.field else [],
+        )
 
     # -- steps ---------------------------------------------------------------------------
-    def link(self, kind: Kind, liscio_id: str, ipm_key: str, *, how: LinkHow,
-             rule: str = "") -> bool:
+    def link(
+        self, kind: Kind, liscio_id: str, ipm_key: str, *, how: LinkHow, rule: str = ""
+    ) -> bool:
         """Save a link (and its audit row); False when it conflicts with another link."""
-        audit = ChangeIntent(kind=kind, op="link", liscio_id=liscio_id, ipm_key=ipm_key,
-                             liscio_name=self.name(Side.LISCIO, kind, liscio_id),
-                             ipm_name=self.name(Side.IPM, kind, ipm_key), after=str(how),
-                             rule=rule or _LINK_RULE[how])
+        audit = ChangeIntent(
+            kind=kind,
+            op="link",
+            liscio_id=liscio_id,
+            ipm_key=ipm_key,
+            liscio_name=self.name(Side.LISCIO, kind, liscio_id),
+            ipm_name=self.name(Side.IPM, kind, ipm_key),
+            after=str(how),
+            rule=rule or _LINK_RULE[how],
+        )
         try:
             existing = self.store.link_for(kind, liscio_id=liscio_id)
-            self.store.add_link(kind, liscio_id, ipm_key, how=how, run_id=self.run_id,
-                                audit=audit)
+            self.store.add_link(kind, liscio_id, ipm_key, how=how, run_id=self.run_id, audit=audit)
         except StateError as exc:
             self.fail(exc, kind=kind, op="link", liscio_id=liscio_id, ipm_key=ipm_key)
             return False
@@ -134,8 +183,9 @@ class Applier:
             self.counts["linked"] += 1
         return True
 
-    def create(self, kind: Kind, target: Side, source: Record, *,
-               external_id: str) -> Record | None:
+    def create(
+        self, kind: Kind, target: Side, source: Record, *, external_id: str
+    ) -> Record | None:
         """Create ``source``'s counterpart on ``target`` once, idempotent by external id.
 
         Returns the created (or found) record, or None after a record error.
@@ -143,15 +193,20 @@ class Applier:
         system = self.connector(target)
         self._remember(source)
         source_key: dict[str, str | None] = (
-            {"liscio_id": source.id} if target is Side.IPM else {"ipm_key": source.id})
+            {"liscio_id": source.id} if target is Side.IPM else {"ipm_key": source.id}
+        )
         if not _has_visible_name(source):  # only invisible characters: no name to create
             where = _SIDE_WORDS[source.side]
             self.record_refusal(
                 f"{where} {_RECORD_WORDS[source.side, kind]} {quoted(source.name)} has no "
                 f"visible name (only invisible characters): it was not created in "
                 f"{_SIDE_WORDS[target]}; give it a name in {where} first",
-                kind=kind, op="create", side=target, liscio_id=source_key.get("liscio_id"),
-                ipm_key=source_key.get("ipm_key"))
+                kind=kind,
+                op="create",
+                side=target,
+                liscio_id=source_key.get("liscio_id"),
+                ipm_key=source_key.get("ipm_key"),
+            )
             return None
         if email_problem(source.email) is not None:
             # Created without it: the pair's first sync then refuses the email as a record
@@ -161,14 +216,26 @@ class Applier:
         found = None
         if self.store.pending_create(external_id) is not None:
             found = system.find_by_external_id(kind, external_id)  # an earlier try's result
-        change = ChangeIntent(kind=kind, op="create", side=target, external_id=external_id,
-                              liscio_name=source.name if target is Side.IPM else None,
-                              ipm_name=source.name if target is Side.LISCIO else None,
-                              after=source.name, rule=_CREATE_RULE[target], **source_key)
+        change = ChangeIntent(
+            kind=kind,
+            op="create",
+            side=target,
+            external_id=external_id,
+            liscio_name=source.name if target is Side.IPM else None,
+            ipm_name=source.name if target is Side.LISCIO else None,
+            after=source.name,
+            rule=_CREATE_RULE[target],
+            **source_key,
+        )
         if found is None:
-            change_id = self.store.begin_create(self.run_id, kind=kind, target=target,
-                                                source_id=source.id, external_id=external_id,
-                                                audit=change)
+            change_id = self.store.begin_create(
+                self.run_id,
+                kind=kind,
+                target=target,
+                source_id=source.id,
+                external_id=external_id,
+                audit=change,
+            )
             assert change_id is not None
             try:
                 try:
@@ -176,14 +243,22 @@ class Applier:
                 except DuplicateCreate:
                     found = system.find_by_external_id(kind, external_id)
                     if found is None:
-                        raise RecordError(f"{target} says external id {external_id} is in "
-                                          f"use but cannot find it", side=str(target)) from None
+                        raise RecordError(
+                            f"{target} says external id {external_id} is in use but cannot find it",
+                            side=str(target),
+                        ) from None
                     created = found
             except RecordError as exc:
                 self.store.finish_create(external_id, status="failed")
-                self.fail(exc, kind=kind, op="create", side=target, change_ids=[change_id],
-                          liscio_id=source_key.get("liscio_id"),
-                          ipm_key=source_key.get("ipm_key"))
+                self.fail(
+                    exc,
+                    kind=kind,
+                    op="create",
+                    side=target,
+                    change_ids=[change_id],
+                    liscio_id=source_key.get("liscio_id"),
+                    ipm_key=source_key.get("ipm_key"),
+                )
                 return None
         else:
             change_id = self.store.record_change(self.run_id, change, status="intent")
@@ -196,36 +271,64 @@ class Applier:
         self.counts[count_key] += 1
         return created
 
-    def write_record(self, kind: Kind, side: Side, pair: tuple[str, str],
-                     actions: Sequence[Action]) -> bool:
+    def write_record(
+        self, kind: Kind, side: Side, pair: tuple[str, str], actions: Sequence[Action]
+    ) -> bool:
         """Write one record's fields in one call; audit rows per field. True on success."""
         liscio_id, ipm_key = pair
         record_id = liscio_id if side is Side.LISCIO else ipm_key
-        intents = [ChangeIntent(kind=kind, op="write", side=side, liscio_id=liscio_id,
-                                ipm_key=ipm_key, liscio_name=self.name(Side.LISCIO, kind,
-                                                                       liscio_id),
-                                ipm_name=self.name(Side.IPM, kind, ipm_key), field=a.field,
-                                before=a.before, after=a.after, rule=a.rule) for a in actions]
+        intents = [
+            ChangeIntent(
+                kind=kind,
+                op="write",
+                side=side,
+                liscio_id=liscio_id,
+                ipm_key=ipm_key,
+                liscio_name=self.name(Side.LISCIO, kind, liscio_id),
+                ipm_name=self.name(Side.IPM, kind, ipm_key),
+                field=a.field,
+                before=a.before,
+                after=a.after,
+                rule=a.rule,
+            )
+            for a in actions
+        ]
         ids = self.store.record_intents(self.run_id, intents)
         refused = self._refuse_invalid(kind, side, pair, actions, ids)
-        values: dict[str, FieldValue] = {a.field: a.after for a, i in zip(actions, ids)
-                                         if a.field and i not in refused}
+        values: dict[str, FieldValue] = {
+            a.field: a.after for a, i in zip(actions, ids) if a.field and i not in refused
+        }
         ids = [i for i in ids if i not in refused]
         if not values:
             return False
         try:
             self.connector(side).update_fields(kind, record_id, values)
         except RecordError as exc:
-            self.fail(exc, kind=kind, op="write", side=side, liscio_id=liscio_id,
-                      ipm_key=ipm_key, fields=list(values), change_ids=ids, values=values)
+            self.fail(
+                exc,
+                kind=kind,
+                op="write",
+                side=side,
+                liscio_id=liscio_id,
+                ipm_key=ipm_key,
+                fields=list(values),
+                change_ids=ids,
+                values=values,
+            )
             return False
         self.store.set_change_status(ids, "confirmed")
         key = "ipm_fields_written" if side is Side.IPM else "liscio_fields_filled"
         self.counts[key] += len(ids)
         return not refused
 
-    def _refuse_invalid(self, kind: Kind, side: Side, pair: tuple[str, str],
-                        actions: Sequence[Action], ids: Sequence[int]) -> set[int]:
+    def _refuse_invalid(
+        self,
+        kind: Kind,
+        side: Side,
+        pair: tuple[str, str],
+        actions: Sequence[Action],
+        ids: Sequence[int],
+    ) -> set[int]:
         """Record an error for each invalid email about to be written; their change ids.
 
         The record's other fields are still written; the pair stays unsynced, so every sync
@@ -243,36 +346,67 @@ class Applier:
             source = Side.IPM if side is Side.LISCIO else Side.LISCIO
             name = self.name(source, kind, ipm_key if source is Side.IPM else liscio_id)
             where, there = _SIDE_WORDS[source], _SIDE_WORDS[side]
-            message = (f"{where} {_RECORD_WORDS[source, kind]} {quoted(name or '')} has the "
-                       f"email {quoted(str(a.after))}, which is not a valid address "
-                       f"({problem}); it was not written to {there}: correct it in {where} "
-                       f"and sync again")
-            self.record_refusal(message, kind=kind, op="write", side=side,
-                                liscio_id=liscio_id, ipm_key=ipm_key, fields=["email"],
-                                change_ids=[change_id])
+            message = (
+                f"{where} {_RECORD_WORDS[source, kind]} {quoted(name or '')} has the "
+                f"email {quoted(str(a.after))}, which is not a valid address "
+                f"({problem}); it was not written to {there}: correct it in {where} "
+                f"and sync again"
+            )
+            self.record_refusal(
+                message,
+                kind=kind,
+                op="write",
+                side=side,
+                liscio_id=liscio_id,
+                ipm_key=ipm_key,
+                fields=["email"],
+                change_ids=[change_id],
+            )
             refused.add(change_id)
         return refused
 
-    def record_refusal(self, message: str, *, kind: Kind, op: str, side: Side,
-               liscio_id: str | None = None, ipm_key: str | None = None,
-               fields: Sequence[str] = (), change_ids: Sequence[int] = ()) -> None:
+    def record_refusal(
+        self,
+        message: str,
+        *,
+        kind: Kind,
+        op: str,
+        side: Side,
+        liscio_id: str | None = None,
+        ipm_key: str | None = None,
+        fields: Sequence[str] = (),
+        change_ids: Sequence[int] = (),
+    ) -> None:
         """Save a record error for a value pmtools itself would not send, and go on.
 
         Unlike :meth:`fail` (a service's refusal, put into words there), ``message`` is already
         the sentence for people: it names the record and says what to do, and is kept as is.
         """
         name = self.name(Side.LISCIO, kind, liscio_id) or self.name(Side.IPM, kind, ipm_key)
-        self.store.record_error(self.run_id, kind=kind, op=op, message=message, side=side,
-                                liscio_id=liscio_id, ipm_key=ipm_key, name=name,
-                                field=",".join(fields) or None)
+        self.store.record_error(
+            self.run_id,
+            kind=kind,
+            op=op,
+            message=message,
+            side=side,
+            liscio_id=liscio_id,
+            ipm_key=ipm_key,
+            name=name,
+            field=",".join(fields) or None,
+        )
         if change_ids:
             self.store.set_change_status(change_ids, "failed", error=message)
         self.counts["errors"] += 1
         self.errors.append(message)
         log.warning("record error: %s", message)
 
-    def first_sync(self, kind: Kind, liscio_rec: Record, ipm_rec: Record,
-                   plan_pair: Callable[..., tuple[Action, ...]]) -> bool:
+    def first_sync(
+        self,
+        kind: Kind,
+        liscio_rec: Record,
+        ipm_rec: Record,
+        plan_pair: Callable[..., tuple[Action, ...]],
+    ) -> bool:
         """Apply a newly linked pair's first sync at once and mark it synced.
 
         The pair stays unsynced (the next Sync Now redoes its first sync) when a write failed
@@ -292,10 +426,15 @@ class Applier:
             self.store.mark_synced(kind, liscio_rec.id)
         return ok
 
-    def create_and_link(self, kind: Kind, target: Side, source: Record, *,
-                        external_id: str | None,
-                        plan_pair: Callable[..., tuple[Action, ...]]
-                        ) -> tuple[Record, Record] | None:
+    def create_and_link(
+        self,
+        kind: Kind,
+        target: Side,
+        source: Record,
+        *,
+        external_id: str | None,
+        plan_pair: Callable[..., tuple[Action, ...]],
+    ) -> tuple[Record, Record] | None:
         """Create ``source``'s counterpart, link them (how=created), apply the first sync.
 
         Returns (Liscio record, IPM record), or None after a record error.
@@ -307,8 +446,9 @@ class Applier:
         if created is None:
             return None
         liscio_rec, ipm_rec = (source, created) if target is Side.IPM else (created, source)
-        linked = self.link(kind, liscio_rec.id, ipm_rec.id, how=LinkHow.CREATED,
-                           rule=_CREATE_RULE[target])
+        linked = self.link(
+            kind, liscio_rec.id, ipm_rec.id, how=LinkHow.CREATED, rule=_CREATE_RULE[target]
+        )
         self.store.finish_create(external_id, status="confirmed", created_id=created.id)
         if not linked:
             return None
@@ -319,13 +459,23 @@ class Applier:
         """Mark a link orphaned (nothing is deleted anywhere)."""
         assert action.liscio_id is not None
         self.store.set_link_status(
-            action.kind, action.liscio_id, LinkStatus.ORPHANED, reason=action.reason,
-            run_id=self.run_id, audit=ChangeIntent(
-                kind=action.kind, op="orphan", liscio_id=action.liscio_id,
-                ipm_key=action.ipm_key, after="orphaned", before="linked",
+            action.kind,
+            action.liscio_id,
+            LinkStatus.ORPHANED,
+            reason=action.reason,
+            run_id=self.run_id,
+            audit=ChangeIntent(
+                kind=action.kind,
+                op="orphan",
+                liscio_id=action.liscio_id,
+                ipm_key=action.ipm_key,
+                after="orphaned",
+                before="linked",
                 liscio_name=self.name(Side.LISCIO, action.kind, action.liscio_id),
                 ipm_name=self.name(Side.IPM, action.kind, action.ipm_key),
-                rule=action.rule or Rule.ORPHAN))
+                rule=action.rule or Rule.ORPHAN,
+            ),
+        )
         self.counts["orphaned"] += 1
 
 
@@ -336,9 +486,17 @@ def _has_visible_name(record: Record) -> bool:
     return has_visible_text(record.name)
 
 
-def apply_plan(plan: Plan, *, liscio: Connector, ipm: Connector, store: Store, run_id: int,
-               progress: Progress | None = None, cancel: threading.Event | None = None,
-               names: Mapping[tuple[Side, Kind, str], str] | None = None) -> ApplyResult:
+def apply_plan(
+    plan: Plan,
+    *,
+    liscio: Connector,
+    ipm: Connector,
+    store: Store,
+    run_id: int,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    names: Mapping[tuple[Side, Kind, str], str] | None = None,
+) -> ApplyResult:
     """Execute ``plan``'s writing actions in order, saving each step; see the module doc.
 
     The WRITEs of one record are sent in one ``update_fields`` call. MARK_SYNCED is applied
@@ -379,8 +537,7 @@ def apply_plan(plan: Plan, *, liscio: Connector, ipm: Connector, store: Store, r
         counts[key] = plan.counts()[key]
     if outcome == "done" and applier.errors:
         outcome = "done_with_errors"
-    return ApplyResult(counts=counts, errors=tuple(applier.errors), outcome=outcome,
-                       error=error)
+    return ApplyResult(counts=counts, errors=tuple(applier.errors), outcome=outcome, error=error)
 
 
 def _steps(actions: Sequence[Action]) -> list[list[Action]]:
@@ -395,24 +552,35 @@ def _steps(actions: Sequence[Action]) -> list[list[Action]]:
                 continue
             groups[key] = [a]
             steps.append(groups[key])
-        elif a.op in (Op.LINK, Op.CREATE_IN_IPM, Op.CREATE_IN_LISCIO, Op.MARK_SYNCED,
-                      Op.ORPHAN) or (a.op is Op.SKIP and a.rule in RECORD_ERROR_SKIPS):
+        elif a.op in (
+            Op.LINK,
+            Op.CREATE_IN_IPM,
+            Op.CREATE_IN_LISCIO,
+            Op.MARK_SYNCED,
+            Op.ORPHAN,
+        ) or (a.op is Op.SKIP and a.rule in RECORD_ERROR_SKIPS):
             steps.append([a])
     return steps
 
 
-def _apply_step(applier: Applier, step: list[Action], failed: set[tuple[Any, ...]],
-                created_pairs: set[tuple[Kind, str | None, str | None]],
-                plan_pair: Callable[..., tuple[Action, ...]]) -> None:
+def _apply_step(
+    applier: Applier,
+    step: list[Action],
+    failed: set[tuple[Any, ...]],
+    created_pairs: set[tuple[Kind, str | None, str | None]],
+    plan_pair: Callable[..., tuple[Action, ...]],
+) -> None:
     a = step[0]
     kind = a.kind
     if (kind, a.liscio_id, a.ipm_key) in created_pairs or (
-            a.op in (Op.WRITE, Op.MARK_SYNCED) and (a.liscio_id is None or a.ipm_key is None)):
+        a.op in (Op.WRITE, Op.MARK_SYNCED) and (a.liscio_id is None or a.ipm_key is None)
+    ):
         return  # a created pair's first sync was applied with its create
     if a.op is Op.LINK:
         assert a.liscio_id and a.ipm_key
-        if not applier.link(kind, a.liscio_id, a.ipm_key, how=a.how or LinkHow.AUTOMATIC,
-                            rule=a.rule):
+        if not applier.link(
+            kind, a.liscio_id, a.ipm_key, how=a.how or LinkHow.AUTOMATIC, rule=a.rule
+        ):
             failed.add((kind, a.liscio_id))
             failed.add((kind, a.liscio_id, "unlinked"))
     elif a.op in (Op.CREATE_IN_IPM, Op.CREATE_IN_LISCIO):
@@ -433,19 +601,24 @@ def _apply_step(applier: Applier, step: list[Action], failed: set[tuple[Any, ...
         applier.refuse(a)
 
 
-def _create(applier: Applier, a: Action,
-            created_pairs: set[tuple[Kind, str | None, str | None]],
-            plan_pair: Callable[..., tuple[Action, ...]]) -> None:
+def _create(
+    applier: Applier,
+    a: Action,
+    created_pairs: set[tuple[Kind, str | None, str | None]],
+    plan_pair: Callable[..., tuple[Action, ...]],
+) -> None:
     target = Side.IPM if a.op is Op.CREATE_IN_IPM else Side.LISCIO
     source = a.record
     if source is None:
         source_id = a.liscio_id if target is Side.IPM else a.ipm_key
         assert source_id is not None
-        source = applier.connector(Side.LISCIO if target is Side.IPM else Side.IPM) \
-            .get_record(a.kind, source_id)
+        source = applier.connector(Side.LISCIO if target is Side.IPM else Side.IPM).get_record(
+            a.kind, source_id
+        )
     created_pairs.add((a.kind, a.liscio_id, a.ipm_key))
-    pair = applier.create_and_link(a.kind, target, source, external_id=a.external_id,
-                                   plan_pair=plan_pair)
+    pair = applier.create_and_link(
+        a.kind, target, source, external_id=a.external_id, plan_pair=plan_pair
+    )
     if pair is not None:
         created_pairs.add((a.kind, pair[0].id, pair[1].id))
 
@@ -470,34 +643,54 @@ def reconcile(*, liscio: Connector, ipm: Connector, store: Store, run_id: int) -
             except NotFound:
                 current[key] = None
         rec = current[key]
-        ok = rec is not None and values_equal(change["field"], rec.get(change["field"]),
-                                              change["after"])
+        ok = rec is not None and values_equal(
+            change["field"], rec.get(change["field"]), change["after"]
+        )
         status = "confirmed" if ok else "abandoned"
-        store.set_change_status([change["id"]], status, error=None if ok else
-                                "not sent: the run was interrupted before the write")
+        store.set_change_status(
+            [change["id"]],
+            status,
+            error=None if ok else "not sent: the run was interrupted before the write",
+        )
         settled[status] += 1
     open_creates = store.changes(status="intent", op="create")
     for pending in store.pending_creates(status="intent"):
         kind, target = Kind(pending["kind"]), Side(pending["target"])
         found = systems[target].find_by_external_id(kind, pending["external_id"])
-        open_changes = [c["id"] for c in open_creates
-                        if c["external_id"] == pending["external_id"]]
+        open_changes = [c["id"] for c in open_creates if c["external_id"] == pending["external_id"]]
         if found is None:
             store.finish_create(pending["external_id"], status="abandoned")
-            store.set_change_status(open_changes, "abandoned",
-                                    error="not created: the run was interrupted before it")
+            store.set_change_status(
+                open_changes, "abandoned", error="not created: the run was interrupted before it"
+            )
             settled["abandoned"] += 1
             continue
         store.finish_create(pending["external_id"], status="confirmed", created_id=found.id)
         new_key = {"ipm_key": found.id} if target is Side.IPM else {"liscio_id": found.id}
         store.set_change_status(open_changes, "confirmed", **new_key)
         settled["confirmed"] += 1
-        liscio_id, ipm_key = ((pending["source_id"], found.id) if target is Side.IPM
-                              else (found.id, pending["source_id"]))
-        if (store.link_for(kind, liscio_id=liscio_id) is None
-                and store.link_for(kind, ipm_key=ipm_key) is None):
-            store.add_link(kind, liscio_id, ipm_key, how=LinkHow.CREATED, run_id=run_id,
-                           audit=ChangeIntent(kind=kind, op="link", liscio_id=liscio_id,
-                                              ipm_key=ipm_key, after=str(LinkHow.CREATED),
-                                              rule=Rule.RESUMED))
+        liscio_id, ipm_key = (
+            (pending["source_id"], found.id)
+            if target is Side.IPM
+            else (found.id, pending["source_id"])
+        )
+        if (
+            store.link_for(kind, liscio_id=liscio_id) is None
+            and store.link_for(kind, ipm_key=ipm_key) is None
+        ):
+            store.add_link(
+                kind,
+                liscio_id,
+                ipm_key,
+                how=LinkHow.CREATED,
+                run_id=run_id,
+                audit=ChangeIntent(
+                    kind=kind,
+                    op="link",
+                    liscio_id=liscio_id,
+                    ipm_key=ipm_key,
+                    after=str(LinkHow.CREATED),
+                    rule=Rule.RESUMED,
+                ),
+            )
     return settled

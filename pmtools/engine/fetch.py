@@ -37,8 +37,9 @@ DETAILS_BATCH = 25  # IPM details loaded (and kept) between two cancel checks / 
 BatchDone = Callable[[int, int], None]  # after each batch: (read so far, to read)
 
 
-def pull_ipm(ipm: Connector, store: Store, kind: Kind, *, full: bool,
-             save: bool) -> tuple[list[Record], bool]:
+def pull_ipm(
+    ipm: Connector, store: Store, kind: Kind, *, full: bool, save: bool
+) -> tuple[list[Record], bool]:
     """IPM records of ``kind``: a full pull, or the cache merged with what changed since.
 
     Returns the records and whether every record was pulled. ``save`` keeps the pull in the
@@ -67,8 +68,9 @@ def pull_ipm(ipm: Connector, store: Store, kind: Kind, *, full: bool,
     return list(merged.values()), everything
 
 
-def cached_details(store: Store, kind: Kind, rows: list[Record],
-                   fresh_after: str | None) -> dict[str, Record]:
+def cached_details(
+    store: Store, kind: Kind, rows: list[Record], fresh_after: str | None
+) -> dict[str, Record]:
     """Details loaded earlier for ``rows`` that are still good: the record was not modified
     since (same LastModifiedDateTime) and they were loaded after ``fresh_after`` (None: none
     are good, as on a full pull)."""
@@ -78,17 +80,28 @@ def cached_details(store: Store, kind: Kind, rows: list[Record],
     good = {}
     for row in rows:
         hit = cached.get(row.id)
-        if hit and row.modified_at and hit[0].modified_at == row.modified_at \
-                and not is_before(hit[1], fresh_after):
+        if (
+            hit
+            and row.modified_at
+            and hit[0].modified_at == row.modified_at
+            and not is_before(hit[1], fresh_after)
+        ):
             good[row.id] = hit[0]
     return good
 
 
-def load_details(ipm: Connector, kind: Kind, records: list[Record], *,
-                 store: Store | None, wanted: Collection[str] | None = None,
-                 reuse: bool = True, save: bool = True,
-                 on_batch: BatchDone | None = None,
-                 cancel: threading.Event | None = None) -> list[Record]:
+def load_details(
+    ipm: Connector,
+    kind: Kind,
+    records: list[Record],
+    *,
+    store: Store | None,
+    wanted: Collection[str] | None = None,
+    reuse: bool = True,
+    save: bool = True,
+    on_batch: BatchDone | None = None,
+    cancel: threading.Event | None = None,
+) -> list[Record]:
     """``records`` with the IPM details of those in ``wanted`` (None: all) loaded.
 
     Details the store kept are reused when ``reuse`` and still good (loaded within
@@ -97,18 +110,16 @@ def load_details(ipm: Connector, kind: Kind, records: list[Record], *,
     cut-off run keeps its reads). A set ``cancel`` stops between batches: the records not read
     are returned as they were.
     """
-    todo = [r for r in records
-            if not r.details_complete and (wanted is None or r.id in wanted)]
+    todo = [r for r in records if not r.details_complete and (wanted is None or r.id in wanted)]
     loaded: dict[str, Record] = {}
     if store is not None and reuse and todo:
-        loaded = cached_details(store, kind, todo,
-                                fresh_after=minus(now_iso(), FULL_PULL_EVERY))
+        loaded = cached_details(store, kind, todo, fresh_after=minus(now_iso(), FULL_PULL_EVERY))
         todo = [r for r in todo if r.id not in loaded]
     log.info("IPM %s: %d details reused, %d to load", kind.ipm_name, len(loaded), len(todo))
     for start in range(0, len(todo), DETAILS_BATCH):  # each is a rate-limited request
         if cancel is not None and cancel.is_set():
             break
-        batch = ipm.load_details(kind, todo[start:start + DETAILS_BATCH])
+        batch = ipm.load_details(kind, todo[start : start + DETAILS_BATCH])
         loaded.update((r.id, r) for r in batch)
         if store is not None and save:
             store.cache_details(kind, [r for r in batch if r.details_complete])
@@ -133,14 +144,22 @@ def keep_written(store: Store, run_id: int, kinds: Iterable[Kind]) -> None:
             if c["status"] == "confirmed":
                 values.setdefault(c["ipm_key"], {})[c["field"]] = c["after"]
         if values:
-            store.cache_records(kind, [r.with_fields(values[r.id])
-                                       for r in store.cached_records(kind) if r.id in values])
+            store.cache_records(
+                kind,
+                [r.with_fields(values[r.id]) for r in store.cached_records(kind) if r.id in values],
+            )
 
 
-def fetch_records(kind: Kind | str, *, liscio: Connector, ipm: Connector,
-                  store: Store | None = None, fresh: bool = False,
-                  progress: BatchDone | None = None, cancel: threading.Event | None = None
-                  ) -> tuple[list[Record], list[Record]]:
+def fetch_records(
+    kind: Kind | str,
+    *,
+    liscio: Connector,
+    ipm: Connector,
+    store: Store | None = None,
+    fresh: bool = False,
+    progress: BatchDone | None = None,
+    cancel: threading.Event | None = None,
+) -> tuple[list[Record], list[Record]]:
     """Both sides' current records of ``kind``, every IPM detail (address) loaded.
 
     For the reports. With a ``store`` and not ``fresh``, a card the last sync (or report)
@@ -152,9 +171,18 @@ def fetch_records(kind: Kind | str, *, liscio: Connector, ipm: Connector,
     kind = Kind(kind)
     lis = list(liscio.iter_records(kind))
     ipm_recs = list(ipm.iter_records(kind))
-    return lis, load_details(ipm, kind, ipm_recs, store=store, reuse=not fresh,
-                             on_batch=progress, cancel=cancel)
+    return lis, load_details(
+        ipm, kind, ipm_recs, store=store, reuse=not fresh, on_batch=progress, cancel=cancel
+    )
 
 
-__all__ = ["DETAILS_BATCH", "FULL_PULL_EVERY", "OVERLAP", "cached_details", "fetch_records",
-           "keep_written", "load_details", "pull_ipm"]
+__all__ = [
+    "DETAILS_BATCH",
+    "FULL_PULL_EVERY",
+    "OVERLAP",
+    "cached_details",
+    "fetch_records",
+    "keep_written",
+    "load_details",
+    "pull_ipm",
+]

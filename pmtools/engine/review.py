@@ -32,21 +32,29 @@ from pmtools.analysis.review.bulk import (
 )
 from pmtools.analysis.review.queue import KindRecords
 from pmtools.analysis.review.writes import PairWrites, pair_writes
+from pmtools.connectors.base import Connector
 from pmtools.core.plan import COUNT_KEYS, DecisionKind, Plan, SyncPolicy
 from pmtools.core.records import Kind, Record, Side
 from pmtools.core.rulebook import Rule
-from pmtools.connectors.base import Connector
 from pmtools.engine.fetch import keep_written, load_details
 from pmtools.store import ChangeIntent, Store
 
 log = logging.getLogger(__name__)
 
-__all__ = ["apply_preview", "ipm_records", "link_preview", "load_card", "load_cards",
-           "load_sources", "with_cards"]
+__all__ = [
+    "apply_preview",
+    "ipm_records",
+    "link_preview",
+    "load_card",
+    "load_cards",
+    "load_sources",
+    "with_cards",
+]
 
 
-def load_sources(*, store: Store, liscio: Connector, ipm: Connector, kinds: Iterable[Kind] = tuple(Kind)
-                 ) -> list[KindRecords]:
+def load_sources(
+    *, store: Store, liscio: Connector, ipm: Connector, kinds: Iterable[Kind] = tuple(Kind)
+) -> list[KindRecords]:
     """The records of both sides and the state of each kind in ``kinds``."""
     kinds = [Kind(k) for k in kinds]
     state = store.state(kinds)
@@ -57,15 +65,23 @@ def load_sources(*, store: Store, liscio: Connector, ipm: Connector, kinds: Iter
         accounts = {r.id: r.name for r in rows}
     out = []
     for kind in kinds:
-        out.append(KindRecords(kind=kind, liscio=liscio_records[kind],
-                               ipm=tuple(ipm_records(kind, store=store, ipm=ipm,
-                                                     liscio_records=liscio_records[kind])),
-                               state=state, accounts=accounts))
+        out.append(
+            KindRecords(
+                kind=kind,
+                liscio=liscio_records[kind],
+                ipm=tuple(
+                    ipm_records(kind, store=store, ipm=ipm, liscio_records=liscio_records[kind])
+                ),
+                state=state,
+                accounts=accounts,
+            )
+        )
     return out
 
 
-def ipm_records(kind: Kind, *, store: Store, ipm: Connector, liscio_records: Sequence[Record] = ()
-                ) -> list[Record]:
+def ipm_records(
+    kind: Kind, *, store: Store, ipm: Connector, liscio_records: Sequence[Record] = ()
+) -> list[Record]:
     """IPM records of ``kind`` as pmtools last saw them (see the module doc)."""
     rows = list(store.cached_records(kind)) or list(ipm.iter_records(kind))
     by_id = {r.id: r for r in rows}
@@ -79,8 +95,14 @@ def ipm_records(kind: Kind, *, store: Store, ipm: Connector, liscio_records: Seq
             continue
         source = sources.get(c.get("liscio_id") or "")
         if source is not None:  # the created record copied its Liscio source
-            by_id[key] = replace(source, side=Side.IPM, id=key, archived=False,
-                                 account_ids=(), external_id=c.get("external_id"))
+            by_id[key] = replace(
+                source,
+                side=Side.IPM,
+                id=key,
+                archived=False,
+                account_ids=(),
+                external_id=c.get("external_id"),
+            )
         else:
             by_id[key] = Record(side=Side.IPM, kind=kind, id=key, name=c.get("after") or key)
     return list(by_id.values())
@@ -91,13 +113,16 @@ def with_cards(source: KindRecords, cards: Iterable[Record]) -> KindRecords:
     loaded = {r.id: r for r in cards if r.side is Side.IPM and r.kind is source.kind}
     if not loaded:
         return source
-    return KindRecords(kind=source.kind, liscio=source.liscio,
-                       ipm=tuple(loaded.get(r.id, r) for r in source.ipm), state=source.state,
-                       accounts=source.accounts)
+    return KindRecords(
+        kind=source.kind,
+        liscio=source.liscio,
+        ipm=tuple(loaded.get(r.id, r) for r in source.ipm),
+        state=source.state,
+        accounts=source.accounts,
+    )
 
 
-def load_card(kind: Kind, record: Record, *, ipm: Connector,
-              store: Store | None = None) -> Record:
+def load_card(kind: Kind, record: Record, *, ipm: Connector, store: Store | None = None) -> Record:
     """``record`` (an IPM record) with its details loaded: one request when they are missing.
 
     A card Sync Now read, still current, costs no request; a card read is kept in the state
@@ -109,24 +134,31 @@ def load_card(kind: Kind, record: Record, *, ipm: Connector,
     return fresh
 
 
-def load_cards(kind: Kind, records: Sequence[Record], *, ipm: Connector,
-               store: Store | None = None,
-               progress: Callable[[int, int], None] | None = None,
-               cancel: threading.Event | None = None) -> dict[str, Record]:
+def load_cards(
+    kind: Kind,
+    records: Sequence[Record],
+    *,
+    ipm: Connector,
+    store: Store | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> dict[str, Record]:
     """The IPM ``records`` lacking details, with their cards read (one request each).
 
     For a bulk preview whose IPM fields are "not read yet": returns key → loaded record (pass
     them to :func:`with_cards` and preview again). ``progress(done, total)`` after each batch;
     ``cancel`` stops between batches (what was read is returned).
     """
-    todo = list({r.id: r for r in records
-                 if r.side is Side.IPM and not r.details_complete}.values())
+    todo = list(
+        {r.id: r for r in records if r.side is Side.IPM and not r.details_complete}.values()
+    )
     loaded = load_details(ipm, Kind(kind), todo, store=store, on_batch=progress, cancel=cancel)
     return {r.id: r for r in loaded if r.details_complete}
 
 
-def link_preview(kind: Kind, liscio_id: str, ipm_key: str, *, liscio: Connector,
-                 ipm: Connector) -> PairWrites:
+def link_preview(
+    kind: Kind, liscio_id: str, ipm_key: str, *, liscio: Connector, ipm: Connector
+) -> PairWrites:
     """The writes a manual link would make, from fresh reads of both records.
 
     Raises ConfigError when either record does not exist. Pass the result to
@@ -140,10 +172,17 @@ def link_preview(kind: Kind, liscio_id: str, ipm_key: str, *, liscio: Connector,
     return pair_writes(kind, left, right)
 
 
-def apply_preview(shown: BulkPreview, *, store: Store, liscio: Connector, ipm: Connector,
-                  started_by: str,
-                  progress: Progress | None = None, cancel: threading.Event | None = None,
-                  lock_timeout: float = 0.0) -> BulkResult:
+def apply_preview(
+    shown: BulkPreview,
+    *,
+    store: Store,
+    liscio: Connector,
+    ipm: Connector,
+    started_by: str,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    lock_timeout: float = 0.0,
+) -> BulkResult:
     """Apply exactly what ``shown`` accepted, as one run (command ``review``).
 
     Holds the state file's lock. An item whose records were linked (or decided not a match)
@@ -157,8 +196,9 @@ def apply_preview(shown: BulkPreview, *, store: Store, liscio: Connector, ipm: C
     kinds = tuple(k for k in Kind if any(i.kind is k for i in shown.items)) or tuple(Kind)
     with store.lock(timeout=lock_timeout, by=started_by):
         store.mark_interrupted_runs()
-        run_id = store.start_run(command="review", started_by=started_by, kinds=kinds,
-                                 policy=SyncPolicy(kinds=kinds))
+        run_id = store.start_run(
+            command="review", started_by=started_by, kinds=kinds, policy=SyncPolicy(kinds=kinds)
+        )
         try:
             reconcile(liscio=liscio, ipm=ipm, store=store, run_id=run_id)
             items, late = _still_open(shown.items, store, shown.names)
@@ -180,33 +220,55 @@ def apply_preview(shown: BulkPreview, *, store: Store, liscio: Connector, ipm: C
                 for item in items:
                     if item.verdict is Verdict.LINK and item.liscio_id and item.ipm_key:
                         for decision in DecisionKind:  # a person's link overrides a "no"
-                            store.remove_decision(item.kind, item.liscio_id, item.ipm_key,
-                                                  decision)
+                            store.remove_decision(item.kind, item.liscio_id, item.ipm_key, decision)
                 actions = tuple(a for i in items for a in i.actions)
-                result = apply_plan(Plan(actions=actions, policy=SyncPolicy(kinds=kinds)),
-                                    liscio=liscio, ipm=ipm, store=store, run_id=run_id,
-                                    progress=progress, cancel=cancel, names=shown.names)
-                for key in ("linked", "created_in_ipm", "created_in_liscio",
-                            "ipm_fields_written", "liscio_fields_filled", "errors"):
+                result = apply_plan(
+                    Plan(actions=actions, policy=SyncPolicy(kinds=kinds)),
+                    liscio=liscio,
+                    ipm=ipm,
+                    store=store,
+                    run_id=run_id,
+                    progress=progress,
+                    cancel=cancel,
+                    names=shown.names,
+                )
+                for key in (
+                    "linked",
+                    "created_in_ipm",
+                    "created_in_liscio",
+                    "ipm_fields_written",
+                    "liscio_fields_filled",
+                    "errors",
+                ):
                     counts[key] = result.counts.get(key, 0)
                 outcome, error, errors = result.outcome, result.error, result.errors
             keep_written(store, run_id, kinds)
             message = _message(counts, late, error)
-            store.finish_run(run_id, outcome=outcome if error is None else "stopped",
-                             counts=counts, message=message)
+            store.finish_run(
+                run_id,
+                outcome=outcome if error is None else "stopped",
+                counts=counts,
+                message=message,
+            )
         except BaseException as exc:
             store.finish_run(run_id, outcome="stopped", message=str(exc) or type(exc).__name__)
             raise
     if error is not None:
         raise error
     log.info("review run %s %s: %s", run_id, outcome, message)
-    return BulkResult(run_id=run_id, counts=counts, outcome=outcome, errors=tuple(errors),
-                      refused=tuple(late), message=message)
+    return BulkResult(
+        run_id=run_id,
+        counts=counts,
+        outcome=outcome,
+        errors=tuple(errors),
+        refused=tuple(late),
+        message=message,
+    )
 
 
-def _still_open(items: Sequence[PreviewItem], store: Store,
-                names: Mapping[tuple[Side, Kind, str], str]
-                ) -> tuple[list[PreviewItem], list[Refusal]]:
+def _still_open(
+    items: Sequence[PreviewItem], store: Store, names: Mapping[tuple[Side, Kind, str], str]
+) -> tuple[list[PreviewItem], list[Refusal]]:
     """The items whose records are still undecided; the others as refusals."""
     kept, late = [], []
     links = {(link.kind, Side.LISCIO, link.liscio_id) for link in store.links()}
@@ -216,32 +278,51 @@ def _still_open(items: Sequence[PreviewItem], store: Store,
         if item.verdict is Verdict.NOT_A_MATCH:
             touched = []  # a decision about a pair, whatever else happened
         if any(t[2] and t in links for t in touched):
-            late.append(Refusal(kind=item.kind, side=item.side, record_id=item.record_id,
-                                name=item.name, verdict=str(item.verdict), row=item.row,
-                                reason="decided since the preview (now linked): left alone"))
+            late.append(
+                Refusal(
+                    kind=item.kind,
+                    side=item.side,
+                    record_id=item.record_id,
+                    name=item.name,
+                    verdict=str(item.verdict),
+                    row=item.row,
+                    reason="decided since the preview (now linked): left alone",
+                )
+            )
         else:
             kept.append(item)
     return kept, late
 
 
-def _store_not_a_match(store: Store, run_id: int, item: PreviewItem,
-                       names: Mapping[tuple[Side, Kind, str], str]) -> None:
+def _store_not_a_match(
+    store: Store, run_id: int, item: PreviewItem, names: Mapping[tuple[Side, Kind, str], str]
+) -> None:
     assert item.liscio_id and item.ipm_key
-    store.add_decision(item.kind, item.liscio_id, item.ipm_key, DecisionKind.NOT_A_MATCH,
-                       run_id=run_id, audit=ChangeIntent(
-                           kind=item.kind, op="not_a_match", liscio_id=item.liscio_id,
-                           ipm_key=item.ipm_key,
-                           liscio_name=names.get((Side.LISCIO, item.kind, item.liscio_id)),
-                           ipm_name=names.get((Side.IPM, item.kind, item.ipm_key)),
-                           rule=Rule.REVIEW_NOT_A_MATCH))
+    store.add_decision(
+        item.kind,
+        item.liscio_id,
+        item.ipm_key,
+        DecisionKind.NOT_A_MATCH,
+        run_id=run_id,
+        audit=ChangeIntent(
+            kind=item.kind,
+            op="not_a_match",
+            liscio_id=item.liscio_id,
+            ipm_key=item.ipm_key,
+            liscio_name=names.get((Side.LISCIO, item.kind, item.liscio_id)),
+            ipm_name=names.get((Side.IPM, item.kind, item.ipm_key)),
+            rule=Rule.REVIEW_NOT_A_MATCH,
+        ),
+    )
 
 
-def _message(counts: Mapping[str, int], late: Sequence[Refusal],
-             error: Exception | None) -> str:
-    text = (f"{counts['linked']:,} linked, {counts['created_in_ipm']:,} created in IPM, "
-            f"{counts['created_in_liscio']:,} created in Liscio, {counts['not_a_match']:,} not "
-            f"a match, {counts['ipm_fields_written'] + counts['liscio_fields_filled']:,} field "
-            f"writes")
+def _message(counts: Mapping[str, int], late: Sequence[Refusal], error: Exception | None) -> str:
+    text = (
+        f"{counts['linked']:,} linked, {counts['created_in_ipm']:,} created in IPM, "
+        f"{counts['created_in_liscio']:,} created in Liscio, {counts['not_a_match']:,} not "
+        f"a match, {counts['ipm_fields_written'] + counts['liscio_fields_filled']:,} field "
+        f"writes"
+    )
     if late:
         text += f"; {len(late):,} left alone (decided since the preview)"
     if error is not None:

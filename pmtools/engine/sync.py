@@ -51,14 +51,25 @@ class SyncResult:
     counts: dict[str, int]
     errors: tuple[str, ...] = ()
     outcome: str = "done"
-    records: dict[tuple[Side, Kind], tuple[Record, ...]] = field(default_factory=dict,
-                                                                 compare=False)
+    records: dict[tuple[Side, Kind], tuple[Record, ...]] = field(
+        default_factory=dict, compare=False
+    )
 
 
-def run_sync(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
-             dry_run: bool = False, started_by: str = "cli", progress: Progress | None = None,
-             cancel: threading.Event | None = None, full: bool = False,
-             lock_timeout: float = 0.0, expected: Plan | None = None) -> SyncResult:
+def run_sync(
+    *,
+    liscio: Connector,
+    ipm: Connector,
+    store: Store,
+    policy: SyncPolicy,
+    dry_run: bool = False,
+    started_by: str = "cli",
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    full: bool = False,
+    lock_timeout: float = 0.0,
+    expected: Plan | None = None,
+) -> SyncResult:
     """Run one Sync Now (see the module docstring); raises LockHeld, PreflightRefused,
     ServiceError/AuthError (run recorded as stopped; run again to resume).
 
@@ -67,19 +78,36 @@ def run_sync(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPol
     """
     report: Progress = progress or (lambda *_: None)
     if dry_run:
-        return _run(liscio=liscio, ipm=ipm, store=store, policy=policy, run_id=None,
-                    progress=report, cancel=cancel, full=full, expected=None)[0]
+        return _run(
+            liscio=liscio,
+            ipm=ipm,
+            store=store,
+            policy=policy,
+            run_id=None,
+            progress=report,
+            cancel=cancel,
+            full=full,
+            expected=None,
+        )[0]
     with store.lock(timeout=lock_timeout, by=started_by):
         store.mark_interrupted_runs()
-        run_id = store.start_run(command="sync", started_by=started_by, kinds=policy.kinds,
-                                 policy=policy)
+        run_id = store.start_run(
+            command="sync", started_by=started_by, kinds=policy.kinds, policy=policy
+        )
         try:
-            result, error = _run(liscio=liscio, ipm=ipm, store=store, policy=policy,
-                                 run_id=run_id, progress=report, cancel=cancel, full=full,
-                                 expected=expected)
+            result, error = _run(
+                liscio=liscio,
+                ipm=ipm,
+                store=store,
+                policy=policy,
+                run_id=run_id,
+                progress=report,
+                cancel=cancel,
+                full=full,
+                expected=expected,
+            )
         except (PreflightRefused, PlanChanged) as exc:
-            store.finish_run(run_id, outcome="refused", message=str(exc),
-                             counts=_zero_counts())
+            store.finish_run(run_id, outcome="refused", message=str(exc), counts=_zero_counts())
             log.info("sync run %s refused: %s", run_id, type(exc).__name__)
             raise
         except BaseException as exc:
@@ -93,8 +121,9 @@ def run_sync(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPol
 
 def _details_progress(progress: Progress, kind: Kind) -> BatchDone:
     """Report loading ``kind``'s IPM details on the linking stage."""
-    return lambda done, total: progress("linking", done, total,
-                                        f"loading IPM {kind.ipm_name} details")
+    return lambda done, total: progress(
+        "linking", done, total, f"loading IPM {kind.ipm_name} details"
+    )
 
 
 def _zero_counts() -> dict[str, int]:
@@ -119,40 +148,91 @@ class _Inputs:
         return out
 
 
-def _run(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
-         run_id: int | None, progress: Progress, cancel: threading.Event | None,
-         full: bool, expected: Plan | None) -> tuple[SyncResult, ConnectorError | None]:
+def _run(
+    *,
+    liscio: Connector,
+    ipm: Connector,
+    store: Store,
+    policy: SyncPolicy,
+    run_id: int | None,
+    progress: Progress,
+    cancel: threading.Event | None,
+    full: bool,
+    expected: Plan | None,
+) -> tuple[SyncResult, ConnectorError | None]:
     if run_id is not None:
         settled = reconcile(liscio=liscio, ipm=ipm, store=store, run_id=run_id)
         if any(settled.values()):
             log.info("run %s settled what an interrupted run left: %s", run_id, settled)
-    inputs = _fetch(liscio=liscio, ipm=ipm, store=store, policy=policy, run_id=run_id,
-                    progress=progress, cancel=cancel, full=full)
+    inputs = _fetch(
+        liscio=liscio,
+        ipm=ipm,
+        store=store,
+        policy=policy,
+        run_id=run_id,
+        progress=progress,
+        cancel=cancel,
+        full=full,
+    )
     first = inputs.state.baseline is None
     if cancel is not None and cancel.is_set():
         if run_id is not None:
-            store.finish_run(run_id, outcome="cancelled", counts=_zero_counts(),
-                             message="cancelled before planning")
-        return SyncResult(run_id=run_id, plan=Plan(actions=(), policy=policy, first_sync=first),
-                          counts=_zero_counts(), outcome="cancelled"), None
+            store.finish_run(
+                run_id,
+                outcome="cancelled",
+                counts=_zero_counts(),
+                message="cancelled before planning",
+            )
+        return SyncResult(
+            run_id=run_id,
+            plan=Plan(actions=(), policy=policy, first_sync=first),
+            counts=_zero_counts(),
+            outcome="cancelled",
+        ), None
     plan = _plan(inputs, policy=policy, progress=progress, expected=expected)
     if run_id is None:
         progress("linking", 1, 1, "dry run: nothing written")
-        return SyncResult(run_id=None, plan=plan,
-                          counts=unread.counted(plan.counts(), inputs.unreadable),
-                          errors=unread.messages(inputs.unreadable), outcome="dry_run",
-                          records=inputs.records()), None
+        return SyncResult(
+            run_id=None,
+            plan=plan,
+            counts=unread.counted(plan.counts(), inputs.unreadable),
+            errors=unread.messages(inputs.unreadable),
+            outcome="dry_run",
+            records=inputs.records(),
+        ), None
     names = {(r.side, r.kind, r.id): r.name for recs in inputs.records().values() for r in recs}
-    result = apply_plan(plan, liscio=liscio, ipm=ipm, store=store, run_id=run_id,
-                        progress=progress, cancel=cancel, names=names)
+    result = apply_plan(
+        plan,
+        liscio=liscio,
+        ipm=ipm,
+        store=store,
+        run_id=run_id,
+        progress=progress,
+        cancel=cancel,
+        names=names,
+    )
     result = _keep_books(store, run_id, inputs, result, policy=policy, first=first)
-    return SyncResult(run_id=run_id, plan=plan, counts=result.counts, errors=result.errors,
-                      outcome=result.outcome, records=inputs.records()), result.error
+    return SyncResult(
+        run_id=run_id,
+        plan=plan,
+        counts=result.counts,
+        errors=result.errors,
+        outcome=result.outcome,
+        records=inputs.records(),
+    ), result.error
 
 
-def _fetch(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolicy,
-           run_id: int | None, progress: Progress, cancel: threading.Event | None,
-           full: bool) -> _Inputs:
+def _fetch(
+    *,
+    liscio: Connector,
+    ipm: Connector,
+    store: Store,
+    policy: SyncPolicy,
+    run_id: int | None,
+    progress: Progress,
+    cancel: threading.Event | None,
+    full: bool,
+) -> _Inputs:
     """Pull both sides, set the unreadable aside, run the first sync's duplicate guard, and
     load the IPM details the plan needs (:mod:`pmtools.engine.fetch`)."""
     state = store.state(policy.kinds)
@@ -171,50 +251,85 @@ def _fetch(*, liscio: Connector, ipm: Connector, store: Store, policy: SyncPolic
         progress(stage, 0, 2, f"fetching Liscio {kind}")
         liscio_records[kind] = list(liscio.iter_records(kind))
         progress(stage, 1, 2, f"fetching IPM {kind.ipm_name}")
-        ipm_records[kind], pulled_all[kind] = pull_ipm(ipm, store, kind, full=full or first,
-                                                       save=run_id is not None)
-        progress(stage, 2, 2, f"{len(liscio_records[kind])} Liscio {kind}, "
-                              f"{len(ipm_records[kind])} IPM {kind.ipm_name}")
+        ipm_records[kind], pulled_all[kind] = pull_ipm(
+            ipm, store, kind, full=full or first, save=run_id is not None
+        )
+        progress(
+            stage,
+            2,
+            2,
+            f"{len(liscio_records[kind])} Liscio {kind}, "
+            f"{len(ipm_records[kind])} IPM {kind.ipm_name}",
+        )
     bad = [*liscio.take_unreadable(), *ipm.take_unreadable()]
     if run_id is not None:
         unread.record(bad, store=store, run_id=run_id)
     selected, ipm_records, state = unread.hold_out(
-        bad, liscio={k: liscio_records[k] for k in policy.kinds}, ipm=ipm_records, state=state)
+        bad, liscio={k: liscio_records[k] for k in policy.kinds}, ipm=ipm_records, state=state
+    )
     progress("linking", 0, 1, "checking")
     if first:
         problem = preflight_problem(
             liscio_counts={k: sum(not r.archived for r in selected[k]) for k in policy.kinds},
-            ipm_counts={k: len(ipm_records[k]) for k in policy.kinds}, policy=policy)
+            ipm_counts={k: len(ipm_records[k]) for k in policy.kinds},
+            policy=policy,
+        )
         if problem and not policy.force:
             raise PreflightRefused(problem)
     for kind in policy.kinds:
-        keys = details_needed(kind=kind, liscio=selected[kind], ipm=ipm_records[kind],
-                              state=state, policy=policy)
+        keys = details_needed(
+            kind=kind, liscio=selected[kind], ipm=ipm_records[kind], state=state, policy=policy
+        )
         ipm_records[kind] = load_details(
-            ipm, kind, ipm_records[kind], store=store, wanted=keys,
-            reuse=not pulled_all[kind], save=run_id is not None, cancel=cancel,
-            on_batch=_details_progress(progress, kind))
+            ipm,
+            kind,
+            ipm_records[kind],
+            store=store,
+            wanted=keys,
+            reuse=not pulled_all[kind],
+            save=run_id is not None,
+            cancel=cancel,
+            on_batch=_details_progress(progress, kind),
+        )
     everyone = [(k, r.id) for k, recs in liscio_records.items() for r in recs]
-    return _Inputs(liscio=selected, ipm=ipm_records, state=state, unreadable=bad,
-                   baseline=everyone + unread.baseline(bad))
+    return _Inputs(
+        liscio=selected,
+        ipm=ipm_records,
+        state=state,
+        unreadable=bad,
+        baseline=everyone + unread.baseline(bad),
+    )
 
 
-def _plan(inputs: _Inputs, *, policy: SyncPolicy, progress: Progress,
-          expected: Plan | None) -> Plan:
+def _plan(
+    inputs: _Inputs, *, policy: SyncPolicy, progress: Progress, expected: Plan | None
+) -> Plan:
     """The plan (the core's), with creates held back where IPM records could not be read;
     PlanChanged when a previewed plan is no longer the one planned."""
     progress("linking", 0, 1, "planning")
-    plan = unread.hold_creates(plan_sync(liscio=inputs.liscio, ipm=inputs.ipm,
-                                         state=inputs.state, policy=policy), inputs.unreadable)
+    plan = unread.hold_creates(
+        plan_sync(liscio=inputs.liscio, ipm=inputs.ipm, state=inputs.state, policy=policy),
+        inputs.unreadable,
+    )
     if expected is not None and plan.writes() != expected.writes():
         raise PlanChanged(
             "Liscio or IPM changed since the preview: the plan is no longer the one shown. "
-            "Review the new plan and apply it again.", plan=plan, records=inputs.records())
+            "Review the new plan and apply it again.",
+            plan=plan,
+            records=inputs.records(),
+        )
     return plan
 
 
-def _keep_books(store: Store, run_id: int, inputs: _Inputs, result: ApplyResult, *,
-                policy: SyncPolicy, first: bool) -> ApplyResult:
+def _keep_books(
+    store: Store,
+    run_id: int,
+    inputs: _Inputs,
+    result: ApplyResult,
+    *,
+    policy: SyncPolicy,
+    first: bool,
+) -> ApplyResult:
     """After apply: the cache learns what was written, a first sync keeps its baseline, the
     unreadable records count as errors, and the run is finished."""
     keep_written(store, run_id, policy.kinds)
@@ -223,8 +338,12 @@ def _keep_books(store: Store, run_id: int, inputs: _Inputs, result: ApplyResult,
     result = unread.with_errors(result, inputs.unreadable)
     message = str(result.error) if result.error else None
     store.finish_run(run_id, outcome=result.outcome, counts=result.counts, message=message)
-    log.info("sync run %s %s: %s", run_id, result.outcome,
-             " ".join(f"{k}={v}" for k, v in result.counts.items()))
+    log.info(
+        "sync run %s %s: %s",
+        run_id,
+        result.outcome,
+        " ".join(f"{k}={v}" for k, v in result.counts.items()),
+    )
     return result
 
 

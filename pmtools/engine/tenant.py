@@ -9,10 +9,10 @@ both identities — the IPM ``TenantKey`` from TenantSettings and the Liscio fir
 cache or plans anything. A mismatch raises :class:`TenantMismatch` (exit 2) and nothing is read
 or written; ``pmtools disconnect --yes`` forgets the identities with the links, to start over.
 
-:func:`check_tenant` runs in one place for the CLI (:func:`connect_checked`, which every
-command that talks to a service uses) and before every workbench action (``Session.lock``). A state file written before
-identities were recorded cannot be checked: its identities are recorded by the next command,
-with a warning in the log.
+:func:`check_tenant` runs in one place for the CLI (:func:`connect_checked`, which every command
+that talks to a service uses) and before every workbench action (``Session.lock``). A state file
+written before identities were recorded cannot be checked: its identities are recorded by the
+next command, with a warning in the log.
 """
 
 from __future__ import annotations
@@ -22,14 +22,16 @@ import logging
 from pmtools.config import Settings
 from pmtools.connectors.base import Connector
 from pmtools.connectors.factory import connect
-from pmtools.errors import TenantMismatch
 from pmtools.core.records import Identity, Side
+from pmtools.errors import TenantMismatch
 from pmtools.store import Store
 
 log = logging.getLogger(__name__)
 
-_SETTING = {Side.LISCIO: "PMTOOLS_LISCIO_URL and PMTOOLS_LISCIO_TOKEN",
-            Side.IPM: "PMTOOLS_IPM_URL and the IPM keys"}
+_SETTING = {
+    Side.LISCIO: "PMTOOLS_LISCIO_URL and PMTOOLS_LISCIO_TOKEN",
+    Side.IPM: "PMTOOLS_IPM_URL and the IPM keys",
+}
 
 
 def check_tenant(store: Store, *, liscio: Connector, ipm: Connector) -> dict[Side, Identity]:
@@ -44,13 +46,17 @@ def check_tenant(store: Store, *, liscio: Connector, ipm: Connector) -> dict[Sid
     if recorded:
         wrong = [side for side, who in recorded.items() if who.id != found[side].id]
         if wrong:
-            raise TenantMismatch(_mismatch(recorded, found, wrong), recorded=recorded,
-                                 found=found)
+            raise TenantMismatch(_mismatch(recorded, found, wrong), recorded=recorded, found=found)
     elif store.connection() is not None:
         store.record_identities(liscio=found[Side.LISCIO], ipm=found[Side.IPM])
-        log.warning("the state file %s did not record which firm it belongs to (it was written "
-                    "by an older pmtools), so this could not be checked: it now belongs to %s "
-                    "and %s", store.path, found[Side.LISCIO], found[Side.IPM])
+        log.warning(
+            "the state file %s did not record which firm it belongs to (it was written "
+            "by an older pmtools), so this could not be checked: it now belongs to %s "
+            "and %s",
+            store.path,
+            found[Side.LISCIO],
+            found[Side.IPM],
+        )
     store.bind(liscio=found[Side.LISCIO], ipm=found[Side.IPM])
     return found
 
@@ -69,14 +75,16 @@ def connect_checked(settings: Settings, store: Store | None) -> tuple[Connector,
     return liscio, ipm
 
 
-def _mismatch(recorded: dict[Side, Identity], found: dict[Side, Identity],
-              wrong: list[Side]) -> str:
-    was = " and ".join(str(recorded[side]) for side in (Side.LISCIO, Side.IPM)
-                       if side in recorded)
+def _mismatch(
+    recorded: dict[Side, Identity], found: dict[Side, Identity], wrong: list[Side]
+) -> str:
+    was = " and ".join(str(recorded[side]) for side in (Side.LISCIO, Side.IPM) if side in recorded)
     now = " and ".join(f"{_SETTING[side]} now reach {found[side]}" for side in wrong)
-    return (f"this state file belongs to {was}, but {now}; nothing was read or written — "
-            f"point the settings back at that firm, use another state file (--state) for "
-            f"this one, or start over with `pmtools disconnect --yes`")
+    return (
+        f"this state file belongs to {was}, but {now}; nothing was read or written — "
+        f"point the settings back at that firm, use another state file (--state) for "
+        f"this one, or start over with `pmtools disconnect --yes`"
+    )
 
 
 __all__ = ["TenantMismatch", "check_tenant", "connect_checked"]

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pmtools.analysis.reports import format_value
 from pmtools.connectors.base import Connector
-from pmtools.errors import ConfigError, NotFound
 from pmtools.core.plan import (
     COUNT_KEYS,
     Action,
@@ -32,8 +32,8 @@ from pmtools.core.plan import (
 )
 from pmtools.core.records import FieldValue, Kind, Record, Side
 from pmtools.core.rulebook import undo_rule
-from pmtools.analysis.reports import format_value
 from pmtools.core.rules import values_equal
+from pmtools.errors import ConfigError, NotFound
 from pmtools.store import ChangeIntent, Store
 
 log = logging.getLogger(__name__)
@@ -92,19 +92,27 @@ class UndoPlan:
             rid = a.liscio_id if a.side is Side.LISCIO else a.ipm_key
             name = self.names.get((a.side, a.kind, rid or ""), "") if a.side else ""
             verb = "empty" if a.after is None else "restore"
-            lines.append(f"  {verb} {a.side} {a.kind} {name!r} ({rid}) {a.field}: "
-                         f"{format_value(a.before)!r} -> {format_value(a.after)!r}")
+            lines.append(
+                f"  {verb} {a.side} {a.kind} {name!r} ({rid}) {a.field}: "
+                f"{format_value(a.before)!r} -> {format_value(a.after)!r}"
+            )
         for c in self.links:
-            lines.append(f"  {c.op} {c.kind} Liscio {c.liscio_name!r} ({c.liscio_id}) / IPM "
-                         f"{c.ipm_name!r} ({c.ipm_key})")
+            lines.append(
+                f"  {c.op} {c.kind} Liscio {c.liscio_name!r} ({c.liscio_id}) / IPM "
+                f"{c.ipm_name!r} ({c.ipm_key})"
+            )
         for conflict in self.conflicts:
-            lines.append(f"  CONFLICT, left alone: {conflict.side} {conflict.kind} "
-                         f"{conflict.name!r} ({conflict.record_id}) {conflict.field}: "
-                         f"{conflict.reason}")
+            lines.append(
+                f"  CONFLICT, left alone: {conflict.side} {conflict.kind} "
+                f"{conflict.name!r} ({conflict.record_id}) {conflict.field}: "
+                f"{conflict.reason}"
+            )
         for row in self.created:
-            lines.append(f"  created by run {self.run_id}, not deleted (IPM's API has no "
-                         f"delete): {row['side']} {row['kind']} {row['name']!r} "
-                         f"({row['record_id']})")
+            lines.append(
+                f"  created by run {self.run_id}, not deleted (IPM's API has no "
+                f"delete): {row['side']} {row['kind']} {row['name']!r} "
+                f"({row['record_id']})"
+            )
         if len(lines) == 1:
             lines.append("  nothing to undo")
         return "\n".join(lines)
@@ -133,7 +141,8 @@ def plan_undo(store: Store, run_id: int, *, liscio: Connector, ipm: Connector) -
     if reset is not None:  # its records may be another firm's now: the guard cannot tell
         raise ConfigError(
             f"run {run_id} was made before `pmtools disconnect` (run {reset['id']}); this state "
-            f"file may now belong to another firm, so it cannot be undone from here")
+            f"file may now belong to another firm, so it cannot be undone from here"
+        )
     rule = undo_rule(run_id)
     changes = [c for c in store.changes(run_id=run_id) if c["status"] == "confirmed"]
     systems = {Side.LISCIO: liscio, Side.IPM: ipm}
@@ -157,74 +166,157 @@ def plan_undo(store: Store, run_id: int, *, liscio: Connector, ipm: Connector) -
                 current[key] = None
         rec = current[key]
         if rec is None:
-            conflicts.append(Conflict(kind=kind, side=side, record_id=rid, name=name,
-                                      field=fname, written=change["after"], current=None,
-                                      reason="the record is gone"))
+            conflicts.append(
+                Conflict(
+                    kind=kind,
+                    side=side,
+                    record_id=rid,
+                    name=name,
+                    field=fname,
+                    written=change["after"],
+                    current=None,
+                    reason="the record is gone",
+                )
+            )
             continue
         now = rec.get(fname)
         if values_equal(fname, now, change["before"]):
             continue  # already back to what it was (an earlier undo of this run, say)
         if not values_equal(fname, now, change["after"]):
-            conflicts.append(Conflict(
-                kind=kind, side=side, record_id=rid, name=name, field=fname,
-                written=change["after"], current=now,
-                reason=f"changed since the run: it wrote {format_value(change['after'])!r}, "
-                       f"it is now {format_value(now)!r}"))
+            conflicts.append(
+                Conflict(
+                    kind=kind,
+                    side=side,
+                    record_id=rid,
+                    name=name,
+                    field=fname,
+                    written=change["after"],
+                    current=now,
+                    reason=f"changed since the run: it wrote {format_value(change['after'])!r}, "
+                    f"it is now {format_value(now)!r}",
+                )
+            )
             continue
-        writes.append(Action(op=Op.WRITE, kind=kind, liscio_id=change["liscio_id"],
-                             ipm_key=change["ipm_key"], side=side, field=fname, before=now,
-                             after=change["before"], rule=rule))
+        writes.append(
+            Action(
+                op=Op.WRITE,
+                kind=kind,
+                liscio_id=change["liscio_id"],
+                ipm_key=change["ipm_key"],
+                side=side,
+                field=fname,
+                before=now,
+                after=change["before"],
+                rule=rule,
+            )
+        )
     for change in changes:
         kind = Kind(change["kind"])
         _remember(names, change)
         if change["op"] == "link":
             link = store.link_for(kind, liscio_id=change["liscio_id"])
             if link is not None and link.ipm_key == change["ipm_key"]:
-                links.append(LinkChange(op="delink", kind=kind, liscio_id=change["liscio_id"],
-                                        ipm_key=change["ipm_key"], how=str(link.how),
-                                        liscio_name=change["liscio_name"],
-                                        ipm_name=change["ipm_name"]))
+                links.append(
+                    LinkChange(
+                        op="delink",
+                        kind=kind,
+                        liscio_id=change["liscio_id"],
+                        ipm_key=change["ipm_key"],
+                        how=str(link.how),
+                        liscio_name=change["liscio_name"],
+                        ipm_name=change["ipm_name"],
+                    )
+                )
         elif change["op"] == "delink":
-            free = (store.link_for(kind, liscio_id=change["liscio_id"]) is None
-                    and store.link_for(kind, ipm_key=change["ipm_key"]) is None)
+            free = (
+                store.link_for(kind, liscio_id=change["liscio_id"]) is None
+                and store.link_for(kind, ipm_key=change["ipm_key"]) is None
+            )
             if free:
-                links.append(LinkChange(op="relink", kind=kind, liscio_id=change["liscio_id"],
-                                        ipm_key=change["ipm_key"],
-                                        how=change["before"] or str(LinkHow.MANUAL),
-                                        liscio_name=change["liscio_name"],
-                                        ipm_name=change["ipm_name"]))
+                links.append(
+                    LinkChange(
+                        op="relink",
+                        kind=kind,
+                        liscio_id=change["liscio_id"],
+                        ipm_key=change["ipm_key"],
+                        how=change["before"] or str(LinkHow.MANUAL),
+                        liscio_name=change["liscio_name"],
+                        ipm_name=change["ipm_name"],
+                    )
+                )
         elif change["op"] == "not_a_match":  # a bulk review's "not a match": forget it
-            held = any(d.liscio_id == change["liscio_id"] and d.ipm_key == change["ipm_key"]
-                       and d.decision is DecisionKind.NOT_A_MATCH for d in store.decisions(kind))
+            held = any(
+                d.liscio_id == change["liscio_id"]
+                and d.ipm_key == change["ipm_key"]
+                and d.decision is DecisionKind.NOT_A_MATCH
+                for d in store.decisions(kind)
+            )
             if held:
-                links.append(LinkChange(op="unmark", kind=kind, liscio_id=change["liscio_id"],
-                                        ipm_key=change["ipm_key"],
-                                        liscio_name=change["liscio_name"],
-                                        ipm_name=change["ipm_name"]))
+                links.append(
+                    LinkChange(
+                        op="unmark",
+                        kind=kind,
+                        liscio_id=change["liscio_id"],
+                        ipm_key=change["ipm_key"],
+                        liscio_name=change["liscio_name"],
+                        ipm_name=change["ipm_name"],
+                    )
+                )
         elif change["op"] == "create":
             side = Side(change["side"])
             rid = change["ipm_key"] if side is Side.IPM else change["liscio_id"]
-            created.append({"kind": str(kind), "side": str(side), "record_id": rid,
-                            "name": change["after"], "external_id": change["external_id"]})
-    return UndoPlan(run_id=run_id, rule=rule, writes=tuple(writes), links=tuple(links),
-                    conflicts=tuple(conflicts), created=tuple(created), names=names)
+            created.append(
+                {
+                    "kind": str(kind),
+                    "side": str(side),
+                    "record_id": rid,
+                    "name": change["after"],
+                    "external_id": change["external_id"],
+                }
+            )
+    return UndoPlan(
+        run_id=run_id,
+        rule=rule,
+        writes=tuple(writes),
+        links=tuple(links),
+        conflicts=tuple(conflicts),
+        created=tuple(created),
+        names=names,
+    )
 
 
-def undo_run(store: Store, run_id: int, *, liscio: Connector, ipm: Connector,
-             started_by: str, lock_timeout: float = 0.0) -> UndoResult:
+def undo_run(
+    store: Store,
+    run_id: int,
+    *,
+    liscio: Connector,
+    ipm: Connector,
+    started_by: str,
+    lock_timeout: float = 0.0,
+) -> UndoResult:
     """Undo ``run_id`` as a new run (see the module doc); holds the state file's lock."""
     from pmtools.engine.apply import apply_plan, reconcile
 
     with store.lock(timeout=lock_timeout, by=started_by):
         store.mark_interrupted_runs()
         plan = plan_undo(store, run_id, liscio=liscio, ipm=ipm)
-        undo_id = store.start_run(command="undo", started_by=started_by, kinds=plan.kinds,
-                                  policy=SyncPolicy(kinds=plan.kinds), undoes_run=run_id)
+        undo_id = store.start_run(
+            command="undo",
+            started_by=started_by,
+            kinds=plan.kinds,
+            policy=SyncPolicy(kinds=plan.kinds),
+            undoes_run=run_id,
+        )
         try:
             reconcile(liscio=liscio, ipm=ipm, store=store, run_id=undo_id)
-            result = apply_plan(Plan(actions=plan.writes, policy=SyncPolicy(kinds=plan.kinds)),
-                                liscio=liscio, ipm=ipm, store=store, run_id=undo_id,
-                                names=plan.names)
+            result = apply_plan(
+                Plan(actions=plan.writes, policy=SyncPolicy(kinds=plan.kinds)),
+                liscio=liscio,
+                ipm=ipm,
+                store=store,
+                run_id=undo_id,
+                names=plan.names,
+            )
             counts = {k: result.counts.get(k, 0) for k in COUNT_KEYS}
             counts["delinked"] = counts["relinked"] = 0
             if result.outcome in ("done", "done_with_errors"):
@@ -233,8 +325,7 @@ def undo_run(store: Store, run_id: int, *, liscio: Connector, ipm: Connector,
                     key = LINK_CHANGE_COUNTS[change.op]
                     counts[key] = counts.get(key, 0) + 1
             counts["conflicts"] = len(plan.conflicts)
-            message = (f"{len(plan.conflicts)} conflict(s) left alone"
-                       if plan.conflicts else None)
+            message = f"{len(plan.conflicts)} conflict(s) left alone" if plan.conflicts else None
             if result.error is not None:
                 message = str(result.error)
             store.finish_run(undo_id, outcome=result.outcome, counts=counts, message=message)
@@ -244,13 +335,13 @@ def undo_run(store: Store, run_id: int, *, liscio: Connector, ipm: Connector,
     if result.error is not None:  # a service failed: the run is saved as stopped; run again
         raise result.error
     log.info("run %s undone by run %s: %s", run_id, undo_id, result.outcome)
-    return UndoResult(undo_run_id=undo_id, plan=plan, counts=counts, outcome=result.outcome,
-                      errors=result.errors)
+    return UndoResult(
+        undo_run_id=undo_id, plan=plan, counts=counts, outcome=result.outcome, errors=result.errors
+    )
 
 
 # The count each kind of link change adds to in the undo run's counts.
-LINK_CHANGE_COUNTS = {"delink": "delinked", "relink": "relinked",
-                      "unmark": "not_a_match_forgotten"}
+LINK_CHANGE_COUNTS = {"delink": "delinked", "relink": "relinked", "unmark": "not_a_match_forgotten"}
 
 
 def _apply_link_change(store: Store, undo_id: int, rule: str, change: LinkChange) -> None:
@@ -258,24 +349,46 @@ def _apply_link_change(store: Store, undo_id: int, rule: str, change: LinkChange
     kind = change.kind
     if change.op == "unmark":  # forget a "not a match": Sync Now may match the pair again
         store.remove_decision(kind, change.liscio_id, change.ipm_key, DecisionKind.NOT_A_MATCH)
-        store.record_change(undo_id, ChangeIntent(
-            kind=kind, op="forget_not_a_match", liscio_id=change.liscio_id,
-            ipm_key=change.ipm_key, liscio_name=change.liscio_name, ipm_name=change.ipm_name,
-            rule=rule), status="confirmed")
+        store.record_change(
+            undo_id,
+            ChangeIntent(
+                kind=kind,
+                op="forget_not_a_match",
+                liscio_id=change.liscio_id,
+                ipm_key=change.ipm_key,
+                liscio_name=change.liscio_name,
+                ipm_name=change.ipm_name,
+                rule=rule,
+            ),
+            status="confirmed",
+        )
         return
-    audit = ChangeIntent(kind=kind, op="delink" if change.op == "delink" else "link",
-                         liscio_id=change.liscio_id, ipm_key=change.ipm_key,
-                         liscio_name=change.liscio_name, ipm_name=change.ipm_name,
-                         before=change.how if change.op == "delink" else None,
-                         after=None if change.op == "delink" else change.how, rule=rule)
+    audit = ChangeIntent(
+        kind=kind,
+        op="delink" if change.op == "delink" else "link",
+        liscio_id=change.liscio_id,
+        ipm_key=change.ipm_key,
+        liscio_name=change.liscio_name,
+        ipm_name=change.ipm_name,
+        before=change.how if change.op == "delink" else None,
+        after=None if change.op == "delink" else change.how,
+        rule=rule,
+    )
     if change.op == "delink":
-        store.remove_link(kind, change.liscio_id, run_id=undo_id,
-                          decision=DecisionKind.DELINKED, audit=audit)
+        store.remove_link(
+            kind, change.liscio_id, run_id=undo_id, decision=DecisionKind.DELINKED, audit=audit
+        )
     else:
         # The decision goes first: cut off between the two, a second undo still relinks.
         store.remove_decision(kind, change.liscio_id, change.ipm_key, DecisionKind.DELINKED)
-        store.add_link(kind, change.liscio_id, change.ipm_key,
-                       how=LinkHow(change.how or LinkHow.MANUAL), run_id=undo_id, audit=audit)
+        store.add_link(
+            kind,
+            change.liscio_id,
+            change.ipm_key,
+            how=LinkHow(change.how or LinkHow.MANUAL),
+            run_id=undo_id,
+            audit=audit,
+        )
 
 
 def _net_writes(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:

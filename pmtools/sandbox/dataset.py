@@ -48,62 +48,291 @@ from pmtools.sandbox.state import (
     format_time,
 )
 
-FIRST = ["James", "Mary", "John", "Patricia", "Robert", "Jennifer", "Michael", "Linda",
-         "William", "Elizabeth", "David", "Barbara", "Richard", "Susan", "Joseph", "Jessica",
-         "Thomas", "Sarah", "Charles", "Karen", "Christopher", "Nancy", "Daniel", "Lisa",
-         "Matthew", "Betty", "Anthony", "Margaret", "Mark", "Sandra", "Steven", "Ashley",
-         "Paul", "Emily", "Andrew", "Donna", "Joshua", "Michelle", "José", "Zoë", "Renée",
-         "André", "Chloé", "Søren", "François", "Björn", "Siobhán", "Mónica", "Ana", "Luis",
-         "Wei", "Priya", "Aisha", "Mohammed", "Hiroshi", "Olga", "Raj", "Fatima", "Seán"]
-LAST = ["Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis",
-        "Rodriguez", "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson",
-        "Thomas", "Taylor", "Moore", "Jackson", "Martin", "Lee", "Perez", "Thompson", "White",
-        "Harris", "Sanchez", "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young",
-        "Allen", "King", "Wright", "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green",
-        "Adams", "Nelson", "Baker", "Hall", "Rivera", "Campbell", "Mitchell", "Carter",
-        "O'Brien", "O'Connor", "D'Angelo", "Núñez", "Müller", "Ångström", "Søndergaard",
-        "García-López", "McDonald", "MacLeod", "van der Berg", "De la Cruz", "Kowalski",
-        "Nakamura", "Patel", "Chen", "Kim", "Okafor", "Dubois", "Rossi"]
+FIRST = [
+    "James",
+    "Mary",
+    "John",
+    "Patricia",
+    "Robert",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "William",
+    "Elizabeth",
+    "David",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Charles",
+    "Karen",
+    "Christopher",
+    "Nancy",
+    "Daniel",
+    "Lisa",
+    "Matthew",
+    "Betty",
+    "Anthony",
+    "Margaret",
+    "Mark",
+    "Sandra",
+    "Steven",
+    "Ashley",
+    "Paul",
+    "Emily",
+    "Andrew",
+    "Donna",
+    "Joshua",
+    "Michelle",
+    "José",
+    "Zoë",
+    "Renée",
+    "André",
+    "Chloé",
+    "Søren",
+    "François",
+    "Björn",
+    "Siobhán",
+    "Mónica",
+    "Ana",
+    "Luis",
+    "Wei",
+    "Priya",
+    "Aisha",
+    "Mohammed",
+    "Hiroshi",
+    "Olga",
+    "Raj",
+    "Fatima",
+    "Seán",
+]
+LAST = [
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Torres",
+    "Nguyen",
+    "Hill",
+    "Flores",
+    "Green",
+    "Adams",
+    "Nelson",
+    "Baker",
+    "Hall",
+    "Rivera",
+    "Campbell",
+    "Mitchell",
+    "Carter",
+    "O'Brien",
+    "O'Connor",
+    "D'Angelo",
+    "Núñez",
+    "Müller",
+    "Ångström",
+    "Søndergaard",
+    "García-López",
+    "McDonald",
+    "MacLeod",
+    "van der Berg",
+    "De la Cruz",
+    "Kowalski",
+    "Nakamura",
+    "Patel",
+    "Chen",
+    "Kim",
+    "Okafor",
+    "Dubois",
+    "Rossi",
+]
 MIDDLE = ["A.", "J.", "Marie", "Lee", "Ann", "R.", "Louise", "James"]
-WORDS = ["Acme", "Summit", "Pinnacle", "Harbor", "Evergreen", "Blue Ridge", "Redwood",
-         "Granite", "Maple", "Lakeside", "Riverbend", "Northstar", "Silverline", "Oakmont",
-         "Cedar", "Sterling", "Horizon", "Keystone", "Meridian", "Bright Path", "Ironwood",
-         "Crescent", "Falcon", "Beacon", "Willow", "Prairie", "Coastal", "Highland", "Liberty",
-         "Café", "Élan", "Fjord", "Saint-Pierre"]
-TRADES = ["Consulting", "Bakery", "Dental", "Construction", "Landscaping", "Plumbing",
-          "Design", "Logistics", "Realty", "Farms", "Auto Repair", "Software", "Marketing",
-          "Veterinary Clinic", "Roofing", "Catering", "Fitness", "Holdings", "Properties",
-          "Capital", "Medical", "Electric", "Studios", "Trucking", "Tax Services"]
+WORDS = [
+    "Acme",
+    "Summit",
+    "Pinnacle",
+    "Harbor",
+    "Evergreen",
+    "Blue Ridge",
+    "Redwood",
+    "Granite",
+    "Maple",
+    "Lakeside",
+    "Riverbend",
+    "Northstar",
+    "Silverline",
+    "Oakmont",
+    "Cedar",
+    "Sterling",
+    "Horizon",
+    "Keystone",
+    "Meridian",
+    "Bright Path",
+    "Ironwood",
+    "Crescent",
+    "Falcon",
+    "Beacon",
+    "Willow",
+    "Prairie",
+    "Coastal",
+    "Highland",
+    "Liberty",
+    "Café",
+    "Élan",
+    "Fjord",
+    "Saint-Pierre",
+]
+TRADES = [
+    "Consulting",
+    "Bakery",
+    "Dental",
+    "Construction",
+    "Landscaping",
+    "Plumbing",
+    "Design",
+    "Logistics",
+    "Realty",
+    "Farms",
+    "Auto Repair",
+    "Software",
+    "Marketing",
+    "Veterinary Clinic",
+    "Roofing",
+    "Catering",
+    "Fitness",
+    "Holdings",
+    "Properties",
+    "Capital",
+    "Medical",
+    "Electric",
+    "Studios",
+    "Trucking",
+    "Tax Services",
+]
 SUFFIXES = ["LLC", "LLC", "Inc.", "Inc.", "", "", "Co.", "LLP", "PC", "Corp.", "Ltd"]
-SUFFIX_VARIANTS = {"LLC": ["L.L.C.", "llc", "LLC."], "Inc.": ["Inc", "Incorporated", "INC"],
-                   "Co.": ["Company", "Co"], "Corp.": ["Corporation", "Corp"]}
-TITLES = ["Owner", "CEO", "CFO", "Controller", "Bookkeeper", "Office Manager", "President",
-          "Partner", "Treasurer", "Managing Director", "Director of Finance", "Accountant"]
-CITIES = [("Springfield", "IL", "62701"), ("Austin", "TX", "73301"), ("Portland", "OR", "97201"),
-          ("Denver", "CO", "80202"), ("Madison", "WI", "53703"), ("Raleigh", "NC", "27601"),
-          ("Boise", "ID", "83702"), ("Tampa", "FL", "33602"), ("Albany", "NY", "12207"),
-          ("Santa Fe", "NM", "87501")]
-STREETS = ["Main St", "Oak Ave", "Maple Dr", "Elm St", "Cedar Ln", "Park Blvd", "2nd St",
-           "Lakeview Rd", "Hillcrest Way", "Market St"]
+SUFFIX_VARIANTS = {
+    "LLC": ["L.L.C.", "llc", "LLC."],
+    "Inc.": ["Inc", "Incorporated", "INC"],
+    "Co.": ["Company", "Co"],
+    "Corp.": ["Corporation", "Corp"],
+}
+TITLES = [
+    "Owner",
+    "CEO",
+    "CFO",
+    "Controller",
+    "Bookkeeper",
+    "Office Manager",
+    "President",
+    "Partner",
+    "Treasurer",
+    "Managing Director",
+    "Director of Finance",
+    "Accountant",
+]
+CITIES = [
+    ("Springfield", "IL", "62701"),
+    ("Austin", "TX", "73301"),
+    ("Portland", "OR", "97201"),
+    ("Denver", "CO", "80202"),
+    ("Madison", "WI", "53703"),
+    ("Raleigh", "NC", "27601"),
+    ("Boise", "ID", "83702"),
+    ("Tampa", "FL", "33602"),
+    ("Albany", "NY", "12207"),
+    ("Santa Fe", "NM", "87501"),
+]
+STREETS = [
+    "Main St",
+    "Oak Ave",
+    "Maple Dr",
+    "Elm St",
+    "Cedar Ln",
+    "Park Blvd",
+    "2nd St",
+    "Lakeview Rd",
+    "Hillcrest Way",
+    "Market St",
+]
 MAILS = ["gmail.com", "yahoo.com", "outlook.com", "icloud.com", "proton.me"]
-SPECIAL_ORGS = ["Ångström Consulting", "O'Brien & Sons LLC", "Café Zoë Inc.",
-                "Núñez Tax Services L.L.C.", "Smith & Smith LLC"]
+SPECIAL_ORGS = [
+    "Ångström Consulting",
+    "O'Brien & Sons LLC",
+    "Café Zoë Inc.",
+    "Núñez Tax Services L.L.C.",
+    "Smith & Smith LLC",
+]
 XSS_NAME = "<img src=x onerror=alert(1)>"
-SPECIAL_PEOPLE = [("John", None, "Smith"), ("John", None, "Smith"), ("José", None, "Núñez"),
-                  ("Zoë", None, "O'Brien"), ("Siobhán", "Marie", "O'Connor")]
+SPECIAL_PEOPLE = [
+    ("John", None, "Smith"),
+    ("John", None, "Smith"),
+    ("José", None, "Núñez"),
+    ("Zoë", None, "O'Brien"),
+    ("Siobhán", "Marie", "O'Connor"),
+]
 _KEY_CHARS = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
 BASE_TIME = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 TENANT = {
     "TenantKey": "2BzmMRkhbwBT",
     "ClientAccessActivated": False,
-    "ContactTypes": [{"Name": "Client", "ContactTypeKey": "z9p3q3d1e3"},
-                     {"Name": "Prospect", "ContactTypeKey": "z9p3q3d1e4"},
-                     {"Name": "Supplier", "ContactTypeKey": "z9p3q3d1e5"}],
-    "WorkStatuses": [], "WorkTypes": [], "ServiceTypes": [],
+    "ContactTypes": [
+        {"Name": "Client", "ContactTypeKey": "z9p3q3d1e3"},
+        {"Name": "Prospect", "ContactTypeKey": "z9p3q3d1e4"},
+        {"Name": "Supplier", "ContactTypeKey": "z9p3q3d1e5"},
+    ],
+    "WorkStatuses": [],
+    "WorkTypes": [],
+    "ServiceTypes": [],
 }
 FIRM = {"id": "firm_2BzmMRkhbwBT", "name": "Sandbox Accounting LLP"}
-FIRM_WORDS = ["Alder", "Birchwood", "Copperfield", "Dunmore", "Eastgate", "Fairhaven",
-              "Glenview", "Hartwell", "Ivybridge", "Juniper", "Kingsley", "Larkspur"]
+FIRM_WORDS = [
+    "Alder",
+    "Birchwood",
+    "Copperfield",
+    "Dunmore",
+    "Eastgate",
+    "Fairhaven",
+    "Glenview",
+    "Hartwell",
+    "Ivybridge",
+    "Juniper",
+    "Kingsley",
+    "Larkspur",
+]
 
 
 def identity(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -117,8 +346,14 @@ def identity(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
 def empty_dataset() -> dict[str, Any]:
     """No records, only tenant settings and the Liscio firm."""
     tenant, firm = identity("empty")
-    return {"tenant": tenant, "firm": firm, "organizations": [], "people": [], "accounts": [],
-            "contacts": []}
+    return {
+        "tenant": tenant,
+        "firm": firm,
+        "organizations": [],
+        "people": [],
+        "accounts": [],
+        "contacts": [],
+    }
 
 
 def load_dataset(spec: str, *, seed: int = 1, scale: int = 1) -> dict[str, Any]:
@@ -135,8 +370,10 @@ def load_dataset(spec: str, *, seed: int = 1, scale: int = 1) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ValueError(f"dataset file {spec!r} is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"dataset file {spec!r} is not valid JSON (line {exc.lineno}, "
-                         f"column {exc.colno}: {exc.msg})") from None
+        raise ValueError(
+            f"dataset file {spec!r} is not valid JSON (line {exc.lineno}, "
+            f"column {exc.colno}: {exc.msg})"
+        ) from None
     if not isinstance(data, dict):
         raise ValueError(f"dataset file {spec!r} must hold a JSON object")
     # Another file is another firm: derive its identity from the path when it names none.
@@ -183,13 +420,17 @@ def populate(state: SandboxState, dataset: dict[str, Any]) -> None:
                     state.put(CARDS, card)
         defaults = {
             ACCOUNTS: {"address": None, "phone": None, "website": None},
-            CONTACTS: {"middle_name": None, "title": None, "primary_email": None,
-                       "account_ids": [], "created_by": "firm"},
+            CONTACTS: {
+                "middle_name": None,
+                "title": None,
+                "primary_email": None,
+                "account_ids": [],
+                "created_by": "firm",
+            },
         }
         for collection in (ACCOUNTS, CONTACTS):
             for raw in dataset.get(collection) or []:
-                record = {**defaults[collection], "archived": False, "external_id": None,
-                          **raw}
+                record = {**defaults[collection], "archived": False, "external_id": None, **raw}
                 if not record.get("id"):
                     record["id"] = state.new_key(collection)
                 record.setdefault("created_at", format_time(BASE_TIME))
@@ -206,8 +447,9 @@ class _Maker:
         self.keys: set[str] = set()
         self.emails: set[str] = set()
         self.org_names: set[str] = set()
-        self.people: set[tuple[str, str | None, str]] = {(f, None, last) for f, _, last
-                                                         in SPECIAL_PEOPLE}
+        self.people: set[tuple[str, str | None, str]] = {
+            (f, None, last) for f, _, last in SPECIAL_PEOPLE
+        }
         self.counter = 0
 
     def key(self) -> str:
@@ -228,8 +470,10 @@ class _Maker:
         return self.rng.random() < p
 
     def phone(self) -> str:
-        return f"({self.rng.randrange(201, 990)}) {self.rng.randrange(200, 999)}-" \
-               f"{self.rng.randrange(0, 10000):04d}"
+        return (
+            f"({self.rng.randrange(201, 990)}) {self.rng.randrange(200, 999)}-"
+            f"{self.rng.randrange(0, 10000):04d}"
+        )
 
     def street(self) -> tuple[str, str, str, str]:
         city, state, zipcode = self.rng.choice(CITIES)
@@ -255,8 +499,9 @@ class _Maker:
             mid = self.rng.choice(MIDDLE) if middle and self.chance(0.2) else None
             if attempt >= 3:
                 mid = f"{self.rng.choice('ABCDEFGHJKLMNPRSTVW')}."
-            if (first, mid, last) not in self.people and (mid or (first, None, last)
-                                                          not in self.people):
+            if (first, mid, last) not in self.people and (
+                mid or (first, None, last) not in self.people
+            ):
                 self.people.update({(first, mid, last), (first, None, last)})
                 return first, mid, last
         raise AssertionError("unreachable: middle initials make names unique")
@@ -283,8 +528,9 @@ class _Maker:
         return name
 
 
-def demo_dataset(*, seed: int = 1, scale: int = 1, organizations: int | None = None,
-                 people: int | None = None) -> dict[str, Any]:
+def demo_dataset(
+    *, seed: int = 1, scale: int = 1, organizations: int | None = None, people: int | None = None
+) -> dict[str, Any]:
     """The demo firm: deterministic from ``seed``; ``scale`` multiplies every count.
 
     ``organizations`` and ``people`` set the IPM counts instead (a small firm for fast
@@ -293,8 +539,7 @@ def demo_dataset(*, seed: int = 1, scale: int = 1, organizations: int | None = N
     m = _Maker(seed, scale)
     data = empty_dataset()
     data["tenant"], data["firm"] = identity(f"demo-{seed}")
-    n_orgs = max(len(SPECIAL_ORGS), organizations if organizations is not None
-                 else 300 * m.scale)
+    n_orgs = max(len(SPECIAL_ORGS), organizations if organizations is not None else 300 * m.scale)
     n_people = max(len(SPECIAL_PEOPLE), people if people is not None else 900 * m.scale)
     org_names = list(SPECIAL_ORGS) + [m.org_name() for _ in range(n_orgs - len(SPECIAL_ORGS))]
     account_of: dict[str, str] = {}  # IPM organization key -> Liscio account id
@@ -302,8 +547,9 @@ def demo_dataset(*, seed: int = 1, scale: int = 1, organizations: int | None = N
         org, values = _organization(m, name)
         data["organizations"].append(org)
         if m.chance(0.8) or name in SPECIAL_ORGS:
-            account = _account(m, _org_variant(m, name), values,
-                               f"acc_{len(data['accounts']) + 1:06d}")
+            account = _account(
+                m, _org_variant(m, name), values, f"acc_{len(data['accounts']) + 1:06d}"
+            )
             data["accounts"].append(account)
             account_of[org["OrganizationKey"]] = account["id"]
     xss, _ = _organization(m, XSS_NAME)
@@ -313,8 +559,7 @@ def demo_dataset(*, seed: int = 1, scale: int = 1, organizations: int | None = N
         _, values = _organization(m, name)
         data["accounts"].append(_account(m, name, values, f"acc_{len(data['accounts']) + 1:06d}"))
     org_keys = [o["OrganizationKey"] for o in data["organizations"]]
-    names = list(SPECIAL_PEOPLE) + [m.person_name()
-                                    for _ in range(n_people - len(SPECIAL_PEOPLE))]
+    names = list(SPECIAL_PEOPLE) + [m.person_name() for _ in range(n_people - len(SPECIAL_PEOPLE))]
     for index, (first, middle, last) in enumerate(names):
         org_key = m.rng.choice(org_keys) if m.chance(0.6) else None
         person, values = _person(m, first, middle, last, org_key)
@@ -322,16 +567,27 @@ def demo_dataset(*, seed: int = 1, scale: int = 1, organizations: int | None = N
         # The second John Smith is IPM-only (two IPM candidates for one Liscio contact).
         if index != 1 and (index < len(SPECIAL_PEOPLE) or m.chance(0.8)):
             accounts = [account_of[org_key]] if org_key in account_of and m.chance(0.7) else []
-            data["contacts"].append(_contact(m, first, middle, last, values, accounts,
-                                             f"con_{len(data['contacts']) + 1:06d}"))
+            data["contacts"].append(
+                _contact(
+                    m, first, middle, last, values, accounts, f"con_{len(data['contacts']) + 1:06d}"
+                )
+            )
     account_ids = [a["id"] for a in data["accounts"]]
     for _ in range(int(n_people * 0.08)):
         first, _, last = m.person_name(middle=False)
-        values = {"title": m.rng.choice(TITLES) if m.chance(0.5) else None,
-                  "email": m.email(f"{first}.{last}", m.rng.choice(MAILS))
-                  if m.chance(0.8) else None}
-        contact = _contact(m, first, None, last, values, [m.rng.choice(account_ids)],
-                           f"con_{len(data['contacts']) + 1:06d}")
+        values = {
+            "title": m.rng.choice(TITLES) if m.chance(0.5) else None,
+            "email": m.email(f"{first}.{last}", m.rng.choice(MAILS)) if m.chance(0.8) else None,
+        }
+        contact = _contact(
+            m,
+            first,
+            None,
+            last,
+            values,
+            [m.rng.choice(account_ids)],
+            f"con_{len(data['contacts']) + 1:06d}",
+        )
         if m.chance(0.3):
             contact["created_by"] = "account_owner"
         data["contacts"].append(contact)
@@ -343,27 +599,48 @@ def _organization(m: _Maker, name: str) -> tuple[dict[str, Any], dict[str, Any]]
     domain = _ascii(name).lower()
     domain = "".join(c for c in domain if c.isalnum())[:18] or "firm"
     line1, city, state, zipcode = m.street()
-    values = {"address": (line1, city, state, zipcode) if m.chance(0.85) else None,
-              "phone": m.phone() if m.chance(0.85) else None,
-              "website": f"www.{domain}.com" if m.chance(0.7) else None,
-              "email": f"info@{domain}.com" if m.chance(0.7) else None}
-    card: dict[str, Any] = {"BusinessCardKey": m.key(), "IsPrimaryCard": True,
-                            "WebSites": [values["website"]] if values["website"] else [],
-                            "EmailAddresses": [values["email"]] if values["email"] else [],
-                            "Addresses": [], "PhoneNumbers": []}
+    values = {
+        "address": (line1, city, state, zipcode) if m.chance(0.85) else None,
+        "phone": m.phone() if m.chance(0.85) else None,
+        "website": f"www.{domain}.com" if m.chance(0.7) else None,
+        "email": f"info@{domain}.com" if m.chance(0.7) else None,
+    }
+    card: dict[str, Any] = {
+        "BusinessCardKey": m.key(),
+        "IsPrimaryCard": True,
+        "WebSites": [values["website"]] if values["website"] else [],
+        "EmailAddresses": [values["email"]] if values["email"] else [],
+        "Addresses": [],
+        "PhoneNumbers": [],
+    }
     if values["email"] and m.chance(0.3):
         card["EmailAddresses"].append(f"billing@{domain}.com")
     if values["address"]:
         card["Addresses"].append(_karbon_address(m, values["address"], "Physical"))
         if m.chance(0.4):
-            card["Addresses"].append(_karbon_address(
-                m, (f"PO Box {m.rng.randrange(100, 9999)}", city, state, zipcode), "Mailing"))
+            card["Addresses"].append(
+                _karbon_address(
+                    m, (f"PO Box {m.rng.randrange(100, 9999)}", city, state, zipcode), "Mailing"
+                )
+            )
     if values["phone"]:
-        card["PhoneNumbers"].append({"PhoneNumberKey": m.guid(), "Number": values["phone"],
-                                     "CountryCode": "US", "Label": "Work"})
+        card["PhoneNumbers"].append(
+            {
+                "PhoneNumberKey": m.guid(),
+                "Number": values["phone"],
+                "CountryCode": "US",
+                "Label": "Work",
+            }
+        )
         if m.chance(0.3):
-            card["PhoneNumbers"].append({"PhoneNumberKey": m.guid(), "Number": m.phone(),
-                                         "CountryCode": "US", "Label": "Fax"})
+            card["PhoneNumbers"].append(
+                {
+                    "PhoneNumberKey": m.guid(),
+                    "Number": m.phone(),
+                    "CountryCode": "US",
+                    "Label": "Fax",
+                }
+            )
     if m.chance(0.5):
         card["LinkedInLink"] = f"linkedin.com/company/{domain}"
     if m.chance(0.2):
@@ -371,22 +648,45 @@ def _organization(m: _Maker, name: str) -> tuple[dict[str, Any], dict[str, Any]]
     cards = [card]
     if m.chance(0.1):
         branch = _karbon_address(m, m.street(), "Physical")
-        cards.append({"BusinessCardKey": m.key(), "IsPrimaryCard": False, "WebSites": [],
-                      "EmailAddresses": [f"branch@{domain}.com"], "Addresses": [branch],
-                      "PhoneNumbers": [{"PhoneNumberKey": m.guid(), "Number": m.phone(),
-                                        "CountryCode": "US", "Label": "Office"}]})
-    org = {"OrganizationKey": key, "FullName": name,
-           "ContactType": "Client" if m.chance(0.85) else "Prospect",
-           "RestrictionLevel": "Public", "LastModifiedDateTime": m.when(),
-           "BusinessCards": cards}
+        cards.append(
+            {
+                "BusinessCardKey": m.key(),
+                "IsPrimaryCard": False,
+                "WebSites": [],
+                "EmailAddresses": [f"branch@{domain}.com"],
+                "Addresses": [branch],
+                "PhoneNumbers": [
+                    {
+                        "PhoneNumberKey": m.guid(),
+                        "Number": m.phone(),
+                        "CountryCode": "US",
+                        "Label": "Office",
+                    }
+                ],
+            }
+        )
+    org = {
+        "OrganizationKey": key,
+        "FullName": name,
+        "ContactType": "Client" if m.chance(0.85) else "Prospect",
+        "RestrictionLevel": "Public",
+        "LastModifiedDateTime": m.when(),
+        "BusinessCards": cards,
+    }
     return org, values
 
 
 def _karbon_address(m: _Maker, parts: tuple[str, str, str, str], label: str) -> dict[str, Any]:
     line1, city, state, zipcode = parts
-    return {"AddressKey": m.guid(), "AddressLines": line1, "City": city,
-            "StateProvinceCounty": state, "ZipCode": zipcode, "CountryCode": "US",
-            "Label": label}
+    return {
+        "AddressKey": m.guid(),
+        "AddressLines": line1,
+        "City": city,
+        "StateProvinceCounty": state,
+        "ZipCode": zipcode,
+        "CountryCode": "US",
+        "Label": label,
+    }
 
 
 def _account(m: _Maker, name: str, values: dict[str, Any], account_id: str) -> dict[str, Any]:
@@ -403,42 +703,74 @@ def _account(m: _Maker, name: str, values: dict[str, Any], account_id: str) -> d
     line1, city, state, zipcode = m.street()
     address = pick(values["address"], (line1, city, state, zipcode))
     created = m.when()
-    return {"id": account_id, "name": name,
-            "address": None if address is None else {
-                "line1": address[0], "line2": "Suite 200" if m.chance(0.1) else None,
-                "city": address[1], "state": address[2], "postal_code": address[3],
-                "country": "US"},
-            "phone": pick(values["phone"], m.phone()),
-            "website": pick(values["website"], f"www.{m.key().lower()[:8]}.com"),
-            "archived": m.chance(0.03), "external_id": None,
-            "created_at": created, "updated_at": created}
+    return {
+        "id": account_id,
+        "name": name,
+        "address": None
+        if address is None
+        else {
+            "line1": address[0],
+            "line2": "Suite 200" if m.chance(0.1) else None,
+            "city": address[1],
+            "state": address[2],
+            "postal_code": address[3],
+            "country": "US",
+        },
+        "phone": pick(values["phone"], m.phone()),
+        "website": pick(values["website"], f"www.{m.key().lower()[:8]}.com"),
+        "archived": m.chance(0.03),
+        "external_id": None,
+        "created_at": created,
+        "updated_at": created,
+    }
 
 
-def _person(m: _Maker, first: str, middle: str | None, last: str, org_key: str | None
-            ) -> tuple[dict[str, Any], dict[str, Any]]:
-    values = {"email": m.email(f"{first}.{last}", m.rng.choice(MAILS)) if m.chance(0.85)
-              else None,
-              "title": m.rng.choice(TITLES) if m.chance(0.6) else None}
-    card: dict[str, Any] = {"BusinessCardKey": m.key(), "IsPrimaryCard": True,
-                            "OrganizationKey": org_key, "RoleOrTitle": values["title"],
-                            "EmailAddresses": [values["email"]] if values["email"] else [],
-                            "WebSites": [], "Addresses": [], "PhoneNumbers": []}
+def _person(
+    m: _Maker, first: str, middle: str | None, last: str, org_key: str | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    values = {
+        "email": m.email(f"{first}.{last}", m.rng.choice(MAILS)) if m.chance(0.85) else None,
+        "title": m.rng.choice(TITLES) if m.chance(0.6) else None,
+    }
+    card: dict[str, Any] = {
+        "BusinessCardKey": m.key(),
+        "IsPrimaryCard": True,
+        "OrganizationKey": org_key,
+        "RoleOrTitle": values["title"],
+        "EmailAddresses": [values["email"]] if values["email"] else [],
+        "WebSites": [],
+        "Addresses": [],
+        "PhoneNumbers": [],
+    }
     if values["email"] and m.chance(0.3):
         card["EmailAddresses"].append(m.email(f"{first[0]}{last}", "work.example.com"))
     if m.chance(0.7):
-        card["PhoneNumbers"].append({"PhoneNumberKey": m.guid(), "Number": m.phone(),
-                                     "CountryCode": "US", "Label": "Mobile"})
+        card["PhoneNumbers"].append(
+            {
+                "PhoneNumberKey": m.guid(),
+                "Number": m.phone(),
+                "CountryCode": "US",
+                "Label": "Mobile",
+            }
+        )
     if m.chance(0.3):
-        card["PhoneNumbers"].append({"PhoneNumberKey": m.guid(), "Number": m.phone(),
-                                     "CountryCode": "US", "Label": "Work"})
+        card["PhoneNumbers"].append(
+            {"PhoneNumberKey": m.guid(), "Number": m.phone(), "CountryCode": "US", "Label": "Work"}
+        )
     if m.chance(0.5):
         card["Addresses"].append(_karbon_address(m, m.street(), "Home"))
     if m.chance(0.3):
         card["LinkedInLink"] = f"linkedin.com/in/{_ascii(first + last).lower()}"
-    person = {"ContactKey": m.key(), "FirstName": first, "MiddleName": middle,
-              "LastName": last, "ContactType": "Client" if m.chance(0.9) else "Prospect",
-              "RestrictionLevel": "Public", "LastModifiedDateTime": m.when(),
-              "BusinessCards": [card]}
+    person = {
+        "ContactKey": m.key(),
+        "FirstName": first,
+        "MiddleName": middle,
+        "LastName": last,
+        "ContactType": "Client" if m.chance(0.9) else "Prospect",
+        "RestrictionLevel": "Public",
+        "LastModifiedDateTime": m.when(),
+        "BusinessCards": [card],
+    }
     if m.chance(0.1):
         person[NAME_ORDER] = "LastFirst"
     if m.chance(0.15):
@@ -446,8 +778,15 @@ def _person(m: _Maker, first: str, middle: str | None, last: str, org_key: str |
     return person, values
 
 
-def _contact(m: _Maker, first: str, middle: str | None, last: str, values: dict[str, Any],
-             account_ids: list[str], contact_id: str) -> dict[str, Any]:
+def _contact(
+    m: _Maker,
+    first: str,
+    middle: str | None,
+    last: str,
+    values: dict[str, Any],
+    account_ids: list[str],
+    contact_id: str,
+) -> dict[str, Any]:
     roll = m.rng.random()
     if roll < 0.08:
         first, last = first.upper(), last.upper()
@@ -468,11 +807,20 @@ def _contact(m: _Maker, first: str, middle: str | None, last: str, values: dict[
     elif roll < 0.4:
         email = None
     created = m.when()
-    return {"id": contact_id, "first_name": first, "middle_name": middle, "last_name": last,
-            "title": title, "primary_email": email, "account_ids": account_ids,
-            "created_by": "account_owner" if m.chance(0.05) else "firm",
-            "archived": m.chance(0.03), "external_id": None,
-            "created_at": created, "updated_at": created}
+    return {
+        "id": contact_id,
+        "first_name": first,
+        "middle_name": middle,
+        "last_name": last,
+        "title": title,
+        "primary_email": email,
+        "account_ids": account_ids,
+        "created_by": "account_owner" if m.chance(0.05) else "firm",
+        "archived": m.chance(0.03),
+        "external_id": None,
+        "created_at": created,
+        "updated_at": created,
+    }
 
 
 def _org_variant(m: _Maker, name: str) -> str:
@@ -495,5 +843,8 @@ def _org_variant(m: _Maker, name: str) -> str:
 
 @functools.lru_cache(maxsize=65536)
 def _ascii(text: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKD", text)
-                   if not unicodedata.combining(c)).replace("ø", "o").replace("Ø", "O")
+    return (
+        "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+        .replace("ø", "o")
+        .replace("Ø", "O")
+    )

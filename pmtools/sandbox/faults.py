@@ -88,8 +88,10 @@ class FaultSpec:
                 retry_after = int(raw)
                 continue
             if not sep or kind not in FAULT_KINDS:
-                raise ValueError(f"fault {item.strip()!r}: expected KIND=PROBABILITY with KIND "
-                                 f"one of {', '.join(FAULT_KINDS)}")
+                raise ValueError(
+                    f"fault {item.strip()!r}: expected KIND=PROBABILITY with KIND "
+                    f"one of {', '.join(FAULT_KINDS)}"
+                )
             try:
                 chance = float(raw)
             except ValueError:
@@ -208,10 +210,19 @@ class ServiceGuard:
     ``{"authorization": "Bearer …", "accesskey": "…"}``.
     """
 
-    def __init__(self, app: ASGIApp, *, side: str, credentials: dict[str, str],
-                 limiter: RateLimiter | None, faults: FaultSpec, rng: random.Random,
-                 latency_ms: int = 0, hang_seconds: float = 35.0,
-                 stats: Stats | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        side: str,
+        credentials: dict[str, str],
+        limiter: RateLimiter | None,
+        faults: FaultSpec,
+        rng: random.Random,
+        latency_ms: int = 0,
+        hang_seconds: float = 35.0,
+        stats: Stats | None = None,
+    ) -> None:
         self.app, self.side, self.credentials = app, side, credentials
         self.limiter, self.faults, self.rng = limiter, faults, rng
         self.latency_ms, self.hang_seconds = latency_ms, hang_seconds
@@ -224,8 +235,9 @@ class ServiceGuard:
             return
         if self.latency_ms:
             await asyncio.sleep(self.latency_ms / 1000)
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                   for k, v in scope.get("headers", [])}
+        headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
+        }
         if any(headers.get(name) != value for name, value in self.credentials.items()):
             self.stats.add(self.side, "401")
             await self._reply(send, 401, self._unauthorized())
@@ -255,9 +267,19 @@ class ServiceGuard:
             wait = self.faults.retry_after
             await self._reply(send, 429, self._rate_limited(wait), retry_after=wait)
         elif fault == "409":
-            await self._reply(send, 409, {"error": {"code": "4020", "message": (
-                "The resource was modified by another request. Refetch the latest version "
-                "and retry.")}})
+            await self._reply(
+                send,
+                409,
+                {
+                    "error": {
+                        "code": "4020",
+                        "message": (
+                            "The resource was modified by another request. Refetch the latest "
+                            "version and retry."
+                        ),
+                    }
+                },
+            )
         elif fault == "timeout":
             await asyncio.sleep(self.hang_seconds)
             await self._drop(send)
@@ -280,16 +302,24 @@ class ServiceGuard:
 
     def _internal(self) -> dict[str, Any]:
         if self.side == "ipm":
-            return {"error": {"code": "5001", "message": "Unexpected Internal Error. Please "
-                              "contact Karbon HQ Technical support."}}
+            return {
+                "error": {
+                    "code": "5001",
+                    "message": "Unexpected Internal Error. Please "
+                    "contact Karbon HQ Technical support.",
+                }
+            }
         return {"error": {"code": "internal", "message": "Internal error."}}
 
     @staticmethod
-    async def _reply(send: Send, status: int, body: dict[str, Any],
-                     retry_after: int | None = None) -> None:
+    async def _reply(
+        send: Send, status: int, body: dict[str, Any], retry_after: int | None = None
+    ) -> None:
         data = json.dumps(body).encode()
-        headers = [(b"content-type", b"application/json"),
-                   (b"content-length", str(len(data)).encode())]
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(data)).encode()),
+        ]
         if retry_after is not None:
             headers.append((b"retry-after", str(retry_after).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -299,8 +329,13 @@ class ServiceGuard:
     async def _drop(send: Send) -> None:
         # Start a response that promises a body, then fail: the server closes the connection
         # and the client sees a transport error, not an HTTP status.
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-length", b"4096")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", b"4096")],
+            }
+        )
         raise DroppedConnection("connection dropped by the simulator's fault injection")
 
 

@@ -47,14 +47,22 @@ from pmtools.sandbox.karbon_model import (
 from pmtools.sandbox.state import CARDS, ORGANIZATIONS, PEOPLE, SandboxState
 from pmtools.sandbox.variants import KarbonVariants
 
-FILTERABLE = {ORGANIZATIONS: ("FullName", "EmailAddress", "ContactType"),
-              PEOPLE: ("FullName", "EmailAddress", "PhoneNumber")}
+FILTERABLE = {
+    ORGANIZATIONS: ("FullName", "EmailAddress", "ContactType"),
+    PEOPLE: ("FullName", "EmailAddress", "PhoneNumber"),
+}
 KEY_FIELD = {ORGANIZATIONS: "OrganizationKey", PEOPLE: "ContactKey"}
 _UDI_LOOKUP = {
-    ORGANIZATIONS: re.compile(r"^(?:KarbonService\.)?GetOrganizationByUserDefinedIdentifier"
-                              r"\(UserDefinedIdentifier='(.*)'\)$", re.DOTALL),
-    PEOPLE: re.compile(r"^(?:KarbonService\.)?GetContactByUserDefinedIdentifier"
-                       r"\(UserDefinedIdentifier='(.*)'\)$", re.DOTALL),
+    ORGANIZATIONS: re.compile(
+        r"^(?:KarbonService\.)?GetOrganizationByUserDefinedIdentifier"
+        r"\(UserDefinedIdentifier='(.*)'\)$",
+        re.DOTALL,
+    ),
+    PEOPLE: re.compile(
+        r"^(?:KarbonService\.)?GetContactByUserDefinedIdentifier"
+        r"\(UserDefinedIdentifier='(.*)'\)$",
+        re.DOTALL,
+    ),
 }
 DUPLICATE_UDI = KarbonError(500, "5001", "User defined identifier already in use")
 
@@ -68,12 +76,19 @@ def build_karbon_app(state: SandboxState, variants: KarbonVariants | None = None
         routes += [
             Route(f"/v3/{name}", _wrap(state, list_records, collection), methods=["GET"]),
             Route(f"/v3/{name}", _wrap(state, create_record, collection), methods=["POST"]),
-            Route(f"/v3/{name}/{{key:path}}", _wrap(state, read_record, collection),
-                  methods=["GET"]),
-            Route(f"/v3/{name}/{{key:path}}", _wrap(state, replace_record, collection),
-                  methods=["PUT"]),
-            Route(f"/v3/{name}/{{key:path}}", _wrap(state, patch_record, collection),
-                  methods=["PATCH"]),
+            Route(
+                f"/v3/{name}/{{key:path}}", _wrap(state, read_record, collection), methods=["GET"]
+            ),
+            Route(
+                f"/v3/{name}/{{key:path}}",
+                _wrap(state, replace_record, collection),
+                methods=["PUT"],
+            ),
+            Route(
+                f"/v3/{name}/{{key:path}}",
+                _wrap(state, patch_record, collection),
+                methods=["PATCH"],
+            ),
         ]
     routes += [
         Route("/v3/BusinessCards/{key}", _wrap(state, read_card), methods=["GET"]),
@@ -98,17 +113,27 @@ def _wrap(state: SandboxState, handler: Any, *args: Any) -> Any:
             if exc.status == 404 and _variants(request).bare_404:
                 return Response(b"", status_code=404, media_type="text/plain")
             return exc.response()
+
     return endpoint
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 500)
     if status == 405:
-        return JSONResponse({"error": {"code": "4002", "message": (
-            f"No HTTP resource was found that matches the request URI '{request.url}'")}},
-            status_code=405)
-    return JSONResponse({"statusCode": str(status), "message": "Resource not found"},
-                        status_code=status)
+        return JSONResponse(
+            {
+                "error": {
+                    "code": "4002",
+                    "message": (
+                        f"No HTTP resource was found that matches the request URI '{request.url}'"
+                    ),
+                }
+            },
+            status_code=405,
+        )
+    return JSONResponse(
+        {"statusCode": str(status), "message": "Resource not found"}, status_code=status
+    )
 
 
 async def _body(request: Request) -> Any:
@@ -131,8 +156,9 @@ def tenant_settings(state: SandboxState, request: Request, body: Any = None) -> 
     return JSONResponse(state.tenant)
 
 
-def list_records(state: SandboxState, request: Request, collection: str,
-                 body: Any = None) -> Response:
+def list_records(
+    state: SandboxState, request: Request, collection: str, body: Any = None
+) -> Response:
     """GET /v3/Organizations and /v3/Contacts: one page of summary rows."""
     params = request.query_params
     name = SET_NAME[collection]
@@ -141,8 +167,11 @@ def list_records(state: SandboxState, request: Request, collection: str,
             if option.startswith("$") and option not in odata.ALLOWED_OPTIONS:
                 raise odata.QueryError(odata.option_refused(option))
         dto = f"KarbonService.{DTO[collection].replace('DTO', 'SummaryDTO')}"
-        conditions = (odata.parse_filter(params["$filter"], FILTERABLE[collection], dto)
-                      if params.get("$filter", "").strip() else [])
+        conditions = (
+            odata.parse_filter(params["$filter"], FILTERABLE[collection], dto)
+            if params.get("$filter", "").strip()
+            else []
+        )
         order, desc = odata.parse_orderby(params.get("$orderby"))
         top, skip = odata.parse_paging(params.get("$top"), params.get("$skip"))
     except odata.QueryError as exc:
@@ -150,36 +179,40 @@ def list_records(state: SandboxState, request: Request, collection: str,
     rows = _sorted_rows(state, collection, order, desc)
     if conditions:
         rows = [r for r in rows if all(c.test(r) for c in conditions)]
-    page = rows[skip:skip + top]
+    page = rows[skip : skip + top]
     body: dict[str, Any] = {
         "@odata.context": f"{_base(request)}/v3/$metadata#{name}/"
-                          f"KarbonService.{DTO[collection].replace('DTO', 'SummaryDTO')}",
+        f"KarbonService.{DTO[collection].replace('DTO', 'SummaryDTO')}",
         "@odata.count": len(rows),
         "value": page,
     }
-    if top > 0 and (skip + top < len(rows)
-                    or (_variants(request).next_link_on_last_page and page)):
-        body["@odata.nextLink"] = str(request.url.include_query_params(
-            **{"$top": top, "$skip": skip + top}))
+    if top > 0 and (skip + top < len(rows) or (_variants(request).next_link_on_last_page and page)):
+        body["@odata.nextLink"] = str(
+            request.url.include_query_params(**{"$top": top, "$skip": skip + top})
+        )
     return JSONResponse(body)
 
 
-def _sorted_rows(state: SandboxState, collection: str, order: str | None, desc: bool
-                 ) -> list[dict[str, Any]]:
+def _sorted_rows(
+    state: SandboxState, collection: str, order: str | None, desc: bool
+) -> list[dict[str, Any]]:
     """Every list row in order, cached until the state next changes."""
     cache_key = ("karbon-rows", collection, order, desc)
     cached = state.cache.get(cache_key)
     if cached is not None and cached[0] == state.version:
         return cached[1]
-    rows = [list_row(collection, r, state.primary_card(r[KEY_FIELD[collection]]))
-            for r in state.records[collection].values()]
+    rows = [
+        list_row(collection, r, state.primary_card(r[KEY_FIELD[collection]]))
+        for r in state.records[collection].values()
+    ]
     rows = odata.sort_rows(rows, order, desc, KEY_FIELD[collection])
     state.cache[cache_key] = (state.version, rows)
     return rows
 
 
-def read_record(state: SandboxState, request: Request, collection: str,
-                body: Any = None) -> Response:
+def read_record(
+    state: SandboxState, request: Request, collection: str, body: Any = None
+) -> Response:
     """GET one organization/contact by key, or by UserDefinedIdentifier look-up."""
     for option in request.query_params:
         if option.startswith("$") and option != "$expand":
@@ -187,11 +220,14 @@ def read_record(state: SandboxState, request: Request, collection: str,
             raise KarbonError(400, "4002", odata.option_refused(option))
     expand = request.query_params.get("$expand", "")
     wanted = {p.strip() for p in expand.split(",") if p.strip()}
-    unknown = wanted - {"BusinessCards", "BusinessCard", "ClientTeam", "Contacts",
-                        "ClientAccess"}
+    unknown = wanted - {"BusinessCards", "BusinessCard", "ClientTeam", "Contacts", "ClientAccess"}
     if unknown:
-        raise KarbonError(400, "4002", f"Could not find a property named '{sorted(unknown)[0]}'"
-                                       f" on type 'KarbonService.{DTO[collection]}'.")
+        raise KarbonError(
+            400,
+            "4002",
+            f"Could not find a property named '{sorted(unknown)[0]}'"
+            f" on type 'KarbonService.{DTO[collection]}'.",
+        )
     record = _find(state, collection, request.path_params["key"])
     cards = None
     if wanted & {"BusinessCards", "BusinessCard"}:
@@ -199,12 +235,12 @@ def read_record(state: SandboxState, request: Request, collection: str,
     return JSONResponse(entity(collection, record, _base(request), cards))
 
 
-def create_record(state: SandboxState, request: Request, collection: str, body: Any
-                  ) -> Response:
+def create_record(state: SandboxState, request: Request, collection: str, body: Any) -> Response:
     """POST /v3/Organizations and /v3/Contacts: 201 with the record and a Location."""
     if not isinstance(body, dict):
-        raise KarbonError(400, "4005", "Required payload data is missing: "
-                                       f"{ENTITY_TYPE[collection].lower()}")
+        raise KarbonError(
+            400, "4005", f"Required payload data is missing: {ENTITY_TYPE[collection].lower()}"
+        )
     key = state.new_key(collection)
     record = _fields_from(state, collection, body, key, old=None)
     udi = record.get("UserDefinedIdentifier")
@@ -215,14 +251,15 @@ def create_record(state: SandboxState, request: Request, collection: str, body: 
     for card in cards:
         state.put(CARDS, card)
     base = _base(request)
-    location = (f"{base}/v3/{SET_NAME[collection]}('{key}')/"
-                f"KarbonService.{DTO[collection]}")
-    return JSONResponse(entity(collection, record, base, state.cards_of(key)), status_code=201,
-                        headers={"Location": location})
+    location = f"{base}/v3/{SET_NAME[collection]}('{key}')/KarbonService.{DTO[collection]}"
+    return JSONResponse(
+        entity(collection, record, base, state.cards_of(key)),
+        status_code=201,
+        headers={"Location": location},
+    )
 
 
-def replace_record(state: SandboxState, request: Request, collection: str, body: Any
-                   ) -> Response:
+def replace_record(state: SandboxState, request: Request, collection: str, body: Any) -> Response:
     """PUT one organization/contact: replaces its properties; cards only when sent."""
     old = _find(state, collection, request.path_params["key"], by_udi=False)
     if not isinstance(body, dict):
@@ -244,8 +281,7 @@ def replace_record(state: SandboxState, request: Request, collection: str, body:
     return Response(status_code=204)
 
 
-def patch_record(state: SandboxState, request: Request, collection: str, body: Any
-                 ) -> Response:
+def patch_record(state: SandboxState, request: Request, collection: str, body: Any) -> Response:
     """PATCH one organization/contact: only the name properties and RestrictionLevel."""
     old = _find(state, collection, request.path_params["key"], by_udi=False)
     if not isinstance(body, dict) or not body:
@@ -276,8 +312,7 @@ def read_card(state: SandboxState, request: Request, body: Any = None) -> Respon
     """GET /v3/BusinessCards/{key}."""
     card = state.get(CARDS, request.path_params["key"])
     if card is None:
-        raise KarbonError(404, "4004", f"Invalid businessCardPermaKey "
-                                       f"{request.path_params['key']}")
+        raise KarbonError(404, "4004", f"Invalid businessCardPermaKey {request.path_params['key']}")
     reply = card_reply(card)
     reply["@odata.context"] = f"{_base(request)}/v3/$metadata#BusinessCards/$entity"
     return JSONResponse(reply)
@@ -287,16 +322,16 @@ def replace_card(state: SandboxState, request: Request, body: Any) -> Response:
     """PUT /v3/BusinessCards/{key}: replaces the whole card; bumps its owner's timestamp."""
     old = state.get(CARDS, request.path_params["key"])
     if old is None:
-        raise KarbonError(404, "4004", f"Invalid businessCardPermaKey "
-                                       f"{request.path_params['key']}")
+        raise KarbonError(404, "4004", f"Invalid businessCardPermaKey {request.path_params['key']}")
     if not isinstance(body, dict):
         raise KarbonError(400, "4005", "Required payload data is missing: businessCard")
     if not body.get("EntityType"):
         raise invalid("The EntityType field is required.")
     if _variants(request).unknown_key_refused:
         _refuse_unknown_keys(old, body)
-    card = parse_card(state, body, entity_type=old["EntityType"], entity_key=old["EntityKey"],
-                      old=old)
+    card = parse_card(
+        state, body, entity_type=old["EntityType"], entity_key=old["EntityKey"], old=old
+    )
     owner_collection = ORGANIZATIONS if old["EntityType"] == "Organization" else PEOPLE
     owner = state.get(owner_collection, old["EntityKey"])
     state.put(CARDS, card)
@@ -317,8 +352,7 @@ def _refuse_unknown_keys(old: dict[str, Any], body: dict[str, Any]) -> None:
                 raise invalid(f"{key_name} '{key}' is not a key of this business card.")
 
 
-def _find(state: SandboxState, collection: str, key: str, *, by_udi: bool = True
-          ) -> dict[str, Any]:
+def _find(state: SandboxState, collection: str, key: str, *, by_udi: bool = True) -> dict[str, Any]:
     match = _UDI_LOOKUP[collection].match(key) if by_udi else None
     noun = ENTITY_TYPE[collection]
     if match is not None:
@@ -327,8 +361,7 @@ def _find(state: SandboxState, collection: str, key: str, *, by_udi: bool = True
             raise KarbonError(400, "4002", "UserDefinedIdentifier is missing or empty")
         found = state.key_for_udi(collection, udi)
         if found is None:
-            raise KarbonError(404, "4004", f"No {noun} found for provided "
-                                           "UserDefinedIdentifer")
+            raise KarbonError(404, "4004", f"No {noun} found for provided UserDefinedIdentifer")
         key = found
     record = state.get(collection, key)
     if record is None:
@@ -338,8 +371,9 @@ def _find(state: SandboxState, collection: str, key: str, *, by_udi: bool = True
     return record
 
 
-def _fields_from(state: SandboxState, collection: str, body: dict[str, Any], key: str,
-                 old: dict[str, Any] | None) -> dict[str, Any]:
+def _fields_from(
+    state: SandboxState, collection: str, body: dict[str, Any], key: str, old: dict[str, Any] | None
+) -> dict[str, Any]:
     """The stored record a POST or PUT body describes: every property not sent is cleared."""
     fields = ORG_FIELDS if collection == ORGANIZATIONS else PERSON_FIELDS
     record: dict[str, Any] = {KEY_FIELD[collection]: key}
@@ -363,8 +397,10 @@ def _fields_from(state: SandboxState, collection: str, body: dict[str, Any], key
         if not (record.get("FullName") or "").strip():
             raise invalid("The FullName field is required.")
     else:
-        if not (record.get("FirstName") or "").strip() or not (record.get("LastName")
-                                                                or "").strip():
+        if (
+            not (record.get("FirstName") or "").strip()
+            or not (record.get("LastName") or "").strip()
+        ):
             raise invalid("The FirstName and LastName fields are required.")
         if old is not None and old.get(NAME_ORDER):
             record[NAME_ORDER] = old[NAME_ORDER]
@@ -378,12 +414,16 @@ def _check_restriction(record: dict[str, Any]) -> None:
     if level not in RESTRICTION_LEVELS:
         raise invalid("RestrictionLevel must be Public, Private or Hidden.")
     if level != "Public":
-        raise KarbonError(403, "4021", "This API application does not have permission to set "
-                                       f"RestrictionLevel to {level}.")
+        raise KarbonError(
+            403,
+            "4021",
+            f"This API application does not have permission to set RestrictionLevel to {level}.",
+        )
 
 
-def _cards_from(state: SandboxState, collection: str, key: str, raw: Any, *, replace: bool
-                ) -> list[dict[str, Any]]:
+def _cards_from(
+    state: SandboxState, collection: str, key: str, raw: Any, *, replace: bool
+) -> list[dict[str, Any]]:
     """Cards to store from a POST/PUT ``BusinessCards`` array; exactly one ends up primary."""
     if raw is None:
         return []
@@ -397,11 +437,20 @@ def _cards_from(state: SandboxState, collection: str, key: str, raw: Any, *, rep
         old = None
         if card_key:
             if card_key not in existing:
-                raise invalid(f"BusinessCardKey '{card_key}' is not a card of this "
-                              f"{ENTITY_TYPE[collection]}.")
+                raise invalid(
+                    f"BusinessCardKey '{card_key}' is not a card of this {ENTITY_TYPE[collection]}."
+                )
             old = existing[card_key]
-        cards.append(parse_card(state, item, entity_type=ENTITY_TYPE[collection],
-                                entity_key=key, old=old, new_entity=not replace))
+        cards.append(
+            parse_card(
+                state,
+                item,
+                entity_type=ENTITY_TYPE[collection],
+                entity_key=key,
+                old=old,
+                new_entity=not replace,
+            )
+        )
     primaries = [c for c in cards if c["IsPrimaryCard"]]
     for card in cards:
         card["IsPrimaryCard"] = False

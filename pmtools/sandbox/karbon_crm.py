@@ -21,12 +21,36 @@ INTEGERS = ("FinancialYearEndDay", "FinancialYearEndMonth")
 NUMBERS = ("AnnualRevenue", "OrganizationValuation")
 BOOLEANS = ("IsVATRegistered", "PaysTax", "PrepareGST")
 DATES = ("BirthDate", "DeathDate", "IncorporationDate", "DateSignedEngagement")
-STRINGS = ("Salutation", "Sex", "IncorporationState", "LegalName", "LineOfBusiness",
-           "EntityType", "TaxCountryCode", "TradingName", "BaseCurrency", "GstBasis",
-           "GstPeriod", "IncomeTaxInstallmentPeriod", "ProvisionalTaxBasic",
-           "ProvisionalTaxRatio", "RevenueModel", "SalesTaxBasis", "SalesTaxPeriod", "Sells")
-STRING_LISTS = ("Bank", "Payroll", "BillPay", "Benefits", "Revenue", "Expenses",
-                "FileManagement", "Accounting")
+STRINGS = (
+    "Salutation",
+    "Sex",
+    "IncorporationState",
+    "LegalName",
+    "LineOfBusiness",
+    "EntityType",
+    "TaxCountryCode",
+    "TradingName",
+    "BaseCurrency",
+    "GstBasis",
+    "GstPeriod",
+    "IncomeTaxInstallmentPeriod",
+    "ProvisionalTaxBasic",
+    "ProvisionalTaxRatio",
+    "RevenueModel",
+    "SalesTaxBasis",
+    "SalesTaxPeriod",
+    "Sells",
+)
+STRING_LISTS = (
+    "Bank",
+    "Payroll",
+    "BillPay",
+    "Benefits",
+    "Revenue",
+    "Expenses",
+    "FileManagement",
+    "Accounting",
+)
 FIRMS = ("LegalFirm", "TaxProvider")
 ENTRY_LISTS = {"RegistrationNumbers": ("RegistrationNumber", "Type"), "Notes": ("Body", "Type")}
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -141,9 +165,9 @@ def _entries(name: str, raw: Any, required: tuple[str, str]) -> list[dict[str, s
         return None
     out = []
     for item in items:
-        if not isinstance(item, dict) or not all(isinstance(item.get(k), str) and item[k]
-                                                 for k in required):
-            raise invalid(f"Each of AccountingDetail.{name} needs {required[0]} and "
-                          f"{required[1]}.")
+        if not isinstance(item, dict) or not all(
+            isinstance(item.get(k), str) and item[k] for k in required
+        ):
+            raise invalid(f"Each of AccountingDetail.{name} needs {required[0]} and {required[1]}.")
         out.append({k: item[k] for k in required})
     return out

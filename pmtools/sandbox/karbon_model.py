@@ -25,16 +25,37 @@ DTO = {ORGANIZATIONS: "OrganizationDTO", PEOPLE: "ContactDTO"}
 SET_NAME = {ORGANIZATIONS: "Organizations", PEOPLE: "Contacts"}
 NAME_ORDER = "_FullNameOrder"  # simulator-internal: "LastFirst" shows a person "Last, First"
 
-ORG_FIELDS = ("FullName", "ClientOwner", "ClientManager", "ContactType",
-              "UserDefinedIdentifier", "RestrictionLevel", "EntityDescription", "AccountingDetail")
-PERSON_FIELDS = ("FirstName", "MiddleName", "LastName", "PreferredName", "Salutation", "Suffix",
-                 "ClientOwner", "ClientManager", "ContactType", "UserDefinedIdentifier",
-                 "RestrictionLevel", "EntityDescription", "AccountingDetail")
+ORG_FIELDS = (
+    "FullName",
+    "ClientOwner",
+    "ClientManager",
+    "ContactType",
+    "UserDefinedIdentifier",
+    "RestrictionLevel",
+    "EntityDescription",
+    "AccountingDetail",
+)
+PERSON_FIELDS = (
+    "FirstName",
+    "MiddleName",
+    "LastName",
+    "PreferredName",
+    "Salutation",
+    "Suffix",
+    "ClientOwner",
+    "ClientManager",
+    "ContactType",
+    "UserDefinedIdentifier",
+    "RestrictionLevel",
+    "EntityDescription",
+    "AccountingDetail",
+)
 # What a PATCH may change: the name properties (Karbon's error names exactly these) and, as the
 # spec's PATCH descriptions add, RestrictionLevel.
-PATCH_NAMES = {ORGANIZATIONS: ("FullName",),
-               PEOPLE: ("FirstName", "MiddleName", "LastName", "PreferredName", "Salutation",
-                        "Suffix")}
+PATCH_NAMES = {
+    ORGANIZATIONS: ("FullName",),
+    PEOPLE: ("FirstName", "MiddleName", "LastName", "PreferredName", "Salutation", "Suffix"),
+}
 PATCHABLE = {kind: (*names, "RestrictionLevel") for kind, names in PATCH_NAMES.items()}
 
 
@@ -47,14 +68,18 @@ class KarbonError(Exception):
 
     def response(self) -> JSONResponse:
         """The reply."""
-        return JSONResponse({"error": {"code": self.code, "message": self.message}},
-                            status_code=self.status)
+        return JSONResponse(
+            {"error": {"code": self.code, "message": self.message}}, status_code=self.status
+        )
 
 
 def patch_refused(collection: str) -> KarbonError:
     """Karbon's word-for-word reply to a PATCH of a property it does not patch."""
-    return KarbonError(400, "4002", "Invalid property to update. Only "
-                                    f"{','.join(PATCH_NAMES[collection])} can be patched.")
+    return KarbonError(
+        400,
+        "4002",
+        f"Invalid property to update. Only {','.join(PATCH_NAMES[collection])} can be patched.",
+    )
 
 
 def invalid(message: str) -> KarbonError:
@@ -73,16 +98,22 @@ def person_full_name(person: dict[str, Any]) -> str:
 
 def format_address(address: dict[str, Any]) -> str | None:
     """One string for a list row: "Lines, City, State Zip, Country"."""
-    state_zip = " ".join(p for p in (address.get("StateProvinceCounty"),
-                                     address.get("ZipCode")) if p)
-    parts = [address.get("AddressLines"), address.get("City"), state_zip,
-             address.get("CountryCode")]
+    state_zip = " ".join(
+        p for p in (address.get("StateProvinceCounty"), address.get("ZipCode")) if p
+    )
+    parts = [
+        address.get("AddressLines"),
+        address.get("City"),
+        state_zip,
+        address.get("CountryCode"),
+    ]
     text = ", ".join(p for p in parts if p)
     return text or None
 
 
-def list_row(collection: str, record: dict[str, Any], card: dict[str, Any] | None
-             ) -> dict[str, Any]:
+def list_row(
+    collection: str, record: dict[str, Any], card: dict[str, Any] | None
+) -> dict[str, Any]:
     """A list row: the summary DTO with contact details from the primary card."""
     card = card or {}
     emails, phones = card.get("EmailAddresses") or [], card.get("PhoneNumbers") or []
@@ -121,8 +152,9 @@ def list_row(collection: str, record: dict[str, Any], card: dict[str, Any] | Non
     return {k: v for k, v in row.items() if v is not None or k in keep_null}
 
 
-def entity(collection: str, record: dict[str, Any], base: str,
-           cards: list[dict[str, Any]] | None) -> dict[str, Any]:
+def entity(
+    collection: str, record: dict[str, Any], base: str, cards: list[dict[str, Any]] | None
+) -> dict[str, Any]:
     """A single organization/contact reply; ``cards`` only with ``$expand=BusinessCards``."""
     name = SET_NAME[collection]
     out: dict[str, Any] = {
@@ -137,8 +169,11 @@ def entity(collection: str, record: dict[str, Any], base: str,
             out[field] = record[field]
     if record.get("AccountingDetail") is not None:
         out["AccountingDetail"] = {
-            "OrganizationPermaKey" if collection == ORGANIZATIONS else "ContactPermaKey":
-                record[key_field], **record["AccountingDetail"]}
+            "OrganizationPermaKey" if collection == ORGANIZATIONS else "ContactPermaKey": record[
+                key_field
+            ],
+            **record["AccountingDetail"],
+        }
     if collection == PEOPLE:
         out["FirstName"] = record.get("FirstName") or ""
         out["LastName"] = record.get("LastName") or ""
@@ -162,8 +197,15 @@ def card_reply(card: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def parse_card(state: SandboxState, raw: Any, *, entity_type: str, entity_key: str,
-               old: dict[str, Any] | None, new_entity: bool = False) -> dict[str, Any]:
+def parse_card(
+    state: SandboxState,
+    raw: Any,
+    *,
+    entity_type: str,
+    entity_key: str,
+    old: dict[str, Any] | None,
+    new_entity: bool = False,
+) -> dict[str, Any]:
     """A card to store from a request body, replacing ``old`` (if any) entirely.
 
     Every property the request leaves out is cleared: that is what a Karbon PUT does.
@@ -208,8 +250,9 @@ def _address(state: SandboxState, raw: Any, old: dict[Any, dict[str, Any]]) -> d
     if not isinstance(raw, dict):
         raise invalid("An address must be an object.")
     limits = {"AddressLines": 200, "City": 100, "StateProvinceCounty": 100, "ZipCode": 20}
-    out: dict[str, Any] = {"AddressKey": raw.get("AddressKey") if raw.get("AddressKey") in old
-                           else state.new_guid()}
+    out: dict[str, Any] = {
+        "AddressKey": raw.get("AddressKey") if raw.get("AddressKey") in old else state.new_guid()
+    }
     for name, limit in limits.items():
         value = _string(raw, name)
         if value is not None and len(value) > limit:
@@ -229,8 +272,12 @@ def _phone(state: SandboxState, raw: Any, old: dict[Any, dict[str, Any]]) -> dic
     if len(number) > 20:
         raise invalid("Number must be at most 20 characters.")
     key = raw.get("PhoneNumberKey")
-    return {"PhoneNumberKey": key if key in old else state.new_guid(), "Number": number,
-            "CountryCode": _dialling_code(raw), "Label": _label(raw)}
+    return {
+        "PhoneNumberKey": key if key in old else state.new_guid(),
+        "Number": number,
+        "CountryCode": _dialling_code(raw),
+        "Label": _label(raw),
+    }
 
 
 def _label(raw: dict[str, Any]) -> str | None:

@@ -27,13 +27,29 @@ MAX_LIMIT, DEFAULT_LIMIT = 100, 50
 ADDRESS_PARTS = ("line1", "line2", "city", "state", "postal_code", "country")
 CREATABLE = {
     ACCOUNTS: ("name", "address", "phone", "website", "archived", "external_id"),
-    CONTACTS: ("first_name", "middle_name", "last_name", "title", "primary_email",
-               "account_ids", "created_by", "archived", "external_id"),
+    CONTACTS: (
+        "first_name",
+        "middle_name",
+        "last_name",
+        "title",
+        "primary_email",
+        "account_ids",
+        "created_by",
+        "archived",
+        "external_id",
+    ),
 }
 PATCHABLE = {
     ACCOUNTS: ("name", "address", "phone", "website", "archived"),
-    CONTACTS: ("first_name", "middle_name", "last_name", "title", "primary_email",
-               "account_ids", "archived"),
+    CONTACTS: (
+        "first_name",
+        "middle_name",
+        "last_name",
+        "title",
+        "primary_email",
+        "account_ids",
+        "archived",
+    ),
 }
 REQUIRED = {ACCOUNTS: ("name",), CONTACTS: ("first_name", "last_name")}
 
@@ -41,8 +57,9 @@ REQUIRED = {ACCOUNTS: ("name",), CONTACTS: ("first_name", "last_name")}
 class LiscioError(Exception):
     """An error reply: ``{"error": {"code", "message", "existing_id"?}}``."""
 
-    def __init__(self, status: int, code: str, message: str,
-                 existing_id: str | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, existing_id: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.existing_id = existing_id
@@ -66,12 +83,15 @@ def build_liscio_app(state: SandboxState) -> Starlette:
     for collection in (ACCOUNTS, CONTACTS):
         routes += [
             Route(f"/v1/{collection}", _wrap(state, list_records, collection), methods=["GET"]),
-            Route(f"/v1/{collection}", _wrap(state, create_record, collection),
-                  methods=["POST"]),
-            Route(f"/v1/{collection}/{{id}}", _wrap(state, read_record, collection),
-                  methods=["GET"]),
-            Route(f"/v1/{collection}/{{id}}", _wrap(state, patch_record, collection),
-                  methods=["PATCH"]),
+            Route(f"/v1/{collection}", _wrap(state, create_record, collection), methods=["POST"]),
+            Route(
+                f"/v1/{collection}/{{id}}", _wrap(state, read_record, collection), methods=["GET"]
+            ),
+            Route(
+                f"/v1/{collection}/{{id}}",
+                _wrap(state, patch_record, collection),
+                methods=["PATCH"],
+            ),
         ]
     return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
 
@@ -91,14 +111,14 @@ def _wrap(state: SandboxState, handler: Any, collection: str) -> Any:
                 return handler(state, request, collection, body)
         except LiscioError as exc:
             return exc.response()
+
     return endpoint
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 500)
     code = "not_found" if status == 404 else "invalid_request"
-    return LiscioError(status, code, f"No route for {request.method} {request.url.path}"
-                       ).response()
+    return LiscioError(status, code, f"No route for {request.method} {request.url.path}").response()
 
 
 def list_records(state: SandboxState, request: Request, collection: str, body: Any) -> Response:
@@ -144,8 +164,7 @@ def read_record(state: SandboxState, request: Request, collection: str, body: An
     return JSONResponse(_find(state, collection, request.path_params["id"]))
 
 
-def create_record(state: SandboxState, request: Request, collection: str, body: Any
-                  ) -> Response:
+def create_record(state: SandboxState, request: Request, collection: str, body: Any) -> Response:
     """POST an account or contact: 201 with the record and a Location."""
     _check_names(body, CREATABLE[collection])
     for name in REQUIRED[collection]:
@@ -157,15 +176,26 @@ def create_record(state: SandboxState, request: Request, collection: str, body: 
             raise bad_request("external_id must be a non-empty string or null.")
         existing = state.id_for_external(collection, external_id)
         if existing is not None:
-            raise LiscioError(409, "duplicate_external_id", f"external_id {external_id!r} "
-                              f"is already used by {existing}", existing_id=existing)
+            raise LiscioError(
+                409,
+                "duplicate_external_id",
+                f"external_id {external_id!r} is already used by {existing}",
+                existing_id=existing,
+            )
     now = state.stamp()
     record: dict[str, Any] = {"id": state.new_key(collection)}
     if collection == ACCOUNTS:
         record.update(name=None, address=None, phone=None, website=None)
     else:
-        record.update(first_name=None, middle_name=None, last_name=None, title=None,
-                      primary_email=None, account_ids=[], created_by="firm")
+        record.update(
+            first_name=None,
+            middle_name=None,
+            last_name=None,
+            title=None,
+            primary_email=None,
+            account_ids=[],
+            created_by="firm",
+        )
     record.update(archived=False, external_id=external_id, created_at=now, updated_at=now)
     _apply(state, collection, record, {k: v for k, v in body.items() if k != "external_id"})
     state.put(collection, record)
@@ -174,8 +204,7 @@ def create_record(state: SandboxState, request: Request, collection: str, body: 
     return JSONResponse(record, status_code=201, headers={"Location": location})
 
 
-def patch_record(state: SandboxState, request: Request, collection: str, body: Any
-                 ) -> Response:
+def patch_record(state: SandboxState, request: Request, collection: str, body: Any) -> Response:
     """PATCH an account or contact: only the properties sent change (null clears)."""
     record = _find(state, collection, request.path_params["id"])
     if not body:
@@ -189,8 +218,9 @@ def patch_record(state: SandboxState, request: Request, collection: str, body: A
     return JSONResponse(changed)
 
 
-def _apply(state: SandboxState, collection: str, record: dict[str, Any],
-           values: dict[str, Any]) -> None:
+def _apply(
+    state: SandboxState, collection: str, record: dict[str, Any], values: dict[str, Any]
+) -> None:
     """Validate ``values`` and write them into ``record``."""
     for name, value in values.items():
         if name == "archived":
@@ -220,8 +250,9 @@ def _apply(state: SandboxState, collection: str, record: dict[str, Any],
     if email:
         owner = state.contact_with_email(email)
         if owner is not None and owner != record["id"]:
-            raise LiscioError(400, "email_in_use", f"primary_email is already used by {owner}",
-                              existing_id=owner)
+            raise LiscioError(
+                400, "email_in_use", f"primary_email is already used by {owner}", existing_id=owner
+            )
 
 
 def _address(value: Any) -> dict[str, Any] | None:
@@ -291,4 +322,4 @@ def _decode_cursor(cursor: str) -> str:
         raise bad_request("cursor is not a cursor this service gave out.") from None
     if not text.startswith("after:"):
         raise bad_request("cursor is not a cursor this service gave out.")
-    return text[len("after:"):]
+    return text[len("after:") :]

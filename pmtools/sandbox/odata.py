@@ -19,9 +19,12 @@ ORDERABLE = ("FullName", "LastModifiedDateTime")
 
 # numbers and date literals (``8``, ``2021-04-27T00:00:00Z``) are tokens too, so that a refused
 # function or operator around them gets Karbon's refusal rather than a syntax error
-_TOKEN = re.compile(r"""\s*(?:(?P<str>'(?:[^']|'')*')|(?P<lp>\()|(?P<rp>\))|(?P<comma>,)
+_TOKEN = re.compile(
+    r"""\s*(?:(?P<str>'(?:[^']|'')*')|(?P<lp>\()|(?P<rp>\))|(?P<comma>,)
                          |(?P<num>-?[0-9][0-9A-Za-z:.+-]*)
-                         |(?P<word>[A-Za-z_][A-Za-z0-9_.]*)|(?P<other>\S))""", re.VERBOSE)
+                         |(?P<word>[A-Za-z_][A-Za-z0-9_.]*)|(?P<other>\S))""",
+    re.VERBOSE,
+)
 
 
 class QueryError(ValueError):
@@ -46,24 +49,37 @@ class Condition:
 
 
 # OData's names for operators, as Karbon's (ASP.NET OData) refusals word them
-OPERATOR_NAMES = {"ne": "NotEqual", "gt": "GreaterThan", "ge": "GreaterThanOrEqual",
-                  "lt": "LessThan", "le": "LessThanOrEqual", "or": "Or", "not": "Not",
-                  "has": "Has", "eq": "Equal", "and": "And"}
+OPERATOR_NAMES = {
+    "ne": "NotEqual",
+    "gt": "GreaterThan",
+    "ge": "GreaterThanOrEqual",
+    "lt": "LessThan",
+    "le": "LessThanOrEqual",
+    "or": "Or",
+    "not": "Not",
+    "has": "Has",
+    "eq": "Equal",
+    "and": "And",
+}
 
 
 def option_refused(option: str) -> str:
     """Karbon's refusal of a query option, e.g. "Query option 'Select' is not allowed. …"."""
-    return (f"Query option '{option.lstrip('$').capitalize()}' is not allowed. To allow it, "
-            "set the 'AllowedQueryOptions' property on EnableQueryAttribute or "
-            "QueryValidationSettings.")
+    return (
+        f"Query option '{option.lstrip('$').capitalize()}' is not allowed. To allow it, "
+        "set the 'AllowedQueryOptions' property on EnableQueryAttribute or "
+        "QueryValidationSettings."
+    )
 
 
 def operator_refused(op: str) -> str:
     """Karbon's refusal of a logical operator, e.g. "Logical operator 'NotEqual' is not …"."""
     name = OPERATOR_NAMES.get(op.lower(), op)
-    return (f"Logical operator '{name}' is not allowed. To allow it, set the "
-            "'AllowedLogicalOperators' property on EnableQueryAttribute or "
-            "QueryValidationSettings.")
+    return (
+        f"Logical operator '{name}' is not allowed. To allow it, set the "
+        "'AllowedLogicalOperators' property on EnableQueryAttribute or "
+        "QueryValidationSettings."
+    )
 
 
 def quote(text: str) -> str:
@@ -109,9 +125,11 @@ def parse_filter(text: str, properties: tuple[str, ...], dto: str) -> list[Condi
         nxt = peek()
         if nxt is not None and nxt[0] == "lp":  # a function call
             if word != "contains":
-                raise QueryError(f"Function '{word}' is not allowed. To allow it, set the "
-                                 "'AllowedFunctions' property on EnableQueryAttribute or "
-                                 "QueryValidationSettings.")
+                raise QueryError(
+                    f"Function '{word}' is not allowed. To allow it, set the "
+                    "'AllowedFunctions' property on EnableQueryAttribute or "
+                    "QueryValidationSettings."
+                )
             take("lp")
             prop = check_prop(take("word")[1])
             take("comma")
@@ -145,8 +163,11 @@ def parse_orderby(text: str | None) -> tuple[str | None, bool]:
         return None, False
     parts = text.split()
     prop = parts[0]
-    if prop not in ORDERABLE or len(parts) > 2 or (len(parts) == 2
-                                                   and parts[1].lower() not in ("asc", "desc")):
+    if (
+        prop not in ORDERABLE
+        or len(parts) > 2
+        or (len(parts) == 2 and parts[1].lower() not in ("asc", "desc"))
+    ):
         raise QueryError(f"The property '{prop}' cannot be used in the $orderby query option.")
     return prop, len(parts) == 2 and parts[1].lower() == "desc"
 
@@ -155,13 +176,16 @@ def parse_paging(top: str | None, skip: str | None) -> tuple[int, int]:
     """``($top, $skip)`` with Karbon's limit of 100 rows a page."""
     page = _whole(top, "$top", MAX_TOP)
     if page > MAX_TOP:
-        raise QueryError(f"The limit of '{MAX_TOP}' for Top query has been exceeded. "
-                         f"The value from the incoming request is '{page}'.")
+        raise QueryError(
+            f"The limit of '{MAX_TOP}' for Top query has been exceeded. "
+            f"The value from the incoming request is '{page}'."
+        )
     return page, _whole(skip, "$skip", 0)
 
 
-def sort_rows(rows: list[dict[str, Any]], prop: str | None, desc: bool,
-              key_field: str) -> list[dict[str, Any]]:
+def sort_rows(
+    rows: list[dict[str, Any]], prop: str | None, desc: bool, key_field: str
+) -> list[dict[str, Any]]:
     """Rows in ``$orderby`` order, ties (and the default) by key, so pages are stable."""
     key: Callable[[dict[str, Any]], Any]
     if prop == "FullName":

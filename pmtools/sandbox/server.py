@@ -35,16 +35,24 @@ class SandboxServer:
     requests by side and outcome. Use as a context manager, or call :meth:`stop`.
     """
 
-    def __init__(self, *, state: SandboxState, stats: Stats, server: uvicorn.Server,
-                 sock: socket.socket, guards: tuple[ServiceGuard, ...] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        state: SandboxState,
+        stats: Stats,
+        server: uvicorn.Server,
+        sock: socket.socket,
+        guards: tuple[ServiceGuard, ...] = (),
+    ) -> None:
         self.state, self.stats = state, stats
         self._guards = guards
         self._server, self._sock = server, sock
         host, port = sock.getsockname()[:2]
         self.host, self.port = host, port
         self.url = f"http://{host}:{port}"
-        self._thread = threading.Thread(target=self._run, name=f"pmtools-sandbox-{port}",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"pmtools-sandbox-{port}", daemon=True
+        )
         self._error: BaseException | None = None
 
     @property
@@ -114,12 +122,21 @@ class SandboxServer:
         self.stop()
 
 
-def start_sandbox(*, dataset: str | dict[str, Any] = "demo", seed: int = 1, scale: int = 1,
-                  rate_limit: int = 120, latency_ms: int = 0,
-                  faults: str | FaultSpec | None = None, db: str | Path | None = None,
-                  host: str = "127.0.0.1", port: int = 0, hang_seconds: float = 35.0,
-                  credentials: Credentials | None = None,
-                  variants: str | KarbonVariants | None = None) -> SandboxServer:
+def start_sandbox(
+    *,
+    dataset: str | dict[str, Any] = "demo",
+    seed: int = 1,
+    scale: int = 1,
+    rate_limit: int = 120,
+    latency_ms: int = 0,
+    faults: str | FaultSpec | None = None,
+    db: str | Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    hang_seconds: float = 35.0,
+    credentials: Credentials | None = None,
+    variants: str | KarbonVariants | None = None,
+) -> SandboxServer:
     """Start the simulator in a background thread and return it, serving.
 
     ``dataset``: ``"demo"``, ``"empty"``, a JSON file path, or a dataset dict. With ``db``,
@@ -133,13 +150,24 @@ def start_sandbox(*, dataset: str | dict[str, Any] = "demo", seed: int = 1, scal
     state = SandboxState(db=db, seed=seed)
     try:
         if state.is_empty():
-            data = dataset if isinstance(dataset, dict) else load_dataset(
-                dataset, seed=seed, scale=scale)
+            data = (
+                dataset
+                if isinstance(dataset, dict)
+                else load_dataset(dataset, seed=seed, scale=scale)
+            )
             populate(state, data)
         stats = Stats()
-        app = build_app(state, credentials=credentials, rate_limit=rate_limit,
-                        latency_ms=latency_ms, faults=spec, seed=seed,
-                        hang_seconds=hang_seconds, stats=stats, variants=quirks)
+        app = build_app(
+            state,
+            credentials=credentials,
+            rate_limit=rate_limit,
+            latency_ms=latency_ms,
+            faults=spec,
+            seed=seed,
+            hang_seconds=hang_seconds,
+            stats=stats,
+            variants=quirks,
+        )
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted sockets inherit it
@@ -148,11 +176,18 @@ def start_sandbox(*, dataset: str | dict[str, Any] = "demo", seed: int = 1, scal
         state.close()
         raise
     quiet_dropped_connections()
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                            timeout_graceful_shutdown=1)
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1
+    )
     server = uvicorn.Server(config)
-    sandbox = SandboxServer(state=state, stats=stats, server=server, sock=sock,
-                            guards=app.state.guards)
-    log.info("sandbox starting on %s (faults: %s, rate limit a minute: %s, Karbon variants: "
-             "%s)", sandbox.url, str(spec) or "none", rate_limit or "off", str(quirks) or "none")
+    sandbox = SandboxServer(
+        state=state, stats=stats, server=server, sock=sock, guards=app.state.guards
+    )
+    log.info(
+        "sandbox starting on %s (faults: %s, rate limit a minute: %s, Karbon variants: %s)",
+        sandbox.url,
+        str(spec) or "none",
+        rate_limit or "off",
+        str(quirks) or "none",
+    )
     return sandbox.start()

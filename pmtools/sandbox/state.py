@@ -26,8 +26,13 @@ from typing import Any
 ORGANIZATIONS, PEOPLE, CARDS = "organizations", "people", "cards"
 ACCOUNTS, CONTACTS = "accounts", "contacts"
 COLLECTIONS = (ORGANIZATIONS, PEOPLE, CARDS, ACCOUNTS, CONTACTS)
-KEY_FIELD = {ORGANIZATIONS: "OrganizationKey", PEOPLE: "ContactKey", CARDS: "BusinessCardKey",
-             ACCOUNTS: "id", CONTACTS: "id"}
+KEY_FIELD = {
+    ORGANIZATIONS: "OrganizationKey",
+    PEOPLE: "ContactKey",
+    CARDS: "BusinessCardKey",
+    ACCOUNTS: "id",
+    CONTACTS: "id",
+}
 LISCIO_PREFIX = {ACCOUNTS: "acc_", CONTACTS: "con_"}
 _KEY_ALPHABET = string.ascii_letters + string.digits
 
@@ -150,10 +155,17 @@ class SandboxState:
                 orgs.append({**_copy(org), "BusinessCards": self.cards_of(org["OrganizationKey"])})
             people = []
             for person in self.records[PEOPLE].values():
-                people.append({**_copy(person), "BusinessCards": self.cards_of(person["ContactKey"])})
-            return {"tenant": _copy(self.tenant), "firm": _copy(self.firm),
-                    "organizations": orgs, "people": people,
-                    "accounts": self.all(ACCOUNTS), "contacts": self.all(CONTACTS)}
+                people.append(
+                    {**_copy(person), "BusinessCards": self.cards_of(person["ContactKey"])}
+                )
+            return {
+                "tenant": _copy(self.tenant),
+                "firm": _copy(self.firm),
+                "organizations": orgs,
+                "people": people,
+                "accounts": self.all(ACCOUNTS),
+                "contacts": self.all(CONTACTS),
+            }
 
     def canonical(self) -> dict[str, dict[str, Any]]:
         """Everything held, without generated keys and timestamps, for comparing end states.
@@ -172,16 +184,19 @@ class SandboxState:
                     name = record.get("UserDefinedIdentifier") or key
                     if name in view:  # two records answer to one name: keep both visibly
                         name = f"{name} (again: {key})"
-                    fields = {k: v for k, v in record.items()
-                              if k not in (KEY_FIELD[collection], "LastModifiedDateTime")}
+                    fields = {
+                        k: v
+                        for k, v in record.items()
+                        if k not in (KEY_FIELD[collection], "LastModifiedDateTime")
+                    }
                     fields["cards"] = [_canonical_card(c) for c in self.cards_of(key)]
                     view[name] = fields
                 out[collection] = view
             for collection in (ACCOUNTS, CONTACTS):
                 out[collection] = {
-                    key: {k: v for k, v in record.items() if k not in ("created_at",
-                                                                       "updated_at")}
-                    for key, record in self.records[collection].items()}
+                    key: {k: v for k, v in record.items() if k not in ("created_at", "updated_at")}
+                    for key, record in self.records[collection].items()
+                }
             return out
 
     # -- writing ---------------------------------------------------------------------------
@@ -203,8 +218,9 @@ class SandboxState:
         key = record[KEY_FIELD[collection]]
         with self.transaction():
             old = self.records[collection].get(key)
-            if old is not None and not (collection == CARDS
-                                        and old["EntityKey"] == record["EntityKey"]):
+            if old is not None and not (
+                collection == CARDS and old["EntityKey"] == record["EntityKey"]
+            ):
                 self._unindex(collection, old)  # a replaced card keeps its place
             self.records[collection][key] = record
             self._index(collection, record)
@@ -320,14 +336,18 @@ class SandboxState:
         try:
             for (collection, key), record in pending.items():
                 if collection == "meta":
-                    db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                               (key, json.dumps(record)))
+                    db.execute(
+                        "INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(record))
+                    )
                 elif record is None:
-                    db.execute("DELETE FROM records WHERE collection = ? AND key = ?",
-                               (collection, key))
+                    db.execute(
+                        "DELETE FROM records WHERE collection = ? AND key = ?", (collection, key)
+                    )
                 else:
-                    db.execute("INSERT OR REPLACE INTO records VALUES (?, ?, ?)",
-                               (collection, key, json.dumps(record, ensure_ascii=False)))
+                    db.execute(
+                        "INSERT OR REPLACE INTO records VALUES (?, ?, ?)",
+                        (collection, key, json.dumps(record, ensure_ascii=False)),
+                    )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -347,10 +367,13 @@ class SandboxState:
 
 def _canonical_card(card: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in card.items() if k not in ("BusinessCardKey", "EntityKey")}
-    out["PhoneNumbers"] = [{k: v for k, v in p.items() if k != "PhoneNumberKey"}
-                           for p in card.get("PhoneNumbers") or []]
-    out["Addresses"] = [{k: v for k, v in a.items() if k != "AddressKey"}
-                        for a in card.get("Addresses") or []]
+    out["PhoneNumbers"] = [
+        {k: v for k, v in p.items() if k != "PhoneNumberKey"}
+        for p in card.get("PhoneNumbers") or []
+    ]
+    out["Addresses"] = [
+        {k: v for k, v in a.items() if k != "AddressKey"} for a in card.get("Addresses") or []
+    ]
     return out
 
 

@@ -19,8 +19,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-VARIANT_NAMES = ("card-edit-keeps-time", "next-link-on-last-page", "bare-404",
-                 "unknown-key-refused")
+VARIANT_NAMES = (
+    "card-edit-keeps-time",
+    "next-link-on-last-page",
+    "bare-404",
+    "unknown-key-refused",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,8 +42,9 @@ class KarbonVariants:
         names = {n.strip() for n in (text or "").split(",") if n.strip()}
         unknown = sorted(names - set(VARIANT_NAMES))
         if unknown:
-            raise ValueError(f"unknown Karbon variant {unknown[0]!r}: expected one of "
-                             f"{', '.join(VARIANT_NAMES)}")
+            raise ValueError(
+                f"unknown Karbon variant {unknown[0]!r}: expected one of {', '.join(VARIANT_NAMES)}"
+            )
         return cls(**{n.replace("-", "_"): True for n in names})
 
     def __str__(self) -> str:

@@ -10,5 +10,13 @@ from pmtools.store.schema import LATEST as SCHEMA_VERSION
 from pmtools.store.trail import RUN_OUTCOMES, ChangeIntent
 from pmtools.store.values import decode_value, encode_value, policy_json
 
-__all__ = ["RUN_OUTCOMES", "SCHEMA_VERSION", "ChangeIntent", "Store", "decode_value",
-           "encode_value", "now_iso", "policy_json"]
+__all__ = [
+    "RUN_OUTCOMES",
+    "SCHEMA_VERSION",
+    "ChangeIntent",
+    "Store",
+    "decode_value",
+    "encode_value",
+    "now_iso",
+    "policy_json",
+]

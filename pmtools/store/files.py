@@ -77,7 +77,8 @@ def refuse_if_lost(path: Path) -> None:
             f"the state file {path} {what}, but a state file was kept there (its marker "
             f"{marker.name} is beside it): restore it from a backup, or run `pmtools "
             f"disconnect --yes` to start a new one on purpose (the lost file's links, "
-            f"decisions, audit trail and undo history cannot be recovered by pmtools)")
+            f"decisions, audit trail and undo history cannot be recovered by pmtools)"
+        )
 
 
 def restrict(path: Path, *, main: bool = True) -> None:
@@ -98,8 +99,10 @@ def ensure_id(conn: sqlite3.Connection, path: Path, *, now: str) -> str:
     """The state file's id (made on first use), with the marker beside it kept in step."""
     row = conn.execute("SELECT state_id FROM state_file WHERE id = 1").fetchone()
     if row is None:
-        conn.execute("INSERT OR IGNORE INTO state_file (id, state_id, created_at) "
-                     "VALUES (1, ?, ?)", (uuid.uuid4().hex, now))
+        conn.execute(
+            "INSERT OR IGNORE INTO state_file (id, state_id, created_at) VALUES (1, ?, ?)",
+            (uuid.uuid4().hex, now),
+        )
         row = conn.execute("SELECT state_id FROM state_file WHERE id = 1").fetchone()
     state_id = str(row[0])
     marker = marker_path(path)
@@ -134,9 +137,11 @@ def check_same(path: Path, opened: tuple[int, int]) -> None:
             what, then = "was emptied (truncated to 0 bytes)", "this command stopped"
         else:
             return
-    raise StateLost(f"the state file {path} {what} while pmtools was using it, so {then}: "
-                    f"restore the file from a backup, or run `pmtools disconnect --yes` to "
-                    f"start a new one on purpose")
+    raise StateLost(
+        f"the state file {path} {what} while pmtools was using it, so {then}: "
+        f"restore the file from a backup, or run `pmtools disconnect --yes` to "
+        f"start a new one on purpose"
+    )
 
 
 def state_error(path: Path, exc: sqlite3.Error, *, writing: bool = True) -> StateError:
@@ -149,15 +154,28 @@ def state_error(path: Path, exc: sqlite3.Error, *, writing: bool = True) -> Stat
     elif name.startswith("SQLITE_READONLY") or "readonly" in text:
         why = "it is read-only; make the file and its folder writable"
     elif name.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN")) or "I/O error" in text:
-        why = (f"the disk failed ({text}); check that the disk is not full and that the file "
-               f"and its folder are writable")
+        why = (
+            f"the disk failed ({text}); check that the disk is not full and that the file "
+            f"and its folder are writable"
+        )
     elif name == "SQLITE_BUSY" or "locked" in text:
         why = "another program holds it locked; close it"
     else:
         return StateError(f"state file error: {text}")
-    return StateError(f"the state file {path} could not be {verb}: {why}, then run the "
-                      f"command again")
+    return StateError(
+        f"the state file {path} could not be {verb}: {why}, then run the command again"
+    )
 
 
-__all__ = ["MARKER_SUFFIX", "StateLost", "check_same", "ensure_id", "file_id", "marker_path",
-           "prepare", "refuse_if_lost", "restrict", "state_error"]
+__all__ = [
+    "MARKER_SUFFIX",
+    "StateLost",
+    "check_same",
+    "ensure_id",
+    "file_id",
+    "marker_path",
+    "prepare",
+    "refuse_if_lost",
+    "restrict",
+    "state_error",
+]

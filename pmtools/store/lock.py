@@ -46,8 +46,10 @@ class FileLock:
                     if time.monotonic() >= deadline:
                         holder = _read_holder(fd)
                         os.close(fd)
-                        raise LockHeld(holder_words(holder) + "; wait for it to finish and "
-                                       "run the command again") from None
+                        raise LockHeld(
+                            holder_words(holder) + "; wait for it to finish and "
+                            "run the command again"
+                        ) from None
                     time.sleep(poll)
             os.ftruncate(fd, 0)
             # pid first (the file's old form); then when, and by whom, for the message above.
@@ -76,12 +78,13 @@ class FileLock:
 
 
 def holder_words(holder: str) -> str:
-    """"another sync is running (started by app, at 2026-12-03 11:02 UTC)" from a lock file."""
+    """ "another sync is running (started by app, at 2026-12-03 11:02 UTC)" from a lock file."""
     parts = holder.split("\t")
     at = parts[1].strip() if len(parts) > 1 else ""
     by = parts[2].strip() if len(parts) > 2 else ""
-    details = ", ".join(x for x in (f"started by {by}" if by else "", f"at {at}" if at else "")
-                        if x)
+    details = ", ".join(
+        x for x in (f"started by {by}" if by else "", f"at {at}" if at else "") if x
+    )
     return "another sync is running" + (f" ({details})" if details else "")
 
 

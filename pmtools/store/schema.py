@@ -17,7 +17,10 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 
 # (version, description, SQL). Append only: never edit a migration that has shipped.
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
-    (1, "connection, baseline, links, decisions, runs, changes, errors, IPM cache, creates", """
+    (
+        1,
+        "connection, baseline, links, decisions, runs, changes, errors, IPM cache, creates",
+        """
 CREATE TABLE connection (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     created_at TEXT NOT NULL,
@@ -125,8 +128,12 @@ CREATE TABLE high_water (
     kind TEXT PRIMARY KEY,
     modified_at TEXT NOT NULL
 );
-"""),
-    (2, "IPM details cache and the time of each kind's last full pull", """
+""",
+    ),
+    (
+        2,
+        "IPM details cache and the time of each kind's last full pull",
+        """
 CREATE TABLE ipm_details (
     kind TEXT NOT NULL,
     ipm_key TEXT NOT NULL,
@@ -139,13 +146,19 @@ CREATE TABLE full_pulls (
     kind TEXT PRIMARY KEY,
     at TEXT NOT NULL
 );
-"""),
-    (3, "index the audit trail by kind, op and status (View Details overlays confirmed writes)",
-     """
+""",
+    ),
+    (
+        3,
+        "index the audit trail by kind, op and status (View Details overlays confirmed writes)",
+        """
 CREATE INDEX changes_kind_op ON changes (kind, op, status);
-"""),
-    (4, "the Liscio firm and IPM tenant the state file belongs to; the state file's own id",
-     """
+""",
+    ),
+    (
+        4,
+        "the Liscio firm and IPM tenant the state file belongs to; the state file's own id",
+        """
 ALTER TABLE connection ADD COLUMN liscio_firm_id TEXT;
 ALTER TABLE connection ADD COLUMN liscio_firm_name TEXT;
 ALTER TABLE connection ADD COLUMN ipm_tenant_key TEXT;
@@ -154,7 +167,8 @@ CREATE TABLE state_file (
     state_id TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
-"""),
+""",
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]
@@ -170,37 +184,46 @@ def check_file(path: Path) -> None:
     except OSError as exc:
         raise StateError(f"cannot read the state file {path}: {exc.strerror}") from None
     if head and head != SQLITE_HEADER:
-        raise StateError(f"{path} is not a pmtools state file (not SQLite); it was left as it "
-                         f"is — point PMTOOLS_STATE at another file")
+        raise StateError(
+            f"{path} is not a pmtools state file (not SQLite); it was left as it "
+            f"is — point PMTOOLS_STATE at another file"
+        )
 
 
 def current_version(conn: sqlite3.Connection) -> int:
     """The file's schema version; 0 for a new, empty file."""
-    row = conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND "
-                       "name='schema_version'").fetchone()
+    row = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type='table' AND name='schema_version'"
+    ).fetchone()
     if row is None:
         tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         if tables:
-            raise StateError("the file is a SQLite database but not a pmtools state file; it "
-                             "was left as it is — point PMTOOLS_STATE at another file")
+            raise StateError(
+                "the file is a SQLite database but not a pmtools state file; it "
+                "was left as it is — point PMTOOLS_STATE at another file"
+            )
         return 0
-    return int(conn.execute("SELECT coalesce(max(version), 0) FROM schema_version")
-               .fetchone()[0])
+    return int(conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0])
 
 
-def migrate(conn: sqlite3.Connection, *, now: str,
-            migrations: tuple[tuple[int, str, str], ...] = MIGRATIONS) -> int:
+def migrate(
+    conn: sqlite3.Connection, *, now: str, migrations: tuple[tuple[int, str, str], ...] = MIGRATIONS
+) -> int:
     """Bring the schema up to date; returns the version. ``conn`` must be in autocommit mode."""
     version = current_version(conn)
     latest = migrations[-1][0]
     if version > latest:
-        raise StateError(f"the state file was written by a newer pmtools (schema version "
-                         f"{version}; this pmtools knows up to {latest}): upgrade pmtools")
+        raise StateError(
+            f"the state file was written by a newer pmtools (schema version "
+            f"{version}; this pmtools knows up to {latest}): upgrade pmtools"
+        )
     if version == 0:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY "
-                         "KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY "
+                "KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -211,13 +234,15 @@ def migrate(conn: sqlite3.Connection, *, now: str,
         conn.execute("BEGIN IMMEDIATE")
         try:
             # Another process may have migrated between our read and the write lock.
-            done = conn.execute("SELECT 1 FROM schema_version WHERE version = ?",
-                                (number,)).fetchone()
+            done = conn.execute(
+                "SELECT 1 FROM schema_version WHERE version = ?", (number,)
+            ).fetchone()
             if not done:
                 for statement in _statements(sql):
                     conn.execute(statement)
-                conn.execute("INSERT INTO schema_version VALUES (?, ?, ?)",
-                             (number, description, now))
+                conn.execute(
+                    "INSERT INTO schema_version VALUES (?, ?, ?)", (number, description, now)
+                )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -23,8 +23,16 @@ from pmtools.store.values import decode_value, encode_value, policy_json
 
 log = logging.getLogger(__name__)
 
-RUN_OUTCOMES = ("running", "done", "done_with_errors", "stopped", "cancelled", "refused",
-                "interrupted", "failed")
+RUN_OUTCOMES = (
+    "running",
+    "done",
+    "done_with_errors",
+    "stopped",
+    "cancelled",
+    "refused",
+    "interrupted",
+    "failed",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,30 +68,53 @@ class AuditMixin:
     _tx: Callable[[], AbstractContextManager[sqlite3.Connection]]
 
     # -- runs ----------------------------------------------------------------------------
-    def start_run(self, *, command: str, started_by: str, kinds: Iterable[Kind],
-                  policy: SyncPolicy | None = None, undoes_run: int | None = None) -> int:
+    def start_run(
+        self,
+        *,
+        command: str,
+        started_by: str,
+        kinds: Iterable[Kind],
+        policy: SyncPolicy | None = None,
+        undoes_run: int | None = None,
+    ) -> int:
         """Open a run row (outcome ``running``); returns its id."""
         with self._tx() as conn:
             cur = conn.execute(
                 "INSERT INTO runs (command, started_by, started_at, kinds, policy, outcome, "
                 "undoes_run) VALUES (?, ?, ?, ?, ?, 'running', ?)",
-                (command, started_by, now_iso(), json.dumps([str(k) for k in kinds]),
-                 policy_json(policy), undoes_run))
+                (
+                    command,
+                    started_by,
+                    now_iso(),
+                    json.dumps([str(k) for k in kinds]),
+                    policy_json(policy),
+                    undoes_run,
+                ),
+            )
             assert cur.lastrowid is not None  # an INSERT always sets it
             return cur.lastrowid
 
-    def finish_run(self, run_id: int, *, outcome: str, counts: Mapping[str, int] | None = None,
-                   message: str | None = None) -> None:
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        outcome: str,
+        counts: Mapping[str, int] | None = None,
+        message: str | None = None,
+    ) -> None:
         """Close a run with its outcome, counts and an optional message."""
         if outcome not in RUN_OUTCOMES:
             raise ValueError(f"unknown run outcome {outcome!r}")
         with self._tx() as conn:
-            conn.execute("UPDATE runs SET finished_at = ?, outcome = ?, counts = ?, message = ? "
-                         "WHERE id = ?", (now_iso(), outcome,
-                                          json.dumps(dict(counts or {})), message, run_id))
+            conn.execute(
+                "UPDATE runs SET finished_at = ?, outcome = ?, counts = ?, message = ? "
+                "WHERE id = ?",
+                (now_iso(), outcome, json.dumps(dict(counts or {})), message, run_id),
+            )
 
-    def fail_run(self, run_id: int, exc: BaseException, *,
-                 counts: Mapping[str, int] | None = None) -> str:
+    def fail_run(
+        self, run_id: int, exc: BaseException, *, counts: Mapping[str, int] | None = None
+    ) -> str:
         """Close a run that ``exc`` ended; returns its outcome.
 
         ``stopped``: a service failed (run it again to resume); ``interrupted``: Ctrl-C or
@@ -99,8 +130,11 @@ class AuditMixin:
             outcome = "failed"
         else:
             outcome = "interrupted"
-        message = str(exc) if isinstance(exc, PmtoolsError) else (
-            f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        message = (
+            str(exc)
+            if isinstance(exc, PmtoolsError)
+            else (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        )
         try:
             self.finish_run(run_id, outcome=outcome, counts=counts, message=message)
         except StateError as again:
@@ -114,9 +148,12 @@ class AuditMixin:
         """
         with self._tx() as conn:
             ids = [r[0] for r in conn.execute("SELECT id FROM runs WHERE outcome = 'running'")]
-            conn.execute("UPDATE runs SET outcome = 'interrupted', finished_at = ?, message = "
-                         "'the process stopped before the run finished' WHERE outcome = "
-                         "'running'", (now_iso(),))
+            conn.execute(
+                "UPDATE runs SET outcome = 'interrupted', finished_at = ?, message = "
+                "'the process stopped before the run finished' WHERE outcome = "
+                "'running'",
+                (now_iso(),),
+            )
         return ids
 
     def runs(self) -> list[dict[str, Any]]:
@@ -142,8 +179,7 @@ class AuditMixin:
         with self._tx() as conn:
             return [self._insert_change(conn, run_id, c, "intent") for c in intents]
 
-    def record_change(self, run_id: int, change: ChangeIntent, *,
-                      status: str = "confirmed") -> int:
+    def record_change(self, run_id: int, change: ChangeIntent, *, status: str = "confirmed") -> int:
         """Save a change that needs no intent (a link, an orphaning) with its final status."""
         with self._tx() as conn:
             return self._insert_change(conn, run_id, change, status)
@@ -156,47 +192,103 @@ class AuditMixin:
             "INSERT INTO changes (run_id, kind, op, side, liscio_id, ipm_key, liscio_name, "
             "ipm_name, field, before, after, rule, external_id, status, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, str(c.kind), c.op, str(c.side) if c.side else None, c.liscio_id,
-             c.ipm_key, c.liscio_name, c.ipm_name, c.field, encode_value(c.before),
-             encode_value(c.after), c.rule, c.external_id, status, at, at))
+            (
+                run_id,
+                str(c.kind),
+                c.op,
+                str(c.side) if c.side else None,
+                c.liscio_id,
+                c.ipm_key,
+                c.liscio_name,
+                c.ipm_name,
+                c.field,
+                encode_value(c.before),
+                encode_value(c.after),
+                c.rule,
+                c.external_id,
+                status,
+                at,
+                at,
+            ),
+        )
         return int(cur.lastrowid)
 
-    def set_change_status(self, ids: Iterable[int], status: str, *, error: str | None = None,
-                          ipm_key: str | None = None, liscio_id: str | None = None) -> None:
+    def set_change_status(
+        self,
+        ids: Iterable[int],
+        status: str,
+        *,
+        error: str | None = None,
+        ipm_key: str | None = None,
+        liscio_id: str | None = None,
+    ) -> None:
         """Confirm, fail or abandon changes; fills a created record's id when given."""
         if status not in ("intent", "confirmed", "failed", "abandoned"):
             raise ValueError(f"unknown change status {status!r}")
         with self._tx() as conn:
             for change_id in ids:
-                conn.execute("UPDATE changes SET status = ?, error = ?, updated_at = ?, "
-                             "ipm_key = coalesce(ipm_key, ?), "
-                             "liscio_id = coalesce(liscio_id, ?) WHERE id = ?",
-                             (status, error, now_iso(), ipm_key, liscio_id, change_id))
+                conn.execute(
+                    "UPDATE changes SET status = ?, error = ?, updated_at = ?, "
+                    "ipm_key = coalesce(ipm_key, ?), "
+                    "liscio_id = coalesce(liscio_id, ?) WHERE id = ?",
+                    (status, error, now_iso(), ipm_key, liscio_id, change_id),
+                )
 
-    def changes(self, *, run_id: int | None = None, status: str | None = None,
-                op: str | None = None, kind: Kind | None = None,
-                side: Side | None = None) -> list[dict[str, Any]]:
+    def changes(
+        self,
+        *,
+        run_id: int | None = None,
+        status: str | None = None,
+        op: str | None = None,
+        kind: Kind | None = None,
+        side: Side | None = None,
+    ) -> list[dict[str, Any]]:
         """Audit rows (oldest first), values decoded; filter by run, status, op, kind, side."""
         sql, params = "SELECT * FROM changes WHERE 1=1", []
-        for column, value in (("run_id", run_id), ("status", status), ("op", op),
-                              ("kind", str(kind) if kind else None),
-                              ("side", str(side) if side else None)):
+        for column, value in (
+            ("run_id", run_id),
+            ("status", status),
+            ("op", op),
+            ("kind", str(kind) if kind else None),
+            ("side", str(side) if side else None),
+        ):
             if value is not None:
                 sql += f" AND {column} = ?"
                 params.append(value)
         return [_change(r) for r in self._q(sql + " ORDER BY id", params)]
 
     # -- errors --------------------------------------------------------------------------
-    def record_error(self, run_id: int, *, kind: Kind, op: str, message: str,
-                     side: Side | None = None, liscio_id: str | None = None,
-                     ipm_key: str | None = None, name: str | None = None,
-                     field: str | None = None) -> None:
+    def record_error(
+        self,
+        run_id: int,
+        *,
+        kind: Kind,
+        op: str,
+        message: str,
+        side: Side | None = None,
+        liscio_id: str | None = None,
+        ipm_key: str | None = None,
+        name: str | None = None,
+        field: str | None = None,
+    ) -> None:
         """Save a record-level failure (the run went on)."""
         with self._tx() as conn:
-            conn.execute("INSERT INTO errors (run_id, kind, op, side, liscio_id, ipm_key, name, "
-                         "field, message, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         (run_id, str(kind), op, str(side) if side else None, liscio_id,
-                          ipm_key, name, field, message, now_iso()))
+            conn.execute(
+                "INSERT INTO errors (run_id, kind, op, side, liscio_id, ipm_key, name, "
+                "field, message, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    str(kind),
+                    op,
+                    str(side) if side else None,
+                    liscio_id,
+                    ipm_key,
+                    name,
+                    field,
+                    message,
+                    now_iso(),
+                ),
+            )
 
     def errors(self, *, run_id: int | None = None) -> list[dict[str, Any]]:
         """Record-level failures, oldest first."""
@@ -207,31 +299,44 @@ class AuditMixin:
         return [dict(r) for r in rows]
 
     # -- pending creates -----------------------------------------------------------------
-    def begin_create(self, run_id: int, *, kind: Kind, target: Side, source_id: str,
-                     external_id: str, audit: ChangeIntent | None = None) -> int | None:
+    def begin_create(
+        self,
+        run_id: int,
+        *,
+        kind: Kind,
+        target: Side,
+        source_id: str,
+        external_id: str,
+        audit: ChangeIntent | None = None,
+    ) -> int | None:
         """Save a create's intent (with its external id) before it is sent.
 
         ``audit`` is saved as an intent in the same transaction; returns its id.
         """
         at = now_iso()
         with self._tx() as conn:
-            change_id = (None if audit is None
-                         else self._insert_change(conn, run_id, audit, "intent"))
+            change_id = (
+                None if audit is None else self._insert_change(conn, run_id, audit, "intent")
+            )
             conn.execute(
                 "INSERT INTO pending_creates (external_id, run_id, kind, target, source_id, "
                 "status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'intent', ?, ?) "
                 "ON CONFLICT (external_id) DO UPDATE SET status = 'intent', run_id = "
                 "excluded.run_id, updated_at = excluded.updated_at",
-                (external_id, run_id, str(kind), str(target), source_id, at, at))
+                (external_id, run_id, str(kind), str(target), source_id, at, at),
+            )
         return change_id
 
-    def finish_create(self, external_id: str, *, status: str,
-                      created_id: str | None = None) -> None:
+    def finish_create(
+        self, external_id: str, *, status: str, created_id: str | None = None
+    ) -> None:
         """Close a create's intent: confirmed (with the new record's id), failed or abandoned."""
         with self._tx() as conn:
-            conn.execute("UPDATE pending_creates SET status = ?, created_id = coalesce(?, "
-                         "created_id), updated_at = ? WHERE external_id = ?",
-                         (status, created_id, now_iso(), external_id))
+            conn.execute(
+                "UPDATE pending_creates SET status = ?, created_id = coalesce(?, "
+                "created_id), updated_at = ? WHERE external_id = ?",
+                (status, created_id, now_iso(), external_id),
+            )
 
     def pending_create(self, external_id: str) -> dict[str, Any] | None:
         """The create saved under ``external_id``, or None."""
@@ -243,6 +348,7 @@ class AuditMixin:
         if status is None:
             rows = self._q("SELECT * FROM pending_creates ORDER BY created_at")
         else:
-            rows = self._q("SELECT * FROM pending_creates WHERE status = ? ORDER BY created_at",
-                           (status,))
+            rows = self._q(
+                "SELECT * FROM pending_creates WHERE status = ? ORDER BY created_at", (status,)
+            )
         return [dict(r) for r in rows]

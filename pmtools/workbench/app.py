@@ -90,9 +90,19 @@ class Workbench(ipw.VBox):
         self.report = ReportPanel(self.ctx)
         self.runs = RunsPanel(self.ctx)
         self.disconnect = DisconnectPanel(self.ctx)
-        super().__init__([ipw.HTML(STYLE + INTRO),
-                          self.connection, self.sync, self.details, self.review, self.report,
-                          self.runs, self.disconnect, self.log_panel])
+        super().__init__(
+            [
+                ipw.HTML(STYLE + INTRO),
+                self.connection,
+                self.sync,
+                self.details,
+                self.review,
+                self.report,
+                self.runs,
+                self.disconnect,
+                self.log_panel,
+            ]
+        )
         self.add_class("pm-app")
 
     def close_session(self) -> None:

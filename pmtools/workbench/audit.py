@@ -13,8 +13,14 @@ import pandas as pd
 
 from pmtools.core.records import Kind
 
-COUNTS = ("linked", "created_in_ipm", "created_in_liscio", "ipm_fields_written",
-          "liscio_fields_filled", "errors")
+COUNTS = (
+    "linked",
+    "created_in_ipm",
+    "created_in_liscio",
+    "ipm_fields_written",
+    "liscio_fields_filled",
+    "errors",
+)
 
 
 def runs_frame(store: Any) -> pd.DataFrame:
@@ -41,8 +47,11 @@ def writes_by_field(changes: pd.DataFrame) -> pd.DataFrame:
     w = changes[(changes["Action"] == "write") & (changes["Status"] == "confirmed")]
     if w.empty:
         return pd.DataFrame(columns=["Run", "Kind", "Side", "Field", "writes"])
-    return (w.groupby(["Run", "Kind", "Side", "Field"], as_index=False)
-            .size().rename(columns={"size": "writes"}))
+    return (
+        w.groupby(["Run", "Kind", "Side", "Field"], as_index=False)
+        .size()
+        .rename(columns={"size": "writes"})
+    )
 
 
 def match_rates(session: Any) -> pd.DataFrame:
@@ -55,9 +64,15 @@ def match_rates(session: Any) -> pd.DataFrame:
         counts = data.table["status"].value_counts().to_dict()
         active = sum(1 for r in data.liscio if not r.archived)
         linked = counts.get("linked", 0)
-        rows.append({"kind": kind.value, "liscio_records": active,
-                     "ipm_records": len(data.ipm), **counts,
-                     "linked_share": round(linked / active, 3) if active else 0.0})
+        rows.append(
+            {
+                "kind": kind.value,
+                "liscio_records": active,
+                "ipm_records": len(data.ipm),
+                **counts,
+                "linked_share": round(linked / active, 3) if active else 0.0,
+            }
+        )
     return pd.DataFrame(rows).fillna(0)
 
 
@@ -67,8 +82,10 @@ FIELD_COUNTS = ("ipm_fields_written", "liscio_fields_filled")
 
 def run_labels(runs: pd.DataFrame) -> list[str]:
     """One tick label per run: its number, command and outcome ("#3 sync / done")."""
-    return [f"#{r['Run']} {r.get('Command', '')}\n{str(r.get('Outcome', '')).replace('_', ' ')}"
-            for _, r in runs.iterrows()]
+    return [
+        f"#{r['Run']} {r.get('Command', '')}\n{str(r.get('Outcome', '')).replace('_', ' ')}"
+        for _, r in runs.iterrows()
+    ]
 
 
 def plot_runs(runs: pd.DataFrame) -> Any:
@@ -85,8 +102,7 @@ def plot_runs(runs: pd.DataFrame) -> Any:
         fig.suptitle("No runs yet")
         return fig
     labels = run_labels(runs)
-    for ax, keys, unit in ((axes[0], RECORD_COUNTS, "records"),
-                           (axes[1], FIELD_COUNTS, "fields")):
+    for ax, keys, unit in ((axes[0], RECORD_COUNTS, "records"), (axes[1], FIELD_COUNTS, "fields")):
         table = runs[[k for k in keys if k in runs]].astype(float)
         table.index = labels
         table.columns = [c.replace("_", " ") for c in table.columns]
@@ -110,8 +126,9 @@ def plot_writes(writes: pd.DataFrame) -> Any:
     if writes.empty:
         ax.set_title("No field writes yet")
         return fig
-    table = writes.pivot_table(index="Field", columns="Side", values="writes", aggfunc="sum",
-                               fill_value=0)
+    table = writes.pivot_table(
+        index="Field", columns="Side", values="writes", aggfunc="sum", fill_value=0
+    )
     table.plot.bar(ax=ax)
     ax.set_ylabel("writes")
     ax.set_title("Field writes by field and side")

@@ -22,10 +22,15 @@ SHOWN = 500  # preview rows shown in the page; the rest are counted (all are app
 # Up to this many decisions redraw only their rows in View Details (one read each); more
 # reload its tables (in this background thread, so the page stays usable).
 PATCH_LIMIT = 50
-RESULT_WORDS = {"linked": "linked", "created_in_ipm": "created in IPM",
-                "created_in_liscio": "created in Liscio", "not_a_match": "not a match",
-                "ipm_fields_written": "IPM fields written",
-                "liscio_fields_filled": "Liscio fields filled", "errors": "errors"}
+RESULT_WORDS = {
+    "linked": "linked",
+    "created_in_ipm": "created in IPM",
+    "created_in_liscio": "created in Liscio",
+    "not_a_match": "not a match",
+    "ipm_fields_written": "IPM fields written",
+    "liscio_fields_filled": "Liscio fields filled",
+    "errors": "errors",
+}
 
 
 def preview_rows(shown: Any) -> list[list[str]]:
@@ -36,20 +41,40 @@ def preview_rows(shown: Any) -> list[list[str]]:
     for item in shown.items:
         if item.verdict is Verdict.LINK:
             writes = item.writes.writes if item.writes else ()
-            lines = [f"{'Liscio' if w.side is Side.LISCIO else 'IPM'} {w.field}: "
-                     f"{show_value(w.before)} → {show_value(w.after)}" for w in writes]
-            lines += [f"IPM {f}: not read yet (left to the next Sync Now)"
-                      for f in (item.writes.unread if item.writes else ())]
-            rows.append(["link", str(item.kind), item.name, item.target_name,
-                         "; ".join(lines) or "nothing to write"])
+            lines = [
+                f"{'Liscio' if w.side is Side.LISCIO else 'IPM'} {w.field}: "
+                f"{show_value(w.before)} → {show_value(w.after)}"
+                for w in writes
+            ]
+            lines += [
+                f"IPM {f}: not read yet (left to the next Sync Now)"
+                for f in (item.writes.unread if item.writes else ())
+            ]
+            rows.append(
+                [
+                    "link",
+                    str(item.kind),
+                    item.name,
+                    item.target_name,
+                    "; ".join(lines) or "nothing to write",
+                ]
+            )
         elif item.verdict is Verdict.CREATE:
             where = "IPM" if item.side is Side.LISCIO else "Liscio"
             fields = "; ".join(f"{w.field}: {show_value(w.after)}" for w in item.created)
-            rows.append([f"create in {where}", str(item.kind), item.name, "",
-                         fields or "name only"])
+            rows.append(
+                [f"create in {where}", str(item.kind), item.name, "", fields or "name only"]
+            )
         else:
-            rows.append(["not a match", str(item.kind), item.name, item.target_name,
-                         "nothing is written to either system"])
+            rows.append(
+                [
+                    "not a match",
+                    str(item.kind),
+                    item.name,
+                    item.target_name,
+                    "nothing is written to either system",
+                ]
+            )
     return rows
 
 
@@ -77,8 +102,9 @@ class BulkBox(ipw.VBox):
         self._last = 0.0
         self.view = ipw.HTML()
         self.view.add_class("pm-bulk-preview")
-        self.apply_button = button("Apply these decisions", "pm-bulk-apply", icon="check",
-                                   style="success")
+        self.apply_button = button(
+            "Apply these decisions", "pm-bulk-apply", icon="check", style="success"
+        )
         self.discard_button = button("Discard", "pm-bulk-discard", icon="times")
         self.cancel_button = button("Cancel", "pm-bulk-cancel", icon="stop")
         self.cancel_button.disabled = True
@@ -88,10 +114,10 @@ class BulkBox(ipw.VBox):
         self.progress_text.add_class("pm-bulk-progress-text")
         self.summary = ipw.HTML()
         self.summary.add_class("pm-bulk-summary")
-        self.cards_button = button("Read the IPM cards first", "pm-bulk-read-cards",
-                                   icon="download")
-        self.confirm_box = ipw.HBox([self.apply_button, self.cards_button,
-                                     self.discard_button])
+        self.cards_button = button(
+            "Read the IPM cards first", "pm-bulk-read-cards", icon="download"
+        )
+        self.confirm_box = ipw.HBox([self.apply_button, self.cards_button, self.discard_button])
         self.decisions: list[Any] = []
         self.what = ""
         self.run_box = ipw.HBox([self.progress, self.progress_text, self.cancel_button])
@@ -120,19 +146,41 @@ class BulkBox(ipw.VBox):
         self.cards_button.description = f"Read the IPM cards first ({unread:,} fields)"
         rows = preview_rows(shown)
         refused = refused_rows(shown.refused)
-        parts = [message_html(f"{what}: {shown.summary()} Nothing is written until you click "
-                              "Apply these decisions.", "info" if rows else "warning")]
+        parts = [
+            message_html(
+                f"{what}: {shown.summary()} Nothing is written until you click "
+                "Apply these decisions.",
+                "info" if rows else "warning",
+            )
+        ]
         if rows:
-            more = (f"<p>… and {len(rows) - SHOWN:,} more, not shown here: Apply applies every "
-                    "one of them.</p>") if len(rows) > SHOWN else ""
-            parts.append('<div style="max-height:22em;overflow:auto">' + html_table(
-                ["Decision", "Kind", "Record", "With", "What it writes (before → after)"],
-                rows[:SHOWN], css="pm-bulk-items") + more + "</div>")
+            more = (
+                (
+                    f"<p>… and {len(rows) - SHOWN:,} more, not shown here: Apply applies every "
+                    "one of them.</p>"
+                )
+                if len(rows) > SHOWN
+                else ""
+            )
+            parts.append(
+                '<div style="max-height:22em;overflow:auto">'
+                + html_table(
+                    ["Decision", "Kind", "Record", "With", "What it writes (before → after)"],
+                    rows[:SHOWN],
+                    css="pm-bulk-items",
+                )
+                + more
+                + "</div>"
+            )
         if refused:
-            parts.append("<b>Refused, and why (nothing is done for these)</b>"
-                         '<div style="max-height:14em;overflow:auto">' + html_table(
-                             ["Row", "Record", "Decision", "Why"], refused[:SHOWN],
-                             css="pm-bulk-refused") + "</div>")
+            parts.append(
+                "<b>Refused, and why (nothing is done for these)</b>"
+                '<div style="max-height:14em;overflow:auto">'
+                + html_table(
+                    ["Row", "Record", "Decision", "Why"], refused[:SHOWN], css="pm-bulk-refused"
+                )
+                + "</div>"
+            )
         self.view.value = "".join(parts)
         self.confirm_box.layout.display = "" if rows else "none"
         self.ctx.log.add(f"{what}: previewed; {shown.summary()}")
@@ -155,8 +203,9 @@ class BulkBox(ipw.VBox):
         if self.shown is None or not self.shown.items:
             return False
         if not self.ctx.acquire():
-            self.summary.value = message_html("Another action is running; wait for it to "
-                                              "finish.", "warning")
+            self.summary.value = message_html(
+                "Another action is running; wait for it to finish.", "warning"
+            )
             return False
         shown, self.shown = self.shown, None
         self._cancel.clear()
@@ -167,8 +216,9 @@ class BulkBox(ipw.VBox):
         self.progress.value, self.progress.max = 0, max(len(shown.items), 1)
         self.progress_text.value = esc("Applying…")
         self.summary.value = ""
-        self.thread = threading.Thread(target=self._apply, args=(shown,), daemon=True,
-                                       name="pmtools-review-apply")
+        self.thread = threading.Thread(
+            target=self._apply, args=(shown,), daemon=True, name="pmtools-review-apply"
+        )
         self.thread.start()
         return True
 
@@ -182,8 +232,9 @@ class BulkBox(ipw.VBox):
         self.confirm_box.layout.display = "none"
         self.run_box.layout.display = ""
         self.cancel_button.disabled = False
-        self.thread = threading.Thread(target=self._read_cards, args=(shown,), daemon=True,
-                                       name="pmtools-review-cards")
+        self.thread = threading.Thread(
+            target=self._read_cards, args=(shown,), daemon=True, name="pmtools-review-cards"
+        )
         self.thread.start()
         return True
 
@@ -203,10 +254,14 @@ class BulkBox(ipw.VBox):
                     with s.lock:  # one request each, at IPM's rate
                         cards.append(load_card(item.kind, record, ipm=s.ipm, store=s.store))
                 self._progress("cards", n + 1, len(todo), "IPM cards read")
-            self.panel.sources = [with_cards(src, [c for c in cards if c.kind is src.kind])
-                                  for src in self.panel.sources]
-            self.progress_text.value = esc(f"{len(cards):,} IPM cards read" + (
-                " (cancelled: the rest are still not read)" if self._cancel.is_set() else ""))
+            self.panel.sources = [
+                with_cards(src, [c for c in cards if c.kind is src.kind])
+                for src in self.panel.sources
+            ]
+            self.progress_text.value = esc(
+                f"{len(cards):,} IPM cards read"
+                + (" (cancelled: the rest are still not read)" if self._cancel.is_set() else "")
+            )
             self.show(self.decisions, self.what)
         except Exception as exc:  # a thread must report everything it meets
             self.ctx.report(exc, "reading the IPM cards", self.summary)
@@ -234,8 +289,9 @@ class BulkBox(ipw.VBox):
         self._last = now
         self.progress.max = max(total, 1)
         self.progress.value = min(done, self.progress.max)
-        self.progress_text.value = esc(f"{done:,} of {total:,}" + (f" — {message}"
-                                                                   if message else ""))
+        self.progress_text.value = esc(
+            f"{done:,} of {total:,}" + (f" — {message}" if message else "")
+        )
 
     def _apply(self, shown: Any) -> None:
         from pmtools.review import apply_preview
@@ -243,26 +299,48 @@ class BulkBox(ipw.VBox):
         s = self.ctx.session
         try:
             with s.lock:
-                result = apply_preview(shown, store=s.store, liscio=s.liscio, ipm=s.ipm,
-                                       started_by="app", progress=self._progress,
-                                       cancel=self._cancel)
+                result = apply_preview(
+                    shown,
+                    store=s.store,
+                    liscio=s.liscio,
+                    ipm=s.ipm,
+                    started_by="app",
+                    progress=self._progress,
+                    cancel=self._cancel,
+                )
             self.result = result
-            outcome = {"done": "Done", "done_with_errors": "Done with errors",
-                       "cancelled": "Cancelled"}.get(result.outcome, result.outcome)
-            text = (f"{outcome} (run {result.run_id}, undoable in Runs and Undo): "
-                    f"{result_words(result.counts)}.")
+            outcome = {
+                "done": "Done",
+                "done_with_errors": "Done with errors",
+                "cancelled": "Cancelled",
+            }.get(result.outcome, result.outcome)
+            text = (
+                f"{outcome} (run {result.run_id}, undoable in Runs and Undo): "
+                f"{result_words(result.counts)}."
+            )
             late = refused_rows(result.refused)
             errors = [[e] for e in result.errors[:100]]
             self.summary.value = (
                 message_html(text, "success" if result.outcome == "done" else "warning")
-                + (("<b>Decided since the preview, left alone</b>"
-                    + html_table(["Row", "Record", "Decision", "Why"], late,
-                                 css="pm-bulk-late")) if late else "")
-                + (("<b>Record errors</b>" + html_table(["Error"], errors,
-                                                         css="pm-bulk-errors"))
-                   if errors else ""))
-            self.progress_text.value = esc("Finished." if result.outcome != "cancelled"
-                                           else "Cancelled: the rest was not applied.")
+                + (
+                    (
+                        "<b>Decided since the preview, left alone</b>"
+                        + html_table(["Row", "Record", "Decision", "Why"], late, css="pm-bulk-late")
+                    )
+                    if late
+                    else ""
+                )
+                + (
+                    ("<b>Record errors</b>" + html_table(["Error"], errors, css="pm-bulk-errors"))
+                    if errors
+                    else ""
+                )
+            )
+            self.progress_text.value = esc(
+                "Finished."
+                if result.outcome != "cancelled"
+                else "Cancelled: the rest was not applied."
+            )
             self.ctx.log.add(f"Review decisions applied: {text}")
             self.panel.decided(shown)
         except Exception as exc:  # a thread must report everything it meets
@@ -282,6 +360,11 @@ class BulkBox(ipw.VBox):
             return
         for kind in {i.kind for i in items}:
             mine = [i for i in items if i.kind is kind]
-            self.ctx.changed("review", Touched(
-                kind=kind, liscio_ids=frozenset(i.liscio_id for i in mine if i.liscio_id),
-                ipm_keys=frozenset(i.ipm_key for i in mine if i.ipm_key)))
+            self.ctx.changed(
+                "review",
+                Touched(
+                    kind=kind,
+                    liscio_ids=frozenset(i.liscio_id for i in mine if i.liscio_id),
+                    ipm_keys=frozenset(i.ipm_key for i in mine if i.ipm_key),
+                ),
+            )

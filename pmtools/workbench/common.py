@@ -50,8 +50,10 @@ def readable(exc: BaseException) -> str:
         who = SYSTEMS.get(str(exc.side).lower(), str(exc.side) or "A service")
         status = f" (HTTP {exc.status})" if exc.status else ""
         if isinstance(exc, AuthError):
-            return (f"{who} rejected the credentials{status}. Check the connection settings; "
-                    "the log panel has the details.")
+            return (
+                f"{who} rejected the credentials{status}. Check the connection settings; "
+                "the log panel has the details."
+            )
         problem = f"answered with an error{status}" if status else "could not be reached"
         return f"{who} {problem}. Try again later; the log panel has the details."
     if isinstance(exc, PreflightRefused):
@@ -63,19 +65,26 @@ def readable(exc: BaseException) -> str:
     return f"Unexpected error ({type(exc).__name__}); the log panel has the details."
 
 
-def html_table(headers: Sequence[str], rows: Iterable[Sequence[object]], *,
-               css: str = "pm-html-table") -> str:
+def html_table(
+    headers: Sequence[str], rows: Iterable[Sequence[object]], *, css: str = "pm-html-table"
+) -> str:
     """A small HTML table with every cell escaped."""
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return (f'<table class="{css}" style="border-collapse:collapse">'
-            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    return (
+        f'<table class="{css}" style="border-collapse:collapse">'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    )
 
 
 def message_html(text: str, level: str = "info") -> str:
     """An escaped one-line message coloured by level (info, success, warning, error)."""
-    colour = {"info": "#31708f", "success": "#2e7d32", "warning": "#8a6d3b",
-              "error": "#a94442"}.get(level, "#333")
+    colour = {
+        "info": "#31708f",
+        "success": "#2e7d32",
+        "warning": "#8a6d3b",
+        "error": "#a94442",
+    }.get(level, "#333")
     return f'<div class="pm-msg pm-msg-{level}" style="color:{colour}">{esc(text)}</div>'
 
 
@@ -105,8 +114,9 @@ class LogPanel(ipw.VBox):
         with self._lock:
             self._lines.append(f"{stamp} {level.upper():7} {message}")
             text = "\n".join(reversed(self._lines))  # newest on top: the box scrolls
-        self.view.value = (f'<pre style="max-height:14em;overflow:auto;white-space:pre-wrap">'
-                           f"{esc(text)}</pre>")
+        self.view.value = (
+            f'<pre style="max-height:14em;overflow:auto;white-space:pre-wrap">{esc(text)}</pre>'
+        )
 
     def clear(self) -> None:
         """Forget every line."""
@@ -127,8 +137,7 @@ class PanelHandler(logging.Handler):
         if record.name.startswith("pmtools.workbench"):
             return
         try:
-            self.panel.add(f"{record.name}: {record.getMessage()}",
-                           record.levelname.lower())
+            self.panel.add(f"{record.name}: {record.getMessage()}", record.levelname.lower())
         except Exception:  # a log handler must never raise into the code that logged
             self.handleError(record)
 
@@ -249,13 +258,20 @@ class Context:
             target.value = message_html(f"{doing.capitalize()} failed: {text}", "error")
         return text
 
-    def guard(self, doing: str, fn: Callable[[], Any], target: ipw.HTML | None = None,
-              *, exclusive: bool = True) -> Any:
+    def guard(
+        self,
+        doing: str,
+        fn: Callable[[], Any],
+        target: ipw.HTML | None = None,
+        *,
+        exclusive: bool = True,
+    ) -> Any:
         """Run ``fn`` now, with buttons frozen; errors become readable messages."""
         if exclusive and not self.acquire():
             if target is not None:
-                target.value = message_html("Another action is running; wait for it to finish.",
-                                            "warning")
+                target.value = message_html(
+                    "Another action is running; wait for it to finish.", "warning"
+                )
             return None
         try:
             return fn()
@@ -267,10 +283,12 @@ class Context:
                 self.release()
 
 
-def button(description: str, css: str, *, icon: str = "", style: str = "",
-           tooltip: str = "") -> ipw.Button:
+def button(
+    description: str, css: str, *, icon: str = "", style: str = "", tooltip: str = ""
+) -> ipw.Button:
     """A button with a stable CSS class for tests and styling."""
-    b = ipw.Button(description=description, icon=icon, button_style=style,
-                   tooltip=tooltip or description)
+    b = ipw.Button(
+        description=description, icon=icon, button_style=style, tooltip=tooltip or description
+    )
     b.add_class(css)
     return b

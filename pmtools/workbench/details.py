@@ -19,22 +19,33 @@ from pmtools.core.records import Kind, Record, Side
 from pmtools.workbench.common import Context, button, esc, message_html, readable
 
 PAGE_SIZE = 25
-STATUS_OPTIONS = (("All statuses", ""), ("Linked", "linked"),
-                  ("Unmatched (either side)", "unmatched"),
-                  ("Unmatched in Liscio", "unmatched in Liscio"),
-                  ("Unmatched in IPM", "unmatched in IPM"), ("Ambiguous", "ambiguous"),
-                  ("Orphaned", "orphaned"))
+STATUS_OPTIONS = (
+    ("All statuses", ""),
+    ("Linked", "linked"),
+    ("Unmatched (either side)", "unmatched"),
+    ("Unmatched in Liscio", "unmatched in Liscio"),
+    ("Unmatched in IPM", "unmatched in IPM"),
+    ("Ambiguous", "ambiguous"),
+    ("Orphaned", "orphaned"),
+)
 # Search, paging and the row count are the panel's own (server side), not DataTables'.
 NO_CONTROLS = {"topStart": None, "topEnd": None, "bottomStart": None, "bottomEnd": None}
 UNMATCHED = ("unmatched in Liscio", "unmatched in IPM")
-SIDE_OPTIONS = (("Either side", ""), ("Has a Liscio record", "liscio"),
-                ("Has an IPM record", "ipm"))
+SIDE_OPTIONS = (
+    ("Either side", ""),
+    ("Has a Liscio record", "liscio"),
+    ("Has an IPM record", "ipm"),
+)
 NOT_READ = "(not read yet)"  # an IPM value pmtools has not loaded (addresses need a request each)
 SHORT = ("status", "linked how", "last synced (utc)", "phone")  # stay on one line; others wrap
-HINT = ("Click a row (or pick it in the Record list below the table) to link it, delink it, "
-        "or create it on the other side.")
-UNREAD_NOTE = (f"{NOT_READ}: IPM sends addresses one record at a time, so Sync Now reads them "
-               "only where it needs them. The report reads them all.")
+HINT = (
+    "Click a row (or pick it in the Record list below the table) to link it, delink it, "
+    "or create it on the other side."
+)
+UNREAD_NOTE = (
+    f"{NOT_READ}: IPM sends addresses one record at a time, so Sync Now reads them "
+    "only where it needs them. The report reads them all."
+)
 
 
 @dataclass(kw_only=True)
@@ -72,12 +83,24 @@ def load_kind(session: Any, kind: Kind, detailed: Iterable[Record] = ()) -> Kind
     ambiguous = Ambiguity.from_match(kind, liscio, ipm, state)
     table = build_pairs_table(kind, liscio, ipm, state.links, ambiguous)
     by_id = {(r.side, r.id): r for r in liscio + ipm}
-    return KindData(kind=kind, liscio=liscio, ipm=ipm, state=state, table=table, by_id=by_id,
-                    ambiguous=ambiguous)
+    return KindData(
+        kind=kind,
+        liscio=liscio,
+        ipm=ipm,
+        state=state,
+        table=table,
+        by_id=by_id,
+        ambiguous=ambiguous,
+    )
 
 
-def patch_kind(data: KindData, state: Any, records: Iterable[Record],
-               liscio_ids: Iterable[str], ipm_keys: Iterable[str]) -> KindData:
+def patch_kind(
+    data: KindData,
+    state: Any,
+    records: Iterable[Record],
+    liscio_ids: Iterable[str],
+    ipm_keys: Iterable[str],
+) -> KindData:
     """``data`` after an action on a few records: their rows rebuilt in place, no re-read.
 
     ``records`` are the touched records as they are now; the rows of ``liscio_ids`` and
@@ -101,19 +124,21 @@ def patch_kind(data: KindData, state: Any, records: Iterable[Record],
     table = data.table
     drop = (table["liscio_id"].isin(lisc) | table["ipm_key"].isin(ipm)).to_numpy()
     rows = build_pairs_table(
-        data.kind, [r for i in lisc if (r := by_id.get((Side.LISCIO, i))) is not None],
+        data.kind,
+        [r for i in lisc if (r := by_id.get((Side.LISCIO, i))) is not None],
         [r for k in ipm if (r := by_id.get((Side.IPM, k))) is not None],
         [link for link in state.links if link.kind is data.kind and link.liscio_id in lisc],
-        data.ambiguous)
+        data.ambiguous,
+    )
     at = int(drop.argmax()) if drop.any() else len(table)
     keep = ~drop
-    table = pd.concat([table[:at][keep[:at]], rows, table[at:][keep[at:]]],
-                      ignore_index=True)
+    table = pd.concat([table[:at][keep[:at]], rows, table[at:][keep[at:]]], ignore_index=True)
     # A record read again takes its old place in the lists, a new one goes at the end; the
     # places are looked up, not searched for (the lists hold 18,000 people at scale 20).
     if data.positions is None:
-        data.positions = {(r.side, r.id): i for rs in (data.liscio, data.ipm)
-                          for i, r in enumerate(rs)}
+        data.positions = {
+            (r.side, r.id): i for rs in (data.liscio, data.ipm) for i, r in enumerate(rs)
+        }
     positions = data.positions
     lists = {Side.LISCIO: list(data.liscio), Side.IPM: list(data.ipm)}
     for r in records:
@@ -124,9 +149,16 @@ def patch_kind(data: KindData, state: Any, records: Iterable[Record],
             target.append(r)
         else:
             target[at_] = r
-    return KindData(kind=data.kind, liscio=lists[Side.LISCIO], ipm=lists[Side.IPM],
-                    state=state, table=table, by_id=by_id, ambiguous=data.ambiguous,
-                    positions=positions)
+    return KindData(
+        kind=data.kind,
+        liscio=lists[Side.LISCIO],
+        ipm=lists[Side.IPM],
+        state=state,
+        table=table,
+        by_id=by_id,
+        ambiguous=data.ambiguous,
+        positions=positions,
+    )
 
 
 def row_label(row: dict[str, Any], data: KindData | None = None) -> str:
@@ -157,8 +189,10 @@ def mark_unread(rows: pd.DataFrame, data: KindData) -> pd.DataFrame:
     if rows.empty or not columns:
         return rows
     rows = rows.copy()
-    unread = [(record := data.record(Side.IPM, key or None)) is not None
-              and not record.details_complete for key in rows["ipm_key"]]
+    unread = [
+        (record := data.record(Side.IPM, key or None)) is not None and not record.details_complete
+        for key in rows["ipm_key"]
+    ]
     for column in columns:
         empty = rows[column].isna() | (rows[column].astype(str) == "")
         rows.loc[empty & pd.Series(unread, index=rows.index), column] = NOT_READ
@@ -212,8 +246,9 @@ class PairsTab(ipw.VBox):
         self.view: Any = None
         self.page_rows: list[dict[str, Any]] = []
         self._refresh_lock = threading.RLock()
-        self.search = ipw.Text(placeholder="Search names on both sides", continuous_update=True,
-                               description="Search")
+        self.search = ipw.Text(
+            placeholder="Search names on both sides", continuous_update=True, description="Search"
+        )
         self.search.add_class("pm-search")
         self.status = ipw.Dropdown(options=STATUS_OPTIONS, value="", description="Status")
         self.status.add_class("pm-status-filter")
@@ -224,17 +259,26 @@ class PairsTab(ipw.VBox):
         self.page_label = ipw.HTML()
         self.page_label.add_class("pm-page-label")
         self.page = 0
-        self.table = ITable(pd.DataFrame(), paging=False, ordering=False, layout=NO_CONTROLS,
-                            select={"style": "single"}, classes="display compact cell-border")
+        self.table = ITable(
+            pd.DataFrame(),
+            paging=False,
+            ordering=False,
+            layout=NO_CONTROLS,
+            select={"style": "single"},
+            classes="display compact cell-border",
+        )
         self.table.add_class("pm-table")
         self.table.add_class(f"pm-table-{kind.value}")
         self.message = ipw.HTML()
         self.hint = ipw.HTML(f'<div class="pm-hint">{esc(HINT)}</div>')
         self.note = ipw.HTML()
         self.note.add_class("pm-unread-note")
-        self.record_select = ipw.Dropdown(options=[("(select a record)", -1)], value=-1,
-                                          description="Record",
-                                          layout=ipw.Layout(width="60%"))
+        self.record_select = ipw.Dropdown(
+            options=[("(select a record)", -1)],
+            value=-1,
+            description="Record",
+            layout=ipw.Layout(width="60%"),
+        )
         self.record_select.add_class("pm-record-select")
         self.linking = LinkingPanel(ctx, self)
         # Stays in sight at the bottom of the window while the table scrolls: a row clicked
@@ -248,11 +292,17 @@ class PairsTab(ipw.VBox):
         self.next_button.on_click(lambda _b: self.go(self.page + 1))
         self.record_select.observe(lambda _c: self._selected(), "value")
         self.table.observe(lambda _c: self._row_clicked(), "selected_rows")
-        super().__init__([
-            ipw.HBox([self.search, self.status, self.side]), self.hint,
-            self.table,
-            ipw.HBox([self.prev_button, self.page_label, self.next_button]), self.note,
-            self.message, self.action_box])
+        super().__init__(
+            [
+                ipw.HBox([self.search, self.status, self.side]),
+                self.hint,
+                self.table,
+                ipw.HBox([self.prev_button, self.page_label, self.next_button]),
+                self.note,
+                self.message,
+                self.action_box,
+            ]
+        )
         self.add_class(f"pm-tab-{kind.value}")
 
     # -- data --------------------------------------------------------------------------------
@@ -295,8 +345,10 @@ class PairsTab(ipw.VBox):
             try:
                 fresh[(side, rid)] = system.get_record(self.kind, rid)
             except Exception as exc:  # the action succeeded; the row may lag
-                self.ctx.log.add(f"The table may lag: a record could not be read back "
-                                 f"({readable(exc)})", "warning")
+                self.ctx.log.add(
+                    f"The table may lag: a record could not be read back ({readable(exc)})",
+                    "warning",
+                )
         self.data = patch_kind(self.data, state, fresh.values(), lids, keys)
         self.view = PairsView(self.data.table)
         names = dict(self.ctx.names())
@@ -315,15 +367,20 @@ class PairsTab(ipw.VBox):
             if link.liscio_id in lids or link.ipm_key in keys:
                 lids.add(link.liscio_id)
                 keys.add(link.ipm_key)
-        kept = [link for link in old.links
-                if link.liscio_id not in lids and link.ipm_key not in keys]
+        kept = [
+            link for link in old.links if link.liscio_id not in lids and link.ipm_key not in keys
+        ]
         fresh = {}
-        for found in ([store.link_for(self.kind, liscio_id=i) for i in lids]
-                      + [store.link_for(self.kind, ipm_key=k) for k in keys]):
+        for found in [store.link_for(self.kind, liscio_id=i) for i in lids] + [
+            store.link_for(self.kind, ipm_key=k) for k in keys
+        ]:
             if found is not None:
                 fresh[(found.liscio_id, found.ipm_key)] = found
-        return SyncState(links=tuple(kept) + tuple(fresh.values()),
-                         decisions=tuple(store.decisions(self.kind)), baseline=old.baseline)
+        return SyncState(
+            links=tuple(kept) + tuple(fresh.values()),
+            decisions=tuple(store.decisions(self.kind)),
+            baseline=old.baseline,
+        )
 
     def _filters_changed(self) -> None:
         self.page = 0
@@ -345,27 +402,39 @@ class PairsTab(ipw.VBox):
             return
         status = self.status.value
         statuses = UNMATCHED if status == "unmatched" else (status,) if status else None
-        result = self.view.query(search=search_text(self.kind, self.search.value),
-                                 status=statuses,
-                                 side=self.side.value or None, page=self.page,
-                                 page_size=PAGE_SIZE)
+        result = self.view.query(
+            search=search_text(self.kind, self.search.value),
+            status=statuses,
+            side=self.side.value or None,
+            page=self.page,
+            page_size=PAGE_SIZE,
+        )
         self.page = result.page
         rows = result.rows
         self.page_rows = rows.to_dict("records")
         rows = mark_unread(rows, self.data)
         frame = _table_frame(rows)
-        self.table.update(frame, selected_rows=[], columnDefs=[
-            {"targets": wrapped_columns(frame), "className": "pm-wrap"}])
-        self.note.value = (f'<div class="pm-hint">{esc(UNREAD_NOTE)}</div>'
-                           if (rows.astype(str) == NOT_READ).any().any() else "")
-        self.page_label.value = esc(f"Page {result.page + 1} of {result.pages} — "
-                                    f"{result.total} rows" if result.total else
-                                    "No rows match the search and filters.")
+        self.table.update(
+            frame,
+            selected_rows=[],
+            columnDefs=[{"targets": wrapped_columns(frame), "className": "pm-wrap"}],
+        )
+        self.note.value = (
+            f'<div class="pm-hint">{esc(UNREAD_NOTE)}</div>'
+            if (rows.astype(str) == NOT_READ).any().any()
+            else ""
+        )
+        self.page_label.value = esc(
+            f"Page {result.page + 1} of {result.pages} — {result.total} rows"
+            if result.total
+            else "No rows match the search and filters."
+        )
         self.prev_button.disabled = result.page <= 0
         self.next_button.disabled = result.page >= result.pages - 1
         keep = self.linking.selected_key()
-        options = [("(select a record)", -1)] + [(row_label(r, self.data), i)
-                                                 for i, r in enumerate(self.page_rows)]
+        options = [("(select a record)", -1)] + [
+            (row_label(r, self.data), i) for i, r in enumerate(self.page_rows)
+        ]
         value = next((i for i, r in enumerate(self.page_rows) if _key(r) == keep), -1)
         self.record_select.options = options
         self.record_select.value = value
@@ -387,8 +456,12 @@ class PairsTab(ipw.VBox):
             self.record_select.value = rows[0]
 
     def _selected(self) -> None:
-        self.ctx.guard("selecting a record", lambda: self.linking.show(self.selected_row()),
-                       self.message, exclusive=False)
+        self.ctx.guard(
+            "selecting a record",
+            lambda: self.linking.show(self.selected_row()),
+            self.message,
+            exclusive=False,
+        )
 
 
 def _key(row: dict[str, Any]) -> tuple[Any, Any]:
@@ -401,8 +474,7 @@ class DetailsPanel(ipw.VBox):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.tabs = {kind: PairsTab(ctx, kind) for kind in Kind}
-        self.tab = ipw.Tab(children=list(self.tabs.values()),
-                           titles=("Accounts", "Contacts"))
+        self.tab = ipw.Tab(children=list(self.tabs.values()), titles=("Accounts", "Contacts"))
         self.tab.add_class("pm-details-tabs")
         self.show_button = button("View Details", "pm-view-details", icon="table")
         self.message = ipw.HTML()
@@ -412,8 +484,9 @@ class DetailsPanel(ipw.VBox):
         ctx.freezable(self.show_button)
         ctx.on_change(self._changed, touched=True)
         self.loaded = False
-        super().__init__([ipw.HTML("<h3>View Details</h3>"), self.show_button, self.message,
-                          self.tab])
+        super().__init__(
+            [ipw.HTML("<h3>View Details</h3>"), self.show_button, self.message, self.tab]
+        )
         self.add_class("pm-details-panel")
 
     def _changed(self, what: str, touched: Any = None) -> None:
@@ -423,12 +496,16 @@ class DetailsPanel(ipw.VBox):
         if touched is None:
             self.load()
             return
-        self.ctx.guard(f"showing what {what.replace('_', ' ')} changed",
-                       lambda: self.tabs[touched.kind].patch(touched), self.message,
-                       exclusive=False)
+        self.ctx.guard(
+            f"showing what {what.replace('_', ' ')} changed",
+            lambda: self.tabs[touched.kind].patch(touched),
+            self.message,
+            exclusive=False,
+        )
 
     def load(self) -> None:
         """(Re)load both tabs and show them."""
+
         def run() -> None:
             with self.ctx.session.lock:
                 for tab in self.tabs.values():
@@ -437,5 +514,6 @@ class DetailsPanel(ipw.VBox):
             self.tab.layout.display = ""
             self.show_button.description = "Reload"
             self.message.value = ""
+
         self.message.value = message_html("Loading records…")
         self.ctx.guard("loading the records", run, self.message, exclusive=False)

@@ -15,9 +15,9 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from pmtools.errors import ConnectorError
 from pmtools.core.records import Kind, Record, Side
 from pmtools.core.timestamps import is_before
+from pmtools.errors import ConnectorError
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +38,16 @@ def ipm_view_records(session: Any, kind: Kind, detailed: Iterable[Record] = ()) 
         if record.kind is kind and record.side is Side.IPM:
             by_id[record.id] = record
     _add_created(session, kind, by_id)
-    return overlay_writes(kind, list(by_id.values()),
-                          store.changes(op="write", status="confirmed", kind=kind,
-                                        side=Side.IPM))
+    return overlay_writes(
+        kind,
+        list(by_id.values()),
+        store.changes(op="write", status="confirmed", kind=kind, side=Side.IPM),
+    )
 
 
-def overlay_writes(kind: Kind, records: list[Record],
-                   changes: Iterable[dict[str, Any]]) -> list[Record]:
+def overlay_writes(
+    kind: Kind, records: list[Record], changes: Iterable[dict[str, Any]]
+) -> list[Record]:
     """``records`` with each confirmed IPM write applied where it is newer than the record.
 
     ``changes`` are audit rows (oldest first). A record modified in IPM after the write keeps
@@ -68,12 +71,15 @@ def _add_created(session: Any, kind: Kind, by_id: dict[str, Record]) -> None:
     """Read the IPM records created by pmtools since the last pull (not in the cache yet)."""
     store = session.store
     linked = {link.ipm_key for link in store.links(kind)}
-    created = [c["ipm_key"] for c in store.changes(op="create", status="confirmed", kind=kind,
-                                                   side=Side.IPM)]
+    created = [
+        c["ipm_key"]
+        for c in store.changes(op="create", status="confirmed", kind=kind, side=Side.IPM)
+    ]
     for key in dict.fromkeys(created):
         if key and key in linked and key not in by_id:
             try:
                 by_id[key] = session.ipm.get_record(kind, key)
             except ConnectorError as exc:  # gone since: the pair shows as orphaned
-                log.info("IPM %s %s created by pmtools could not be read: %s",
-                         kind.ipm_name, key, exc)
+                log.info(
+                    "IPM %s %s created by pmtools could not be read: %s", kind.ipm_name, key, exc
+                )

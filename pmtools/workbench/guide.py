@@ -32,12 +32,20 @@ def record_counts(session: Any) -> pd.DataFrame:
         with session.lock:  # checks the tenant first
             liscio = sum(1 for r in session.liscio.iter_records(kind) if not r.archived)
             ipm = sum(1 for _ in session.ipm.iter_records(kind))
-        problem = preflight_problem(liscio_counts={kind: liscio}, ipm_counts={kind: ipm},
-                                    policy=SyncPolicy(kinds=(kind,)))
-        rows.append({"kind": kind.value, "liscio": liscio, "ipm": ipm,
-                     "liscio_share": round(liscio / ipm, 3) if ipm else None,
-                     "min_share": policy.preflight_min_ratio,
-                     "ok": problem is None, "problem": problem or ""})
+        problem = preflight_problem(
+            liscio_counts={kind: liscio}, ipm_counts={kind: ipm}, policy=SyncPolicy(kinds=(kind,))
+        )
+        rows.append(
+            {
+                "kind": kind.value,
+                "liscio": liscio,
+                "ipm": ipm,
+                "liscio_share": round(liscio / ipm, 3) if ipm else None,
+                "min_share": policy.preflight_min_ratio,
+                "ok": problem is None,
+                "problem": problem or "",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -46,25 +54,55 @@ def dry_run(session: Any, *, force: bool = False) -> Any:
     from pmtools.engine.sync import run_sync
 
     with session.lock:  # checks the tenant first
-        return run_sync(liscio=session.liscio, ipm=session.ipm, store=session.store,
-                        policy=SyncPolicy(force=force), dry_run=True, started_by="onboarding")
+        return run_sync(
+            liscio=session.liscio,
+            ipm=session.ipm,
+            store=session.store,
+            policy=SyncPolicy(force=force),
+            dry_run=True,
+            started_by="onboarding",
+        )
 
 
 def plan_frame(plan: Any) -> pd.DataFrame:
     """Every action of a plan as a row: op, kind, ids, side, field, before, after, rule."""
-    rows = [{"op": str(a.op), "kind": str(a.kind), "liscio_id": a.liscio_id,
-             "ipm_key": a.ipm_key, "side": str(a.side) if a.side else "",
-             "field": a.field or "", "before": "" if a.before is None else str(a.before),
-             "after": "" if a.after is None else str(a.after),
-             "rule": a.rule or a.reason,
-             "name": a.record.name if a.record is not None else ""}
-            for a in plan.actions]
-    return pd.DataFrame(rows, columns=["op", "kind", "liscio_id", "ipm_key", "side", "field",
-                                       "before", "after", "rule", "name"])
+    rows = [
+        {
+            "op": str(a.op),
+            "kind": str(a.kind),
+            "liscio_id": a.liscio_id,
+            "ipm_key": a.ipm_key,
+            "side": str(a.side) if a.side else "",
+            "field": a.field or "",
+            "before": "" if a.before is None else str(a.before),
+            "after": "" if a.after is None else str(a.after),
+            "rule": a.rule or a.reason,
+            "name": a.record.name if a.record is not None else "",
+        }
+        for a in plan.actions
+    ]
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "op",
+            "kind",
+            "liscio_id",
+            "ipm_key",
+            "side",
+            "field",
+            "before",
+            "after",
+            "rule",
+            "name",
+        ],
+    )
 
 
-def review(session: Any, kind: Kind | str, statuses: tuple[str, ...] = (
-        "ambiguous", "unmatched in Liscio", "unmatched in IPM")) -> pd.DataFrame:
+def review(
+    session: Any,
+    kind: Kind | str,
+    statuses: tuple[str, ...] = ("ambiguous", "unmatched in Liscio", "unmatched in IPM"),
+) -> pd.DataFrame:
     """The View Details rows of ``kind`` that need a person: ambiguous and unmatched."""
     from pmtools.analysis.views import PairsView
     from pmtools.workbench.details import load_kind
@@ -81,8 +119,14 @@ def apply(session: Any, *, force: bool = False) -> Any:
     from pmtools.engine.sync import run_sync
 
     with session.lock:  # checks the tenant first
-        return run_sync(liscio=session.liscio, ipm=session.ipm, store=session.store,
-                        policy=SyncPolicy(force=force), dry_run=False, started_by="onboarding")
+        return run_sync(
+            liscio=session.liscio,
+            ipm=session.ipm,
+            store=session.store,
+            policy=SyncPolicy(force=force),
+            dry_run=False,
+            started_by="onboarding",
+        )
 
 
 def export(session: Any, kind: Kind | str, path: str | Path, *, status: str = "all") -> Path:
@@ -100,12 +144,25 @@ def export(session: Any, kind: Kind | str, path: str | Path, *, status: str = "a
 # record unmatched); a refused dry run is a sentence, not a traceback; the apply step writes
 # only when a person set the confirming cell on purpose, and only the plan they reviewed.
 
-OVERRIDE_HINT = ("In this notebook: if these counts are right, set OVERRIDE_DUPLICATE_GUARD = "
-                 "True in step 2's cell and run it again.")
-_LEVEL_WORDS = {"exact-name": "same name",
-                "exact-name:middle-name-ignored": "same name but for a middle name"}
-REVIEW_COLUMNS = ["status", "side", "liscio_id", "liscio_name", "ipm_key", "ipm_name", "email",
-                  "phone", "why"]
+OVERRIDE_HINT = (
+    "In this notebook: if these counts are right, set OVERRIDE_DUPLICATE_GUARD = "
+    "True in step 2's cell and run it again."
+)
+_LEVEL_WORDS = {
+    "exact-name": "same name",
+    "exact-name:middle-name-ignored": "same name but for a middle name",
+}
+REVIEW_COLUMNS = [
+    "status",
+    "side",
+    "liscio_id",
+    "liscio_name",
+    "ipm_key",
+    "ipm_name",
+    "email",
+    "phone",
+    "why",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,12 +179,13 @@ class Preview:
         if self.result is None:
             return f"{self.refused}\n\n{OVERRIDE_HINT}"
         counts = self.result.plan.counts()
-        return ("Dry run, nothing written. The sync would link {linked:,} pairs, create "
-                "{created_in_ipm:,} records in IPM and {created_in_liscio:,} in Liscio, write "
-                "{ipm_fields_written:,} IPM fields and fill {liscio_fields_filled:,} Liscio "
-                "fields; {ambiguous:,} records are ambiguous and {unmatched:,} unmatched (a "
-                "person decides those).").format(
-            **counts, unmatched=counts["unmatched_liscio"] + counts["unmatched_ipm"])
+        return (
+            "Dry run, nothing written. The sync would link {linked:,} pairs, create "
+            "{created_in_ipm:,} records in IPM and {created_in_liscio:,} in Liscio, write "
+            "{ipm_fields_written:,} IPM fields and fill {liscio_fields_filled:,} Liscio "
+            "fields; {ambiguous:,} records are ambiguous and {unmatched:,} unmatched (a "
+            "person decides those)."
+        ).format(**counts, unmatched=counts["unmatched_liscio"] + counts["unmatched_ipm"])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -140,14 +198,19 @@ class Applied:
 
 def preview(session: Any, *, force: bool = False) -> Preview:
     """Dry-run the sync; a refused first sync comes back as its reason, not an exception."""
-    from pmtools.errors import PreflightRefused
     from pmtools.engine.sync import run_sync
+    from pmtools.errors import PreflightRefused
 
     try:
         with session.lock:
-            result = run_sync(liscio=session.liscio, ipm=session.ipm, store=session.store,
-                              policy=SyncPolicy(force=force), dry_run=True,
-                              started_by="onboarding")
+            result = run_sync(
+                liscio=session.liscio,
+                ipm=session.ipm,
+                store=session.store,
+                policy=SyncPolicy(force=force),
+                dry_run=True,
+                started_by="onboarding",
+            )
     except PreflightRefused as exc:
         return Preview(force=force, refused=str(exc))
     return Preview(result=result, force=force)
@@ -162,12 +225,19 @@ def preview_plan(dry: Preview) -> pd.DataFrame:
     if dry.result is None:
         return plan_frame(Plan(actions=(), policy=SyncPolicy()))
     frame = plan_frame(dry.result.plan)
-    names = {(side, k.value, r.id): r.name for (side, k), recs in dry.result.records.items()
-             for r in recs}
-    frame["liscio_name"] = [names.get((Side.LISCIO, k, i), "") if i else ""
-                            for k, i in zip(frame["kind"], frame["liscio_id"])]
-    frame["ipm_name"] = [names.get((Side.IPM, k, i), "") if i else ""
-                         for k, i in zip(frame["kind"], frame["ipm_key"])]
+    names = {
+        (side, k.value, r.id): r.name
+        for (side, k), recs in dry.result.records.items()
+        for r in recs
+    }
+    frame["liscio_name"] = [
+        names.get((Side.LISCIO, k, i), "") if i else ""
+        for k, i in zip(frame["kind"], frame["liscio_id"])
+    ]
+    frame["ipm_name"] = [
+        names.get((Side.IPM, k, i), "") if i else ""
+        for k, i in zip(frame["kind"], frame["ipm_key"])
+    ]
     return frame
 
 
@@ -181,8 +251,9 @@ def review_preview(dry: Preview, kind: Kind | str) -> pd.DataFrame:
     sides = {Side.LISCIO: "Liscio", Side.IPM: "IPM"}
     if dry.result is None:
         return pd.DataFrame(columns=REVIEW_COLUMNS)
-    by_id = {(side, r.id): r for (side, k), recs in dry.result.records.items() if k is kind
-             for r in recs}
+    by_id = {
+        (side, r.id): r for (side, k), recs in dry.result.records.items() if k is kind for r in recs
+    }
     rows = []
     for a in dry.result.plan.actions:
         if a.kind is not kind:
@@ -192,19 +263,21 @@ def review_preview(dry: Preview, kind: Kind | str) -> pd.DataFrame:
         if a.op is Op.LINK:
             status, why = "would link", _LEVEL_WORDS.get(a.rule, a.rule)
         elif a.op in (Op.CREATE_IN_IPM, Op.CREATE_IN_LISCIO):
-            status = "would create in IPM" if a.op is Op.CREATE_IN_IPM else \
-                "would create in Liscio"
+            status = "would create in IPM" if a.op is Op.CREATE_IN_IPM else "would create in Liscio"
             liscio = liscio or (a.record if a.record and a.record.side is Side.LISCIO else None)
             ipm = ipm or (a.record if a.record and a.record.side is Side.IPM else None)
             why = a.reason
         elif a.op is Op.AMBIGUOUS:
             other = Side.IPM if a.side is Side.LISCIO else Side.LISCIO
-            names = sorted(_told_apart(by_id[(other, c)]) for c in a.candidates
-                           if (other, c) in by_id)
+            names = sorted(
+                _told_apart(by_id[(other, c)]) for c in a.candidates if (other, c) in by_id
+            )
             status = "ambiguous"
             n = len(a.candidates)
-            why = (f"{_LEVEL_WORDS.get(a.rule, a.rule)} as {n} {sides[other]} "
-                   f"record{'s' if n != 1 else ''}: " + "; ".join(names))
+            why = (
+                f"{_LEVEL_WORDS.get(a.rule, a.rule)} as {n} {sides[other]} "
+                f"record{'s' if n != 1 else ''}: " + "; ".join(names)
+            )
         elif a.op is Op.UNMATCHED:
             status, why = f"unmatched in {sides[a.side]}", a.reason
         elif a.op is Op.ORPHAN:
@@ -212,13 +285,19 @@ def review_preview(dry: Preview, kind: Kind | str) -> pd.DataFrame:
         else:
             continue
         shown = liscio or ipm
-        rows.append({
-            "status": status,
-            "side": sides.get(a.side, "both"),
-            "liscio_id": a.liscio_id or "", "liscio_name": liscio.name if liscio else "",
-            "ipm_key": a.ipm_key or "", "ipm_name": ipm.name if ipm else "",
-            "email": (shown.email or "") if shown else "",
-            "phone": (shown.phone or "") if shown else "", "why": why})
+        rows.append(
+            {
+                "status": status,
+                "side": sides.get(a.side, "both"),
+                "liscio_id": a.liscio_id or "",
+                "liscio_name": liscio.name if liscio else "",
+                "ipm_key": a.ipm_key or "",
+                "ipm_name": ipm.name if ipm else "",
+                "email": (shown.email or "") if shown else "",
+                "phone": (shown.phone or "") if shown else "",
+                "why": why,
+            }
+        )
     return pd.DataFrame(rows, columns=REVIEW_COLUMNS)
 
 
@@ -230,28 +309,42 @@ def _told_apart(record: Any) -> str:
 
 def apply_preview(session: Any, dry: Preview, *, confirmed: bool) -> Applied:
     """Apply the reviewed dry run, only when ``confirmed`` and only if the plan is unchanged."""
-    from pmtools.errors import PlanChanged, PreflightRefused
     from pmtools.engine.sync import run_sync
+    from pmtools.errors import PlanChanged, PreflightRefused
 
     if not confirmed:
-        return Applied(message="Nothing applied: set APPLY = True in the cell above, on "
-                               "purpose, once the dry run and the review are what you want.")
+        return Applied(
+            message="Nothing applied: set APPLY = True in the cell above, on "
+            "purpose, once the dry run and the review are what you want."
+        )
     if dry.result is None:
         return Applied(message="Nothing applied: the dry run was refused. " + dry.refused)
     try:
         with session.lock:
-            result = run_sync(liscio=session.liscio, ipm=session.ipm, store=session.store,
-                              policy=SyncPolicy(force=dry.force), dry_run=False,
-                              started_by="onboarding", expected=dry.result.plan)
+            result = run_sync(
+                liscio=session.liscio,
+                ipm=session.ipm,
+                store=session.store,
+                policy=SyncPolicy(force=dry.force),
+                dry_run=False,
+                started_by="onboarding",
+                expected=dry.result.plan,
+            )
     except PlanChanged:
-        return Applied(message="Nothing applied: Liscio or IPM changed since the dry run, so "
-                               "its plan is no longer the one you reviewed; run step 2 again "
-                               "and review the new plan.")
+        return Applied(
+            message="Nothing applied: Liscio or IPM changed since the dry run, so "
+            "its plan is no longer the one you reviewed; run step 2 again "
+            "and review the new plan."
+        )
     except PreflightRefused as exc:
         return Applied(message=f"Nothing applied. {exc}\n\n{OVERRIDE_HINT}")
-    return Applied(result=result, message=(
-        f"Applied: {result.outcome.replace('_', ' ')}; " + ", ".join(
-            f"{k.replace('_', ' ')} {v:,}" for k, v in result.counts.items() if v)))
+    return Applied(
+        result=result,
+        message=(
+            f"Applied: {result.outcome.replace('_', ' ')}; "
+            + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in result.counts.items() if v)
+        ),
+    )
 
 
 def export_reports(session: Any, folder: str | Path) -> list[Path]:

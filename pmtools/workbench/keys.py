@@ -15,10 +15,19 @@ from typing import Any
 import anywidget
 import traitlets
 
-KEYS = {"n": "next", "j": "next", "p": "previous", "k": "previous", "a": "accept",
-        "x": "not_a_match", "s": "skip"}
-HINT = ("Click this box, then: N or J next record, P or K previous, A accept the suggestion, "
-        "X not a match, S skip.")
+KEYS = {
+    "n": "next",
+    "j": "next",
+    "p": "previous",
+    "k": "previous",
+    "a": "accept",
+    "x": "not_a_match",
+    "s": "skip",
+}
+HINT = (
+    "Click this box, then: N or J next record, P or K previous, A accept the suggestion, "
+    "X not a match, S skip."
+)
 
 _ESM = """
 function render({ model, el }) {

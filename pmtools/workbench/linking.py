@@ -1,8 +1,8 @@
 """Linking by hand: ranked link targets with reasons, a search box, and the pair actions.
 
-For the selected row: an unmatched (or ambiguous) record offers link targets on the other
-side, ranked by :class:`pmtools.analysis.suggest.SuggestionIndex`, and the buttons Link and Not a match;
-a Liscio-only record also Create in IPM, an IPM-only record Create in Liscio; a linked or
+For the selected row: an unmatched (or ambiguous) record offers link targets on the other side,
+ranked by :class:`pmtools.analysis.suggest.SuggestionIndex`, and the buttons Link and Not a
+match; a Liscio-only record also Create in IPM, an IPM-only record Create in Liscio; a linked or
 orphaned pair offers Delink. Every action says what it wrote.
 """
 
@@ -57,11 +57,18 @@ class LinkingPanel(ipw.VBox):
         self.why_button = button("Why?", "pm-why", icon="question-circle")
         self.why_button.layout.width = "auto"
         self.why_button.on_click(lambda _b: self.why())
-        self.target = ipw.Dropdown(options=[("(no suggestions)", NO_TARGET)], value=NO_TARGET,
-                                   description="Link to", layout=ipw.Layout(width="70%"))
+        self.target = ipw.Dropdown(
+            options=[("(no suggestions)", NO_TARGET)],
+            value=NO_TARGET,
+            description="Link to",
+            layout=ipw.Layout(width="70%"),
+        )
         self.target.add_class("pm-target-select")
-        self.target_search = ipw.Text(placeholder="Search any other record by name",
-                                      description="Find", continuous_update=True)
+        self.target_search = ipw.Text(
+            placeholder="Search any other record by name",
+            description="Find",
+            continuous_update=True,
+        )
         self.target_search.add_class("pm-target-search")
         self.link_button = button("Link", "pm-link", icon="link", style="primary")
         self.not_match_button = button("Not a match", "pm-not-a-match", icon="ban")
@@ -74,31 +81,43 @@ class LinkingPanel(ipw.VBox):
         # create its likely duplicates, and each waits here for a confirmation.
         self.confirm_text = ipw.HTML()
         self.confirm_text.add_class("pm-confirm-text")
-        self.confirm_button = button("Confirm link", "pm-confirm-link", icon="check",
-                                     style="success")
-        self.anyway_button = button("Create anyway", "pm-create-anyway", icon="plus",
-                                    style="danger")
-        self.instead = ipw.Dropdown(options=[], description="Link to",
-                                    layout=ipw.Layout(width="60%"))
+        self.confirm_button = button(
+            "Confirm link", "pm-confirm-link", icon="check", style="success"
+        )
+        self.anyway_button = button(
+            "Create anyway", "pm-create-anyway", icon="plus", style="danger"
+        )
+        self.instead = ipw.Dropdown(
+            options=[], description="Link to", layout=ipw.Layout(width="60%")
+        )
         self.instead.add_class("pm-instead-select")
-        self.instead_button = button("Link instead", "pm-link-instead", icon="link",
-                                     style="primary")
+        self.instead_button = button(
+            "Link instead", "pm-link-instead", icon="link", style="primary"
+        )
         self.dismiss_button = button("Cancel", "pm-confirm-cancel", icon="times")
-        self.confirm_box = ipw.VBox([self.confirm_text,
-                                     ipw.HBox([self.instead, self.instead_button]),
-                                     ipw.HBox([self.confirm_button, self.anyway_button,
-                                               self.dismiss_button])])
+        self.confirm_box = ipw.VBox(
+            [
+                self.confirm_text,
+                ipw.HBox([self.instead, self.instead_button]),
+                ipw.HBox([self.confirm_button, self.anyway_button, self.dismiss_button]),
+            ]
+        )
         self.confirm_box.add_class("pm-confirm-box")
         self.pending: dict[str, Any] | None = None  # what the confirm box would do
         self._explain_want: Any = None
         self._finder: Any = None  # (the tab's generation, a DuplicateFinder of its IPM side)
         self._created: list[Record] = []  # IPM records created since that finder was built
-        self.target_box = ipw.VBox([self.target, self.target_search,
-                                    ipw.HBox([self.link_button, self.not_match_button])])
-        self.buttons = (self.link_button, self.not_match_button, self.delink_button,
-                        self.create_liscio_button, self.create_ipm_button)
-        ctx.freezable(*self.buttons, self.confirm_button, self.anyway_button,
-                      self.instead_button)
+        self.target_box = ipw.VBox(
+            [self.target, self.target_search, ipw.HBox([self.link_button, self.not_match_button])]
+        )
+        self.buttons = (
+            self.link_button,
+            self.not_match_button,
+            self.delink_button,
+            self.create_liscio_button,
+            self.create_ipm_button,
+        )
+        ctx.freezable(*self.buttons, self.confirm_button, self.anyway_button, self.instead_button)
         self.confirm_button.on_click(lambda _b: self.confirm())
         self.anyway_button.on_click(lambda _b: self.confirm(anyway=True))
         self.instead_button.on_click(lambda _b: self.link_instead())
@@ -109,10 +128,17 @@ class LinkingPanel(ipw.VBox):
         self.create_liscio_button.on_click(lambda _b: self.act("create_in_liscio"))
         self.create_ipm_button.on_click(lambda _b: self.act("create_in_ipm"))
         self.target_search.observe(lambda _c: self._search(), "value")
-        super().__init__([self.heading, self.why_button, self.explain, self.target_box,
-                          ipw.HBox([self.delink_button, self.create_liscio_button,
-                                    self.create_ipm_button]), self.confirm_box,
-                          self.result])
+        super().__init__(
+            [
+                self.heading,
+                self.why_button,
+                self.explain,
+                self.target_box,
+                ipw.HBox([self.delink_button, self.create_liscio_button, self.create_ipm_button]),
+                self.confirm_box,
+                self.result,
+            ]
+        )
         self.add_class("pm-linking")
         self.show(None)
 
@@ -189,8 +215,9 @@ class LinkingPanel(ipw.VBox):
             return
         record_id, question = self._explain_want
         data = self.tab.data
-        text = explain_record(self.kind, record_id, liscio_records=data.liscio,
-                              ipm_records=data.ipm, state=data.state).text
+        text = explain_record(
+            self.kind, record_id, liscio_records=data.liscio, ipm_records=data.ipm, state=data.state
+        ).text
         self.explain.value = _why_html(question, text, open_=True)
 
     def _index(self, side: Side) -> Any:
@@ -207,7 +234,8 @@ class LinkingPanel(ipw.VBox):
             linked = _linked_ids(data.state, side)
             records = data.ipm if side is Side.IPM else data.liscio
             self._indexes[side] = SuggestionIndex(
-                [r for r in records if r.id not in linked and not r.archived])
+                [r for r in records if r.id not in linked and not r.archived]
+            )
             self._linked_at[side] = linked
         return self._indexes[side]
 
@@ -227,8 +255,10 @@ class LinkingPanel(ipw.VBox):
         rejected |= self._linked_since(other)
         # An ambiguous name is a person's call: several records share it, so none is chosen.
         ambiguous = str((self.row or {}).get("status") or "") == "ambiguous"
-        self._set_targets(self._index(other).rank(record, limit=SUGGESTIONS, exclude=rejected),
-                          choose=not ambiguous)
+        self._set_targets(
+            self._index(other).rank(record, limit=SUGGESTIONS, exclude=rejected),
+            choose=not ambiguous,
+        )
 
     def _search(self) -> None:
         query = self.target_search.value.strip()
@@ -241,8 +271,9 @@ class LinkingPanel(ipw.VBox):
         found = self._index(other).search(query, limit=SUGGESTIONS + SEARCH_SLACK)
         self._set_targets([f for f in found if f.id not in linked][:SUGGESTIONS], searched=True)
 
-    def _set_targets(self, suggestions: list[Any], *, searched: bool = False,
-                     choose: bool = True) -> None:
+    def _set_targets(
+        self, suggestions: list[Any], *, searched: bool = False, choose: bool = True
+    ) -> None:
         self.suggestions = list(suggestions)
         chosen = preselect(self.suggestions, searched=searched) if choose else NO_TARGET
         options = target_options(self.suggestions)
@@ -254,16 +285,26 @@ class LinkingPanel(ipw.VBox):
     def _read_back(self, outcome: Any) -> Record | None:
         """The pair's IPM record as the action left it (read back by the operation)."""
         if getattr(outcome, "read_back_error", ""):  # the action succeeded; the table may lag
-            self.ctx.log.add("The table may lag: the IPM record could not be read back "
-                             f"({readable(outcome.read_back_error)})", "warning")
+            self.ctx.log.add(
+                "The table may lag: the IPM record could not be read back "
+                f"({readable(outcome.read_back_error)})",
+                "warning",
+            )
         fresh = getattr(outcome, "ipm_record", None)
         if fresh is not None:
-            self.ctx.detailed = [r for r in self.ctx.detailed
-                                 if not (r.kind is self.kind and r.id == fresh.id)] + [fresh]
+            self.ctx.detailed = [
+                r for r in self.ctx.detailed if not (r.kind is self.kind and r.id == fresh.id)
+            ] + [fresh]
         return fresh
 
-    def _headline(self, action: str, lisc: str | None, ipm: str | None,
-                  source: Record | None, fresh: Record | None) -> str:
+    def _headline(
+        self,
+        action: str,
+        lisc: str | None,
+        ipm: str | None,
+        source: Record | None,
+        fresh: Record | None,
+    ) -> str:
         """What the action did, in words, naming the records (not their ids)."""
         data = self.tab.data
         lisc_rec = data.record(Side.LISCIO, lisc)
@@ -273,11 +314,15 @@ class LinkingPanel(ipw.VBox):
         if action == "link":
             return f"Linked {lname} (Liscio) with {iname} (IPM)."
         if action == "delink":
-            return (f"Delinked {lname} (Liscio) from {iname} (IPM). Nothing was written to "
-                    "either system, and Sync Now will not link them again by name.")
+            return (
+                f"Delinked {lname} (Liscio) from {iname} (IPM). Nothing was written to "
+                "either system, and Sync Now will not link them again by name."
+            )
         if action == "not_a_match":
-            return (f"Marked {lname} (Liscio) and {iname} (IPM) as not a match: Sync Now will "
-                    "never link them. Nothing was written to either system.")
+            return (
+                f"Marked {lname} (Liscio) and {iname} (IPM) as not a match: Sync Now will "
+                "never link them. Nothing was written to either system."
+            )
         where = "IPM" if action == "create_in_ipm" else "Liscio"
         # A created Liscio record copies the IPM one as read back (an IPM list row lacks the
         # address); a created IPM record copies the Liscio one.
@@ -286,8 +331,11 @@ class LinkingPanel(ipw.VBox):
         text = f"Created {name} in {where} and linked the two."
         if copied is not None:
             carried = [f"{f} {v}" for f, v in copied.field_values().items() if has_value(v)]
-            text += (" The new record carries " + ", ".join(carried) + "." if carried
-                     else " The new record carries no synced field values.")
+            text += (
+                " The new record carries " + ", ".join(carried) + "."
+                if carried
+                else " The new record carries no synced field values."
+            )
         return text
 
     # -- confirmations -----------------------------------------------------------------------
@@ -297,8 +345,15 @@ class LinkingPanel(ipw.VBox):
         self.confirm_text.value = ""
         self.confirm_box.layout.display = "none"
 
-    def _ask(self, html_text: str, pending: dict[str, Any], *, link: bool = False,
-             anyway: bool = False, instead: list[tuple[str, str]] | None = None) -> None:
+    def _ask(
+        self,
+        html_text: str,
+        pending: dict[str, Any],
+        *,
+        link: bool = False,
+        anyway: bool = False,
+        instead: list[tuple[str, str]] | None = None,
+    ) -> None:
         self.pending = pending
         self.confirm_text.value = html_text
         self.confirm_button.layout.display = "" if link else "none"
@@ -319,19 +374,27 @@ class LinkingPanel(ipw.VBox):
         self._ask_writes(writes, "Linking")
 
     def _ask_writes(self, writes: Any, doing: str, changed: str = "") -> None:
-        self._ask(writes_html(writes, doing, changed),
-                  {"action": "link", "pair": (writes.liscio_id, writes.ipm_key),
-                   "expected": writes}, link=True)
+        self._ask(
+            writes_html(writes, doing, changed),
+            {"action": "link", "pair": (writes.liscio_id, writes.ipm_key), "expected": writes},
+            link=True,
+        )
 
     def confirm(self, *, anyway: bool = False) -> Any:
         """Apply what the confirm box showed (a link's writes, or a create anyway)."""
         pending = self.pending
         if pending is None:
             return None
-        return self.ctx.guard(ACTION_WORDS.get(pending["action"], pending["action"]),
-                              lambda: self._act(pending["action"], pair=pending["pair"],
-                                                expected=pending.get("expected"),
-                                                anyway=anyway), self.result)
+        return self.ctx.guard(
+            ACTION_WORDS.get(pending["action"], pending["action"]),
+            lambda: self._act(
+                pending["action"],
+                pair=pending["pair"],
+                expected=pending.get("expected"),
+                anyway=anyway,
+            ),
+            self.result,
+        )
 
     def link_instead(self) -> None:
         """Link the record to the duplicate chosen in the confirm box, after its preview."""
@@ -346,11 +409,18 @@ class LinkingPanel(ipw.VBox):
     def act(self, action: str) -> Any:
         """Run ``action`` on the selected row; Link first shows its writes and waits for
         Confirm; a create with likely duplicates lists them and waits for Create anyway."""
-        return self.ctx.guard(ACTION_WORDS.get(action, action), lambda: self._act(action),
-                              self.result)
+        return self.ctx.guard(
+            ACTION_WORDS.get(action, action), lambda: self._act(action), self.result
+        )
 
-    def _act(self, action: str, *, pair: tuple[Any, Any] | None = None, expected: Any = None,
-             anyway: bool = False) -> Any:
+    def _act(
+        self,
+        action: str,
+        *,
+        pair: tuple[Any, Any] | None = None,
+        expected: Any = None,
+        anyway: bool = False,
+    ) -> Any:
         from pmtools.errors import DuplicateRisk, PlanChanged
 
         if self.row is None:
@@ -387,8 +457,10 @@ class LinkingPanel(ipw.VBox):
             outcome = self._run(action, lisc, ipm, common, expected=expected, anyway=anyway)
         except PlanChanged as exc:  # the records changed since the person saw the writes
             self._ask_writes(exc.plan, "Linking", changed=str(exc))
-            self.result.value = message_html("The records changed since the preview: review "
-                                             "the new writes and confirm again.", "warning")
+            self.result.value = message_html(
+                "The records changed since the preview: review the new writes and confirm again.",
+                "warning",
+            )
             return None
         except DuplicateRisk as exc:
             self._ask_duplicates(action, lisc, ipm, source, list(exc.candidates))
@@ -407,8 +479,16 @@ class LinkingPanel(ipw.VBox):
         self.ctx.changed(action, touched)
         return outcome
 
-    def _run(self, action: str, lisc: Any, ipm: Any, common: dict[str, Any], *,
-             expected: Any, anyway: bool) -> Any:
+    def _run(
+        self,
+        action: str,
+        lisc: Any,
+        ipm: Any,
+        common: dict[str, Any],
+        *,
+        expected: Any,
+        anyway: bool,
+    ) -> Any:
         from pmtools.engine import operations
 
         with self.ctx.session.lock:
@@ -443,36 +523,56 @@ class LinkingPanel(ipw.VBox):
         linked = _linked_ids(data.state, Side.IPM)
         return [replace(d, linked=d.id in linked) for d in found]
 
-    def _ask_duplicates(self, action: str, lisc: Any, ipm: Any, source: Record | None,
-                        candidates: list[Any]) -> None:
+    def _ask_duplicates(
+        self, action: str, lisc: Any, ipm: Any, source: Record | None, candidates: list[Any]
+    ) -> None:
         """List the likely duplicates a create was refused for; offer Link or Create anyway."""
         where = "IPM" if action == "create_in_ipm" else "Liscio"
         name = source.name if source is not None else ""
-        rows = [[d.name, "yes" if d.linked else "no", d.reason,
-                 record_detail(d.record).lstrip(" ·")] for d in candidates]
-        html_text = (message_html(f"Not created yet: {name!r} likely exists in {where} already. "
-                                  "Link it to one of these instead, or create it anyway if it "
-                                  "is a different client.", "warning")
-                     + html_table([f"In {where}", "Already linked", "Why", "Details"], rows,
-                                  css="pm-duplicates"))
+        rows = [
+            [d.name, "yes" if d.linked else "no", d.reason, record_detail(d.record).lstrip(" ·")]
+            for d in candidates
+        ]
+        html_text = message_html(
+            f"Not created yet: {name!r} likely exists in {where} already. "
+            "Link it to one of these instead, or create it anyway if it "
+            "is a different client.",
+            "warning",
+        ) + html_table(
+            [f"In {where}", "Already linked", "Why", "Details"], rows, css="pm-duplicates"
+        )
         instead = [(f"{d.name} — {d.reason}", d.id) for d in candidates if not d.linked]
-        self._ask(html_text, {"action": action, "pair": (lisc, ipm)}, anyway=True,
-                  instead=instead)
+        self._ask(html_text, {"action": action, "pair": (lisc, ipm)}, anyway=True, instead=instead)
         self.result.value = ""
-        self.ctx.log.add(f"Create in {where} of {name!r} held back: {len(candidates)} likely "
-                         "duplicates shown", "warning")
+        self.ctx.log.add(
+            f"Create in {where} of {name!r} held back: {len(candidates)} likely duplicates shown",
+            "warning",
+        )
 
     def _touched(self, lisc: str | None, ipm: str | None, fresh: Record | None) -> Touched:
         """The records the action changed: the pair's, and a record it created."""
         s = self.ctx.session
-        link = (s.store.link_for(self.kind, liscio_id=lisc) if lisc
-                else s.store.link_for(self.kind, ipm_key=ipm) if ipm else None)
+        link = (
+            s.store.link_for(self.kind, liscio_id=lisc)
+            if lisc
+            else s.store.link_for(self.kind, ipm_key=ipm)
+            if ipm
+            else None
+        )
         lids = {i for i in (lisc, link.liscio_id if link else None) if i}
         keys = {k for k in (ipm, link.ipm_key if link else None) if k}
-        return Touched(kind=self.kind, liscio_ids=frozenset(lids), ipm_keys=frozenset(keys),
-                       records=(fresh,) if fresh is not None else ())
+        return Touched(
+            kind=self.kind,
+            liscio_ids=frozenset(lids),
+            ipm_keys=frozenset(keys),
+            records=(fresh,) if fresh is not None else (),
+        )
 
 
-ACTION_WORDS = {"link": "linking", "not_a_match": "marking as not a match",
-                "delink": "delinking", "create_in_ipm": "creating in IPM",
-                "create_in_liscio": "creating in Liscio"}
+ACTION_WORDS = {
+    "link": "linking",
+    "not_a_match": "marking as not a match",
+    "delink": "delinking",
+    "create_in_ipm": "creating in IPM",
+    "create_in_liscio": "creating in Liscio",
+}

@@ -17,8 +17,10 @@ NO_TARGET = ""
 
 
 def _why_html(question: str, text: str, *, open_: bool = False) -> str:
-    return (f"<details{' open' if open_ else ''}><summary>{esc(question)}</summary>"
-            f'<pre style="white-space:pre-wrap">{esc(text)}</pre></details>')
+    return (
+        f"<details{' open' if open_ else ''}><summary>{esc(question)}</summary>"
+        f'<pre style="white-space:pre-wrap">{esc(text)}</pre></details>'
+    )
 
 
 def target_options(suggestions: list[Any]) -> list[tuple[str, str]]:
@@ -68,8 +70,11 @@ def preselect(suggestions: list[Any], *, searched: bool = False) -> str:
 def choose_label(count: int, *, searched: bool = False) -> str:
     """The dropdown's first option when nothing is chosen in advance."""
     if count == 0:
-        return ("(no record found: try another search)" if searched
-                else "(no suggestions: search for a record below)")
+        return (
+            "(no record found: try another search)"
+            if searched
+            else "(no suggestions: search for a record below)"
+        )
     if count == 1:
         return "(choose a record to link to: 1 suggestion)"
     return f"(choose a record to link to: {count} suggestions, best first)"
@@ -79,16 +84,31 @@ def writes_html(writes: Any, doing: str = "Linking", changed: str = "") -> str:
     """A link's writes for a confirmation: each field, side, before → after (escaped)."""
     from pmtools.review import show_value
 
-    head = (f"{doing} {writes.liscio_name!r} (Liscio) with {writes.ipm_name!r} (IPM) will "
-            + ("write the values below." if writes.writes or writes.unread
-               else "write nothing: the fields already agree."))
-    rows = [["Liscio" if w.side is Side.LISCIO else "IPM", w.field, show_value(w.before),
-             show_value(w.after)] for w in writes.writes]
+    head = f"{doing} {writes.liscio_name!r} (Liscio) with {writes.ipm_name!r} (IPM) will " + (
+        "write the values below."
+        if writes.writes or writes.unread
+        else "write nothing: the fields already agree."
+    )
+    rows = [
+        [
+            "Liscio" if w.side is Side.LISCIO else "IPM",
+            w.field,
+            show_value(w.before),
+            show_value(w.after),
+        ]
+        for w in writes.writes
+    ]
     rows += [["IPM", f, "(not read yet)", "left to the next Sync Now"] for f in writes.unread]
     note = message_html(changed, "warning") if changed else ""
-    return (note + message_html(head + " Nothing is written until you confirm.")
-            + (html_table(["Side written", "Field", "Before", "After"], rows,
-                          css="pm-link-writes") if rows else ""))
+    return (
+        note
+        + message_html(head + " Nothing is written until you confirm.")
+        + (
+            html_table(["Side written", "Field", "Before", "After"], rows, css="pm-link-writes")
+            if rows
+            else ""
+        )
+    )
 
 
 def describe_outcome(outcome: Any, *, headline: bool = True) -> str:

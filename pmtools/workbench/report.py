@@ -14,24 +14,40 @@ from pmtools.core.records import Kind, Record
 from pmtools.workbench.common import Context, button, esc, html_table, message_html
 
 PREVIEW_ROWS = 10
-MIME = {"csv": "text/csv", "xlsx":
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
-CHANGE_WORDS = {"sync": "the last Sync Now", "link": "a link", "delink": "a delink",
-                "not_a_match": "a “not a match”", "create_in_ipm": "a create in IPM",
-                "create_in_liscio": "a create in Liscio", "disconnect": "the disconnect",
-                "undo": "an undo", "review": "the review's decisions"}
-STATUS_OPTIONS = (("All", "all"), ("Linked", "linked"), ("Unmatched", "unmatched"),
-                  ("Ambiguous", "ambiguous"), ("Orphaned", "orphaned"))
+MIME = {
+    "csv": "text/csv",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+CHANGE_WORDS = {
+    "sync": "the last Sync Now",
+    "link": "a link",
+    "delink": "a delink",
+    "not_a_match": "a “not a match”",
+    "create_in_ipm": "a create in IPM",
+    "create_in_liscio": "a create in Liscio",
+    "disconnect": "the disconnect",
+    "undo": "an undo",
+    "review": "the review's decisions",
+}
+STATUS_OPTIONS = (
+    ("All", "all"),
+    ("Linked", "linked"),
+    ("Unmatched", "unmatched"),
+    ("Ambiguous", "ambiguous"),
+    ("Orphaned", "orphaned"),
+)
 
 
 def download_link(data: bytes, filename: str, fmt: str, label: str, css: str) -> str:
     """An ``<a download>`` with the file in a data URI (works in Voilà without a server)."""
     payload = base64.b64encode(data).decode("ascii")
-    return (f'<a class="{css}" download="{esc(filename)}" '
-            f'href="data:{MIME[fmt]};base64,{payload}" '
-            'style="display:inline-block;margin:0.3em 1em 0.3em 0;padding:0.3em 0.8em;'
-            'border:1px solid #1976d2;border-radius:3px;color:#1976d2;text-decoration:none">'
-            f"{esc(label)}</a>")
+    return (
+        f'<a class="{css}" download="{esc(filename)}" '
+        f'href="data:{MIME[fmt]};base64,{payload}" '
+        'style="display:inline-block;margin:0.3em 1em 0.3em 0;padding:0.3em 0.8em;'
+        'border:1px solid #1976d2;border-radius:3px;color:#1976d2;text-decoration:none">'
+        f"{esc(label)}</a>"
+    )
 
 
 class ReportPanel(ipw.VBox):
@@ -39,15 +55,20 @@ class ReportPanel(ipw.VBox):
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.kind = ipw.Dropdown(options=(("Accounts", "accounts"), ("Contacts", "contacts")),
-                                 value="accounts", description="Kind")
+        self.kind = ipw.Dropdown(
+            options=(("Accounts", "accounts"), ("Contacts", "contacts")),
+            value="accounts",
+            description="Kind",
+        )
         self.kind.add_class("pm-report-kind")
         self.status = ipw.Dropdown(options=STATUS_OPTIONS, value="all", description="Status")
         self.status.add_class("pm-report-status")
-        self.fresh = ipw.Checkbox(value=True, indent=False,
-                                  description="Read every IPM address (one request per "
-                                              "organization: slow on a big firm)",
-                                  layout=ipw.Layout(width="auto"))
+        self.fresh = ipw.Checkbox(
+            value=True,
+            indent=False,
+            description="Read every IPM address (one request per organization: slow on a big firm)",
+            layout=ipw.Layout(width="auto"),
+        )
         self.fresh.add_class("pm-report-fresh")
         self.build_button = button("Build report", "pm-report-build", icon="file")
         self.preview = ipw.HTML()
@@ -66,13 +87,22 @@ class ReportPanel(ipw.VBox):
         self.progress.add_class("pm-report-progress")
         self.progress_text = ipw.HTML()
         self.progress_text.add_class("pm-report-progress-text")
-        self.progress_box = ipw.HBox([self.progress, self.progress_text, self.cancel_button],
-                                     layout=ipw.Layout(display="none"))
+        self.progress_box = ipw.HBox(
+            [self.progress, self.progress_text, self.cancel_button],
+            layout=ipw.Layout(display="none"),
+        )
         ctx.freezable(self.build_button)
         ctx.on_change(self.data_changed)
-        super().__init__([ipw.HTML("<h3>Report</h3>"),
-                          ipw.HBox([self.kind, self.status, self.build_button]), self.fresh,
-                          self.progress_box, self.preview, self.links])
+        super().__init__(
+            [
+                ipw.HTML("<h3>Report</h3>"),
+                ipw.HBox([self.kind, self.status, self.build_button]),
+                self.fresh,
+                self.progress_box,
+                self.preview,
+                self.links,
+            ]
+        )
         self.add_class("pm-report-panel")
 
     def data_changed(self, what: str) -> None:
@@ -84,14 +114,17 @@ class ReportPanel(ipw.VBox):
         self.links.value = ""
         self.preview.value = message_html(
             f"The report shown was built before {CHANGE_WORDS.get(what, 'a change')}: "
-            "click Build report for an up-to-date one.", "info")
+            "click Build report for an up-to-date one.",
+            "info",
+        )
 
     def build(self) -> bool:
         """Build the report in the background (reading every IPM card takes minutes on a big
         firm: the page stays usable, with progress and Cancel); False when something runs."""
         if not self.ctx.acquire():
-            self.preview.value = message_html("Another action is running; wait for it to "
-                                              "finish.", "warning")
+            self.preview.value = message_html(
+                "Another action is running; wait for it to finish.", "warning"
+            )
             return False
         self._cancel.clear()
         self.cancel_button.disabled = False
@@ -130,14 +163,22 @@ class ReportPanel(ipw.VBox):
 
         kind = Kind(self.kind.value)
         with self.ctx.session.lock:
-            df = pairs_report(self.ctx.session, kind, self.status.value,
-                              fresh=self.fresh.value, detailed=self.ctx.detailed,
-                              progress=self._progress, cancel=self._cancel)
+            df = pairs_report(
+                self.ctx.session,
+                kind,
+                self.status.value,
+                fresh=self.fresh.value,
+                detailed=self.ctx.detailed,
+                progress=self._progress,
+                cancel=self._cancel,
+            )
         if self._cancel.is_set():
             self.progress_text.value = esc("Cancelled.")
             self.preview.value = message_html(
                 "Report cancelled: nothing was built. The IPM cards already read are kept, so "
-                "the next report reads only the rest.", "warning")
+                "the next report reads only the rest.",
+                "warning",
+            )
             return
         self.progress_text.value = esc("Done.")
         self.frame = df
@@ -146,20 +187,30 @@ class ReportPanel(ipw.VBox):
         self.preview.value = (
             f"<p>{len(df)} rows; the first {len(head)}:</p>"
             '<div style="max-height:22em;overflow:auto">'
-            + html_table(list(df.columns), head.itertuples(index=False, name=None),
-                         css="pm-report-preview") + "</div>")
+            + html_table(
+                list(df.columns), head.itertuples(index=False, name=None), css="pm-report-preview"
+            )
+            + "</div>"
+        )
         name = f"pmtools-{kind.value}-{self.status.value}"
-        self.links.value = (
-            download_link(self.files["csv"], f"{name}.csv", "csv", "Download CSV",
-                          "pm-download-csv")
-            + download_link(self.files["xlsx"], f"{name}.xlsx", "xlsx", "Download Excel",
-                            "pm-download-xlsx"))
+        self.links.value = download_link(
+            self.files["csv"], f"{name}.csv", "csv", "Download CSV", "pm-download-csv"
+        ) + download_link(
+            self.files["xlsx"], f"{name}.xlsx", "xlsx", "Download Excel", "pm-download-xlsx"
+        )
         self.ctx.log.add(f"Report built: {kind.value}, {self.status.value}, {len(df)} rows")
 
 
-def pairs_report(session: Any, kind: Kind, status: str, *, fresh: bool = True,
-                 detailed: Iterable[Record] = (), progress: Any = None,
-                 cancel: threading.Event | None = None) -> pd.DataFrame:
+def pairs_report(
+    session: Any,
+    kind: Kind,
+    status: str,
+    *,
+    fresh: bool = True,
+    detailed: Iterable[Record] = (),
+    progress: Any = None,
+    cancel: threading.Event | None = None,
+) -> pd.DataFrame:
     """The pairs report of ``kind`` (``pmtools.analysis.reports`` defines its columns).
 
     ``fresh`` reads both sides again with every IPM detail (as ``pmtools report --fresh``
@@ -168,17 +219,28 @@ def pairs_report(session: Any, kind: Kind, status: str, *, fresh: bool = True,
     sync loaded), which costs no IPM request.
     """
     from pmtools.analysis import reports
-    from pmtools.engine.fetch import fetch_records
     from pmtools.analysis.history import last_sync_times
+    from pmtools.engine.fetch import fetch_records
     from pmtools.workbench.details import load_kind
 
     if fresh:
-        liscio, ipm = fetch_records(kind, liscio=session.liscio, ipm=session.ipm,
-                                    store=session.store, fresh=True, progress=progress,
-                                    cancel=cancel)
+        liscio, ipm = fetch_records(
+            kind,
+            liscio=session.liscio,
+            ipm=session.ipm,
+            store=session.store,
+            fresh=True,
+            progress=progress,
+            cancel=cancel,
+        )
     else:
         data = load_kind(session, kind, detailed)
         liscio, ipm = data.liscio, data.ipm
-    return reports.pairs_report(kind, liscio=liscio, ipm=ipm,
-                                state=session.store.state([kind]), status=status,
-                                last_synced=last_sync_times(session.store))
+    return reports.pairs_report(
+        kind,
+        liscio=liscio,
+        ipm=ipm,
+        state=session.store.state([kind]),
+        status=status,
+        last_synced=last_sync_times(session.store),
+    )

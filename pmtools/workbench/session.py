@@ -52,9 +52,9 @@ class Session:
     def lock(self) -> _ActionLock:
         """Held while one action (a sync, a link, …) uses the store and connectors.
 
-        Entering it (outermost) runs the tenant guard first (:mod:`pmtools.engine.tenant`): an action
-        on services that are not the state file's firm raises TenantMismatch, before it reads
-        or writes anything.
+        Entering it (outermost) runs the tenant guard first (:mod:`pmtools.engine.tenant`): an
+        action on services that are not the state file's firm raises TenantMismatch, before it
+        reads or writes anything.
         """
         return _ActionLock(self)
 
@@ -112,8 +112,13 @@ def open_store(path: Path) -> Store:
     return Store.open(path)
 
 
-def open_session(settings: Settings | None = None, *, dataset: str = "demo",
-                 seed: int | None = None, rate_limit: int = DEMO_RATE_LIMIT) -> Session:
+def open_session(
+    settings: Settings | None = None,
+    *,
+    dataset: str = "demo",
+    seed: int | None = None,
+    rate_limit: int = DEMO_RATE_LIMIT,
+) -> Session:
     """Open settings, connectors and store; start the simulator when nothing is configured.
 
     ``settings`` defaults to ``Settings.from_env()``. With the simulator, the state file lives
@@ -149,5 +154,6 @@ def open_session(settings: Settings | None = None, *, dataset: str = "demo",
         if tmpdir is not None:
             shutil.rmtree(tmpdir, ignore_errors=True)
         raise
-    return Session(settings=settings, liscio=liscio, ipm=ipm, store=store, sandbox=sandbox,
-                   tmpdir=tmpdir)
+    return Session(
+        settings=settings, liscio=liscio, ipm=ipm, store=store, sandbox=sandbox, tmpdir=tmpdir
+    )

@@ -27,7 +27,7 @@ def uploaded(value: Any) -> tuple[str, bytes] | None:
         return None
     first = files[0]
     name = str(first.get("name") if isinstance(first, dict) else getattr(first, "name", ""))
-    content = first.get("content") if isinstance(first, dict) else getattr(first, "content")
+    content = first.get("content") if isinstance(first, dict) else first.content
     return name, bytes(content)
 
 
@@ -37,22 +37,29 @@ class SheetBox(ipw.VBox):
     def __init__(self, ctx: Context, panel: Any) -> None:
         self.ctx = ctx
         self.panel = panel
-        self.export_button = button("Export the rows shown", "pm-review-export",
-                                    icon="download")
+        self.export_button = button("Export the rows shown", "pm-review-export", icon="download")
         self.links = ipw.HTML()
         self.links.add_class("pm-review-downloads")
         self.files: dict[str, bytes] = {}
-        self.upload = ipw.FileUpload(accept=",".join(SUFFIXES), multiple=False,
-                                     description="Import a filled file")
+        self.upload = ipw.FileUpload(
+            accept=",".join(SUFFIXES), multiple=False, description="Import a filled file"
+        )
         self.upload.add_class("pm-review-upload")
         self.problems = ipw.HTML()
         self.problems.add_class("pm-review-import")
         self.export_button.on_click(lambda _b: self.export())
         self.upload.observe(lambda _c: self._uploaded(), "value")
-        super().__init__([
-            ipw.HTML("<b>Spreadsheet</b>: export the queue, fill the Decision column (link, "
-                     "not-a-match, create or skip; Link To for another record), import it."),
-            ipw.HBox([self.export_button, self.upload]), self.links, self.problems])
+        super().__init__(
+            [
+                ipw.HTML(
+                    "<b>Spreadsheet</b>: export the queue, fill the Decision column (link, "
+                    "not-a-match, create or skip; Link To for another record), import it."
+                ),
+                ipw.HBox([self.export_button, self.upload]),
+                self.links,
+                self.problems,
+            ]
+        )
         self.add_class("pm-review-sheet")
 
     def export(self) -> None:
@@ -71,18 +78,30 @@ class SheetBox(ipw.VBox):
                 self.files[suffix[1:]] = path.read_bytes()
         self.links.value = (
             f"<p>{len(frame):,} rows to decide.</p>"
-            + download_link(self.files["xlsx"], "pmtools-review.xlsx", "xlsx",
-                            "Download Excel", "pm-review-download-xlsx")
-            + download_link(self.files["csv"], "pmtools-review.csv", "csv", "Download CSV",
-                            "pm-review-download-csv"))
+            + download_link(
+                self.files["xlsx"],
+                "pmtools-review.xlsx",
+                "xlsx",
+                "Download Excel",
+                "pm-review-download-xlsx",
+            )
+            + download_link(
+                self.files["csv"],
+                "pmtools-review.csv",
+                "csv",
+                "Download CSV",
+                "pm-review-download-csv",
+            )
+        )
         self.ctx.log.add(f"Review exported: {len(frame)} rows")
 
     def _uploaded(self) -> None:
         got = uploaded(self.upload.value)
         if got is None:
             return
-        self.ctx.guard("importing the file", lambda: self.import_bytes(*got), self.problems,
-                       exclusive=False)
+        self.ctx.guard(
+            "importing the file", lambda: self.import_bytes(*got), self.problems, exclusive=False
+        )
 
     def import_bytes(self, name: str, data: bytes) -> Any:
         """Validate a filled file; list its bad rows, or preview its decisions in bulk."""
@@ -92,7 +111,8 @@ class SheetBox(ipw.VBox):
         self.problems.value = ""
         if suffix not in SUFFIXES:
             self.problems.value = message_html(
-                f"{name} is not an Excel (.xlsx) or CSV file: nothing was changed.", "error")
+                f"{name} is not an Excel (.xlsx) or CSV file: nothing was changed.", "error"
+            )
             return None
         with tempfile.TemporaryDirectory(prefix="pmtools-review-") as folder:
             path = Path(folder) / f"upload{suffix}"
@@ -101,33 +121,42 @@ class SheetBox(ipw.VBox):
                 frame = read_sheet(path)
             except Exception as exc:  # ConfigError: not a review file; said as it is
                 self.problems.value = message_html(
-                    f"{name} could not be read: {exc} Nothing was changed.", "error")
+                    f"{name} could not be read: {exc} Nothing was changed.", "error"
+                )
                 return None
         decisions, problems = parse_decisions(frame)
         if problems:
-            self.problems.value = (
-                message_html(f"{name}: {len(problems)} rows cannot be used, so nothing was "
-                             "changed. Correct them and import the file again.", "error")
-                + html_table(["Row", "Record", "What is wrong"],
-                             [[p.row, p.name, p.message] for p in problems],
-                             css="pm-import-problems"))
+            self.problems.value = message_html(
+                f"{name}: {len(problems)} rows cannot be used, so nothing was "
+                "changed. Correct them and import the file again.",
+                "error",
+            ) + html_table(
+                ["Row", "Record", "What is wrong"],
+                [[p.row, p.name, p.message] for p in problems],
+                css="pm-import-problems",
+            )
             return problems
         if not decisions:
             self.problems.value = message_html(
                 f"{name} holds no decision (the Decision column is empty): nothing to do.",
-                "warning")
+                "warning",
+            )
             return None
         shown = self.panel.bulk.show(decisions, f"Import of {name}")
         if shown.refused:  # as `pmtools review import`: a file with a bad row changes nothing
             self.panel.bulk.withhold()
-            self.problems.value = (
-                message_html(f"{name}: {len(shown.refused)} rows cannot be applied, so nothing "
-                             "was changed. Correct them and import the file again.", "error")
-                + html_table(["Row", "Record", "What is wrong"],
-                             [[r.row, r.name, r.reason] for r in shown.refused],
-                             css="pm-import-problems"))
+            self.problems.value = message_html(
+                f"{name}: {len(shown.refused)} rows cannot be applied, so nothing "
+                "was changed. Correct them and import the file again.",
+                "error",
+            ) + html_table(
+                ["Row", "Record", "What is wrong"],
+                [[r.row, r.name, r.reason] for r in shown.refused],
+                css="pm-import-problems",
+            )
             return shown
         self.problems.value = message_html(
             f"{name}: {len(decisions)} decisions read; their effect is shown above, to apply "
-            "on confirmation.")
+            "on confirmation."
+        )
         return shown

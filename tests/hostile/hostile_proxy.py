@@ -75,20 +75,26 @@ class HostileProxy:
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length else b""
         headers = {k: v for k, v in h.headers.items() if k.lower() in _FORWARDED}
-        upstream = self._client.request(h.command, self.upstream + h.path, content=body,
-                                        headers=headers)
+        upstream = self._client.request(
+            h.command, self.upstream + h.path, content=body, headers=headers
+        )
         if h.command != "GET":
             self.writes.append(f"{h.command} {urlsplit(h.path).path}")
         if self.mode is not None and urlsplit(h.path).path == self.target:
             self.hits += 1
             self.mode(self, h, upstream)
         else:
-            send(h, upstream.status_code, upstream.content,
-                 {"Content-Type": upstream.headers.get("Content-Type", "application/json")})
+            send(
+                h,
+                upstream.status_code,
+                upstream.content,
+                {"Content-Type": upstream.headers.get("Content-Type", "application/json")},
+            )
 
 
-def send(h: BaseHTTPRequestHandler, status: int, body: bytes,
-         headers: dict[str, str] | None = None) -> None:
+def send(
+    h: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str] | None = None
+) -> None:
     """Write a whole reply."""
     h.send_response(status)
     for key, value in {"Content-Type": "application/json", **(headers or {})}.items():
@@ -105,8 +111,7 @@ def send_json(h: BaseHTTPRequestHandler, value: Any, status: int = 200) -> None:
 # -- the modes -----------------------------------------------------------------------------------
 
 
-def endless_next_link(proxy: HostileProxy, h: BaseHTTPRequestHandler,
-                      up: httpx.Response) -> None:
+def endless_next_link(proxy: HostileProxy, h: BaseHTTPRequestHandler, up: httpx.Response) -> None:
     """Karbon's page as it is, with a fresh @odata.nextLink every time (never a repeat)."""
     page = up.json()
     page["@odata.nextLink"] = f"{proxy.url}{proxy.target}?$skip=0&n={proxy.hits}"
@@ -115,22 +120,32 @@ def endless_next_link(proxy: HostileProxy, h: BaseHTTPRequestHandler,
 
 def skip_ignored(proxy: HostileProxy, h: BaseHTTPRequestHandler, up: httpx.Response) -> None:
     """The same full page of 100 people, whatever $skip says, and no link."""
-    send_json(h, {"value": [{"ContactKey": f"same-{i}", "FullName": f"Same Person {i}"}
-                            for i in range(100)]})
+    send_json(
+        h,
+        {
+            "value": [
+                {"ContactKey": f"same-{i}", "FullName": f"Same Person {i}"} for i in range(100)
+            ]
+        },
+    )
 
 
-def announced_count(proxy: HostileProxy, h: BaseHTTPRequestHandler,
-                    up: httpx.Response) -> None:
+def announced_count(proxy: HostileProxy, h: BaseHTTPRequestHandler, up: httpx.Response) -> None:
     """New rows on every page, a fresh link, and an @odata.count that says 150 in all."""
     n = proxy.hits
-    send_json(h, {"@odata.count": 150,
-                  "@odata.nextLink": f"{proxy.url}{proxy.target}?$skip={n * 100}",
-                  "value": [{"ContactKey": f"p{n}-{i}", "FullName": f"Person {n}-{i}"}
-                            for i in range(100)]})
+    send_json(
+        h,
+        {
+            "@odata.count": 150,
+            "@odata.nextLink": f"{proxy.url}{proxy.target}?$skip={n * 100}",
+            "value": [
+                {"ContactKey": f"p{n}-{i}", "FullName": f"Person {n}-{i}"} for i in range(100)
+            ],
+        },
+    )
 
 
-def endless_cursor(proxy: HostileProxy, h: BaseHTTPRequestHandler,
-                   up: httpx.Response) -> None:
+def endless_cursor(proxy: HostileProxy, h: BaseHTTPRequestHandler, up: httpx.Response) -> None:
     """Liscio's first page again and again, with a fresh next_cursor every time."""
     if proxy.hits == 1:  # the simulator refuses the made-up cursors: keep its first page
         proxy.memo["first"] = up.json()
@@ -139,15 +154,26 @@ def endless_cursor(proxy: HostileProxy, h: BaseHTTPRequestHandler,
     send_json(h, page)
 
 
-def fresh_items_forever(proxy: HostileProxy, h: BaseHTTPRequestHandler,
-                        up: httpx.Response) -> None:
+def fresh_items_forever(proxy: HostileProxy, h: BaseHTTPRequestHandler, up: httpx.Response) -> None:
     """New Liscio contacts on every page, without end."""
     n = proxy.hits
-    items = [{"id": f"fresh-{n}-{i}", "first_name": "New", "last_name": f"Person{n}x{i}",
-              "middle_name": None, "title": None, "primary_email": None, "account_ids": [],
-              "created_by": "firm", "archived": False, "external_id": None,
-              "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}
-             for i in range(100)]
+    items = [
+        {
+            "id": f"fresh-{n}-{i}",
+            "first_name": "New",
+            "last_name": f"Person{n}x{i}",
+            "middle_name": None,
+            "title": None,
+            "primary_email": None,
+            "account_ids": [],
+            "created_by": "firm",
+            "archived": False,
+            "external_id": None,
+            "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z",
+        }
+        for i in range(100)
+    ]
     send_json(h, {"items": items, "next_cursor": f"fresh-{n}"})
 
 
@@ -182,8 +208,7 @@ def deep_nesting(proxy: HostileProxy, h: BaseHTTPRequestHandler, up: httpx.Respo
     send(h, 200, b'{"value": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
 
 
-def lone_surrogate(proxy: HostileProxy, h: BaseHTTPRequestHandler,
-                   up: httpx.Response) -> None:
+def lone_surrogate(proxy: HostileProxy, h: BaseHTTPRequestHandler, up: httpx.Response) -> None:
     """The real page, its first name holding a lone surrogate (``\\ud800``)."""
     page = up.json()
     rows = page.get("value") if "value" in page else page.get("items")
@@ -192,17 +217,14 @@ def lone_surrogate(proxy: HostileProxy, h: BaseHTTPRequestHandler,
     send(h, 200, json.dumps(page).encode())  # ensure_ascii: written as the escape
 
 
-def retry_after_forever(proxy: HostileProxy, h: BaseHTTPRequestHandler,
-                        up: httpx.Response) -> None:
+def retry_after_forever(proxy: HostileProxy, h: BaseHTTPRequestHandler, up: httpx.Response) -> None:
     """429 with Retry-After: 999999."""
-    send(h, 429, b'{"error": {"code": "429", "message": "slow down"}}',
-         {"Retry-After": "999999"})
+    send(h, 429, b'{"error": {"code": "429", "message": "slow down"}}', {"Retry-After": "999999"})
 
 
 def not_json(proxy: HostileProxy, h: BaseHTTPRequestHandler, up: httpx.Response) -> None:
     """An HTML page where JSON belongs."""
-    send(h, 200, b"<html><body>Down for maintenance</body></html>",
-         {"Content-Type": "text/html"})
+    send(h, 200, b"<html><body>Down for maintenance</body></html>", {"Content-Type": "text/html"})
 
 
 def wrong_shape(proxy: HostileProxy, h: BaseHTTPRequestHandler, up: httpx.Response) -> None:
@@ -212,10 +234,12 @@ def wrong_shape(proxy: HostileProxy, h: BaseHTTPRequestHandler, up: httpx.Respon
 
 def wrong_types(field: str, value: Any) -> Mode:
     """The real page, its first row's ``field`` replaced by ``value`` (a wrong type)."""
+
     def mode(proxy: HostileProxy, h: BaseHTTPRequestHandler, up: httpx.Response) -> None:
         page = up.json()
         rows = page.get("value") if "value" in page else page.get("items")
         rows[0][field] = value
         send_json(h, page)
+
     mode.__name__ = f"wrong_type_{field}"
     return mode

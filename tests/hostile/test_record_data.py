@@ -35,13 +35,20 @@ import pytest
 from openpyxl import load_workbook
 
 from pmtools import config
-from pmtools.cli import main
 from pmtools.analysis.reports import neutralize
-from pmtools.sandbox.server import start_sandbox
+from pmtools.cli import main
 from pmtools.core.text import for_cell, quoted
+from pmtools.sandbox.server import start_sandbox
 
-ENV = ("PMTOOLS_STATE", "PMTOOLS_LISCIO_URL", "PMTOOLS_LISCIO_TOKEN", "PMTOOLS_IPM_URL",
-       "PMTOOLS_IPM_TOKEN", "PMTOOLS_IPM_ACCESS_KEY", "PMTOOLS_IPM_RATE_LIMIT")
+ENV = (
+    "PMTOOLS_STATE",
+    "PMTOOLS_LISCIO_URL",
+    "PMTOOLS_LISCIO_TOKEN",
+    "PMTOOLS_IPM_URL",
+    "PMTOOLS_IPM_TOKEN",
+    "PMTOOLS_IPM_ACCESS_KEY",
+    "PMTOOLS_IPM_RATE_LIMIT",
+)
 # Characters a terminal must never receive raw from record text.
 RAW = ("Cc", "Cf", "Cs", "Zl", "Zp")
 
@@ -105,7 +112,7 @@ CASES = [
     # very long
     _a("very-long", "Long " + "x" * 40_000 + " Co"),
     # formula-looking
-    _a("formula-eq", "=HYPERLINK(\"http://evil.example\",\"Click\")"),
+    _a("formula-eq", '=HYPERLINK("http://evil.example","Click")'),
     _a("formula-plus", "+1 555 0100 Holdings"),
     _a("formula-minus", "-2+3"),
     _a("formula-at", "@SUM(1+1)*cmd|' /C calc'!A0"),
@@ -115,7 +122,7 @@ CASES = [
     _a("lone-combining", "\u0301\u0308 Marks Co"),
     _a("zalgo", "Z\u0351\u0352\u0353\u0354a\u0355\u0356lgo Co"),
     _a("emoji", "😀 Smiles 👩‍💻 Co 🇺🇸"),
-    _a("hebrew", "חברה לדוגמה בע\"מ"),
+    _a("hebrew", 'חברה לדוגמה בע"מ'),
     _a("arabic-digits", "شركة الأمل 123"),
     # quoting and markup
     _a("quotes-backslash", "Quote\" \\n Back\\slash' Co"),
@@ -125,10 +132,18 @@ CASES = [
     # hostile values
     _a("phone-formula", "Phone Formula Co", phone="=1+1"),
     _a("phone-plus-minus", "Phone Plus Co", phone="+1 555 0100 \u202e01"),
-    _a("website-formula", "Website Formula Co", website="=HYPERLINK(\"http://evil.example\")"),
-    _a("address-controls", "Address Controls Co",
-       address={"line1": "1 Main\x00 St\x1b[2J", "city": "Spring\u202efield", "state": "IL",
-                "postal_code": "=62701", "country": "US"}),
+    _a("website-formula", "Website Formula Co", website='=HYPERLINK("http://evil.example")'),
+    _a(
+        "address-controls",
+        "Address Controls Co",
+        address={
+            "line1": "1 Main\x00 St\x1b[2J",
+            "city": "Spring\u202efield",
+            "state": "IL",
+            "postal_code": "=62701",
+            "country": "US",
+        },
+    ),
     # people
     _c("person-controls", "Zoë\u200b", "O'Brien\x00\x1b[31m", primary_email="zoe@obrien.example"),
     _c("person-rtl", "דוד", "כהן\u202e", primary_email="david@cohen.example"),
@@ -136,19 +151,48 @@ CASES = [
     _c("person-emoji", "👩‍💻", "Coder", primary_email="coder@example.com"),
 ]
 EMAIL_CASES = [
-    Case(id="email-hyperlink", first="Hyper", last="Link",
-         values={"primary_email": "=HYPERLINK(\"http://evil.example\",\"mail\")"},
-         bad_email=True),
-    Case(id="email-no-at", first="No", last="At", values={"primary_email": "not an email"},
-         bad_email=True),
-    Case(id="email-two-ats", first="Two", last="Ats", values={"primary_email": "two@@ats.com"},
-         bad_email=True),
-    Case(id="email-bidi", first="Bidi", last="Mail",
-         values={"primary_email": "bidi\u202e@mail.example"}, bad_email=True),
-    Case(id="email-nul", first="Nul", last="Mail",
-         values={"primary_email": "nul@mail.example\x00"}, bad_email=True),
-    Case(id="email-plus-formula", first="Plus", last="Mail",
-         values={"primary_email": "+1+1@mail.example"}, bad_email=True),
+    Case(
+        id="email-hyperlink",
+        first="Hyper",
+        last="Link",
+        values={"primary_email": '=HYPERLINK("http://evil.example","mail")'},
+        bad_email=True,
+    ),
+    Case(
+        id="email-no-at",
+        first="No",
+        last="At",
+        values={"primary_email": "not an email"},
+        bad_email=True,
+    ),
+    Case(
+        id="email-two-ats",
+        first="Two",
+        last="Ats",
+        values={"primary_email": "two@@ats.com"},
+        bad_email=True,
+    ),
+    Case(
+        id="email-bidi",
+        first="Bidi",
+        last="Mail",
+        values={"primary_email": "bidi\u202e@mail.example"},
+        bad_email=True,
+    ),
+    Case(
+        id="email-nul",
+        first="Nul",
+        last="Mail",
+        values={"primary_email": "nul@mail.example\x00"},
+        bad_email=True,
+    ),
+    Case(
+        id="email-plus-formula",
+        first="Plus",
+        last="Mail",
+        values={"primary_email": "+1+1@mail.example"},
+        bad_email=True,
+    ),
 ]
 ALL = CASES + EMAIL_CASES
 
@@ -172,8 +216,13 @@ def _new_values(case: Case) -> dict[str, Any]:
 
 
 def _card() -> dict[str, Any]:
-    return {"IsPrimaryCard": True, "EmailAddresses": [], "Addresses": [], "WebSites": [],
-            "PhoneNumbers": []}
+    return {
+        "IsPrimaryCard": True,
+        "EmailAddresses": [],
+        "Addresses": [],
+        "WebSites": [],
+        "PhoneNumbers": [],
+    }
 
 
 def _dataset(cases: list[Case]) -> dict[str, Any]:
@@ -185,10 +234,12 @@ def _dataset(cases: list[Case]) -> dict[str, Any]:
             data["organizations"].append({"FullName": case.name, "BusinessCards": [_card()]})
             data["accounts"].append({"name": case.name, **case.values})
         else:
-            data["people"].append({"FirstName": case.first, "LastName": case.last,
-                                   "BusinessCards": [_card()]})
-            data["contacts"].append({"first_name": case.first, "last_name": case.last,
-                                     **case.values})
+            data["people"].append(
+                {"FirstName": case.first, "LastName": case.last, "BusinessCards": [_card()]}
+            )
+            data["contacts"].append(
+                {"first_name": case.first, "last_name": case.last, **case.values}
+            )
     # one plain pair, so that each report has an ordinary row too
     data["organizations"].append({"FullName": "Plain Partners", "BusinessCards": [_card()]})
     data["accounts"].append({"name": "Plain Partners", "phone": "555-0100"})
@@ -223,13 +274,19 @@ class World:
 
 def _writes(server: Any) -> int:
     counts = server.stats.counts
-    return sum(counts[f"{side}:{m}"] for side in ("ipm", "liscio")
-               for m in ("POST", "PUT", "PATCH", "DELETE"))
+    return sum(
+        counts[f"{side}:{m}"]
+        for side in ("ipm", "liscio")
+        for m in ("POST", "PUT", "PATCH", "DELETE")
+    )
 
 
 def _liscio(server: Any) -> httpx.Client:
-    return httpx.Client(base_url=server.liscio_url, timeout=30, headers={
-        "Authorization": f"Bearer {config.SANDBOX_LISCIO_TOKEN}"})
+    return httpx.Client(
+        base_url=server.liscio_url,
+        timeout=30,
+        headers={"Authorization": f"Bearer {config.SANDBOX_LISCIO_TOKEN}"},
+    )
 
 
 def _add_new_records(server: Any, cases: list[Case]) -> None:
@@ -237,18 +294,22 @@ def _add_new_records(server: Any, cases: list[Case]) -> None:
     with _liscio(server) as liscio:
         for case in cases:
             if case.kind == "accounts":
-                body = {"name": case.name if case.invisible else f"{case.name} 2",
-                        **_new_values(case)}
+                body = {
+                    "name": case.name if case.invisible else f"{case.name} 2",
+                    **_new_values(case),
+                }
                 reply = liscio.post("/v1/accounts", json=body)
             else:
-                body = {"first_name": case.first, "last_name": f"{case.last} 2",
-                        **_new_values(case)}
+                body = {
+                    "first_name": case.first,
+                    "last_name": f"{case.last} 2",
+                    **_new_values(case),
+                }
                 reply = liscio.post("/v1/contacts", json=body)
             assert reply.status_code == 201, (case.id, reply.text)
 
 
-def _build_world(cases: list[Case], tmp_path_factory: Any, monkeypatch: Any,
-                 capsys: Any) -> World:
+def _build_world(cases: list[Case], tmp_path_factory: Any, monkeypatch: Any, capsys: Any) -> World:
     tmp = tmp_path_factory.mktemp("hostile")
     server = start_sandbox(dataset=_dataset(cases), rate_limit=100_000)
     for var in ENV:
@@ -269,8 +330,9 @@ def _build_world(cases: list[Case], tmp_path_factory: Any, monkeypatch: Any,
     world.run("dry-run-2", ["sync", "--dry-run"], capsys)
     world.run("sync-2", ["sync", "--json"], capsys)
     for case in cases:  # before the records are renamed below
-        world.run(f"explain-new-{case.id}", ["explain", case.kind, _new_name(case), "--json"],
-                  capsys)
+        world.run(
+            f"explain-new-{case.id}", ["explain", case.kind, _new_name(case), "--json"], capsys
+        )
         if not case.invisible:
             world.run(f"explain-{case.id}", ["explain", case.kind, case.full], capsys)
     world.run("runs", ["runs"], capsys)
@@ -278,12 +340,12 @@ def _build_world(cases: list[Case], tmp_path_factory: Any, monkeypatch: Any,
     for kind in ("accounts", "contacts"):
         for fmt in ("csv", "xlsx"):
             path = tmp / f"{kind}.{fmt}"
-            world.run(f"report-{kind}-{fmt}", ["report", "--kind", kind, "-o", str(path)],
-                      capsys)
+            world.run(f"report-{kind}-{fmt}", ["report", "--kind", kind, "-o", str(path)], capsys)
             world.files[f"{kind}.{fmt}"] = path
     state = server.state
-    world.organizations = [(o, state.primary_card(o["OrganizationKey"]) or {})
-                           for o in state.all("organizations")]
+    world.organizations = [
+        (o, state.primary_card(o["OrganizationKey"]) or {}) for o in state.all("organizations")
+    ]
     world.people = [(p, state.primary_card(p["ContactKey"]) or {}) for p in state.all("people")]
     _rename_every_record(server)  # "fixed": the audit trail still holds the old names
     for what in ("changes", "errors"):
@@ -414,8 +476,11 @@ def test_the_documented_exit_code_and_nothing_lost(case, request):
                 assert address["AddressLines"].startswith(case.values["address"]["line1"])
                 assert address["City"] == case.values["address"]["city"]
         return
-    people = [(p, card) for p, card in w.people if p["FirstName"] == case.first
-              and p["LastName"] in (case.last, f"{case.last} 2")]
+    people = [
+        (p, card)
+        for p, card in w.people
+        if p["FirstName"] == case.first and p["LastName"] in (case.last, f"{case.last} 2")
+    ]
     assert len(people) == 2, [(p["FirstName"], p["LastName"]) for p, _ in w.people]
     emails = {p["LastName"]: card.get("EmailAddresses") for p, card in people}
     email = case.values.get("primary_email")
@@ -423,13 +488,18 @@ def test_the_documented_exit_code_and_nothing_lost(case, request):
         assert emails == {case.last: [], f"{case.last} 2": []}  # never written
         assert "not a valid email" in w.out["dry-run"][1]  # the dry run says so first
         _code, _out, err = w.out["sync"]
-        assert f'Liscio contact "{case.first} {case.last}"' in err and \
-            "not a valid address" in err and "correct it in Liscio" in err
+        assert (
+            f'Liscio contact "{case.first} {case.last}"' in err
+            and "not a valid address" in err
+            and "correct it in Liscio" in err
+        )
     if "title" in case.values:  # written exactly, control characters and all
         assert {card.get("RoleOrTitle") for _, card in people} == {case.values["title"]}
     if email and not case.bad_email:
-        assert emails == {case.last: [email],
-                          f"{case.last} 2": [_new_values(case)["primary_email"]]}
+        assert emails == {
+            case.last: [email],
+            f"{case.last} 2": [_new_values(case)["primary_email"]],
+        }
 
 
 def test_the_first_sync_linked_every_visible_pair(world):
@@ -475,8 +545,7 @@ def test_the_reports_hold_the_record_visibly(case, request):
     in_csv = "\r".join(for_cell(part, limit=None) for part in name.split("\r"))
     assert neutralize(in_csv) in csv_cells
     # the audit trail keeps the names the records had when they were synced
-    changes = {v for row in _xlsx_rows(w.files["changes.xlsx"]) for v in row
-               if isinstance(v, str)}
+    changes = {v for row in _xlsx_rows(w.files["changes.xlsx"]) for v in row if isinstance(v, str)}
     assert for_cell(name) in changes
     if case.bad_email:
         errors = _csv_rows(w.files["errors.csv"])

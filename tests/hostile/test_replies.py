@@ -25,8 +25,8 @@ from pmtools.connectors.http import HttpClient, RetryPolicy
 from pmtools.connectors.karbon import IpmConnector
 from pmtools.connectors.liscio import LiscioConnector
 from pmtools.connectors.redact import redact_url
-from pmtools.errors import ConfigError, ConnectorError, MalformedReply, ServiceError
 from pmtools.core.records import Kind
+from pmtools.errors import ConfigError, ConnectorError, MalformedReply, ServiceError
 
 HOST = "https://svc.example"
 TOKEN = "sekrit-token-1234"
@@ -49,9 +49,16 @@ class VirtualTime:
 
 
 def client(app: Any, vt: VirtualTime, **kw: Any) -> HttpClient:
-    return HttpClient(HOST + "/api", label="Svc", side="ipm",
-                      headers={"Authorization": f"Bearer {TOKEN}"},
-                      transport=httpx.MockTransport(app), sleep=vt.sleep, clock=vt.clock, **kw)
+    return HttpClient(
+        HOST + "/api",
+        label="Svc",
+        side="ipm",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        transport=httpx.MockTransport(app),
+        sleep=vt.sleep,
+        clock=vt.clock,
+        **kw,
+    )
 
 
 def assert_clean(message: str, path: str) -> None:
@@ -102,7 +109,8 @@ def test_a_gzip_bomb_is_cut_at_the_decoded_size_cap():
     bomb = _bomb(64 << 20)
     assert len(bomb) < 100_000
     app = lambda request: httpx.Response(  # noqa: E731
-        200, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(bomb))
+        200, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(bomb)
+    )
     http = client(app, VirtualTime(), max_bytes=1 << 20)
     with pytest.raises(MalformedReply, match="larger than 1 MB") as caught:
         http.request("GET", "/bomb")
@@ -113,30 +121,38 @@ def test_gzip_and_deflate_replies_within_the_cap_decode_as_usual():
     body = json.dumps({"value": ["x" * 1000] * 10}).encode()
     for encoding, packed in (("gzip", gzip.compress(body)), ("deflate", zlib.compress(body))):
         app = lambda request, e=encoding, p=packed: httpx.Response(  # noqa: E731
-            200, headers={"Content-Encoding": e}, stream=httpx.ByteStream(p))
+            200, headers={"Content-Encoding": e}, stream=httpx.ByteStream(p)
+        )
         http = client(app, VirtualTime(), max_bytes=len(body))
         assert http.parse_json(http.request("GET", "/ok")) == json.loads(body)
 
 
-@pytest.mark.parametrize("encoding, body, problem", [
-    ("br", b"whatever", "not asked for"),
-    ("gzip", b"not gzip at all", "encoding is broken"),
-])
+@pytest.mark.parametrize(
+    "encoding, body, problem",
+    [
+        ("br", b"whatever", "not asked for"),
+        ("gzip", b"not gzip at all", "encoding is broken"),
+    ],
+)
 def test_an_encoding_not_asked_for_or_broken_is_malformed(encoding, body, problem):
     app = lambda request: httpx.Response(  # noqa: E731
-        200, headers={"Content-Encoding": encoding}, stream=httpx.ByteStream(body))
+        200, headers={"Content-Encoding": encoding}, stream=httpx.ByteStream(body)
+    )
     with pytest.raises(MalformedReply, match=problem):
         client(app, VirtualTime()).request("GET", "/enc")
 
 
-@pytest.mark.parametrize("body, problem", [
-    (b"[" * 100_000 + b"]" * 100_000, "nested deeper"),  # RecursionError in the parser
-    (b"[" * 40 + b"]" * 40, "nested deeper"),  # parses, but deeper than any real reply
-    (b'{"value": [{"FullName": "Bad \\ud800 name"}]}', "lone surrogate"),
-    (b'{"@odata.count": NaN}', "not JSON"),
-    (b"<html>busy</html>", "not JSON"),
-    (b"\xff\xfe\x00garbage", "not JSON"),
-])
+@pytest.mark.parametrize(
+    "body, problem",
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested deeper"),  # RecursionError in the parser
+        (b"[" * 40 + b"]" * 40, "nested deeper"),  # parses, but deeper than any real reply
+        (b'{"value": [{"FullName": "Bad \\ud800 name"}]}', "lone surrogate"),
+        (b'{"@odata.count": NaN}', "not JSON"),
+        (b"<html>busy</html>", "not JSON"),
+        (b"\xff\xfe\x00garbage", "not JSON"),
+    ],
+)
 def test_replies_that_would_crash_their_reader_are_malformed(body, problem):
     http = client(lambda request: httpx.Response(200, content=body), VirtualTime())
     with pytest.raises(MalformedReply, match=problem) as caught:
@@ -224,22 +240,32 @@ def test_backoff_of_5xx_retries_counts_against_the_budget():
 
 
 def test_httpx_request_logs_carry_redacted_urls(caplog):
-    http = HttpClient("https://user:pa55word@svc.example/api", label="Svc", side="ipm",
-                      headers={}, transport=httpx.MockTransport(
-                          lambda request: httpx.Response(200, json={})))
+    http = HttpClient(
+        "https://user:pa55word@svc.example/api",
+        label="Svc",
+        side="ipm",
+        headers={},
+        transport=httpx.MockTransport(lambda request: httpx.Response(200, json={})),
+    )
     with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger="httpx"):
         http.request("GET", "/things", params={"access_key": "qwerty-secret", "page": "2"})
     lines = [r.getMessage() for r in caplog.records]
-    assert any(line.startswith("HTTP Request: GET https://svc.example/api/things")
-               for line in lines), lines
+    assert any(
+        line.startswith("HTTP Request: GET https://svc.example/api/things") for line in lines
+    ), lines
     text = "\n".join(lines)
     assert "pa55word" not in text and "qwerty-secret" not in text and "user:" not in text
     assert "page=2" in text  # what is not secret stays readable
 
 
-@pytest.mark.parametrize("url", ["ftp://user:pa55word@svc.example/x?token=qwerty-secret",
-                                 "https://user:pa55word@[::1/x?token=qwerty-secret",
-                                 "svc.example:pa55word@/x?token=qwerty-secret"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://user:pa55word@svc.example/x?token=qwerty-secret",
+        "https://user:pa55word@[::1/x?token=qwerty-secret",
+        "svc.example:pa55word@/x?token=qwerty-secret",
+    ],
+)
 def test_a_url_in_a_configuration_error_is_redacted(url):
     with pytest.raises(ConfigError) as caught:
         HttpClient(url, label="Svc", side="ipm", headers={}).request("GET", "/x")
@@ -264,8 +290,9 @@ class EndlessKarbon:
         n = self.pages
         fresh = self.way in ("fresh-rows", "fresh-rows-counted")
         keys = [f"K{n}-{i}" if fresh else f"K{i}" for i in range(100)]
-        body: dict[str, Any] = {"value": [{"ContactKey": k, "FullName": f"Person {k}"}
-                                          for k in keys]}
+        body: dict[str, Any] = {
+            "value": [{"ContactKey": k, "FullName": f"Person {k}"} for k in keys]
+        }
         if self.way != "skip-ignored":  # a fresh link every time (never a repeat)
             body["@odata.nextLink"] = f"{HOST}/v3/Contacts?$skip={n * 100}&n={n}"
         if self.count is not None:
@@ -273,16 +300,20 @@ class EndlessKarbon:
         return httpx.Response(200, json=body)
 
 
-@pytest.mark.parametrize("way, count, max_pages, most", [
-    ("same-rows", None, 2000, 4),  # a fresh nextLink forever, the same rows
-    ("skip-ignored", None, 2000, 4),  # full pages, no link, $skip ignored
-    ("fresh-rows-counted", 150, 2000, 3),  # it said 150 rows, keeps offering more
-    ("fresh-rows", None, 25, 25),  # new rows forever: the hard page ceiling
-])
+@pytest.mark.parametrize(
+    "way, count, max_pages, most",
+    [
+        ("same-rows", None, 2000, 4),  # a fresh nextLink forever, the same rows
+        ("skip-ignored", None, 2000, 4),  # full pages, no link, $skip ignored
+        ("fresh-rows-counted", 150, 2000, 3),  # it said 150 rows, keeps offering more
+        ("fresh-rows", None, 25, 25),  # new rows forever: the hard page ceiling
+    ],
+)
 def test_endless_karbon_paging_stops_with_a_malformed_reply(way, count, max_pages, most):
     app = EndlessKarbon(way, count)
-    ipm = IpmConnector(HOST, TOKEN, KEY, transport=httpx.MockTransport(app), rate_limit=0,
-                       max_pages=max_pages)
+    ipm = IpmConnector(
+        HOST, TOKEN, KEY, transport=httpx.MockTransport(app), rate_limit=0, max_pages=max_pages
+    )
     with pytest.raises(MalformedReply) as caught:
         list(ipm.iter_records(Kind.CONTACTS))
     assert app.pages <= most
@@ -312,11 +343,17 @@ def test_endless_liscio_cursors_stop_with_a_malformed_reply(fresh, most):
     assert_clean(str(caught.value), "/v1/contacts")
 
 
-@pytest.mark.parametrize("link", ["http://[::1/v3/Contacts", "https://svc.example:port/v3/x",
-                                  "0\x1b", "/v3/Contacts?\x00"])
+@pytest.mark.parametrize(
+    "link",
+    ["http://[::1/v3/Contacts", "https://svc.example:port/v3/x", "0\x1b", "/v3/Contacts?\x00"],
+)
 def test_a_next_link_that_is_not_a_url_is_a_malformed_reply(link):
-    app = lambda request: httpx.Response(200, json={  # noqa: E731
-        "value": [{"ContactKey": "K1", "FullName": "Ann Lee"}], "@odata.nextLink": link})
+    def app(request):
+        return httpx.Response(
+            200,
+            json={"value": [{"ContactKey": "K1", "FullName": "Ann Lee"}], "@odata.nextLink": link},
+        )
+
     ipm = IpmConnector(HOST, TOKEN, KEY, transport=httpx.MockTransport(app), rate_limit=0)
     with pytest.raises(MalformedReply, match="next-page link is not a URL"):
         list(ipm.iter_records(Kind.CONTACTS))
@@ -326,15 +363,16 @@ def test_a_real_paging_within_the_count_is_read_whole():
     class Counted:
         def __call__(self, request: httpx.Request) -> httpx.Response:
             skip = int(request.url.params.get("$skip", 0))
-            rows = [{"ContactKey": f"K{i}", "FullName": f"P {i}"}
-                    for i in range(skip, min(skip + 100, 250))]
+            rows = [
+                {"ContactKey": f"K{i}", "FullName": f"P {i}"}
+                for i in range(skip, min(skip + 100, 250))
+            ]
             body: dict[str, Any] = {"value": rows, "@odata.count": 250}
             if skip + 100 < 250:
                 body["@odata.nextLink"] = f"{HOST}/v3/Contacts?$skip={skip + 100}"
             return httpx.Response(200, json=body)
 
-    ipm = IpmConnector(HOST, TOKEN, KEY, transport=httpx.MockTransport(Counted()),
-                       rate_limit=0)
+    ipm = IpmConnector(HOST, TOKEN, KEY, transport=httpx.MockTransport(Counted()), rate_limit=0)
     assert len(list(ipm.iter_records(Kind.CONTACTS))) == 250
 
 
@@ -343,20 +381,50 @@ def test_a_real_paging_within_the_count_is_read_whole():
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-    max_leaves=12)
-ROW_KEYS = ("ContactKey", "OrganizationKey", "FullName", "EmailAddress", "PhoneNumber",
-            "LastModifiedDateTime", "UserDefinedIdentifier", "id", "name", "first_name",
-            "last_name", "archived", "account_ids", "address", "primary_email", "updated_at")
-LINKS = st.sampled_from(["http://[::1/x", "https://svc.example:x/v3", "/v3/Contacts?$skip=1",
-                         "0\x1b", "https://svc.example/v3/\x00",
-                         "next", "https://other.example/v3/Contacts", "", "   "])
+    max_leaves=12,
+)
+ROW_KEYS = (
+    "ContactKey",
+    "OrganizationKey",
+    "FullName",
+    "EmailAddress",
+    "PhoneNumber",
+    "LastModifiedDateTime",
+    "UserDefinedIdentifier",
+    "id",
+    "name",
+    "first_name",
+    "last_name",
+    "archived",
+    "account_ids",
+    "address",
+    "primary_email",
+    "updated_at",
+)
+LINKS = st.sampled_from(
+    [
+        "http://[::1/x",
+        "https://svc.example:x/v3",
+        "/v3/Contacts?$skip=1",
+        "0\x1b",
+        "https://svc.example/v3/\x00",
+        "next",
+        "https://other.example/v3/Contacts",
+        "",
+        "   ",
+    ]
+)
 ROW = st.dictionaries(st.sampled_from(ROW_KEYS), JSON, max_size=6)
 PAGE = st.one_of(
     JSON,
-    st.fixed_dictionaries({"value": st.lists(ROW | JSON, max_size=3)},
-                          optional={"@odata.nextLink": JSON | LINKS, "@odata.count": JSON}),
-    st.fixed_dictionaries({"items": st.lists(ROW | JSON, max_size=3)},
-                          optional={"next_cursor": JSON | LINKS}))
+    st.fixed_dictionaries(
+        {"value": st.lists(ROW | JSON, max_size=3)},
+        optional={"@odata.nextLink": JSON | LINKS, "@odata.count": JSON},
+    ),
+    st.fixed_dictionaries(
+        {"items": st.lists(ROW | JSON, max_size=3)}, optional={"next_cursor": JSON | LINKS}
+    ),
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -368,9 +436,11 @@ def test_any_page_gives_records_or_a_pmtools_error(page, kind, side):
         return httpx.Response(200, content=served)
 
     transport = httpx.MockTransport(app)
-    connector = (IpmConnector(HOST, TOKEN, KEY, transport=transport, rate_limit=0, max_pages=3)
-                 if side == "ipm" else
-                 LiscioConnector(HOST, TOKEN, transport=transport, max_pages=3))
+    connector = (
+        IpmConnector(HOST, TOKEN, KEY, transport=transport, rate_limit=0, max_pages=3)
+        if side == "ipm"
+        else LiscioConnector(HOST, TOKEN, transport=transport, max_pages=3)
+    )
     try:
         for record in connector.iter_records(kind):
             assert isinstance(record.name, str) and isinstance(record.id, str)
@@ -379,24 +449,51 @@ def test_any_page_gives_records_or_a_pmtools_error(page, kind, side):
         assert TOKEN not in str(exc) and "Traceback" not in str(exc)
 
 
-CARD_KEYS = ("IsPrimaryCard", "EmailAddresses", "PhoneNumbers", "WebSites", "Addresses",
-             "RoleOrTitle", "Number", "AddressLines", "City", "CountryCode", "Label")
-CARD = st.dictionaries(st.sampled_from(CARD_KEYS), JSON | st.lists(
-    st.dictionaries(st.sampled_from(CARD_KEYS), JSON, max_size=4) | JSON, max_size=3),
-    max_size=6)
-ENTITY = st.one_of(JSON, st.fixed_dictionaries(
-    {"OrganizationKey": st.just("K1") | JSON, "ContactKey": st.just("K1") | JSON},
-    optional={"FullName": JSON, "FirstName": JSON, "LastName": JSON,
-              "LastModifiedDateTime": JSON, "BusinessCards": st.lists(CARD | JSON,
-                                                                      max_size=2) | JSON}))
+CARD_KEYS = (
+    "IsPrimaryCard",
+    "EmailAddresses",
+    "PhoneNumbers",
+    "WebSites",
+    "Addresses",
+    "RoleOrTitle",
+    "Number",
+    "AddressLines",
+    "City",
+    "CountryCode",
+    "Label",
+)
+CARD = st.dictionaries(
+    st.sampled_from(CARD_KEYS),
+    JSON
+    | st.lists(st.dictionaries(st.sampled_from(CARD_KEYS), JSON, max_size=4) | JSON, max_size=3),
+    max_size=6,
+)
+ENTITY = st.one_of(
+    JSON,
+    st.fixed_dictionaries(
+        {"OrganizationKey": st.just("K1") | JSON, "ContactKey": st.just("K1") | JSON},
+        optional={
+            "FullName": JSON,
+            "FirstName": JSON,
+            "LastName": JSON,
+            "LastModifiedDateTime": JSON,
+            "BusinessCards": st.lists(CARD | JSON, max_size=2) | JSON,
+        },
+    ),
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(entity=ENTITY, kind=st.sampled_from(list(Kind)))
 def test_any_record_read_gives_a_record_or_a_pmtools_error(entity, kind):
     served = json.dumps(entity).encode()
-    ipm = IpmConnector(HOST, TOKEN, KEY, rate_limit=0, transport=httpx.MockTransport(
-        lambda request: httpx.Response(200, content=served)))
+    ipm = IpmConnector(
+        HOST,
+        TOKEN,
+        KEY,
+        rate_limit=0,
+        transport=httpx.MockTransport(lambda request: httpx.Response(200, content=served)),
+    )
     try:
         record = ipm.get_record(kind, "K1")
         str(record).encode("utf-8")

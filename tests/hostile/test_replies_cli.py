@@ -25,10 +25,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import hostile_proxy as hp
 import httpx
 import pytest
 
-import hostile_proxy as hp
 from pmtools import config
 from pmtools.cli import main
 from pmtools.core.records import Kind
@@ -41,11 +41,19 @@ PEOPLE = "/karbon/v3/Contacts"
 ORGS = "/karbon/v3/Organizations"
 CONTACTS = "/liscio/v1/contacts"
 ACCOUNTS = "/liscio/v1/accounts"
-SECRETS = (config.SANDBOX_LISCIO_TOKEN, config.SANDBOX_IPM_TOKEN,
-           config.SANDBOX_IPM_ACCESS_KEY)
-ENV = ("PMTOOLS_STATE", "PMTOOLS_LISCIO_URL", "PMTOOLS_LISCIO_TOKEN", "PMTOOLS_IPM_URL",
-       "PMTOOLS_IPM_TOKEN", "PMTOOLS_IPM_ACCESS_KEY", "PMTOOLS_IPM_RATE_LIMIT",
-       "PMTOOLS_REQUEST_DEADLINE", "PMTOOLS_RETRY_BUDGET", "PMTOOLS_MAX_PAGES")
+SECRETS = (config.SANDBOX_LISCIO_TOKEN, config.SANDBOX_IPM_TOKEN, config.SANDBOX_IPM_ACCESS_KEY)
+ENV = (
+    "PMTOOLS_STATE",
+    "PMTOOLS_LISCIO_URL",
+    "PMTOOLS_LISCIO_TOKEN",
+    "PMTOOLS_IPM_URL",
+    "PMTOOLS_IPM_TOKEN",
+    "PMTOOLS_IPM_ACCESS_KEY",
+    "PMTOOLS_IPM_RATE_LIMIT",
+    "PMTOOLS_REQUEST_DEADLINE",
+    "PMTOOLS_RETRY_BUDGET",
+    "PMTOOLS_MAX_PAGES",
+)
 
 
 def _env(mp: pytest.MonkeyPatch, proxy: hp.HostileProxy, state: Path) -> None:
@@ -88,18 +96,24 @@ def case(world, tmp_path, monkeypatch):
     with Store.open(state) as store:
         link = sorted(store.links(A), key=lambda link: link.liscio_id)[0]
     phone = f"555-{len(list(tmp_path.parent.iterdir())):04d}"
-    liscio = httpx.Client(base_url=server.liscio_url, headers={
-        "Authorization": f"Bearer {config.SANDBOX_LISCIO_TOKEN}"})
+    liscio = httpx.Client(
+        base_url=server.liscio_url,
+        headers={"Authorization": f"Bearer {config.SANDBOX_LISCIO_TOKEN}"},
+    )
     liscio.patch(f"/v1/accounts/{link.liscio_id}", json={"phone": phone}).raise_for_status()
     yield server, proxy, state, link, phone
     proxy.set()
 
 
 def ipm_phone(server, key: str) -> str | None:
-    reply = httpx.get(f"{server.ipm_url}/v3/Organizations/{key}",
-                      params={"$expand": "BusinessCards"},
-                      headers={"Authorization": f"Bearer {config.SANDBOX_IPM_TOKEN}",
-                               "AccessKey": config.SANDBOX_IPM_ACCESS_KEY})
+    reply = httpx.get(
+        f"{server.ipm_url}/v3/Organizations/{key}",
+        params={"$expand": "BusinessCards"},
+        headers={
+            "Authorization": f"Bearer {config.SANDBOX_IPM_TOKEN}",
+            "AccessKey": config.SANDBOX_IPM_ACCESS_KEY,
+        },
+    )
     cards = reply.json().get("BusinessCards") or []
     phones = [p.get("Number") for c in cards for p in c.get("PhoneNumbers") or []]
     return phones[0] if phones else None
@@ -107,8 +121,7 @@ def ipm_phone(server, key: str) -> str | None:
 
 def links_of(state: Path) -> list[tuple[str, str, str]]:
     with Store.open(state) as store:
-        return sorted((link.liscio_id, link.ipm_key, str(link.status))
-                      for link in store.links())
+        return sorted((link.liscio_id, link.ipm_key, str(link.status)) for link in store.links())
 
 
 def person_line(err: str) -> str:
@@ -125,8 +138,12 @@ def assert_clean(line: str, path: str) -> None:
 
 
 STOPPING = [
-    pytest.param(PEOPLE, hp.endless_next_link, "announced 20 people|no record not listed",
-                 id="fresh-nextLink-forever"),
+    pytest.param(
+        PEOPLE,
+        hp.endless_next_link,
+        "announced 20 people|no record not listed",
+        id="fresh-nextLink-forever",
+    ),
     pytest.param(PEOPLE, hp.skip_ignored, "no record not listed", id="skip-ignored"),
     pytest.param(PEOPLE, hp.announced_count, "announced 150", id="more-pages-than-count"),
     pytest.param(CONTACTS, hp.endless_cursor, "no record not listed", id="endless-cursor"),
@@ -145,7 +162,8 @@ STOPPING = [
 @pytest.mark.parametrize("path, mode, said", STOPPING)
 @pytest.mark.parametrize("dry_run", [False, True], ids=["sync", "dry-run"])
 def test_a_hostile_reply_stops_the_run_with_exit_5_and_nothing_written(
-        case, capsys, path, mode, said, dry_run):
+    case, capsys, path, mode, said, dry_run
+):
     server, proxy, state, link, phone = case
     before = links_of(state)
     proxy.set(path, mode)
@@ -166,13 +184,17 @@ def test_a_hostile_reply_stops_the_run_with_exit_5_and_nothing_written(
     assert ipm_phone(server, link.ipm_key) == phone
 
 
-@pytest.mark.parametrize("path, field, value, named", [
-    (ORGS, "FullName", {"x": 1}, "with id"),
-    (ACCOUNTS, "archived", "yes", "'"),
-    (PEOPLE, "EmailAddress", ["a@b.example"], "'"),
-])
+@pytest.mark.parametrize(
+    "path, field, value, named",
+    [
+        (ORGS, "FullName", {"x": 1}, "with id"),
+        (ACCOUNTS, "archived", "yes", "'"),
+        (PEOPLE, "EmailAddress", ["a@b.example"], "'"),
+    ],
+)
 def test_a_record_of_wrong_types_is_a_record_error_and_the_rest_syncs(
-        case, capsys, path, field, value, named):
+    case, capsys, path, field, value, named
+):
     server, proxy, state, link, phone = case
     proxy.set(path, hp.wrong_types(field, value))
     code = main(["sync", "--full", "--json"])
@@ -195,13 +217,19 @@ def test_verbose_logs_show_no_user_info_or_secret_query_values(world, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PMTOOLS_")} | {
         "PMTOOLS_STATE": str(tmp_path / "state.sqlite"),
         "PMTOOLS_LISCIO_URL": server.liscio_url.replace("http://", "http://user:pa55word@"),
-        "PMTOOLS_IPM_URL": server.ipm_url, "PMTOOLS_IPM_RATE_LIMIT": "0",
+        "PMTOOLS_IPM_URL": server.ipm_url,
+        "PMTOOLS_IPM_RATE_LIMIT": "0",
         "PMTOOLS_LISCIO_TOKEN": config.SANDBOX_LISCIO_TOKEN,
         "PMTOOLS_IPM_TOKEN": config.SANDBOX_IPM_TOKEN,
-        "PMTOOLS_IPM_ACCESS_KEY": config.SANDBOX_IPM_ACCESS_KEY}
-    done = subprocess.run([sys.executable, "-c", "from pmtools.cli import entry; entry()",
-                           "-v", "sync", "--dry-run"], env=env, capture_output=True,
-                          text=True, timeout=300)
+        "PMTOOLS_IPM_ACCESS_KEY": config.SANDBOX_IPM_ACCESS_KEY,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", "from pmtools.cli import entry; entry()", "-v", "sync", "--dry-run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert "HTTP Request: GET" in done.stderr  # httpx's lines are there, redacted
     for secret in ("pa55word", *SECRETS):
         assert secret not in done.stderr + done.stdout

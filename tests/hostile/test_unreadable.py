@@ -13,16 +13,16 @@ from typing import Any
 
 import httpx
 import pytest
-
 from fakes import small_firm
+
 from pmtools.connectors.karbon import IpmConnector
 from pmtools.connectors.liscio import LiscioConnector
-from pmtools.errors import MalformedReply, RecordError
 from pmtools.core.plan import LinkStatus, Op, SyncPolicy
 from pmtools.core.records import Kind, Side
-from pmtools.store import Store
-from pmtools.engine.sync import run_sync
 from pmtools.core.rulebook import Rule
+from pmtools.engine.sync import run_sync
+from pmtools.errors import MalformedReply, RecordError
+from pmtools.store import Store
 
 A, C = Kind.ACCOUNTS, Kind.CONTACTS
 HOST = "https://svc.example"
@@ -47,13 +47,16 @@ def liscio(app: Page) -> LiscioConnector:
     return LiscioConnector(HOST, "tok", transport=httpx.MockTransport(app))
 
 
-@pytest.mark.parametrize("row, problem", [
-    ({"FullName": {"x": 1}}, "FullName is an object, not text"),
-    ({"FullName": "Acme", "PhoneNumber": 5550100}, "PhoneNumber is a number, not text"),
-    ({"FullName": "Acme", "Website": ["a", "b"]}, "Website is a list, not text"),
-    ({"FullName": "Acme", "LastModifiedDateTime": "yesterday"}, "not a date and time"),
-    ({"FullName": "Acme", "UserDefinedIdentifier": True}, "UserDefinedIdentifier is true"),
-])
+@pytest.mark.parametrize(
+    "row, problem",
+    [
+        ({"FullName": {"x": 1}}, "FullName is an object, not text"),
+        ({"FullName": "Acme", "PhoneNumber": 5550100}, "PhoneNumber is a number, not text"),
+        ({"FullName": "Acme", "Website": ["a", "b"]}, "Website is a list, not text"),
+        ({"FullName": "Acme", "LastModifiedDateTime": "yesterday"}, "not a date and time"),
+        ({"FullName": "Acme", "UserDefinedIdentifier": True}, "UserDefinedIdentifier is true"),
+    ],
+)
 def test_a_karbon_row_of_wrong_types_is_left_out_and_named(row, problem):
     good = {"OrganizationKey": "K1", "FullName": "Birch & Co"}
     app = Page({"value": [good, {"OrganizationKey": "K2", **row}]})
@@ -68,16 +71,20 @@ def test_a_karbon_row_of_wrong_types_is_left_out_and_named(row, problem):
     assert connector.take_unreadable() == []  # taken once
 
 
-@pytest.mark.parametrize("item, problem", [
-    ({"name": "Acme", "archived": "yes"}, "archived is 'yes', not true or false"),
-    ({"name": {"x": 1}}, "name is an object, not text"),
-    ({"name": "Acme", "address": "1 Main St"}, "address is '1 Main St', not an object"),
-    ({"name": "Acme", "address": {"city": 7}}, "address.city is a number, not text"),
-    ({"name": "Acme", "phone": 5550100}, "phone is a number, not text"),
-])
+@pytest.mark.parametrize(
+    "item, problem",
+    [
+        ({"name": "Acme", "archived": "yes"}, "archived is 'yes', not true or false"),
+        ({"name": {"x": 1}}, "name is an object, not text"),
+        ({"name": "Acme", "address": "1 Main St"}, "address is '1 Main St', not an object"),
+        ({"name": "Acme", "address": {"city": 7}}, "address.city is a number, not text"),
+        ({"name": "Acme", "phone": 5550100}, "phone is a number, not text"),
+    ],
+)
 def test_a_liscio_account_of_wrong_types_is_left_out_and_named(item, problem):
-    app = Page({"items": [{"id": "a1", "name": "Birch & Co"}, {"id": "a2", **item}],
-                "next_cursor": None})
+    app = Page(
+        {"items": [{"id": "a1", "name": "Birch & Co"}, {"id": "a2", **item}], "next_cursor": None}
+    )
     connector = liscio(app)
     assert [r.name for r in connector.iter_records(A)] == ["Birch & Co"]
     (bad,) = connector.take_unreadable()
@@ -85,8 +92,12 @@ def test_a_liscio_account_of_wrong_types_is_left_out_and_named(item, problem):
 
 
 def test_a_liscio_contact_with_account_ids_of_wrong_types_is_left_out():
-    app = Page({"items": [{"id": "c1", "first_name": "Ann", "last_name": "Lee",
-                           "account_ids": [1, 2]}], "next_cursor": None})
+    app = Page(
+        {
+            "items": [{"id": "c1", "first_name": "Ann", "last_name": "Lee", "account_ids": [1, 2]}],
+            "next_cursor": None,
+        }
+    )
     connector = liscio(app)
     assert list(connector.iter_records(C)) == []
     (bad,) = connector.take_unreadable()
@@ -94,8 +105,13 @@ def test_a_liscio_contact_with_account_ids_of_wrong_types_is_left_out():
 
 
 def test_reading_one_record_of_wrong_types_is_a_record_error_naming_it():
-    app = Page({"OrganizationKey": "K1", "FullName": "Acme LLC",
-                "BusinessCards": [{"IsPrimaryCard": True, "PhoneNumbers": [{"Number": {}}]}]})
+    app = Page(
+        {
+            "OrganizationKey": "K1",
+            "FullName": "Acme LLC",
+            "BusinessCards": [{"IsPrimaryCard": True, "PhoneNumbers": [{"Number": {}}]}],
+        }
+    )
     with pytest.raises(RecordError, match="'Acme LLC' cannot be read") as caught:
         ipm(app).get_record(A, "K1")
     assert "PhoneNumbers.Number is an object" in str(caught.value)
@@ -104,16 +120,28 @@ def test_reading_one_record_of_wrong_types_is_a_record_error_naming_it():
         liscio(app).get_record(A, "a1")
 
 
-@pytest.mark.parametrize("body", [{"value": "rows"}, {"value": [{"FullName": "No key"}]},
-                                  {"value": [["not", "an", "object"]]}, ["a", "list"]])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"value": "rows"},
+        {"value": [{"FullName": "No key"}]},
+        {"value": [["not", "an", "object"]]},
+        ["a", "list"],
+    ],
+)
 def test_a_karbon_page_of_the_wrong_shape_is_a_malformed_reply(body):
     with pytest.raises(MalformedReply, match="/v3/Organizations"):
         list(ipm(Page(body)).iter_records(A))
 
 
-@pytest.mark.parametrize("body", [{"items": {}, "next_cursor": None},
-                                  {"items": [], "next_cursor": 7},
-                                  {"items": [{"name": "no id"}], "next_cursor": None}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"items": {}, "next_cursor": None},
+        {"items": [], "next_cursor": 7},
+        {"items": [{"name": "no id"}], "next_cursor": None},
+    ],
+)
 def test_a_liscio_page_of_the_wrong_shape_is_a_malformed_reply(body):
     with pytest.raises(MalformedReply, match="/v1/accounts"):
         list(liscio(Page(body)).iter_records(A))

@@ -3,9 +3,9 @@
 :func:`preview` is pure: it checks every decision against the queue and the records (refusing
 what is already decided, gone, a likely duplicate, a key on the wrong side, two decisions for
 one record, …) and computes every link, create and field write with before → after.
-:func:`pmtools.engine.review.apply_preview` applies exactly what the preview accepted as one run
-(command ``review``) through :func:`pmtools.engine.apply.apply_plan` — the same intent log as a sync,
-so the run is listed by ``pmtools runs`` and undone by ``pmtools undo``.
+:func:`pmtools.engine.review.apply_preview` applies exactly what the preview accepted as one
+run (command ``review``) through :func:`pmtools.engine.apply.apply_plan` — the same intent log
+as a sync, so the run is listed by ``pmtools runs`` and undone by ``pmtools undo``.
 """
 
 from __future__ import annotations
@@ -14,30 +14,43 @@ import enum
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from pmtools.analysis.review.duplicates import Duplicate, DuplicateFinder
+from pmtools.analysis.review.queue import (
+    KindRecords,
+    QueueKey,
+    QueueStatus,
+    ReviewQueue,
+    other_side,
+)
+from pmtools.analysis.review.writes import FieldWrite, PairWrites, pair_writes, show_value
+from pmtools.analysis.suggest import Reason, display_name
 from pmtools.core.plan import Action, DecisionKind, LinkHow, Op
 from pmtools.core.records import Kind, Record, Side
 from pmtools.core.rulebook import Rule
-from pmtools.analysis.review.duplicates import Duplicate, DuplicateFinder
-from pmtools.analysis.review.queue import KindRecords, QueueKey, QueueStatus, ReviewQueue, other_side
-from pmtools.analysis.review.writes import FieldWrite, PairWrites, pair_writes, show_value
-from pmtools.analysis.suggest import Reason, display_name
 
-
-__all__ = ["BulkPreview", "BulkResult", "PreviewItem", "Refusal", "ReviewDecision", "Verdict",
-           "preview"]
+__all__ = [
+    "BulkPreview",
+    "BulkResult",
+    "PreviewItem",
+    "Refusal",
+    "ReviewDecision",
+    "Verdict",
+    "preview",
+]
 
 Progress = Callable[[str, int, int, str], None]
 
 
 _REVIEW_CREATE = {Side.IPM: Rule.REVIEW_CREATE_IN_IPM, Side.LISCIO: Rule.REVIEW_CREATE_IN_LISCIO}
 
+
 class Verdict(str, enum.Enum):
     """What a person decided about a record (the spreadsheet's Decision words)."""
 
-    LINK = "link"                # link to the suggestion, or to ``link_to``
+    LINK = "link"  # link to the suggestion, or to ``link_to``
     NOT_A_MATCH = "not-a-match"  # the suggestion (or ``link_to``) is not this record
-    CREATE = "create"            # create it on the other side, linked
-    SKIP = "skip"                # decide later
+    CREATE = "create"  # create it on the other side, linked
+    SKIP = "skip"  # decide later
 
     def __str__(self) -> str:
         return self.value
@@ -74,7 +87,7 @@ class Refusal:
     duplicates: tuple[Duplicate, ...] = ()
 
     def text(self) -> str:
-        """"Row 7 (Zoe Allen): not created: …"."""
+        """ "Row 7 (Zoe Allen): not created: …"."""
         where = f"Row {self.row}" if self.row is not None else self.verdict
         return f"{where} ({self.name}): {self.reason}"
 
@@ -132,15 +145,25 @@ class BulkPreview:
 
     def counts(self) -> dict[str, int]:
         """links, creates in IPM/Liscio, not-a-match, field writes per side, unread, refused."""
-        out = dict.fromkeys(("links", "created_in_ipm", "created_in_liscio", "not_a_match",
-                             "ipm_fields_written", "liscio_fields_filled", "fields_not_read",
-                             "refused", "skipped"), 0)
+        out = dict.fromkeys(
+            (
+                "links",
+                "created_in_ipm",
+                "created_in_liscio",
+                "not_a_match",
+                "ipm_fields_written",
+                "liscio_fields_filled",
+                "fields_not_read",
+                "refused",
+                "skipped",
+            ),
+            0,
+        )
         for item in self.items:
             if item.verdict is Verdict.LINK:
                 out["links"] += 1
                 for w in item.writes.writes if item.writes else ():
-                    out["ipm_fields_written" if w.side is Side.IPM
-                        else "liscio_fields_filled"] += 1
+                    out["ipm_fields_written" if w.side is Side.IPM else "liscio_fields_filled"] += 1
                 out["fields_not_read"] += len(item.writes.unread) if item.writes else 0
             elif item.verdict is Verdict.CREATE:
                 out["created_in_ipm" if item.side is Side.LISCIO else "created_in_liscio"] += 1
@@ -152,20 +175,34 @@ class BulkPreview:
     def changes(self) -> int:
         """How many changes applying makes: links + creates + not-a-match + field writes."""
         c = self.counts()
-        return sum(c[k] for k in ("links", "created_in_ipm", "created_in_liscio",
-                                  "not_a_match", "ipm_fields_written", "liscio_fields_filled"))
+        return sum(
+            c[k]
+            for k in (
+                "links",
+                "created_in_ipm",
+                "created_in_liscio",
+                "not_a_match",
+                "ipm_fields_written",
+                "liscio_fields_filled",
+            )
+        )
 
     def summary(self) -> str:
         """One sentence: what applying would do and what is refused."""
         c = self.counts()
-        parts = [f"{c['links']:,} links", f"{c['created_in_ipm']:,} creates in IPM",
-                 f"{c['created_in_liscio']:,} creates in Liscio",
-                 f"{c['not_a_match']:,} not a match",
-                 f"{c['ipm_fields_written'] + c['liscio_fields_filled']:,} field writes"]
+        parts = [
+            f"{c['links']:,} links",
+            f"{c['created_in_ipm']:,} creates in IPM",
+            f"{c['created_in_liscio']:,} creates in Liscio",
+            f"{c['not_a_match']:,} not a match",
+            f"{c['ipm_fields_written'] + c['liscio_fields_filled']:,} field writes",
+        ]
         text = "Applying makes " + ", ".join(parts)
         if c["fields_not_read"]:
-            text += (f" ({c['fields_not_read']:,} IPM fields not read yet are left to the next "
-                     f"Sync Now, whose preview shows them)")
+            text += (
+                f" ({c['fields_not_read']:,} IPM fields not read yet are left to the next "
+                f"Sync Now, whose preview shows them)"
+            )
         text += f"; {c['refused']:,} refused, {c['skipped']:,} skipped."
         return text
 
@@ -194,8 +231,9 @@ class BulkResult:
 
 
 # -- preview ---------------------------------------------------------------------------------
-def preview(decisions: Iterable[ReviewDecision], *, queue: ReviewQueue,
-            sources: Iterable[KindRecords]) -> BulkPreview:
+def preview(
+    decisions: Iterable[ReviewDecision], *, queue: ReviewQueue, sources: Iterable[KindRecords]
+) -> BulkPreview:
     """The whole effect of ``decisions`` (see the module doc); nothing is read or written."""
     srcs = {s.kind: s for s in sources}
     decisions = list(decisions)
@@ -224,8 +262,7 @@ def preview(decisions: Iterable[ReviewDecision], *, queue: ReviewQueue,
             refused.append(result)
         else:
             items.append(result)
-    return BulkPreview(items=tuple(items), refused=tuple(refused), skipped=skipped,
-                       names=ctx.names)
+    return BulkPreview(items=tuple(items), refused=tuple(refused), skipped=skipped, names=ctx.names)
 
 
 class _Context:
@@ -241,12 +278,16 @@ class _Context:
         self.marked: set[tuple[Kind, str, str]] = set()  # "not a match" pairs of this list
         for kind, src in srcs.items():
             self.linked[(kind, Side.LISCIO)] = {
-                link.liscio_id: link.ipm_key for link in src.state.links if link.kind is kind}
+                link.liscio_id: link.ipm_key for link in src.state.links if link.kind is kind
+            }
             self.linked[(kind, Side.IPM)] = {
-                link.ipm_key: link.liscio_id for link in src.state.links if link.kind is kind}
-            self.not_a_match.update((kind, d.liscio_id, d.ipm_key) for d in src.state.decisions
-                                    if d.kind is kind
-                                    and d.decision is DecisionKind.NOT_A_MATCH)
+                link.ipm_key: link.liscio_id for link in src.state.links if link.kind is kind
+            }
+            self.not_a_match.update(
+                (kind, d.liscio_id, d.ipm_key)
+                for d in src.state.decisions
+                if d.kind is kind and d.decision is DecisionKind.NOT_A_MATCH
+            )
 
     def record(self, kind: Kind, side: Side, rid: str | None) -> Record | None:
         src = self.srcs.get(kind)
@@ -256,23 +297,36 @@ class _Context:
         rec = self.record(kind, side, rid)
         return display_name(rec) if rec is not None else rid
 
-    def refuse(self, d: ReviewDecision, reason: str,
-               duplicates: Sequence[Duplicate] = ()) -> Refusal:
+    def refuse(
+        self, d: ReviewDecision, reason: str, duplicates: Sequence[Duplicate] = ()
+    ) -> Refusal:
         kind, side = Kind(d.kind), Side(d.side)
-        return Refusal(kind=kind, side=side, record_id=str(d.record_id),
-                       name=self.name(kind, side, str(d.record_id)), verdict=str(d.verdict),
-                       reason=reason, row=d.row, duplicates=tuple(duplicates))
+        return Refusal(
+            kind=kind,
+            side=side,
+            record_id=str(d.record_id),
+            name=self.name(kind, side, str(d.record_id)),
+            verdict=str(d.verdict),
+            reason=reason,
+            row=d.row,
+            duplicates=tuple(duplicates),
+        )
 
     def finder(self, kind: Kind, side: Side) -> DuplicateFinder:
         if (kind, side) not in self._finders:
             src = self.srcs[kind]
             records = src.liscio if side is Side.LISCIO else src.ipm
             self._finders[(kind, side)] = DuplicateFinder(
-                kind, side, records, linked=set(self.linked[(kind, side)]))
+                kind, side, records, linked=set(self.linked[(kind, side)])
+            )
         return self._finders[(kind, side)]
 
-    def check(self, d: ReviewDecision, claimed: dict[tuple[Kind, Side, str], ReviewDecision],
-              seen: Mapping[QueueKey, list[ReviewDecision]]) -> PreviewItem | Refusal:
+    def check(
+        self,
+        d: ReviewDecision,
+        claimed: dict[tuple[Kind, Side, str], ReviewDecision],
+        seen: Mapping[QueueKey, list[ReviewDecision]],
+    ) -> PreviewItem | Refusal:
         kind, side, rid, verdict = Kind(d.kind), Side(d.side), str(d.record_id), Verdict(d.verdict)
         other = other_side(side)
         if kind not in self.srcs:
@@ -280,18 +334,21 @@ class _Context:
         rec = self.record(kind, side, rid)
         if rec is None:
             if self.record(kind, other, rid) is not None:
-                return self.refuse(d, f"{rid} is {_a(other)} id, not {_a(side)} one: the "
-                                      f"Side column is wrong")
+                return self.refuse(
+                    d, f"{rid} is {_a(other)} id, not {_a(side)} one: the Side column is wrong"
+                )
             return self.refuse(d, f"there is no {_word(side)} record {rid} (gone, or a typo)")
         self.names[(side, kind, rid)] = rec.name
         if rid in self.linked[(kind, side)]:
             partner = self.linked[(kind, side)][rid]
-            return self.refuse(d, f"already decided: linked to "
-                                  f"{self.name(kind, other, partner)!r}")
+            return self.refuse(d, f"already decided: linked to {self.name(kind, other, partner)!r}")
         row = self.queue.row((kind, side, rid))
         if row is None:
-            why = ("it is archived in Liscio" if rec.archived
-                   else "it is not awaiting a decision (Sync Now links it by its exact name)")
+            why = (
+                "it is archived in Liscio"
+                if rec.archived
+                else "it is not awaiting a decision (Sync Now links it by its exact name)"
+            )
             return self.refuse(d, f"not in the review: {why}")
         if row.status is QueueStatus.ORPHANED:
             return self.refuse(d, "it is linked (orphaned): delink it first")
@@ -299,21 +356,27 @@ class _Context:
             return self._create(d, kind, side, rec, row)
         target = (str(d.link_to).strip() if d.link_to else "") or row.candidate_id or ""
         if not target:
-            return self.refuse(d, "there is no suggestion to use: give the other side's id in "
-                                  "Link To")
+            return self.refuse(
+                d, "there is no suggestion to use: give the other side's id in Link To"
+            )
         if not d.link_to and verdict is Verdict.LINK:
             if row.tie:
-                return self.refuse(d, "its suggestion is tied with another record: give the "
-                                      "one to link in Link To")
+                return self.refuse(
+                    d, "its suggestion is tied with another record: give the one to link in Link To"
+                )
             if row.reason == str(Reason.SIMILAR) or row.status is QueueStatus.POSSIBLE:
-                return self.refuse(d, f"its suggestion {row.candidate_name!r} only looks "
-                                      f"alike ({row.reason}): check it, and give its id in "
-                                      f"Link To if it is the one")
+                return self.refuse(
+                    d,
+                    f"its suggestion {row.candidate_name!r} only looks "
+                    f"alike ({row.reason}): check it, and give its id in "
+                    f"Link To if it is the one",
+                )
         trec = self.record(kind, other, target)
         if trec is None:
             if self.record(kind, side, target) is not None:
-                return self.refuse(d, f"Link To {target} is {_a(side)} id: it must be "
-                                      f"{_a(other)} one")
+                return self.refuse(
+                    d, f"Link To {target} is {_a(side)} id: it must be {_a(other)} one"
+                )
             return self.refuse(d, f"there is no {_word(other)} record {target} to link to")
         self.names[(other, kind, target)] = trec.name
         lid, key = (rid, target) if side is Side.LISCIO else (target, rid)
@@ -323,41 +386,65 @@ class _Context:
                 return self.refuse(d, f"already decided: not a match with {tname!r}")
             pending = seen.get((kind, other, target), [None])[0]
             if pending is not None and not _same_link(pending, d, self.queue):
-                return self.refuse(d, f"two decisions for one record: {tname!r} is also "
-                                      f"decided by {_by(pending)}")
+                return self.refuse(
+                    d, f"two decisions for one record: {tname!r} is also decided by {_by(pending)}"
+                )
             if (kind, lid, key) in self.marked:
                 return _SAME  # the same "not a match" from the pair's other side
             self.marked.add((kind, lid, key))
-            return PreviewItem(kind=kind, side=side, record_id=rid, name=display_name(rec),
-                               verdict=verdict, liscio_id=lid, ipm_key=key, target_name=tname,
-                               row=d.row)
+            return PreviewItem(
+                kind=kind,
+                side=side,
+                record_id=rid,
+                name=display_name(rec),
+                verdict=verdict,
+                liscio_id=lid,
+                ipm_key=key,
+                target_name=tname,
+                row=d.row,
+            )
         if target in self.linked[(kind, other)]:
-            return self.refuse(d, f"{tname!r} is already linked to "
-                                  f"{self.name(kind, side, self.linked[(kind, other)][target])!r}")
+            return self.refuse(
+                d,
+                f"{tname!r} is already linked to "
+                f"{self.name(kind, side, self.linked[(kind, other)][target])!r}",
+            )
         if trec.archived:
             return self.refuse(d, f"{tname!r} is archived in Liscio")
         taken = claimed.get((kind, other, target))
         if taken is not None and taken is not d:
             if _same_link(taken, d, self.queue):
                 return _SAME  # both rows of one pair, each pointing at the other: one link
-            return self.refuse(d, f"two decisions for one record: {tname!r} is also decided "
-                                  f"by {_by(taken)}")
+            return self.refuse(
+                d, f"two decisions for one record: {tname!r} is also decided by {_by(taken)}"
+            )
         pending = seen.get((kind, other, target), [None])[0]
         if pending is not None and pending is not d and not _same_link(pending, d, self.queue):
-            return self.refuse(d, f"two decisions for one record: {tname!r} is also decided "
-                                  f"by {_by(pending)}")
+            return self.refuse(
+                d, f"two decisions for one record: {tname!r} is also decided by {_by(pending)}"
+            )
         claimed[(kind, other, target)] = d
         claimed[(kind, side, rid)] = d
         liscio_rec, ipm_rec = (rec, trec) if side is Side.LISCIO else (trec, rec)
         writes = pair_writes(kind, liscio_rec, ipm_rec)
-        return PreviewItem(kind=kind, side=side, record_id=rid, name=display_name(rec),
-                           verdict=verdict, liscio_id=lid, ipm_key=key, target_name=tname,
-                           writes=writes, row=d.row, actions=_link_actions(kind, liscio_rec,
-                                                                           ipm_rec),
-                           ipm_record=ipm_rec)
+        return PreviewItem(
+            kind=kind,
+            side=side,
+            record_id=rid,
+            name=display_name(rec),
+            verdict=verdict,
+            liscio_id=lid,
+            ipm_key=key,
+            target_name=tname,
+            writes=writes,
+            row=d.row,
+            actions=_link_actions(kind, liscio_rec, ipm_rec),
+            ipm_record=ipm_rec,
+        )
 
-    def _create(self, d: ReviewDecision, kind: Kind, side: Side, rec: Record,
-                row) -> PreviewItem | Refusal:
+    def _create(
+        self, d: ReviewDecision, kind: Kind, side: Side, rec: Record, row
+    ) -> PreviewItem | Refusal:
         from pmtools.core.planner import external_id_for
 
         target = other_side(side)
@@ -370,27 +457,50 @@ class _Context:
             dups = self.finder(kind, target).find(rec, ambiguous_with=group)
             if dups:
                 listed = "; ".join(x.text() for x in dups[:3])
-                return self.refuse(d, f"not created: it likely exists in {_word(target)} "
-                                      f"already ({listed}); link it instead, or create anyway",
-                                   dups)
+                return self.refuse(
+                    d,
+                    f"not created: it likely exists in {_word(target)} "
+                    f"already ({listed}); link it instead, or create anyway",
+                    dups,
+                )
             from pmtools.analysis.review.duplicates import _loose
 
             loose = (kind, target, _loose(kind, rec))
             if loose[2] and loose in self._creates:
-                return self.refuse(d, f"not created: another decision creates "
-                                      f"{self._creates[loose]!r} of the same name")
+                return self.refuse(
+                    d,
+                    f"not created: another decision creates "
+                    f"{self._creates[loose]!r} of the same name",
+                )
             if loose[2]:
                 self._creates[loose] = display_name(rec)
         op = Op.CREATE_IN_IPM if target is Side.IPM else Op.CREATE_IN_LISCIO
         key = {"liscio_id": rec.id} if side is Side.LISCIO else {"ipm_key": rec.id}
-        action = Action(op=op, kind=kind, record=rec, rule=_REVIEW_CREATE[target],
-                        external_id=external_id_for(kind, target, rec.id), **key)
-        created = tuple(FieldWrite(side=target, field=f, before=None, after=v)
-                        for f, v in rec.field_values().items() if v is not None)
-        return PreviewItem(kind=kind, side=side, record_id=rec.id, name=display_name(rec),
-                           verdict=Verdict.CREATE, liscio_id=key.get("liscio_id"),
-                           ipm_key=key.get("ipm_key"), created=created, row=d.row,
-                           actions=(action,))
+        action = Action(
+            op=op,
+            kind=kind,
+            record=rec,
+            rule=_REVIEW_CREATE[target],
+            external_id=external_id_for(kind, target, rec.id),
+            **key,
+        )
+        created = tuple(
+            FieldWrite(side=target, field=f, before=None, after=v)
+            for f, v in rec.field_values().items()
+            if v is not None
+        )
+        return PreviewItem(
+            kind=kind,
+            side=side,
+            record_id=rec.id,
+            name=display_name(rec),
+            verdict=Verdict.CREATE,
+            liscio_id=key.get("liscio_id"),
+            ipm_key=key.get("ipm_key"),
+            created=created,
+            row=d.row,
+            actions=(action,),
+        )
 
 
 def _by(d: ReviewDecision) -> str:
@@ -404,13 +514,16 @@ def _same_link(first: ReviewDecision, second: ReviewDecision, queue: ReviewQueue
     """True when two decisions are the two rows of one pair pointing at each other, with the
     same verdict (link, or not a match)."""
     if Verdict(first.verdict) is not Verdict(second.verdict) or Verdict(first.verdict) not in (
-            Verdict.LINK, Verdict.NOT_A_MATCH):
+        Verdict.LINK,
+        Verdict.NOT_A_MATCH,
+    ):
         return False
 
     def target(d: ReviewDecision) -> str | None:
         row = queue.row((Kind(d.kind), Side(d.side), str(d.record_id)))
-        return (str(d.link_to).strip() if d.link_to else None) or (row.candidate_id if row
-                                                                    else None)
+        return (str(d.link_to).strip() if d.link_to else None) or (
+            row.candidate_id if row else None
+        )
 
     return target(first) == str(second.record_id) and target(second) == str(first.record_id)
 
@@ -427,8 +540,17 @@ def _link_actions(kind: Kind, liscio: Record, ipm: Record) -> tuple[Action, ...]
     """A manual LINK, then the pair's first-sync WRITEs and MARK_SYNCED (when complete)."""
     from pmtools.core.planner import plan_pair
 
-    link = Action(op=Op.LINK, kind=kind, liscio_id=liscio.id, ipm_key=ipm.id,
-                  how=LinkHow.MANUAL, rule=Rule.REVIEW_LINK)
-    rest = tuple(a for a in plan_pair(kind, liscio, ipm, first_sync=True)
-                 if a.op in (Op.WRITE, Op.MARK_SYNCED))
+    link = Action(
+        op=Op.LINK,
+        kind=kind,
+        liscio_id=liscio.id,
+        ipm_key=ipm.id,
+        how=LinkHow.MANUAL,
+        rule=Rule.REVIEW_LINK,
+    )
+    rest = tuple(
+        a
+        for a in plan_pair(kind, liscio, ipm, first_sync=True)
+        if a.op in (Op.WRITE, Op.MARK_SYNCED)
+    )
     return (link, *rest)

@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pmtools.analysis.suggest import SuggestionIndex, display_name, name_keys
 from pmtools.core.names import loose_key, person_full_key
 from pmtools.core.records import Kind, Record, Side
-from pmtools.analysis.suggest import SuggestionIndex, display_name, name_keys
 
-__all__ = ["HIGH_SCORE", "Duplicate", "DuplicateFinder", "describe_duplicates",
-           "likely_duplicates"]
+__all__ = ["HIGH_SCORE", "Duplicate", "DuplicateFinder", "describe_duplicates", "likely_duplicates"]
 
 HIGH_SCORE = 90.0  # a suggestion this close is a likely duplicate (close spelling and above)
 
@@ -35,7 +34,7 @@ class Duplicate:
     record: Record | None = None
 
     def text(self) -> str:
-        """"Allen, Zoë (IPM) — same email"."""
+        """ "Allen, Zoë (IPM) — same email"."""
         side = "Liscio" if self.side is Side.LISCIO else "IPM"
         linked = ", already linked" if self.linked else ""
         return f"{self.name} ({side}{linked}) — {self.reason}"
@@ -50,8 +49,14 @@ def _loose(kind: Kind, record: Record) -> str:
 class DuplicateFinder:
     """The records of one side (``records``: linked ones too), indexed for duplicate checks."""
 
-    def __init__(self, kind: Kind, side: Side, records: Sequence[Record], *,
-                 linked: frozenset[str] | set[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        kind: Kind,
+        side: Side,
+        records: Sequence[Record],
+        *,
+        linked: frozenset[str] | set[str] = frozenset(),
+    ) -> None:
         self.kind, self.side = Kind(kind), side
         self._records = [r for r in records if r.kind is self.kind and not r.archived]
         self._linked = set(linked)
@@ -74,9 +79,15 @@ class DuplicateFinder:
 
         def add(rec: Record, reason: str, score: float | None = None) -> None:
             if rec.id not in found:
-                found[rec.id] = Duplicate(side=self.side, id=rec.id, name=display_name(rec),
-                                          reason=reason, score=score,
-                                          linked=rec.id in self._linked, record=rec)
+                found[rec.id] = Duplicate(
+                    side=self.side,
+                    id=rec.id,
+                    name=display_name(rec),
+                    reason=reason,
+                    score=score,
+                    linked=rec.id in self._linked,
+                    record=rec,
+                )
 
         email = (record.email or "").strip().casefold()
         for rec in self._by_email.get(email, []) if email else []:
@@ -87,17 +98,22 @@ class DuplicateFinder:
                 add(by_id[rid], "its name is ambiguous with this record")
         key = _loose(self.kind, record)
         for rec in self._by_loose.get(key, []) if key else []:
-            add(rec, "same name" if self.kind is Kind.ACCOUNTS
-                else "same first and last name")
+            add(rec, "same name" if self.kind is Kind.ACCOUNTS else "same first and last name")
         for s in self._index.rank(record, limit=5, min_score=HIGH_SCORE):
             if s.record is not None:
                 add(s.record, f"suggested: {s.reason} (score {s.score:.0f})", s.score)
         return list(found.values())
 
 
-def likely_duplicates(kind: Kind, side: Side, record: Record, *, others: Sequence[Record],
-                      linked: frozenset[str] | set[str] = frozenset(),
-                      ambiguous_with: Sequence[str] = ()) -> list[Duplicate]:
+def likely_duplicates(
+    kind: Kind,
+    side: Side,
+    record: Record,
+    *,
+    others: Sequence[Record],
+    linked: frozenset[str] | set[str] = frozenset(),
+    ambiguous_with: Sequence[str] = (),
+) -> list[Duplicate]:
     """The records of the other side that creating ``record`` there would likely duplicate.
 
     ``side`` is the record's own side; ``others`` the other side's records of ``kind``
@@ -106,7 +122,8 @@ def likely_duplicates(kind: Kind, side: Side, record: Record, *, others: Sequenc
     """
     target = Side.IPM if Side(side) is Side.LISCIO else Side.LISCIO
     return DuplicateFinder(kind, target, others, linked=linked).find(
-        record, ambiguous_with=ambiguous_with)
+        record, ambiguous_with=ambiguous_with
+    )
 
 
 def describe_duplicates(name: str, target: Side, duplicates: Sequence[Duplicate]) -> str:
@@ -114,5 +131,7 @@ def describe_duplicates(name: str, target: Side, duplicates: Sequence[Duplicate]
     where = "Liscio" if target is Side.LISCIO else "IPM"
     listed = "; ".join(d.text() for d in duplicates[:5])
     more = f" and {len(duplicates) - 5} more" if len(duplicates) > 5 else ""
-    return (f"Not created: {name!r} likely exists in {where} already ({listed}{more}); link it "
-            f"to one of these instead, or create it anyway if it is a different client.")
+    return (
+        f"Not created: {name!r} likely exists in {where} already ({listed}{more}); link it "
+        f"to one of these instead, or create it anyway if it is a different client."
+    )

@@ -14,9 +14,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pmtools.core.names import fold_for_search
-from pmtools.core.plan import DecisionKind, LinkStatus, SyncState
-from pmtools.core.records import Kind, Record, Side, has_value
 from pmtools.analysis.suggest import (
     Reason,
     Suggestion,
@@ -25,9 +22,21 @@ from pmtools.analysis.suggest import (
     search_text,
     search_words,
 )
+from pmtools.core.names import fold_for_search
+from pmtools.core.plan import DecisionKind, LinkStatus, SyncState
+from pmtools.core.records import Kind, Record, Side, has_value
 
-__all__ = ["KindRecords", "QueueKey", "QueuePage", "QueueRow", "QueueStatus", "ReviewQueue",
-           "build_queue", "other_side", "tells_apart"]
+__all__ = [
+    "KindRecords",
+    "QueueKey",
+    "QueuePage",
+    "QueueRow",
+    "QueueStatus",
+    "ReviewQueue",
+    "build_queue",
+    "other_side",
+    "tells_apart",
+]
 
 QueueKey = tuple[Kind, Side, str]  # (kind, side, record id): a queue row's identity
 
@@ -35,11 +44,11 @@ QueueKey = tuple[Kind, Side, str]  # (kind, side, record id): a queue row's iden
 class QueueStatus(str, enum.Enum):
     """Why a record is in the queue; the order is the queue's default order."""
 
-    LIKELY = "likely match"            # unmatched, with a likely counterpart
-    POSSIBLE = "possible match"        # unmatched, a look-alike a person must check first
-    AMBIGUOUS = "ambiguous"            # its name is shared: each group shown together
-    NO_CANDIDATE = "no candidate"      # unmatched, nothing like it: create on the other side?
-    ORPHANED = "orphaned"              # linked, but one record is archived or gone
+    LIKELY = "likely match"  # unmatched, with a likely counterpart
+    POSSIBLE = "possible match"  # unmatched, a look-alike a person must check first
+    AMBIGUOUS = "ambiguous"  # its name is shared: each group shown together
+    NO_CANDIDATE = "no candidate"  # unmatched, nothing like it: create on the other side?
+    ORPHANED = "orphaned"  # linked, but one record is archived or gone
 
     def __str__(self) -> str:
         return self.value
@@ -153,11 +162,18 @@ def _kind_rows(src: KindRecords) -> list[QueueRow]:
 
     kind, state = src.kind, src.state
     links = [link for link in state.links if link.kind is kind]
-    linked = {Side.LISCIO: {link.liscio_id for link in links},
-              Side.IPM: {link.ipm_key for link in links}}
-    live = {Side.LISCIO: [r for r in src.liscio if r.kind is kind and not r.archived
-                          and r.id not in linked[Side.LISCIO]],
-            Side.IPM: [r for r in src.ipm if r.kind is kind and r.id not in linked[Side.IPM]]}
+    linked = {
+        Side.LISCIO: {link.liscio_id for link in links},
+        Side.IPM: {link.ipm_key for link in links},
+    }
+    live = {
+        Side.LISCIO: [
+            r
+            for r in src.liscio
+            if r.kind is kind and not r.archived and r.id not in linked[Side.LISCIO]
+        ],
+        Side.IPM: [r for r in src.ipm if r.kind is kind and r.id not in linked[Side.IPM]],
+    }
     rejected: dict[tuple[Side, str], set[str]] = {}
     for d in state.decisions:
         if d.kind is kind and d.decision is DecisionKind.NOT_A_MATCH:
@@ -168,31 +184,44 @@ def _kind_rows(src: KindRecords) -> list[QueueRow]:
     rows: list[QueueRow] = []
     by_id = {side: {r.id: r for r in live[side]} for side in Side}
     accounts = src.accounts if kind is Kind.CONTACTS else {}
-    wanted = [(side, by_id[side][rid]) for group in result.ambiguous
-              for side, ids in ((Side.LISCIO, group.liscio_ids), (Side.IPM, group.ipm_keys))
-              for rid in ids]
+    wanted = [
+        (side, by_id[side][rid])
+        for group in result.ambiguous
+        for side, ids in ((Side.LISCIO, group.liscio_ids), (Side.IPM, group.ipm_keys))
+        for rid in ids
+    ]
     wanted += [(Side.LISCIO, by_id[Side.LISCIO][i]) for i in result.unmatched_liscio]
     wanted += [(Side.IPM, by_id[Side.IPM][k]) for k in result.unmatched_ipm]
     best: dict[tuple[Side, str], Suggestion | None] = {}
     for side in Side:  # one batched ranking per side: the queue's main cost
         recs = [r for s, r in wanted if s is side]
         ranked = index[other_side(side)].rank_many(
-            recs, limit=1, exclude=lambda r, side=side: rejected.get((side, r.id), ()))
-        best.update(((side, r.id), found[0] if found else None)
-                    for r, found in zip(recs, ranked))
+            recs, limit=1, exclude=lambda r, side=side: rejected.get((side, r.id), ())
+        )
+        best.update(((side, r.id), found[0] if found else None) for r, found in zip(recs, ranked))
     for group in result.ambiguous:
-        members = [(Side.LISCIO, i) for i in group.liscio_ids] + [(Side.IPM, k)
-                                                                  for k in group.ipm_keys]
+        members = [(Side.LISCIO, i) for i in group.liscio_ids] + [
+            (Side.IPM, k) for k in group.ipm_keys
+        ]
         key = f"{kind}:{group.level}:{group.key}"
         for side, rid in members:
             rec = by_id[side][rid]
             others = group.ipm_keys if side is Side.LISCIO else group.liscio_ids
-            rows.append(_row(kind, side, rec, QueueStatus.AMBIGUOUS, best[(side, rid)],
-                             accounts, group=key,
-                             group_size=len(members),
-                             fallback=f"shares its name with {len(others)} "
-                                      f"{'IPM' if side is Side.LISCIO else 'Liscio'} "
-                                      f"record{'s' if len(others) != 1 else ''}"))
+            rows.append(
+                _row(
+                    kind,
+                    side,
+                    rec,
+                    QueueStatus.AMBIGUOUS,
+                    best[(side, rid)],
+                    accounts,
+                    group=key,
+                    group_size=len(members),
+                    fallback=f"shares its name with {len(others)} "
+                    f"{'IPM' if side is Side.LISCIO else 'Liscio'} "
+                    f"record{'s' if len(others) != 1 else ''}",
+                )
+            )
     for side, ids in ((Side.LISCIO, result.unmatched_liscio), (Side.IPM, result.unmatched_ipm)):
         for rid in ids:
             rec = by_id[side][rid]
@@ -201,20 +230,40 @@ def _kind_rows(src: KindRecords) -> list[QueueRow]:
     return rows
 
 
-def _row(kind: Kind, side: Side, rec: Record, status: QueueStatus | None,
-         top: Suggestion | None, accounts: Mapping[str, str], *,
-         group: str = "", group_size: int = 0, fallback: str = "") -> QueueRow:
+def _row(
+    kind: Kind,
+    side: Side,
+    rec: Record,
+    status: QueueStatus | None,
+    top: Suggestion | None,
+    accounts: Mapping[str, str],
+    *,
+    group: str = "",
+    group_size: int = 0,
+    fallback: str = "",
+) -> QueueRow:
     if status is None:
         status = _unmatched_status(kind, top)
     reason = str(top.reason) if top is not None else (fallback or NO_CANDIDATE_REASON)
     cand = top.record if top is not None else None
-    return QueueRow(kind=kind, side=side, record_id=rec.id, name=display_name(rec),
-                    status=status, candidate_id=top.id if top else None,
-                    candidate_name=top.name if top else None, reason=reason,
-                    score=top.score if top else None, tie=bool(top and top.tie), group=group,
-                    group_size=group_size, details=tells_apart(rec, accounts),
-                    candidate_details=tells_apart(cand, accounts) if cand else "",
-                    record=rec, candidate=cand)
+    return QueueRow(
+        kind=kind,
+        side=side,
+        record_id=rec.id,
+        name=display_name(rec),
+        status=status,
+        candidate_id=top.id if top else None,
+        candidate_name=top.name if top else None,
+        reason=reason,
+        score=top.score if top else None,
+        tie=bool(top and top.tie),
+        group=group,
+        group_size=group_size,
+        details=tells_apart(rec, accounts),
+        candidate_details=tells_apart(cand, accounts) if cand else "",
+        record=rec,
+        candidate=cand,
+    )
 
 
 def _unmatched_status(kind: Kind, top: Suggestion | None) -> QueueStatus:
@@ -228,8 +277,7 @@ def _unmatched_status(kind: Kind, top: Suggestion | None) -> QueueStatus:
     return QueueStatus.LIKELY
 
 
-def _orphan_rows(src: KindRecords, links: Sequence, accounts: Mapping[str, str]
-                 ) -> list[QueueRow]:
+def _orphan_rows(src: KindRecords, links: Sequence, accounts: Mapping[str, str]) -> list[QueueRow]:
     rows = []
     for link in links:
         left = src.record(Side.LISCIO, link.liscio_id)
@@ -244,16 +292,26 @@ def _orphan_rows(src: KindRecords, links: Sequence, accounts: Mapping[str, str]
             why = "the link is orphaned: link the records again or leave them"
         else:
             continue
-        side, rec, cand = ((Side.LISCIO, left, right) if left is not None
-                           else (Side.IPM, right, None))
+        side, rec, cand = (
+            (Side.LISCIO, left, right) if left is not None else (Side.IPM, right, None)
+        )
         rid = link.liscio_id if side is Side.LISCIO else link.ipm_key
         name = display_name(rec) if rec is not None else rid
-        rows.append(QueueRow(
-            kind=src.kind, side=side, record_id=rid, name=name, status=QueueStatus.ORPHANED,
-            candidate_id=link.ipm_key if side is Side.LISCIO else link.liscio_id,
-            candidate_name=display_name(cand) if cand is not None else None, reason=why,
-            details=tells_apart(rec, accounts) if rec is not None else "",
-            record=rec, candidate=cand))
+        rows.append(
+            QueueRow(
+                kind=src.kind,
+                side=side,
+                record_id=rid,
+                name=name,
+                status=QueueStatus.ORPHANED,
+                candidate_id=link.ipm_key if side is Side.LISCIO else link.liscio_id,
+                candidate_name=display_name(cand) if cand is not None else None,
+                reason=why,
+                details=tells_apart(rec, accounts) if rec is not None else "",
+                record=rec,
+                candidate=cand,
+            )
+        )
     return rows
 
 
@@ -275,10 +333,10 @@ class ReviewQueue:
         self._position = {r.key: i for i, r in enumerate(self.rows)}
         self._kind = np.array([_KINDS.index(r.kind) for r in self.rows], dtype=np.int8)
         self._side = np.array([_SIDES.index(r.side) for r in self.rows], dtype=np.int8)
-        self._status = np.array([_STATUS_ORDER.index(r.status) for r in self.rows],
-                                dtype=np.int8)
-        self._score = np.array([math.nan if r.score is None else r.score for r in self.rows],
-                               dtype=np.float32)
+        self._status = np.array([_STATUS_ORDER.index(r.status) for r in self.rows], dtype=np.int8)
+        self._score = np.array(
+            [math.nan if r.score is None else r.score for r in self.rows], dtype=np.float32
+        )
         self._reasons = sorted({r.reason for r in self.rows})
         codes = {reason: i for i, reason in enumerate(self._reasons)}
         self._reason = np.array([codes[r.reason] for r in self.rows], dtype=np.int32)
@@ -308,11 +366,20 @@ class ReviewQueue:
         """Every row matching the filters (as :meth:`query` takes them), in sorted order."""
         return tuple(self.rows[i] for i in self._hits(**filters))  # type: ignore[arg-type]
 
-    def query(self, *, kind: Kind | str | None = None, side: Side | str | None = None,
-              status: Collection[QueueStatus | str] | None = None,
-              reason: Collection[str] | None = None, min_score: float | None = None,
-              max_score: float | None = None, search: str = "", sort: str = "queue",
-              page: int = 0, page_size: int = 50) -> QueuePage:
+    def query(
+        self,
+        *,
+        kind: Kind | str | None = None,
+        side: Side | str | None = None,
+        status: Collection[QueueStatus | str] | None = None,
+        reason: Collection[str] | None = None,
+        min_score: float | None = None,
+        max_score: float | None = None,
+        search: str = "",
+        sort: str = "queue",
+        page: int = 0,
+        page_size: int = 50,
+    ) -> QueuePage:
         """One page of the rows matching the filters.
 
         ``status``/``reason`` keep rows with one of those values; ``min_score``/``max_score``
@@ -323,24 +390,39 @@ class ReviewQueue:
         """
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, not {page_size}")
-        hits = self._hits(kind=kind, side=side, status=status, reason=reason,
-                          min_score=min_score, max_score=max_score, search=search, sort=sort)
+        hits = self._hits(
+            kind=kind,
+            side=side,
+            status=status,
+            reason=reason,
+            min_score=min_score,
+            max_score=max_score,
+            search=search,
+            sort=sort,
+        )
         total = len(hits)
         pages = max(1, math.ceil(total / page_size))
         page = min(max(page, 0), pages - 1)
-        chosen = hits[page * page_size:(page + 1) * page_size]
-        return QueuePage(rows=tuple(self.rows[i] for i in chosen), total=total, page=page,
-                         pages=pages)
+        chosen = hits[page * page_size : (page + 1) * page_size]
+        return QueuePage(
+            rows=tuple(self.rows[i] for i in chosen), total=total, page=page, pages=pages
+        )
 
     def counts(self, **filters: object) -> dict[str, dict[str, int]]:
         """Rows per status, reason, kind and side among those matching the filters (badges)."""
         hits = self._hits(**filters)  # type: ignore[arg-type]
         out: dict[str, dict[str, int]] = {"status": {}, "reason": {}, "kind": {}, "side": {}}
-        for name, codes, labels in (("status", self._status, _STATUS_ORDER),
-                                    ("kind", self._kind, _KINDS), ("side", self._side, _SIDES),
-                                    ("reason", self._reason, self._reasons)):
-            found = np.bincount(codes[hits], minlength=len(labels)) if len(hits) else \
-                np.zeros(len(labels), dtype=np.int64)
+        for name, codes, labels in (
+            ("status", self._status, _STATUS_ORDER),
+            ("kind", self._kind, _KINDS),
+            ("side", self._side, _SIDES),
+            ("reason", self._reason, self._reasons),
+        ):
+            found = (
+                np.bincount(codes[hits], minlength=len(labels))
+                if len(hits)
+                else np.zeros(len(labels), dtype=np.int64)
+            )
             out[name] = {str(label): int(n) for label, n in zip(labels, found) if n}
         out["total"] = {"rows": int(len(hits))}
         return out
@@ -368,11 +450,18 @@ class ReviewQueue:
         out._search = None
         return out
 
-    def _hits(self, *, kind: Kind | str | None = None, side: Side | str | None = None,
-              status: Collection[QueueStatus | str] | None = None,
-              reason: Collection[str] | None = None, min_score: float | None = None,
-              max_score: float | None = None, search: str = "",
-              sort: str = "queue") -> np.ndarray:
+    def _hits(
+        self,
+        *,
+        kind: Kind | str | None = None,
+        side: Side | str | None = None,
+        status: Collection[QueueStatus | str] | None = None,
+        reason: Collection[str] | None = None,
+        min_score: float | None = None,
+        max_score: float | None = None,
+        search: str = "",
+        sort: str = "queue",
+    ) -> np.ndarray:
         mask = np.ones(len(self.rows), dtype=bool)
         if kind is not None:
             mask &= self._kind == _KINDS.index(Kind(kind))
@@ -411,7 +500,19 @@ class ReviewQueue:
 
 def _order(row: QueueRow) -> tuple[object, ...]:
     if row.status is QueueStatus.AMBIGUOUS:  # each group together, Liscio's records first
-        return (_STATUS_ORDER.index(row.status), 0.0, row.group, _SIDES.index(row.side),
-                fold_for_search(row.name), row.record_id)
-    return (_STATUS_ORDER.index(row.status), -(row.score or 0.0), "",
-            fold_for_search(row.name), _SIDES.index(row.side), row.record_id)
+        return (
+            _STATUS_ORDER.index(row.status),
+            0.0,
+            row.group,
+            _SIDES.index(row.side),
+            fold_for_search(row.name),
+            row.record_id,
+        )
+    return (
+        _STATUS_ORDER.index(row.status),
+        -(row.score or 0.0),
+        "",
+        fold_for_search(row.name),
+        _SIDES.index(row.side),
+        row.record_id,
+    )

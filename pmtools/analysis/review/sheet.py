@@ -3,8 +3,8 @@
 :func:`to_frame` gives one row per queue record with the pinned columns (:data:`COLUMNS`);
 :func:`write_sheet` writes it as XLSX (every cell a text cell, never a formula) or CSV (UTF-8
 with a byte order mark so that Excel shows "Núñez"; cells that could start a formula get a
-leading ``'``). :func:`read_sheet` reads a filled file (ids as text) and
-:func:`parse_decisions` turns its rows into :class:`~pmtools.analysis.review.bulk.ReviewDecision` with a
+leading ``'``). :func:`read_sheet` reads a filled file (ids as text) and :func:`parse_decisions`
+turns its rows into :class:`~pmtools.analysis.review.bulk.ReviewDecision` with a
 :class:`RowProblem` for each bad row — nothing is applied while any row is bad.
 """
 
@@ -18,20 +18,45 @@ from pathlib import Path
 
 import pandas as pd
 
-from pmtools.errors import ConfigError
-from pmtools.core.records import Kind, Side
 from pmtools.analysis.review.bulk import ReviewDecision, Verdict
 from pmtools.analysis.review.queue import QueueRow
+from pmtools.core.records import Kind, Side
+from pmtools.errors import ConfigError
 
-__all__ = ["COLUMNS", "DECISION_WORDS", "RowProblem", "parse_decisions", "read_sheet",
-           "to_frame", "write_sheet"]
+__all__ = [
+    "COLUMNS",
+    "DECISION_WORDS",
+    "RowProblem",
+    "parse_decisions",
+    "read_sheet",
+    "to_frame",
+    "write_sheet",
+]
 
-COLUMNS = ("Kind", "Side", "Record ID", "Name", "Status", "Suggested ID", "Suggested Name",
-           "Reason", "Score", "Details", "Suggested Details", "Decision", "Link To")
+COLUMNS = (
+    "Kind",
+    "Side",
+    "Record ID",
+    "Name",
+    "Status",
+    "Suggested ID",
+    "Suggested Name",
+    "Reason",
+    "Score",
+    "Details",
+    "Suggested Details",
+    "Decision",
+    "Link To",
+)
 REQUIRED = ("Kind", "Side", "Record ID", "Decision", "Link To")
-DECISION_WORDS = {"link": (Verdict.LINK, False), "not-a-match": (Verdict.NOT_A_MATCH, False),
-                  "create": (Verdict.CREATE, False), "create-anyway": (Verdict.CREATE, True),
-                  "skip": (Verdict.SKIP, False), "": (Verdict.SKIP, False)}
+DECISION_WORDS = {
+    "link": (Verdict.LINK, False),
+    "not-a-match": (Verdict.NOT_A_MATCH, False),
+    "create": (Verdict.CREATE, False),
+    "create-anyway": (Verdict.CREATE, True),
+    "skip": (Verdict.SKIP, False),
+    "": (Verdict.SKIP, False),
+}
 _SIDE_WORDS = {"liscio": Side.LISCIO, "ipm": Side.IPM}
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 FIRST_ROW = 2  # the header is row 1, as a spreadsheet numbers them
@@ -46,21 +71,31 @@ class RowProblem:
     message: str
 
     def text(self) -> str:
-        """"Row 7 (Zoe Allen): …"."""
+        """ "Row 7 (Zoe Allen): …"."""
         who = f" ({self.name})" if self.name else ""
         return f"Row {self.row}{who}: {self.message}"
 
 
 def to_frame(rows: Iterable[QueueRow]) -> pd.DataFrame:
     """One spreadsheet row per queue row, the pinned columns in order, Decision empty."""
-    data = [{
-        "Kind": str(r.kind), "Side": "Liscio" if r.side is Side.LISCIO else "IPM",
-        "Record ID": r.record_id, "Name": r.name, "Status": str(r.status),
-        "Suggested ID": r.candidate_id or "", "Suggested Name": r.candidate_name or "",
-        "Reason": r.reason + (" (tied with another)" if r.tie else ""),
-        "Score": "" if r.score is None else f"{r.score:g}", "Details": r.details,
-        "Suggested Details": r.candidate_details, "Decision": "", "Link To": "",
-    } for r in rows]
+    data = [
+        {
+            "Kind": str(r.kind),
+            "Side": "Liscio" if r.side is Side.LISCIO else "IPM",
+            "Record ID": r.record_id,
+            "Name": r.name,
+            "Status": str(r.status),
+            "Suggested ID": r.candidate_id or "",
+            "Suggested Name": r.candidate_name or "",
+            "Reason": r.reason + (" (tied with another)" if r.tie else ""),
+            "Score": "" if r.score is None else f"{r.score:g}",
+            "Details": r.details,
+            "Suggested Details": r.candidate_details,
+            "Decision": "",
+            "Link To": "",
+        }
+        for r in rows
+    ]
     return pd.DataFrame(data, columns=list(COLUMNS))
 
 
@@ -106,8 +141,16 @@ def _xlsx(frame: pd.DataFrame) -> bytes:
             cell.value = text
             cell.data_type = "s"  # text as it is: never a formula, no visible apostrophe
             cell.number_format = "@"
-    widths = {"Name": 32, "Suggested Name": 32, "Reason": 34, "Details": 40,
-              "Suggested Details": 40, "Record ID": 22, "Suggested ID": 22, "Link To": 22}
+    widths = {
+        "Name": 32,
+        "Suggested Name": 32,
+        "Reason": 34,
+        "Details": 40,
+        "Suggested Details": 40,
+        "Record ID": 22,
+        "Suggested ID": 22,
+        "Link To": 22,
+    }
     for c, name in enumerate(frame.columns, start=1):
         ws.column_dimensions[ws.cell(row=1, column=c).column_letter].width = widths.get(name, 14)
     ws.freeze_panes = "A2"
@@ -132,13 +175,17 @@ def read_sheet(path: str | Path) -> pd.DataFrame:
     except ConfigError:
         raise
     except Exception as exc:  # pandas/openpyxl raise many kinds for a damaged file
-        raise ConfigError(f"{path.name!r} could not be read as {suffix[1:].upper()} "
-                          f"({type(exc).__name__}); nothing was changed") from None
+        raise ConfigError(
+            f"{path.name!r} could not be read as {suffix[1:].upper()} "
+            f"({type(exc).__name__}); nothing was changed"
+        ) from None
     frame.columns = [str(c).strip() for c in frame.columns]
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
-        raise ConfigError(f"{path.name!r} lacks the column(s) {', '.join(missing)}: export a "
-                          f"new file with `pmtools review export`; nothing was changed")
+        raise ConfigError(
+            f"{path.name!r} lacks the column(s) {', '.join(missing)}: export a "
+            f"new file with `pmtools review export`; nothing was changed"
+        )
     if frame.empty:
         raise ConfigError(f"{path.name!r} has no rows; nothing was changed")
     return frame.fillna("").astype(str)
@@ -159,9 +206,16 @@ def parse_decisions(frame: pd.DataFrame) -> tuple[list[ReviewDecision], list[Row
         name = cell.get("Name", "")
         word = cell.get("Decision", "").strip().lower().replace(" ", "-").replace("_", "-")
         if word not in DECISION_WORDS:
-            problems.append(RowProblem(row=row, name=name, message=(
-                f"unknown decision {cell.get('Decision')!r}: write link, not-a-match, create "
-                f"or skip (or leave it empty)")))
+            problems.append(
+                RowProblem(
+                    row=row,
+                    name=name,
+                    message=(
+                        f"unknown decision {cell.get('Decision')!r}: write link, not-a-match, "
+                        f"create or skip (or leave it empty)"
+                    ),
+                )
+            )
             continue
         kind_text = cell.get("Kind", "").strip().lower()
         side = _SIDE_WORDS.get(cell.get("Side", "").strip().lower())
@@ -177,22 +231,41 @@ def parse_decisions(frame: pd.DataFrame) -> tuple[list[ReviewDecision], list[Row
         if not rid:
             bad.append("Record ID is empty")
         if link_to and word in ("create", "create-anyway", "skip"):
-            bad.append(f"Link To is given but the decision is {word}: write link or "
-                       f"not-a-match, or clear Link To")
+            bad.append(
+                f"Link To is given but the decision is {word}: write link or "
+                f"not-a-match, or clear Link To"
+            )
         if bad:
             problems.append(RowProblem(row=row, name=name, message="; ".join(bad)))
             continue
-        verdict, anyway = DECISION_WORDS[word or "link"] if link_to and not word else \
-            DECISION_WORDS[word]
+        verdict, anyway = (
+            DECISION_WORDS[word or "link"] if link_to and not word else DECISION_WORDS[word]
+        )
         key = (kind_text, str(side), rid)
         if key in first_row:
-            problems.append(RowProblem(row=row, name=name, message=(
-                f"a second row for this record (the first is row {first_row[key]}): keep one")))
+            problems.append(
+                RowProblem(
+                    row=row,
+                    name=name,
+                    message=(
+                        f"a second row for this record (the first is row "
+                        f"{first_row[key]}): keep one"
+                    ),
+                )
+            )
             continue
         first_row[key] = row
-        decisions.append(ReviewDecision(kind=Kind(kind_text), side=side, record_id=rid,
-                                        verdict=verdict, link_to=link_to, anyway=anyway,
-                                        row=row))
+        decisions.append(
+            ReviewDecision(
+                kind=Kind(kind_text),
+                side=side,
+                record_id=rid,
+                verdict=verdict,
+                link_to=link_to,
+                anyway=anyway,
+                row=row,
+            )
+        )
     return decisions, problems
 
 
@@ -203,8 +276,11 @@ def _unquote(text: str) -> str:
     return text
 
 
-def problems_from_refusals(refusals: Sequence, names: dict[int, str] | None = None
-                           ) -> list[RowProblem]:
+def problems_from_refusals(
+    refusals: Sequence, names: dict[int, str] | None = None
+) -> list[RowProblem]:
     """Preview refusals of spreadsheet rows as row problems (for the import's report)."""
-    return [RowProblem(row=r.row if r.row is not None else 0, name=r.name, message=r.reason)
-            for r in refusals]
+    return [
+        RowProblem(row=r.row if r.row is not None else 0, name=r.name, message=r.reason)
+        for r in refusals
+    ]

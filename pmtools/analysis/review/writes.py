@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pmtools.analysis.reports import format_value
 from pmtools.core.plan import Op
 from pmtools.core.records import FieldValue, Kind, Record, Side
-from pmtools.analysis.reports import format_value
 from pmtools.core.rulebook import Rule
 
-__all__ = ["FieldWrite", "PairWrites", "pair_writes", "row_writes", "show_value",
-           "unread_records"]
+__all__ = ["FieldWrite", "PairWrites", "pair_writes", "row_writes", "show_value", "unread_records"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,7 +31,7 @@ class FieldWrite:
     rule: str = ""
 
     def text(self) -> str:
-        """"IPM website: (empty) → https://…"."""
+        """ "IPM website: (empty) → https://…"."""
         side = "Liscio" if self.side is Side.LISCIO else "IPM"
         return f"{side} {self.field}: {show_value(self.before)} → {show_value(self.after)}"
 
@@ -62,8 +61,11 @@ class PairWrites:
     def text(self) -> str:
         """The writes in words, one per line; "nothing to write" when none."""
         lines = [w.text() for w in self.writes]
-        lines += [f"IPM {f}: not read yet (read the IPM card to see it; a link leaves it to "
-                  f"the next Sync Now, whose preview shows it)" for f in self.unread]
+        lines += [
+            f"IPM {f}: not read yet (read the IPM card to see it; a link leaves it to "
+            f"the next Sync Now, whose preview shows it)"
+            for f in self.unread
+        ]
         return "\n".join(lines) or "nothing to write: the fields already agree"
 
 
@@ -78,13 +80,25 @@ def pair_writes(kind: Kind, liscio: Record, ipm: Record) -> PairWrites:
     from pmtools.core.planner import plan_pair
 
     actions = plan_pair(Kind(kind), liscio, ipm, first_sync=True)
-    writes = tuple(FieldWrite(side=a.side, field=a.field, before=a.before, after=a.after,
-                              rule=a.rule)
-                   for a in actions if a.op is Op.WRITE and a.side is not None and a.field)
-    unread = tuple(a.field for a in actions
-                   if a.op is Op.SKIP and a.rule == Rule.SKIP_DETAILS_NOT_LOADED and a.field)
-    return PairWrites(kind=Kind(kind), liscio_id=liscio.id, ipm_key=ipm.id,
-                      liscio_name=liscio.name, ipm_name=ipm.name, writes=writes, unread=unread)
+    writes = tuple(
+        FieldWrite(side=a.side, field=a.field, before=a.before, after=a.after, rule=a.rule)
+        for a in actions
+        if a.op is Op.WRITE and a.side is not None and a.field
+    )
+    unread = tuple(
+        a.field
+        for a in actions
+        if a.op is Op.SKIP and a.rule == Rule.SKIP_DETAILS_NOT_LOADED and a.field
+    )
+    return PairWrites(
+        kind=Kind(kind),
+        liscio_id=liscio.id,
+        ipm_key=ipm.id,
+        liscio_name=liscio.name,
+        ipm_name=ipm.name,
+        writes=writes,
+        unread=unread,
+    )
 
 
 def row_writes(row) -> PairWrites | None:
@@ -94,8 +108,9 @@ def row_writes(row) -> PairWrites | None:
     """
     if row.record is None or row.candidate is None:
         return None
-    liscio, ipm = ((row.record, row.candidate) if row.side is Side.LISCIO
-                   else (row.candidate, row.record))
+    liscio, ipm = (
+        (row.record, row.candidate) if row.side is Side.LISCIO else (row.candidate, row.record)
+    )
     return pair_writes(row.kind, liscio, ipm)
 
 
