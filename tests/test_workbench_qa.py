@@ -194,7 +194,7 @@ def test_short_time():
 
 
 def test_a_written_ipm_value_newer_than_the_cached_row_is_shown():
-    from pmtools.workbench.freshness import overlay_writes
+    from pmtools.engine.known import overlay_writes
 
     rec = Record(
         side=Side.IPM,

@@ -71,14 +71,14 @@ def load_kind(session: Any, kind: Kind, detailed: Iterable[Record] = ()) -> Kind
 
     IPM records are the list rows cached by the last Sync Now (before the first sync they are
     listed from IPM), brought up to date with what pmtools wrote since
-    (:func:`pmtools.workbench.freshness.ipm_view_records`); ``detailed`` are fresher IPM
+    (:func:`pmtools.engine.known.ipm_view_records`); ``detailed`` are fresher IPM
     records (loaded by the last sync, or read back after a link or create).
     """
     from pmtools.analysis.views import Ambiguity, build_pairs_table
-    from pmtools.workbench.freshness import ipm_view_records
+    from pmtools.engine.known import ipm_view_records
 
     liscio = list(session.liscio.iter_records(kind))
-    ipm = ipm_view_records(session, kind, detailed)
+    ipm = ipm_view_records(kind, store=session.store, ipm=session.ipm, detailed=detailed)
     state = session.store.state([kind])
     ambiguous = Ambiguity.from_match(kind, liscio, ipm, state)
     table = build_pairs_table(kind, liscio, ipm, state.links, ambiguous)

@@ -1,4 +1,6 @@
-"""The IPM records View Details shows: the cached list rows, as fresh as pmtools knows them.
+"""IPM records as pmtools knows them: the cached list rows, brought up to date (a fetch step).
+
+For View Details, the reports' quick mode, the onboarding review and the audit notebook.
 
 View Details reads no IPM list (at 120 requests a minute that would take minutes on a big
 firm): it shows the list rows the last Sync Now cached. Those rows lag behind what pmtools
@@ -15,21 +17,24 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from pmtools.connectors.base import Connector
 from pmtools.core.records import Kind, Record, Side
 from pmtools.core.timestamps import is_before
 from pmtools.errors import ConnectorError
+from pmtools.store import Store
 
 log = logging.getLogger(__name__)
 
 
-def ipm_view_records(session: Any, kind: Kind, detailed: Iterable[Record] = ()) -> list[Record]:
+def ipm_view_records(
+    kind: Kind, *, store: Store, ipm: Connector, detailed: Iterable[Record] = ()
+) -> list[Record]:
     """IPM records of ``kind`` for View Details: cached rows brought up to date (see module).
 
     ``detailed`` are IPM records fresher than the cache (loaded by the last sync in this
     session, or read back after a link or create); they replace or join the cached rows.
     """
-    store = session.store
-    rows = list(store.cached_records(kind)) or list(session.ipm.iter_records(kind))
+    rows = list(store.cached_records(kind)) or list(ipm.iter_records(kind))
     by_id: dict[str, Record] = {r.id: r for r in rows}
     for key, (record, _loaded_at) in store.cached_details(kind, list(by_id)).items():
         if not is_before(record.modified_at, by_id[key].modified_at):
@@ -37,7 +42,7 @@ def ipm_view_records(session: Any, kind: Kind, detailed: Iterable[Record] = ()) 
     for record in detailed:
         if record.kind is kind and record.side is Side.IPM:
             by_id[record.id] = record
-    _add_created(session, kind, by_id)
+    _add_created(kind, by_id, store=store, ipm=ipm)
     return overlay_writes(
         kind,
         list(by_id.values()),
@@ -67,9 +72,8 @@ def overlay_writes(
     return [by_id[r.id] for r in records]
 
 
-def _add_created(session: Any, kind: Kind, by_id: dict[str, Record]) -> None:
+def _add_created(kind: Kind, by_id: dict[str, Record], *, store: Store, ipm: Connector) -> None:
     """Read the IPM records created by pmtools since the last pull (not in the cache yet)."""
-    store = session.store
     linked = {link.ipm_key for link in store.links(kind)}
     created = [
         c["ipm_key"]
@@ -78,7 +82,7 @@ def _add_created(session: Any, kind: Kind, by_id: dict[str, Record]) -> None:
     for key in dict.fromkeys(created):
         if key and key in linked and key not in by_id:
             try:
-                by_id[key] = session.ipm.get_record(kind, key)
+                by_id[key] = ipm.get_record(kind, key)
             except ConnectorError as exc:  # gone since: the pair shows as orphaned
                 log.info(
                     "IPM %s %s created by pmtools could not be read: %s", kind.ipm_name, key, exc
