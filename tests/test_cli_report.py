@@ -172,6 +172,13 @@ def test_report_needs_a_known_format(env, tmp_path, capsys):
     assert main(["report", "-o", str(tmp_path / "c.csv")]) == 2  # --kind/--changes/--errors
 
 
+def test_a_format_that_contradicts_the_file_name_is_refused(env, tmp_path, capsys):
+    """QA: `--format csv -o r.xlsx` wrote CSV text into a file Excel cannot open."""
+    assert main(["report", "--changes", "--format", "csv", "-o", str(tmp_path / "r.xlsx")]) == 2
+    assert "does not fit the file name 'r.xlsx'" in capsys.readouterr().err
+    assert not (tmp_path / "r.xlsx").exists()
+
+
 def test_runs_lists_every_run_with_who_started_it(env, capsys):
     from pmtools.analysis import history
     from pmtools.core.plan import SyncPolicy

@@ -158,9 +158,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     from pmtools.analysis import history, reports
     from pmtools.engine.fetch import fetch_records
 
-    fmt = args.format or args.output.suffix.lstrip(".").lower()
+    suffix = args.output.suffix.lstrip(".").lower()
+    fmt = args.format or suffix
     if fmt not in reports.FORMATS:
         raise ConfigError("give --format csv|xlsx or an -o file ending in .csv or .xlsx")
+    if suffix in reports.FORMATS and suffix != fmt:  # Excel would not open it
+        raise ConfigError(
+            f"--format {fmt} does not fit the file name {args.output.name!r}: "
+            f"name it .{fmt}, or leave --format out"
+        )
     settings = _settings(args)
     if args.kind is None:
         with _open_store(settings) as store:
