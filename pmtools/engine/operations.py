@@ -19,7 +19,7 @@ from pmtools.connectors.base import Connector
 from pmtools.core.plan import DecisionKind, LinkHow, LinkStatus
 from pmtools.core.records import Kind, Record, Side
 from pmtools.core.rulebook import Rule
-from pmtools.engine.apply import Applier
+from pmtools.engine.applier import Applier
 from pmtools.errors import ConfigError, ConnectorError, DuplicateRisk, NotFound, PlanChanged
 from pmtools.store import ChangeIntent, Store
 
