@@ -103,7 +103,7 @@ def test_second_process_gets_exit_4_while_a_sync_holds_the_lock(state):
                 env=env,
                 capture_output=True,
                 text=True,
-                timeout=60,
+                timeout=600,
             )
             assert out.returncode == 4, out.stderr
             assert "another sync is running" in out.stderr

@@ -52,11 +52,14 @@ def sync_env(server: SandboxServer, state: Path) -> dict[str, str]:
 
 
 def sync_until_done(server: SandboxServer, state: Path, *, tries: int = 12) -> list[int]:
-    """Run ``pmtools sync`` until it exits 0; returns the exit codes seen."""
+    """Run ``pmtools sync`` until it exits 0; returns the exit codes seen.
+
+    The subprocess timeout only stops a hang: it is far above what any machine needs.
+    """
     codes: list[int] = []
     for _ in range(tries):
         done = subprocess.run(
-            SYNC, env=sync_env(server, state), capture_output=True, text=True, timeout=300
+            SYNC, env=sync_env(server, state), capture_output=True, text=True, timeout=1800
         )
         codes.append(done.returncode)
         if done.returncode == 0:
@@ -73,7 +76,7 @@ def add_liscio_changes(
     """New Liscio accounts and contacts, and changed synced fields on existing ones."""
     liscio = httpx.Client(
         base_url=server.liscio_url,
-        timeout=10,
+        timeout=120,
         headers={"Authorization": f"Bearer {config.SANDBOX_LISCIO_TOKEN}"},
     )
     new_accounts = []

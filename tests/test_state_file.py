@@ -65,7 +65,7 @@ def cli(*argv: str, limit_bytes: int | None = None) -> subprocess.CompletedProce
         env=dict(os.environ),
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=1800,
         preexec_fn=cap,
     )
 

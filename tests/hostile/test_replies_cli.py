@@ -228,7 +228,7 @@ def test_verbose_logs_show_no_user_info_or_secret_query_values(world, tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=1800,
     )
     assert "HTTP Request: GET" in done.stderr  # httpx's lines are there, redacted
     for secret in ("pa55word", *SECRETS):
