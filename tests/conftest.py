@@ -50,3 +50,23 @@ def store(tmp_path):
 
     with Store.open(tmp_path / "state.sqlite") as s:
         yield s
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """The URL of a throwaway PostgreSQL cluster for this test session (tests/services.py);
+    skips (or fails, with PMTOOLS_REQUIRE_SERVICES=1) where PostgreSQL is not installed."""
+    from services import postgres_cluster
+
+    with postgres_cluster() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """The URL of a throwaway Redis for this test session (tests/services.py); skips (or
+    fails, with PMTOOLS_REQUIRE_SERVICES=1) where Redis is not installed."""
+    from services import redis_server
+
+    with redis_server() as url:
+        yield url
