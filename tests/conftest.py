@@ -70,3 +70,15 @@ def redis_url():
 
     with redis_server() as url:
         yield url
+
+
+@pytest.fixture(autouse=True)
+def pmtools_home(tmp_path_factory, monkeypatch):
+    """Every test gets its own PMTOOLS_HOME (registry, firms' state, queue, secrets file) and
+    the file fallback for secrets: no test touches the real home folder or a real keyring."""
+    home = tmp_path_factory.mktemp("pmtools-home")
+    monkeypatch.setenv("PMTOOLS_HOME", str(home))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    monkeypatch.delenv("PMTOOLS_DATABASE_URL", raising=False)
+    monkeypatch.delenv("PMTOOLS_QUEUE_URL", raising=False)
+    return home

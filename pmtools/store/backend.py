@@ -1,0 +1,84 @@
+"""Where the registry and each firm's state live: SQLite files (default) or PostgreSQL.
+
+``PMTOOLS_DATABASE_URL`` selects the backend (unset: SQLite files in ``PMTOOLS_HOME``); the code
+above the store asks a :class:`Backend` for the registry and a firm's store and never knows
+which one it got.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pmtools.errors import ConfigError
+from pmtools.store.core import Store
+from pmtools.store.registry import Registry
+from pmtools.store.sql import SqliteSql
+
+HOME_ENV = "PMTOOLS_HOME"
+DATABASE_ENV = "PMTOOLS_DATABASE_URL"
+
+
+def home_from_env(environ: Mapping[str, str] | None = None) -> Path:
+    """``PMTOOLS_HOME``, or the user's data folder for pmtools (created owner-only)."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get(HOME_ENV, "").strip()
+    if raw:
+        home = Path(raw).expanduser()
+    else:
+        import platformdirs
+
+        home = Path(platformdirs.user_data_dir("pmtools", appauthor=False))
+    try:
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot use {home} as pmtools' folder ({exc.strerror}); set {HOME_ENV} to a "
+            "folder you can write"
+        ) from None
+    return home
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Backend:
+    """The state backend: ``home`` always (queue, secrets file); ``url`` for PostgreSQL."""
+
+    home: Path
+    url: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return "postgresql" if self.url else "sqlite"
+
+    def registry(self) -> Registry:
+        """A new connection to the registry (close it, or use it as a context manager)."""
+        return Registry(SqliteSql(self.home / "registry.sqlite"))
+
+    def store_path(self, slug: str) -> Path:
+        """The SQLite state file of the firm with ``slug``."""
+        return self.home / "firms" / slug / "state.sqlite"
+
+    def open_store(self, slug: str, *, start_over: bool = False) -> Store:
+        """Open (or create) the state store of the firm with ``slug``."""
+        path = self.store_path(slug)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return Store.open(path, start_over=start_over)
+
+    def describe(self) -> str:
+        """Where the state is, in words (never a password)."""
+        return f"SQLite files in {self.home}"
+
+
+def backend_from_env(environ: Mapping[str, str] | None = None) -> Backend:
+    """The backend ``PMTOOLS_DATABASE_URL`` and ``PMTOOLS_HOME`` select."""
+    environ = os.environ if environ is None else environ
+    home = home_from_env(environ)
+    url = environ.get(DATABASE_ENV, "").strip() or None
+    if url is not None:
+        raise ConfigError(
+            f"{DATABASE_ENV} is set but this pmtools keeps its state in SQLite files only"
+        )
+    return Backend(home=home, url=None)
