@@ -17,18 +17,29 @@ import functools
 import logging
 import re
 import threading
-from collections.abc import Iterator, Sequence
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from pmtools.errors import ConfigError, StateError
+from pmtools.store.sql import Params
 
 log = logging.getLogger(__name__)
 
 URL_SCHEMES = ("postgresql", "postgres")
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 CONNECT_TIMEOUT = 15  # seconds: a wrong host fails in words instead of hanging
+# Advisory locks are keyed by two integers; the first says what for, the second which schema.
+LOCK_SPACE = 0x706D74  # a firm's sync lock ("pmt")
+SCHEMA_LOCK_SPACE = 0x706D75  # creating or migrating a schema's tables
+
+
+def schema_key(schema: str) -> int:
+    """The second advisory-lock key of ``schema`` (a non-negative int4)."""
+    return zlib.crc32(schema.encode()) & 0x7FFFFFFF
 
 
 def describe_url(url: str) -> str:
@@ -69,10 +80,11 @@ def check_url(url: str, *, variable: str = "PMTOOLS_DATABASE_URL") -> str:
 
 
 @functools.lru_cache(maxsize=512)
-def to_pyformat(sql: str) -> str:
-    """SQLite-style ``?`` placeholders as psycopg's ``%s``; a literal ``%`` doubled.
+def to_pyformat(sql: str, named: bool = False) -> str:
+    """SQLite-style ``?`` placeholders as psycopg's ``%s`` (``:name`` as ``%(name)s`` when
+    ``named``); a literal ``%`` doubled.
 
-    ``?`` inside '…' literals, "…" names and -- comments is left as it is.
+    Placeholders inside '…' literals, "…" names and -- comments are left as they are.
     """
     out: list[str] = []
     quote: str | None = None
@@ -94,8 +106,12 @@ def to_pyformat(sql: str) -> str:
             out.append(sql[i:end].replace("%", "%%"))
             i = end
             continue
-        elif ch == "?":
+        elif ch == "?" and not named:
             out.append("%s")
+        elif ch == ":" and named and (m := _NAME.match(sql, i + 1)) and sql[i - 1 : i] != ":":
+            out.append(f"%({m.group(0)})s")
+            i = m.end()
+            continue
         else:
             out.append(ch)
         i += 1
@@ -187,21 +203,36 @@ class PostgresSql:
             raise self._error(exc) from None
 
     # -- the Sql protocol ----------------------------------------------------------------
-    def q(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    def q(self, sql: str, params: Params = ()) -> list[dict[str, Any]]:
         """Run a query; every row as a dict."""
         with self._mutex:
             cur = self._run(sql, params)
             return list(cur.fetchall()) if cur.description else []
 
-    def one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+    def one(self, sql: str, params: Params = ()) -> dict[str, Any] | None:
         """The first row of a query, or None."""
         rows = self.q(sql, params)
         return rows[0] if rows else None
 
-    def x(self, sql: str, params: Sequence[Any] = ()) -> int:
+    def x(self, sql: str, params: Params = ()) -> int:
         """Run a statement; how many rows it touched."""
         with self._mutex:
             return int(self._run(sql, params).rowcount)
+
+    def script(self, sql: str) -> None:
+        """Run several statements (schema creation) in one transaction.
+
+        Scripts on one schema take turns (an advisory lock until the commit): two processes
+        creating the same tables at once would otherwise collide in PostgreSQL's catalog,
+        ``IF NOT EXISTS`` or not.
+        """
+        with self.tx():
+            self.q(
+                "SELECT pg_advisory_xact_lock(?, ?)", (SCHEMA_LOCK_SPACE, schema_key(self.schema))
+            )
+            for statement in (s.strip() for s in sql.split(";")):
+                if statement:
+                    self.x(statement)
 
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run a statement once per row (pipelined by psycopg: one round trip, not many)."""
@@ -249,11 +280,14 @@ class PostgresSql:
         return bool(self._conn.closed)
 
     # -- helpers -------------------------------------------------------------------------
-    def _run(self, sql: str, params: Sequence[Any]) -> Any:
+    def _run(self, sql: str, params: Params) -> Any:
         import psycopg
 
+        named = isinstance(params, Mapping)
         try:
-            return self._conn.execute(to_pyformat(sql), tuple(params))
+            return self._conn.execute(
+                to_pyformat(sql, named), dict(params) if named else tuple(params)
+            )
         except psycopg.Error as exc:
             if self._depth:
                 raise  # tx() rolls back, then says it in words
