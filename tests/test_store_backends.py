@@ -482,3 +482,61 @@ def test_the_registry_on_postgresql(postgres_url, tmp_path):
         assert done.summary == {"created": 2} and again.active_job(firm.slug) is None
         assert [j.id for j in again.jobs(firm.slug)] == [job.id]
         again.remove_firm(firm.slug)
+
+
+def test_one_active_job_per_firm_when_many_submit_at_once_on_postgresql(postgres_url, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pmtools.store.backend import backend_from_env
+    from pmtools.store.registry import JobRunning
+
+    backend = backend_from_env(
+        {"PMTOOLS_HOME": str(tmp_path), "PMTOOLS_DATABASE_URL": postgres_url}
+    )
+    with backend.registry() as registry:
+        slug = registry.add_firm(f"Race {uuid.uuid4().hex[:6]}").slug
+    registries = [backend.registry() for _ in range(6)]  # six connections: six "people"
+    start = threading.Barrier(len(registries))
+
+    def submit(registry):
+        start.wait()
+        try:
+            return registry.submit(slug, "sync", started_by="cli").id
+        except JobRunning as exc:
+            return ("refused", exc.job.id)
+
+    try:
+        with ThreadPoolExecutor(len(registries)) as pool:
+            results = list(pool.map(submit, registries))
+    finally:
+        for registry in registries:
+            registry.close()
+    accepted = [r for r in results if isinstance(r, str)]
+    assert len(accepted) == 1
+    assert all(r == ("refused", accepted[0]) for r in results if not isinstance(r, str))
+
+
+MISSING = textwrap.dedent("""
+    from services import unavailable
+
+    def test_needs_a_server():
+        unavailable("PostgreSQL is not installed (apt-get install postgresql)")
+""")
+
+
+@pytest.mark.parametrize("required, outcome", [("1", "1 failed"), ("", "1 skipped")])
+def test_a_missing_server_fails_only_where_services_are_required(tmp_path, required, outcome):
+    (tmp_path / "test_missing.py").write_text(MISSING)
+    env = {k: v for k, v in os.environ.items() if k != "PMTOOLS_REQUIRE_SERVICES"}
+    env["PMTOOLS_REQUIRE_SERVICES"] = required
+    env["PYTHONPATH"] = str(ROOT / "tests")
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert outcome in out.stdout, out.stdout[-2000:]
+    assert "apt-get install postgresql" in out.stdout

@@ -35,6 +35,7 @@ CONNECT_TIMEOUT = 15  # seconds: a wrong host fails in words instead of hanging
 # Advisory locks are keyed by two integers; the first says what for, the second which schema.
 LOCK_SPACE = 0x706D74  # a firm's sync lock ("pmt")
 SCHEMA_LOCK_SPACE = 0x706D75  # creating or migrating a schema's tables
+TX_LOCK_SPACE = 0x706D76  # a write transaction on a schema (see PostgresSql.tx)
 
 
 def schema_key(schema: str) -> int:
@@ -177,6 +178,7 @@ class PostgresSql:
         self.schema = schema
         self.where = f"schema {schema} of the {describe_url(url)}"
         quoted = _quote(schema)
+        self._key = schema_key(schema)
         self._mutex = threading.RLock()
         self._depth = 0
         self._conn = connect(url)
@@ -249,7 +251,13 @@ class PostgresSql:
 
     @contextmanager
     def tx(self) -> Iterator[PostgresSql]:
-        """One transaction; a ``tx`` inside another joins it. Rolled back on any error."""
+        """One transaction; a ``tx`` inside another joins it. Rolled back on any error.
+
+        Transactions on one schema take turns, as SQLite's ``BEGIN IMMEDIATE`` makes them on
+        one file: the shared SQL reads then writes inside ``tx`` (is a job already active?
+        is this record already linked?) and must not be raced by another process between
+        the two. Reads outside ``tx`` never wait; other schemas (firms) never wait.
+        """
         import psycopg
 
         with self._mutex:
@@ -263,6 +271,9 @@ class PostgresSql:
             self._depth = 1
             try:
                 with self._conn.transaction():
+                    self._conn.execute(
+                        "SELECT pg_advisory_xact_lock(%s, %s)", (TX_LOCK_SPACE, self._key)
+                    )
                     yield self
             except psycopg.Error as exc:
                 raise self._error(exc) from None
