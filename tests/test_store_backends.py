@@ -540,3 +540,23 @@ def test_a_missing_server_fails_only_where_services_are_required(tmp_path, requi
     )
     assert outcome in out.stdout, out.stdout[-2000:]
     assert "apt-get install postgresql" in out.stdout
+
+
+def test_a_lost_connection_fails_once_in_words_then_is_opened_again(postgres_url):
+    import psycopg
+
+    name = firm_name("lost")
+    with Store.open_postgres(postgres_url, name) as store:
+        store.add_link(A, "L1", "K1", how=LinkHow.AUTOMATIC, run_id=None)
+        with psycopg.connect(postgres_url, autocommit=True) as admin:  # a restart, a firewall
+            (killed,) = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = %s",
+                (f"pmtools {name}",),
+            ).fetchone()
+        assert killed == 1
+        with pytest.raises(StateError, match="connection to the PostgreSQL database .* was lost"):
+            store.links()
+        assert [link.liscio_id for link in store.links()] == ["L1"]
+        store.add_link(A, "L2", "K2", how=LinkHow.AUTOMATIC, run_id=None)
+        assert len(store.links()) == 2

@@ -177,28 +177,42 @@ class PostgresSql:
         self.url = url
         self.schema = schema
         self.where = f"schema {schema} of the {describe_url(url)}"
-        quoted = _quote(schema)
+        self._quoted = _quote(schema)
         self._key = schema_key(schema)
         self._mutex = threading.RLock()
         self._depth = 0
-        self._conn = connect(url)
-        try:
-            self._ensure_schema(quoted)
-            self._conn.execute(f"SET search_path TO {quoted}")
-        except BaseException:
-            self._conn.close()
-            raise
+        self._closed = False  # by close(); a connection lost otherwise is opened again
+        self._conn = self._open()
 
-    def _ensure_schema(self, quoted: str) -> None:
+    def _open(self) -> Any:
+        """A connection whose ``search_path`` is the schema (created on first use)."""
+        conn = connect(self.url, application=f"pmtools {self.schema}")
+        try:
+            self._ensure_schema(conn)
+            conn.execute(f"SET search_path TO {self._quoted}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _reopen_if_lost(self) -> None:
+        """Outside a transaction, a connection the server or network dropped (a restart, an
+        idle page's connection cut by a firewall) is opened again: the statement that found
+        it lost failed in words, the next one works."""
+        if self._conn.closed and not self._closed and not self._depth:
+            log.info("reconnecting to the %s", describe_url(self.url))
+            self._conn = self._open()
+
+    def _ensure_schema(self, conn: Any) -> None:
         import psycopg
 
-        exists = self._conn.execute(
+        exists = conn.execute(
             "SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)
         ).fetchone()
         if exists:
             return
         try:
-            self._conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self._quoted}")
         except psycopg.errors.UniqueViolation:
             pass  # another process created it between our look and our create
         except psycopg.Error as exc:
@@ -268,6 +282,7 @@ class PostgresSql:
                 finally:
                     self._depth -= 1
                 return
+            self._reopen_if_lost()
             self._depth = 1
             try:
                 with self._conn.transaction():
@@ -283,6 +298,7 @@ class PostgresSql:
     def close(self) -> None:
         """Close the connection."""
         with self._mutex:
+            self._closed = True
             self._conn.close()
 
     @property
@@ -295,6 +311,7 @@ class PostgresSql:
         import psycopg
 
         named = isinstance(params, Mapping)
+        self._reopen_if_lost()
         try:
             return self._conn.execute(
                 to_pyformat(sql, named), dict(params) if named else tuple(params)
@@ -307,7 +324,8 @@ class PostgresSql:
     def _error(self, exc: Exception) -> StateError:
         import psycopg
 
-        if isinstance(exc, psycopg.OperationalError) and self._conn.closed:
+        conn = getattr(self, "_conn", None)  # None while the first connection is made
+        if isinstance(exc, psycopg.OperationalError) and (conn is None or conn.closed):
             return StateError(
                 f"the connection to the {describe_url(self.url)} was lost; check that "
                 f"PostgreSQL is running, then run the command again"
