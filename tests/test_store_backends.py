@@ -441,7 +441,10 @@ def test_the_backend_from_the_environment(postgres_url, tmp_path):
     assert secret not in backend.describe() and secret not in repr(backend)
     assert backend.describe().startswith("PostgreSQL database pmtools on 127.0.0.1:")
     slug_a, slug_b = f"a-{uuid.uuid4().hex[:6]}", f"b-{uuid.uuid4().hex[:6]}"
+    assert not backend.store_exists(slug_a)
+    assert not backend.store_exists(slug_a)  # looking made nothing
     with backend.open_store(slug_a) as a, backend.open_store(slug_b) as b:
+        assert backend.store_exists(slug_a)
         a.add_link(A, "L1", "K1", how=LinkHow.AUTOMATIC, run_id=None)
         assert b.links() == [] and firm_schema(slug_a) in a.location
     assert firm_schema("smith-co") == "firm_smith_co"
@@ -458,6 +461,16 @@ def test_a_database_url_that_is_not_postgresql_is_refused_by_name(url, tmp_path)
     with pytest.raises(ConfigError, match="PMTOOLS_DATABASE_URL") as refused:
         backend_from_env({"PMTOOLS_HOME": str(tmp_path), "PMTOOLS_DATABASE_URL": url})
     assert "hunter2" not in str(refused.value)
+
+
+def test_the_sqlite_backend_looks_for_a_state_file_without_making_one(tmp_path):
+    from pmtools.store.backend import backend_from_env
+
+    backend = backend_from_env({"PMTOOLS_HOME": str(tmp_path)})
+    assert backend.kind == "sqlite" and not backend.store_exists("acme")
+    assert not backend.store_exists("acme") and not (tmp_path / "firms" / "acme").exists()
+    backend.open_store("acme").close()
+    assert backend.store_exists("acme")
 
 
 def test_the_registry_on_postgresql(postgres_url, tmp_path):

@@ -186,6 +186,20 @@ def current_version(sql: PostgresSql) -> int:
     return int(row["v"]) if row else 0
 
 
+def store_exists(url: str, schema: str) -> bool:
+    """True when ``schema`` holds a firm's state (a look only: nothing is created)."""
+    conn = connect(url)
+    try:
+        row = conn.execute(
+            "SELECT 1 AS x FROM information_schema.tables WHERE table_schema = %s "
+            "AND table_name = 'schema_version'",
+            (schema,),
+        ).fetchone()
+        return row is not None
+    finally:
+        conn.close()
+
+
 def ensure_schema(sql: PostgresSql) -> int:
     """Create the firm's tables on first use, apply later migrations; returns the version.
 
