@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import threading
 import time
 
@@ -69,7 +68,8 @@ def forecast_sync(
     )
     plan = _plan(inputs, policy=told, progress=report, expected=None)
     keys = _undecided_keys(plan)
-    picked = keys[:: max(1, math.ceil(len(keys) / sample))][:sample] if sample > 0 else []
+    # evenly spread over the plan's order (the names'), the same every time
+    picked = keys if len(keys) <= sample else [keys[i * len(keys) // sample] for i in range(sample)]
     sampled: dict[str, Record] = {}
     if picked:
         report("linking", 0, len(picked), f"reading a sample of {len(picked)} IPM cards")

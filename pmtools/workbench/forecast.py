@@ -97,6 +97,14 @@ def forecast_html(forecast: Forecast) -> str:
         message_html(review_words(forecast), "info"),
         f"<p><small>{esc(own)}</small></p>",
     ]
+    if forecast.unreadable:
+        parts.append(
+            html_table(
+                ["Records that cannot be read"],
+                [[m] for m in forecast.unreadable[:100]],
+                css="pm-forecast-errors",
+            )
+        )
     if forecast.preflight:
         parts.insert(
             1,
