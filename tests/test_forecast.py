@@ -246,3 +246,17 @@ def test_the_words_say_counts_requests_time_and_what_to_review():
     assert any(line.startswith("IPM requests: 10 ") for line in lines)
     assert lines[-1].startswith("Review before syncing: 3 ambiguous records")
     assert f.as_dict()["ipm_requests"]["total"] == 10
+
+
+def test_the_counting_follows_the_connectors_page_size_card_window_and_pacing():
+    """The forecast's constants are the connectors' own (a change there must change here)."""
+    import inspect
+
+    from pmtools.analysis import forecast as fc
+    from pmtools.connectors import karbon, liscio
+    from pmtools.connectors.http import RateLimiter
+
+    assert fc.PAGE_SIZE == karbon.PAGE_SIZE == liscio.PAGE_SIZE
+    ttl = inspect.signature(karbon.IpmConnector).parameters["card_ttl"].default
+    headroom = inspect.signature(RateLimiter).parameters["headroom"].default
+    assert fc.CARD_TTL == ttl and fc.HEADROOM == 1 + headroom
