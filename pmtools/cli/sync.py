@@ -20,6 +20,7 @@ from pmtools.config import Settings
 from pmtools.core.plan import COUNT_KEYS, Op, Plan, change_total
 from pmtools.core.records import Address, FieldValue, Kind, Side
 from pmtools.core.text import for_terminal, quoted
+from pmtools.errors import ConfigError
 
 KINDS = ("accounts", "contacts")
 
@@ -28,6 +29,12 @@ def register(subparsers: Any) -> None:
     """Add this module's subcommands to the ``pmtools`` parser."""
     p = subparsers.add_parser("sync", help="Sync Now: link, create and write fields")
     p.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
+    p.add_argument(
+        "--forecast",
+        action="store_true",
+        help="print what the sync will link, leave for review and send, and how long it "
+        "takes at the IPM rate limit; change nothing",
+    )
     p.add_argument("--kind", choices=(*KINDS, "all"), default="all")
     p.add_argument(
         "--force", action="store_true", help="run the first sync even when the preflight refuses it"
@@ -185,6 +192,12 @@ def cmd_sync(args: argparse.Namespace) -> int:
     policy = SyncPolicy(kinds=kinds, force=args.force)
     if args.min_share is not None:
         policy = dataclasses.replace(policy, preflight_min_ratio=args.min_share)
+    if args.forecast:
+        from pmtools.cli.forecast import print_forecast
+
+        if args.dry_run:
+            raise ConfigError("--forecast and --dry-run are two different previews: choose one")
+        return print_forecast(settings, policy, as_json=args.json)
     with guarded(settings, lock=not args.dry_run, wait=max(args.wait, 0.0)) as (store, liscio, ipm):
         result = run_sync(
             liscio=liscio,

@@ -140,6 +140,8 @@ class _Inputs:
     state: SyncState
     unreadable: list[Unreadable]
     baseline: list[tuple[Kind, str]]  # every Liscio record now (kept by a first sync)
+    # rows each listing returned, the unreadable included (list pages, for the forecast)
+    listed: dict[tuple[Side, Kind], int] = field(default_factory=dict)
 
     def records(self) -> dict[tuple[Side, Kind], tuple[Record, ...]]:
         """The records by side and kind, as a SyncResult carries them."""
@@ -232,9 +234,14 @@ def _fetch(
     progress: Progress,
     cancel: threading.Event | None,
     full: bool,
+    details: bool = True,
 ) -> _Inputs:
     """Pull both sides, set the unreadable aside, run the first sync's duplicate guard, and
-    load the IPM details the plan needs (:mod:`pmtools.engine.fetch`)."""
+    load the IPM details the plan needs (:mod:`pmtools.engine.fetch`).
+
+    ``details=False`` (the forecast) loads none: each is a rate-limited request, and the
+    forecast counts them instead of reading them.
+    """
     state = store.state(policy.kinds)
     first = state.baseline is None
     liscio_records: dict[Kind, list[Record]] = {}
@@ -262,6 +269,10 @@ def _fetch(
             f"{len(ipm_records[kind])} IPM {kind.ipm_name}",
         )
     bad = [*liscio.take_unreadable(), *ipm.take_unreadable()]
+    listed = {(Side.LISCIO, k): len(v) for k, v in liscio_records.items()}
+    listed.update({(Side.IPM, k): len(v) for k, v in ipm_records.items()})
+    for b in bad:
+        listed[(b.side, b.kind)] = listed.get((b.side, b.kind), 0) + 1
     if run_id is not None:
         unread.record(bad, store=store, run_id=run_id)
     selected, ipm_records, state = unread.hold_out(
@@ -276,7 +287,7 @@ def _fetch(
         )
         if problem and not policy.force:
             raise PreflightRefused(problem)
-    for kind in policy.kinds:
+    for kind in policy.kinds if details else ():
         keys = details_needed(
             kind=kind, liscio=selected[kind], ipm=ipm_records[kind], state=state, policy=policy
         )
@@ -298,6 +309,7 @@ def _fetch(
         state=state,
         unreadable=bad,
         baseline=everyone + unread.baseline(bad),
+        listed=listed,
     )
 
 

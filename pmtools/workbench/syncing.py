@@ -18,6 +18,7 @@ from pmtools.core.plan import COUNT_KEYS, Op, Plan, SyncPolicy
 from pmtools.engine.sync import SyncResult
 from pmtools.errors import PlanChanged, PreflightRefused
 from pmtools.workbench.common import Context, button, esc, html_table, message_html
+from pmtools.workbench.forecast import ForecastBox
 
 STAGES = (
     ("organizations", "Organizations"),
@@ -229,6 +230,7 @@ class SyncPanel(ipw.VBox):
         )
         self.summary = ipw.HTML()
         self.summary.add_class("pm-sync-summary")
+        self.forecast = ForecastBox(ctx)  # before the first sync: what it will do and cost
 
         self.sync_now.on_click(lambda _b: self._sync_now())
         self.cancel.on_click(lambda _b: self.request_cancel())
@@ -254,6 +256,7 @@ class SyncPanel(ipw.VBox):
             [
                 ipw.HTML("<h3>Sync Now</h3>"),
                 ipw.HBox([self.sync_now, self.preview_first, self.cancel]),
+                self.forecast,
                 ipw.HBox(list(self.stages.values())),
                 ipw.HBox([self.progress, self.progress_text]),
                 self.status,
