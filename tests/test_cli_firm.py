@@ -362,3 +362,44 @@ def test_firm_list_with_no_firms(home, capsys):
     assert "no firms registered yet" in capsys.readouterr().out
     assert main(["firm", "list", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
+
+
+def test_a_kept_state_serves_the_same_firm_again_and_no_other(
+    home, sandbox_a, sandbox_b, monkeypatch, capsys
+):
+    assert _add(monkeypatch, "Alpha", sandbox_a) == 0
+    assert main(["--firm", "Alpha", "sync"]) == 0
+    with backend_from_env().open_store("alpha") as store:
+        links = len(store.links())
+    assert main(["firm", "remove", "Alpha", "--yes"]) == 0  # the state is kept
+    capsys.readouterr()
+    # the name again on another tenant: its kept state refuses, and nothing is registered
+    assert _add(monkeypatch, "Alpha", sandbox_b) == 2
+    assert "belongs to" in capsys.readouterr().err
+    with backend_from_env().registry() as registry:
+        assert registry.list_firms() == []
+    assert FileSecrets(home / "secrets.json").get("alpha") is None
+    # the same firm again: its links are still there
+    assert _add(monkeypatch, "Alpha", sandbox_a) == 0
+    with backend_from_env().open_store("alpha") as store:
+        assert len(store.links()) == links
+
+
+def test_the_listing_shows_the_running_job_and_the_last_one(home, sandbox_a, monkeypatch, capsys):
+    assert _add(monkeypatch, "Acme", sandbox_a) == 0
+    with backend_from_env().registry() as registry:
+        job = registry.submit("acme", "sync", started_by="cli")
+        registry.claim(job.id, "w1")
+        registry.progress(job.id, stage="fetch", done=40, total=200)
+    capsys.readouterr()
+    assert main(["firm", "list"]) == 0
+    assert "sync running 40/200 since" in capsys.readouterr().out
+    assert main(["firm", "remove", "Acme", "--yes"]) == 5  # not while its job runs
+    assert "already running" in capsys.readouterr().err
+    with backend_from_env().registry() as registry:
+        registry.finish(job.id, state="done", outcome="done")
+    assert main(["firm", "show", "Acme"]) == 0
+    assert "sync done" in capsys.readouterr().out
+    assert main(["firm", "list", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["last_job"]["state"] == "done" and "S3CR3T" not in json.dumps(row)
