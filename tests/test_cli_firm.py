@@ -241,6 +241,7 @@ def test_wrong_keys_at_add_register_nothing(home, sandbox_a, monkeypatch, capsys
 def test_an_unreachable_service_at_add_registers_nothing(home, sandbox_a, monkeypatch, capsys):
     url = sandbox_a.url
     sandbox_a.stop()
+    monkeypatch.setenv("PMTOOLS_RETRY_BUDGET", "1")  # the limits apply to the check too
     _stdin(monkeypatch, "a\nb\nc\n")
     code = main(["firm", "add", "Acme", "--ipm-url", url + "/karbon", "--liscio-url", url])
     assert code == 5
@@ -403,3 +404,13 @@ def test_the_listing_shows_the_running_job_and_the_last_one(home, sandbox_a, mon
     assert main(["firm", "list", "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["last_job"]["state"] == "done" and "S3CR3T" not in json.dumps(row)
+
+
+def test_a_firm_whose_service_is_down_exits_5_naming_the_firm(home, sandbox_a, monkeypatch, capsys):
+    assert _add(monkeypatch, "Acme", sandbox_a) == 0
+    sandbox_a.stop()
+    capsys.readouterr()
+    assert main(["firm", "test", "Acme"]) == 5
+    err = capsys.readouterr().err
+    assert "could not reach" in err and "URL of the firm 'Acme' (`pmtools firm show`)" in err
+    assert "PMTOOLS_" not in err

@@ -242,3 +242,9 @@ def test_the_environment_reads_the_secrets_file_with_its_own_environ(home, tmp_p
     with firm.open_store() as store:
         assert store.path.is_relative_to(other_home)
     assert json.loads((other_home / "secrets.json").read_text())["firms"]["delta"]
+
+
+def test_the_environment_slug_names_the_environment_firm(home, tmp_path):
+    """What a worker does with a job recorded under the reserved slug ``environment``."""
+    firm = resolve("environment", state=str(tmp_path / "s.sqlite"))
+    assert firm.slug == ENVIRONMENT and not firm.registered

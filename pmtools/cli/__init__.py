@@ -91,7 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_LOCKED
     except ConnectorError as exc:
         logging.getLogger("pmtools").debug("%s", exc)
-        print(for_terminal(f"pmtools: {service_error_text(exc)}"), file=sys.stderr)
+        text = service_error_text(exc, firm=_firm_named(args))
+        print(for_terminal(f"pmtools: {text}"), file=sys.stderr)
         return EXIT_FAILED
     except (StateError, PmtoolsError) as exc:
         print(for_terminal(f"pmtools: {exc}"), file=sys.stderr)
@@ -111,11 +112,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNEXPECTED
 
 
+def _firm_named(args: argparse.Namespace) -> str | None:
+    """The registered firm the command ran for (``--firm``, ``PMTOOLS_FIRM``, ``firm test``)."""
+    from pmtools.store.firms import ENVIRONMENT, firm_name_from
+
+    if getattr(args, "firm_command", None) == "test":
+        return str(args.name)
+    name = firm_name_from(getattr(args, "firm", None))
+    return None if name == ENVIRONMENT else name
+
+
 def _auth_text(exc: AuthError, args: argparse.Namespace) -> str:
     """Refused credentials in words: a registered firm's keys are re-entered with firm add."""
-    from pmtools.store.firms import firm_name_from
-
-    name = firm_name_from(getattr(args, "firm", None))
+    name = _firm_named(args)
     if name is None:
         return service_error_text(exc)
     from pmtools.cli.firm import auth_text

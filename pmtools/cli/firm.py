@@ -227,7 +227,7 @@ def _taken_by(registry: Any, slug: str | None, liscio: Any, ipm: Any) -> str | N
 def cmd_add(args: argparse.Namespace) -> int:
     """``pmtools firm add NAME``."""
     from pmtools.store.backend import backend_from_env
-    from pmtools.store.firms import ENVIRONMENT, context_for
+    from pmtools.store.firms import ENVIRONMENT, context_for, firm_settings
     from pmtools.store.registry import FirmExists, FirmUnknown, check_firm_name, slug_for
     from pmtools.store.secrets import forget_secrets, secret_store
 
@@ -265,7 +265,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         if rate is None:
             rate = existing.ipm_rate_limit if existing else 120
         keys = _secrets()
-        candidate = Settings(
+        candidate = firm_settings(
             liscio_url=liscio_url, ipm_url=ipm_url, ipm_rate_limit=rate, **keys.as_dict()
         )
         if existing is not None:

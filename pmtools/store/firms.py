@@ -74,7 +74,8 @@ def firm_name_from(name: str | None, environ: Mapping[str, str] | None = None) -
 def resolve(
     name: str | None, *, state: str | None = None, environ: Mapping[str, str] | None = None
 ) -> FirmContext:
-    """The firm ``name`` (or ``PMTOOLS_FIRM``; neither: the environment firm), resolved.
+    """The firm ``name`` (or ``PMTOOLS_FIRM``; neither, or ``"environment"``: the environment
+    firm), resolved.
 
     ``state`` is ``--state``: only for the environment firm (ConfigError with a firm name).
     Raises FirmUnknown (a ConfigError listing the registered names) for an unknown name and
@@ -83,7 +84,7 @@ def resolve(
     environ = os.environ if environ is None else environ
     flag_given = name is not None and bool(name.strip())
     name = firm_name_from(name, environ)
-    if name is None:
+    if name is None or name == ENVIRONMENT:  # a job's firm slug names it too
         return FirmContext(
             slug=ENVIRONMENT,
             name=ENVIRONMENT_NAME,
@@ -121,19 +122,16 @@ def context_for(
             f"the keys of the firm {firm.name!r} are missing (was the keyring reset?); "
             f"enter them again with `pmtools firm add {_shell_word(firm.name)} --update`"
         )
-    limits_only = {k: v for k, v in environ.items() if k not in _FIRM_IGNORES}
-    settings = Settings.from_env(
-        limits_only,
+    settings = firm_settings(
+        environ,
         state_path=backend.store_path(firm.slug),
         liscio_url=firm.liscio_url,
         ipm_url=firm.ipm_url,
+        ipm_rate_limit=firm.ipm_rate_limit,
         simulator=firm.simulator or None,
         firm=firm.slug,
         **keys,
     )
-    if not environ.get("PMTOOLS_IPM_RATE_LIMIT", "").strip():
-        # The operator's PMTOOLS_IPM_RATE_LIMIT, when set, wins (a cap for every firm).
-        settings = replace(settings, ipm_rate_limit=firm.ipm_rate_limit)
     return FirmContext(
         slug=firm.slug,
         name=firm.name,
@@ -142,6 +140,20 @@ def context_for(
         firm=firm,
         backend=backend,
     )
+
+
+def firm_settings(
+    environ: Mapping[str, str] | None = None, *, ipm_rate_limit: int = 120, **values: object
+) -> Settings:
+    """A registered firm's Settings from ``values`` (URLs, keys, …) and the limits of
+    ``environ``: its ``PMTOOLS_*`` service variables are another firm's, so they are ignored;
+    ``PMTOOLS_IPM_RATE_LIMIT``, when set, wins over the firm's own (an operator's cap)."""
+    environ = os.environ if environ is None else environ
+    limits_only = {k: v for k, v in environ.items() if k not in _FIRM_IGNORES}
+    settings = Settings.from_env(limits_only, **values)
+    if not environ.get("PMTOOLS_IPM_RATE_LIMIT", "").strip():
+        settings = replace(settings, ipm_rate_limit=ipm_rate_limit)
+    return settings
 
 
 def open_state(settings: Settings, *, start_over: bool = False) -> Store:
@@ -168,6 +180,7 @@ __all__ = [
     "FirmContext",
     "context_for",
     "firm_name_from",
+    "firm_settings",
     "open_state",
     "resolve",
 ]
