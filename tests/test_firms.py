@@ -103,7 +103,27 @@ def test_secrets_go_to_an_owner_only_file_without_a_keyring(home):
     store.put("other", SECRETS)
     store.delete("acme")
     assert store.get("acme") is None and store.get("other") == SECRETS
-    assert [p.name for p in home.iterdir()] == ["secrets.json"]  # no temporary file left
+    # no temporary file left; the lock file beside it is empty
+    assert sorted(p.name for p in home.iterdir()) == ["secrets.json", "secrets.json.lock"]
+    assert (home / "secrets.json.lock").read_bytes() == b""
+
+
+def test_writers_at_once_lose_no_firm(home):
+    """Two `firm add` at once: each rewrites the whole file, so they take turns."""
+    import threading
+
+    store = FileSecrets(home / "secrets.json")
+
+    def add(prefix):
+        for n in range(25):
+            FileSecrets(store.path).put(f"{prefix}-{n}", SECRETS)
+
+    threads = [threading.Thread(target=add, args=(p,)) for p in "abcd"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(json.loads(store.path.read_text())["firms"]) == 100
 
 
 def test_a_secrets_file_others_can_read_is_refused(home):
