@@ -287,6 +287,8 @@ def test_odd_names(home, sandbox_a, sandbox_b, monkeypatch, capsys):
     assert "at most 80 characters" in capsys.readouterr().err
     assert _add(monkeypatch, "Environment", sandbox_b) == 2
     assert "reserved" in capsys.readouterr().err
+    assert _add(monkeypatch, "Environment Partners", sandbox_b) == 0  # a name, not the key
+    assert main(["firm", "remove", "environment partners", "--yes"]) == 0
     assert _add(monkeypatch, "y" * 80, sandbox_b) == 0
     with backend_from_env().registry() as registry:
         assert len(registry.list_firms()) == 2

@@ -257,7 +257,7 @@ def test_the_environment_reads_the_secrets_file_with_its_own_environ(home, tmp_p
     with backend.registry() as registry:
         registry.add_firm("Delta", ipm_url="http://ipm.test", liscio_url="http://lis.test")
     secret_store(other_home).put("delta", SECRETS)
-    firm = resolve("Delta", environ=environ)
+    firm = resolve("Delta", environ)  # positional too, as the jobs engineer calls it
     assert firm.backend.home == other_home
     with firm.open_store() as store:
         assert store.path.is_relative_to(other_home)

@@ -228,11 +228,11 @@ def cmd_add(args: argparse.Namespace) -> int:
     """``pmtools firm add NAME``."""
     from pmtools.store.backend import backend_from_env
     from pmtools.store.firms import ENVIRONMENT, context_for, firm_settings
-    from pmtools.store.registry import FirmExists, FirmUnknown, check_firm_name, slug_for
+    from pmtools.store.registry import FirmExists, FirmUnknown, check_firm_name, name_key
     from pmtools.store.secrets import forget_secrets, secret_store
 
     name = check_firm_name(args.name)
-    if slug_for(name) == ENVIRONMENT:
+    if name_key(name) == ENVIRONMENT:  # `--firm environment` is the environment firm
         raise ConfigError(
             f"{name!r} is reserved for the firm configured by the environment; choose another name"
         )

@@ -72,7 +72,7 @@ def firm_name_from(name: str | None, environ: Mapping[str, str] | None = None) -
 
 
 def resolve(
-    name: str | None, *, state: str | None = None, environ: Mapping[str, str] | None = None
+    name: str | None, environ: Mapping[str, str] | None = None, *, state: str | None = None
 ) -> FirmContext:
     """The firm ``name`` (or ``PMTOOLS_FIRM``; neither, or ``"environment"``: the environment
     firm), resolved.
