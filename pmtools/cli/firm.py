@@ -335,7 +335,12 @@ def cmd_remove(args: argparse.Namespace) -> int:
     backend = backend_from_env()
     with backend.registry() as registry:
         firm = registry.get_firm(args.name)
-        state = backend.store_path(firm.slug)
+        state = firm_views.state_words(backend, firm.slug)
+        if args.delete_state and backend.kind != "sqlite":
+            raise ConfigError(
+                "--delete-state deletes SQLite state files only; on PostgreSQL keep the firm's "
+                "schema or drop it yourself after a backup (docs/deploy.md)"
+            )
         kept = "and delete its state file" if args.delete_state else f"(its state stays in {state})"
         if not args.yes:
             answer = _ask(f"Forget the firm {firm.name!r} and its keys {kept}? [y/N]")
@@ -345,7 +350,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
         registry.remove_firm(firm.slug)  # JobRunning while one of its jobs is queued or running
     forget_secrets(backend.home, firm.slug)
     if args.delete_state:
-        shutil.rmtree(state.parent, ignore_errors=True)
+        shutil.rmtree(backend.store_path(firm.slug).parent, ignore_errors=True)
         print(for_terminal(f"removed {firm.name}, its keys and its state"))
     else:
         print(for_terminal(f"removed {firm.name} and its keys; its state stays in {state}"))
