@@ -416,3 +416,19 @@ def test_a_firm_whose_service_is_down_exits_5_naming_the_firm(home, sandbox_a, m
     err = capsys.readouterr().err
     assert "could not reach" in err and "URL of the firm 'Acme' (`pmtools firm show`)" in err
     assert "PMTOOLS_" not in err
+
+
+def test_the_workbench_opens_the_firm_pmtools_firm_names(home, sandbox_a, monkeypatch):
+    """What `pmtools app --firm NAME` gives the page: PMTOOLS_FIRM, not the keys."""
+    from pmtools.workbench.session import open_session
+
+    assert _add(monkeypatch, "Acme", sandbox_a) == 0
+    monkeypatch.setenv("PMTOOLS_FIRM", "Acme")
+    monkeypatch.setenv("PMTOOLS_LISCIO_URL", "http://127.0.0.1:9/another-firm")  # ignored
+    session = open_session()
+    try:
+        assert session.sandbox is None and session.settings.firm == "acme"
+        assert session.settings.liscio_url == sandbox_a.url + "/liscio"
+        assert session.store.path == home / "firms" / "acme" / "state.sqlite"
+    finally:
+        session.close()
