@@ -156,7 +156,10 @@ def test_add_list_show_test_sync_remove_round_trip(home, sandbox_a, monkeypatch,
     assert main(["--firm", "Acme & Sons", "runs"]) == 0
     capsys.readouterr()
 
-    # remove asks first; "no" keeps everything
+    # remove asks first; "no" keeps everything, and so does no answer at all
+    _stdin(monkeypatch, "")
+    assert main(["firm", "remove", "Acme & Sons"]) == 2
+    assert "confirm with `pmtools firm remove 'Acme & Sons' --yes`" in capsys.readouterr().err
     _stdin(monkeypatch, "n\n")
     assert main(["firm", "remove", "Acme & Sons"]) == 0
     assert "nothing changed" in capsys.readouterr().out

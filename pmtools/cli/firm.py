@@ -113,11 +113,15 @@ def _every(text: str) -> int | None:
 
 
 def _ask(prompt: str, *, secret: bool = False) -> str:
-    """One answer from the person: without echo on a terminal; else a line of stdin."""
-    if secret and sys.stdin.isatty():
+    """One answer from the person: asked on a terminal (a secret without echo); else the next
+    line of stdin, unasked (``printf '%s\\n' … | pmtools firm add NAME``)."""
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline()
+    elif secret:
         return getpass.getpass(f"{prompt}: ").strip()
-    print(f"{prompt}: ", end="", file=sys.stderr, flush=True)
-    line = sys.stdin.readline()
+    else:
+        print(f"{prompt}: ", end="", file=sys.stderr, flush=True)
+        line = sys.stdin.readline()
     if not line:
         return ""
     return line.strip()
@@ -344,6 +348,11 @@ def cmd_remove(args: argparse.Namespace) -> int:
         kept = "and delete its state file" if args.delete_state else f"(its state stays in {state})"
         if not args.yes:
             answer = _ask(f"Forget the firm {firm.name!r} and its keys {kept}? [y/N]")
+            if not answer and not sys.stdin.isatty():
+                raise ConfigError(
+                    f"nothing was removed: no one was there to ask, so confirm with "
+                    f"`pmtools firm remove {_quote(firm.name)} --yes`"
+                )
             if answer.lower() not in ("y", "yes"):
                 print(for_terminal(f"kept {firm.name}; nothing changed"))
                 return 0

@@ -143,7 +143,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         ("Firm", row["name"]),
         ("IPM", f"{row['ipm_url'] or 'not set'} — {row['ipm_identity']}"),
         ("Liscio", f"{row['liscio_url'] or 'not set'} — {row['liscio_identity']}"),
-        ("IPM requests a minute", str(row["rate_limit"])),
+        ("IPM requests a minute", str(row["rate_limit"] or "no pacing")),
         ("Keys", row["keys"]),
         ("State", row["state"]),
         ("Schedule", row["schedule"]),
