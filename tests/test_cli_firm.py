@@ -204,7 +204,9 @@ def test_two_firms_on_two_tenants_each_sync_into_their_own_state(
         (alpha.parent / (alpha.name + suffix)).unlink(missing_ok=True)
     assert main(["--firm", "alpha", "sync"]) == 2
     err = capsys.readouterr().err
-    assert "belongs to" in err and "nothing was read or written" in err
+    assert "the state of the firm 'alpha' belongs to" in err and _tenant(sandbox_b) in err
+    assert "nothing was read or written" in err and "`pmtools firm show alpha`" in err
+    assert "--state" not in err and "PMTOOLS_" not in err
     assert main(["firm", "test", "alpha"]) == 2
     _no_secret_anywhere(home, texts.out, texts.err, err, caplog.text)
 

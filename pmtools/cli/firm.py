@@ -25,7 +25,7 @@ from typing import Any
 from pmtools.cli import firm_views
 from pmtools.config import KARBON_URL, Settings
 from pmtools.core.text import for_terminal
-from pmtools.errors import AuthError, ConfigError, ConnectorError, PmtoolsError
+from pmtools.errors import AuthError, ConfigError, ConnectorError, PmtoolsError, TenantMismatch
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +214,26 @@ def auth_text(exc: AuthError, firm_name: str, *, adding: bool = False) -> str:
     return (
         f"{system} refused the keys of the firm {firm_name!r} ({why}); enter them again with "
         f"`pmtools firm add {_quote(firm_name)} --update`"
+    )
+
+
+def mismatch_text(exc: TenantMismatch, firm_name: str) -> str:
+    """The tenant guard's refusal for a registered firm: its own commands fix it."""
+    from pmtools.core.records import Side
+
+    sides = (Side.LISCIO, Side.IPM)
+    was = " and ".join(str(exc.recorded[s]) for s in sides if s in exc.recorded)
+    now = " and ".join(
+        str(exc.found[s])
+        for s in sides
+        if s in exc.found and (s not in exc.recorded or exc.recorded[s].id != exc.found[s].id)
+    )
+    q = _quote(firm_name)
+    return (
+        f"the state of the firm {firm_name!r} belongs to {was}, but its settings now reach "
+        f"{now}; nothing was read or written — check them with `pmtools firm show {q}` and "
+        f"enter the right ones with `pmtools firm add {q} --update`, or start the firm over "
+        f"with `pmtools --firm {q} disconnect --yes`"
     )
 
 
