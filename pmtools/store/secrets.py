@@ -271,3 +271,15 @@ def forget_secrets(home: Path, slug: str) -> None:
     file = FileSecrets(home / FILE_NAME)
     if isinstance(store, KeyringSecrets) and file.path.exists():
         file.delete(slug)
+
+
+__all__ = [
+    "FileSecrets",
+    "FirmSecrets",
+    "KeyringSecrets",
+    "SecretStore",
+    "find_secrets",
+    "forget_secrets",
+    "secret_store",
+    "usable_keyring",
+]
