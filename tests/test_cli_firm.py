@@ -156,7 +156,10 @@ def test_add_list_show_test_sync_remove_round_trip(home, sandbox_a, monkeypatch,
     assert main(["--firm", "Acme & Sons", "runs"]) == 0
     capsys.readouterr()
 
-    # remove asks first; "no" keeps everything
+    # remove asks first; "no" keeps everything, and so does no answer at all
+    _stdin(monkeypatch, "")
+    assert main(["firm", "remove", "Acme & Sons"]) == 2
+    assert "confirm with `pmtools firm remove 'Acme & Sons' --yes`" in capsys.readouterr().err
     _stdin(monkeypatch, "n\n")
     assert main(["firm", "remove", "Acme & Sons"]) == 0
     assert "nothing changed" in capsys.readouterr().out
@@ -201,7 +204,9 @@ def test_two_firms_on_two_tenants_each_sync_into_their_own_state(
         (alpha.parent / (alpha.name + suffix)).unlink(missing_ok=True)
     assert main(["--firm", "alpha", "sync"]) == 2
     err = capsys.readouterr().err
-    assert "belongs to" in err and "nothing was read or written" in err
+    assert "the state of the firm 'alpha' belongs to" in err and _tenant(sandbox_b) in err
+    assert "nothing was read or written" in err and "`pmtools firm show alpha`" in err
+    assert "--state" not in err and "PMTOOLS_" not in err
     assert main(["firm", "test", "alpha"]) == 2
     _no_secret_anywhere(home, texts.out, texts.err, err, caplog.text)
 
@@ -287,6 +292,8 @@ def test_odd_names(home, sandbox_a, sandbox_b, monkeypatch, capsys):
     assert "at most 80 characters" in capsys.readouterr().err
     assert _add(monkeypatch, "Environment", sandbox_b) == 2
     assert "reserved" in capsys.readouterr().err
+    assert _add(monkeypatch, "Environment Partners", sandbox_b) == 0  # a name, not the key
+    assert main(["firm", "remove", "environment partners", "--yes"]) == 0
     assert _add(monkeypatch, "y" * 80, sandbox_b) == 0
     with backend_from_env().registry() as registry:
         assert len(registry.list_firms()) == 2
@@ -414,3 +421,19 @@ def test_a_firm_whose_service_is_down_exits_5_naming_the_firm(home, sandbox_a, m
     err = capsys.readouterr().err
     assert "could not reach" in err and "URL of the firm 'Acme' (`pmtools firm show`)" in err
     assert "PMTOOLS_" not in err
+
+
+def test_the_workbench_opens_the_firm_pmtools_firm_names(home, sandbox_a, monkeypatch):
+    """What `pmtools app --firm NAME` gives the page: PMTOOLS_FIRM, not the keys."""
+    from pmtools.workbench.session import open_session
+
+    assert _add(monkeypatch, "Acme", sandbox_a) == 0
+    monkeypatch.setenv("PMTOOLS_FIRM", "Acme")
+    monkeypatch.setenv("PMTOOLS_LISCIO_URL", "http://127.0.0.1:9/another-firm")  # ignored
+    session = open_session()
+    try:
+        assert session.sandbox is None and session.settings.firm == "acme"
+        assert session.settings.liscio_url == sandbox_a.url + "/liscio"
+        assert session.store.path == home / "firms" / "acme" / "state.sqlite"
+    finally:
+        session.close()

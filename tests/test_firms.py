@@ -103,7 +103,27 @@ def test_secrets_go_to_an_owner_only_file_without_a_keyring(home):
     store.put("other", SECRETS)
     store.delete("acme")
     assert store.get("acme") is None and store.get("other") == SECRETS
-    assert [p.name for p in home.iterdir()] == ["secrets.json"]  # no temporary file left
+    # no temporary file left; the lock file beside it is empty
+    assert sorted(p.name for p in home.iterdir()) == ["secrets.json", "secrets.json.lock"]
+    assert (home / "secrets.json.lock").read_bytes() == b""
+
+
+def test_writers_at_once_lose_no_firm(home):
+    """Two `firm add` at once: each rewrites the whole file, so they take turns."""
+    import threading
+
+    store = FileSecrets(home / "secrets.json")
+
+    def add(prefix):
+        for n in range(25):
+            FileSecrets(store.path).put(f"{prefix}-{n}", SECRETS)
+
+    threads = [threading.Thread(target=add, args=(p,)) for p in "abcd"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(json.loads(store.path.read_text())["firms"]) == 100
 
 
 def test_a_secrets_file_others_can_read_is_refused(home):
@@ -237,7 +257,7 @@ def test_the_environment_reads_the_secrets_file_with_its_own_environ(home, tmp_p
     with backend.registry() as registry:
         registry.add_firm("Delta", ipm_url="http://ipm.test", liscio_url="http://lis.test")
     secret_store(other_home).put("delta", SECRETS)
-    firm = resolve("Delta", environ=environ)
+    firm = resolve("Delta", environ)  # positional too, as the jobs engineer calls it
     assert firm.backend.home == other_home
     with firm.open_store() as store:
         assert store.path.is_relative_to(other_home)

@@ -39,6 +39,9 @@ def test_slugs_are_safe_for_files_and_schemas():
     assert slug_for("Müller Steuerberatung GmbH") == "muller-steuerberatung-gmbh"
     assert slug_for("../../etc") == "etc"
     assert slug_for("株式会社") == "firm"
+    # never a key of the environment firm's jobs ("environment", "environment-<hash>")
+    assert slug_for("Environment Partners LLC") == "firm-environment-partners-llc"
+    assert slug_for("environment") == "firm-environment"
 
 
 def test_one_active_job_per_firm(registry):

@@ -22,6 +22,7 @@ from pmtools.errors import (
     PmtoolsError,
     PreflightRefused,
     StateError,
+    TenantMismatch,
 )
 
 EXIT_OK, EXIT_RECORD_ERRORS, EXIT_USAGE, EXIT_PREFLIGHT, EXIT_LOCKED = 0, 1, 2, 3, 4
@@ -80,6 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("pmtools").debug("%s", exc)
         print(for_terminal(f"pmtools: {_auth_text(exc, args)}"), file=sys.stderr)
         return EXIT_USAGE
+    except TenantMismatch as exc:
+        print(for_terminal(f"pmtools: {_mismatch_text(exc, args)}"), file=sys.stderr)
+        return EXIT_USAGE
     except ConfigError as exc:
         print(for_terminal(f"pmtools: {exc}"), file=sys.stderr)
         return EXIT_USAGE
@@ -130,6 +134,16 @@ def _auth_text(exc: AuthError, args: argparse.Namespace) -> str:
     from pmtools.cli.firm import auth_text
 
     return auth_text(exc, name)
+
+
+def _mismatch_text(exc: TenantMismatch, args: argparse.Namespace) -> str:
+    """A state bound to another firm, in words: a registered firm's settings are its own."""
+    name = _firm_named(args)
+    if name is None:
+        return str(exc)
+    from pmtools.cli.firm import mismatch_text
+
+    return mismatch_text(exc, name)
 
 
 def entry() -> None:

@@ -25,7 +25,7 @@ from typing import Any
 from pmtools.cli import firm_views
 from pmtools.config import KARBON_URL, Settings
 from pmtools.core.text import for_terminal
-from pmtools.errors import AuthError, ConfigError, ConnectorError, PmtoolsError
+from pmtools.errors import AuthError, ConfigError, ConnectorError, PmtoolsError, TenantMismatch
 
 log = logging.getLogger(__name__)
 
@@ -113,11 +113,15 @@ def _every(text: str) -> int | None:
 
 
 def _ask(prompt: str, *, secret: bool = False) -> str:
-    """One answer from the person: without echo on a terminal; else a line of stdin."""
-    if secret and sys.stdin.isatty():
+    """One answer from the person: asked on a terminal (a secret without echo); else the next
+    line of stdin, unasked (``printf '%s\\n' … | pmtools firm add NAME``)."""
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline()
+    elif secret:
         return getpass.getpass(f"{prompt}: ").strip()
-    print(f"{prompt}: ", end="", file=sys.stderr, flush=True)
-    line = sys.stdin.readline()
+    else:
+        print(f"{prompt}: ", end="", file=sys.stderr, flush=True)
+        line = sys.stdin.readline()
     if not line:
         return ""
     return line.strip()
@@ -213,6 +217,26 @@ def auth_text(exc: AuthError, firm_name: str, *, adding: bool = False) -> str:
     )
 
 
+def mismatch_text(exc: TenantMismatch, firm_name: str) -> str:
+    """The tenant guard's refusal for a registered firm: its own commands fix it."""
+    from pmtools.core.records import Side
+
+    sides = (Side.LISCIO, Side.IPM)
+    was = " and ".join(str(exc.recorded[s]) for s in sides if s in exc.recorded)
+    now = " and ".join(
+        str(exc.found[s])
+        for s in sides
+        if s in exc.found and (s not in exc.recorded or exc.recorded[s].id != exc.found[s].id)
+    )
+    q = _quote(firm_name)
+    return (
+        f"the state of the firm {firm_name!r} belongs to {was}, but its settings now reach "
+        f"{now}; nothing was read or written — check them with `pmtools firm show {q}` and "
+        f"enter the right ones with `pmtools firm add {q} --update`, or start the firm over "
+        f"with `pmtools --firm {q} disconnect --yes`"
+    )
+
+
 def _taken_by(registry: Any, slug: str | None, liscio: Any, ipm: Any) -> str | None:
     """The name of another registered firm already bound to either identity, if any."""
     for other in registry.list_firms():
@@ -228,11 +252,11 @@ def cmd_add(args: argparse.Namespace) -> int:
     """``pmtools firm add NAME``."""
     from pmtools.store.backend import backend_from_env
     from pmtools.store.firms import ENVIRONMENT, context_for, firm_settings
-    from pmtools.store.registry import FirmExists, FirmUnknown, check_firm_name, slug_for
+    from pmtools.store.registry import FirmExists, FirmUnknown, check_firm_name, name_key
     from pmtools.store.secrets import forget_secrets, secret_store
 
     name = check_firm_name(args.name)
-    if slug_for(name) == ENVIRONMENT:
+    if name_key(name) == ENVIRONMENT:  # `--firm environment` is the environment firm
         raise ConfigError(
             f"{name!r} is reserved for the firm configured by the environment; choose another name"
         )
@@ -335,17 +359,27 @@ def cmd_remove(args: argparse.Namespace) -> int:
     backend = backend_from_env()
     with backend.registry() as registry:
         firm = registry.get_firm(args.name)
-        state = backend.store_path(firm.slug)
+        state = firm_views.state_words(backend, firm.slug)
+        if args.delete_state and backend.kind != "sqlite":
+            raise ConfigError(
+                "--delete-state deletes SQLite state files only; on PostgreSQL keep the firm's "
+                "schema or drop it yourself after a backup (docs/deploy.md)"
+            )
         kept = "and delete its state file" if args.delete_state else f"(its state stays in {state})"
         if not args.yes:
             answer = _ask(f"Forget the firm {firm.name!r} and its keys {kept}? [y/N]")
+            if not answer and not sys.stdin.isatty():
+                raise ConfigError(
+                    f"nothing was removed: no one was there to ask, so confirm with "
+                    f"`pmtools firm remove {_quote(firm.name)} --yes`"
+                )
             if answer.lower() not in ("y", "yes"):
                 print(for_terminal(f"kept {firm.name}; nothing changed"))
                 return 0
         registry.remove_firm(firm.slug)  # JobRunning while one of its jobs is queued or running
     forget_secrets(backend.home, firm.slug)
     if args.delete_state:
-        shutil.rmtree(state.parent, ignore_errors=True)
+        shutil.rmtree(backend.store_path(firm.slug).parent, ignore_errors=True)
         print(for_terminal(f"removed {firm.name}, its keys and its state"))
     else:
         print(for_terminal(f"removed {firm.name} and its keys; its state stays in {state}"))

@@ -53,6 +53,13 @@ def firm_row(firm: Any, registry: Any, where: str) -> dict[str, Any]:
     }
 
 
+def state_words(backend: Any, slug: str) -> str:
+    """Where a firm's state is: its SQLite file, or its schema on PostgreSQL (no password)."""
+    if backend.kind == "sqlite":
+        return str(backend.store_path(slug))
+    return f"its own schema in {backend.describe()}"
+
+
 def minutes(count: int) -> str:
     """A schedule's period in words: "minute", "45 minutes", "2 hours"."""
     if count == 1:
@@ -128,7 +135,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         else:
             where = f"missing: enter them with `pmtools firm add {shlex.quote(firm.name)} --update`"
         row = firm_row(firm, registry, where)
-    row["state"] = str(backend.store_path(firm.slug))
+    row["state"] = state_words(backend, firm.slug)
     if args.json:
         print(json.dumps(row, indent=1))
         return 0
@@ -136,7 +143,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         ("Firm", row["name"]),
         ("IPM", f"{row['ipm_url'] or 'not set'} — {row['ipm_identity']}"),
         ("Liscio", f"{row['liscio_url'] or 'not set'} — {row['liscio_identity']}"),
-        ("IPM requests a minute", str(row["rate_limit"])),
+        ("IPM requests a minute", str(row["rate_limit"] or "no pacing")),
         ("Keys", row["keys"]),
         ("State", row["state"]),
         ("Schedule", row["schedule"]),

@@ -21,6 +21,7 @@ from pmtools.config import Settings
 from pmtools.core.records import Kind
 from pmtools.core.text import for_terminal
 from pmtools.errors import ConfigError
+from pmtools.store.firms import state_exists
 
 KINDS = [k.value for k in Kind]
 
@@ -109,7 +110,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _open_store(settings: Settings, *, must_exist: bool = True) -> Any:
     from pmtools.store.firms import open_state
 
-    if must_exist and not Path(settings.state_path).exists():
+    if must_exist and not state_exists(settings):
         raise ConfigError(
             f"no state file at {settings.state_path}: run `pmtools sync` first "
             f"or point PMTOOLS_STATE (or --state) at it"
@@ -122,7 +123,7 @@ def _state(settings: Settings, kind: Kind) -> tuple[Any, dict[Kind, str]]:
     from pmtools.analysis.history import last_sync_times
     from pmtools.core.plan import SyncState
 
-    if not Path(settings.state_path).exists():
+    if not state_exists(settings):
         return SyncState(), {}
     with _open_store(settings) as store:
         return store.state([kind]), last_sync_times(store)
@@ -131,7 +132,7 @@ def _state(settings: Settings, kind: Kind) -> tuple[Any, dict[Kind, str]]:
 @contextmanager
 def _maybe_store(settings: Settings) -> Iterator[Any]:
     """The state file's store, or None when there is none yet (a report does not make one)."""
-    if not Path(settings.state_path).exists():
+    if not state_exists(settings):
         yield None
         return
     with _open_store(settings) as store:
@@ -196,7 +197,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from pmtools.analysis import history
 
     settings = _settings(args)
-    if not Path(settings.state_path).exists():
+    if not state_exists(settings):
         print("[]" if args.json else f"no runs yet (no state file at {settings.state_path})")
         return 0
     with _open_store(settings) as store:

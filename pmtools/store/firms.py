@@ -72,7 +72,7 @@ def firm_name_from(name: str | None, environ: Mapping[str, str] | None = None) -
 
 
 def resolve(
-    name: str | None, *, state: str | None = None, environ: Mapping[str, str] | None = None
+    name: str | None, environ: Mapping[str, str] | None = None, *, state: str | None = None
 ) -> FirmContext:
     """The firm ``name`` (or ``PMTOOLS_FIRM``; neither, or ``"environment"``: the environment
     firm), resolved.
@@ -166,6 +166,18 @@ def open_state(settings: Settings, *, start_over: bool = False) -> Store:
     return Store.open(settings.state_path, start_over=start_over)
 
 
+def state_exists(settings: Settings) -> bool:
+    """True when the state store ``settings`` are for exists already (a look: nothing is made,
+    so a report says "nothing yet" rather than create a state)."""
+    if settings.firm:
+        backend = backend_from_env()
+        # On PostgreSQL a firm's state is a schema, not the file at state_path.
+        look = getattr(backend, "store_exists", None)
+        if look is not None:
+            return bool(look(settings.firm))
+    return settings.state_path.exists()
+
+
 def _shell_word(text: str) -> str:
     """``text`` quoted for a shell command line in a message."""
     import shlex
@@ -183,4 +195,5 @@ __all__ = [
     "firm_settings",
     "open_state",
     "resolve",
+    "state_exists",
 ]

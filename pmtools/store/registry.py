@@ -179,6 +179,8 @@ def slug_for(name: str) -> str:
     """A file- and schema-safe key for a firm's name: ``Smith & Co. CPA`` → ``smith-co-cpa``."""
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:40].strip("-")
+    if slug == "environment" or slug.startswith("environment-"):
+        slug = f"firm-{slug}"  # the environment firm's keys in the jobs table (pmtools.jobs)
     return slug or "firm"
 
 

@@ -139,19 +139,33 @@ class FileSecrets:
         """The firm's secrets, or None when none are stored."""
         return FirmSecrets.from_dict(self._read()["firms"].get(slug))
 
+    @contextmanager
+    def _changing(self) -> Iterator[dict[str, Any]]:
+        """The file's data to change, written back after; one writer at a time (two
+        ``firm add`` at once must not lose each other's keys)."""
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(str(self.path) + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            data = self._read()
+            yield data
+            self._write(data)
+        finally:
+            os.close(fd)  # closing gives the lock back
+
     def put(self, slug: str, secrets: FirmSecrets) -> None:
         """Store (or replace) the firm's secrets."""
-        data = self._read()
-        data["firms"][slug] = secrets.as_dict()
-        self._write(data)
+        with self._changing() as data:
+            data["firms"][slug] = secrets.as_dict()
 
     def delete(self, slug: str) -> None:
         """Forget the firm's secrets."""
         if not self.path.exists():
             return
-        data = self._read()
-        if data["firms"].pop(slug, None) is not None:
-            self._write(data)
+        with self._changing() as data:
+            data["firms"].pop(slug, None)
 
 
 class KeyringSecrets:
@@ -257,3 +271,15 @@ def forget_secrets(home: Path, slug: str) -> None:
     file = FileSecrets(home / FILE_NAME)
     if isinstance(store, KeyringSecrets) and file.path.exists():
         file.delete(slug)
+
+
+__all__ = [
+    "FileSecrets",
+    "FirmSecrets",
+    "KeyringSecrets",
+    "SecretStore",
+    "find_secrets",
+    "forget_secrets",
+    "secret_store",
+    "usable_keyring",
+]
