@@ -20,7 +20,7 @@ import threading
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from pmtools.errors import ConfigError, StateError
@@ -34,7 +34,6 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 CONNECT_TIMEOUT = 15  # seconds: a wrong host fails in words instead of hanging
 # Advisory locks are keyed by two integers; the first says what for, the second which schema.
 LOCK_SPACE = 0x706D74  # a firm's sync lock ("pmt")
-SCHEMA_LOCK_SPACE = 0x706D75  # creating or migrating a schema's tables
 TX_LOCK_SPACE = 0x706D76  # a write transaction on a schema (see PostgresSql.tx)
 
 
@@ -171,7 +170,7 @@ class PostgresSql:
     whole transaction).
     """
 
-    dialect = "postgresql"
+    dialect: Literal["sqlite", "postgresql"] = "postgresql"
 
     def __init__(self, url: str, schema: str) -> None:
         self.url = url
@@ -238,14 +237,11 @@ class PostgresSql:
     def script(self, sql: str) -> None:
         """Run several statements (schema creation) in one transaction.
 
-        Scripts on one schema take turns (an advisory lock until the commit): two processes
-        creating the same tables at once would otherwise collide in PostgreSQL's catalog,
-        ``IF NOT EXISTS`` or not.
+        Like every transaction on the schema, scripts take turns (see :meth:`tx`): two
+        processes creating the same tables at once would otherwise collide in PostgreSQL's
+        catalog, ``IF NOT EXISTS`` or not.
         """
         with self.tx():
-            self.q(
-                "SELECT pg_advisory_xact_lock(?, ?)", (SCHEMA_LOCK_SPACE, schema_key(self.schema))
-            )
             for statement in (s.strip() for s in sql.split(";")):
                 if statement:
                     self.x(statement)
