@@ -452,6 +452,21 @@ def test_the_backend_from_the_environment(postgres_url, tmp_path):
     assert len(firm_schema("x" * 80)) <= 63
 
 
+def test_the_database_in_words_never_has_the_password():
+    from pmtools.store.postgres import describe_url
+
+    assert describe_url("postgresql://u:hunter2@db.example:5433/pm") == (
+        "PostgreSQL database pm on db.example:5433"
+    )
+    assert (
+        describe_url("postgres://u:hunter2@db.example/pm") == "PostgreSQL database pm on db.example"
+    )
+    assert describe_url("postgresql:///pm?host=/run/postgresql") == (
+        "PostgreSQL database pm on /run/postgresql"
+    )
+    assert describe_url("postgresql://u:hunter2@[::1]:5432/") == "PostgreSQL database u on ::1:5432"
+
+
 @pytest.mark.parametrize(
     "url", ["mysql://u:hunter2@db/x", "hunter2", "postgresql://u:hunter2@db:port/x"]
 )

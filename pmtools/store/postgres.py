@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from pmtools.errors import ConfigError, StateError
 from pmtools.store.sql import Params
@@ -45,7 +45,9 @@ def schema_key(schema: str) -> int:
 def describe_url(url: str) -> str:
     """``PostgreSQL database pmtools on db.example:5432`` — the URL without user or password."""
     parts = urlsplit(url)
-    host = parts.hostname or "localhost"
+    # libpq also takes the host (a socket folder, say) as ?host=…; a password never here.
+    query_host = parse_qs(parts.query).get("host", [""])[0]
+    host = parts.hostname or query_host or "localhost"
     port = f":{parts.port}" if _port(url) else ""
     database = unquote(parts.path.lstrip("/")) or (unquote(parts.username or "") or "postgres")
     return f"PostgreSQL database {database} on {host}{port}"
@@ -71,7 +73,7 @@ def check_url(url: str, *, variable: str = "PMTOOLS_DATABASE_URL") -> str:
             f"{variable} is not a valid URL; write it as "
             f"postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
         ) from None
-    if parts.scheme not in URL_SCHEMES or not parts.netloc:
+    if parts.scheme not in URL_SCHEMES:  # postgresql:///pmtools (the local socket) is fine
         raise ConfigError(
             f"{variable} must be a PostgreSQL URL (postgresql://USER:PASSWORD@HOST:PORT/"
             f"DATABASE); unset it to keep the state in SQLite files"
