@@ -80,7 +80,8 @@ def postgres_cluster() -> Iterator[str]:
         unavailable("PostgreSQL is not installed (apt-get install postgresql)")
     assert bin_dir is not None
     prefix = _as_server_user()
-    base = Path(tempfile.mkdtemp(prefix="pmtools-pg-"))  # in /tmp: postgres can reach it
+    # Under /tmp itself (not a TMPDIR inside a folder of ours): the postgres user must reach it.
+    base = Path(tempfile.mkdtemp(prefix="pmtools-pg-", dir="/tmp" if prefix else None))
     data, log = base / "data", base / "log"
     password = secrets.token_hex(12)
     (base / "pw").write_text(password + "\n")

@@ -1,7 +1,8 @@
-"""The state store: a SQLite file holding links, decisions, baseline, runs and the audit trail.
+"""The state store: a firm's links, decisions, baseline, runs and audit trail.
 
-See :class:`Store`. Opening a store is explicit (``Store.open(path)``); importing this package
-touches no file.
+In a SQLite file (``Store.open(path)``) or a PostgreSQL schema (``Store.open_postgres(url,
+schema)``; see :mod:`pmtools.store.backend` for which). Opening is explicit; importing this
+package touches no file and no server.
 """
 
 from pmtools.core.timestamps import now_iso

@@ -20,8 +20,8 @@ import threading
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
-from urllib.parse import unquote, urlsplit
+from typing import Any, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from pmtools.errors import ConfigError, StateError
 from pmtools.store.sql import Params
@@ -34,7 +34,6 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 CONNECT_TIMEOUT = 15  # seconds: a wrong host fails in words instead of hanging
 # Advisory locks are keyed by two integers; the first says what for, the second which schema.
 LOCK_SPACE = 0x706D74  # a firm's sync lock ("pmt")
-SCHEMA_LOCK_SPACE = 0x706D75  # creating or migrating a schema's tables
 TX_LOCK_SPACE = 0x706D76  # a write transaction on a schema (see PostgresSql.tx)
 
 
@@ -46,7 +45,9 @@ def schema_key(schema: str) -> int:
 def describe_url(url: str) -> str:
     """``PostgreSQL database pmtools on db.example:5432`` — the URL without user or password."""
     parts = urlsplit(url)
-    host = parts.hostname or "localhost"
+    # libpq also takes the host (a socket folder, say) as ?host=…; a password never here.
+    query_host = parse_qs(parts.query).get("host", [""])[0]
+    host = parts.hostname or query_host or "localhost"
     port = f":{parts.port}" if _port(url) else ""
     database = unquote(parts.path.lstrip("/")) or (unquote(parts.username or "") or "postgres")
     return f"PostgreSQL database {database} on {host}{port}"
@@ -72,7 +73,7 @@ def check_url(url: str, *, variable: str = "PMTOOLS_DATABASE_URL") -> str:
             f"{variable} is not a valid URL; write it as "
             f"postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
         ) from None
-    if parts.scheme not in URL_SCHEMES or not parts.netloc:
+    if parts.scheme not in URL_SCHEMES:  # postgresql:///pmtools (the local socket) is fine
         raise ConfigError(
             f"{variable} must be a PostgreSQL URL (postgresql://USER:PASSWORD@HOST:PORT/"
             f"DATABASE); unset it to keep the state in SQLite files"
@@ -171,7 +172,7 @@ class PostgresSql:
     whole transaction).
     """
 
-    dialect = "postgresql"
+    dialect: Literal["sqlite", "postgresql"] = "postgresql"
 
     def __init__(self, url: str, schema: str) -> None:
         self.url = url
@@ -238,14 +239,11 @@ class PostgresSql:
     def script(self, sql: str) -> None:
         """Run several statements (schema creation) in one transaction.
 
-        Scripts on one schema take turns (an advisory lock until the commit): two processes
-        creating the same tables at once would otherwise collide in PostgreSQL's catalog,
-        ``IF NOT EXISTS`` or not.
+        Like every transaction on the schema, scripts take turns (see :meth:`tx`): two
+        processes creating the same tables at once would otherwise collide in PostgreSQL's
+        catalog, ``IF NOT EXISTS`` or not.
         """
         with self.tx():
-            self.q(
-                "SELECT pg_advisory_xact_lock(?, ?)", (SCHEMA_LOCK_SPACE, schema_key(self.schema))
-            )
             for statement in (s.strip() for s in sql.split(";")):
                 if statement:
                     self.x(statement)
