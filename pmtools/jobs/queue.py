@@ -115,6 +115,8 @@ def _build(kind: str, location: str) -> Queue:
         )
         if outcome == "busy":
             queue.enqueue(job_id, delay=BUSY_RETRY_SECONDS)
+        elif outcome == "stopped":  # back in the queue: a message for the next worker
+            queue.enqueue(job_id)
 
     @huey.periodic_task(crontab(minute="*"), name="scheduler")
     def scheduler() -> None:
@@ -133,11 +135,16 @@ def _build(kind: str, location: str) -> Queue:
     return queue
 
 
-def run_watchdog(queue: Queue, backend: Backend) -> list[str]:
-    """One pass of the watchdog; returns the ids of the jobs it put on the queue."""
+def run_watchdog(queue: Queue, backend: Backend, *, min_age: float = 30.0) -> list[str]:
+    """One pass of the watchdog; returns the ids of the jobs it put on the queue.
+
+    A queued job without a message is sent again once it has waited ``min_age`` seconds (a
+    message may be on its way to a worker that has not claimed it yet; a duplicate is harmless,
+    only wasted). A job whose worker died is sent at once.
+    """
     environ = _worker["environ"]
     requeued = recovery.requeue_dead(backend, environ=environ)
-    waiting = recovery.servable_queued(backend, environ=environ)
+    waiting = recovery.servable_queued(backend, environ=environ, min_age=min_age)
     pending = queue.pending_job_ids()
     sent = []
     for job_id in [*requeued, *[j for j in waiting if j not in requeued]]:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import timedelta
 
-from pmtools.core.timestamps import now_iso
+from pmtools.core.timestamps import is_before, minus, now_iso
 from pmtools.errors import ConfigError, LockHeld, StateError
 from pmtools.jobs.context import resolve_job_firm
 from pmtools.store.backend import Backend
@@ -51,11 +52,17 @@ def requeue_dead(backend: Backend, *, environ: Mapping[str, str] | None = None) 
     return requeued
 
 
-def servable_queued(backend: Backend, *, environ: Mapping[str, str] | None = None) -> list[str]:
-    """The ids of the queued jobs this process could run, oldest first."""
+def servable_queued(
+    backend: Backend, *, environ: Mapping[str, str] | None = None, min_age: float = 0.0
+) -> list[str]:
+    """The ids of the queued jobs this process could run that have waited ``min_age`` seconds
+    since their last change, oldest first."""
     out = []
+    before = minus(now_iso(), timedelta(seconds=min_age))
     with backend.registry() as registry:
         for job in registry.queued_jobs():
+            if min_age and not is_before(job.updated_at, before):
+                continue
             try:
                 resolve_job_firm(job.firm, backend=backend, environ=environ)
             except ConfigError:
