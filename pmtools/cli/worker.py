@@ -22,6 +22,7 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="firms synced at once (default 2), each within its own IPM rate limit",
     )
+    p.add_argument("--name", default=None, help=argparse.SUPPRESS)  # tests tell workers apart
     p.set_defaults(func=cmd_worker)
 
 
@@ -39,4 +40,4 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """``pmtools worker [--concurrency N]``."""
     from pmtools.jobs.worker import serve
 
-    return serve(concurrency=args.concurrency)
+    return serve(concurrency=args.concurrency, name=args.name)

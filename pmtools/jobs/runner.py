@@ -97,6 +97,7 @@ class Reporter:
         if stage != self._stage:
             self._stage, self._stage_start = stage, now
         elif now - self._last < PROGRESS_INTERVAL and done < total:
+            self.poll_cancel()  # a read, not a write: a cancel is seen at the very next step
             return
         self._last = now
         self.writes += 1

@@ -48,12 +48,14 @@ def make_consumer(queue: Queue, *, concurrency: int, stop: threading.Event) -> A
     )
 
 
-def serve(*, concurrency: int = 2, environ: Mapping[str, str] | None = None) -> int:
+def serve(
+    *, concurrency: int = 2, name: str | None = None, environ: Mapping[str, str] | None = None
+) -> int:
     """Run a worker until SIGTERM or Ctrl-C; returns the exit code."""
     queue = queue_from_env(environ)
     backend = backend_from_env(environ)
     stop = threading.Event()
-    set_worker(stop=stop, environ=environ)
+    set_worker(name=name, stop=stop, environ=environ)
     if not log.isEnabledFor(logging.DEBUG):  # Huey logs every task it runs; -v shows them
         logging.getLogger("huey").setLevel(logging.WARNING)
     _watch_once(queue, backend, min_age=0.0)  # what a dead or stopped worker left
