@@ -84,8 +84,9 @@ class Reporter:
         cancel: threading.Event,
         rate_limit: int,
         clock: Callable[[], float] = time.monotonic,
+        stop: threading.Event | None = None,
     ) -> None:
-        self.registry, self.job_id, self.cancel = registry, job_id, cancel
+        self.registry, self.job_id, self.cancel, self.stop = registry, job_id, cancel, stop
         self.rate_limit, self.clock = rate_limit, clock
         self._stage = ""
         self._stage_start = 0.0
@@ -93,6 +94,8 @@ class Reporter:
         self.writes = 0
 
     def __call__(self, stage: str, done: int, total: int, message: str = "") -> None:
+        if self.stop is not None and self.stop.is_set():
+            self.cancel.set()  # the worker is stopping: end at this step, back to the queue
         now = self.clock()
         if stage != self._stage:
             self._stage, self._stage_start = stage, now
@@ -172,7 +175,7 @@ def execute(
     in the queue.
     """
     cancel = threading.Event()
-    reporter = Reporter(registry, job.id, cancel=cancel, rate_limit=firm.rate_limit)
+    reporter = Reporter(registry, job.id, cancel=cancel, rate_limit=firm.rate_limit, stop=stop)
     watcher = _StopWatcher(reporter, stop)
     watcher.start()
     try:

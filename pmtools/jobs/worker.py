@@ -34,6 +34,9 @@ def make_consumer(queue: Queue, *, concurrency: int, stop: threading.Event) -> A
 
         def stop(self, graceful: bool = False) -> None:
             stop.set()
+            log.warning(
+                "worker stopping: running jobs stop at their next step and go back to the queue"
+            )
             super().stop(graceful=True)
 
     return _Consumer(
