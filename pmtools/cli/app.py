@@ -257,7 +257,13 @@ def run(args: argparse.Namespace) -> int:
 def start_worker(env: dict[str, str]) -> subprocess.Popen:
     """``pmtools worker`` as a child process with the app's environment (so it serves the
     app's environment firm too); stopped with the app."""
-    command = [sys.executable, "-c", "from pmtools.cli import entry; entry()", "worker"]
+    command = [
+        sys.executable,
+        "-c",
+        "from pmtools.cli import entry; entry()",
+        "worker",
+        f"--parent={os.getpid()}",
+    ]
     return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
 
 
