@@ -442,3 +442,22 @@ def test_a_worker_started_by_the_app_stops_when_the_app_is_killed():
     finally:
         if _alive(worker):
             os.kill(worker, signal.SIGKILL)
+
+
+# -- pmtools sync --background, pmtools jobs ---------------------------------------------------
+def test_background_sync_is_listed_and_cancelled_by_the_firms_name(sandbox, capsys):
+    add_firm(sandbox, name="Smith & Co. CPA")
+    assert main(["--firm", "smith & co. cpa", "sync", "--background"]) == 0
+    out = capsys.readouterr().out
+    assert "a sync of Smith & Co. CPA is queued for the worker" in out
+    assert main(["--firm", "Smith & Co. CPA", "sync", "--background"]) == 4
+    assert "already queued" in capsys.readouterr().err
+    assert main(["jobs"]) == 0
+    listed = capsys.readouterr().out
+    assert listed.startswith("Smith & Co. CPA: sync queued — started by cli at ")
+    assert main(["jobs", "cancel", "--firm", "Smith & Co. CPA"]) == 0
+    assert "a sync of Smith & Co. CPA stops now" in capsys.readouterr().out
+    assert main(["jobs", "--firm", "Smith & Co. CPA"]) == 0
+    assert "sync cancelled — started by cli" in capsys.readouterr().out
+    assert main(["jobs", "cancel", "--firm", "Smith & Co. CPA"]) == 0
+    assert "has no job to cancel" in capsys.readouterr().out
