@@ -461,3 +461,29 @@ def test_background_sync_is_listed_and_cancelled_by_the_firms_name(sandbox, caps
     assert "sync cancelled — started by cli" in capsys.readouterr().out
     assert main(["jobs", "cancel", "--firm", "Smith & Co. CPA"]) == 0
     assert "has no job to cancel" in capsys.readouterr().out
+
+
+# -- jobs a page runs itself -------------------------------------------------------------------
+def test_a_pages_own_job_is_never_run_by_a_worker_and_ends_when_its_page_is_gone(sandbox):
+    backend = backend_from_env()
+    slug = add_firm(sandbox)
+    waiting = submit(slug, in_page=True, force=True)
+    assert run_job(waiting.id, "w") == "skipped"  # only its page runs it
+    assert recovery.servable_queued(backend) == []
+    with backend.registry() as registry:
+        registry.claim(waiting.id, "this page")
+    assert recovery.requeue_dead(backend) == []  # not requeued: its page is gone, so it ends
+    ended = jobs.get_job(waiting.id)
+    assert ended.state == "cancelled" and ended.outcome == "interrupted"
+    assert "the page that ran it closed" in ended.message
+
+
+def test_a_job_whose_params_ask_for_a_dry_run_writes_nothing(sandbox):
+    slug = add_firm(sandbox)
+    job = submit(slug, dry_run=True, force=True)
+    assert run_job(job.id, "w") == "ran"
+    ended = jobs.get_job(job.id)
+    assert ended.state == "done" and ended.outcome == "dry_run" and ended.run_id is None
+    with backend_from_env().open_store(slug) as store:
+        assert store.runs() == []
+    assert sandbox.stats.snapshot().get("ipm:PUT", 0) == 0
