@@ -35,6 +35,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pmtools.cli.sync",
     "pmtools.cli.report",
     "pmtools.cli.review",
+    "pmtools.cli.worker",
+    "pmtools.cli.jobs",
     "pmtools.cli.firm",
 )
 
