@@ -461,3 +461,15 @@ def _kind_forecast(
         addresses_unread=sum(p[0] is kind and p not in resolved for p in undecided),
         record_errors=errors + sum(k is kind for k, _message in unreadable),
     )
+
+
+__all__ = [
+    "CARD_TTL",
+    "KARBON_RATE",
+    "Forecast",
+    "KindForecast",
+    "Requests",
+    "count_forecast",
+    "pages",
+    "undecided_keys",
+]
