@@ -20,7 +20,6 @@ from pmtools.config import Settings
 from pmtools.core.plan import COUNT_KEYS, Op, Plan, change_total
 from pmtools.core.records import Address, FieldValue, Kind, Side
 from pmtools.core.text import for_terminal, quoted
-from pmtools.errors import ConfigError
 
 KINDS = ("accounts", "contacts")
 
@@ -184,6 +183,10 @@ def _share(text: str) -> float:
 # -- commands --------------------------------------------------------------------------------
 def cmd_sync(args: argparse.Namespace) -> int:
     """``pmtools sync``."""
+    if args.forecast:  # a read like a dry run: pmtools.cli.forecast
+        from pmtools.cli.forecast import cmd_forecast
+
+        return cmd_forecast(args)
     from pmtools.core.plan import SyncPolicy
     from pmtools.engine.sync import run_sync
 
@@ -192,12 +195,6 @@ def cmd_sync(args: argparse.Namespace) -> int:
     policy = SyncPolicy(kinds=kinds, force=args.force)
     if args.min_share is not None:
         policy = dataclasses.replace(policy, preflight_min_ratio=args.min_share)
-    if args.forecast:
-        from pmtools.cli.forecast import print_forecast
-
-        if args.dry_run:
-            raise ConfigError("--forecast and --dry-run are two different previews: choose one")
-        return print_forecast(settings, policy, as_json=args.json)
     with guarded(settings, lock=not args.dry_run, wait=max(args.wait, 0.0)) as (store, liscio, ipm):
         result = run_sync(
             liscio=liscio,
