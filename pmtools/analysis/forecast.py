@@ -196,13 +196,13 @@ def count_forecast(
     each record a listing could not read (a record error of the sync).
     """
     sampled = sampled or {}
-    by_id = {(side, r.id): r for (side, _k), recs in records.items() for r in recs}
+    by_id = {(side, k, r.id): r for (side, k), recs in records.items() for r in recs}
     undecided = _undecided(plan)
     first = {(a.kind, a.liscio_id, a.ipm_key) for a in plan.actions if a.op is Op.LINK}
     resolved: dict[Pair, tuple[Action, ...]] = {}
     for pair in undecided:
         rec = sampled.get(pair[2])
-        lis = by_id.get((Side.LISCIO, pair[1]))
+        lis = by_id.get((Side.LISCIO, pair[0], pair[1]))
         if rec is not None and rec.details_complete and lis is not None:
             resolved[pair] = plan_pair(
                 pair[0], lis, rec, first_sync=plan.first_sync or pair in first
@@ -271,13 +271,13 @@ def _in_list_order(
     return sorted(pairs, key=lambda p: (list(Kind).index(p[0]), position.get((p[0], p[2]), 0)))
 
 
-def _liscio_has_address(pair: Pair, by_id: Mapping[tuple[Side, str], Record]) -> bool:
-    rec = by_id.get((Side.LISCIO, pair[1]))
+def _liscio_has_address(pair: Pair, by_id: Mapping[tuple[Side, Kind, str], Record]) -> bool:
+    rec = by_id.get((Side.LISCIO, pair[0], pair[1]))
     return rec is not None and has_value(rec.address)
 
 
 def _shares(
-    resolved: Mapping[Pair, tuple[Action, ...]], by_id: Mapping[tuple[Side, str], Record]
+    resolved: Mapping[Pair, tuple[Action, ...]], by_id: Mapping[tuple[Side, Kind, str], Record]
 ) -> tuple[float | None, float | None]:
     """Of the sampled pairs: the share whose address is written to IPM (Liscio has one), and
     the share whose Liscio address is filled (Liscio has none); None without a sample."""
@@ -300,7 +300,7 @@ def _steps(
     plan: Plan,
     undecided: list[Pair],
     resolved: Mapping[Pair, tuple[Action, ...]],
-    by_id: Mapping[tuple[Side, str], Record],
+    by_id: Mapping[tuple[Side, Kind, str], Record],
     share_ipm: float | None,
     share_fill: float | None,
 ) -> list[_Step]:
@@ -461,3 +461,15 @@ def _kind_forecast(
         addresses_unread=sum(p[0] is kind and p not in resolved for p in undecided),
         record_errors=errors + sum(k is kind for k, _message in unreadable),
     )
+
+
+__all__ = [
+    "CARD_TTL",
+    "KARBON_RATE",
+    "Forecast",
+    "KindForecast",
+    "Requests",
+    "count_forecast",
+    "pages",
+    "undecided_keys",
+]

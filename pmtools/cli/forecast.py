@@ -6,20 +6,30 @@ cards a dry run reads; exits 0 (the duplicate guard's refusal is told, not raise
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
 from typing import Any
 
-from pmtools.config import Settings
 from pmtools.core.plan import SyncPolicy
+from pmtools.core.records import Kind
 from pmtools.core.text import for_terminal
+from pmtools.errors import ConfigError
 
 
-def print_forecast(settings: Settings, policy: SyncPolicy, *, as_json: bool) -> int:
-    """Forecast a Sync Now with ``policy`` and print it (``as_json``: one JSON object last)."""
+def cmd_forecast(args: argparse.Namespace) -> int:
+    """``pmtools sync --forecast [--kind K] [--min-share R] [--json]``: print the forecast."""
     from pmtools.analysis.forecast_words import forecast_lines
-    from pmtools.cli.sync import guarded
+    from pmtools.cli.sync import guarded, settings_from
     from pmtools.engine.forecast import forecast_sync
 
+    if args.dry_run:
+        raise ConfigError("--forecast and --dry-run are two different previews: choose one")
+    settings = settings_from(args)
+    kinds = tuple(Kind) if args.kind == "all" else (Kind(args.kind),)
+    policy = SyncPolicy(kinds=kinds, force=args.force)
+    if args.min_share is not None:
+        policy = dataclasses.replace(policy, preflight_min_ratio=args.min_share)
     store: Any
     with guarded(settings, lock=False) as (store, liscio, ipm):
         forecast = forecast_sync(
@@ -32,6 +42,6 @@ def print_forecast(settings: Settings, policy: SyncPolicy, *, as_json: bool) -> 
     print(for_terminal("\n".join(forecast_lines(forecast))))
     for message in forecast.unreadable:
         print(for_terminal(f"error: {message}"))
-    if as_json:
+    if args.json:
         print(json.dumps(forecast.as_dict()))
     return 0

@@ -18,7 +18,6 @@ from pmtools.core.plan import COUNT_KEYS, Op, Plan, SyncPolicy
 from pmtools.engine.sync import SyncResult
 from pmtools.errors import PlanChanged, PreflightRefused
 from pmtools.workbench.common import Context, button, esc, html_table, message_html
-from pmtools.workbench.forecast import ForecastBox
 
 STAGES = (
     ("organizations", "Organizations"),
@@ -230,6 +229,8 @@ class SyncPanel(ipw.VBox):
         )
         self.summary = ipw.HTML()
         self.summary.add_class("pm-sync-summary")
+        from pmtools.workbench.forecast import ForecastBox
+
         self.forecast = ForecastBox(ctx)  # before the first sync: what it will do and cost
 
         self.sync_now.on_click(lambda _b: self._sync_now())
