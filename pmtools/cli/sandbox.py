@@ -22,7 +22,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port (default 0: a free port)")
     parser.add_argument(
-        "--dataset", default="demo", help="demo, empty, or a JSON dataset file (default demo)"
+        "--dataset",
+        default="demo",
+        help="demo, small (a tenth of demo), empty, or a JSON dataset file (default demo)",
+    )
+    parser.add_argument(
+        "--firms",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve N firms, firm i under /firms/<i>/karbon and /firms/<i>/liscio, each with "
+        "its own records (seed + i), identity and rate limit, built on its first request "
+        "(default 1)",
     )
     parser.add_argument(
         "--seed", type=int, default=1, help="seed of the demo dataset, keys and faults (default 1)"
@@ -74,6 +85,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.set_defaults(func=run)
 
 
+SHOWN_FIRMS = 3  # the firms whose URLs are printed; the rest follow the pattern
+
+
+def firms_lines(url: str, count: int) -> str:
+    """The URLs of the first firms and how the others' are formed."""
+    lines = [
+        f"firm {i}: IPM {url}/firms/{i}/karbon, Liscio {url}/firms/{i}/liscio"
+        for i in range(1, min(count, SHOWN_FIRMS + 1))
+    ]
+    lines.append(
+        f"firms 0 to {count - 1}: IPM {url}/firms/<i>/karbon, Liscio {url}/firms/<i>/liscio "
+        "(firm 0 also at the URLs above); each firm's records are made on its first request"
+    )
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     """Start the simulator, print its URL line, serve until interrupted."""
     from pmtools.sandbox.server import start_sandbox
@@ -81,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
     for name in ("scale", "rate_limit", "latency_ms", "port"):
         if getattr(args, name) < 0:
             raise ConfigError(f"--{name.replace('_', '-')} must not be negative")
+    if args.firms < 1:
+        raise ConfigError("--firms must be at least 1")
     try:
         server = start_sandbox(
             dataset=args.dataset,
@@ -94,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
             port=args.port,
             hang_seconds=args.hang_seconds,
             variants=args.karbon_variant,
+            firms=args.firms,
         )
     except (ValueError, OSError) as exc:
         raise ConfigError(f"sandbox: {exc}") from exc
@@ -107,6 +137,8 @@ def run(args: argparse.Namespace) -> int:
         f"(IPM: {server.ipm_url}, Liscio: {server.liscio_url})",
         flush=True,
     )
+    if args.firms > 1:
+        print(firms_lines(server.url, args.firms), flush=True)
     try:
         while server.is_running():
             server.wait(0.5)
