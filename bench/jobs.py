@@ -1,0 +1,420 @@
+"""Jobs benchmark: many simulated firms synced as jobs, against each firm's own rate-limit bound.
+
+One simulator serves every firm (``start_sandbox(firms=N)``: each firm its own records,
+identity and IPM rate-limit window, here raised so that the run takes minutes, not hours). The
+firms are registered in a fresh registry (``PMTOOLS_HOME`` in a temporary folder; with
+``--backend team``, the registry and state stores on PostgreSQL where that backend exists).
+Workers run in processes of their own, so that their CPU time and peak memory are theirs, not
+the simulator's: the stand-in worker :mod:`bench._syncer` (a job through the registry
+contract — submit, claim, a progress write on every engine report, finish — with the real
+engine over HTTP, K jobs at once in threads), or the queue's own worker where it has landed.
+
+Figures, for a first sync of every firm and a second one right after it (no edits: what a
+scheduled sync of an unchanged firm costs, plus the rows the first one wrote, re-read because
+of the engine's 5-minute overlap):
+
+- total time against the sum of each firm's own lower bound (its IPM requests ÷ its rate
+  limit: the time one worker syncing firms one after another could not beat) and against the
+  slowest firm's bound (the time no number of workers could beat);
+- worker CPU seconds per job (the job thread's own, and the worker process's over all jobs)
+  and peak memory per running job; simulator CPU per job;
+- registry rows and writes per job, and the time of a progress write under that many jobs;
+- the page's update delay for a running job: a writer records progress at random moments, a
+  reader polls the registry the way the portfolio does (every firm's last job) every
+  ``--poll-seconds``; the delay is from the write to the poll that sees it (about half the
+  interval plus one read, at most the interval plus one read).
+
+Writes ``bench/results/jobs.json`` and ``bench/results/jobs.md`` (``--name`` changes the
+name, e.g. for the 1,000-firm run: ``python -m bench jobs --firms 1000 --dataset small
+--name jobs_1000``). Linux only (reads ``/proc`` for memory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pmtools.sandbox.server import SandboxServer, start_sandbox
+from pmtools.store.backend import backend_from_env
+
+log = logging.getLogger(__name__)
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+FIRMS = 50
+RAISED_LIMIT = 600  # requests a minute per firm: five times Karbon's, so a run takes minutes
+POLL_SECONDS = 2.0
+DELAY_SAMPLES = 20
+
+
+def cpu_seconds() -> float:
+    """This process's CPU time so far (user + system)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def register_firms(server: SandboxServer, count: int, *, rate_limit: int, env: Mapping[str, str]):
+    """Register the simulator's ``count`` firms; their slugs, in firm order."""
+    registry = backend_from_env(env).registry()
+    try:
+        slugs = []
+        for i in range(count):
+            ipm_url, liscio_url = server.firm_urls(i)
+            firm = registry.add_firm(
+                f"Simulated firm {i:04d}",
+                ipm_url=ipm_url,
+                liscio_url=liscio_url,
+                ipm_rate_limit=rate_limit,
+                simulator=True,
+            )
+            slugs.append(firm.slug)
+        return slugs
+    finally:
+        registry.close()
+
+
+def run_syncers(
+    slugs: list[str],
+    *,
+    processes: int,
+    threads: int,
+    rate_limit: int,
+    passes: tuple[str, ...],
+    env: Mapping[str, str],
+) -> list[dict[str, Any]]:
+    """Sync ``slugs`` with ``processes`` stand-in workers of ``threads`` jobs each; reports."""
+    shares = [slugs[i::processes] for i in range(processes)]
+    procs = []
+    for share in shares:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench._syncer"],
+            cwd=ROOT,
+            env=dict(env),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        request = {"firms": share, "threads": threads, "passes": list(passes), "limit": rate_limit}
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps(request))
+        proc.stdin.close()
+        procs.append(proc)
+    reports = []
+    for proc in procs:
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        if proc.wait() != 0:
+            raise RuntimeError("a stand-in worker failed; see its error output above")
+        reports.append(json.loads(out))
+    return reports
+
+
+def summarise_pass(run: str, reports: list[dict[str, Any]], rate_limit: int) -> dict[str, Any]:
+    """One pass's figures over every worker: time against the bounds, CPU, requests, writes."""
+    rows = [f for r in reports for p in r["passes"] if p["run"] == run for f in p["firms"]]
+    seconds = max(p["seconds"] for r in reports for p in r["passes"] if p["run"] == run)
+    per_request = 60 / rate_limit
+    bounds = [f["ipm_requests"] * per_request for f in rows]
+    cpu = [f["cpu_seconds"] for f in rows]
+    requests = [f["ipm_requests"] for f in rows]
+    writes = [f["registry_writes"] for f in rows]
+    write_seconds = sum(f["progress_write_seconds"] for f in rows)
+    progress_writes = sum(f["progress_writes"] for f in rows)
+    return {
+        "run": run,
+        "jobs": len(rows),
+        "done": sum(not f["outcome"].startswith("failed") for f in rows),
+        "failed": [
+            f"{f['firm']}: {f['outcome']}" for f in rows if f["outcome"].startswith("failed")
+        ],
+        "seconds": seconds,
+        "sum_of_bounds_seconds": round(sum(bounds), 2),
+        "slowest_bound_seconds": round(max(bounds), 2),
+        "of_sum_of_bounds": round(seconds / sum(bounds), 4) if sum(bounds) else None,
+        "of_slowest_bound": round(seconds / max(bounds), 3) if max(bounds) else None,
+        "ipm_requests_per_job": _spread(requests),
+        "ipm_429_seen": sum(f["ipm_429"] for f in rows),
+        "liscio_requests_per_job": _spread([f["liscio_requests"] for f in rows]),
+        "job_cpu_seconds": _spread(cpu),
+        "job_seconds": _spread([f["seconds"] for f in rows]),
+        "registry_writes_per_job": _spread(writes),
+        "progress_write_ms_mean": round(1000 * write_seconds / progress_writes, 3)
+        if progress_writes
+        else None,
+        "slowest_progress_write_ms": round(
+            1000 * max(f["slowest_progress_write"] for f in rows), 2
+        ),
+    }
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    """Mean, median, 95th percentile and most of ``values``."""
+    ordered = sorted(values)
+    return {
+        "mean": round(statistics.fmean(ordered), 4),
+        "median": round(statistics.median(ordered), 4),
+        "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 4),
+        "max": round(ordered[-1], 4),
+    }
+
+
+def measure_update_delay(
+    env: Mapping[str, str], slugs: list[str], *, poll_seconds: float, samples: int, seed: int = 1
+) -> dict[str, Any]:
+    """The page's update delay: progress writes at random moments, a reader polling like the
+    portfolio (every firm's last job) every ``poll_seconds``; delays and the poll's cost."""
+    backend = backend_from_env(env)
+    writer, reader = backend.registry(), backend.registry()
+    rng = random.Random(seed)
+    job = writer.submit(slugs[0], "sync", {"bench": "update delay"}, started_by="bench")
+    writer.claim(job.id, "bench-delay")
+    written: dict[int, float] = {}
+    delays: list[float] = []
+    reads: list[float] = []
+    seen = threading.Condition()
+    stop = threading.Event()
+
+    def poll() -> None:
+        last = 0
+        while not stop.is_set():
+            began = time.perf_counter()
+            jobs = [reader.last_job(slug) for slug in slugs]  # what the portfolio shows
+            reads.append(time.perf_counter() - began)
+            done = next(j.done for j in jobs if j is not None and j.id == job.id)
+            if done > last:
+                with seen:
+                    delays.append(time.perf_counter() - written[done])
+                    last = done
+                    seen.notify_all()
+            stop.wait(poll_seconds)
+
+    polling = threading.Thread(target=poll, name="bench-portfolio-poll", daemon=True)
+    polling.start()
+    try:
+        for n in range(1, samples + 1):
+            time.sleep(rng.uniform(0, poll_seconds))  # a random moment within the interval
+            with seen:
+                written[n] = time.perf_counter()
+                writer.progress(job.id, stage="linking", done=n, total=samples, message="bench")
+                seen.wait_for(lambda n=n: len(delays) >= n)
+    finally:
+        stop.set()
+        polling.join()
+        writer.finish(job.id, state="done", outcome="done")
+        writer.close()
+        reader.close()
+    return {
+        "poll_seconds": poll_seconds,
+        "firms_read_per_poll": len(slugs),
+        "samples": len(delays),
+        "delay_seconds": _spread(delays),
+        "poll_read_ms": _spread([1000 * r for r in reads]),
+    }
+
+
+def run(
+    *,
+    firms: int = FIRMS,
+    dataset: str = "small",
+    scale: int = 1,
+    rate_limit: int = RAISED_LIMIT,
+    processes: int = 1,
+    threads: int | None = None,
+    passes: tuple[str, ...] = ("first", "second"),
+    poll_seconds: float = POLL_SECONDS,
+    delay_samples: int = DELAY_SAMPLES,
+    backend: str = "embedded",
+) -> dict[str, Any]:
+    """Every measurement on one backend; returns the results document."""
+    threads = threads or max(1, -(-firms // processes))
+    with tempfile.TemporaryDirectory(prefix="pmtools-bench-jobs-") as home:
+        env = {**os.environ, "PMTOOLS_HOME": home}
+        env.pop("PMTOOLS_DATABASE_URL", None)
+        env.pop("PMTOOLS_QUEUE_URL", None)
+        started = time.perf_counter()
+        cpu_before = cpu_seconds()
+        with start_sandbox(dataset=dataset, scale=scale, firms=firms, rate_limit=rate_limit) as sim:
+            slugs = register_firms(sim, firms, rate_limit=rate_limit, env=env)
+            log.info("%s firms registered; syncing with %s process(es)", firms, processes)
+            reports = run_syncers(
+                slugs,
+                processes=processes,
+                threads=threads,
+                rate_limit=rate_limit,
+                passes=passes,
+                env=env,
+            )
+            served = [sim.firm_stats(i).snapshot() for i in range(firms)]
+            sim_cpu = cpu_seconds() - cpu_before
+            log.info("update delay: %s samples at %s s polls", delay_samples, poll_seconds)
+            delay = measure_update_delay(
+                env, slugs, poll_seconds=poll_seconds, samples=delay_samples
+            )
+            sizes = {
+                c: sim.firm_state(0).count(c)
+                for c in ("organizations", "people", "accounts", "contacts")
+            }
+    jobs = firms * len(passes)
+    peak_running = sum(r["peak_running"] for r in reports)
+    grown = sum(r["peak_rss_mb"] - r["rss_before_mb"] for r in reports)
+    return {
+        "benchmark": "jobs",
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "backend": backend,
+        "worker": "stand-in (bench._syncer: the registry contract, threads)",
+        "firms": firms,
+        "dataset": dataset,
+        "scale": scale,
+        "records_of_firm_0": sizes,
+        "rate_limit_per_minute": rate_limit,
+        "processes": processes,
+        "threads_per_process": threads,
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "passes": [summarise_pass(run, reports, rate_limit) for run in passes],
+        "worker_cpu_seconds": round(sum(r["cpu_seconds"] for r in reports), 2),
+        "worker_cpu_seconds_per_job": round(sum(r["cpu_seconds"] for r in reports) / jobs, 4),
+        "worker_peak_rss_mb": [r["peak_rss_mb"] for r in reports],
+        "worker_rss_before_mb": [r["rss_before_mb"] for r in reports],
+        "peak_running_jobs": peak_running,
+        "rss_mb_per_running_job": round(grown / peak_running, 2) if peak_running else None,
+        "simulator_cpu_seconds_per_job": round(sim_cpu / jobs, 4),
+        "simulator_ipm_requests": sum(s.get("ipm", 0) for s in served),
+        "simulator_ipm_429": sum(s.get("ipm:429-limit", 0) for s in served),
+        "registry_rows_per_job": 1,
+        "update_delay": delay,
+    }
+
+
+def to_markdown(doc: Mapping[str, Any]) -> str:
+    """The results as Markdown tables."""
+    d = doc["update_delay"]
+    lines = [
+        f"Jobs benchmark ({doc['at']}, Python {doc['python']}, {doc['cpus']} CPUs): "
+        f"{doc['firms']:,} simulated firms (`{doc['dataset']}` dataset, scale {doc['scale']}: "
+        f"{doc['records_of_firm_0']['organizations']} organizations and "
+        f"{doc['records_of_firm_0']['people']} people in IPM each), IPM limit "
+        f"{doc['rate_limit_per_minute']:,} a minute per firm, backend: {doc['backend']}, "
+        f"worker: {doc['worker']}, {doc['processes']} process(es) × "
+        f"{doc['threads_per_process']} threads.",
+        "",
+        "## Time against each firm's own bound",
+        "",
+        "A firm's bound is its IPM requests ÷ its rate limit. The sum of the bounds is what "
+        "syncing the firms one after another at the limit would take; the slowest firm's bound "
+        "is what no number of workers can beat.",
+        "",
+        "| run | jobs done | seconds | sum of bounds (s) | ÷ sum | slowest bound (s) "
+        "| ÷ slowest | IPM requests / job (mean, max) | 429s seen |",
+        "|:---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for p in doc["passes"]:
+        lines.append(
+            f"| {p['run']} | {p['done']} / {p['jobs']} | {p['seconds']:.1f} "
+            f"| {p['sum_of_bounds_seconds']:.1f} | {p['of_sum_of_bounds']} "
+            f"| {p['slowest_bound_seconds']:.1f} | {p['of_slowest_bound']} "
+            f"| {p['ipm_requests_per_job']['mean']:.1f}, {p['ipm_requests_per_job']['max']:.0f} "
+            f"| {p['ipm_429_seen']} |"
+        )
+    lines += [
+        "",
+        "## What a job costs",
+        "",
+        "| run | job CPU s (mean, p95) | job seconds (mean, max) | Liscio requests / job "
+        "| registry writes / job (mean) | progress write ms (mean, slowest) |",
+        "|:---|---:|---:|---:|---:|---:|",
+    ]
+    for p in doc["passes"]:
+        lines.append(
+            f"| {p['run']} | {p['job_cpu_seconds']['mean']:.3f}, {p['job_cpu_seconds']['p95']:.3f} "
+            f"| {p['job_seconds']['mean']:.1f}, {p['job_seconds']['max']:.1f} "
+            f"| {p['liscio_requests_per_job']['mean']:.1f} "
+            f"| {p['registry_writes_per_job']['mean']:.1f} "
+            f"| {p['progress_write_ms_mean']}, {p['slowest_progress_write_ms']} |"
+        )
+    lines += [
+        "",
+        f"- worker processes: {doc['worker_cpu_seconds']:.1f} CPU s in all, "
+        f"{doc['worker_cpu_seconds_per_job']:.3f} per job (the job threads, HTTP clients and "
+        "registry together); peak RSS "
+        f"{', '.join(f'{m:.0f}' for m in doc['worker_peak_rss_mb'])} MB from "
+        f"{', '.join(f'{m:.0f}' for m in doc['worker_rss_before_mb'])} MB before the jobs, with "
+        f"{doc['peak_running_jobs']} jobs running at once: {doc['rss_mb_per_running_job']} MB "
+        "per running job;",
+        f"- the simulator: {doc['simulator_cpu_seconds_per_job']:.3f} CPU s per job; "
+        f"{doc['simulator_ipm_requests']:,} IPM requests served, "
+        f"{doc['simulator_ipm_429']} refused by a firm's rate limit;",
+        f"- the registry: {doc['registry_rows_per_job']} row per job (`jobs`), updated in place "
+        "by every progress write (no history rows).",
+        "",
+        "## The page's update delay",
+        "",
+        f"A reader polls every {d['poll_seconds']} s the way the portfolio does (the last job "
+        f"of each of {d['firms_read_per_poll']} firms); a writer records progress at "
+        f"{d['samples']} random moments.",
+        "",
+        "| delay s (mean, median, p95, max) | one poll's read ms (mean, p95, max) |",
+        "|---:|---:|",
+        f"| {d['delay_seconds']['mean']:.2f}, {d['delay_seconds']['median']:.2f}, "
+        f"{d['delay_seconds']['p95']:.2f}, {d['delay_seconds']['max']:.2f} "
+        f"| {d['poll_read_ms']['mean']:.1f}, {d['poll_read_ms']['p95']:.1f}, "
+        f"{d['poll_read_ms']['max']:.1f} |",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: ``python -m bench jobs``; exit 1 when a job failed."""
+    parser = argparse.ArgumentParser(prog="bench jobs", description=__doc__.split("\n")[0])
+    parser.add_argument("--firms", type=int, default=FIRMS, help="simulated firms")
+    parser.add_argument("--dataset", default="small", help="each firm's dataset (small, demo)")
+    parser.add_argument("--scale", type=int, default=1, help="each firm's dataset scale")
+    parser.add_argument(
+        "--rate-limit", type=int, default=RAISED_LIMIT, help="IPM requests a minute per firm"
+    )
+    parser.add_argument("--processes", type=int, default=1, help="worker processes")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="jobs at once per process (0: all its firms)"
+    )
+    parser.add_argument("--poll-seconds", type=float, default=POLL_SECONDS)
+    parser.add_argument("--delay-samples", type=int, default=DELAY_SAMPLES)
+    parser.add_argument("--name", default="jobs", help="results file name (without suffix)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("pmtools").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    doc = run(
+        firms=args.firms,
+        dataset=args.dataset,
+        scale=args.scale,
+        rate_limit=args.rate_limit,
+        processes=args.processes,
+        threads=args.threads or None,
+        poll_seconds=args.poll_seconds,
+        delay_samples=args.delay_samples,
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{args.name}.json").write_text(json.dumps(doc, indent=2) + "\n")
+    (args.out / f"{args.name}.md").write_text(to_markdown(doc))
+    sys.stdout.write(to_markdown(doc))
+    return 0 if all(not p["failed"] for p in doc["passes"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
