@@ -1,14 +1,16 @@
 """The jobs benchmark's stand-in worker: syncs registered firms as jobs, in threads, and reports.
 
 Run as ``python -m bench._syncer`` by :mod:`bench.jobs` (never by hand): it reads a JSON request
-on stdin — ``{"firms": [slug, ...], "threads": K, "passes": ["first", "second"], "limit": R}``
-— and writes one JSON report on stdout. Each firm's sync goes the way a worker's job goes
-through the registry contract (``submit`` → ``claim`` → ``progress`` on every engine report →
-``finish``), with the real engine, the real connectors over HTTP and the firm's own state store
-from :func:`pmtools.store.backend.backend_from_env` (SQLite under ``PMTOOLS_HOME``, or
-PostgreSQL with ``PMTOOLS_DATABASE_URL`` where that backend exists). It stands in for the
-queue's worker where that is not available, and measures what a job costs a worker whatever
-queue carries it: CPU seconds of the job's thread, requests, registry writes and their time.
+on stdin — ``{"firms": [slug, ...], "threads": K, "passes": ["first", "second"], "limit": R,
+"progress_every": S}`` — and writes one JSON report on stdout. Each firm's sync goes the way a
+worker's job goes through the registry contract (``submit`` → ``claim`` → ``progress`` →
+``finish``; progress written on each new stage and at most every S seconds within one, 0: on
+every engine report), with the real engine, the real connectors over HTTP and the firm's own
+state store from :func:`pmtools.store.backend.backend_from_env` (SQLite under
+``PMTOOLS_HOME``, or PostgreSQL with ``PMTOOLS_DATABASE_URL`` where that backend exists). It
+stands in for the queue's worker where that is not available, and measures what a job costs a
+worker whatever queue carries it: CPU seconds of the job's thread, requests, registry writes
+and their time.
 
 A separate process, so that its CPU time and peak memory are the worker's own, not the
 simulator's.
@@ -58,11 +60,12 @@ class _Running:
             self.now -= 1
 
 
-def sync_one(slug: str, run: str, limit: int, running: _Running) -> dict[str, Any]:
+def sync_one(slug: str, run: str, *, limit: int, every: float, running: _Running) -> dict[str, Any]:
     """One firm's sync as a job; its figures."""
     backend = backend_from_env()
     registry = backend.registry()
     writes = [0, 0.0, 0.0]  # progress writes, their seconds, the slowest
+    reports = [0]  # the engine's progress reports
 
     try:
         firm = registry.get_firm(slug)
@@ -70,10 +73,18 @@ def sync_one(slug: str, run: str, limit: int, running: _Running) -> dict[str, An
         claimed = registry.claim(job.id, "bench-syncer")
         assert claimed is not None
 
+        last = {"stage": "", "at": -1e9}
+
         def progress(stage: str, done: int, total: int, message: str) -> None:
-            began = time.perf_counter()
+            reports[0] += 1
+            now = time.perf_counter()
+            # as a worker would: a write on a new stage, at a stage's end, else at most
+            # one every ``every`` seconds (0: every report)
+            if stage == last["stage"] and done < total and now - last["at"] < every:
+                return
+            last["stage"], last["at"] = stage, now
             registry.progress(job.id, stage=stage, done=done, total=total, message=message)
-            spent = time.perf_counter() - began
+            spent = time.perf_counter() - now
             writes[0] += 1
             writes[1] += spent
             writes[2] = max(writes[2], spent)
@@ -120,6 +131,7 @@ def sync_one(slug: str, run: str, limit: int, running: _Running) -> dict[str, An
             "ipm_429": got.rate_limited,
             "liscio_requests": liscio.stats().requests,
             "registry_writes": writes[0] + 3,  # progress, and submit, claim, finish
+            "progress_reports": reports[0],
             "progress_writes": writes[0],
             "progress_write_seconds": round(writes[1], 4),
             "slowest_progress_write": round(writes[2], 4),
@@ -142,7 +154,13 @@ def main() -> int:
         with ThreadPoolExecutor(max_workers=request["threads"]) as pool:
             rows = list(
                 pool.map(
-                    lambda slug, run=run: sync_one(slug, run, request["limit"], running),
+                    lambda slug, run=run: sync_one(
+                        slug,
+                        run,
+                        limit=request["limit"],
+                        every=request.get("progress_every", 1.0),
+                        running=running,
+                    ),
                     request["firms"],
                 )
             )
