@@ -52,6 +52,26 @@ def store(tmp_path):
         yield s
 
 
+@pytest.fixture(scope="session")
+def postgres_url():
+    """The URL of a throwaway PostgreSQL cluster for this test session (tests/services.py);
+    skips (or fails, with PMTOOLS_REQUIRE_SERVICES=1) where PostgreSQL is not installed."""
+    from services import postgres_cluster
+
+    with postgres_cluster() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """The URL of a throwaway Redis for this test session (tests/services.py); skips (or
+    fails, with PMTOOLS_REQUIRE_SERVICES=1) where Redis is not installed."""
+    from services import redis_server
+
+    with redis_server() as url:
+        yield url
+
+
 @pytest.fixture(autouse=True)
 def pmtools_home(tmp_path_factory, monkeypatch):
     """Every test gets its own PMTOOLS_HOME (registry, firms' state, queue, secrets file) and

@@ -295,7 +295,7 @@ def status(*, store: Store) -> dict[str, Any]:
     runs = store.runs()
     last = runs[-1] if runs else None
     out: dict[str, Any] = {
-        "state": str(store.path),
+        "state": store.location,
         "schema_version": store.schema_version,
         "connected": bool(info.get("first_sync_at")),
         "belongs_to": {str(side): str(who) for side, who in store.identities().items()},

@@ -50,10 +50,10 @@ def check_tenant(store: Store, *, liscio: Connector, ipm: Connector) -> dict[Sid
     elif store.connection() is not None:
         store.record_identities(liscio=found[Side.LISCIO], ipm=found[Side.IPM])
         log.warning(
-            "the state file %s did not record which firm it belongs to (it was written "
+            "the state %s did not record which firm it belongs to (it was written "
             "by an older pmtools), so this could not be checked: it now belongs to %s "
             "and %s",
-            store.path,
+            store.location,
             found[Side.LISCIO],
             found[Side.IPM],
         )

@@ -7,9 +7,11 @@ which one it got.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pmtools.errors import ConfigError
@@ -19,6 +21,22 @@ from pmtools.store.sql import SqliteSql
 
 HOME_ENV = "PMTOOLS_HOME"
 DATABASE_ENV = "PMTOOLS_DATABASE_URL"
+REGISTRY_SCHEMA = "pmtools"  # on PostgreSQL; each firm's state is in schema firm_<slug>
+
+
+def firm_schema(slug: str) -> str:
+    """The PostgreSQL schema of the firm with ``slug``: ``firm_<slug>``, ``-`` written ``_``.
+
+    Registry slugs are lower-case letters, digits and ``-`` (see ``slug_for``), so that spelling
+    is one-to-one; any other slug (or a long one) gets a short hash of itself as well, so that
+    two slugs never share a schema.
+    """
+    name = "firm_" + slug.replace("-", "_")
+    if re.fullmatch(r"[a-z0-9-]+", slug) and len(name) <= 63:
+        return name
+    digest = hashlib.sha256(slug.encode()).hexdigest()[:8]
+    plain = re.sub(r"[^a-z0-9_]", "_", name.lower())
+    return f"{plain[:54]}_{digest}"
 
 
 def home_from_env(environ: Mapping[str, str] | None = None) -> Path:
@@ -46,7 +64,7 @@ class Backend:
     """The state backend: ``home`` always (queue, secrets file); ``url`` for PostgreSQL."""
 
     home: Path
-    url: str | None = None
+    url: str | None = field(default=None, repr=False)  # may hold a password: never shown
 
     @property
     def kind(self) -> str:
@@ -55,6 +73,15 @@ class Backend:
 
     def registry(self) -> Registry:
         """A new connection to the registry (close it, or use it as a context manager)."""
+        if self.url:
+            from pmtools.store.postgres import PostgresSql
+
+            sql = PostgresSql(self.url, REGISTRY_SCHEMA)
+            try:
+                return Registry(sql)
+            except BaseException:
+                sql.close()
+                raise
         return Registry(SqliteSql(self.home / "registry.sqlite"))
 
     def store_path(self, slug: str) -> Path:
@@ -63,12 +90,18 @@ class Backend:
 
     def open_store(self, slug: str, *, start_over: bool = False) -> Store:
         """Open (or create) the state store of the firm with ``slug``."""
+        if self.url:
+            return Store.open_postgres(self.url, firm_schema(slug))
         path = self.store_path(slug)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         return Store.open(path, start_over=start_over)
 
     def describe(self) -> str:
         """Where the state is, in words (never a password)."""
+        if self.url:
+            from pmtools.store.postgres import describe_url
+
+            return describe_url(self.url)
         return f"SQLite files in {self.home}"
 
 
@@ -78,7 +111,7 @@ def backend_from_env(environ: Mapping[str, str] | None = None) -> Backend:
     home = home_from_env(environ)
     url = environ.get(DATABASE_ENV, "").strip() or None
     if url is not None:
-        raise ConfigError(
-            f"{DATABASE_ENV} is set but this pmtools keeps its state in SQLite files only"
-        )
-    return Backend(home=home, url=None)
+        from pmtools.store.postgres import check_url
+
+        check_url(url, variable=DATABASE_ENV)
+    return Backend(home=home, url=url)

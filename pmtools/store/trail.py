@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
-from collections.abc import Callable, Iterable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,9 +61,7 @@ def _change(row: Any) -> dict[str, Any]:
 class AuditMixin:
     """Runs, changes, errors and pending creates (see the module docstring)."""
 
-    # provided by the Store this is mixed into: a query, and a write transaction
-    _q: Callable[..., list[sqlite3.Row]]
-    _tx: Callable[[], AbstractContextManager[sqlite3.Connection]]
+    _sql: Any  # the Store's StoreSql: every statement goes through it
 
     # -- runs ----------------------------------------------------------------------------
     def start_run(
@@ -78,10 +74,10 @@ class AuditMixin:
         undoes_run: int | None = None,
     ) -> int:
         """Open a run row (outcome ``running``); returns its id."""
-        with self._tx() as conn:
-            cur = conn.execute(
+        with self._sql.tx():
+            (row,) = self._sql.q(
                 "INSERT INTO runs (command, started_by, started_at, kinds, policy, outcome, "
-                "undoes_run) VALUES (?, ?, ?, ?, ?, 'running', ?)",
+                "undoes_run) VALUES (?, ?, ?, ?, ?, 'running', ?) RETURNING id",
                 (
                     command,
                     started_by,
@@ -91,8 +87,7 @@ class AuditMixin:
                     undoes_run,
                 ),
             )
-            assert cur.lastrowid is not None  # an INSERT always sets it
-            return cur.lastrowid
+            return int(row["id"])
 
     def finish_run(
         self,
@@ -105,12 +100,10 @@ class AuditMixin:
         """Close a run with its outcome, counts and an optional message."""
         if outcome not in RUN_OUTCOMES:
             raise ValueError(f"unknown run outcome {outcome!r}")
-        with self._tx() as conn:
-            conn.execute(
-                "UPDATE runs SET finished_at = ?, outcome = ?, counts = ?, message = ? "
-                "WHERE id = ?",
-                (now_iso(), outcome, json.dumps(dict(counts or {})), message, run_id),
-            )
+        self._sql.x(
+            "UPDATE runs SET finished_at = ?, outcome = ?, counts = ?, message = ? WHERE id = ?",
+            (now_iso(), outcome, json.dumps(dict(counts or {})), message, run_id),
+        )
 
     def fail_run(
         self, run_id: int, exc: BaseException, *, counts: Mapping[str, int] | None = None
@@ -146,9 +139,9 @@ class AuditMixin:
 
         Call only while holding the lock, so that no live run is among them.
         """
-        with self._tx() as conn:
-            ids = [r[0] for r in conn.execute("SELECT id FROM runs WHERE outcome = 'running'")]
-            conn.execute(
+        with self._sql.tx():
+            ids = [r["id"] for r in self._sql.q("SELECT id FROM runs WHERE outcome = 'running'")]
+            self._sql.x(
                 "UPDATE runs SET outcome = 'interrupted', finished_at = ?, message = "
                 "'the process stopped before the run finished' WHERE outcome = "
                 "'running'",
@@ -158,12 +151,12 @@ class AuditMixin:
 
     def runs(self) -> list[dict[str, Any]]:
         """Every run, oldest first, with kinds, policy and counts decoded."""
-        return [self._run(r) for r in self._q("SELECT * FROM runs ORDER BY id")]
+        return [self._run(r) for r in self._sql.q("SELECT * FROM runs ORDER BY id")]
 
     def run(self, run_id: int) -> dict[str, Any] | None:
         """One run, or None."""
-        rows = self._q("SELECT * FROM runs WHERE id = ?", (run_id,))
-        return self._run(rows[0]) if rows else None
+        row = self._sql.one("SELECT * FROM runs WHERE id = ?", (run_id,))
+        return self._run(row) if row else None
 
     @staticmethod
     def _run(row: Any) -> dict[str, Any]:
@@ -176,22 +169,21 @@ class AuditMixin:
     # -- changes -------------------------------------------------------------------------
     def record_intents(self, run_id: int, intents: Iterable[ChangeIntent]) -> list[int]:
         """Save changes about to be sent, in one transaction; returns their ids."""
-        with self._tx() as conn:
-            return [self._insert_change(conn, run_id, c, "intent") for c in intents]
+        with self._sql.tx():
+            return [self._insert_change(run_id, c, "intent") for c in intents]
 
     def record_change(self, run_id: int, change: ChangeIntent, *, status: str = "confirmed") -> int:
         """Save a change that needs no intent (a link, an orphaning) with its final status."""
-        with self._tx() as conn:
-            return self._insert_change(conn, run_id, change, status)
+        with self._sql.tx():
+            return self._insert_change(run_id, change, status)
 
-    @staticmethod
-    def _insert_change(conn: Any, run_id: int, c: ChangeIntent, status: str) -> int:
+    def _insert_change(self, run_id: int, c: ChangeIntent, status: str) -> int:
         """Insert one audit row inside the caller's transaction."""
         at = now_iso()
-        cur = conn.execute(
+        (row,) = self._sql.q(
             "INSERT INTO changes (run_id, kind, op, side, liscio_id, ipm_key, liscio_name, "
             "ipm_name, field, before, after, rule, external_id, status, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 run_id,
                 str(c.kind),
@@ -211,7 +203,7 @@ class AuditMixin:
                 at,
             ),
         )
-        return int(cur.lastrowid)
+        return int(row["id"])
 
     def set_change_status(
         self,
@@ -225,9 +217,9 @@ class AuditMixin:
         """Confirm, fail or abandon changes; fills a created record's id when given."""
         if status not in ("intent", "confirmed", "failed", "abandoned"):
             raise ValueError(f"unknown change status {status!r}")
-        with self._tx() as conn:
+        with self._sql.tx():
             for change_id in ids:
-                conn.execute(
+                self._sql.x(
                     "UPDATE changes SET status = ?, error = ?, updated_at = ?, "
                     "ipm_key = coalesce(ipm_key, ?), "
                     "liscio_id = coalesce(liscio_id, ?) WHERE id = ?",
@@ -255,7 +247,7 @@ class AuditMixin:
             if value is not None:
                 sql += f" AND {column} = ?"
                 params.append(value)
-        return [_change(r) for r in self._q(sql + " ORDER BY id", params)]
+        return [_change(r) for r in self._sql.q(sql + " ORDER BY id", params)]
 
     # -- errors --------------------------------------------------------------------------
     def record_error(
@@ -272,8 +264,8 @@ class AuditMixin:
         field: str | None = None,
     ) -> None:
         """Save a record-level failure (the run went on)."""
-        with self._tx() as conn:
-            conn.execute(
+        with self._sql.tx():
+            self._sql.x(
                 "INSERT INTO errors (run_id, kind, op, side, liscio_id, ipm_key, name, "
                 "field, message, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -293,9 +285,9 @@ class AuditMixin:
     def errors(self, *, run_id: int | None = None) -> list[dict[str, Any]]:
         """Record-level failures, oldest first."""
         if run_id is None:
-            rows = self._q("SELECT * FROM errors ORDER BY id")
+            rows = self._sql.q("SELECT * FROM errors ORDER BY id")
         else:
-            rows = self._q("SELECT * FROM errors WHERE run_id = ? ORDER BY id", (run_id,))
+            rows = self._sql.q("SELECT * FROM errors WHERE run_id = ? ORDER BY id", (run_id,))
         return [dict(r) for r in rows]
 
     # -- pending creates -----------------------------------------------------------------
@@ -314,11 +306,9 @@ class AuditMixin:
         ``audit`` is saved as an intent in the same transaction; returns its id.
         """
         at = now_iso()
-        with self._tx() as conn:
-            change_id = (
-                None if audit is None else self._insert_change(conn, run_id, audit, "intent")
-            )
-            conn.execute(
+        with self._sql.tx():
+            change_id = None if audit is None else self._insert_change(run_id, audit, "intent")
+            self._sql.x(
                 "INSERT INTO pending_creates (external_id, run_id, kind, target, source_id, "
                 "status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'intent', ?, ?) "
                 "ON CONFLICT (external_id) DO UPDATE SET status = 'intent', run_id = "
@@ -331,8 +321,8 @@ class AuditMixin:
         self, external_id: str, *, status: str, created_id: str | None = None
     ) -> None:
         """Close a create's intent: confirmed (with the new record's id), failed or abandoned."""
-        with self._tx() as conn:
-            conn.execute(
+        with self._sql.tx():
+            self._sql.x(
                 "UPDATE pending_creates SET status = ?, created_id = coalesce(?, "
                 "created_id), updated_at = ? WHERE external_id = ?",
                 (status, created_id, now_iso(), external_id),
@@ -340,15 +330,14 @@ class AuditMixin:
 
     def pending_create(self, external_id: str) -> dict[str, Any] | None:
         """The create saved under ``external_id``, or None."""
-        rows = self._q("SELECT * FROM pending_creates WHERE external_id = ?", (external_id,))
-        return dict(rows[0]) if rows else None
+        return self._sql.one("SELECT * FROM pending_creates WHERE external_id = ?", (external_id,))
 
     def pending_creates(self, *, status: str | None = "intent") -> list[dict[str, Any]]:
         """Creates in ``status`` (default: intents a killed run left open)."""
         if status is None:
-            rows = self._q("SELECT * FROM pending_creates ORDER BY created_at")
+            rows = self._sql.q("SELECT * FROM pending_creates ORDER BY created_at")
         else:
-            rows = self._q(
+            rows = self._sql.q(
                 "SELECT * FROM pending_creates WHERE status = ? ORDER BY created_at", (status,)
             )
         return [dict(r) for r in rows]
