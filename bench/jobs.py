@@ -2,31 +2,36 @@
 
 One simulator serves every firm (``start_sandbox(firms=N)``: each firm its own records,
 identity and IPM rate-limit window, here raised so that the run takes minutes, not hours). The
-firms are registered in a fresh registry (``PMTOOLS_HOME`` in a temporary folder; with
-``--backend team``, the registry and state stores on PostgreSQL where that backend exists).
-Workers run in processes of their own, so that their CPU time and peak memory are theirs, not
-the simulator's: the stand-in worker :mod:`bench._syncer` (a job through the registry
-contract — submit, claim, a progress write on every engine report, finish — with the real
-engine over HTTP, K jobs at once in threads), or the queue's own worker where it has landed.
+firms are registered (``simulator=True``) in a fresh ``PMTOOLS_HOME``: on the embedded default
+(registry and state in SQLite files, the queue SqliteHuey), or with ``--backend team`` on the
+team mode (registry and state on a throwaway PostgreSQL, the queue on a throwaway Redis — the
+test suite's servers, :mod:`tests.services`). Workers run in processes of their own, so that
+their CPU time and peak memory are theirs, not the simulator's:
+
+- **the queue**: ``pmtools worker --concurrency K`` processes; the jobs are submitted with
+  ``pmtools.jobs.submit_sync`` and followed in the registry; times come from the registry
+  (first claim to last finish), requests from each firm's simulator counters;
+- **the stand-in** (:mod:`bench._syncer`): the same sync through the registry contract in
+  threads, measuring what the queue's worker cannot report: each job's own thread CPU, its
+  registry writes and their time.
 
 Figures, for a first sync of every firm and a second one right after it (no edits: what a
 scheduled sync of an unchanged firm costs, plus the rows the first one wrote, re-read because
 of the engine's 5-minute overlap):
 
 - total time against the sum of each firm's own lower bound (its IPM requests ÷ its rate
-  limit: the time one worker syncing firms one after another could not beat) and against the
-  slowest firm's bound (the time no number of workers could beat);
-- worker CPU seconds per job (the job thread's own, and the worker process's over all jobs)
-  and peak memory per running job; simulator CPU per job;
+  limit: what syncing the firms one after another at the limit would take) and against the
+  slowest firm's bound (what no number of workers can beat);
+- worker CPU seconds per job and peak memory per running job; simulator CPU per job;
 - registry rows and writes per job, and the time of a progress write under that many jobs;
 - the page's update delay for a running job: a writer records progress at random moments, a
   reader polls the registry the way the portfolio does (every firm's last job) every
-  ``--poll-seconds``; the delay is from the write to the poll that sees it (about half the
-  interval plus one read, at most the interval plus one read).
+  ``--poll-seconds`` (the portfolio's 1.5 s); the delay is from the write to the poll that
+  sees it (about half the interval plus one read, at most the interval plus one read).
 
-Writes ``bench/results/jobs.json`` and ``bench/results/jobs.md`` (``--name`` changes the
-name, e.g. for the 1,000-firm run: ``python -m bench jobs --firms 1000 --dataset small
---name jobs_1000``). Linux only (reads ``/proc`` for memory).
+Writes ``bench/results/jobs.json`` and ``jobs.md`` (``jobs_team`` with ``--backend team``;
+``--name`` for others, e.g. the 1,000-firm run: ``python -m bench jobs --firms 1000
+--rate-limit 120 --processes 2 --threads 125 --name jobs_1000``). Linux only (reads ``/proc``).
 """
 
 from __future__ import annotations
