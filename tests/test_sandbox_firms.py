@@ -146,3 +146,62 @@ def test_cli_prints_the_first_firms_and_how_the_rest_are_formed() -> None:
 def test_a_firm_count_below_one_is_refused() -> None:
     with pytest.raises(ValueError):
         start_sandbox(dataset="empty", firms=0)
+
+
+def _start_cli(*args: str) -> tuple[subprocess.Popen, list[str]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from pmtools.cli import entry; entry()", "sandbox", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+    lines = []
+    while not lines or not lines[-1].startswith("registered as firms:"):
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read()
+        lines.append(line)
+    return proc, lines
+
+
+def _stop_cli(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    assert proc.wait(timeout=30) == 0
+    proc.stdout.close()
+    proc.stderr.close()
+
+
+def test_register_records_the_simulated_firms_and_refreshes_their_urls() -> None:
+    from pmtools.store.backend import backend_from_env
+
+    args = ("--dataset", "empty", "--firms", "3", "--rate-limit", "600", "--register")
+    for _ in range(2):  # a second start moves to another port: the same firms, new URLs
+        proc, lines = _start_cli(*args)
+        try:
+            url = re.search(r"listening on (http://\S+) ", lines[0]).group(1)
+            assert lines[-1] == (
+                "registered as firms: Simulated firm 0 to 2 (--firm NAME, or the app)\n"
+            )
+            with backend_from_env().registry() as registry:
+                firms = registry.list_firms()
+            assert [f.name for f in firms] == [f"Simulated firm {i}" for i in range(3)]
+            assert all(f.simulator and f.ipm_rate_limit == 600 for f in firms)
+            assert firms[0].ipm_url == f"{url}/karbon"
+            assert firms[2].liscio_url == f"{url}/firms/2/liscio"
+        finally:
+            _stop_cli(proc)
+
+
+def test_register_refuses_credentials_other_than_the_documented_ones() -> None:
+    env = {**os.environ, "PMTOOLS_IPM_TOKEN": "own-token"}
+    done = subprocess.run(
+        [sys.executable, "-c", "from pmtools.cli import entry; entry()", "sandbox"]
+        + ["--dataset", "empty", "--register"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "documented credentials" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from collections.abc import Callable
 from types import FrameType
 
 from pmtools.errors import ConfigError
@@ -80,11 +81,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "(comma-separated; see docs/sandbox.md)",
     )
     parser.add_argument(
+        "--register",
+        action="store_true",
+        help="register the simulated firms ('Simulated firm 0' …) in the firm registry, or "
+        "refresh their URLs, so that the app's portfolio and `--firm` reach them",
+    )
+    parser.add_argument(
         "--db", metavar="PATH", help="SQLite file to persist to across restarts (default: memory)"
     )
     parser.set_defaults(func=run)
 
 
+SIMULATED_NAME = "Simulated firm {}"
 SHOWN_FIRMS = 3  # the firms whose URLs are printed; the rest follow the pattern
 
 
@@ -99,6 +107,45 @@ def firms_lines(url: str, count: int) -> str:
         "(firm 0 also at the URLs above); each firm's records are made on its first request"
     )
     return "\n".join(lines)
+
+
+def register_firms(urls: Callable[[int], tuple[str, str]], count: int, *, rate_limit: int) -> int:
+    """Register firms 0 to ``count - 1`` as simulated firms (the simulator's documented
+    credentials, so no secrets), or refresh the URLs of those registered before."""
+    from pmtools.sandbox.app import Credentials
+    from pmtools.store.backend import backend_from_env
+    from pmtools.store.registry import FirmUnknown
+
+    if Credentials.from_env() != Credentials():
+        raise ConfigError(
+            "--register records simulated firms with the simulator's documented credentials; "
+            "unset PMTOOLS_IPM_TOKEN, PMTOOLS_IPM_ACCESS_KEY and PMTOOLS_LISCIO_TOKEN, or "
+            "add the firms with `pmtools firm add`"
+        )
+    with backend_from_env().registry() as registry:
+        for i in range(count):
+            ipm_url, liscio_url = urls(i)
+            name = SIMULATED_NAME.format(i)
+            try:
+                firm = registry.get_firm(name)
+            except FirmUnknown:
+                registry.add_firm(
+                    name,
+                    ipm_url=ipm_url,
+                    liscio_url=liscio_url,
+                    ipm_rate_limit=rate_limit,
+                    simulator=True,
+                )
+                continue
+            if not firm.simulator:
+                raise ConfigError(
+                    f"a firm named {name!r} is registered and is not simulated; rename or "
+                    "remove it before --register"
+                )
+            registry.update_firm(
+                firm.slug, ipm_url=ipm_url, liscio_url=liscio_url, ipm_rate_limit=rate_limit
+            )
+    return count
 
 
 def run(args: argparse.Namespace) -> int:
@@ -140,6 +187,10 @@ def run(args: argparse.Namespace) -> int:
     if args.firms > 1:
         print(firms_lines(server.url, args.firms), flush=True)
     try:
+        if args.register:
+            last = register_firms(server.firm_urls, args.firms, rate_limit=args.rate_limit) - 1
+            names = SIMULATED_NAME.format(0) + (f" to {last}" if last else "")
+            print(f"registered as firms: {names} (--firm NAME, or the app)", flush=True)
         while server.is_running():
             server.wait(0.5)
     except KeyboardInterrupt:
