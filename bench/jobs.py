@@ -386,6 +386,36 @@ def measure_update_delay(
     }
 
 
+class ConnectionSampler:
+    """Counts the PostgreSQL server's client connections every quarter second; the peak."""
+
+    def __init__(self, url: str | None) -> None:
+        self.url, self.peak = url, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-pg-connections", daemon=True)
+
+    def __enter__(self) -> ConnectionSampler:
+        if self.url:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self.url:
+            self._thread.join()
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(str(self.url), autocommit=True) as conn:
+            while not self._stop.is_set():
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+                ).fetchone()
+                self.peak = max(self.peak, int(row[0]) - 1 if row else 0)  # not this one
+                self._stop.wait(0.25)
+
+
 def run(
     *,
     firms: int = FIRMS,
@@ -441,15 +471,16 @@ def run(
                 slugs = register_firms(sim, firms, rate_limit=rate_limit, env=env, prefix="Queue")
                 log.info("%s firms: syncing on the queue, %s worker(s)", firms, processes)
                 cpu_before = cpu_seconds()
-                queued = run_queue_workers(
-                    sim,
-                    slugs,
-                    processes=processes,
-                    threads=threads,
-                    rate_limit=rate_limit,
-                    passes=passes,
-                    env=env,
-                )
+                with ConnectionSampler(env.get("PMTOOLS_DATABASE_URL")) as connections:
+                    queued = run_queue_workers(
+                        sim,
+                        slugs,
+                        processes=processes,
+                        threads=threads,
+                        rate_limit=rate_limit,
+                        passes=passes,
+                        env=env,
+                    )
                 sim_cpu = cpu_seconds() - cpu_before
             running = min(firms, processes * threads)
             peaks, before = queued[0]["peak_rss_mb"], queued[0]["rss_before_mb"]
@@ -461,19 +492,24 @@ def run(
                 "jobs_at_once": running,
                 "rss_mb_per_running_job": round((sum(peaks) - sum(before)) / running, 2),
                 "simulator_cpu_seconds_per_job": round(sim_cpu / (firms * len(passes)), 4),
+                "peak_database_connections": connections.peak if backend == "team" else None,
             }
         if worker in ("stand-in", "both"):
-            doc["stand_in"] = run_stand_in(
-                env,
-                firms=firms,
-                dataset=dataset,
-                scale=scale,
-                rate_limit=rate_limit,
-                processes=processes,
-                threads=threads,
-                passes=passes,
-                progress_every=progress_every,
-                seed=1 + firms,  # other firms than the queue's run
+            with ConnectionSampler(env.get("PMTOOLS_DATABASE_URL")) as connections:
+                doc["stand_in"] = run_stand_in(
+                    env,
+                    firms=firms,
+                    dataset=dataset,
+                    scale=scale,
+                    rate_limit=rate_limit,
+                    processes=processes,
+                    threads=threads,
+                    passes=passes,
+                    progress_every=progress_every,
+                    seed=1 + firms,  # other firms than the queue's run
+                )
+            doc["stand_in"]["peak_database_connections"] = (
+                connections.peak if backend == "team" else None
             )
             slugs = doc["stand_in"].pop("slugs")
         log.info("update delay: %s samples at %s s polls", delay_samples, poll_seconds)
@@ -598,7 +634,12 @@ def to_markdown(doc: Mapping[str, Any]) -> str:
             f"- worker peak RSS {', '.join(f'{m:.0f}' for m in q['worker_peak_rss_mb'])} MB "
             f"from {', '.join(f'{m:.0f}' for m in q['worker_rss_before_mb'])} MB idle, "
             f"{q['jobs_at_once']} jobs at once: {q['rss_mb_per_running_job']} MB per running "
-            f"job; the simulator {q['simulator_cpu_seconds_per_job']:.3f} CPU s per job.",
+            f"job; the simulator {q['simulator_cpu_seconds_per_job']:.3f} CPU s per job"
+            + (
+                f"; at most {q['peak_database_connections']} PostgreSQL connections at once."
+                if q.get("peak_database_connections") is not None
+                else "."
+            ),
         ]
     si = doc.get("stand_in")
     if si:
@@ -640,7 +681,13 @@ def to_markdown(doc: Mapping[str, Any]) -> str:
             f"{si['simulator_ipm_requests']:,} IPM requests served, "
             f"{si['simulator_ipm_429']} refused by a firm's rate limit;",
             f"- the registry: {si['registry_rows_per_job']} row per job (`jobs`), updated in "
-            "place by every progress write (no history rows).",
+            "place by every progress write (no history rows)"
+            + (
+                f"; at most {si['peak_database_connections']} PostgreSQL connections at once "
+                "(each job: its registry and its store)."
+                if si.get("peak_database_connections") is not None
+                else "."
+            ),
         ]
     d = doc["update_delay"]
     lines += [
