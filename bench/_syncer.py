@@ -66,6 +66,7 @@ def sync_one(slug: str, run: str, *, limit: int, every: float, running: _Running
     registry = backend.registry()
     writes = [0, 0.0, 0.0]  # progress writes, their seconds, the slowest
     reports = [0]  # the engine's progress reports
+    reads = [0]  # registry reads between progress writes
 
     try:
         firm = registry.get_firm(slug)
@@ -78,9 +79,11 @@ def sync_one(slug: str, run: str, *, limit: int, every: float, running: _Running
         def progress(stage: str, done: int, total: int, message: str) -> None:
             reports[0] += 1
             now = time.perf_counter()
-            # as a worker would: a write on a new stage, at a stage's end, else at most
-            # one every ``every`` seconds (0: every report)
+            # as the runner does: a write on a new stage, at a stage's end, else at most
+            # one every ``every`` seconds (0: every report), a read for a cancel otherwise
             if stage == last["stage"] and done < total and now - last["at"] < every:
+                registry.get_job(job.id)  # the runner's cancel poll: a read between writes
+                reads[0] += 1
                 return
             last["stage"], last["at"] = stage, now
             registry.progress(job.id, stage=stage, done=done, total=total, message=message)
@@ -132,6 +135,7 @@ def sync_one(slug: str, run: str, *, limit: int, every: float, running: _Running
             "liscio_requests": liscio.stats().requests,
             "registry_writes": writes[0] + 3,  # progress, and submit, claim, finish
             "progress_reports": reports[0],
+            "registry_reads": reads[0],
             "progress_writes": writes[0],
             "progress_write_seconds": round(writes[1], 4),
             "slowest_progress_write": round(writes[2], 4),

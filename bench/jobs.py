@@ -312,6 +312,7 @@ def summarise_pass(run: str, reports: list[dict[str, Any]], rate_limit: int) -> 
         "job_seconds": _spread([f["seconds"] for f in rows]),
         "registry_writes_per_job": _spread(writes),
         "progress_reports_per_job": _spread([f["progress_reports"] for f in rows]),
+        "registry_reads_per_job": _spread([f.get("registry_reads", 0) for f in rows]),
         "progress_write_ms_mean": round(1000 * write_seconds / progress_writes, 3)
         if progress_writes
         else None,
@@ -655,8 +656,8 @@ def to_markdown(doc: Mapping[str, Any]) -> str:
             "",
             "| run | job CPU s (mean, p95) | job seconds (mean, max) | Liscio requests / job "
             "| engine progress reports / job | registry writes / job (mean) "
-            "| progress write ms (mean, slowest) |",
-            "|:---|---:|---:|---:|---:|---:|---:|",
+            "| registry reads / job (mean) | progress write ms (mean, slowest) |",
+            "|:---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for p in si["passes"]:
             lines.append(
@@ -666,6 +667,7 @@ def to_markdown(doc: Mapping[str, Any]) -> str:
                 f"| {p['liscio_requests_per_job']['mean']:.1f} "
                 f"| {p['progress_reports_per_job']['mean']:.1f} "
                 f"| {p['registry_writes_per_job']['mean']:.1f} "
+                f"| {p['registry_reads_per_job']['mean']:.1f} "
                 f"| {p['progress_write_ms_mean']}, {p['slowest_progress_write_ms']} |"
             )
         lines += [
