@@ -61,7 +61,32 @@ class _Running:
 
 
 def sync_one(slug: str, run: str, *, limit: int, every: float, running: _Running) -> dict[str, Any]:
-    """One firm's sync as a job; its figures."""
+    """One firm's sync as a job; its figures (a job the registry refused is a failed row)."""
+    try:
+        return _sync_one(slug, run, limit=limit, every=every, running=running)
+    except Exception as exc:  # e.g. a registry too busy to take the job: a figure, not a crash
+        return {
+            "firm": slug,
+            "run": run,
+            "outcome": f"failed: {exc}",
+            "seconds": 0.0,
+            "cpu_seconds": 0.0,
+            "ipm_requests": 0,
+            "ipm_429": 0,
+            "liscio_requests": 0,
+            "registry_writes": 0,
+            "progress_reports": 0,
+            "registry_reads": 0,
+            "progress_writes": 0,
+            "progress_write_seconds": 0.0,
+            "slowest_progress_write": 0.0,
+            "writes": {},
+        }
+
+
+def _sync_one(
+    slug: str, run: str, *, limit: int, every: float, running: _Running
+) -> dict[str, Any]:
     backend = backend_from_env()
     registry = backend.registry()
     writes = [0, 0.0, 0.0]  # progress writes, their seconds, the slowest
