@@ -207,9 +207,11 @@ def run_queue_workers(
         for run in passes:
             served = [sim.firm_stats(i).snapshot().get("ipm", 0) for i in range(len(slugs))]
             cpu = [proc_cpu_seconds(w.pid) for w in workers]
+            submitting = time.perf_counter()
             ids = [
                 submit_sync(slug, force=True, started_by="bench", environ=env).id for slug in slugs
             ]
+            submitted = time.perf_counter() - submitting
             with backend.registry() as registry:
                 while True:  # the jobs' ends, as the registry records them
                     found = [registry.get_job(i) for i in ids]
@@ -241,6 +243,7 @@ def run_queue_workers(
                     "seconds": round((end - start).total_seconds(), 3),
                     "firms": rows,
                     "worker_cpu_seconds": round(sum(cpu), 3),
+                    "submit_seconds": round(submitted, 3),
                 }
             )
         peaks = [proc_peak_rss_mb(w.pid) for w in workers]
@@ -279,6 +282,10 @@ def summarise_queue_pass(report: dict[str, Any], rate_limit: int) -> dict[str, A
         "attempts_per_job": _spread([f["attempts"] for f in rows]),
         "worker_cpu_seconds": report["worker_cpu_seconds"],
         "worker_cpu_seconds_per_job": round(report["worker_cpu_seconds"] / len(rows), 4),
+        "submitted_per_second": round(len(rows) / report["submit_seconds"], 1)
+        if report["submit_seconds"]
+        else None,
+        "done_per_second": round(len(rows) / seconds, 2) if seconds else None,
     }
 
 
@@ -621,14 +628,16 @@ def to_markdown(doc: Mapping[str, Any]) -> str:
             "",
             *_bounds_table(q["passes"]),
             "",
-            "| run | worker CPU s / job | job seconds (mean, max) | attempts / job (max) |",
-            "|:---|---:|---:|---:|",
+            "| run | worker CPU s / job | job seconds (mean, max) | attempts / job (max) "
+            "| jobs submitted / s | jobs done / s |",
+            "|:---|---:|---:|---:|---:|---:|",
         ]
         for p in q["passes"]:
             lines.append(
                 f"| {p['run']} | {p['worker_cpu_seconds_per_job']:.3f} "
                 f"| {p['job_seconds']['mean']:.1f}, {p['job_seconds']['max']:.1f} "
-                f"| {p['attempts_per_job']['max']:.0f} |"
+                f"| {p['attempts_per_job']['max']:.0f} | {p['submitted_per_second']} "
+                f"| {p['done_per_second']} |"
             )
         lines += [
             "",
