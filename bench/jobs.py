@@ -43,8 +43,6 @@ import logging
 import os
 import random
 import resource
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -56,14 +54,14 @@ from typing import Any
 
 import pytest
 
-from pmtools.core.timestamps import parse
+from bench._jobs_report import spread, summarise_pass, summarise_queue_pass, to_markdown
+from bench._jobs_workers import ConnectionSampler, run_queue_workers, run_syncers
 from pmtools.sandbox.server import SandboxServer, start_sandbox
 from pmtools.store.backend import backend_from_env
 
 log = logging.getLogger(__name__)
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ROOT = Path(__file__).resolve().parent.parent
 FIRMS = 50
 RAISED_LIMIT = 600  # requests a minute per firm: five times Karbon's, so a run takes minutes
 POLL_SECONDS = 1.5  # the portfolio's (pmtools.workbench.jobrun.POLL_SECONDS)
@@ -97,247 +95,6 @@ def register_firms(
         return slugs
     finally:
         registry.close()
-
-
-def run_syncers(
-    slugs: list[str],
-    *,
-    processes: int,
-    threads: int,
-    rate_limit: int,
-    passes: tuple[str, ...],
-    progress_every: float,
-    env: Mapping[str, str],
-) -> list[dict[str, Any]]:
-    """Sync ``slugs`` with ``processes`` stand-in workers of ``threads`` jobs each; reports."""
-    shares = [slugs[i::processes] for i in range(processes)]
-    procs = []
-    for share in shares:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bench._syncer"],
-            cwd=ROOT,
-            env=dict(env),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        request = {
-            "firms": share,
-            "threads": threads,
-            "passes": list(passes),
-            "limit": rate_limit,
-            "progress_every": progress_every,
-        }
-        assert proc.stdin is not None
-        proc.stdin.write(json.dumps(request))
-        proc.stdin.close()
-        procs.append(proc)
-    reports = []
-    for proc in procs:
-        assert proc.stdout is not None
-        out = proc.stdout.read()
-        if proc.wait() != 0:
-            raise RuntimeError("a stand-in worker failed; see its error output above")
-        reports.append(json.loads(out))
-    return reports
-
-
-def proc_cpu_seconds(pid: int) -> float:
-    """A process's CPU time so far (user + system), from /proc."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def proc_peak_rss_mb(pid: int) -> float:
-    """A process's peak resident memory (VmHWM), in MB."""
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def proc_rss_mb(pid: int) -> float:
-    """A process's resident memory now, in MB."""
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def run_queue_workers(
-    sim: SandboxServer,
-    slugs: list[str],
-    *,
-    processes: int,
-    threads: int,
-    rate_limit: int,
-    passes: tuple[str, ...],
-    env: Mapping[str, str],
-) -> list[dict[str, Any]]:
-    """Sync ``slugs`` as jobs on the queue, run by ``processes`` ``pmtools worker`` processes
-    of ``threads`` jobs at once each; one report per pass."""
-    from pmtools.jobs import submit_sync
-
-    backend = backend_from_env(env)
-    logs = [Path(env["PMTOOLS_HOME"]) / f"worker-{n}.log" for n in range(processes)]
-    workers = []
-    for n, path in enumerate(logs):
-        with path.open("w") as errors:
-            workers.append(
-                subprocess.Popen(
-                    [sys.executable, "-c", "from pmtools.cli import entry; entry()", "worker"]
-                    + ["--concurrency", str(threads), "--name", f"bench-{n}"],
-                    cwd=ROOT,
-                    env=dict(env),
-                    stdout=subprocess.DEVNULL,
-                    stderr=errors,
-                )
-            )
-    for worker, path in zip(workers, logs, strict=True):  # measured from ready, not importing
-        while "worker started" not in path.read_text():
-            if worker.poll() is not None:
-                raise RuntimeError(f"a worker did not start: {path.read_text()[-2000:]}")
-            time.sleep(0.1)  # polls an observed event (the worker's start line)
-    reports = []
-    try:
-        rss_before = [proc_rss_mb(w.pid) for w in workers]
-        for run in passes:
-            served = [sim.firm_stats(i).snapshot().get("ipm", 0) for i in range(len(slugs))]
-            cpu = [proc_cpu_seconds(w.pid) for w in workers]
-            submitting = time.perf_counter()
-            ids = [
-                submit_sync(slug, force=True, started_by="bench", environ=env).id for slug in slugs
-            ]
-            submitted = time.perf_counter() - submitting
-            with backend.registry() as registry:
-                while True:  # the jobs' ends, as the registry records them
-                    found = [registry.get_job(i) for i in ids]
-                    if not any(j.active for j in found):
-                        break
-                    if any(w.poll() is not None for w in workers):
-                        raise RuntimeError("a worker stopped during the benchmark")
-                    time.sleep(0.2)  # polls observed state; the figures come from the registry
-            cpu = [proc_cpu_seconds(w.pid) - c for w, c in zip(workers, cpu, strict=True)]
-            start = min(parse(j.started_at or j.created_at) for j in found)
-            end = max(parse(j.finished_at or j.updated_at) for j in found)
-            rows = []
-            for i, job in enumerate(found):
-                requests = sim.firm_stats(i).snapshot().get("ipm", 0) - served[i]
-                began = parse(job.started_at or job.created_at)
-                ended = parse(job.finished_at or job.updated_at)
-                rows.append(
-                    {
-                        "firm": job.firm,
-                        "outcome": job.outcome if job.state == "done" else f"failed: {job.message}",
-                        "seconds": round((ended - began).total_seconds(), 3),
-                        "ipm_requests": requests,
-                        "attempts": job.attempt,
-                    }
-                )
-            reports.append(
-                {
-                    "run": run,
-                    "seconds": round((end - start).total_seconds(), 3),
-                    "firms": rows,
-                    "worker_cpu_seconds": round(sum(cpu), 3),
-                    "submit_seconds": round(submitted, 3),
-                }
-            )
-        peaks = [proc_peak_rss_mb(w.pid) for w in workers]
-    finally:
-        for w in workers:
-            w.terminate()
-        for w in workers:
-            try:
-                w.wait(timeout=150)
-            except subprocess.TimeoutExpired:
-                w.kill()
-                w.wait()
-    for r in reports:
-        r["peak_rss_mb"], r["rss_before_mb"] = peaks, rss_before
-    return reports
-
-
-def summarise_queue_pass(report: dict[str, Any], rate_limit: int) -> dict[str, Any]:
-    """One pass on the queue's workers: time against the bounds, CPU, requests."""
-    rows = report["firms"]
-    bounds = [f["ipm_requests"] * 60 / rate_limit for f in rows]
-    seconds = report["seconds"]
-    failed = [f"{f['firm']}: {f['outcome']}" for f in rows if f["outcome"].startswith("failed")]
-    return {
-        "run": report["run"],
-        "jobs": len(rows),
-        "done": len(rows) - len(failed),
-        "failed": failed,
-        "seconds": seconds,
-        "sum_of_bounds_seconds": round(sum(bounds), 2),
-        "slowest_bound_seconds": round(max(bounds), 2),
-        "of_sum_of_bounds": round(seconds / sum(bounds), 4) if sum(bounds) else None,
-        "of_slowest_bound": round(seconds / max(bounds), 3) if max(bounds) else None,
-        "ipm_requests_per_job": _spread([f["ipm_requests"] for f in rows]),
-        "job_seconds": _spread([f["seconds"] for f in rows]),
-        "attempts_per_job": _spread([f["attempts"] for f in rows]),
-        "worker_cpu_seconds": report["worker_cpu_seconds"],
-        "worker_cpu_seconds_per_job": round(report["worker_cpu_seconds"] / len(rows), 4),
-        "submitted_per_second": round(len(rows) / report["submit_seconds"], 1)
-        if report["submit_seconds"]
-        else None,
-        "done_per_second": round(len(rows) / seconds, 2) if seconds else None,
-    }
-
-
-def summarise_pass(run: str, reports: list[dict[str, Any]], rate_limit: int) -> dict[str, Any]:
-    """One pass's figures over every worker: time against the bounds, CPU, requests, writes."""
-    rows = [f for r in reports for p in r["passes"] if p["run"] == run for f in p["firms"]]
-    seconds = max(p["seconds"] for r in reports for p in r["passes"] if p["run"] == run)
-    per_request = 60 / rate_limit
-    bounds = [f["ipm_requests"] * per_request for f in rows]
-    cpu = [f["cpu_seconds"] for f in rows]
-    requests = [f["ipm_requests"] for f in rows]
-    writes = [f["registry_writes"] for f in rows]
-    write_seconds = sum(f["progress_write_seconds"] for f in rows)
-    progress_writes = sum(f["progress_writes"] for f in rows)
-    return {
-        "run": run,
-        "jobs": len(rows),
-        "done": sum(not f["outcome"].startswith("failed") for f in rows),
-        "failed": [
-            f"{f['firm']}: {f['outcome']}" for f in rows if f["outcome"].startswith("failed")
-        ],
-        "seconds": seconds,
-        "sum_of_bounds_seconds": round(sum(bounds), 2),
-        "slowest_bound_seconds": round(max(bounds), 2),
-        "of_sum_of_bounds": round(seconds / sum(bounds), 4) if sum(bounds) else None,
-        "of_slowest_bound": round(seconds / max(bounds), 3) if max(bounds) else None,
-        "ipm_requests_per_job": _spread(requests),
-        "ipm_429_seen": sum(f["ipm_429"] for f in rows),
-        "liscio_requests_per_job": _spread([f["liscio_requests"] for f in rows]),
-        "job_cpu_seconds": _spread(cpu),
-        "job_seconds": _spread([f["seconds"] for f in rows]),
-        "registry_writes_per_job": _spread(writes),
-        "progress_reports_per_job": _spread([f["progress_reports"] for f in rows]),
-        "registry_reads_per_job": _spread([f.get("registry_reads", 0) for f in rows]),
-        "progress_write_ms_mean": round(1000 * write_seconds / progress_writes, 3)
-        if progress_writes
-        else None,
-        "slowest_progress_write_ms": round(
-            1000 * max(f["slowest_progress_write"] for f in rows), 2
-        ),
-    }
-
-
-def _spread(values: list[float]) -> dict[str, float]:
-    """Mean, median, 95th percentile and most of ``values``."""
-    ordered = sorted(values)
-    return {
-        "mean": round(statistics.fmean(ordered), 4),
-        "median": round(statistics.median(ordered), 4),
-        "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 4),
-        "max": round(ordered[-1], 4),
-    }
 
 
 def measure_update_delay(
@@ -389,39 +146,9 @@ def measure_update_delay(
         "poll_seconds": poll_seconds,
         "firms_read_per_poll": len(slugs),
         "samples": len(delays),
-        "delay_seconds": _spread(delays),
-        "poll_read_ms": _spread([1000 * r for r in reads]),
+        "delay_seconds": spread(delays),
+        "poll_read_ms": spread([1000 * r for r in reads]),
     }
-
-
-class ConnectionSampler:
-    """Counts the PostgreSQL server's client connections every quarter second; the peak."""
-
-    def __init__(self, url: str | None) -> None:
-        self.url, self.peak = url, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bench-pg-connections", daemon=True)
-
-    def __enter__(self) -> ConnectionSampler:
-        if self.url:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self.url:
-            self._thread.join()
-
-    def _run(self) -> None:
-        import psycopg
-
-        with psycopg.connect(str(self.url), autocommit=True) as conn:
-            while not self._stop.is_set():
-                row = conn.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
-                ).fetchone()
-                self.peak = max(self.peak, int(row[0]) - 1 if row else 0)  # not this one
-                self._stop.wait(0.25)
 
 
 def run(
@@ -582,141 +309,6 @@ def run_stand_in(
         "simulator_ipm_429": sum(s.get("ipm:429-limit", 0) for s in served),
         "registry_rows_per_job": 1,
     }
-
-
-def _bounds_table(passes: list[dict[str, Any]]) -> list[str]:
-    lines = [
-        "| run | jobs done | seconds | sum of bounds (s) | ÷ sum | slowest bound (s) "
-        "| ÷ slowest | IPM requests / job (mean, max) |",
-        "|:---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for p in passes:
-        lines.append(
-            f"| {p['run']} | {p['done']} / {p['jobs']} | {p['seconds']:.1f} "
-            f"| {p['sum_of_bounds_seconds']:.1f} | {p['of_sum_of_bounds']} "
-            f"| {p['slowest_bound_seconds']:.1f} | {p['of_slowest_bound']} "
-            f"| {p['ipm_requests_per_job']['mean']:.1f}, {p['ipm_requests_per_job']['max']:.0f} |"
-        )
-    return lines
-
-
-def to_markdown(doc: Mapping[str, Any]) -> str:
-    """The results as Markdown tables."""
-    lines = [
-        f"Jobs benchmark ({doc['at']}, Python {doc['python']}, {doc['cpus']} CPUs): "
-        f"{doc['firms']:,} simulated firms (`{doc['dataset']}` dataset, scale {doc['scale']}), "
-        f"IPM limit {doc['rate_limit_per_minute']:,} a minute per firm, backend: "
-        f"{doc['backend']} ("
-        + (
-            "registry and state on PostgreSQL, queue on Redis"
-            if doc["backend"] == "team"
-            else "registry and state in SQLite files, queue SqliteHuey"
-        )
-        + f"), {doc['processes']} worker process(es) × {doc['threads_per_process']} jobs at once.",
-        "",
-        "A firm's bound is its IPM requests ÷ its rate limit. The sum of the bounds is what "
-        "syncing the firms one after another at the limit would take; the slowest firm's bound "
-        "is what no number of workers can beat. Runs: a first sync of every firm, then a "
-        "second right after it (no edits; it re-reads what the first wrote, the engine's "
-        "5-minute overlap).",
-    ]
-    q = doc.get("queue")
-    if q:
-        lines += [
-            "",
-            f"## On the queue: {q['worker']}",
-            "",
-            *_bounds_table(q["passes"]),
-            "",
-            "| run | worker CPU s / job | job seconds (mean, max) | attempts / job (max) "
-            "| jobs submitted / s | jobs done / s |",
-            "|:---|---:|---:|---:|---:|---:|",
-        ]
-        for p in q["passes"]:
-            lines.append(
-                f"| {p['run']} | {p['worker_cpu_seconds_per_job']:.3f} "
-                f"| {p['job_seconds']['mean']:.1f}, {p['job_seconds']['max']:.1f} "
-                f"| {p['attempts_per_job']['max']:.0f} | {p['submitted_per_second']} "
-                f"| {p['done_per_second']} |"
-            )
-        lines += [
-            "",
-            f"- worker peak RSS {', '.join(f'{m:.0f}' for m in q['worker_peak_rss_mb'])} MB "
-            f"from {', '.join(f'{m:.0f}' for m in q['worker_rss_before_mb'])} MB idle, "
-            f"{q['jobs_at_once']} jobs at once: {q['rss_mb_per_running_job']} MB per running "
-            f"job; the simulator {q['simulator_cpu_seconds_per_job']:.3f} CPU s per job"
-            + (
-                f"; at most {q['peak_database_connections']} PostgreSQL connections at once."
-                if q.get("peak_database_connections") is not None
-                else "."
-            ),
-        ]
-    si = doc.get("stand_in")
-    if si:
-        lines += [
-            "",
-            f"## What a job costs: {si['worker']}",
-            "",
-            "The same sync through the registry contract, each job's own thread CPU measured. "
-            "A job writes its progress on each new stage and at most every "
-            f"{doc['progress_every_seconds']} s within one (0: on every engine report).",
-            "",
-            *_bounds_table(si["passes"]),
-            "",
-            "| run | job CPU s (mean, p95) | job seconds (mean, max) | Liscio requests / job "
-            "| engine progress reports / job | registry writes / job (mean) "
-            "| registry reads / job (mean) | progress write ms (mean, slowest) |",
-            "|:---|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        for p in si["passes"]:
-            lines.append(
-                f"| {p['run']} | {p['job_cpu_seconds']['mean']:.3f}, "
-                f"{p['job_cpu_seconds']['p95']:.3f} "
-                f"| {p['job_seconds']['mean']:.1f}, {p['job_seconds']['max']:.1f} "
-                f"| {p['liscio_requests_per_job']['mean']:.1f} "
-                f"| {p['progress_reports_per_job']['mean']:.1f} "
-                f"| {p['registry_writes_per_job']['mean']:.1f} "
-                f"| {p['registry_reads_per_job']['mean']:.1f} "
-                f"| {p['progress_write_ms_mean']}, {p['slowest_progress_write_ms']} |"
-            )
-        lines += [
-            "",
-            f"- worker processes: {si['worker_cpu_seconds']:.1f} CPU s in all, "
-            f"{si['worker_cpu_seconds_per_job']:.3f} per job (job threads, HTTP clients and "
-            "registry together); peak RSS "
-            f"{', '.join(f'{m:.0f}' for m in si['worker_peak_rss_mb'])} MB from "
-            f"{', '.join(f'{m:.0f}' for m in si['worker_rss_before_mb'])} MB before the jobs, "
-            f"{si['peak_running_jobs']} jobs running at once: {si['rss_mb_per_running_job']} MB "
-            "per running job;",
-            f"- the simulator: {si['simulator_cpu_seconds_per_job']:.3f} CPU s per job; "
-            f"{si['simulator_ipm_requests']:,} IPM requests served, "
-            f"{si['simulator_ipm_429']} refused by a firm's rate limit;",
-            f"- the registry: {si['registry_rows_per_job']} row per job (`jobs`), updated in "
-            "place by every progress write (no history rows)"
-            + (
-                f"; at most {si['peak_database_connections']} PostgreSQL connections at once "
-                "(each job: its registry and its store)."
-                if si.get("peak_database_connections") is not None
-                else "."
-            ),
-        ]
-    d = doc["update_delay"]
-    lines += [
-        "",
-        "## The page's update delay",
-        "",
-        f"A reader polls every {d['poll_seconds']} s (the portfolio's interval) the way the "
-        f"portfolio does (the last job of each of {d['firms_read_per_poll']} firms); a writer "
-        f"records progress at {d['samples']} random moments.",
-        "",
-        "| delay s (mean, median, p95, max) | one poll's read ms (mean, p95, max) |",
-        "|---:|---:|",
-        f"| {d['delay_seconds']['mean']:.2f}, {d['delay_seconds']['median']:.2f}, "
-        f"{d['delay_seconds']['p95']:.2f}, {d['delay_seconds']['max']:.2f} "
-        f"| {d['poll_read_ms']['mean']:.1f}, {d['poll_read_ms']['p95']:.1f}, "
-        f"{d['poll_read_ms']['max']:.1f} |",
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
