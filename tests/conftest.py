@@ -78,6 +78,9 @@ def pmtools_home(tmp_path_factory, monkeypatch):
     the file fallback for secrets: no test touches the real home folder or a real keyring."""
     home = tmp_path_factory.mktemp("pmtools-home")
     monkeypatch.setenv("PMTOOLS_HOME", str(home))
+    # Subprocesses started without the PMTOOLS_* variables (the end-to-end tests) fall back on
+    # platformdirs' folder: keep that in the test's folder too, never the real home.
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "xdg-data"))
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     monkeypatch.delenv("PMTOOLS_DATABASE_URL", raising=False)
     monkeypatch.delenv("PMTOOLS_QUEUE_URL", raising=False)

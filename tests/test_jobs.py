@@ -350,3 +350,140 @@ def test_the_queue_url_is_checked_and_never_shown_with_its_password():
         Path(queue_from_env({"PMTOOLS_HOME": os.environ["PMTOOLS_HOME"]}).where.split()[-1]).name
         == "queue.sqlite"
     )
+
+
+# -- the app's worker --------------------------------------------------------------------------
+def _children(root: int) -> dict[int, bytes]:
+    """The processes descending from ``root``, with their command lines (Linux /proc)."""
+    parents: dict[int, int] = {}
+    commands: dict[int, bytes] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            commands[int(entry.name)] = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z":
+            parents[int(entry.name)] = int(fields[1])
+
+    def descends(pid: int) -> bool:
+        while pid > 1:
+            pid = parents.get(pid, 0)
+            if pid == root:
+                return True
+        return False
+
+    return {pid: cmd for pid, cmd in commands.items() if pid in parents and descends(pid)}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_the_app_runs_a_worker_and_stops_it_with_itself(tmp_path, jupyter_dirs):
+    import json
+
+    from pmtools.cli.app import free_port, wait_ready
+
+    notebook = tmp_path / "hello.ipynb"
+    notebook.write_text(
+        json.dumps(
+            {
+                "cells": [],
+                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+                "nbformat": 4,
+                "nbformat_minor": 5,
+            }
+        )
+    )
+    port = free_port()
+    env = dict(os.environ) | jupyter_dirs
+    app = subprocess.Popen(
+        [*CLI, "app", "--port", str(port), "--dataset", "empty", "--notebook", str(notebook)],
+        env=env,
+        cwd=str(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/", app, timeout=HANG)
+        workers = [p for p, cmd in _children(app.pid).items() if b"\x00worker" in cmd]
+        assert len(workers) == 1
+    finally:
+        app.send_signal(signal.SIGTERM)
+        app.wait(HANG)
+    wait_for("the worker to stop", lambda: not _alive(workers[0]))
+
+
+def test_a_worker_started_by_the_app_stops_when_the_app_is_killed():
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, subprocess, sys\n"
+            f"p = subprocess.Popen({[*CLI, 'worker']!r} + [f'--parent={{os.getpid()}}'])\n"
+            "print(p.pid, flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    worker = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait(HANG)
+    try:
+        wait_for("the orphaned worker to stop", lambda: not _alive(worker))
+    finally:
+        if _alive(worker):
+            os.kill(worker, signal.SIGKILL)
+
+
+# -- pmtools sync --background, pmtools jobs ---------------------------------------------------
+def test_background_sync_is_listed_and_cancelled_by_the_firms_name(sandbox, capsys):
+    add_firm(sandbox, name="Smith & Co. CPA")
+    assert main(["--firm", "smith & co. cpa", "sync", "--background"]) == 0
+    out = capsys.readouterr().out
+    assert "a sync of Smith & Co. CPA is queued for the worker" in out
+    assert main(["--firm", "Smith & Co. CPA", "sync", "--background"]) == 4
+    assert "already queued" in capsys.readouterr().err
+    assert main(["jobs"]) == 0
+    listed = capsys.readouterr().out
+    assert listed.startswith("Smith & Co. CPA: sync queued — started by cli at ")
+    assert main(["jobs", "cancel", "--firm", "Smith & Co. CPA"]) == 0
+    assert "a sync of Smith & Co. CPA stops now" in capsys.readouterr().out
+    assert main(["jobs", "--firm", "Smith & Co. CPA"]) == 0
+    assert "sync cancelled — started by cli" in capsys.readouterr().out
+    assert main(["jobs", "cancel", "--firm", "Smith & Co. CPA"]) == 0
+    assert "has no job to cancel" in capsys.readouterr().out
+
+
+# -- jobs a page runs itself -------------------------------------------------------------------
+def test_a_pages_own_job_is_never_run_by_a_worker_and_ends_when_its_page_is_gone(sandbox):
+    backend = backend_from_env()
+    slug = add_firm(sandbox)
+    waiting = submit(slug, in_page=True, force=True)
+    assert run_job(waiting.id, "w") == "skipped"  # only its page runs it
+    assert recovery.servable_queued(backend) == []
+    with backend.registry() as registry:
+        registry.claim(waiting.id, "this page")
+    assert recovery.requeue_dead(backend) == []  # not requeued: its page is gone, so it ends
+    ended = jobs.get_job(waiting.id)
+    assert ended.state == "cancelled" and ended.outcome == "interrupted"
+    assert "the page that ran it closed" in ended.message
+
+
+def test_a_job_whose_params_ask_for_a_dry_run_writes_nothing(sandbox):
+    slug = add_firm(sandbox)
+    job = submit(slug, dry_run=True, force=True)
+    assert run_job(job.id, "w") == "ran"
+    ended = jobs.get_job(job.id)
+    assert ended.state == "done" and ended.outcome == "dry_run" and ended.run_id is None
+    with backend_from_env().open_store(slug) as store:
+        assert store.runs() == []
+    assert sandbox.stats.snapshot().get("ipm:PUT", 0) == 0

@@ -125,7 +125,7 @@ def test_a_killed_workers_jobs_are_finished_by_the_other_exactly_once(
             for seed, server in servers.items():
                 add_liscio_accounts(server, 4)
                 firm = registry.add_firm(
-                    f"Worker Kill Firm {seed}",
+                    f"Worker Kill Firm {seed} {tmp_path.name}",  # one database for the session
                     ipm_url=server.ipm_url,
                     liscio_url=server.liscio_url,
                     ipm_rate_limit=0,

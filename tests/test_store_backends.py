@@ -441,7 +441,10 @@ def test_the_backend_from_the_environment(postgres_url, tmp_path):
     assert secret not in backend.describe() and secret not in repr(backend)
     assert backend.describe().startswith("PostgreSQL database pmtools on 127.0.0.1:")
     slug_a, slug_b = f"a-{uuid.uuid4().hex[:6]}", f"b-{uuid.uuid4().hex[:6]}"
+    assert not backend.store_exists(slug_a)
+    assert not backend.store_exists(slug_a)  # looking made nothing
     with backend.open_store(slug_a) as a, backend.open_store(slug_b) as b:
+        assert backend.store_exists(slug_a)
         a.add_link(A, "L1", "K1", how=LinkHow.AUTOMATIC, run_id=None)
         assert b.links() == [] and firm_schema(slug_a) in a.location
     assert firm_schema("smith-co") == "firm_smith_co"
@@ -458,6 +461,16 @@ def test_a_database_url_that_is_not_postgresql_is_refused_by_name(url, tmp_path)
     with pytest.raises(ConfigError, match="PMTOOLS_DATABASE_URL") as refused:
         backend_from_env({"PMTOOLS_HOME": str(tmp_path), "PMTOOLS_DATABASE_URL": url})
     assert "hunter2" not in str(refused.value)
+
+
+def test_the_sqlite_backend_looks_for_a_state_file_without_making_one(tmp_path):
+    from pmtools.store.backend import backend_from_env
+
+    backend = backend_from_env({"PMTOOLS_HOME": str(tmp_path)})
+    assert backend.kind == "sqlite" and not backend.store_exists("acme")
+    assert not backend.store_exists("acme") and not (tmp_path / "firms" / "acme").exists()
+    backend.open_store("acme").close()
+    assert backend.store_exists("acme")
 
 
 def test_the_registry_on_postgresql(postgres_url, tmp_path):
@@ -540,3 +553,23 @@ def test_a_missing_server_fails_only_where_services_are_required(tmp_path, requi
     )
     assert outcome in out.stdout, out.stdout[-2000:]
     assert "apt-get install postgresql" in out.stdout
+
+
+def test_a_lost_connection_fails_once_in_words_then_is_opened_again(postgres_url):
+    import psycopg
+
+    name = firm_name("lost")
+    with Store.open_postgres(postgres_url, name) as store:
+        store.add_link(A, "L1", "K1", how=LinkHow.AUTOMATIC, run_id=None)
+        with psycopg.connect(postgres_url, autocommit=True) as admin:  # a restart, a firewall
+            (killed,) = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = %s",
+                (f"pmtools {name}",),
+            ).fetchone()
+        assert killed == 1
+        with pytest.raises(StateError, match="connection to the PostgreSQL database .* was lost"):
+            store.links()
+        assert [link.liscio_id for link in store.links()] == ["L1"]
+        store.add_link(A, "L2", "K2", how=LinkHow.AUTOMATIC, run_id=None)
+        assert len(store.links()) == 2

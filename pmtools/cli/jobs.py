@@ -27,8 +27,11 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     from pmtools.cli.sync import settings_from
     from pmtools.jobs import environment_firm, firm_words
     from pmtools.store.backend import backend_from_env
+    from pmtools.store.firms import ENVIRONMENT, firm_name_from
 
-    firm_name = args.jobs_firm or getattr(args, "firm", None)
+    firm_name = firm_name_from(args.jobs_firm or getattr(args, "firm", None))
+    if firm_name == ENVIRONMENT:
+        firm_name = None
     with backend_from_env().registry() as registry:
         if firm_name:
             slug = registry.get_firm(firm_name).slug

@@ -9,6 +9,7 @@ configuration; 3 refused by the preflight; 4 another sync holds the lock; 5 the 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Iterator, Mapping
@@ -122,19 +123,19 @@ def _service_flags(p: argparse.ArgumentParser) -> None:
 
 # -- wiring ----------------------------------------------------------------------------------
 def settings_from(args: argparse.Namespace) -> Settings:
-    """Settings from the environment and this command's flags."""
-    return Settings.from_env(
-        state_path=getattr(args, "state", None),
-        liscio_url=getattr(args, "liscio_url", None),
-        ipm_url=getattr(args, "ipm_url", None),
-    )
+    """Settings of the firm (``--firm``, else the environment's) and this command's flags."""
+    from pmtools.store.firms import resolve
+
+    firm = resolve(getattr(args, "firm", None), state=getattr(args, "state", None))
+    flags = {k: getattr(args, k, None) for k in ("liscio_url", "ipm_url")}
+    return dataclasses.replace(firm.settings, **{k: v for k, v in flags.items() if v is not None})
 
 
 def open_store(settings: Settings, *, start_over: bool = False) -> Any:
     """The state store of ``settings`` (``start_over``: replace a lost state file)."""
-    from pmtools.store import Store
+    from pmtools.store.firms import open_state
 
-    return Store.open(settings.state_path, start_over=start_over)
+    return open_state(settings, start_over=start_over)
 
 
 def connectors(settings: Settings, store: Any) -> tuple[Any, Any]:
@@ -192,7 +193,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         "min_share": args.min_share,
     }
     kind = "dry_run" if args.dry_run else "sync"
-    firm = job_cli.firm_of(settings, getattr(args, "firm", None))
+    firm = job_cli.firm_of(settings)
     if getattr(args, "background", False):
         job = job_cli.queue_job(firm, kind, params, started_by="cli")
         print(

@@ -23,6 +23,7 @@ def register(subparsers: Any) -> None:
         help="firms synced at once (default 2), each within its own IPM rate limit",
     )
     p.add_argument("--name", default=None, help=argparse.SUPPRESS)  # tests tell workers apart
+    p.add_argument("--parent", type=int, default=None, help=argparse.SUPPRESS)  # the app's pid
     p.set_defaults(func=cmd_worker)
 
 
@@ -40,4 +41,4 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """``pmtools worker [--concurrency N]``."""
     from pmtools.jobs.worker import serve
 
-    return serve(concurrency=args.concurrency, name=args.name)
+    return serve(concurrency=args.concurrency, name=args.name, parent=args.parent)

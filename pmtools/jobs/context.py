@@ -1,6 +1,6 @@
 """Which firm a job is for: its settings (with secrets) and its state store.
 
-A registered firm is resolved through :func:`pmtools.store.firms.resolve` (the firm registry
+A registered firm is resolved by :func:`pmtools.store.firms.context_for` (the firm registry
 and its secrets). The **environment firm** (no ``--firm``: ``PMTOOLS_*`` variables and
 ``--state``, as before firms existed) is keyed in the registry by its state file: two commands
 with two state files are two firms, so ``environment-<hash of the state file's path>``. A
@@ -16,12 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pmtools.config import (
-    SANDBOX_IPM_ACCESS_KEY,
-    SANDBOX_IPM_TOKEN,
-    SANDBOX_LISCIO_TOKEN,
-    Settings,
-)
+from pmtools.config import Settings
 from pmtools.errors import ConfigError
 from pmtools.store import Store
 from pmtools.store.backend import Backend
@@ -94,41 +89,16 @@ def resolve_job_firm(
 
 
 def _registered(slug: str, *, backend: Backend, environ: Mapping[str, str]) -> JobFirm:
-    """A registered firm, through the firms registry's ``resolve`` once it has landed."""
-    try:
-        from pmtools.store.firms import resolve  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:  # STAND-IN until the firms branch lands: simulated firms only
-        return _stand_in(slug, backend=backend)
-    context = resolve(slug, environ)
+    """A registered firm, resolved by the firm registry (its secrets read now)."""
+    from pmtools.store.firms import context_for
+
     with backend.registry() as registry:
         firm = registry.get_firm(slug)
+    context = context_for(firm, backend=backend, environ=environ)
     return JobFirm(
         slug=firm.slug,
         name=firm.name,
         settings=context.settings,
         open_store=context.open_store,
-        rate_limit=firm.ipm_rate_limit,
-    )
-
-
-def _stand_in(slug: str, *, backend: Backend) -> JobFirm:
-    """A registered simulated firm with the sandbox's documented (non-secret) credentials."""
-    with backend.registry() as registry:
-        firm = registry.get_firm(slug)
-    settings = Settings(
-        state_path=backend.store_path(firm.slug),
-        liscio_url=firm.liscio_url,
-        ipm_url=firm.ipm_url,
-        liscio_token=SANDBOX_LISCIO_TOKEN if firm.simulator else None,
-        ipm_token=SANDBOX_IPM_TOKEN if firm.simulator else None,
-        ipm_access_key=SANDBOX_IPM_ACCESS_KEY if firm.simulator else None,
-        ipm_rate_limit=firm.ipm_rate_limit,
-        simulator=firm.simulator,
-    )
-    return JobFirm(
-        slug=firm.slug,
-        name=firm.name,
-        settings=settings,
-        open_store=lambda: backend.open_store(firm.slug),
-        rate_limit=firm.ipm_rate_limit,
+        rate_limit=context.settings.ipm_rate_limit,
     )

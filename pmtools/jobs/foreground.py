@@ -13,7 +13,7 @@ from typing import Any
 
 from pmtools.config import Settings
 from pmtools.errors import LockHeld
-from pmtools.jobs.context import JobFirm, environment_firm, resolve_job_firm
+from pmtools.jobs.context import JobFirm, environment_firm
 from pmtools.jobs.runner import Outcome, execute
 from pmtools.store.backend import backend_from_env
 from pmtools.store.registry import Job, JobRunning, Registry
@@ -21,14 +21,22 @@ from pmtools.store.registry import Job, JobRunning, Registry
 log = logging.getLogger(__name__)
 
 
-def firm_of(settings: Settings, firm_name: str | None) -> JobFirm:
-    """The firm a command works on: ``--firm NAME``'s, or the environment's (``settings``)."""
-    if not firm_name:
+def firm_of(settings: Settings) -> JobFirm:
+    """The firm a command's ``settings`` are for: a registered firm's (``settings.firm``, from
+    ``--firm`` or ``PMTOOLS_FIRM``), else the environment's."""
+    if not settings.firm:
         return environment_firm(settings)
-    backend = backend_from_env()
-    with backend.registry() as registry:
-        slug = registry.get_firm(firm_name).slug
-    return resolve_job_firm(slug, backend=backend)
+    from pmtools.store.firms import open_state
+
+    with backend_from_env().registry() as registry:
+        firm = registry.get_firm(settings.firm)
+    return JobFirm(
+        slug=firm.slug,
+        name=firm.name,
+        settings=settings,
+        open_store=lambda: open_state(settings),
+        rate_limit=settings.ipm_rate_limit,
+    )
 
 
 def queue_job(firm: JobFirm, kind: str, params: dict[str, Any], *, started_by: str) -> Job:

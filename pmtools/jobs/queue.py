@@ -183,5 +183,13 @@ def submit_and_enqueue(
     queue = queue_from_env(environ)
     with backend.registry() as registry:
         job = registry.submit(firm, kind, params, started_by=started_by)
-    queue.enqueue(job.id)
+    try:
+        queue.enqueue(job.id)
+    except Exception as exc:  # the job is recorded: a worker's watchdog sends it when it can
+        log.warning(
+            "the queue (%s) could not take job %s (%s); a worker's watchdog sends it again",
+            queue.where,
+            job.id,
+            type(exc).__name__,
+        )
     return job

@@ -15,6 +15,7 @@ from datetime import timedelta
 from pmtools.core.timestamps import is_before, minus, now_iso
 from pmtools.errors import ConfigError, LockHeld, StateError
 from pmtools.jobs.context import resolve_job_firm
+from pmtools.jobs.runner import IN_PAGE
 from pmtools.store.backend import Backend
 from pmtools.store.registry import Job, JobRunning, Registry
 
@@ -40,7 +41,9 @@ def requeue_dead(backend: Backend, *, environ: Mapping[str, str] | None = None) 
                 continue
             try:
                 with store.lock(timeout=0, by="the watchdog"):
-                    if registry.requeue(job.id, worker=job.worker):
+                    if job.params.get(IN_PAGE):
+                        _end_page_job(registry, job)
+                    elif registry.requeue(job.id, worker=job.worker):
                         requeued.append(job.id)
                         log.warning(
                             "job %s lost its worker %s; back in the queue", job.id, job.worker
@@ -52,6 +55,18 @@ def requeue_dead(backend: Backend, *, environ: Mapping[str, str] | None = None) 
     return requeued
 
 
+def _end_page_job(registry: Registry, job: Job) -> None:
+    """A page's own job whose page is gone: ended, since only that page could run it."""
+    if registry.get_job(job.id).state == "running":
+        registry.finish(
+            job.id,
+            state="cancelled",
+            outcome="interrupted",
+            message="the page that ran it closed before it finished; start it again",
+        )
+        log.warning("job %s lost its page; ended", job.id)
+
+
 def servable_queued(
     backend: Backend, *, environ: Mapping[str, str] | None = None, min_age: float = 0.0
 ) -> list[str]:
@@ -61,7 +76,7 @@ def servable_queued(
     before = minus(now_iso(), timedelta(seconds=min_age))
     with backend.registry() as registry:
         for job in registry.queued_jobs():
-            if min_age and not is_before(job.updated_at, before):
+            if job.params.get(IN_PAGE) or (min_age and not is_before(job.updated_at, before)):
                 continue
             try:
                 resolve_job_firm(job.firm, backend=backend, environ=environ)

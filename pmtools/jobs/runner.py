@@ -41,6 +41,9 @@ from pmtools.store.registry import Job, Registry
 
 log = logging.getLogger(__name__)
 
+# A job a page runs itself (params ``{"in_page": true}``: it holds what only the page has, a
+# previewed plan): never run by a worker; if its page dies, the watchdog ends it (interrupted).
+IN_PAGE = "in_page"
 PROGRESS_INTERVAL = 0.25  # seconds between progress writes within a stage
 MAX_ERRORS_KEPT = 20  # record errors kept in a job's summary (the run's trail has them all)
 
@@ -237,7 +240,8 @@ def _run(job: Job, *, firm: JobFirm, store: Store, reporter: Reporter) -> Outcom
         ipm=ipm,
         store=store,
         policy=sync_policy(job.params),
-        dry_run=job.kind == "dry_run",
+        # a page's job may say dry_run in its params: never write what was asked as a preview
+        dry_run=job.kind == "dry_run" or bool(job.params.get("dry_run")),
         started_by=job.started_by or "worker",
         progress=reporter,
         cancel=reporter.cancel,
@@ -308,8 +312,8 @@ def run_job(
             job = registry.get_job(job_id)
         except KeyError:
             return "gone"
-        if job.state != "queued":
-            return "skipped"
+        if job.state != "queued" or job.params.get(IN_PAGE):
+            return "skipped"  # taken, ended, or a page's own job (its page runs it)
         try:
             firm = resolve_job_firm(job.firm, backend=backend, environ=environ)
             store = firm.open_store()

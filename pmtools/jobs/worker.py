@@ -12,7 +12,10 @@ queue (not lost: a worker takes them up again), then the process exits.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -52,9 +55,18 @@ def make_consumer(queue: Queue, *, concurrency: int, stop: threading.Event) -> A
 
 
 def serve(
-    *, concurrency: int = 2, name: str | None = None, environ: Mapping[str, str] | None = None
+    *,
+    concurrency: int = 2,
+    name: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    parent: int | None = None,
 ) -> int:
-    """Run a worker until SIGTERM or Ctrl-C; returns the exit code."""
+    """Run a worker until SIGTERM or Ctrl-C; returns the exit code.
+
+    ``parent``: the process id of ``pmtools app``, which started this worker: the worker also
+    stops when that process is gone, however it ended (a kill -9 of the app must not leave its
+    worker running).
+    """
     queue = queue_from_env(environ)
     backend = backend_from_env(environ)
     stop = threading.Event()
@@ -67,6 +79,10 @@ def serve(
         target=_watch, args=(queue, backend, stop), name="pmtools-watchdog", daemon=True
     )
     watcher.start()
+    if parent is not None:
+        threading.Thread(
+            target=_stop_with_parent, args=(parent,), name="pmtools-parent", daemon=True
+        ).start()
     log.info(
         "worker started: %d job(s) at a time, queue in %s, state in %s",
         concurrency,
@@ -78,6 +94,13 @@ def serve(
     watcher.join(timeout=10)
     log.info("worker stopped")
     return 0
+
+
+def _stop_with_parent(parent: int) -> None:
+    while os.getppid() == parent:  # compared with the pid given: the app may be gone already
+        time.sleep(1.0)
+    log.warning("the app that started this worker is gone; stopping")
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _watch(queue: Queue, backend: Any, stop: threading.Event) -> None:

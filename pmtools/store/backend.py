@@ -88,6 +88,15 @@ class Backend:
         """The SQLite state file of the firm with ``slug``."""
         return self.home / "firms" / slug / "state.sqlite"
 
+    def store_exists(self, slug: str) -> bool:
+        """True when the firm with ``slug`` has a state store already (reports and ``runs``
+        say "nothing yet" rather than make one); a look only: nothing is created."""
+        if self.url:
+            from pmtools.store.pgstore import store_exists
+
+            return store_exists(self.url, firm_schema(slug))
+        return self.store_path(slug).exists()
+
     def open_store(self, slug: str, *, start_over: bool = False) -> Store:
         """Open (or create) the state store of the firm with ``slug``."""
         if self.url:

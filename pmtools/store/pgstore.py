@@ -24,7 +24,6 @@ from pmtools.errors import LockHeld, StateError
 from pmtools.store.lock import holder_words
 from pmtools.store.postgres import (
     LOCK_SPACE,
-    SCHEMA_LOCK_SPACE,
     PostgresSql,
     connect,
     describe_url,
@@ -186,19 +185,32 @@ def current_version(sql: PostgresSql) -> int:
     return int(row["v"]) if row else 0
 
 
+def store_exists(url: str, schema: str) -> bool:
+    """True when ``schema`` holds a firm's state (a look only: nothing is created)."""
+    conn = connect(url)
+    try:
+        row = conn.execute(
+            "SELECT 1 AS x FROM information_schema.tables WHERE table_schema = %s "
+            "AND table_name = 'schema_version'",
+            (schema,),
+        ).fetchone()
+        return row is not None
+    finally:
+        conn.close()
+
+
 def ensure_schema(sql: PostgresSql) -> int:
     """Create the firm's tables on first use, apply later migrations; returns the version.
 
     Refuses a schema written by a newer pmtools. Two processes opening a new firm at once
-    take turns (a transaction-level advisory lock), so the tables are made exactly once.
+    take turns (see :meth:`PostgresSql.tx`), so the tables are made exactly once.
     """
     latest = MIGRATIONS[-1][0] if MIGRATIONS else CREATED_AT_VERSION
     assert latest == LATEST, "pmtools.store.pgstore.MIGRATIONS lags pmtools.store.schema"
     version = current_version(sql)
     if version == latest:
         return version
-    with sql.tx():
-        sql.q("SELECT pg_advisory_xact_lock(?, ?)", (SCHEMA_LOCK_SPACE, schema_key(sql.schema)))
+    with sql.tx():  # transactions on one schema take turns: the tables are made once
         version = current_version(sql)
         if version > latest:
             raise StateError(

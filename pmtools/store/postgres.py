@@ -20,7 +20,7 @@ import threading
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from pmtools.errors import ConfigError, StateError
@@ -34,7 +34,6 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 CONNECT_TIMEOUT = 15  # seconds: a wrong host fails in words instead of hanging
 # Advisory locks are keyed by two integers; the first says what for, the second which schema.
 LOCK_SPACE = 0x706D74  # a firm's sync lock ("pmt")
-SCHEMA_LOCK_SPACE = 0x706D75  # creating or migrating a schema's tables
 TX_LOCK_SPACE = 0x706D76  # a write transaction on a schema (see PostgresSql.tx)
 
 
@@ -171,34 +170,48 @@ class PostgresSql:
     whole transaction).
     """
 
-    dialect = "postgresql"
+    dialect: Literal["sqlite", "postgresql"] = "postgresql"
 
     def __init__(self, url: str, schema: str) -> None:
         self.url = url
         self.schema = schema
         self.where = f"schema {schema} of the {describe_url(url)}"
-        quoted = _quote(schema)
+        self._quoted = _quote(schema)
         self._key = schema_key(schema)
         self._mutex = threading.RLock()
         self._depth = 0
-        self._conn = connect(url)
-        try:
-            self._ensure_schema(quoted)
-            self._conn.execute(f"SET search_path TO {quoted}")
-        except BaseException:
-            self._conn.close()
-            raise
+        self._closed = False  # by close(); a connection lost otherwise is opened again
+        self._conn = self._open()
 
-    def _ensure_schema(self, quoted: str) -> None:
+    def _open(self) -> Any:
+        """A connection whose ``search_path`` is the schema (created on first use)."""
+        conn = connect(self.url, application=f"pmtools {self.schema}")
+        try:
+            self._ensure_schema(conn)
+            conn.execute(f"SET search_path TO {self._quoted}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _reopen_if_lost(self) -> None:
+        """Outside a transaction, a connection the server or network dropped (a restart, an
+        idle page's connection cut by a firewall) is opened again: the statement that found
+        it lost failed in words, the next one works."""
+        if self._conn.closed and not self._closed and not self._depth:
+            log.info("reconnecting to the %s", describe_url(self.url))
+            self._conn = self._open()
+
+    def _ensure_schema(self, conn: Any) -> None:
         import psycopg
 
-        exists = self._conn.execute(
+        exists = conn.execute(
             "SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)
         ).fetchone()
         if exists:
             return
         try:
-            self._conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self._quoted}")
         except psycopg.errors.UniqueViolation:
             pass  # another process created it between our look and our create
         except psycopg.Error as exc:
@@ -224,14 +237,11 @@ class PostgresSql:
     def script(self, sql: str) -> None:
         """Run several statements (schema creation) in one transaction.
 
-        Scripts on one schema take turns (an advisory lock until the commit): two processes
-        creating the same tables at once would otherwise collide in PostgreSQL's catalog,
-        ``IF NOT EXISTS`` or not.
+        Like every transaction on the schema, scripts take turns (see :meth:`tx`): two
+        processes creating the same tables at once would otherwise collide in PostgreSQL's
+        catalog, ``IF NOT EXISTS`` or not.
         """
         with self.tx():
-            self.q(
-                "SELECT pg_advisory_xact_lock(?, ?)", (SCHEMA_LOCK_SPACE, schema_key(self.schema))
-            )
             for statement in (s.strip() for s in sql.split(";")):
                 if statement:
                     self.x(statement)
@@ -268,6 +278,7 @@ class PostgresSql:
                 finally:
                     self._depth -= 1
                 return
+            self._reopen_if_lost()
             self._depth = 1
             try:
                 with self._conn.transaction():
@@ -283,6 +294,7 @@ class PostgresSql:
     def close(self) -> None:
         """Close the connection."""
         with self._mutex:
+            self._closed = True
             self._conn.close()
 
     @property
@@ -295,6 +307,7 @@ class PostgresSql:
         import psycopg
 
         named = isinstance(params, Mapping)
+        self._reopen_if_lost()
         try:
             return self._conn.execute(
                 to_pyformat(sql, named), dict(params) if named else tuple(params)
@@ -307,7 +320,8 @@ class PostgresSql:
     def _error(self, exc: Exception) -> StateError:
         import psycopg
 
-        if isinstance(exc, psycopg.OperationalError) and self._conn.closed:
+        conn = getattr(self, "_conn", None)  # None while the first connection is made
+        if isinstance(exc, psycopg.OperationalError) and (conn is None or conn.closed):
             return StateError(
                 f"the connection to the {describe_url(self.url)} was lost; check that "
                 f"PostgreSQL is running, then run the command again"
