@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         type=int,
         default=120,
         metavar="N",
-        help="IPM requests a minute per credentials (default 120; 0 = off)",
+        help="IPM requests a minute per firm and credentials (default 120; 0 = off)",
     )
     parser.add_argument(
         "--latency-ms",
