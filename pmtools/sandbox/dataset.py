@@ -20,11 +20,13 @@ timestamps are generated. ``_FullNameOrder: "LastFirst"`` shows that person's Fu
 Each firm has its own IPM ``TenantKey`` and Liscio firm (:func:`identity`: from the demo's
 seed, or a dataset file's path when it names none), so a state file sees another firm.
 
-The demo firm (:func:`demo_dataset`) is deterministic from its seed: about 300 organizations
-and 900 people in IPM times ``scale``, and a Liscio side overlapping about 80% of them with the
-variants a sync meets in practice (case, spacing, "LLC"/"L.L.C."/"Inc." and accent variants,
-"Last, First" names, repeated names, apostrophes, missing emails and phones, records on one
-side only, contacts created by account owners, archived records).
+The small firm (:func:`small_dataset`) is the demo firm at a tenth of its size, for
+simulating many firms at once. The demo firm (:func:`demo_dataset`) is deterministic from its
+seed: about 300 organizations and 900 people in IPM times ``scale``, and a Liscio side
+overlapping about 80% of them with the variants a sync meets in practice (case, spacing,
+"LLC"/"L.L.C."/"Inc." and accent variants, "Last, First" names, repeated names, apostrophes,
+missing emails and phones, records on one side only, contacts created by account owners,
+archived records).
 """
 
 from __future__ import annotations
@@ -356,15 +358,26 @@ def empty_dataset() -> dict[str, Any]:
     }
 
 
+def small_dataset(*, seed: int = 1, scale: int = 1) -> dict[str, Any]:
+    """A tenth of the demo firm (about 30 organizations and 90 people times ``scale``), with
+    its own identity: many of them fit in one simulator (``pmtools sandbox --firms N``)."""
+    scale = max(1, scale)
+    data = demo_dataset(seed=seed, organizations=30 * scale, people=90 * scale)
+    data["tenant"], data["firm"] = identity(f"small-{seed}")
+    return data
+
+
 def load_dataset(spec: str, *, seed: int = 1, scale: int = 1) -> dict[str, Any]:
-    """``"demo"``, ``"empty"``, or the path of a JSON dataset file."""
+    """``"demo"``, ``"small"``, ``"empty"``, or the path of a JSON dataset file."""
     if spec == "demo":
         return demo_dataset(seed=seed, scale=scale)
+    if spec == "small":
+        return small_dataset(seed=seed, scale=scale)
     if spec == "empty":
         return empty_dataset()
     path = Path(spec)
     if not path.is_file():
-        raise ValueError(f"dataset must be demo, empty or a JSON file; no file {spec!r}")
+        raise ValueError(f"dataset must be demo, small, empty or a JSON file; no file {spec!r}")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
