@@ -72,6 +72,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_one_active_per_firm ON jobs (firm)
     WHERE state IN ('queued', 'running');
 CREATE INDEX IF NOT EXISTS jobs_by_firm ON jobs (firm, created_at);
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created_at);
 """
 
 
