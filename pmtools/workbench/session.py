@@ -3,11 +3,15 @@
 When no services are configured (``Settings.has_services`` is False) the session starts the
 bundled simulator with the demo dataset and keeps its state in a temporary folder, so that the
 app and the notebooks run on a fresh machine with nothing set up.
+
+A session belongs to one firm: a registered one (:func:`open_firm_session`) or the environment
+firm (``PMTOOLS_*``, :func:`open_session`); ``firm`` is its key in the registry's jobs.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -21,12 +25,15 @@ from pmtools.store import Store
 if TYPE_CHECKING:
     from pmtools.connectors.base import Connector
     from pmtools.sandbox.server import SandboxServer
+    from pmtools.store.registry import Registry
 
 log = logging.getLogger(__name__)
 
 # The demo runs with the simulator's rate limit off: it is a local demonstration, and a
 # first Sync Now of the demo firm would otherwise take minutes at Karbon's 120 a minute.
 DEMO_RATE_LIMIT = 0
+# The environment firm's key in the registry's jobs (design point 7; never a firm's slug).
+ENVIRONMENT_FIRM = "environment"
 
 
 @dataclass(kw_only=True, eq=False)
@@ -39,6 +46,11 @@ class Session:
     store: Store
     sandbox: SandboxServer | None = None
     tmpdir: Path | None = None
+    firm: str = ENVIRONMENT_FIRM  # the firm's slug in the registry
+    firm_name: str = ""
+    # Where Sync Now runs: None decides by itself (see ``jobs_in_page``).
+    page_runs_jobs: bool | None = None
+    _registry: Registry | None = field(default=None, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _depth: int = field(default=0, repr=False)
 
@@ -47,6 +59,40 @@ class Session:
         """True when the services are the bundled simulator (this session's, or the one
         ``pmtools app`` started for it)."""
         return self.sandbox is not None or self.settings.simulator
+
+    @property
+    def registry(self) -> Registry:
+        """The registry this session's jobs are recorded in.
+
+        A simulator started inside this kernel dies with it and no worker can reach its state
+        file, so its jobs go to a private registry in memory; every other session uses the
+        installation's (``PMTOOLS_HOME`` or ``PMTOOLS_DATABASE_URL``).
+        """
+        if self._registry is None:
+            from pmtools.store.registry import Registry
+            from pmtools.store.sql import SqliteSql
+
+            if self.sandbox is not None:
+                self._registry = Registry(SqliteSql(":memory:"))
+            else:
+                from pmtools.store.backend import backend_from_env
+
+                self._registry = backend_from_env().registry()
+        return self._registry
+
+    @registry.setter
+    def registry(self, registry: Registry) -> None:
+        self._registry = registry
+
+    @property
+    def jobs_in_page(self) -> bool:
+        """True when this page runs its own Sync Now jobs (recorded in the registry all the
+        same): a simulator private to this kernel, or no job worker in this pmtools."""
+        if self.page_runs_jobs is not None:
+            return self.page_runs_jobs
+        from pmtools.workbench.jobrun import jobs_api
+
+        return self.sandbox is not None or jobs_api() is None
 
     @property
     def lock(self) -> _ActionLock:
@@ -60,7 +106,7 @@ class Session:
 
     def close(self) -> None:
         """Close the store and connectors, stop the simulator and remove temporary files."""
-        for thing in (self.store, self.liscio, self.ipm):
+        for thing in (self.store, self.liscio, self.ipm, self._registry):
             closer = getattr(thing, "close", None)
             if callable(closer):
                 try:
@@ -157,3 +203,56 @@ def open_session(
     return Session(
         settings=settings, liscio=liscio, ipm=ipm, store=store, sandbox=sandbox, tmpdir=tmpdir
     )
+
+
+def open_firm_session(slug: str) -> Session:
+    """Open the session of the registered firm ``slug`` (its settings and secrets resolved by
+    :mod:`pmtools.store.firms`)."""
+    from pmtools.connectors.factory import connect
+
+    if slug == ENVIRONMENT_FIRM:
+        return open_session()
+    settings, store, name = _resolve_firm(slug)
+    try:
+        liscio, ipm = connect(settings)
+    except BaseException:
+        store.close()
+        raise
+    return Session(
+        settings=settings, liscio=liscio, ipm=ipm, store=store, firm=slug, firm_name=name
+    )
+
+
+def _resolve_firm(slug: str) -> tuple[Settings, Store, str]:
+    """The firm's settings, open store and name."""
+    try:
+        from pmtools.store.firms import resolve
+    except ImportError:  # the firms module has not landed: simulated firms need no secrets
+        return _resolve_simulated(slug)
+    ctx = resolve(slug, os.environ)
+    return ctx.settings, ctx.open_store(), ctx.name
+
+
+def _resolve_simulated(slug: str) -> tuple[Settings, Store, str]:
+    """A simulated firm from the registry alone (its credentials are the simulator's
+    documented non-secret ones); a real firm needs :mod:`pmtools.store.firms`."""
+    from pmtools.config import SANDBOX_IPM_ACCESS_KEY, SANDBOX_IPM_TOKEN, SANDBOX_LISCIO_TOKEN
+    from pmtools.errors import ConfigError
+    from pmtools.store.backend import backend_from_env
+
+    backend = backend_from_env()
+    with backend.registry() as registry:
+        firm = registry.get_firm(slug)
+    if not firm.simulator:
+        raise ConfigError(f"{firm.name}'s secrets cannot be read by this pmtools")
+    settings = Settings(
+        state_path=backend.store_path(firm.slug),
+        liscio_url=firm.liscio_url,
+        liscio_token=SANDBOX_LISCIO_TOKEN,
+        ipm_url=firm.ipm_url,
+        ipm_token=SANDBOX_IPM_TOKEN,
+        ipm_access_key=SANDBOX_IPM_ACCESS_KEY,
+        ipm_rate_limit=firm.ipm_rate_limit,
+        simulator=True,
+    )
+    return settings, backend.open_store(firm.slug), firm.name

@@ -1,0 +1,319 @@
+"""The portfolio: every firm in one table — its last sync, errors, records awaiting review, the
+job running now with its progress and ETA, the next scheduled sync — with Open, Sync now and
+Cancel for the firm selected.
+
+Everything comes from the registry (no HTTP): a background thread reads it every
+:data:`~pmtools.workbench.jobrun.POLL_SECONDS` and rebuilds only the rows whose values changed,
+sending the table only when one did; so a job started from the CLI, a schedule or another
+person appears by itself, and a reload shows the same. One itables table, not a widget per
+firm: 200 firms render and refresh as one small message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import ipywidgets as ipw
+import pandas as pd
+
+from pmtools.core.timestamps import now_iso
+from pmtools.workbench.common import button, esc, message_html, readable
+from pmtools.workbench.jobrun import RegistryWatcher, jobs_api
+from pmtools.workbench.jobwords import (
+    ENVIRONMENT_NAME,
+    awaiting_review,
+    job_counts,
+    job_errors,
+    outcome_words,
+    progress_words,
+    row_counts,
+    schedule_words,
+    when_words,
+)
+from pmtools.workbench.session import ENVIRONMENT_FIRM
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ["Firm", "Last sync", "Errors", "Awaiting review", "Running now", "Next sync"]
+EMPTY = (
+    "No firm is registered yet. Add one with `pmtools firm add NAME` on the command line "
+    "(it asks for the firm's IPM and Liscio connections); it appears here by itself."
+)
+BAR = 12  # characters of a progress bar in a table cell
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FirmRow:
+    """One firm's line of the portfolio, in words (equal rows are not redrawn)."""
+
+    slug: str
+    name: str
+    last_sync: str
+    errors: str
+    review: str
+    running: str
+    next_sync: str
+    job_id: str | None = None  # the active job (Cancel)
+    job_state: str | None = None
+
+    def cells(self) -> list[str]:
+        """The table's cells, in :data:`COLUMNS` order."""
+        return [self.name, self.last_sync, self.errors, self.review, self.running, self.next_sync]
+
+
+def bar(done: int, total: int) -> str:
+    """A text progress bar: ``▰▰▰▰▱▱▱▱▱▱▱▱ 33%``."""
+    share = min(max(done / total, 0.0), 1.0) if total else 0.0
+    filled = round(share * BAR)
+    return "▰" * filled + "▱" * (BAR - filled) + f" {round(share * 100)}%"
+
+
+def firm_row(
+    *,
+    slug: str,
+    name: str,
+    firm: Any,
+    active: Any,
+    last: Any,
+    fallback_run: dict[str, Any] | None = None,
+    now: str | None = None,
+) -> FirmRow:
+    """A firm's row from its registry values: ``last`` is its last finished sync job;
+    ``fallback_run`` its store's last sync run, for a firm synced before jobs existed."""
+    now = now or now_iso()
+    counts: dict[str, int] = {}
+    errors: list[str] = []
+    if last is not None:
+        counts, errors = job_counts(last), job_errors(last)
+        last_sync = f"{when_words(last.finished_at or last.updated_at, now)}: {outcome_words(last)}"
+        if counts:
+            last_sync += f" — {row_counts(counts)}"
+        if last.state in ("failed", "refused") and last.message:
+            errors = [last.message, *errors]
+    elif fallback_run is not None:
+        counts = dict(fallback_run.get("counts") or {})
+        at = fallback_run.get("finished_at") or fallback_run.get("started_at")
+        outcome = str(fallback_run.get("outcome") or "")
+        words = {"done": "finished", "done_with_errors": "finished with record errors"}
+        last_sync = f"{when_words(at, now)}: {words.get(outcome, outcome.replace('_', ' '))}"
+        last_sync += f" — {row_counts(counts)}" if counts else ""
+    else:
+        last_sync = "never synced"
+    n_errors = counts.get("errors", 0) or len(errors)
+    if not n_errors and not errors:
+        error_words = "none" if last is not None or fallback_run is not None else ""
+    else:
+        first = f": {errors[0]}" if errors else ""
+        n = max(n_errors, len(errors))
+        error_words = f"{n} record error{'s' if n != 1 else ''}{first}"
+        if last is not None and last.state in ("failed", "refused") and last.message:
+            error_words = last.message
+    review = awaiting_review(counts)
+    running = ""
+    if active is not None:
+        if active.state == "queued":
+            running = "queued: waiting for a worker"
+        else:
+            running = f"{bar(active.done, active.total)} {progress_words(active, now)}"
+        if active.cancel_requested:
+            running += " (cancelling)"
+    return FirmRow(
+        slug=slug,
+        name=name,
+        last_sync=last_sync,
+        errors=error_words,
+        review="" if review is None else f"{review} record{'s' if review != 1 else ''}",
+        running=running,
+        next_sync=schedule_words(firm, now) if firm is not None else "no schedule",
+        job_id=active.id if active is not None else None,
+        job_state=active.state if active is not None else None,
+    )
+
+
+def read_rows(registry: Any, fallback: Callable[[str], dict | None] | None = None) -> tuple:
+    """Every firm's row, from the registry (and ``fallback(slug)``: its store's last run)."""
+    now = now_iso()
+    firms = registry.list_firms()
+    active = {j.firm: j for j in (*registry.running_jobs(), *registry.queued_jobs())}
+    entries: list[tuple[str, str, Any]] = [(f.slug, f.name, f) for f in firms]
+    if not firms or registry.last_job(ENVIRONMENT_FIRM) is not None:
+        entries.append((ENVIRONMENT_FIRM, ENVIRONMENT_NAME, None))
+    rows = []
+    for slug, name, firm in entries:
+        last = next(
+            (j for j in registry.jobs(slug, limit=5) if j.kind == "sync" and not j.active), None
+        )
+        run = fallback(slug) if fallback is not None and last is None else None
+        rows.append(
+            firm_row(
+                slug=slug,
+                name=name,
+                firm=firm,
+                active=active.get(slug),
+                last=last,
+                fallback_run=run,
+                now=now,
+            )
+        )
+    return tuple(rows)
+
+
+class Portfolio(ipw.VBox):
+    """The firms' table with Open, Sync now and Cancel for the selected firm."""
+
+    def __init__(
+        self,
+        registry: Any,
+        *,
+        on_open: Callable[[str], None] | None = None,
+        fallback: Callable[[str], dict | None] | None = None,
+        watch: bool = True,
+    ) -> None:
+        from itables.widget import ITable
+
+        from pmtools.workbench.details import NO_CONTROLS
+
+        self.registry = registry
+        self.on_open = on_open
+        self.rows: tuple[FirmRow, ...] = ()
+        self.table = ITable(
+            pd.DataFrame(columns=COLUMNS),
+            paging=False,
+            ordering=False,
+            layout=NO_CONTROLS,
+            select={"style": "single"},
+            classes="display compact cell-border",
+            maxBytes=0,
+        )
+        self.table.add_class("pm-table")
+        self.table.add_class("pm-portfolio-table")
+        self.empty = ipw.HTML()
+        self.empty.add_class("pm-portfolio-empty")
+        self.selected = ipw.HTML()
+        self.selected.add_class("pm-firm-selected")
+        self.open_button = button("Open", "pm-firm-open", icon="folder-open", style="primary")
+        self.sync_button = button("Sync now", "pm-firm-sync", icon="refresh")
+        self.cancel_button = button("Cancel", "pm-firm-cancel", icon="stop")
+        self.message = ipw.HTML()
+        self.message.add_class("pm-portfolio-message")
+        self.open_button.on_click(lambda _b: self.open_firm(self.selected_slug()))
+        self.sync_button.on_click(lambda _b: self.sync(self.selected_slug()))
+        self.cancel_button.on_click(lambda _b: self.cancel(self.selected_slug()))
+        self.table.observe(lambda _c: self._show_selected(), "selected_rows")
+        actions = ipw.HBox([self.selected, self.open_button, self.sync_button, self.cancel_button])
+        actions.add_class("pm-actions")
+        super().__init__(
+            [
+                ipw.HTML(
+                    "<h2>Firms</h2><p class='pm-hint'>Select a firm to open its workbench, "
+                    "start its sync or cancel the sync running now. This page follows every "
+                    "firm's jobs by itself (times in UTC).</p>"
+                ),
+                self.empty,
+                self.table,
+                actions,
+                self.message,
+            ]
+        )
+        self.add_class("pm-portfolio")
+        self.watcher = RegistryWatcher(
+            lambda: read_rows(registry, fallback), self._redraw, name="pmtools-portfolio"
+        )
+        self.watcher.poll()  # the first paint has every row
+        if watch:
+            self.watcher.start()
+
+    # -- showing -----------------------------------------------------------------------------
+    def _redraw(self, rows: tuple[FirmRow, ...]) -> None:
+        """Show ``rows``; the table is sent only when a row changed (the watcher compares)."""
+        keep = self.selected_slug()
+        self.rows = rows
+        frame = pd.DataFrame([r.cells() for r in rows], columns=COLUMNS)
+        at = next((i for i, r in enumerate(rows) if r.slug == keep), None)
+        self.table.update(frame, selected_rows=[] if at is None else [at])
+        registered = any(r.slug != ENVIRONMENT_FIRM for r in rows)
+        self.empty.value = "" if registered else message_html(EMPTY, "info")
+        self._show_selected()
+
+    def selected_slug(self) -> str | None:
+        """The slug of the firm selected in the table, or None."""
+        chosen = self.table.selected_rows
+        if chosen and 0 <= chosen[0] < len(self.rows):
+            return self.rows[chosen[0]].slug
+        return None
+
+    def row(self, slug: str | None) -> FirmRow | None:
+        """The row of ``slug``, or None."""
+        return next((r for r in self.rows if r.slug == slug), None)
+
+    def select(self, slug: str) -> None:
+        """Select the firm ``slug`` (as a click on its row does)."""
+        at = next(i for i, r in enumerate(self.rows) if r.slug == slug)
+        self.table.selected_rows = [at]
+
+    def _show_selected(self) -> None:
+        row = self.row(self.selected_slug())
+        for b in (self.open_button, self.sync_button, self.cancel_button):
+            b.disabled = row is None
+        if row is None:
+            self.selected.value = esc("Select a firm in the table.")
+            return
+        self.selected.value = f"<b>{esc(row.name)}</b>"
+        self.sync_button.disabled = row.job_id is not None
+        self.cancel_button.disabled = row.job_id is None
+
+    # -- actions -----------------------------------------------------------------------------
+    def open_firm(self, slug: str | None) -> None:
+        """Open the firm's workbench in this page."""
+        if slug is not None and self.on_open is not None:
+            self.on_open(slug)
+
+    def sync(self, slug: str | None) -> Any:
+        """Start the firm's sync as a job; one sentence when it cannot start."""
+        row = self.row(slug)
+        if row is None:
+            return None
+        api = jobs_api()
+        if api is None:
+            self.message.value = message_html(
+                f"Syncs cannot start from the portfolio in this pmtools (it has no job worker); "
+                f"open {row.name} and use Sync Now.",
+                "warning",
+            )
+            return None
+        try:
+            job = api.submit_sync(row.slug, started_by="the app")
+        except Exception as exc:  # JobRunning and the firm's configuration errors
+            text = readable(exc)
+            self.message.value = message_html(f"{row.name}: {text}.", "warning")
+            return None
+        self.message.value = message_html(f"{row.name}: sync queued.", "info")
+        self.watcher.nudge()
+        return job
+
+    def cancel(self, slug: str | None) -> None:
+        """Ask the firm's running job to stop."""
+        row = self.row(slug)
+        if row is None or row.job_id is None:
+            return
+        try:
+            api = jobs_api()
+            if api is not None:
+                api.cancel(row.job_id)
+            else:
+                self.registry.request_cancel(row.job_id)
+        except Exception as exc:
+            self.message.value = message_html(f"{row.name}: {readable(exc)}.", "warning")
+            return
+        self.message.value = message_html(f"{row.name}: cancelling after the current step.", "info")
+        self.watcher.nudge()
+
+    def close(self) -> None:
+        """Stop following the registry, then close the widgets."""
+        watcher = getattr(self, "watcher", None)
+        if watcher is not None:
+            watcher.stop()
+        super().close()
