@@ -11,7 +11,6 @@ firm (``PMTOOLS_*``, :func:`open_session`); ``firm`` is its key in the registry'
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 import threading
@@ -48,7 +47,7 @@ class Session:
     tmpdir: Path | None = None
     firm: str = ENVIRONMENT_FIRM  # the firm's slug in the registry
     firm_name: str = ""
-    # Where Sync Now runs: None decides by itself (see ``jobs_in_page``).
+    # Where Sync Now runs: True in this page, False a worker (see ``jobs_in_page``).
     page_runs_jobs: bool | None = None
     _registry: Registry | None = field(default=None, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
@@ -86,13 +85,10 @@ class Session:
 
     @property
     def jobs_in_page(self) -> bool:
-        """True when this page runs its own Sync Now jobs (recorded in the registry all the
-        same): a simulator private to this kernel, or no job worker in this pmtools."""
-        if self.page_runs_jobs is not None:
-            return self.page_runs_jobs
-        from pmtools.workbench.jobrun import jobs_api
-
-        return self.sandbox is not None or jobs_api() is None
+        """True when this page runs its own Sync Now (recorded in the registry as a job all the
+        same). Only the served app knows a worker runs (:func:`open_firm_session` says so); a
+        session opened directly (a notebook, a test, a benchmark) runs its own."""
+        return True if self.page_runs_jobs is None else self.page_runs_jobs
 
     @property
     def lock(self) -> _ActionLock:
@@ -206,21 +202,27 @@ def open_session(
 
 
 def open_firm_session(slug: str) -> Session:
-    """Open the session of the registered firm ``slug`` (its settings and secrets resolved by
-    :mod:`pmtools.store.firms`)."""
+    """Open the session of the firm ``slug`` for the served app (its settings and secrets
+    resolved by :mod:`pmtools.store.firms`; ``environment``: the ``PMTOOLS_*`` firm)."""
     from pmtools.connectors.factory import connect
+    from pmtools.workbench.jobrun import jobs_api
 
     if slug == ENVIRONMENT_FIRM:
-        return open_session()
-    settings, store, name = _resolve_firm(slug)
-    try:
-        liscio, ipm = connect(settings)
-    except BaseException:
-        store.close()
-        raise
-    return Session(
-        settings=settings, liscio=liscio, ipm=ipm, store=store, firm=slug, firm_name=name
-    )
+        session = open_session()
+    else:
+        settings, store, name = _resolve_firm(slug)
+        try:
+            liscio, ipm = connect(settings)
+        except BaseException:
+            store.close()
+            raise
+        session = Session(
+            settings=settings, liscio=liscio, ipm=ipm, store=store, firm=slug, firm_name=name
+        )
+    # The served app's worker runs the firm's jobs; no worker can reach a simulator that
+    # lives in this kernel, and a pmtools without the jobs worker has none.
+    session.page_runs_jobs = session.sandbox is not None or jobs_api() is None
+    return session
 
 
 def _resolve_firm(slug: str) -> tuple[Settings, Store, str]:
@@ -229,7 +231,7 @@ def _resolve_firm(slug: str) -> tuple[Settings, Store, str]:
         from pmtools.store.firms import resolve
     except ImportError:  # the firms module has not landed: simulated firms need no secrets
         return _resolve_simulated(slug)
-    ctx = resolve(slug, os.environ)
+    ctx = resolve(slug)
     return ctx.settings, ctx.open_store(), ctx.name
 
 

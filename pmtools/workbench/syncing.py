@@ -15,7 +15,6 @@ that simulator). Threads only set widget traits; :meth:`Context.changed` tells t
 
 from __future__ import annotations
 
-import enum
 import threading
 import time
 from typing import Any
@@ -27,7 +26,7 @@ from pmtools.engine.sync import SyncResult
 from pmtools.errors import PlanChanged, PreflightRefused
 from pmtools.workbench.common import Context, button, esc, message_html, readable
 from pmtools.workbench.jobrun import PageJob, RegistryWatcher, cancel_job, submit_sync
-from pmtools.workbench.jobwords import job_counts, job_errors, progress_words
+from pmtools.workbench.syncjob import JobView, PanelState
 from pmtools.workbench.syncview import (
     COUNT_LABELS,
     OUTCOME_WORDS,
@@ -43,37 +42,9 @@ from pmtools.workbench.syncview import (
 )
 
 __all__ = ["COUNT_LABELS", "OUTCOME_WORDS", "PanelState", "SyncPanel", "plan_rows"]
-PREFLIGHT_OUTCOMES = ("preflight", "preflight_refused", "duplicate_risk")
 
 
-class PanelState(str, enum.Enum):
-    """Where the Sync Now panel is; the state alone decides what it shows and offers."""
-
-    IDLE = "idle"  # nothing run in this page yet (or a preview discarded)
-    RUNNING = "running"  # a sync job or a preview runs: Cancel is offered
-    PREVIEWED = "previewed"  # a plan is shown: Apply this plan or Discard
-    REFUSED = "refused"  # the first-sync guard refused: the override is offered
-    DONE = "done"  # the last sync finished (with or without record errors)
-    FAILED = "failed"  # it stopped: a service failed or something unexpected
-    CANCELLED = "cancelled"  # a person cancelled it
-
-    def __str__(self) -> str:
-        return self.value
-
-
-# What each state shows: (the preflight override, the preview with Apply, Cancel enabled).
-_SHOWS = {
-    PanelState.IDLE: (False, False, False),
-    PanelState.RUNNING: (False, False, True),
-    PanelState.PREVIEWED: (False, True, False),
-    PanelState.REFUSED: (True, False, False),
-    PanelState.DONE: (False, False, False),
-    PanelState.FAILED: (False, False, False),
-    PanelState.CANCELLED: (False, False, False),
-}
-
-
-class SyncPanel(ipw.VBox):
+class SyncPanel(JobView, ipw.VBox):
     """Sync Now as a job: stages, progress, ETA, Cancel, preflight override, preview-then-apply."""
 
     def __init__(self, ctx: Context) -> None:
@@ -260,14 +231,6 @@ class SyncPanel(ipw.VBox):
         self.thread.start()
         return True
 
-    def _enter(self, state: PanelState) -> None:
-        """Become ``state``: its boxes shown, the others hidden, Cancel offered while running."""
-        self.state = state
-        preflight, preview, cancel = _SHOWS[state]
-        self.preflight_box.layout.display = "" if preflight else "none"
-        self.preview_box.layout.display = "" if preview else "none"
-        self.cancel.disabled = not cancel
-
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for this page's run, or the job it follows, to end and show; True if it has."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -290,120 +253,6 @@ class SyncPanel(ipw.VBox):
             except Exception as exc:
                 self.ctx.report(exc, "cancelling the sync", self.status)
             self.watcher.nudge()
-
-    # -- following a job ---------------------------------------------------------------------
-    def _seen(self, job: Any) -> None:
-        """The firm's active job changed (None: none is active); on the watcher's thread."""
-        if self._following is not None and (job is None or job.id != self._following):
-            self._ended(self.ctx.session.registry.get_job(self._following))
-        if job is None or (self._page_job is not None and job.id == self._page_job.job.id):
-            return  # nothing runs, or this page runs it and shows it directly
-        if self._following != job.id:  # started elsewhere, or before this page was loaded
-            self._following = job.id
-            self._idle.clear()
-            self._enter(PanelState.RUNNING)
-            self._reset_stages()
-            self.summary.value = ""
-            who = f" ({job.started_by})" if job.started_by else ""
-            self.status.value = message_html(f"A sync for this firm is running{who}.", "info")
-        if not self._holding:
-            self._holding = self.ctx.acquire()
-        self.job = job
-        self._show_progress(job)
-
-    def _show_progress(self, job: Any) -> None:
-        if job.state == "queued":
-            self.progress_text.value = esc(progress_words(job))
-            return
-        self._progress(job.stage, job.done, job.total, job.message, throttle=False)
-        self.progress_text.value = esc(progress_words(job))
-        if job.cancel_requested:
-            self.cancel.disabled = True
-
-    def _ended(self, job: Any) -> None:
-        """A followed job ended: show how, as a run in this page would."""
-        self.job = job
-        self._following = None
-        try:
-            counts, errors = self._job_counts(job)
-            if job.state == "refused" and (
-                job.outcome in PREFLIGHT_OUTCOMES or job.summary.get("preflight")
-            ):
-                self._refused(job.message)
-            elif job.state == "done" or job.state == "cancelled":
-                self._show_end(job.outcome or job.state, counts, errors, job.run_id)
-            else:
-                self._enter(PanelState.FAILED)
-                self._mark_stopped()
-                words = OUTCOME_WORDS.get(job.outcome or "failed", job.outcome or "failed")
-                self.status.value = message_html(
-                    f"Sync {words}: {job.message or 'see the log of the worker'}.".replace(
-                        "..", "."
-                    ),
-                    "error",
-                )
-            self.ctx.changed("sync")
-        except Exception as exc:
-            self.ctx.report(exc, "showing the sync's result", self.status)
-        finally:
-            if self._holding:
-                self._holding = False
-                self.ctx.release()
-            self._idle.set()
-
-    def _job_counts(self, job: Any) -> tuple[dict[str, int], list[str]]:
-        """The job's counts and record errors: its summary, else its run in the store."""
-        counts, errors = job_counts(job), job_errors(job)
-        if not counts and job.run_id:
-            for run in self.ctx.session.store.runs():
-                if str(run.get("id", run.get("run_id"))) == str(job.run_id):
-                    counts = dict(run.get("counts") or {})
-        return counts, errors
-
-    # -- showing -----------------------------------------------------------------------------
-    def _progress(
-        self, stage: str, done: int, total: int, message: str = "", *, throttle: bool = True
-    ) -> None:
-        # A big plan reports every step: send the page at most a few updates a second.
-        now = time.monotonic()
-        if throttle and stage == self._last_stage and done < total:
-            if now - self._last_update < 0.25:
-                return
-        self._last_stage, self._last_update = stage, now
-        keys = [k for k, _ in STAGES]
-        if stage in self.stages:
-            for k in keys[: keys.index(stage)]:
-                self._mark_done(k)
-            self.stages[stage].icon = "spinner"
-            self.stages[stage].button_style = "" if total and done < total else "info"
-            if total and done >= total:
-                self._mark_done(stage)
-        self.progress.max = max(total, 1)
-        self.progress.value = min(done, self.progress.max)
-        label = dict(STAGES).get(stage, stage)
-        self.progress_text.value = esc(
-            f"{label}: {done} of {total}" + (f" — {message}" if message else "")
-        )
-
-    def _mark_done(self, stage: str) -> None:
-        b = self.stages[stage]
-        b.button_style = "info"
-        b.icon = "check"
-        b.add_class("pm-stage-done")
-
-    def _reset_stages(self) -> None:
-        for b in self.stages.values():
-            b.button_style = ""
-            b.icon = "circle-o"
-            b.remove_class("pm-stage-done")
-
-    def _mark_stopped(self) -> None:
-        """The stage that was running shows it stopped (no spinner left turning)."""
-        for key, label in STAGES:
-            b = self.stages[key]
-            if b.icon == "spinner":
-                b.icon = "times"
-                self.progress_text.value = esc(f"Stopped during {label}.")
 
     # -- a run in this page (a preview, Apply this plan, a private simulator's sync) ---------
     def _run(self, policy: SyncPolicy, dry_run: bool, expected: Any, job: PageJob | None) -> None:
