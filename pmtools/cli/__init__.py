@@ -34,6 +34,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pmtools.cli.sync",
     "pmtools.cli.report",
     "pmtools.cli.review",
+    "pmtools.cli.worker",
+    "pmtools.cli.jobs",
 )
 
 

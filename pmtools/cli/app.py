@@ -77,6 +77,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"most workbench pages open at once (default ${MAX_KERNELS_ENV} or 4); "
         f"the oldest idle one is closed to make room",
     )
+    p.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="start no worker for Sync Now and schedules (a team runs `pmtools worker` as a "
+        "service instead)",
+    )
     p.add_argument("--notebook", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
@@ -190,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     sandbox = None
     proc: subprocess.Popen | None = None
+    worker: subprocess.Popen | None = None
     # A SIGTERM must stop Voilà and the simulator too, not leave them running orphaned.
     signal.signal(signal.SIGTERM, _raise_interrupt)
     workdir = Path(tempfile.mkdtemp(prefix="pmtools-app-"))
@@ -212,6 +219,8 @@ def run(args: argparse.Namespace) -> int:
             value = getattr(settings, name)
             if value:
                 env[var] = str(Path(value).resolve()) if name == "state_path" else str(value)
+        if not getattr(args, "no_worker", False):
+            worker = start_worker(env)
         port = args.port or free_port(args.host)
         notebook = Path(args.notebook) if args.notebook else notebook_path(workdir)
         config_dir = workdir / "voila-config"
@@ -238,9 +247,29 @@ def run(args: argparse.Namespace) -> int:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        if worker is not None:
+            stop_worker(worker)
         if sandbox is not None:
             sandbox.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def start_worker(env: dict[str, str]) -> subprocess.Popen:
+    """``pmtools worker`` as a child process with the app's environment (so it serves the
+    app's environment firm too); stopped with the app."""
+    command = [sys.executable, "-c", "from pmtools.cli import entry; entry()", "worker"]
+    return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
+
+
+def stop_worker(worker: subprocess.Popen) -> None:
+    """Stop the app's worker: its jobs stop at their next step and go back to the queue."""
+    if worker.poll() is None:
+        worker.terminate()
+        try:
+            worker.wait(timeout=150)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

@@ -9,7 +9,6 @@ configuration; 3 refused by the preflight; 4 another sync holds the lock; 5 the 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from collections.abc import Iterator, Mapping
@@ -54,6 +53,11 @@ def register(subparsers: Any) -> None:
         default=0.0,
         metavar="SECONDS",
         help="wait up to SECONDS for another sync to finish (default: exit 4 at once)",
+    )
+    p.add_argument(
+        "--background",
+        action="store_true",
+        help="only queue the sync for the worker (`pmtools worker`, or the app's) and return",
     )
     _service_flags(p)
     p.set_defaults(func=cmd_sync)
@@ -176,26 +180,29 @@ def _share(text: str) -> float:
 
 # -- commands --------------------------------------------------------------------------------
 def cmd_sync(args: argparse.Namespace) -> int:
-    """``pmtools sync``."""
-    from pmtools.core.plan import SyncPolicy
-    from pmtools.engine.sync import run_sync
+    """``pmtools sync``: a job of its firm, run in this process (the job's worker)."""
+    from pmtools.cli import EXIT_FAILED
+    from pmtools.jobs import foreground as job_cli
 
     settings = settings_from(args)
-    kinds = tuple(Kind) if args.kind == "all" else (Kind(args.kind),)
-    policy = SyncPolicy(kinds=kinds, force=args.force)
-    if args.min_share is not None:
-        policy = dataclasses.replace(policy, preflight_min_ratio=args.min_share)
-    with guarded(settings, lock=not args.dry_run, wait=max(args.wait, 0.0)) as (store, liscio, ipm):
-        result = run_sync(
-            liscio=liscio,
-            ipm=ipm,
-            store=store,
-            policy=policy,
-            dry_run=args.dry_run,
-            started_by="cli",
-            full=args.full,
-            lock_timeout=max(args.wait, 0.0),
+    params: dict[str, Any] = {
+        "kinds": [k.value for k in Kind] if args.kind == "all" else [args.kind],
+        "force": bool(args.force),
+        "full": bool(args.full),
+        "min_share": args.min_share,
+    }
+    kind = "dry_run" if args.dry_run else "sync"
+    firm = job_cli.firm_of(settings, getattr(args, "firm", None))
+    if getattr(args, "background", False):
+        job = job_cli.queue_job(firm, kind, params, started_by="cli")
+        print(
+            f"pmtools: {job.kind_words} of {firm.name} is queued for the worker; follow it "
+            f"with `pmtools jobs` or in the app (`pmtools worker` must be running)"
         )
+        return 0
+    settings.require_services()
+    outcome = job_cli.run_in_process(firm, kind, params, started_by="cli", wait=max(args.wait, 0.0))
+    result = outcome.result
     if args.dry_run:
         names = {
             (side, kind, r.id): r.name
@@ -213,6 +220,12 @@ def cmd_sync(args: argparse.Namespace) -> int:
     )
     if args.json:
         print(json.dumps(counts))
+    if result.outcome == "cancelled":
+        print(
+            "pmtools: the sync was cancelled; run the same command again to finish it",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     return _exit_for(result.outcome)
 
 
