@@ -66,6 +66,9 @@ class Settings:
     ipm_rate_limit: int = 120  # requests a minute, Karbon's limit per firm and application
     # the services are the bundled simulator (``pmtools app`` started it: PMTOOLS_SIMULATOR=1)
     simulator: bool = False
+    # the registered firm these settings are for (its slug: see pmtools.store.firms); None:
+    # the environment firm, configured by the PMTOOLS_* variables as before firms existed
+    firm: str | None = None
     # bounds on what a service's replies may cost (README: "Hostile replies")
     request_deadline: float = 120.0  # seconds for one request, its whole reply included
     retry_budget: float = 900.0  # seconds of waiting for the retries of one request

@@ -106,11 +106,17 @@ _TRANSPORT_WORDS = {
 }
 
 
-def service_error_text(exc: ConnectorError) -> str:
+def service_error_text(exc: ConnectorError, *, firm: str | None = None) -> str:
     """A failure that stopped a command, for a person: which service, what happened in words,
-    what to do — no URL, method or retry count (those are in the log with ``-v``)."""
+    what to do — no URL, method or retry count (those are in the log with ``-v``).
+
+    ``firm``: the registered firm the command ran for (its settings are in the registry, not
+    the ``PMTOOLS_*`` variables)."""
     system = {"liscio": "Liscio", "ipm": "IPM"}.get(exc.side, "A service")
     url_var, secret_vars = _SETTINGS.get(exc.side, ("the service URL", "the credentials"))
+    if firm is not None:
+        url_var = f"the {system} URL of the firm {firm!r} (`pmtools firm show`)"
+        secret_vars = f"the keys of the firm {firm!r} (`pmtools firm add --update`)"
     if isinstance(exc, AuthError):
         why = f"{exc.status}: {api_reason(str(exc))}" if exc.status else api_reason(str(exc))
         return (

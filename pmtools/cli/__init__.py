@@ -36,6 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pmtools.cli.review",
     "pmtools.cli.worker",
     "pmtools.cli.jobs",
+    "pmtools.cli.firm",
 )
 
 
@@ -48,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--state", help="state file (default $PMTOOLS_STATE or ./pmtools-state.sqlite)"
+    )
+    parser.add_argument(
+        "--firm",
+        metavar="NAME",
+        help="a registered firm (`pmtools firm list`; default $PMTOOLS_FIRM, else the firm "
+        "the PMTOOLS_* settings describe)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -73,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except AuthError as exc:  # wrong credentials are a configuration error
         logging.getLogger("pmtools").debug("%s", exc)
-        print(for_terminal(f"pmtools: {service_error_text(exc)}"), file=sys.stderr)
+        print(for_terminal(f"pmtools: {_auth_text(exc, args)}"), file=sys.stderr)
         return EXIT_USAGE
     except ConfigError as exc:
         print(for_terminal(f"pmtools: {exc}"), file=sys.stderr)
@@ -86,7 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_LOCKED
     except ConnectorError as exc:
         logging.getLogger("pmtools").debug("%s", exc)
-        print(for_terminal(f"pmtools: {service_error_text(exc)}"), file=sys.stderr)
+        text = service_error_text(exc, firm=_firm_named(args))
+        print(for_terminal(f"pmtools: {text}"), file=sys.stderr)
         return EXIT_FAILED
     except (StateError, PmtoolsError) as exc:
         print(for_terminal(f"pmtools: {exc}"), file=sys.stderr)
@@ -104,6 +112,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_UNEXPECTED
+
+
+def _firm_named(args: argparse.Namespace) -> str | None:
+    """The registered firm the command ran for (``--firm``, ``PMTOOLS_FIRM``, ``firm test``)."""
+    from pmtools.store.firms import ENVIRONMENT, firm_name_from
+
+    if getattr(args, "firm_command", None) == "test":
+        return str(args.name)
+    name = firm_name_from(getattr(args, "firm", None))
+    return None if name == ENVIRONMENT else name
+
+
+def _auth_text(exc: AuthError, args: argparse.Namespace) -> str:
+    """Refused credentials in words: a registered firm's keys are re-entered with firm add."""
+    name = _firm_named(args)
+    if name is None:
+        return service_error_text(exc)
+    from pmtools.cli.firm import auth_text
+
+    return auth_text(exc, name)
 
 
 def entry() -> None:

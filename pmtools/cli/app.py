@@ -24,7 +24,7 @@ from pmtools.cli.appserver import (
     is_address,
     voila_config,
 )
-from pmtools.config import ENV, Settings
+from pmtools.config import ENV
 from pmtools.errors import ConfigError
 
 NOTEBOOK = "workbench.ipynb"
@@ -185,7 +185,10 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the simulator if needed, then Voilà; block until interrupted."""
-    settings = Settings.from_env(state_path=getattr(args, "state", None))
+    from pmtools.store.firms import FIRM_ENV, resolve
+
+    firm = resolve(getattr(args, "firm", None), state=getattr(args, "state", None))
+    settings = firm.settings
     hosts, max_kernels = app_limits(
         flag_hosts=args.allow_host, flag_max=args.max_kernels, environ=os.environ
     )
@@ -215,9 +218,11 @@ def run(args: argparse.Namespace) -> int:
             if not os.environ.get(ENV["state_path"]) and not getattr(args, "state", None):
                 # The simulator keeps its data in memory: keep the state beside it, not in ./.
                 settings = replace(settings, state_path=workdir / "state.sqlite")
+        if firm.registered:  # the page resolves the firm by name: its keys stay out of env
+            env[FIRM_ENV] = firm.slug
         for name, var in ENV.items():
             value = getattr(settings, name)
-            if value:
+            if value and not firm.registered:
                 env[var] = str(Path(value).resolve()) if name == "state_path" else str(value)
         if not getattr(args, "no_worker", False):
             worker = start_worker(env)

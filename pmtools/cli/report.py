@@ -99,21 +99,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _settings(args: argparse.Namespace) -> Settings:
     from pmtools.store.files import refuse_if_lost
+    from pmtools.store.firms import resolve
 
-    settings = Settings.from_env(state_path=getattr(args, "state", None))
+    settings = resolve(getattr(args, "firm", None), state=getattr(args, "state", None)).settings
     refuse_if_lost(Path(settings.state_path))  # a lost state file is not "no runs yet"
     return settings
 
 
 def _open_store(settings: Settings, *, must_exist: bool = True) -> Any:
-    from pmtools.store import Store
+    from pmtools.store.firms import open_state
 
     if must_exist and not Path(settings.state_path).exists():
         raise ConfigError(
             f"no state file at {settings.state_path}: run `pmtools sync` first "
             f"or point PMTOOLS_STATE (or --state) at it"
         )
-    return Store.open(settings.state_path)
+    return open_state(settings)
 
 
 def _state(settings: Settings, kind: Kind) -> tuple[Any, dict[Kind, str]]:

@@ -122,19 +122,19 @@ def _service_flags(p: argparse.ArgumentParser) -> None:
 
 # -- wiring ----------------------------------------------------------------------------------
 def settings_from(args: argparse.Namespace) -> Settings:
-    """Settings from the environment and this command's flags."""
-    return Settings.from_env(
-        state_path=getattr(args, "state", None),
-        liscio_url=getattr(args, "liscio_url", None),
-        ipm_url=getattr(args, "ipm_url", None),
-    )
+    """Settings of the firm (``--firm``, else the environment's) and this command's flags."""
+    from pmtools.store.firms import resolve
+
+    firm = resolve(getattr(args, "firm", None), state=getattr(args, "state", None))
+    flags = {k: getattr(args, k, None) for k in ("liscio_url", "ipm_url")}
+    return dataclasses.replace(firm.settings, **{k: v for k, v in flags.items() if v is not None})
 
 
 def open_store(settings: Settings, *, start_over: bool = False) -> Any:
     """The state store of ``settings`` (``start_over``: replace a lost state file)."""
-    from pmtools.store import Store
+    from pmtools.store.firms import open_state
 
-    return Store.open(settings.state_path, start_over=start_over)
+    return open_state(settings, start_over=start_over)
 
 
 def connectors(settings: Settings, store: Any) -> tuple[Any, Any]:

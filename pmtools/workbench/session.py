@@ -169,7 +169,10 @@ def open_session(
     """
     from pmtools.connectors.factory import connect
 
-    settings = settings if settings is not None else Settings.from_env()
+    if settings is None:  # PMTOOLS_FIRM names a registered firm; else the environment's
+        from pmtools.store.firms import resolve
+
+        settings = resolve(None).settings
     sandbox = None
     tmpdir: Path | None = None
     if settings.liscio_url or settings.ipm_url:
@@ -189,7 +192,9 @@ def open_session(
         log.info("started the simulator at %s", sandbox.url)
     try:
         liscio, ipm = connect(settings)
-        store = open_store(settings.state_path)
+        from pmtools.store.firms import open_state
+
+        store = open_state(settings)
     except BaseException:
         if sandbox is not None:
             sandbox.stop()
