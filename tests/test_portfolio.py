@@ -14,6 +14,7 @@ import pytest
 
 from pmtools.config import Settings
 from pmtools.core.timestamps import minus, now_iso
+from pmtools.jobs import environment_slug
 from pmtools.store.backend import backend_from_env
 from pmtools.workbench import Workbench, build_app, open_session
 from pmtools.workbench.firmview import PortfolioApp, firm_from_query
@@ -80,13 +81,14 @@ def test_schedule_words(registry):
 def test_rows_say_each_firms_last_sync_errors_review_job_and_schedule(registry):
     for name in ("Alpha CPA", "Beta CPA", "Gamma CPA", "Delta CPA", "Epsilon CPA"):
         registry.add_firm(name, schedule_minutes=30 if name == "Alpha CPA" else None)
-    _done(
+    _done(  # the summary as pmtools.jobs writes it
         registry,
         "alpha-cpa",
-        counts={"linked": 40, "created_in_ipm": 2, "ipm_fields_written": 9, "ambiguous": 3,
-                "unmatched_liscio": 4, "unmatched_ipm": 1, "errors": 1},
-        errors=["Acme Ltd: IPM refused the email address"],
-    )  # fmt: skip
+        counts={"linked": 40, "created_in_ipm": 2, "ipm_fields_written": 9, "errors": 1},
+        errors=1,
+        error_messages=["Acme Ltd: IPM refused the email address"],
+        awaiting_review={"ambiguous": 3, "unmatched": 5},
+    )
     running = registry.submit("beta-cpa", "sync", {}, started_by="the schedule")
     registry.claim(running.id, "w1")
     eta = minus(now_iso(), -timedelta(minutes=100, seconds=20))
@@ -102,7 +104,7 @@ def test_rows_say_each_firms_last_sync_errors_review_job_and_schedule(registry):
     assert alpha.last_sync.startswith("today ")
     assert "finished — 2 created, 9 updated, 40 linked" in alpha.last_sync
     assert alpha.errors == "1 record error: Acme Ltd: IPM refused the email address"
-    assert alpha.review == "8 records"
+    assert alpha.review == "8 records"  # 3 ambiguous, 5 unmatched
     assert alpha.running == "" and alpha.job_id is None
     assert alpha.next_sync.startswith("every 30 min, next ")
     beta = rows["beta-cpa"]
@@ -116,8 +118,9 @@ def test_rows_say_each_firms_last_sync_errors_review_job_and_schedule(registry):
     assert rows["epsilon-cpa"].last_sync == "never synced" and rows["epsilon-cpa"].errors == ""
 
 
-def test_an_empty_registry_says_how_to_add_a_firm(registry):
-    portfolio = Portfolio(registry, watch=False)
+def test_an_empty_registry_says_how_to_add_a_firm(registry, tmp_path):
+    env = environment_slug(tmp_path / "state.sqlite")
+    portfolio = Portfolio(registry, environment=env, watch=False)
     assert "pmtools firm add" in portfolio.empty.value and EMPTY[:20] in portfolio.empty.value
     # The environment firm stands in the table, so there is something to open.
     assert [r.name for r in portfolio.rows] == ["This firm (from the environment)"]
@@ -125,9 +128,9 @@ def test_an_empty_registry_says_how_to_add_a_firm(registry):
     portfolio.watcher.poll()
     assert portfolio.empty.value == ""
     assert [r.slug for r in portfolio.rows] == ["alpha-cpa"]  # no jobs: not shown any more
-    _done(registry, "environment", counts={"linked": 1})
+    _done(registry, env, counts={"linked": 1})
     portfolio.watcher.poll()
-    assert [r.slug for r in portfolio.rows] == ["alpha-cpa", "environment"]
+    assert [r.slug for r in portfolio.rows] == ["alpha-cpa", env]
 
 
 def test_a_job_started_elsewhere_appears_and_can_be_cancelled(registry):
@@ -243,7 +246,7 @@ def followed(tmp_path, registry):
 def test_sync_now_submits_a_job_and_follows_it_to_the_end(followed, registry):
     panel = followed.sync
     panel.sync_now.click()
-    job = registry.active_job("environment")
+    job = registry.active_job(followed.session.firm)
     assert job is not None and job.state == "queued" and job.kind == "sync"
     assert panel.state is PanelState.RUNNING and not panel.cancel.disabled
     assert followed.ctx.busy  # the page's write actions wait for the job
@@ -265,7 +268,7 @@ def test_sync_now_submits_a_job_and_follows_it_to_the_end(followed, registry):
 
 
 def test_a_reloaded_page_shows_the_running_job_and_cancel_reaches_it(followed, registry):
-    job = registry.submit("environment", "sync", {}, started_by="cli")
+    job = registry.submit(followed.session.firm, "sync", {}, started_by="cli")
     registry.claim(job.id, "w1")
     registry.progress(job.id, stage="linking", done=50, total=200)
     again = Workbench(followed.session)  # what a reload (or a second browser) builds
@@ -285,7 +288,7 @@ def test_a_reloaded_page_shows_the_running_job_and_cancel_reaches_it(followed, r
 
 def test_sync_now_while_a_job_runs_says_so_in_one_sentence(followed, registry):
     followed.sync.watcher.stop()  # the page has not seen it yet: the submit itself refuses
-    registry.submit("environment", "sync", {}, started_by="Dana")
+    registry.submit(followed.session.firm, "sync", {}, started_by="Dana")
     followed.sync.sync_now.click()
     text = followed.sync.status.value
     assert "already queued" in text and "Dana" in text and "Traceback" not in text
@@ -295,18 +298,24 @@ def test_sync_now_while_a_job_runs_says_so_in_one_sentence(followed, registry):
 def test_a_refused_job_offers_the_override_which_asks_first(followed, registry):
     panel = followed.sync
     panel.sync_now.click()
-    job = registry.active_job("environment")
+    job = registry.active_job(followed.session.firm)
     registry.claim(job.id, "w1")
-    registry.finish(job.id, state="refused", outcome="preflight", message="5 in Liscio, 90 in IPM")
+    registry.finish(  # as pmtools.jobs records a PreflightRefused
+        job.id,
+        state="refused",
+        message="Refusing the first sync: Liscio holds 5 accounts and IPM 90 organizations",
+    )
     assert panel.wait(WAIT)
     assert panel.state is PanelState.REFUSED and panel.preflight_box.layout.display != "none"
-    assert "Nothing was synced" in panel.status.value and "90 in IPM" in panel.status.value
+    assert (
+        "Nothing was synced" in panel.status.value and "IPM 90 organizations" in panel.status.value
+    )
     panel.force_button.click()  # not ticked: nothing is submitted
     assert "Tick the box" in panel.status.value
-    assert registry.active_job("environment") is None
+    assert registry.active_job(followed.session.firm) is None
     panel.force.value = True
     panel.force_button.click()
-    forced = registry.active_job("environment")
+    forced = registry.active_job(followed.session.firm)
     assert forced is not None and forced.params.get("force") is True
 
 
@@ -319,7 +328,7 @@ def test_a_page_run_sync_is_recorded_as_a_job(tmp_path):
         assert session.jobs_in_page
         app.sync.sync_now.click()
         assert app.sync.wait(WAIT) and app.sync.state is PanelState.DONE
-        job = session.registry.last_job("environment")
+        job = session.registry.last_job(session.firm)
         assert job.state == "done" and job.worker == "this page"
         assert job.summary["counts"]["linked"] > 0 and job.run_id
         assert session.store.run(int(job.run_id))["outcome"] == job.outcome

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -17,18 +18,20 @@ import ipywidgets as ipw
 
 from pmtools.workbench.app import STYLE, Workbench
 from pmtools.workbench.common import button, esc, message_html, readable
-from pmtools.workbench.jobwords import ENVIRONMENT_NAME
 from pmtools.workbench.portfolio import Portfolio
-from pmtools.workbench.session import ENVIRONMENT_FIRM, open_firm_session
+from pmtools.workbench.session import open_firm_session
 
 log = logging.getLogger(__name__)
 
 
 def firm_from_query(query: str | None = None) -> str | None:
-    """The ``firm`` of a query string (default: the one Voilà gave this kernel), or None."""
+    """The ``firm`` of a query string (default: the one Voilà gave this kernel; without one,
+    the firm ``pmtools app --firm`` serves), or None: the portfolio."""
     text = os.environ.get("QUERY_STRING", "") if query is None else query
     values = parse_qs(text.lstrip("?")).get("firm") or [""]
-    return values[0].strip() or None
+    if values[0].strip():
+        return values[0].strip()
+    return os.environ.get("PMTOOLS_FIRM", "").strip() or None if query is None else None
 
 
 class PortfolioApp(ipw.VBox):
@@ -41,7 +44,13 @@ class PortfolioApp(ipw.VBox):
         self.registry = self.backend.registry()
         self._runs: dict[str, dict[str, Any] | None] = {}
         self._runs_lock = threading.Lock()
-        self.portfolio = Portfolio(self.registry, on_open=self.open_firm, fallback=self.store_run)
+        self.environment, self.environment_state = _environment_firm()
+        self.portfolio = Portfolio(
+            self.registry,
+            on_open=self.open_firm,
+            fallback=self.store_run,
+            environment=self.environment,
+        )
         self.back = button("← All firms", "pm-all-firms", icon="")
         self.back.on_click(lambda _b: self.show_portfolio())
         self.firm_title = ipw.HTML()
@@ -69,10 +78,7 @@ class PortfolioApp(ipw.VBox):
                 f"{name} could not be opened: {readable(exc)}", "error"
             )
             return None
-        if slug == ENVIRONMENT_FIRM:
-            name = ENVIRONMENT_NAME
-        else:
-            name = session.firm_name or name
+        name = session.firm_name or name
         self.close_firm()
         self.workbench = Workbench(session)
         self.firm_title.value = f"<h2 style='margin:0 0 0 1em'>{esc(name)}</h2>"
@@ -108,12 +114,11 @@ class PortfolioApp(ipw.VBox):
             return self._runs[slug]
 
     def _read_store_run(self, slug: str) -> dict[str, Any] | None:
-        from pmtools.config import Settings
         from pmtools.store import Store
 
         try:
-            if slug == ENVIRONMENT_FIRM:
-                path = Settings.from_env().state_path
+            if slug == self.environment and self.environment_state is not None:
+                path = self.environment_state
             elif self.backend.kind == "sqlite":
                 path = self.backend.store_path(slug)
             else:
@@ -126,3 +131,20 @@ class PortfolioApp(ipw.VBox):
             log.debug("reading %s's last run failed", slug, exc_info=True)
             return None
         return runs[-1] if runs else None
+
+
+def _environment_firm() -> tuple[str | None, Path | None]:
+    """The key and state file of this page's environment firm (``PMTOOLS_*``), or Nones when
+    ``PMTOOLS_FIRM`` names a registered firm instead."""
+    from pmtools.jobs import environment_slug
+    from pmtools.store.firms import resolve
+
+    try:
+        ctx = resolve(None)
+    except Exception:  # a wrong PMTOOLS_FIRM: the portfolio still lists the registered firms
+        log.debug("no environment firm", exc_info=True)
+        return None, None
+    if ctx.registered:
+        return None, None
+    path = Path(ctx.settings.state_path).expanduser().resolve()
+    return environment_slug(path), path

@@ -4,10 +4,10 @@ The page reads a job's state only from the registry (design point 6): a
 :class:`RegistryWatcher` polls it in a background thread and calls back when a watched row
 changed, so a job started from the CLI, a schedule or another page shows by itself.
 
-Where no worker can run the job — a simulator started inside this kernel, or a pmtools without
-:mod:`pmtools.jobs`'s worker — :class:`PageJob` runs it in a kernel thread *as a job*: claimed,
-its progress and outcome written to the registry like a worker's, so the portfolio and other
-pages show it and the one-job-per-firm rule holds.
+Where no worker can run the job — a simulator started inside this kernel, the plan of a preview
+that only this page holds, a session opened directly in a notebook — :class:`PageJob` runs it
+in a kernel thread *as a job*: claimed, its progress and outcome written to the registry like a
+worker's, so the portfolio and other pages show it and the one-job-per-firm rule holds.
 """
 
 from __future__ import annotations
@@ -29,30 +29,30 @@ PROGRESS_EVERY = 0.5  # at most two registry writes a second for a page-run job'
 
 
 def jobs_api() -> Any:
-    """:mod:`pmtools.jobs` when it offers ``submit_sync`` (a worker runs jobs), else None."""
-    try:
-        import pmtools.jobs as jobs
-    except ImportError:
-        return None
-    return jobs if hasattr(jobs, "submit_sync") and hasattr(jobs, "cancel") else None
+    """:mod:`pmtools.jobs` (the worker's API: ``submit_sync``, ``cancel``)."""
+    import pmtools.jobs as jobs
+
+    return jobs
 
 
 def submit_sync(session: Any, *, dry_run: bool = False, force: bool = False) -> Any:
-    """Submit the session's firm's sync as a job; raises JobRunning when one is active."""
-    api = jobs_api()
-    if api is None or session.jobs_in_page:
+    """Submit the session's firm's sync as a job; raises JobRunning when one is active.
+
+    A page that runs its own jobs records it in its registry without queueing it (no worker
+    must take it); otherwise it is queued for the workers.
+    """
+    if session.jobs_in_page:
         return session.registry.submit(
             session.firm, "sync", {"dry_run": dry_run, "force": force}, started_by="the app"
         )
-    return api.submit_sync(session.firm, dry_run=dry_run, force=force, started_by="the app")
+    return jobs_api().submit_sync(session.firm, dry_run=dry_run, force=force, started_by="the app")
 
 
 def cancel_job(session: Any, job_id: str) -> Any:
-    """Ask the job to stop (``pmtools.jobs.cancel``; the registry's own without a worker)."""
-    api = jobs_api()
-    if api is None or session.jobs_in_page:
+    """Ask the job to stop (a queued one ends now, a running one at its next step)."""
+    if session.jobs_in_page:
         return session.registry.request_cancel(job_id)
-    return api.cancel(job_id)
+    return jobs_api().cancel(job_id)
 
 
 class RegistryWatcher:

@@ -96,10 +96,19 @@ def job_counts(job: Any) -> dict[str, int]:
 
 
 def job_errors(job: Any) -> list[str]:
-    """The record errors of a job's run, as the job's summary lists them."""
+    """The record errors of a job's run, as its summary lists them (the first few)."""
     summary = getattr(job, "summary", None) or {}
-    errors = summary.get("errors") or []
+    errors = summary.get("error_messages", summary.get("errors")) or []
     return [str(e) for e in errors] if isinstance(errors, list) else []
+
+
+def job_error_count(job: Any) -> int:
+    """How many record errors the job's run had (its summary may list only the first few)."""
+    summary = getattr(job, "summary", None) or {}
+    n = summary.get("errors")
+    if isinstance(n, int) and not isinstance(n, bool):
+        return n
+    return max(job_counts(job).get("errors", 0), len(job_errors(job)))
 
 
 def row_counts(counts: dict[str, int]) -> str:
@@ -110,8 +119,12 @@ def row_counts(counts: dict[str, int]) -> str:
     return f"{created} created, {updated} updated, {linked} linked"
 
 
-def awaiting_review(counts: dict[str, int]) -> int | None:
-    """Records a person must decide (ambiguous and unmatched); None when the run did not say."""
+def awaiting_review(counts: dict[str, int], summary: dict[str, Any] | None = None) -> int | None:
+    """Records a person must decide (ambiguous and unmatched): the job's summary's
+    ``awaiting_review``, else the counts; None when the run did not say."""
+    awaiting = (summary or {}).get("awaiting_review")
+    if isinstance(awaiting, dict):
+        return sum(v for v in awaiting.values() if isinstance(v, int))
     if not any(k in counts for k in REVIEW_KEYS):
         return None
     return sum(counts.get(k, 0) for k in REVIEW_KEYS)

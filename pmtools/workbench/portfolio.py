@@ -26,6 +26,7 @@ from pmtools.workbench.jobwords import (
     ENVIRONMENT_NAME,
     awaiting_review,
     job_counts,
+    job_error_count,
     job_errors,
     outcome_words,
     progress_words,
@@ -33,7 +34,6 @@ from pmtools.workbench.jobwords import (
     schedule_words,
     when_words,
 )
-from pmtools.workbench.session import ENVIRONMENT_FIRM
 
 log = logging.getLogger(__name__)
 
@@ -86,15 +86,18 @@ def firm_row(
     now = now or now_iso()
     counts: dict[str, int] = {}
     errors: list[str] = []
+    n_errors = 0
+    stopped = ""  # why the last sync failed or was refused, in its words
     if last is not None:
-        counts, errors = job_counts(last), job_errors(last)
+        counts, errors, n_errors = job_counts(last), job_errors(last), job_error_count(last)
         last_sync = f"{when_words(last.finished_at or last.updated_at, now)}: {outcome_words(last)}"
         if counts:
             last_sync += f" — {row_counts(counts)}"
-        if last.state in ("failed", "refused") and last.message:
-            errors = [last.message, *errors]
+        if last.state in ("failed", "refused"):
+            stopped = last.message
     elif fallback_run is not None:
         counts = dict(fallback_run.get("counts") or {})
+        n_errors = counts.get("errors", 0)
         at = fallback_run.get("finished_at") or fallback_run.get("started_at")
         outcome = str(fallback_run.get("outcome") or "")
         words = {"done": "finished", "done_with_errors": "finished with record errors"}
@@ -102,16 +105,15 @@ def firm_row(
         last_sync += f" — {row_counts(counts)}" if counts else ""
     else:
         last_sync = "never synced"
-    n_errors = counts.get("errors", 0) or len(errors)
-    if not n_errors and not errors:
-        error_words = "none" if last is not None or fallback_run is not None else ""
+    if stopped:
+        error_words = stopped
+    elif n_errors:
+        error_words = f"{n_errors} record error{'s' if n_errors != 1 else ''}"
+        error_words += f", the first: {errors[0]}" if n_errors > 1 and errors else ""
+        error_words += f": {errors[0]}" if n_errors == 1 and errors else ""
     else:
-        first = f": {errors[0]}" if errors else ""
-        n = max(n_errors, len(errors))
-        error_words = f"{n} record error{'s' if n != 1 else ''}{first}"
-        if last is not None and last.state in ("failed", "refused") and last.message:
-            error_words = last.message
-    review = awaiting_review(counts)
+        error_words = "none" if last is not None or fallback_run is not None else ""
+    review = awaiting_review(counts, last.summary if last is not None else None)
     running = ""
     if active is not None:
         if active.state == "queued":
@@ -133,14 +135,23 @@ def firm_row(
     )
 
 
-def read_rows(registry: Any, fallback: Callable[[str], dict | None] | None = None) -> tuple:
-    """Every firm's row, from the registry (and ``fallback(slug)``: its store's last run)."""
+def read_rows(
+    registry: Any,
+    fallback: Callable[[str], dict | None] | None = None,
+    *,
+    environment: str | None = None,
+) -> tuple[FirmRow, ...]:
+    """Every firm's row, from the registry (and ``fallback(slug)``: its store's last run).
+
+    ``environment``: the key of this page's environment firm, listed when it has jobs or no
+    firm is registered.
+    """
     now = now_iso()
     firms = registry.list_firms()
     active = {j.firm: j for j in (*registry.running_jobs(), *registry.queued_jobs())}
     entries: list[tuple[str, str, Any]] = [(f.slug, f.name, f) for f in firms]
-    if not firms or registry.last_job(ENVIRONMENT_FIRM) is not None:
-        entries.append((ENVIRONMENT_FIRM, ENVIRONMENT_NAME, None))
+    if environment and (not firms or registry.last_job(environment) is not None):
+        entries.append((environment, ENVIRONMENT_NAME, None))
     rows = []
     for slug, name, firm in entries:
         last = next(
@@ -170,6 +181,7 @@ class Portfolio(ipw.VBox):
         *,
         on_open: Callable[[str], None] | None = None,
         fallback: Callable[[str], dict | None] | None = None,
+        environment: str | None = None,
         watch: bool = True,
     ) -> None:
         from itables.widget import ITable
@@ -177,6 +189,7 @@ class Portfolio(ipw.VBox):
         from pmtools.workbench.details import NO_CONTROLS
 
         self.registry = registry
+        self.environment = environment
         self.on_open = on_open
         self.rows: tuple[FirmRow, ...] = ()
         self.table = ITable(
@@ -220,7 +233,9 @@ class Portfolio(ipw.VBox):
         )
         self.add_class("pm-portfolio")
         self.watcher = RegistryWatcher(
-            lambda: read_rows(registry, fallback), self._redraw, name="pmtools-portfolio"
+            lambda: read_rows(registry, fallback, environment=environment),
+            self._redraw,
+            name="pmtools-portfolio",
         )
         self.watcher.poll()  # the first paint has every row
         if watch:
@@ -234,7 +249,7 @@ class Portfolio(ipw.VBox):
         frame = pd.DataFrame([r.cells() for r in rows], columns=COLUMNS)
         at = next((i for i, r in enumerate(rows) if r.slug == keep), None)
         self.table.update(frame, selected_rows=[] if at is None else [at])
-        registered = any(r.slug != ENVIRONMENT_FIRM for r in rows)
+        registered = any(r.slug != self.environment for r in rows)
         self.empty.value = "" if registered else message_html(EMPTY, "info")
         self._show_selected()
 
@@ -276,16 +291,8 @@ class Portfolio(ipw.VBox):
         row = self.row(slug)
         if row is None:
             return None
-        api = jobs_api()
-        if api is None:
-            self.message.value = message_html(
-                f"Syncs cannot start from the portfolio in this pmtools (it has no job worker); "
-                f"open {row.name} and use Sync Now.",
-                "warning",
-            )
-            return None
         try:
-            job = api.submit_sync(row.slug, started_by="the app")
+            job = jobs_api().submit_sync(row.slug, started_by="the app")
         except Exception as exc:  # JobRunning and the firm's configuration errors
             text = readable(exc)
             self.message.value = message_html(f"{row.name}: {text}.", "warning")
@@ -300,11 +307,7 @@ class Portfolio(ipw.VBox):
         if row is None or row.job_id is None:
             return
         try:
-            api = jobs_api()
-            if api is not None:
-                api.cancel(row.job_id)
-            else:
-                self.registry.request_cancel(row.job_id)
+            jobs_api().cancel(row.job_id)
         except Exception as exc:
             self.message.value = message_html(f"{row.name}: {readable(exc)}.", "warning")
             return

@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 # The demo runs with the simulator's rate limit off: it is a local demonstration, and a
 # first Sync Now of the demo firm would otherwise take minutes at Karbon's 120 a minute.
 DEMO_RATE_LIMIT = 0
-# The environment firm's key in the registry's jobs (design point 7; never a firm's slug).
+# The environment firm in an address (``?firm=environment``); its jobs' key in the registry is
+# ``pmtools.jobs.environment_slug`` of its state file (design point 7).
 ENVIRONMENT_FIRM = "environment"
 
 
@@ -45,7 +46,7 @@ class Session:
     store: Store
     sandbox: SandboxServer | None = None
     tmpdir: Path | None = None
-    firm: str = ENVIRONMENT_FIRM  # the firm's slug in the registry
+    firm: str = ENVIRONMENT_FIRM  # the firm's key in the registry's jobs
     firm_name: str = ""
     # Where Sync Now runs: True in this page, False a worker (see ``jobs_in_page``).
     page_runs_jobs: bool | None = None
@@ -169,10 +170,14 @@ def open_session(
     """
     from pmtools.connectors.factory import connect
 
+    firm, firm_name = "", ""
     if settings is None:  # PMTOOLS_FIRM names a registered firm; else the environment's
         from pmtools.store.firms import resolve
 
-        settings = resolve(None).settings
+        ctx = resolve(None)
+        settings = ctx.settings
+        if ctx.registered:
+            firm, firm_name = ctx.slug, ctx.name
     sandbox = None
     tmpdir: Path | None = None
     if settings.liscio_url or settings.ipm_url:
@@ -201,65 +206,48 @@ def open_session(
         if tmpdir is not None:
             shutil.rmtree(tmpdir, ignore_errors=True)
         raise
+    if not firm:  # the environment firm's jobs are keyed by its state file (pmtools.jobs)
+        from pmtools.jobs import ENVIRONMENT_NAME, environment_slug
+
+        firm, firm_name = environment_slug(settings.state_path), ENVIRONMENT_NAME
     return Session(
-        settings=settings, liscio=liscio, ipm=ipm, store=store, sandbox=sandbox, tmpdir=tmpdir
+        settings=settings,
+        liscio=liscio,
+        ipm=ipm,
+        store=store,
+        sandbox=sandbox,
+        tmpdir=tmpdir,
+        firm=firm,
+        firm_name=firm_name,
     )
 
 
 def open_firm_session(slug: str) -> Session:
-    """Open the session of the firm ``slug`` for the served app (its settings and secrets
-    resolved by :mod:`pmtools.store.firms`; ``environment``: the ``PMTOOLS_*`` firm)."""
+    """Open the session of the firm ``slug`` for the served app, whose worker runs its jobs
+    (settings and secrets resolved by :mod:`pmtools.store.firms`; an environment key such as
+    ``environment``: the ``PMTOOLS_*`` firm, as :func:`open_session`)."""
     from pmtools.connectors.factory import connect
-    from pmtools.workbench.jobrun import jobs_api
+    from pmtools.jobs import is_environment
+    from pmtools.store.firms import resolve
 
-    if slug == ENVIRONMENT_FIRM:
+    if is_environment(slug):
         session = open_session()
     else:
-        settings, store, name = _resolve_firm(slug)
+        ctx = resolve(slug)
+        store = ctx.open_store()
         try:
-            liscio, ipm = connect(settings)
+            liscio, ipm = connect(ctx.settings)
         except BaseException:
             store.close()
             raise
         session = Session(
-            settings=settings, liscio=liscio, ipm=ipm, store=store, firm=slug, firm_name=name
+            settings=ctx.settings,
+            liscio=liscio,
+            ipm=ipm,
+            store=store,
+            firm=ctx.slug,
+            firm_name=ctx.name,
         )
-    # The served app's worker runs the firm's jobs; no worker can reach a simulator that
-    # lives in this kernel, and a pmtools without the jobs worker has none.
-    session.page_runs_jobs = session.sandbox is not None or jobs_api() is None
+    # No worker can reach a simulator that lives in this kernel: the page runs those jobs.
+    session.page_runs_jobs = session.sandbox is not None
     return session
-
-
-def _resolve_firm(slug: str) -> tuple[Settings, Store, str]:
-    """The firm's settings, open store and name."""
-    try:
-        from pmtools.store.firms import resolve
-    except ImportError:  # the firms module has not landed: simulated firms need no secrets
-        return _resolve_simulated(slug)
-    ctx = resolve(slug)
-    return ctx.settings, ctx.open_store(), ctx.name
-
-
-def _resolve_simulated(slug: str) -> tuple[Settings, Store, str]:
-    """A simulated firm from the registry alone (its credentials are the simulator's
-    documented non-secret ones); a real firm needs :mod:`pmtools.store.firms`."""
-    from pmtools.config import SANDBOX_IPM_ACCESS_KEY, SANDBOX_IPM_TOKEN, SANDBOX_LISCIO_TOKEN
-    from pmtools.errors import ConfigError
-    from pmtools.store.backend import backend_from_env
-
-    backend = backend_from_env()
-    with backend.registry() as registry:
-        firm = registry.get_firm(slug)
-    if not firm.simulator:
-        raise ConfigError(f"{firm.name}'s secrets cannot be read by this pmtools")
-    settings = Settings(
-        state_path=backend.store_path(firm.slug),
-        liscio_url=firm.liscio_url,
-        liscio_token=SANDBOX_LISCIO_TOKEN,
-        ipm_url=firm.ipm_url,
-        ipm_token=SANDBOX_IPM_TOKEN,
-        ipm_access_key=SANDBOX_IPM_ACCESS_KEY,
-        ipm_rate_limit=firm.ipm_rate_limit,
-        simulator=True,
-    )
-    return settings, backend.open_store(firm.slug), firm.name

@@ -16,6 +16,7 @@ from pmtools.workbench.syncview import OUTCOME_WORDS, STAGES
 
 # How a job's summary says the first-sync guard refused it (the page then offers the override).
 PREFLIGHT_OUTCOMES = ("preflight", "preflight_refused", "duplicate_risk")
+PREFLIGHT_WORDS = "Refusing the first sync"  # how the guard's refusal begins (core/planner)
 
 
 class PanelState(str, enum.Enum):
@@ -111,7 +112,7 @@ class JobView:
         try:
             counts, errors = self._job_counts(job)
             if job.state == "refused" and (
-                job.outcome in PREFLIGHT_OUTCOMES or job.summary.get("preflight")
+                job.outcome in PREFLIGHT_OUTCOMES or job.message.startswith(PREFLIGHT_WORDS)
             ):
                 self._refused(job.message)
             elif job.state == "done" or job.state == "cancelled":
