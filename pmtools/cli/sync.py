@@ -9,6 +9,7 @@ configuration; 3 refused by the preflight; 4 another sync holds the lock; 5 the 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Iterator, Mapping
