@@ -15,6 +15,7 @@ that simulator). Threads only set widget traits; :meth:`Context.changed` tells t
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any
@@ -23,7 +24,7 @@ import ipywidgets as ipw
 
 from pmtools.core.plan import SyncPolicy
 from pmtools.engine.sync import SyncResult
-from pmtools.errors import PlanChanged, PreflightRefused
+from pmtools.errors import LockHeld, PlanChanged, PreflightRefused
 from pmtools.workbench.common import Context, button, esc, message_html, readable
 from pmtools.workbench.jobrun import PageJob, RegistryWatcher, cancel_job, submit_sync
 from pmtools.workbench.syncjob import JobView, PanelState
@@ -41,6 +42,7 @@ from pmtools.workbench.syncview import (
     preview_html,
 )
 
+BUSY = "another sync of this firm is running (a worker's or a command's); wait for it to end"
 __all__ = ["COUNT_LABELS", "OUTCOME_WORDS", "PanelState", "SyncPanel", "plan_rows"]
 
 
@@ -113,6 +115,7 @@ class SyncPanel(JobView, ipw.VBox):
         self.job: Any = None  # the job followed (a worker's or this page's)
         self.error: BaseException | None = None
         self._page_job: PageJob | None = None
+        self._firm_lock = contextlib.ExitStack()  # the store's lock, while this page runs a job
         self._following: str | None = None  # the id of a job a worker runs, followed here
         self._holding = False  # this panel holds the page's busy state for a followed job
         self._idle = threading.Event()
@@ -175,6 +178,13 @@ class SyncPanel(JobView, ipw.VBox):
             return self._submit(session, force=force, expected=expected, in_page=in_page)
 
     def _submit(self, session: Any, *, force: bool, expected: Any, in_page: bool) -> bool:
+        if in_page:
+            # The firm's lock, held from before the job exists until it ends: no worker can
+            # take this page's job, and the watchdog sees its worker (this page) alive.
+            try:
+                self._firm_lock.enter_context(session.store.lock(by="the app"))
+            except LockHeld:
+                return self._not_started(LockHeld(BUSY))
         try:
             if in_page:
                 job = session.registry.submit(
@@ -186,6 +196,7 @@ class SyncPanel(JobView, ipw.VBox):
             else:
                 job = submit_sync(session, force=force)
         except Exception as exc:  # JobRunning: one job per firm; say so in a sentence
+            self._firm_lock.close()
             return self._not_started(exc)
         self.job = job
         if in_page:
@@ -327,6 +338,7 @@ class SyncPanel(JobView, ipw.VBox):
         finally:
             if self.state is PanelState.RUNNING:  # ended without saying how: it failed
                 self._enter(PanelState.FAILED)
+            self._firm_lock.close()  # taken in _submit (a page job)
             self._page_job = None
             self.ctx.release()
             self._idle.set()
