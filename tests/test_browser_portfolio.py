@@ -107,6 +107,7 @@ def row(page, name: str):
 def test_syncs_go_on_after_the_page_is_closed(served, browser):
     from playwright.sync_api import expect
 
+    expect.set_options(timeout=TIMEOUT)  # the jobs run at the machine's pace
     first = browser.new_page(viewport={"width": 1400, "height": 900})
     first.set_default_timeout(TIMEOUT)
     try:

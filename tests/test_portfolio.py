@@ -204,9 +204,12 @@ def test_open_a_firm_and_go_back(simulated_firm):
         assert app.workbench.session.firm == simulated_firm.slug
         assert "Sandbox Partners" in app.firm_title.value
         assert app.portfolio.layout.display == "none" and app.firm_view.layout.display == ""
+        assert app.portfolio.watcher.paused  # a hidden portfolio sends no redraws
+        assert not app.workbench.session.jobs_in_page  # the served app's worker runs its jobs
         opened = app.workbench
         app.back.click()
         assert app.workbench is None and app.portfolio.layout.display == ""
+        assert not app.portfolio.watcher.paused
         assert not opened.sync.watcher._thread.is_alive() or opened.sync.watcher._stop.is_set()
     finally:
         app.close_firm()

@@ -99,7 +99,7 @@ def _registered(slug: str, *, backend: Backend, environ: Mapping[str, str]) -> J
         from pmtools.store.firms import resolve  # type: ignore[import-not-found, unused-ignore]
     except ImportError:  # STAND-IN until the firms branch lands: simulated firms only
         return _stand_in(slug, backend=backend)
-    context = resolve(slug, environ)
+    context = resolve(slug, environ=environ)
     with backend.registry() as registry:
         firm = registry.get_firm(slug)
     return JobFirm(

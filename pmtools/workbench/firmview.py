@@ -84,6 +84,7 @@ class PortfolioApp(ipw.VBox):
         self.firm_title.value = f"<h2 style='margin:0 0 0 1em'>{esc(name)}</h2>"
         self.firm_view.children = (self.firm_view.children[0], self.workbench)
         self.portfolio.layout.display = "none"
+        self.portfolio.watcher.paused = True  # hidden: no redraws until it shows again
         self.firm_view.layout.display = ""
         self.portfolio.message.value = ""
         return self.workbench
@@ -93,6 +94,7 @@ class PortfolioApp(ipw.VBox):
         self.close_firm()
         self.firm_view.layout.display = "none"
         self.portfolio.layout.display = ""
+        self.portfolio.watcher.paused = False
         self.portfolio.watcher.nudge()
 
     def close_firm(self) -> None:

@@ -76,6 +76,7 @@ class RegistryWatcher:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._last: Any = object()
+        self.paused = False  # True: no polls (the view is hidden); a nudge after resuming
         self._lock = threading.RLock()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
@@ -112,7 +113,8 @@ class RegistryWatcher:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                self.poll()
+                if not self.paused:
+                    self.poll()
             except sqlite3.ProgrammingError:  # the session closed its registry: nothing to watch
                 return
             except Exception:  # a failed read is retried at the next tick; say so once
