@@ -337,3 +337,16 @@ def test_a_page_run_sync_is_recorded_as_a_job(tmp_path):
         assert session.store.run(int(job.run_id))["outcome"] == job.outcome
     finally:
         session.close()
+
+
+def test_a_dry_run_from_the_command_line_is_followed_but_turns_nothing_blue(followed, registry):
+    panel = followed.sync
+    job = registry.submit(followed.session.firm, "dry_run", {}, started_by="cli")
+    registry.claim(job.id, "w1")
+    _until(
+        panel.status, "value", lambda: "A dry run for this firm is running" in panel.status.value
+    )
+    registry.finish(job.id, state="done", outcome="dry_run", summary={"counts": {"linked": 3}})
+    assert panel.wait(WAIT)
+    assert panel.state is PanelState.IDLE and "nothing was written" in panel.status.value
+    assert not any("pm-stage-done" in b._dom_classes for b in panel.stages.values())

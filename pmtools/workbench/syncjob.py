@@ -90,7 +90,8 @@ class JobView:
             self._reset_stages()
             self.summary.value = ""
             who = f" ({job.started_by})" if job.started_by else ""
-            self.status.value = message_html(f"A sync for this firm is running{who}.", "info")
+            what = job.kind_words.capitalize()
+            self.status.value = message_html(f"{what} for this firm is running{who}.", "info")
         if not self._holding:
             self._holding = self.ctx.acquire()
         self.job = job
@@ -111,22 +112,27 @@ class JobView:
         self._following = None
         try:
             counts, errors = self._job_counts(job)
-            if job.state == "refused" and (
+            if job.kind != "sync":  # a dry run from the command line: nothing was written
+                self._enter(PanelState.IDLE)
+                self._reset_stages()
+                self.status.value = message_html(
+                    f"{job.kind_words.capitalize()} for this firm ended "
+                    f"({job.outcome or job.state}); nothing was written.",
+                    "info",
+                )
+            elif job.state == "refused" and (
                 job.outcome in PREFLIGHT_OUTCOMES or job.message.startswith(PREFLIGHT_WORDS)
             ):
                 self._refused(job.message)
-            elif job.state == "done" or job.state == "cancelled":
-                self._show_end(job.outcome or job.state, counts, errors, job.run_id)
+            elif job.state in ("done", "cancelled"):
+                outcome = (job.outcome or "done") if job.state == "done" else "cancelled"
+                self._show_end(outcome, counts, errors, job.run_id)
             else:
                 self._enter(PanelState.FAILED)
                 self._mark_stopped()
-                words = OUTCOME_WORDS.get(job.outcome or "failed", job.outcome or "failed")
-                self.status.value = message_html(
-                    f"Sync {words}: {job.message or 'see the log of the worker'}.".replace(
-                        "..", "."
-                    ),
-                    "error",
-                )
+                words = OUTCOME_WORDS.get(job.outcome or job.state, job.state)
+                why = (job.message or "the worker's log says why").rstrip(".")
+                self.status.value = message_html(f"Sync {words}: {why}.", "error")
             self.ctx.changed("sync")
         except Exception as exc:
             self.ctx.report(exc, "showing the sync's result", self.status)
