@@ -23,6 +23,9 @@ from pmtools.workbench.session import open_firm_session
 
 log = logging.getLogger(__name__)
 
+# A store's runs that have ended (a running one is the worker's job, shown as such).
+FINISHED = ("done", "done_with_errors", "cancelled", "stopped", "failed", "refused")
+
 
 def firm_from_query(query: str | None = None) -> str | None:
     """The ``firm`` of a query string (default: the one Voilà gave this kernel; without one,
@@ -128,7 +131,11 @@ class PortfolioApp(ipw.VBox):
             if not path.exists():
                 return None
             with Store.open(path) as store:
-                runs = [r for r in store.runs() if r.get("command") == "sync"]
+                runs = [
+                    r
+                    for r in store.runs()
+                    if r.get("command") == "sync" and r.get("outcome") in FINISHED
+                ]
         except Exception:  # the portfolio shows "never synced" rather than fail
             log.debug("reading %s's last run failed", slug, exc_info=True)
             return None

@@ -43,9 +43,9 @@ def submit_sync(session: Any, *, dry_run: bool = False, force: bool = False) -> 
     """
     if session.jobs_in_page:
         return session.registry.submit(
-            session.firm, "sync", {"dry_run": dry_run, "force": force}, started_by="the app"
+            session.firm, "sync", {"dry_run": dry_run, "force": force}, started_by="app"
         )
-    return jobs_api().submit_sync(session.firm, dry_run=dry_run, force=force, started_by="the app")
+    return jobs_api().submit_sync(session.firm, dry_run=dry_run, force=force, started_by="app")
 
 
 def cancel_job(session: Any, job_id: str) -> Any:

@@ -157,6 +157,7 @@ def read_rows(
         last = next(
             (j for j in registry.jobs(slug, limit=5) if j.kind == "sync" and not j.active), None
         )
+        # A firm with no finished job: its store's last run (one synced before jobs existed).
         run = fallback(slug) if fallback is not None and last is None else None
         rows.append(
             firm_row(
@@ -292,7 +293,7 @@ class Portfolio(ipw.VBox):
         if row is None:
             return None
         try:
-            job = jobs_api().submit_sync(row.slug, started_by="the app")
+            job = jobs_api().submit_sync(row.slug, started_by="app")
         except Exception as exc:  # JobRunning and the firm's configuration errors
             text = readable(exc)
             self.message.value = message_html(f"{row.name}: {text}.", "warning")

@@ -182,7 +182,7 @@ class SyncPanel(JobView, ipw.VBox):
             # The firm's lock, held from before the job exists until it ends: no worker can
             # take this page's job, and the watchdog sees its worker (this page) alive.
             try:
-                self._firm_lock.enter_context(session.store.lock(by="the app"))
+                self._firm_lock.enter_context(session.store.lock(by="app"))
             except LockHeld:
                 return self._not_started(LockHeld(BUSY))
         try:
@@ -191,7 +191,7 @@ class SyncPanel(JobView, ipw.VBox):
                     session.firm,
                     "sync",
                     {"force": force, "previewed": expected is not None},
-                    started_by="the app",
+                    started_by="app",
                 )
             else:
                 job = submit_sync(session, force=force)

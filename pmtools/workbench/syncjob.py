@@ -126,6 +126,9 @@ class JobView:
                 self._refused(job.message)
             elif job.state in ("done", "cancelled"):
                 outcome = (job.outcome or "done") if job.state == "done" else "cancelled"
+                if job.state == "done":  # the last progress ("… almost done") is over
+                    self.progress.value = self.progress.max
+                    self.progress_text.value = esc("Finished.")
                 self._show_end(outcome, counts, errors, job.run_id)
             else:
                 self._enter(PanelState.FAILED)
