@@ -108,7 +108,8 @@ def test_rows_say_each_firms_last_sync_errors_review_job_and_schedule(registry):
     assert alpha.running == "" and alpha.job_id is None
     assert alpha.next_sync.startswith("every 30 min, next ")
     beta = rows["beta-cpa"]
-    assert beta.running.startswith("▰▰▰▱▱▱▱▱▱▱▱▱ 25% Linking and field sync: 300 of 1200")
+    assert beta.running.startswith("25% Linking and field sync: 300 of 1200")
+    assert (beta.done, beta.total) == (300, 1200)  # the row's progress bar
     assert beta.running.endswith("about 1 h 40 min left")
     assert beta.job_id == running.id and beta.next_sync == "no schedule"
     assert beta.last_sync == "never synced"
@@ -141,18 +142,18 @@ def test_a_job_started_elsewhere_appears_and_can_be_cancelled(registry):
         portfolio.select("beta-cpa")
         assert not portfolio.sync_button.disabled and portfolio.cancel_button.disabled
         job = registry.submit("beta-cpa", "sync", {}, started_by="cli")  # the CLI, say
-        _until(portfolio.table, "_dt_args", lambda: portfolio.row("beta-cpa").job_id == job.id)
+        _until(portfolio.table, "value", lambda: portfolio.row("beta-cpa").job_id == job.id)
         assert portfolio.selected_slug() == "beta-cpa"  # the redraw kept the selection
         assert portfolio.sync_button.disabled and not portfolio.cancel_button.disabled
         registry.claim(job.id, "w1")
         registry.progress(job.id, stage="people", done=5, total=10)
-        _until(portfolio.table, "_dt_args", lambda: "People: 5 of 10" in portfolio.row(
+        _until(portfolio.table, "value", lambda: "People: 5 of 10" in portfolio.row(
             "beta-cpa").running)  # fmt: skip
         portfolio.cancel_button.click()
         assert registry.get_job(job.id).cancel_requested
         assert "cancelling" in portfolio.message.value
         registry.finish(job.id, state="cancelled", outcome="cancelled")
-        _until(portfolio.table, "_dt_args", lambda: portfolio.row("beta-cpa").job_id is None)
+        _until(portfolio.table, "value", lambda: portfolio.row("beta-cpa").job_id is None)
         assert "cancelled" in portfolio.row("beta-cpa").last_sync
     finally:
         portfolio.close()
@@ -162,10 +163,24 @@ def test_an_unchanged_registry_sends_nothing(registry):
     registry.add_firm("Alpha CPA")
     portfolio = Portfolio(registry, watch=False)
     sent = []
-    portfolio.table.observe(lambda c: sent.append(c), "_dt_args")
+    portfolio.table.observe(lambda c: sent.append(c), "value")
     assert not portfolio.watcher.poll() and not sent
     registry.submit("alpha-cpa", "sync", {}, started_by="cli")
     assert portfolio.watcher.poll() and len(sent) == 1
+
+
+def test_the_table_shows_names_as_text_with_a_link_and_a_bar(registry):
+    registry.add_firm("<img src=x onerror=alert(1)> & Co")
+    job = registry.submit(slug := registry.list_firms()[0].slug, "sync", {}, started_by="cli")
+    registry.claim(job.id, "w1")
+    registry.progress(job.id, stage="people", done=2, total=8)
+    portfolio = Portfolio(registry, watch=False)
+    html = portfolio.table.value
+    assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt; &amp; Co" in html
+    assert f'href="?firm={slug}"' in html
+    assert '<progress max="8" value="2"></progress> 25% People: 2 of 8' in html
+    portfolio.select(slug)
+    assert 'class="pm-selected"' in portfolio.table.value  # the chosen firm is marked
 
 
 def test_the_query_string_names_the_firm():

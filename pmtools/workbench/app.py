@@ -49,6 +49,9 @@ STYLE = """<style>
 .pm-app .pm-hint { color: #555; font-size: 0.92em; margin: 0.2em 0; }
 .pm-app .pm-intro ol { margin: 0.2em 0 0.4em 1.2em; padding: 0; }
 .pm-app .pm-caution { color: #8a6d3b; }
+.pm-app table.pm-portfolio { width: 100%; }
+.pm-app table.pm-portfolio tr.pm-selected td { background: #e3f2fd; }
+.pm-app table.pm-portfolio progress { width: 7em; vertical-align: middle; }
 </style>"""
 
 INTRO = """<div class="pm-intro">

@@ -1,12 +1,12 @@
 """The portfolio: every firm in one table — its last sync, errors, records awaiting review, the
 job running now with its progress and ETA, the next scheduled sync — with Open, Sync now and
-Cancel for the firm selected.
+Cancel for the firm chosen.
 
 Everything comes from the registry (no HTTP): a background thread reads it every
 :data:`~pmtools.workbench.jobrun.POLL_SECONDS` and rebuilds only the rows whose values changed,
 sending the table only when one did; so a job started from the CLI, a schedule or another
-person appears by itself, and a reload shows the same. One itables table, not a widget per
-firm: 200 firms render and refresh as one small message.
+person appears by itself, and a reload shows the same. One HTML table, not a widget per firm:
+200 firms render and refresh as one message the browser swaps in a few milliseconds.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import ipywidgets as ipw
-import pandas as pd
 
 from pmtools.core.timestamps import now_iso
 from pmtools.workbench.common import button, esc, message_html, readable
@@ -42,7 +42,6 @@ EMPTY = (
     "No firm is registered yet. Add one with `pmtools firm add NAME` on the command line "
     "(it asks for the firm's IPM and Liscio connections); it appears here by itself."
 )
-BAR = 12  # characters of a progress bar in a table cell
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,17 +57,18 @@ class FirmRow:
     next_sync: str
     job_id: str | None = None  # the active job (Cancel)
     job_state: str | None = None
+    done: int = 0  # the running job's progress, for its bar
+    total: int = 0
 
     def cells(self) -> list[str]:
         """The table's cells, in :data:`COLUMNS` order."""
         return [self.name, self.last_sync, self.errors, self.review, self.running, self.next_sync]
 
 
-def bar(done: int, total: int) -> str:
-    """A text progress bar: ``▰▰▰▰▱▱▱▱▱▱▱▱ 33%``."""
+def percent(done: int, total: int) -> str:
+    """ "33%" of a job's steps (0% before it knows how many)."""
     share = min(max(done / total, 0.0), 1.0) if total else 0.0
-    filled = round(share * BAR)
-    return "▰" * filled + "▱" * (BAR - filled) + f" {round(share * 100)}%"
+    return f"{round(share * 100)}%"
 
 
 def firm_row(
@@ -119,7 +119,7 @@ def firm_row(
         if active.state == "queued":
             running = "queued: waiting for a worker"
         else:
-            running = f"{bar(active.done, active.total)} {progress_words(active, now)}"
+            running = f"{percent(active.done, active.total)} {progress_words(active, now)}"
         if active.cancel_requested:
             running += " (cancelling)"
     return FirmRow(
@@ -132,6 +132,8 @@ def firm_row(
         next_sync=schedule_words(firm, now) if firm is not None else "no schedule",
         job_id=active.id if active is not None else None,
         job_state=active.state if active is not None else None,
+        done=active.done if active is not None else 0,
+        total=active.total if active is not None else 0,
     )
 
 
@@ -173,8 +175,31 @@ def read_rows(
     return tuple(rows)
 
 
+def table_html(rows: tuple[FirmRow, ...], selected: str | None = None) -> str:
+    """The firms as one HTML table (every value escaped): a firm's name opens it (the page's
+    ``?firm=`` address); a running job has a progress bar."""
+    head = "".join(f"<th>{esc(c)}</th>" for c in COLUMNS)
+    body = "".join(_row_html(r, r.slug == selected) for r in rows)
+    return (
+        f'<table class="pm-html-table pm-portfolio"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table>"
+    )
+
+
+def _row_html(row: FirmRow, selected: bool) -> str:
+    link = f'<a href="?firm={quote(row.slug)}" target="_self">{esc(row.name)}</a>'
+    running = esc(row.running)
+    if row.job_state == "running":
+        running = f'<progress max="{max(row.total, 1)}" value="{row.done}"></progress> {running}'
+    cells = [link, *(esc(c) for c in row.cells()[1:4]), running, esc(row.next_sync)]
+    css = ' class="pm-selected"' if selected else ""
+    return (
+        f'<tr data-firm="{esc(row.slug)}"{css}>' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+    )
+
+
 class Portfolio(ipw.VBox):
-    """The firms' table with Open, Sync now and Cancel for the selected firm."""
+    """The firms' table with Open, Sync now and Cancel for the firm chosen."""
 
     def __init__(
         self,
@@ -185,29 +210,21 @@ class Portfolio(ipw.VBox):
         environment: str | None = None,
         watch: bool = True,
     ) -> None:
-        from itables.widget import ITable
-
-        from pmtools.workbench.details import NO_CONTROLS
-
         self.registry = registry
         self.environment = environment
         self.on_open = on_open
         self.rows: tuple[FirmRow, ...] = ()
-        self.table = ITable(
-            pd.DataFrame(columns=COLUMNS),
-            paging=False,
-            ordering=False,
-            layout=NO_CONTROLS,
-            select={"style": "single"},
-            classes="display compact cell-border",
-            maxBytes=0,
-        )
-        self.table.add_class("pm-table")
+        # One HTML table, not a widget per firm nor a data grid: the browser replaces it in a
+        # few milliseconds (itables' table took about a second at 200 firms, freezing the page).
+        self.table = ipw.HTML()
         self.table.add_class("pm-portfolio-table")
         self.empty = ipw.HTML()
         self.empty.add_class("pm-portfolio-empty")
-        self.selected = ipw.HTML()
-        self.selected.add_class("pm-firm-selected")
+        self.firm = ipw.Dropdown(
+            options=[("(choose a firm)", "")], value="", description="Firm",
+            layout=ipw.Layout(width="28em"),
+        )  # fmt: skip
+        self.firm.add_class("pm-firm-select")
         self.open_button = button("Open", "pm-firm-open", icon="folder-open", style="primary")
         self.sync_button = button("Sync now", "pm-firm-sync", icon="refresh")
         self.cancel_button = button("Cancel", "pm-firm-cancel", icon="stop")
@@ -216,15 +233,16 @@ class Portfolio(ipw.VBox):
         self.open_button.on_click(lambda _b: self.open_firm(self.selected_slug()))
         self.sync_button.on_click(lambda _b: self.sync(self.selected_slug()))
         self.cancel_button.on_click(lambda _b: self.cancel(self.selected_slug()))
-        self.table.observe(lambda _c: self._show_selected(), "selected_rows")
-        actions = ipw.HBox([self.selected, self.open_button, self.sync_button, self.cancel_button])
+        self.firm.observe(lambda _c: self._show_selected(), "value")
+        actions = ipw.HBox([self.firm, self.open_button, self.sync_button, self.cancel_button])
         actions.add_class("pm-actions")
         super().__init__(
             [
                 ipw.HTML(
-                    "<h2>Firms</h2><p class='pm-hint'>Select a firm to open its workbench, "
-                    "start its sync or cancel the sync running now. This page follows every "
-                    "firm's jobs by itself (times in UTC).</p>"
+                    "<h2>Firms</h2><p class='pm-hint'>Click a firm's name to open its "
+                    "workbench, or choose it below to start its sync or cancel the sync "
+                    "running now. This page follows every firm's jobs by itself (times in "
+                    "UTC).</p>"
                 ),
                 self.empty,
                 self.table,
@@ -244,40 +262,38 @@ class Portfolio(ipw.VBox):
 
     # -- showing -----------------------------------------------------------------------------
     def _redraw(self, rows: tuple[FirmRow, ...]) -> None:
-        """Show ``rows``; the table is sent only when a row changed (the watcher compares)."""
-        keep = self.selected_slug()
+        """Show ``rows``; sent only when a row changed (the watcher compares)."""
+        names = [(r.name, r.slug) for r in rows]
+        if [(n, s) for n, s in self.firm.options[1:]] != names:
+            keep = self.firm.value if any(s == self.firm.value for _, s in names) else ""
+            self.firm.options = [("(choose a firm)", ""), *names]
+            self.firm.value = keep
         self.rows = rows
-        frame = pd.DataFrame([r.cells() for r in rows], columns=COLUMNS)
-        at = next((i for i, r in enumerate(rows) if r.slug == keep), None)
-        self.table.update(frame, selected_rows=[] if at is None else [at])
+        self.table.value = table_html(rows, self.selected_slug())
         registered = any(r.slug != self.environment for r in rows)
         self.empty.value = "" if registered else message_html(EMPTY, "info")
-        self._show_selected()
+        self._show_selected(redraw=False)
 
     def selected_slug(self) -> str | None:
-        """The slug of the firm selected in the table, or None."""
-        chosen = self.table.selected_rows
-        if chosen and 0 <= chosen[0] < len(self.rows):
-            return self.rows[chosen[0]].slug
-        return None
+        """The slug of the firm chosen, or None."""
+        return self.firm.value or None
 
     def row(self, slug: str | None) -> FirmRow | None:
         """The row of ``slug``, or None."""
         return next((r for r in self.rows if r.slug == slug), None)
 
     def select(self, slug: str) -> None:
-        """Select the firm ``slug`` (as a click on its row does)."""
-        at = next(i for i, r in enumerate(self.rows) if r.slug == slug)
-        self.table.selected_rows = [at]
+        """Choose the firm ``slug``."""
+        self.firm.value = slug
 
-    def _show_selected(self) -> None:
+    def _show_selected(self, *, redraw: bool = True) -> None:
         row = self.row(self.selected_slug())
         for b in (self.open_button, self.sync_button, self.cancel_button):
             b.disabled = row is None
+        if redraw:  # the chosen firm's row is marked in the table
+            self.table.value = table_html(self.rows, self.selected_slug())
         if row is None:
-            self.selected.value = esc("Select a firm in the table.")
             return
-        self.selected.value = f"<b>{esc(row.name)}</b>"
         self.sync_button.disabled = row.job_id is not None
         self.cancel_button.disabled = row.job_id is None
 
