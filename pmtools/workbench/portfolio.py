@@ -181,7 +181,8 @@ def table_html(rows: tuple[FirmRow, ...], selected: str | None = None) -> str:
     head = "".join(f"<th>{esc(c)}</th>" for c in COLUMNS)
     body = "".join(_row_html(r, r.slug == selected) for r in rows)
     return (
-        f'<table class="pm-html-table pm-portfolio"><thead><tr>{head}</tr></thead>'
+        f'<table class="pm-html-table pm-portfolio" style="border-collapse:collapse">'
+        f"<thead><tr>{head}</tr></thead>"
         f"<tbody>{body}</tbody></table>"
     )
 
