@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import ipywidgets as ipw
 import pytest
 
 from pmtools.config import Settings
@@ -344,6 +345,9 @@ def test_a_page_run_sync_is_recorded_as_a_job(tmp_path):
     try:
         app = Workbench(session)
         assert session.jobs_in_page
+        box = ipw.HTML("the forecast")
+        app.sync.mount_forecast(box)  # the Forecast box's place, under the buttons
+        assert app.sync.forecast_slot.children == (box,)
         app.sync.sync_now.click()
         assert app.sync.wait(WAIT) and app.sync.state is PanelState.DONE
         job = session.registry.last_job(session.firm)

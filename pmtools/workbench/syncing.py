@@ -93,8 +93,8 @@ class SyncPanel(JobView, ipw.VBox):
         )
         self.summary = ipw.HTML()
         self.summary.add_class("pm-sync-summary")
-        # The forecast engineer's Forecast widget goes here (mount_forecast): before a first
-        # sync it says what the sync will do and how long it will take.
+        # The Forecast box goes here (mount_forecast, under the buttons): before a first sync
+        # it says what the sync will do and how long it will take.
         self.forecast_slot = ipw.VBox([])
         self.forecast_slot.add_class("pm-forecast-slot")
 
@@ -128,8 +128,8 @@ class SyncPanel(JobView, ipw.VBox):
         super().__init__(
             [
                 ipw.HTML("<h3>Sync Now</h3>"),
-                self.forecast_slot,
                 ipw.HBox([self.sync_now, self.preview_first, self.cancel]),
+                self.forecast_slot,
                 ipw.HBox(list(self.stages.values())),
                 ipw.HBox([self.progress, self.progress_text]),
                 self.status,
