@@ -39,8 +39,8 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ["Firm", "Last sync", "Errors", "Awaiting review", "Running now", "Next sync"]
 EMPTY = (
-    "No firm is registered yet. Add one with `pmtools firm add NAME` on the command line "
-    "(it asks for the firm's IPM and Liscio connections); it appears here by itself."
+    "No firm is registered yet. Add one with the command pmtools firm add NAME (it asks for "
+    "the firm's IPM and Liscio connections); it appears here by itself."
 )
 
 
