@@ -33,14 +33,12 @@ ROWS = ".pm-portfolio-table table tbody tr"
 
 
 def _worker_missing() -> str | None:
-    from pmtools.workbench.jobrun import jobs_api
-
-    if jobs_api() is None:
-        return "pmtools.jobs has no submit_sync/cancel yet (the jobs branch brings them)"
+    """Why this pmtools cannot run the test (no job worker), or None."""
     try:
         import pmtools.cli.worker  # noqa: F401
+        from pmtools.jobs import submit_sync  # noqa: F401
     except ImportError:
-        return "pmtools.jobs has no worker yet (`pmtools worker`, the jobs branch)"
+        return "pmtools has no job worker (`pmtools worker`, pmtools.jobs.submit_sync)"
     return None
 
 
