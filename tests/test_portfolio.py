@@ -184,10 +184,15 @@ def test_the_table_shows_names_as_text_with_a_link_and_a_bar(registry):
     assert 'class="pm-selected"' in portfolio.table.value  # the chosen firm is marked
 
 
-def test_the_query_string_names_the_firm():
+def test_the_query_string_names_the_firm(monkeypatch):
     assert firm_from_query("?firm=alpha-cpa") == "alpha-cpa"
     assert firm_from_query("firm=beta&x=1") == "beta"
     assert firm_from_query("") is None and firm_from_query("firm=") is None
+    monkeypatch.setenv("QUERY_STRING", "firm=gamma")  # as Voilà gives it to the kernel
+    assert firm_from_query() == "gamma"
+    monkeypatch.setenv("QUERY_STRING", "")
+    monkeypatch.setenv("PMTOOLS_FIRM", "delta")  # pmtools app --firm delta
+    assert firm_from_query() == "delta" and firm_from_query("") is None
 
 
 # -- a firm's workbench from the portfolio -------------------------------------------------------

@@ -34,7 +34,9 @@ def firm_from_query(query: str | None = None) -> str | None:
     values = parse_qs(text.lstrip("?")).get("firm") or [""]
     if values[0].strip():
         return values[0].strip()
-    return os.environ.get("PMTOOLS_FIRM", "").strip() or None if query is None else None
+    if query is None:  # the page's own address named none: the firm pmtools app serves
+        return os.environ.get("PMTOOLS_FIRM", "").strip() or None
+    return None
 
 
 class PortfolioApp(ipw.VBox):
