@@ -92,6 +92,7 @@ def served(tmp_path_factory, jupyter_dirs):
         "PMTOOLS_IPM_TOKEN": settings.ipm_token,
         "PMTOOLS_IPM_ACCESS_KEY": settings.ipm_access_key,
         "PMTOOLS_IPM_RATE_LIMIT": "0",
+        "PMTOOLS_HOME": str(base / "home"),  # the registry of jobs and firms: not ~/
     }
     port = free_port()
     log = open(base / "voila.log", "w")
@@ -157,7 +158,7 @@ def _walk_through(served, page):
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.set_default_timeout(TIMEOUT)
     page.set_viewport_size({"width": 1400, "height": 1000})
-    page.goto(served["url"])
+    page.goto(served["url"] + "?firm=environment")  # the app opens on the firms
     page.wait_for_selector("button.pm-sync-now")
     shot(page, "01-app")
 
@@ -272,7 +273,7 @@ def _review(served, page):
 
     page.set_default_timeout(TIMEOUT)
     page.set_viewport_size({"width": 1400, "height": 1000})
-    page.goto(served["url"])
+    page.goto(served["url"] + "?firm=environment")  # the app opens on the firms
     page.wait_for_selector("button.pm-sync-now")
     if not page.locator("button.pm-stage-linking.pm-stage-done").count():
         page.click("button.pm-sync-now")

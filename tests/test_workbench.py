@@ -370,6 +370,7 @@ def test_pmtools_app_starts_the_simulator_and_serves_the_workbench(tmp_path, jup
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PMTOOLS_")}
     env.update(jupyter_dirs)
+    env["PMTOOLS_HOME"] = str(tmp_path / "home")  # the page reads the registry: not ~/
     port = free_port()
     proc = subprocess.Popen(
         [

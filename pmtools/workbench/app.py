@@ -49,6 +49,9 @@ STYLE = """<style>
 .pm-app .pm-hint { color: #555; font-size: 0.92em; margin: 0.2em 0; }
 .pm-app .pm-intro ol { margin: 0.2em 0 0.4em 1.2em; padding: 0; }
 .pm-app .pm-caution { color: #8a6d3b; }
+.pm-app table.pm-portfolio { width: 100%; }
+.pm-app table.pm-portfolio tr.pm-selected td { background: #e3f2fd; }
+.pm-app table.pm-portfolio progress { width: 7em; vertical-align: middle; }
 </style>"""
 
 INTRO = """<div class="pm-intro">
@@ -106,18 +109,34 @@ class Workbench(ipw.VBox):
         self.add_class("pm-app")
 
     def close_session(self) -> None:
-        """Stop the simulator this app started (if any) and close the store."""
+        """Stop following jobs, stop the simulator this app started (if any), close the store."""
+        self.sync.watcher.stop()
         self.log_handler.detach()
         self.session.close()
 
 
-def build_app(settings: Settings | None = None, *, session: Session | None = None) -> Any:
-    """Build the workbench widget; open a session (simulator if unconfigured) unless given."""
+def build_app(
+    settings: Settings | None = None, *, session: Session | None = None, query: str | None = None
+) -> Any:
+    """The app: the portfolio of firms (``?firm=<slug>`` in ``query``, Voilà's query string by
+    default, opens that firm's workbench at once); with ``settings`` or ``session``, the one
+    firm's workbench as before (a simulator started if nothing is configured)."""
+    if settings is None and session is None:
+        from pmtools.workbench.firmview import PortfolioApp, firm_from_query
+
+        try:
+            return PortfolioApp(firm=firm_from_query(query))
+        except Exception as exc:
+            return _start_error(exc)
     try:
         session = session or open_session(settings)
     except Exception as exc:
-        log.error("workbench: could not open the session", exc_info=exc)
-        page = ipw.HTML(message_html(f"The workbench could not start: {readable(exc)}", "error"))
-        page.add_class("pm-start-error")
-        return page
+        return _start_error(exc)
     return Workbench(session)
+
+
+def _start_error(exc: BaseException) -> ipw.HTML:
+    log.error("workbench: could not open the session", exc_info=exc)
+    page = ipw.HTML(message_html(f"The workbench could not start: {readable(exc)}", "error"))
+    page.add_class("pm-start-error")
+    return page

@@ -1,189 +1,53 @@
-"""The Sync Now panel: three stages, a progress bar, Cancel, the preflight and a preview.
+"""The Sync Now panel: a job's three stages, progress, ETA and Cancel; the preflight; a preview.
 
-The sync runs in a background thread so the page stays live; the thread only sets widget
-traits (ipywidgets sends those from any thread) and never touches another panel directly —
-when it ends, :meth:`Context.changed` tells the others to refresh.
+Sync Now submits a **job** and the panel follows the job's row in the registry
+(:mod:`pmtools.workbench.jobrun`): a worker runs it, so closing the page changes nothing, and a
+reloaded page (or another person's) shows the running job with its progress and Cancel. A job
+for this firm started elsewhere (the CLI, a schedule) shows the same way.
+
+Two things stay in the page, because what they show or apply lives in the page:
+- the **preview** (a dry run) runs in a kernel thread and writes nothing; its plan is shown;
+- **Apply this plan** writes exactly the previewed plan, which only this page holds: the page
+  runs it itself as a job (recorded in the registry like a worker's, one job per firm).
+A page whose simulator lives in its own kernel runs Sync Now itself too (no worker can reach
+that simulator). Threads only set widget traits; :meth:`Context.changed` tells the other panels.
 """
 
 from __future__ import annotations
 
-import enum
+import contextlib
 import threading
 import time
 from typing import Any
 
 import ipywidgets as ipw
 
-from pmtools.core.plan import COUNT_KEYS, Op, Plan, SyncPolicy
+from pmtools.core.plan import SyncPolicy
 from pmtools.engine.sync import SyncResult
-from pmtools.errors import PlanChanged, PreflightRefused
-from pmtools.workbench.common import Context, button, esc, html_table, message_html
-
-STAGES = (
-    ("organizations", "Organizations"),
-    ("people", "People"),
-    ("linking", "Linking and field sync"),
-)
-PREVIEW_LIMIT = 500  # plan rows shown in the page; the rest are counted
-COUNT_LABELS = {
-    "linked": "Pairs linked",
-    "created_in_ipm": "Created in IPM",
-    "created_in_liscio": "Created in Liscio",
-    "ipm_fields_written": "IPM fields updated from Liscio",
-    "liscio_fields_filled": "Empty Liscio fields filled from IPM",
-    "unmatched_liscio": "Liscio records with no IPM match",
-    "unmatched_ipm": "IPM records with no Liscio match",
-    "ambiguous": "Ambiguous (a name shared by several records)",
-    "orphaned": "Orphaned (a linked record archived or gone)",
-    "errors": "Errors",
-}
-PREFLIGHT_HEADLINE = (
-    "Nothing was synced: Liscio holds far fewer records than IPM, so the client data may not "
-    "be in Liscio yet, and a first sync now would create duplicates. Upload the client data to "
-    "Liscio first. If the counts are right, tick the box below and click Sync anyway."
-)
-OUTCOME_WORDS = {
-    "done": "finished",
-    "done_with_errors": "finished with errors",
-    "cancelled": "cancelled",
-    "failed": "failed",
-    "dry_run": "planned",
-    "stopped": "stopped before the end (a service failed; run it again)",
-    "refused": "refused (nothing written)",
-}
-
-
-def plan_rows(plan: Any, names: dict[tuple[str, str], str] | None = None) -> list[list[str]]:
-    """The writing actions of a plan as rows: what, kind, Liscio, IPM, field, before → after."""
-    names = names or {}
-    rows = []
-    for a in plan.changes():  # no "mark synced" rows: one count with progress and summary
-        lisc = a.liscio_id or ""
-        ipm = a.ipm_key or ""
-        if a.record is not None:
-            label = a.record.name
-            lisc = lisc or (label if a.op is Op.CREATE_IN_IPM else "")
-            ipm = ipm or (label if a.op is Op.CREATE_IN_LISCIO else "")
-        lisc = names.get(("liscio", lisc), lisc)
-        ipm = names.get(("ipm", ipm), ipm)
-        where = f" ({a.side})" if a.side is not None else ""
-        rows.append(
-            [
-                str(a.op).replace("_", " "),
-                str(a.kind),
-                lisc,
-                ipm,
-                (a.field or "") + where,
-                _text(a.before),
-                _text(a.after),
-                a.rule or a.reason,
-            ]
-        )
-    return rows
-
-
-def changes_html(shown: Any, plan: Any, names: dict[tuple[str, str], str]) -> str:
-    """What differs between the plan shown and the new one: writes added and dropped."""
-    if shown is None:
-        return ""
-    before, after = set(shown.changes()), set(plan.changes())
-    added = [a for a in plan.changes() if a not in before]
-    dropped = [a for a in shown.changes() if a not in after]
-    rows = [["new", *row] for row in plan_rows(_only(added), names)] + [
-        ["no longer planned", *row] for row in plan_rows(_only(dropped), names)
-    ]
-    if not rows:
-        return ""
-    return (
-        f"<b>What changed: {len(added)} writes are new, {len(dropped)} are no longer "
-        "planned</b>"
-        + '<div style="max-height:16em;overflow:auto">'
-        + html_table(
-            [
-                "",
-                "action",
-                "kind",
-                "Liscio",
-                "IPM",
-                "field (side written)",
-                "before",
-                "after",
-                "rule",
-            ],
-            rows[:PREVIEW_LIMIT],
-            css="pm-plan-changes",
-        )
-        + "</div>"
-    )
-
-
-def _only(actions: list[Any]) -> Plan:
-    """A plan holding just ``actions`` (for :func:`plan_rows`)."""
-    return Plan(actions=tuple(actions), policy=SyncPolicy())
-
-
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
-# The counts that say something was written (the others count what is left to decide).
-WRITE_KEYS = (
-    "linked",
-    "created_in_ipm",
-    "created_in_liscio",
-    "ipm_fields_written",
-    "liscio_fields_filled",
+from pmtools.errors import LockHeld, PlanChanged, PreflightRefused
+from pmtools.workbench.common import Context, button, esc, message_html, readable
+from pmtools.workbench.jobrun import PageJob, RegistryWatcher, cancel_job, submit_sync
+from pmtools.workbench.syncjob import JobView, PanelState
+from pmtools.workbench.syncview import (
+    COUNT_LABELS,
+    OUTCOME_WORDS,
+    PREFLIGHT_HEADLINE,
+    STAGES,
+    WRITE_KEYS,
+    changed_words,
+    changes_html,
+    counts_html,
+    errors_html,
+    plan_rows,
+    preview_html,
 )
 
-
-def changed_words(counts: dict[str, int]) -> str:
-    """What a run wrote, in words ("Pairs linked 12, …"), or that it wrote nothing."""
-    parts = [f"{COUNT_LABELS[k]} {counts[k]}" for k in WRITE_KEYS if counts.get(k)]
-    errors = counts.get("errors")
-    if errors:
-        parts.append(f"{COUNT_LABELS['errors']} {errors}")
-    return (", ".join(parts) if parts else "nothing was written") + "."
+BUSY = "another sync of this firm is running (a worker's or a command's); wait for it to end"
+__all__ = ["COUNT_LABELS", "OUTCOME_WORDS", "PanelState", "SyncPanel", "plan_rows"]
 
 
-def counts_html(counts: dict[str, int]) -> str:
-    """The run's counts as a small escaped table."""
-    keys = [k for k in COUNT_KEYS if k in counts] + [k for k in counts if k not in COUNT_KEYS]
-    return html_table(
-        ["What", "Count"],
-        [[COUNT_LABELS.get(k, k.replace("_", " ")), counts[k]] for k in keys],
-        css="pm-counts",
-    )
-
-
-class PanelState(str, enum.Enum):
-    """Where the Sync Now panel is; the state alone decides what it shows and offers."""
-
-    IDLE = "idle"  # nothing run in this page yet (or a preview discarded)
-    RUNNING = "running"  # a sync or a preview runs: Cancel is offered
-    PREVIEWED = "previewed"  # a plan is shown: Apply this plan or Discard
-    REFUSED = "refused"  # the first-sync guard refused: the override is offered
-    DONE = "done"  # the last sync finished (with or without record errors)
-    FAILED = "failed"  # it stopped: a service failed or something unexpected
-    CANCELLED = "cancelled"  # a person cancelled it
-
-    def __str__(self) -> str:
-        return self.value
-
-
-# What each state shows: (the preflight override, the preview with Apply, Cancel enabled).
-_SHOWS = {
-    PanelState.IDLE: (False, False, False),
-    PanelState.RUNNING: (False, False, True),
-    PanelState.PREVIEWED: (False, True, False),
-    PanelState.REFUSED: (True, False, False),
-    PanelState.DONE: (False, False, False),
-    PanelState.FAILED: (False, False, False),
-    PanelState.CANCELLED: (False, False, False),
-}
-
-
-class SyncPanel(ipw.VBox):
-    """Sync Now with stages, progress, Cancel, preflight override and preview-then-apply."""
+class SyncPanel(JobView, ipw.VBox):
+    """Sync Now as a job: stages, progress, ETA, Cancel, preflight override, preview-then-apply."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -229,9 +93,10 @@ class SyncPanel(ipw.VBox):
         )
         self.summary = ipw.HTML()
         self.summary.add_class("pm-sync-summary")
-        from pmtools.workbench.forecast import ForecastBox
-
-        self.forecast = ForecastBox(ctx)  # before the first sync: what it will do and cost
+        # The Forecast box goes here (mount_forecast, under the buttons): before a first sync
+        # it says what the sync will do and how long it will take.
+        self.forecast_slot = ipw.VBox([])
+        self.forecast_slot.add_class("pm-forecast-slot")
 
         self.sync_now.on_click(lambda _b: self._sync_now())
         self.cancel.on_click(lambda _b: self.request_cancel())
@@ -246,8 +111,15 @@ class SyncPanel(ipw.VBox):
 
         self.thread: threading.Thread | None = None
         self.state = PanelState.IDLE
-        self.result: SyncResult | None = None
+        self.result: SyncResult | None = None  # a run made in this page (preview, Apply)
+        self.job: Any = None  # the job followed (a worker's or this page's)
         self.error: BaseException | None = None
+        self._page_job: PageJob | None = None
+        self._firm_lock = contextlib.ExitStack()  # the store's lock, while this page runs a job
+        self._following: str | None = None  # the id of a job a worker runs, followed here
+        self._holding = False  # this panel holds the page's busy state for a followed job
+        self._idle = threading.Event()
+        self._idle.set()
         self._cancel = threading.Event()
         self._last_stage, self._last_update = "", 0.0
         self._forced_preview = False  # the preview shown was made with the preflight overridden
@@ -257,7 +129,7 @@ class SyncPanel(ipw.VBox):
             [
                 ipw.HTML("<h3>Sync Now</h3>"),
                 ipw.HBox([self.sync_now, self.preview_first, self.cancel]),
-                self.forecast,
+                self.forecast_slot,
                 ipw.HBox(list(self.stages.values())),
                 ipw.HBox([self.progress, self.progress_text]),
                 self.status,
@@ -268,19 +140,78 @@ class SyncPanel(ipw.VBox):
         )
         self.add_class("pm-sync-panel")
         self.show_last_sync()
+        session = ctx.session
+        self.watcher = RegistryWatcher(
+            lambda: session.registry.active_job(session.firm), self._seen, name="pmtools-sync-job"
+        )
+        self.watcher.poll()  # a job running now shows at once, not a tick later
+        self.watcher.start()
 
-    # -- running -----------------------------------------------------------------------------
+    def mount_forecast(self, widget: ipw.Widget) -> None:
+        """Show the Forecast widget above Sync Now."""
+        self.forecast_slot.children = (widget,)
+
+    def close(self) -> None:
+        """Stop following the registry, then close the widgets."""
+        watcher = getattr(self, "watcher", None)
+        if watcher is not None:
+            watcher.stop()
+        super().close()
+
+    # -- starting ----------------------------------------------------------------------------
     def start(self, *, dry_run: bool, force: bool = False, expected: Any = None) -> bool:
-        """Start a sync (or a dry run) in the background; False when something else runs.
+        """Start a sync job (or a preview in the page); False when something else runs.
 
-        ``expected``: the previewed plan; the sync writes only if planning again gives it.
+        ``expected``: the previewed plan; this page applies it only if planning again gives it.
         """
         if not self.ctx.acquire():
             self.status.value = message_html(
                 "Another action is running; wait for it to finish.", "warning"
             )
             return False
-        self._cancel.clear()
+        self._begin(dry_run=dry_run, force=force)
+        if dry_run:
+            return self._thread(SyncPolicy(force=force), True, None, None)
+        session = self.ctx.session
+        in_page = expected is not None or session.jobs_in_page
+        with self.watcher.held():  # the watcher sees the job only once it is this page's
+            return self._submit(session, force=force, expected=expected, in_page=in_page)
+
+    def _submit(self, session: Any, *, force: bool, expected: Any, in_page: bool) -> bool:
+        if in_page:
+            # The firm's lock, held from before the job exists until it ends: no worker can
+            # take this page's job, and the watchdog sees its worker (this page) alive.
+            try:
+                self._firm_lock.enter_context(session.store.lock(by="app"))
+            except LockHeld:
+                return self._not_started(LockHeld(BUSY))
+        try:
+            if in_page:
+                job = session.registry.submit(
+                    session.firm,
+                    "sync",
+                    {"force": force, "previewed": expected is not None},
+                    started_by="app",
+                )
+            else:
+                job = submit_sync(session, force=force)
+        except Exception as exc:  # JobRunning: one job per firm; say so in a sentence
+            self._firm_lock.close()
+            return self._not_started(exc)
+        self.job = job
+        if in_page:
+            self._page_job = PageJob(session.registry, job)
+            self._cancel = self._page_job.cancel
+            return self._thread(SyncPolicy(force=force), False, expected, self._page_job)
+        self._holding = True  # held until the job ends (_ended)
+        self._following = job.id
+        self.status.value = message_html("Sync queued: a worker starts it shortly.", "info")
+        self.watcher.nudge()
+        return True
+
+    def _begin(self, *, dry_run: bool, force: bool) -> None:
+        self._idle.clear()
+        self._cancel = threading.Event()
         self.result = None
         self.error = None
         self._enter(PanelState.RUNNING)
@@ -291,83 +222,63 @@ class SyncPanel(ipw.VBox):
         what = "Preview (dry run)" if dry_run else "Sync"
         self.status.value = message_html(f"{what} running…", "info")
         self.ctx.log.add(f"{what} started" + (" with the preflight overridden" if force else ""))
-        policy = SyncPolicy(force=force)
+
+    def _not_started(self, exc: BaseException) -> bool:
+        self.error = exc
+        self._enter(PanelState.IDLE)
+        text = readable(exc)
+        self.status.value = message_html(text[:1].upper() + text[1:] + ".", "warning")
+        self.ctx.log.add(f"Sync not started: {text}", "warning")
+        self.ctx.release()
+        self._idle.set()
+        self.watcher.nudge()
+        return False
+
+    def _thread(self, policy: SyncPolicy, dry_run: bool, expected: Any, job: Any) -> bool:
         self.thread = threading.Thread(
-            target=self._run, args=(policy, dry_run, expected), name="pmtools-sync", daemon=True
-        )
+            target=self._run, args=(policy, dry_run, expected, job), name="pmtools-sync",
+            daemon=True,
+        )  # fmt: skip
         self.thread.start()
         return True
 
-    def _enter(self, state: PanelState) -> None:
-        """Become ``state``: its boxes shown, the others hidden, Cancel offered while running."""
-        self.state = state
-        preflight, preview, cancel = _SHOWS[state]
-        self.preflight_box.layout.display = "" if preflight else "none"
-        self.preview_box.layout.display = "" if preview else "none"
-        self.cancel.disabled = not cancel
-
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for a running sync to end; True when it has ended."""
+        """Wait for this page's run, or the job it follows, to end and show; True if it has."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         if self.thread is not None:
             self.thread.join(timeout)
-            return not self.thread.is_alive()
-        return True
+            if self.thread.is_alive():
+                return False
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        return self._idle.wait(left)
 
     def request_cancel(self) -> None:
-        """Ask the running sync to stop after the step it is on."""
+        """Ask the running sync (this page's, or the job followed) to stop after its step."""
         self._cancel.set()
         self.cancel.disabled = True
         self.status.value = message_html("Cancelling after the current step…", "warning")
         self.ctx.log.add("Cancel requested")
+        if self.job is not None:
+            try:
+                cancel_job(self.ctx.session, self.job.id)
+            except Exception as exc:
+                self.ctx.report(exc, "cancelling the sync", self.status)
+            self.watcher.nudge()
 
-    def _progress(self, stage: str, done: int, total: int, message: str = "") -> None:
-        # A big plan reports every step: send the page at most a few updates a second.
-        now = time.monotonic()
-        if stage == self._last_stage and done < total and now - self._last_update < 0.25:
-            return
-        self._last_stage, self._last_update = stage, now
-        keys = [k for k, _ in STAGES]
-        if stage in self.stages:
-            for k in keys[: keys.index(stage)]:
-                self._mark_done(k)
-            self.stages[stage].icon = "spinner"
-            self.stages[stage].button_style = "" if total and done < total else "info"
-            if total and done >= total:
-                self._mark_done(stage)
-        self.progress.max = max(total, 1)
-        self.progress.value = min(done, self.progress.max)
-        label = dict(STAGES).get(stage, stage)
-        self.progress_text.value = esc(
-            f"{label}: {done} of {total}" + (f" — {message}" if message else "")
-        )
-
-    def _mark_done(self, stage: str) -> None:
-        b = self.stages[stage]
-        b.button_style = "info"
-        b.icon = "check"
-        b.add_class("pm-stage-done")
-
-    def _reset_stages(self) -> None:
-        for b in self.stages.values():
-            b.button_style = ""
-            b.icon = "circle-o"
-            b.remove_class("pm-stage-done")
-
-    def _mark_stopped(self) -> None:
-        """The stage that was running shows it stopped (no spinner left turning)."""
-        for key, label in STAGES:
-            b = self.stages[key]
-            if b.icon == "spinner":
-                b.icon = "times"
-                self.progress_text.value = esc(f"Stopped during {label}.")
-
-    def _run(self, policy: SyncPolicy, dry_run: bool, expected: Any = None) -> None:
+    # -- a run in this page (a preview, Apply this plan, a private simulator's sync) ---------
+    def _run(self, policy: SyncPolicy, dry_run: bool, expected: Any, job: PageJob | None) -> None:
         from pmtools.engine.sync import run_sync
 
         s = self.ctx.session
+
+        def progress(stage: str, done: int, total: int, message: str = "") -> None:
+            self._progress(stage, done, total, message)
+            if job is not None:
+                job.progress(stage, done, total, message)
+
         try:
             try:
-                self._progress("organizations", 0, 2, "checking the firms of Liscio and IPM")
+                progress("organizations", 0, 2, "checking the firms of Liscio and IPM")
                 with s.lock:  # the tenant guard: both services are this state file's firm
                     self.result = run_sync(
                         liscio=s.liscio,
@@ -376,12 +287,14 @@ class SyncPanel(ipw.VBox):
                         policy=policy,
                         dry_run=dry_run,
                         started_by="app",
-                        progress=self._progress,
+                        progress=progress,
                         cancel=self._cancel,
                         expected=None if dry_run else expected,
                     )
             except PlanChanged as exc:
                 self.error = exc
+                if job is not None:
+                    job.finish(state="refused", outcome="plan_changed", message=str(exc))
                 plan, shown = exc.plan, self._previewed
                 records = getattr(exc, "records", None) or {}
                 self.result = SyncResult(
@@ -395,23 +308,26 @@ class SyncPanel(ipw.VBox):
                 return
             except PreflightRefused as exc:
                 self.error = exc
-                self._reset_stages()
-                self.progress_text.value = esc("Stopped before writing anything.")
-                self.status.value = (
-                    message_html(PREFLIGHT_HEADLINE, "warning")
-                    + f"<details><summary>Why?</summary><p>{esc(str(exc))}"
-                    "</p></details>"
-                )
-                self._enter(PanelState.REFUSED)
-                self.force.value = False
-                self.ctx.log.add(f"Sync refused by the preflight: {exc}", "warning")
+                if job is not None:
+                    job.finish(state="refused", outcome="preflight", message=str(exc))
+                self._refused(str(exc))
                 return
             except Exception as exc:  # a thread must report everything it meets
                 self.error = exc
+                if job is not None:
+                    job.finish(state="failed", outcome="failed", message=readable(exc))
                 self._enter(PanelState.FAILED)
                 self._mark_stopped()
                 self.ctx.report(exc, "the sync", self.status)
             else:
+                if job is not None:
+                    r = self.result
+                    job.finish(
+                        state="cancelled" if r.outcome == "cancelled" else "done",
+                        outcome=r.outcome,
+                        summary={"counts": dict(r.counts), "errors": list(r.errors[:100])},
+                        run_id=r.run_id,
+                    )
                 self._finished(dry_run)
             if not dry_run:
                 # Refresh while the buttons are still frozen; a run that stopped halfway
@@ -422,7 +338,22 @@ class SyncPanel(ipw.VBox):
         finally:
             if self.state is PanelState.RUNNING:  # ended without saying how: it failed
                 self._enter(PanelState.FAILED)
+            self._firm_lock.close()  # taken in _submit (a page job)
+            self._page_job = None
             self.ctx.release()
+            self._idle.set()
+
+    def _refused(self, why: str) -> None:
+        """The first-sync guard refused: nothing written; the override is offered."""
+        self._reset_stages()
+        self.progress_text.value = esc("Stopped before writing anything.")
+        self.status.value = (
+            message_html(PREFLIGHT_HEADLINE, "warning")
+            + f"<details><summary>Why?</summary><p>{esc(why)}</p></details>"
+        )
+        self._enter(PanelState.REFUSED)
+        self.force.value = False
+        self.ctx.log.add(f"Sync refused by the preflight: {why}", "warning")
 
     def _finished(self, dry_run: bool) -> None:
         r = self.result
@@ -430,56 +361,26 @@ class SyncPanel(ipw.VBox):
         self.ctx.detailed = [
             rec for recs in r.records.values() for rec in recs if rec.details_complete
         ]
-        counts = dict(r.counts)
-        outcome = r.outcome
-        errors = list(r.errors)
-        if dry_run:
-            self._previewed = r.plan
-            names = {
-                (rec.side.value, rec.id): rec.name for recs in r.records.values() for rec in recs
-            }
-            # Kept for a later "changed since the preview" (its new plan names records too).
-            self._preview_names = {**self._preview_names, **self.ctx.names(), **names}
-            rows = plan_rows(r.plan, self._preview_names)
-            shown = rows[:PREVIEW_LIMIT]
-            more = (
-                (
-                    f"<p>… and {len(rows) - len(shown)} more, not shown here: Apply this plan "
-                    "applies every one of them.</p>"
-                )
-                if len(rows) > len(shown)
-                else ""
-            )
-            self.preview.value = (
-                f"<b>The plan: {len(rows)} writes. Nothing has been written yet.</b>"
-                + counts_html(counts)
-                + "<b>Every write, with its value before and after</b>"
-                '<div style="max-height:24em;overflow:auto">'
-                + html_table(
-                    [
-                        "action",
-                        "kind",
-                        "Liscio",
-                        "IPM",
-                        "field (side written)",
-                        "before",
-                        "after",
-                        "rule",
-                    ],
-                    shown,
-                    css="pm-plan",
-                )
-                + more
-                + "</div>"
-            )
-            self._reset_stages()  # blue means synced; a preview wrote nothing
-            self.progress_text.value = esc("Preview: nothing written yet.")
-            self._enter(PanelState.PREVIEWED)
-            self.status.value = message_html(
-                "Preview ready: review it, then Apply this plan or Discard.", "info"
-            )
-            self.ctx.log.add(f"Preview: {len(rows)} writes planned")
+        if not dry_run:
+            self._show_end(r.outcome, dict(r.counts), list(r.errors), r.run_id)
             return
+        self._previewed = r.plan
+        names = {(rec.side.value, rec.id): rec.name for recs in r.records.values() for rec in recs}
+        # Kept for a later "changed since the preview" (its new plan names records too).
+        self._preview_names = {**self._preview_names, **self.ctx.names(), **names}
+        self.preview.value = preview_html(r.plan, dict(r.counts), self._preview_names)
+        self._reset_stages()  # blue means synced; a preview wrote nothing
+        self.progress_text.value = esc("Preview: nothing written yet.")
+        self._enter(PanelState.PREVIEWED)
+        self.status.value = message_html(
+            "Preview ready: review it, then Apply this plan or Discard.", "info"
+        )
+        self.ctx.log.add(f"Preview: {len(plan_rows(r.plan))} writes planned")
+
+    def _show_end(
+        self, outcome: str, counts: dict[str, int], errors: list[str], run_id: Any
+    ) -> None:
+        """A sync ended (done, with errors, or cancelled): stages, status and what changed."""
         self._enter(PanelState.CANCELLED if outcome == "cancelled" else PanelState.DONE)
         if outcome == "cancelled":
             self._mark_stopped()
@@ -487,14 +388,8 @@ class SyncPanel(ipw.VBox):
             for k, _ in STAGES:
                 self._mark_done(k)
         level = "success" if not errors and outcome not in ("cancelled", "failed") else "warning"
-        self.status.value = message_html(
-            f"Sync {OUTCOME_WORDS.get(outcome, outcome)} (run {r.run_id}).", level
-        )
-        err_html = ""
-        if errors:
-            err_html = "<b>Record errors</b>" + html_table(
-                ["error"], [[str(e)] for e in errors[:100]], css="pm-sync-errors"
-            )
+        run = f" (run {run_id})" if run_id is not None else ""
+        self.status.value = message_html(f"Sync {OUTCOME_WORDS.get(outcome, outcome)}{run}.", level)
         wrote = {k: v for k, v in counts.items() if v and k in WRITE_KEYS}
         if outcome == "cancelled" and not wrote and not errors:
             # A table of zeros reads as "the sync found nothing": say what happened instead.
@@ -502,7 +397,7 @@ class SyncPanel(ipw.VBox):
                 "Cancelled before anything was written: run Sync Now again when ready."
             )
         else:
-            self.summary.value = "<b>What changed</b>" + counts_html(counts) + err_html
+            self.summary.value = "<b>What changed</b>" + counts_html(counts) + errors_html(errors)
         self.ctx.log.add(f"Sync {OUTCOME_WORDS.get(outcome, outcome)}: " + changed_words(counts))
 
     def show_last_sync(self) -> None:
@@ -523,6 +418,7 @@ class SyncPanel(ipw.VBox):
             "info",
         )
 
+    # -- buttons -----------------------------------------------------------------------------
     def _force_clicked(self) -> None:
         if not self.force.value:
             self.status.value = message_html(
