@@ -229,9 +229,10 @@ class SyncPanel(ipw.VBox):
         )
         self.summary = ipw.HTML()
         self.summary.add_class("pm-sync-summary")
-        from pmtools.workbench.forecast import ForecastBox
-
-        self.forecast = ForecastBox(ctx)  # before the first sync: what it will do and cost
+        # The Forecast box goes here (mount_forecast, under the buttons): before a first sync
+        # it says what the sync will do and how long it will take.
+        self.forecast_slot = ipw.VBox([])
+        self.forecast_slot.add_class("pm-forecast-slot")
 
         self.sync_now.on_click(lambda _b: self._sync_now())
         self.cancel.on_click(lambda _b: self.request_cancel())
@@ -257,7 +258,7 @@ class SyncPanel(ipw.VBox):
             [
                 ipw.HTML("<h3>Sync Now</h3>"),
                 ipw.HBox([self.sync_now, self.preview_first, self.cancel]),
-                self.forecast,
+                self.forecast_slot,
                 ipw.HBox(list(self.stages.values())),
                 ipw.HBox([self.progress, self.progress_text]),
                 self.status,
