@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -158,6 +159,14 @@ def to_markdown(rows: list[Row], when: str) -> str:
             + f" | {r.by_purpose} | {r.forecast_requests:,} IPM requests, "
             f"{r.forecast_seconds} s | {'met' if r.met else 'MISSED'} |"
         )
+    lines += [
+        "",
+        "What a forecast cannot see, and so where a run may differ from it: a request sent again "
+        "(a 429, a 5xx, a timeout), and a card read for planning that went stale before its "
+        "write because the machine was slower than the model (unpaced, the forecast takes every "
+        "card as fresh; a sync slowed by a loaded machine reads again those older than two "
+        "minutes). The load average during the run is in the JSON file.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -176,7 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     when = datetime.now(UTC).isoformat(timespec="seconds")
     args.out.mkdir(parents=True, exist_ok=True)
     payload: list[dict[str, Any]] = [asdict(r) | {"error": r.error, "met": r.met} for r in rows]
-    (args.out / "forecast.json").write_text(json.dumps({"when": when, "rows": payload}, indent=1))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    (args.out / "forecast.json").write_text(
+        json.dumps({"when": when, "load_average": load, "cpus": os.cpu_count(), "rows": payload})
+    )
     (args.out / "forecast.md").write_text(to_markdown(rows, when))
     print(to_markdown(rows, when))
     return 0 if all(r.met for r in rows) else 1

@@ -27,7 +27,7 @@ def app(tmp_path):
 
 
 def test_before_the_first_sync_the_forecast_is_offered_and_shown(app):
-    box = app.sync.forecast
+    box = app.forecast
     server = app.session.sandbox
     data = server.state.canonical()
     assert box.state is ForecastState.IDLE and box.layout.display != "none"
@@ -45,7 +45,7 @@ def test_before_the_first_sync_the_forecast_is_offered_and_shown(app):
 
 
 def test_after_the_first_sync_the_forecast_is_no_longer_offered(app):
-    box = app.sync.forecast
+    box = app.forecast
     app.sync.sync_now.click()
     assert app.sync.wait(WAIT)
     assert box.state is ForecastState.HIDDEN and box.layout.display == "none"
@@ -54,8 +54,8 @@ def test_after_the_first_sync_the_forecast_is_no_longer_offered(app):
 def test_the_forecast_waits_while_another_action_runs(app):
     assert app.ctx.acquire()
     try:
-        assert app.sync.forecast.start() is False
-        assert "Another action is running" in app.sync.forecast.status.value
+        assert app.forecast.start() is False
+        assert "Another action is running" in app.forecast.status.value
     finally:
         app.ctx.release()
 
@@ -63,7 +63,7 @@ def test_the_forecast_waits_while_another_action_runs(app):
 def test_record_text_in_the_forecast_html_is_escaped(app):
     account = app.session.sandbox.state.all("accounts")[0]
     app.session.sandbox.state.put("accounts", {**account, "name": HOSTILE, "phone": 12345})
-    box = app.sync.forecast
+    box = app.forecast
     box.button.click()
     assert box.wait(WAIT) and box.forecast is not None
     assert box.forecast.unreadable  # the hostile record cannot be read: its name is shown

@@ -77,6 +77,7 @@ class Workbench(ipw.VBox):
     def __init__(self, session: Session) -> None:
         from pmtools.workbench.connection import ConnectionPanel, DisconnectPanel
         from pmtools.workbench.details import DetailsPanel
+        from pmtools.workbench.forecast import ForecastBox
         from pmtools.workbench.report import ReportPanel
         from pmtools.workbench.review import ReviewPanel
         from pmtools.workbench.runs import RunsPanel
@@ -88,6 +89,8 @@ class Workbench(ipw.VBox):
         self.log_handler = PanelHandler(self.log_panel).attach()
         self.connection = ConnectionPanel(self.ctx)
         self.sync = SyncPanel(self.ctx)
+        self.forecast = ForecastBox(self.ctx)  # before the first sync: what it will do, cost
+        self.sync.forecast_slot.children = (self.forecast,)  # SyncPanel.mount_forecast, later
         self.details = DetailsPanel(self.ctx)
         self.review = ReviewPanel(self.ctx)
         self.report = ReportPanel(self.ctx)
