@@ -356,7 +356,7 @@ def test_a_page_run_sync_is_recorded_as_a_job(tmp_path):
         app.sync.sync_now.click()
         assert app.sync.wait(WAIT) and app.sync.state is PanelState.DONE
         job = session.registry.last_job(session.firm)
-        assert job.state == "done" and job.worker == "this page"
+        assert job.state == "done" and job.worker.startswith("app page ")
         assert job.summary["counts"]["linked"] > 0 and job.run_id
         assert session.store.run(int(job.run_id))["outcome"] == job.outcome
     finally:

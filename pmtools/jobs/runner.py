@@ -194,7 +194,9 @@ def execute(
             raise
         state, message = error_words(exc)
         run_id = _last_run_id(store) if job.kind == "sync" else None
-        registry.finish(job.id, state=state, message=message, run_id=run_id)
+        # the page offers the guard's override on this outcome (not on the message's words)
+        why = "preflight" if isinstance(exc, PreflightRefused) else None
+        registry.finish(job.id, state=state, outcome=why, message=message, run_id=run_id)
         if state == "failed" and not isinstance(exc, (ConnectorError, ConfigError, StateError)):
             log.error("job %s failed unexpectedly", job.id, exc_info=exc)
         else:

@@ -90,7 +90,7 @@ class Workbench(ipw.VBox):
         self.connection = ConnectionPanel(self.ctx)
         self.sync = SyncPanel(self.ctx)
         self.forecast = ForecastBox(self.ctx)  # before the first sync: what it will do, cost
-        self.sync.forecast_slot.children = (self.forecast,)  # SyncPanel.mount_forecast, later
+        self.sync.mount_forecast(self.forecast)
         self.details = DetailsPanel(self.ctx)
         self.review = ReviewPanel(self.ctx)
         self.report = ReportPanel(self.ctx)

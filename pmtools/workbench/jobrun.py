@@ -16,6 +16,7 @@ import logging
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -133,7 +134,8 @@ class PageJob:
 
     def __init__(self, registry: Any, job: Any) -> None:
         self.registry = registry
-        self.job = registry.claim(job.id, "this page") or job
+        # one name per page, so that a requeue or an end "by worker" never touches another's job
+        self.job = registry.claim(job.id, f"app page {uuid.uuid4().hex[:8]}") or job
         self.cancel = threading.Event()
         self._last = 0.0
         self._started = time.monotonic()

@@ -25,6 +25,7 @@ import ipywidgets as ipw
 from pmtools.core.plan import SyncPolicy
 from pmtools.engine.sync import SyncResult
 from pmtools.errors import LockHeld, PlanChanged, PreflightRefused
+from pmtools.jobs.runner import IN_PAGE
 from pmtools.workbench.common import Context, button, esc, message_html, readable
 from pmtools.workbench.jobrun import PageJob, RegistryWatcher, cancel_job, submit_sync
 from pmtools.workbench.syncjob import JobView, PanelState
@@ -190,7 +191,7 @@ class SyncPanel(JobView, ipw.VBox):
                 job = session.registry.submit(
                     session.firm,
                     "sync",
-                    {"force": force, "previewed": expected is not None},
+                    {"force": force, "previewed": expected is not None, IN_PAGE: True},
                     started_by="app",
                 )
             else:
