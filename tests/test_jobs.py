@@ -144,7 +144,8 @@ def test_a_refused_first_sync_is_a_refused_job_in_words(sandbox):
     job = submit(slug, min_share=1.0)  # the duplicate guard refuses this firm's first sync
     assert run_job(job.id, "w") == "ran"
     ended = jobs.get_job(job.id)
-    assert ended.state == "refused" and ended.outcome == "refused"
+    # the guard's refusal is named, so that the page offers its override
+    assert ended.state == "refused" and ended.outcome == "preflight"
     assert "Liscio" in ended.message and "Traceback" not in ended.message
 
 

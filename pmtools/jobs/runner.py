@@ -163,6 +163,10 @@ def error_words(exc: BaseException) -> tuple[str, str]:
     )
 
 
+# errors a job ends on in words (refusals, services, the state): no traceback for them
+_EXPECTED = (PreflightRefused, PlanChanged, LockHeld, ConnectorError, ConfigError, StateError)
+
+
 def execute(
     job: Job,
     *,
@@ -198,7 +202,8 @@ def execute(
         why = "preflight" if isinstance(exc, PreflightRefused) else None
         registry.finish(job.id, state=state, outcome=why, message=message, run_id=run_id)
         if state == "failed" and not isinstance(exc, (ConnectorError, ConfigError, StateError)):
-            log.error("job %s failed unexpectedly", job.id, exc_info=exc)
+            # the traceback is the worker's to log (run_job): a command prints one line
+            log.error("job %s failed unexpectedly (%s)", job.id, type(exc).__name__)
         else:
             log.info("job %s %s: %s", job.id, state, redact_text(message))
         raise
@@ -339,6 +344,8 @@ def run_job(
                 execute(claimed, firm=firm, store=store, registry=registry, stop=stop)
             except WorkerStopping:
                 return "stopped"
-            except Exception:  # recorded in the registry by execute(), and logged there
+            except Exception as exc:  # recorded in the registry by execute()
+                if not isinstance(exc, _EXPECTED):
+                    log.error("job %s: the unexpected error's details", job_id, exc_info=exc)
                 return "ran"
             return "ran"
