@@ -11,14 +11,8 @@ import sys
 import uuid
 from pathlib import Path
 
-import pytest
-
 from pmtools.sandbox.server import start_sandbox
 from pmtools.store.backend import backend_from_env
-
-# `pmtools --firm NAME` (registered firms, whose state the backend keeps) is the firms part of
-# issue 12; until it is merged beside this one there is no command that syncs into PostgreSQL.
-pytest.importorskip("pmtools.store.firms", reason="needs registered firms (pmtools --firm)")
 
 ROOT = Path(__file__).resolve().parent.parent
 PMTOOLS = [sys.executable, "-c", "from pmtools.cli import entry; entry()"]
