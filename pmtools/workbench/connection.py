@@ -59,7 +59,8 @@ class ConnectionPanel(ipw.VBox):
         rows = [
             ["Liscio", safe_url(s.settings.liscio_url)],
             ["Intuit Practice Management", safe_url(s.settings.ipm_url)],
-            ["State file", str(s.settings.state_path)],
+            # The store says where it is: a state file, or a firm's PostgreSQL schema.
+            ["State", s.store.location],
         ]
         self.info.value = f"<p>Talking to {esc(where)}.</p>" + html_table(
             ["", ""], rows, css="pm-services"
