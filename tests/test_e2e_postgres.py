@@ -62,6 +62,7 @@ def test_sync_on_postgresql_then_a_second_sync_writes_nothing(postgres_url, tmp_
             return done.stdout
 
         assert json.loads(pmtools("runs", "--json")) == []  # nothing yet, and nothing made
+        assert pmtools("runs").strip() == "no runs yet (this firm has no state yet)"
         first = sync("--force")
         assert first["linked"] > 0 and first["ipm_fields_written"] > 0
         after_first = server.state.canonical()

@@ -107,13 +107,21 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
+def _no_state(settings: Settings) -> str:
+    """Where there is no state yet, in words: a registered firm's may be a PostgreSQL schema,
+    so no file is named for it."""
+    if settings.firm:
+        return "this firm has no state yet"
+    return f"no state file at {settings.state_path}"
+
+
 def _open_store(settings: Settings, *, must_exist: bool = True) -> Any:
     from pmtools.store.firms import open_state
 
     if must_exist and not state_exists(settings):
         raise ConfigError(
-            f"no state file at {settings.state_path}: run `pmtools sync` first "
-            f"or point PMTOOLS_STATE (or --state) at it"
+            f"{_no_state(settings)}: run `pmtools sync` first"
+            + ("" if settings.firm else " or point PMTOOLS_STATE (or --state) at it")
         )
     return open_state(settings)
 
@@ -198,7 +206,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     if not state_exists(settings):
-        print("[]" if args.json else f"no runs yet (no state file at {settings.state_path})")
+        print("[]" if args.json else f"no runs yet ({_no_state(settings)})")
         return 0
     with _open_store(settings) as store:
         if args.json:
