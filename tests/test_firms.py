@@ -268,3 +268,10 @@ def test_the_environment_slug_names_the_environment_firm(home, tmp_path):
     """What a worker does with a job recorded under the reserved slug ``environment``."""
     firm = resolve("environment", state=str(tmp_path / "s.sqlite"))
     assert firm.slug == ENVIRONMENT and not firm.registered
+
+
+def test_the_environment_firm_is_the_demo_firm_when_it_is_the_bundled_simulator():
+    from pmtools.store.firms import resolve
+
+    assert resolve(None, {}).name == "This firm (from the environment)"
+    assert resolve(None, {"PMTOOLS_SIMULATOR": "1"}).name == "Demo firm (the bundled simulator)"

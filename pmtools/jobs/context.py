@@ -20,9 +20,9 @@ from pmtools.config import Settings
 from pmtools.errors import ConfigError
 from pmtools.store import Store
 from pmtools.store.backend import Backend
+from pmtools.store.firms import ENVIRONMENT, ENVIRONMENT_NAME, environment_name
 
-ENVIRONMENT = "environment"
-ENVIRONMENT_NAME = "This firm (from the environment)"
+__all__ = ["ENVIRONMENT", "ENVIRONMENT_NAME", "JobFirm", "environment_firm", "firm_words"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,7 +50,7 @@ def is_environment(slug: str) -> bool:
 def firm_words(slug: str, registry: Any | None = None) -> str:
     """A firm's name for people ("This firm (from the environment)" for the environment's)."""
     if is_environment(slug):
-        return ENVIRONMENT_NAME
+        return environment_name(Settings.from_env())
     if registry is not None:
         try:
             return str(registry.get_firm(slug).name)
@@ -65,7 +65,7 @@ def environment_firm(settings: Settings) -> JobFirm:
     settings = replace(settings, state_path=path)
     return JobFirm(
         slug=environment_slug(path),
-        name=ENVIRONMENT_NAME,
+        name=environment_name(settings),
         settings=settings,
         open_store=lambda: Store.open(path),
         rate_limit=settings.ipm_rate_limit,

@@ -40,6 +40,14 @@ if TYPE_CHECKING:
 FIRM_ENV = "PMTOOLS_FIRM"
 ENVIRONMENT = "environment"  # the reserved slug of the environment firm (not a registry row)
 ENVIRONMENT_NAME = "This firm (from the environment)"
+# what the environment firm is called when it is the simulator `pmtools app` started (the demo)
+SIMULATOR_NAME = "Demo firm (the bundled simulator)"
+
+
+def environment_name(settings: Settings) -> str:
+    """The environment firm's name for people: the demo's when it is the bundled simulator."""
+    return SIMULATOR_NAME if settings.simulator else ENVIRONMENT_NAME
+
 
 # For a registered firm these say nothing: its services and state come from the registry.
 _FIRM_IGNORES = frozenset({*ENV.values(), "PMTOOLS_SIMULATOR"})
@@ -85,10 +93,11 @@ def resolve(
     flag_given = name is not None and bool(name.strip())
     name = firm_name_from(name, environ)
     if name is None or name == ENVIRONMENT:  # a job's firm slug names it too
+        settings = Settings.from_env(environ, state_path=state)
         return FirmContext(
             slug=ENVIRONMENT,
-            name=ENVIRONMENT_NAME,
-            settings=Settings.from_env(environ, state_path=state),
+            name=environment_name(settings),
+            settings=settings,
             registered=False,
         )
     if state:
@@ -188,6 +197,8 @@ def _shell_word(text: str) -> str:
 __all__ = [
     "ENVIRONMENT",
     "ENVIRONMENT_NAME",
+    "SIMULATOR_NAME",
+    "environment_name",
     "FIRM_ENV",
     "FirmContext",
     "context_for",

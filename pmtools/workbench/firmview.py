@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 import ipywidgets as ipw
 
+from pmtools.store.firms import ENVIRONMENT_NAME
 from pmtools.workbench.app import STYLE, Workbench
 from pmtools.workbench.common import button, esc, message_html, readable
 from pmtools.workbench.portfolio import Portfolio
@@ -49,12 +50,13 @@ class PortfolioApp(ipw.VBox):
         self.registry = self.backend.registry()
         self._runs: dict[str, dict[str, Any] | None] = {}
         self._runs_lock = threading.Lock()
-        self.environment, self.environment_state = _environment_firm()
+        self.environment, self.environment_state, name = _environment_firm()
         self.portfolio = Portfolio(
             self.registry,
             on_open=self.open_firm,
             fallback=self.store_run,
             environment=self.environment,
+            environment_name=name or ENVIRONMENT_NAME,
         )
         self.back = button("← All firms", "pm-all-firms", icon="")
         self.back.on_click(lambda _b: self.show_portfolio())
@@ -144,9 +146,9 @@ class PortfolioApp(ipw.VBox):
         return runs[-1] if runs else None
 
 
-def _environment_firm() -> tuple[str | None, Path | None]:
-    """The key and state file of this page's environment firm (``PMTOOLS_*``), or Nones when
-    ``PMTOOLS_FIRM`` names a registered firm instead."""
+def _environment_firm() -> tuple[str | None, Path | None, str]:
+    """The key, state file and name of this page's environment firm (``PMTOOLS_*``), or Nones
+    when ``PMTOOLS_FIRM`` names a registered firm instead."""
     from pmtools.jobs import environment_slug
     from pmtools.store.firms import resolve
 
@@ -154,8 +156,8 @@ def _environment_firm() -> tuple[str | None, Path | None]:
         ctx = resolve(None)
     except Exception:  # a wrong PMTOOLS_FIRM: the portfolio still lists the registered firms
         log.debug("no environment firm", exc_info=True)
-        return None, None
+        return None, None, ""
     if ctx.registered:
-        return None, None
+        return None, None, ""
     path = Path(ctx.settings.state_path).expanduser().resolve()
-    return environment_slug(path), path
+    return environment_slug(path), path, ctx.name

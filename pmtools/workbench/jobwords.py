@@ -21,7 +21,6 @@ STAGE_WORDS = {
 # The counts a portfolio row shows for the last sync, in its words.
 ROW_COUNTS = (("created", "created"), ("updated", "updated"), ("linked", "linked"))
 REVIEW_KEYS = ("ambiguous", "unmatched_liscio", "unmatched_ipm")
-ENVIRONMENT_NAME = "This firm (from the environment)"
 
 
 def _now(now: str | None) -> datetime:

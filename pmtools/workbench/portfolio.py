@@ -20,10 +20,10 @@ from urllib.parse import quote
 import ipywidgets as ipw
 
 from pmtools.core.timestamps import now_iso
+from pmtools.store.firms import ENVIRONMENT_NAME
 from pmtools.workbench.common import button, esc, message_html, readable
 from pmtools.workbench.jobrun import RegistryWatcher, jobs_api
 from pmtools.workbench.jobwords import (
-    ENVIRONMENT_NAME,
     awaiting_review,
     job_counts,
     job_error_count,
@@ -142,6 +142,7 @@ def read_rows(
     fallback: Callable[[str], dict | None] | None = None,
     *,
     environment: str | None = None,
+    environment_name: str = ENVIRONMENT_NAME,
 ) -> tuple[FirmRow, ...]:
     """Every firm's row, from the registry (and ``fallback(slug)``: its store's last run).
 
@@ -153,7 +154,7 @@ def read_rows(
     active = {j.firm: j for j in (*registry.running_jobs(), *registry.queued_jobs())}
     entries: list[tuple[str, str, Any]] = [(f.slug, f.name, f) for f in firms]
     if environment and (not firms or registry.last_job(environment) is not None):
-        entries.append((environment, ENVIRONMENT_NAME, None))
+        entries.append((environment, environment_name, None))
     rows = []
     for slug, name, firm in entries:
         last = next(
@@ -209,6 +210,7 @@ class Portfolio(ipw.VBox):
         on_open: Callable[[str], None] | None = None,
         fallback: Callable[[str], dict | None] | None = None,
         environment: str | None = None,
+        environment_name: str = ENVIRONMENT_NAME,
         watch: bool = True,
     ) -> None:
         self.registry = registry
@@ -253,7 +255,9 @@ class Portfolio(ipw.VBox):
         )
         self.add_class("pm-portfolio")
         self.watcher = RegistryWatcher(
-            lambda: read_rows(registry, fallback, environment=environment),
+            lambda: read_rows(
+                registry, fallback, environment=environment, environment_name=environment_name
+            ),
             self._redraw,
             name="pmtools-portfolio",
         )

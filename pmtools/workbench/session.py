@@ -207,9 +207,10 @@ def open_session(
             shutil.rmtree(tmpdir, ignore_errors=True)
         raise
     if not firm:  # the environment firm's jobs are keyed by its state file (pmtools.jobs)
-        from pmtools.jobs import ENVIRONMENT_NAME, environment_slug
+        from pmtools.jobs import environment_slug
+        from pmtools.store.firms import environment_name
 
-        firm, firm_name = environment_slug(settings.state_path), ENVIRONMENT_NAME
+        firm, firm_name = environment_slug(settings.state_path), environment_name(settings)
     return Session(
         settings=settings,
         liscio=liscio,
