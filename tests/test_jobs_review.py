@@ -250,3 +250,50 @@ def test_a_page_that_runs_its_own_jobs_records_the_apply_as_a_job(sandbox):
         assert links_of(slug) == before + 2
     finally:
         session.close()
+
+
+def test_the_portfolio_names_a_running_review_job_and_its_end_is_not_a_sync():
+    from pmtools.workbench.portfolio import read_rows
+
+    with backend_from_env().registry() as registry:
+        registry.add_firm("Alpha CPA")
+        job = registry.submit("alpha-cpa", "review", {"decisions": []}, started_by="app")
+        registry.claim(job.id, "w1")
+        registry.progress(job.id, stage="linking", done=2, total=8)
+        (row,) = read_rows(registry)
+        assert row.running.startswith("A review action: 25% ") and "2 of 8" in row.running
+        registry.finish(job.id, state="done", outcome="done", run_id="3")
+        (row,) = read_rows(registry)
+        assert row.running == "" and row.last_sync == "never synced"
+
+
+def test_review_import_yes_runs_a_review_job_in_its_own_process(sandbox, tmp_path, capsys):
+    import csv
+
+    from pmtools.cli import main
+
+    slug = add_firm(sandbox)
+    path = tmp_path / "review.csv"
+    assert main(["--firm", slug, "review", "export", "-o", str(path)]) == 0
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    decisions, _shown = confirmed(slug, count=2)
+    ids = {d.record_id for d in decisions}
+    take = [dict(r, Decision="link") for r in rows if r["Record ID"] in ids]
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(take)
+    sync = jobs.submit_sync(slug, started_by="the schedule")
+    capsys.readouterr()
+    # one job per firm: a queued sync refuses the import (exit 4, its words), nothing written
+    assert main(["--firm", slug, "review", "import", str(path), "--yes"]) == 4
+    assert "a sync for this firm is already queued" in capsys.readouterr().err
+    jobs.cancel(sync.id)
+    before = links_of(slug)
+    assert main(["--firm", slug, "review", "import", str(path), "--yes"]) == 0
+    assert "2 linked" in capsys.readouterr().out
+    assert links_of(slug) == before + 2
+    with backend_from_env().registry() as registry:
+        job = registry.last_job(slug, "review")
+    assert job.state == "done" and job.started_by == "cli" and job.summary["counts"]["linked"] == 2
