@@ -58,7 +58,8 @@ class Outcome:
 
     state: str
     message: str = ""
-    result: Any = None  # the engine's SyncResult for sync and dry-run jobs
+    result: Any = None  # the engine's SyncResult (sync, dry run) or BulkResult (review)
+    summary: dict[str, Any] | None = None  # a job without a result: its own summary (report)
 
 
 def sync_policy(params: dict[str, Any]) -> SyncPolicy:
@@ -225,18 +226,19 @@ def execute(
         raise
     watcher.close()
     result = outcome.result
-    if result is not None and result.outcome == "cancelled":
+    if outcome.state == "cancelled" or (result is not None and result.outcome == "cancelled"):
         if stop is not None and stop.is_set() and not cancel_asked(registry, job.id):
             registry.requeue(job.id, worker=job.worker)
             log.info("job %s stopped with its worker; back in the queue", job.id)
             raise WorkerStopping()
-        outcome = dataclasses.replace(outcome, state="cancelled", message="cancelled")
+        words = outcome.message if outcome.state == "cancelled" else "cancelled"
+        outcome = dataclasses.replace(outcome, state="cancelled", message=words)
     registry.finish(
         job.id,
         state=outcome.state,
-        outcome=None if result is None else result.outcome,
+        outcome=outcome.state if result is None else result.outcome,
         message=outcome.message,
-        summary=None if result is None else summary_of(result),
+        summary=outcome.summary if result is None else summary_of(result),
         run_id=None if result is None or result.run_id is None else str(result.run_id),
     )
     log.info("job %s %s", job.id, outcome.state)
@@ -252,12 +254,28 @@ def _run(job: Job, *, firm: JobFirm, store: Store, reporter: Reporter) -> Outcom
     """The work of one job kind."""
     from pmtools.engine.tenant import connect_checked
 
-    if job.kind not in ("sync", "dry_run", "review"):
+    if job.kind not in ("sync", "dry_run", "review", "report"):
         raise ConfigError(f"this pmtools cannot run {job.kind_words} as a job yet")
     firm.settings.require_services()
     liscio, ipm = connect_checked(firm.settings, store)
     if job.kind == "review":
         return _run_review(job, store=store, liscio=liscio, ipm=ipm, reporter=reporter)
+    if job.kind == "report":
+        from pmtools.jobs.report import build_report
+
+        summary = build_report(
+            job.id,
+            job.firm,
+            job.params,
+            store=store,
+            liscio=liscio,
+            ipm=ipm,
+            progress=reporter,
+            cancel=reporter.cancel,
+        )
+        if summary is None:
+            return Outcome(state="cancelled", message="cancelled: no report was written")
+        return Outcome(state="done", message=f"{summary['rows']:,} rows", summary=summary)
     from pmtools.engine.sync import run_sync
 
     result = run_sync(
