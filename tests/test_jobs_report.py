@@ -80,3 +80,21 @@ def test_the_page_submits_a_long_report_and_offers_its_files(slug):
         jobs.cancel(sync.id)
     finally:
         session.close()
+
+
+def test_only_the_newest_reports_of_a_firm_are_kept(tmp_path):
+    import os
+
+    from pmtools.jobs.report import prune
+
+    for n in range(12):
+        for fmt in ("csv", "xlsx"):
+            path = tmp_path / f"pmtools-accounts-all-{n:08d}.{fmt}"
+            path.write_text("x")
+            os.utime(path, (1_000_000 + n, 1_000_000 + n))
+    (tmp_path / "notes.txt").write_text("not a report")
+    prune(tmp_path, keep=10)
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert len(kept) == 21 and "notes.txt" in kept
+    assert "pmtools-accounts-all-00000000.csv" not in kept  # the two oldest went
+    assert "pmtools-accounts-all-00000002.xlsx" in kept

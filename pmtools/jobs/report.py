@@ -5,7 +5,8 @@ organization — minutes to hours on a big firm — so where a worker runs the f
 ``report`` job: the worker writes ``pmtools-<kind>-<status>-<job>.csv`` and ``.xlsx`` under
 ``$PMTOOLS_HOME/reports/<firm>/`` (folder 0700, files 0600: they hold client emails) and the
 page offers them for download when the job is done. The job's summary names the files and the
-row count; nothing of the records' data goes to the registry.
+row count; nothing of the records' data goes to the registry. The newest :data:`KEEP` reports
+of a firm are kept, older ones removed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pmtools.store.backend import home_from_env
 log = logging.getLogger(__name__)
 
 FORMATS = ("csv", "xlsx")
+KEEP = 10  # reports kept per firm (each a CSV and an Excel file): older ones are removed
 STATUSES = ("all", "linked", "unmatched", "ambiguous", "orphaned")
 
 
@@ -47,6 +49,17 @@ def write_owner_only(path: Path, data: bytes) -> None:
     with os.fdopen(fd, "wb") as f:
         os.fchmod(f.fileno(), 0o600)
         f.write(data)
+
+
+def prune(folder: Path, keep: int = KEEP) -> None:
+    """Remove all but the ``keep`` newest reports of a firm (they hold client data)."""
+    files = sorted(
+        (p for p in folder.glob("pmtools-*.*") if p.suffix.lstrip(".") in FORMATS),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for old in files[keep * len(FORMATS) :]:
+        old.unlink(missing_ok=True)
 
 
 def build_report(
@@ -95,6 +108,7 @@ def build_report(
         path = folder / f"pmtools-{kind.value}-{status}-{job_id[:8]}.{fmt}"
         write_owner_only(path, reports.report_bytes(frame, fmt))
         files[fmt] = str(path)
+    prune(folder)
     progress("reading", 1, 1, "written")
     log.info("report job %s: %s rows written", job_id, len(frame))
     return {"rows": len(frame), "files": files, "kind": kind.value, "status": status}
