@@ -297,3 +297,37 @@ def test_review_import_yes_runs_a_review_job_in_its_own_process(sandbox, tmp_pat
     with backend_from_env().registry() as registry:
         job = registry.last_job(slug, "review")
     assert job.state == "done" and job.started_by == "cli" and job.summary["counts"]["linked"] == 2
+
+
+def test_cards_read_in_the_page_reach_the_workers_preview_and_cancel_reaches_the_job(sandbox):
+    from pmtools.workbench import Workbench
+    from pmtools.workbench.session import open_firm_session
+
+    slug = add_firm(sandbox)
+    decisions, shown = confirmed(slug)
+    assert shown.counts()["fields_not_read"] > 0  # some IPM cards are not read yet
+    before = links_of(slug)
+    session = open_firm_session(slug)
+    try:
+        wb = Workbench(session)
+        bulk = wb.review.bulk
+        wb.review.load_button.click()
+        assert wb.review.wait(HANG) and wb.review.queue is not None
+        bulk.show(decisions, "Test decisions")
+        # Cancel before a worker takes it: the job ends at once, nothing is written
+        assert bulk.apply()
+        bulk.request_cancel()
+        assert bulk.wait(HANG) and "Cancelled" in bulk.summary.value
+        assert jobs.get_job(bulk.job.id).state == "cancelled" and links_of(slug) == before
+        # the page reads the missing cards and previews again; the worker sees the same
+        bulk.show(decisions, "Test decisions")
+        assert bulk.read_cards() and bulk.wait(HANG)
+        assert bulk.shown is not None and bulk.shown.counts()["fields_not_read"] == 0
+        assert bulk.apply()
+        assert run_job(bulk.job.id, "test-worker") == "ran"
+        assert bulk.wait(HANG)
+        ended = jobs.get_job(bulk.job.id)
+        assert ended.state == "done", ended.message
+        assert links_of(slug) == before + 3
+    finally:
+        session.close()
