@@ -3,7 +3,9 @@
 Export writes the review queue (every record a person must decide) with an empty Decision
 column; import validates every row first (exit 2 naming each bad row, nothing changed), prints
 the whole effect, and applies it only with ``--yes`` (never with ``--dry-run``), as one run
-that ``pmtools undo`` takes back.
+that ``pmtools undo`` takes back. The apply is a ``review`` job run in the command's own
+process (:mod:`pmtools.jobs.foreground`): it previews the decisions again and applies them only
+if the preview is the one printed.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from pmtools.analysis.review.sheet import FIRST_ROW, RowProblem, read_sheet
     from pmtools.cli import EXIT_OK, EXIT_RECORD_ERRORS, EXIT_USAGE
     from pmtools.cli.sync import guarded, settings_from
-    from pmtools.review import apply_preview, build_queue, load_sources, parse_decisions, preview
+    from pmtools.review import build_queue, load_sources, parse_decisions, preview
 
     frame = read_sheet(args.file)  # ConfigError (exit 2) for a bad file: nothing changed
     decisions, problems = parse_decisions(frame)
@@ -110,19 +112,26 @@ def cmd_import(args: argparse.Namespace) -> int:
                 f"apply these decisions"
             )
             return EXIT_OK
-        try:
-            result = apply_preview(
-                shown, store=store, liscio=liscio, ipm=ipm, started_by="cli", progress=_Progress()
-            )
-        except KeyboardInterrupt:
+    # the apply is a job run in this process (as `pmtools sync` is): the app shows it, Cancel
+    # there stops it, and a sync of the same firm meanwhile is refused (exit 4)
+    from pmtools.jobs import foreground as job_cli
+    from pmtools.jobs.review import review_params
+
+    firm = job_cli.firm_of(settings)
+    params = review_params(decisions, shown)
+    try:
+        outcome = job_cli.run_in_process(firm, "review", params, started_by="cli", echo=_Progress())
+    except KeyboardInterrupt:
+        with firm.open_store() as store:
             run = store.runs()[-1]
-            print(
-                f"pmtools: interrupted: what review run {run['id']} applied stays applied "
-                f"(`pmtools undo {run['id']}` takes it back); export the review again for "
-                f"what is left",
-                file=sys.stderr,
-            )
-            return 130
+        print(
+            f"pmtools: interrupted: what review run {run['id']} applied stays applied "
+            f"(`pmtools undo {run['id']}` takes it back); export the review again for "
+            f"what is left",
+            file=sys.stderr,
+        )
+        return 130
+    result = outcome.result
     for error in result.errors:
         print(f"error: {error}", file=sys.stderr)
     for late in result.refused:

@@ -1,4 +1,4 @@
-"""Jobs: long work (Sync Now, dry runs; later forecasts, bulk actions, reports) run by a worker.
+"""Jobs: long work (Sync Now, dry runs, the review's bulk apply, long reports) run by a worker.
 
 A job's state lives in the registry (:mod:`pmtools.store.registry`), so that every page and
 command shows the same job and closing a page changes nothing. The queue (Huey,
@@ -49,6 +49,37 @@ def submit_sync(
     return submit_and_enqueue(firm_slug, kind, params, started_by=started_by, environ=environ)
 
 
+def submit_review(
+    firm_slug: str,
+    params: dict[str, Any],
+    *,
+    started_by: str,
+    environ: Mapping[str, str] | None = None,
+) -> Job:
+    """Queue a confirmed bulk review (``pmtools.jobs.review.review_params``) for a worker, which
+    applies it only if its preview is still the one confirmed; JobRunning when one is active."""
+    from pmtools.jobs.queue import submit_and_enqueue
+
+    return submit_and_enqueue(firm_slug, "review", params, started_by=started_by, environ=environ)
+
+
+def submit_report(
+    firm_slug: str,
+    kind: str,
+    status: str = "all",
+    *,
+    started_by: str,
+    environ: Mapping[str, str] | None = None,
+) -> Job:
+    """Queue a pairs report that reads every IPM card, for a worker to write under
+    ``$PMTOOLS_HOME/reports/<firm>/``; JobRunning when the firm has an active job."""
+    from pmtools.jobs.queue import submit_and_enqueue
+    from pmtools.jobs.report import report_params
+
+    params = report_params(kind, status)
+    return submit_and_enqueue(firm_slug, "report", params, started_by=started_by, environ=environ)
+
+
 def cancel(job_id: str, *, environ: Mapping[str, str] | None = None) -> Job:
     """Ask a job to stop: a queued job is cancelled at once, a running one at its next step."""
     with backend_from_env(environ).registry() as registry:
@@ -72,5 +103,7 @@ __all__ = [
     "get_job",
     "is_environment",
     "run_job",
+    "submit_report",
+    "submit_review",
     "submit_sync",
 ]

@@ -1,4 +1,5 @@
-"""A job run in the command's own process: ``pmtools sync`` is the worker of its job.
+"""A job run in the command's own process: ``pmtools sync`` (and ``pmtools review import
+--yes``) is the worker of its job.
 
 The job is recorded like any other, so the app shows it, Cancel from the app stops it, and a
 second sync of the same firm (a command, Sync Now, a schedule) is refused with its words. The
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from pmtools.config import Settings
@@ -50,9 +52,17 @@ def queue_job(firm: JobFirm, kind: str, params: dict[str, Any], *, started_by: s
 
 
 def run_in_process(
-    firm: JobFirm, kind: str, params: dict[str, Any], *, started_by: str, wait: float = 0.0
+    firm: JobFirm,
+    kind: str,
+    params: dict[str, Any],
+    *,
+    started_by: str,
+    wait: float = 0.0,
+    echo: Callable[[str, int, int, str], None] | None = None,
 ) -> Outcome:
     """Record the job and run it here; raises what stopped it (recorded first).
+
+    ``echo`` gets the job's progress too (the command's own progress lines).
 
     LockHeld, in the words of the firm's active job where there is one, when another sync
     holds the firm (after ``wait`` seconds).
@@ -67,7 +77,7 @@ def run_in_process(
             raise LockHeld(str(JobRunning(active)) if active else str(exc)) from None
         with backend.registry() as registry:
             job = _submit_here(registry, firm, kind, params, started_by=started_by)
-            return execute(job, firm=firm, store=store, registry=registry)
+            return execute(job, firm=firm, store=store, registry=registry, echo=echo)
 
 
 def _submit_here(

@@ -58,7 +58,8 @@ class Outcome:
 
     state: str
     message: str = ""
-    result: Any = None  # the engine's SyncResult for sync and dry-run jobs
+    result: Any = None  # the engine's SyncResult (sync, dry run) or BulkResult (review)
+    summary: dict[str, Any] | None = None  # a job without a result: its own summary (report)
 
 
 def sync_policy(params: dict[str, Any]) -> SyncPolicy:
@@ -88,8 +89,10 @@ class Reporter:
         rate_limit: int,
         clock: Callable[[], float] = time.monotonic,
         stop: threading.Event | None = None,
+        echo: Callable[[str, int, int, str], None] | None = None,
     ) -> None:
         self.registry, self.job_id, self.cancel, self.stop = registry, job_id, cancel, stop
+        self.echo = echo  # a command's own progress lines (every call, unthrottled)
         self.rate_limit, self.clock = rate_limit, clock
         self._stage = ""
         self._stage_start = 0.0
@@ -97,6 +100,8 @@ class Reporter:
         self.writes = 0
 
     def __call__(self, stage: str, done: int, total: int, message: str = "") -> None:
+        if self.echo is not None:
+            self.echo(stage, done, total, message)
         if self.stop is not None and self.stop.is_set():
             self.cancel.set()  # the worker is stopping: end at this step, back to the queue
         now = self.clock()
@@ -134,6 +139,14 @@ class Reporter:
 
 def summary_of(result: Any) -> dict[str, Any]:
     """What the portfolio shows of a run without asking anyone: counts, errors, awaiting review."""
+    if getattr(result, "plan", None) is None:  # a review run (BulkResult): no plan to count
+        return {
+            "counts": dict(result.counts),
+            "errors": len(result.errors),
+            "error_messages": [redact_text(e) for e in result.errors[:MAX_ERRORS_KEPT]],
+            "left_alone": [redact_text(r.text()) for r in result.refused[:MAX_ERRORS_KEPT]],
+            "outcome": result.outcome,
+        }
     awaiting = {"ambiguous": 0, "unmatched": 0}
     for action in result.plan.actions:
         if action.op is Op.AMBIGUOUS:
@@ -174,15 +187,18 @@ def execute(
     store: Store,
     registry: Registry,
     stop: threading.Event | None = None,
+    echo: Callable[[str, int, int, str], None] | None = None,
 ) -> Outcome:
     """Run the claimed ``job`` on ``store`` (whose lock the caller holds) and record its end.
 
     Returns how it ended; re-raises what stopped it (after recording it) so that a command can
     keep its own messages and exit codes. WorkerStopping when ``stop`` was set: the job is back
-    in the queue.
+    in the queue. ``echo`` gets every progress call too (a command's own progress lines).
     """
     cancel = threading.Event()
-    reporter = Reporter(registry, job.id, cancel=cancel, rate_limit=firm.rate_limit, stop=stop)
+    reporter = Reporter(
+        registry, job.id, cancel=cancel, rate_limit=firm.rate_limit, stop=stop, echo=echo
+    )
     watcher = _StopWatcher(reporter, stop)
     watcher.start()
     try:
@@ -197,7 +213,8 @@ def execute(
             registry.finish(job.id, state="cancelled", outcome="interrupted", message="interrupted")
             raise
         state, message = error_words(exc)
-        run_id = _last_run_id(store) if job.kind == "sync" else None
+        ran = job.kind == "sync" or (job.kind == "review" and not isinstance(exc, PlanChanged))
+        run_id = _last_run_id(store) if ran else None
         # the page offers the guard's override on this outcome (not on the message's words)
         why = "preflight" if isinstance(exc, PreflightRefused) else None
         registry.finish(job.id, state=state, outcome=why, message=message, run_id=run_id)
@@ -209,18 +226,19 @@ def execute(
         raise
     watcher.close()
     result = outcome.result
-    if result is not None and result.outcome == "cancelled":
+    if outcome.state == "cancelled" or (result is not None and result.outcome == "cancelled"):
         if stop is not None and stop.is_set() and not cancel_asked(registry, job.id):
             registry.requeue(job.id, worker=job.worker)
             log.info("job %s stopped with its worker; back in the queue", job.id)
             raise WorkerStopping()
-        outcome = dataclasses.replace(outcome, state="cancelled", message="cancelled")
+        words = outcome.message if outcome.state == "cancelled" else "cancelled"
+        outcome = dataclasses.replace(outcome, state="cancelled", message=words)
     registry.finish(
         job.id,
         state=outcome.state,
-        outcome=None if result is None else result.outcome,
+        outcome=outcome.state if result is None else result.outcome,
         message=outcome.message,
-        summary=None if result is None else summary_of(result),
+        summary=outcome.summary if result is None else summary_of(result),
         run_id=None if result is None or result.run_id is None else str(result.run_id),
     )
     log.info("job %s %s", job.id, outcome.state)
@@ -236,10 +254,28 @@ def _run(job: Job, *, firm: JobFirm, store: Store, reporter: Reporter) -> Outcom
     """The work of one job kind."""
     from pmtools.engine.tenant import connect_checked
 
-    if job.kind not in ("sync", "dry_run"):
+    if job.kind not in ("sync", "dry_run", "review", "report"):
         raise ConfigError(f"this pmtools cannot run {job.kind_words} as a job yet")
     firm.settings.require_services()
     liscio, ipm = connect_checked(firm.settings, store)
+    if job.kind == "review":
+        return _run_review(job, store=store, liscio=liscio, ipm=ipm, reporter=reporter)
+    if job.kind == "report":
+        from pmtools.jobs.report import build_report
+
+        summary = build_report(
+            job.id,
+            job.firm,
+            job.params,
+            store=store,
+            liscio=liscio,
+            ipm=ipm,
+            progress=reporter,
+            cancel=reporter.cancel,
+        )
+        if summary is None:
+            return Outcome(state="cancelled", message="cancelled: no report was written")
+        return Outcome(state="done", message=f"{summary['rows']:,} rows", summary=summary)
     from pmtools.engine.sync import run_sync
 
     result = run_sync(
@@ -259,6 +295,26 @@ def _run(job: Job, *, firm: JobFirm, store: Store, reporter: Reporter) -> Outcom
     if result.outcome == "done_with_errors":
         message = f"{len(result.errors)} record error(s)"
     return Outcome(state=state, message=message, result=result)
+
+
+def _run_review(job: Job, *, store: Store, liscio: Any, ipm: Any, reporter: Reporter) -> Outcome:
+    """A confirmed bulk review: previewed again, applied only if it is the one confirmed."""
+    from pmtools.jobs.review import preview_again
+    from pmtools.review import apply_preview
+
+    if job.params.get("dry_run"):  # never write what was asked as a preview
+        raise ConfigError("a review job cannot be a dry run: the preview is the page's")
+    shown = preview_again(job.params, store=store, liscio=liscio, ipm=ipm)
+    result = apply_preview(
+        shown,
+        store=store,
+        liscio=liscio,
+        ipm=ipm,
+        started_by=job.started_by or "worker",
+        progress=reporter,
+        cancel=reporter.cancel,
+    )
+    return Outcome(state="done", message=result.message, result=result)
 
 
 def _last_run_id(store: Store) -> str | None:

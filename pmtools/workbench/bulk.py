@@ -1,14 +1,19 @@
 """The review's bulk step: the whole effect of a decision list, then apply on confirmation.
 
 :func:`pmtools.review.preview` gives the effect (links, creates, every field write with before
-→ after, and what is refused and why); :func:`pmtools.review.apply_preview` applies exactly that
-as one run (undoable), here in a background thread with progress and Cancel, so the page stays
-usable. The spreadsheet round trip ends here too: an imported file's decisions are previewed
-and applied the same way.
+→ after, and what is refused and why); Apply submits it as a ``review`` job
+(:mod:`pmtools.jobs.review`): a worker previews the decisions again, applies exactly that as one
+run (undoable) only if nothing changed, and this box follows the job in the registry (progress,
+Cancel, the outcome; a reload shows it). A page that runs its own jobs (a simulator in the
+kernel, a test, a notebook) applies in a kernel thread, recorded as a job all the same. The
+spreadsheet round trip ends here too: an imported file's decisions are previewed and applied
+the same way.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
 import time
 from typing import Any
@@ -16,77 +21,34 @@ from typing import Any
 import ipywidgets as ipw
 
 from pmtools.core.records import Side
+from pmtools.workbench.bulkwords import (
+    RESULT_WORDS,
+    job_words,
+    not_started,
+    preview_rows,
+    refused_rows,
+    result_words,
+)
 from pmtools.workbench.common import Context, button, esc, html_table, message_html
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "PATCH_LIMIT",
+    "RESULT_WORDS",
+    "SHOWN",
+    "BulkBox",
+    "job_words",
+    "not_started",
+    "preview_rows",
+    "refused_rows",
+    "result_words",
+]
 
 SHOWN = 500  # preview rows shown in the page; the rest are counted (all are applied)
 # Up to this many decisions redraw only their rows in View Details (one read each); more
 # reload its tables (in this background thread, so the page stays usable).
 PATCH_LIMIT = 50
-RESULT_WORDS = {
-    "linked": "linked",
-    "created_in_ipm": "created in IPM",
-    "created_in_liscio": "created in Liscio",
-    "not_a_match": "not a match",
-    "ipm_fields_written": "IPM fields written",
-    "liscio_fields_filled": "Liscio fields filled",
-    "errors": "errors",
-}
-
-
-def preview_rows(shown: Any) -> list[list[str]]:
-    """The accepted decisions as rows: decision, kind, record, with / in, writes."""
-    from pmtools.review import Verdict, show_value
-
-    rows = []
-    for item in shown.items:
-        if item.verdict is Verdict.LINK:
-            writes = item.writes.writes if item.writes else ()
-            lines = [
-                f"{'Liscio' if w.side is Side.LISCIO else 'IPM'} {w.field}: "
-                f"{show_value(w.before)} → {show_value(w.after)}"
-                for w in writes
-            ]
-            lines += [
-                f"IPM {f}: not read yet (left to the next Sync Now)"
-                for f in (item.writes.unread if item.writes else ())
-            ]
-            rows.append(
-                [
-                    "link",
-                    str(item.kind),
-                    item.name,
-                    item.target_name,
-                    "; ".join(lines) or "nothing to write",
-                ]
-            )
-        elif item.verdict is Verdict.CREATE:
-            where = "IPM" if item.side is Side.LISCIO else "Liscio"
-            fields = "; ".join(f"{w.field}: {show_value(w.after)}" for w in item.created)
-            rows.append(
-                [f"create in {where}", str(item.kind), item.name, "", fields or "name only"]
-            )
-        else:
-            rows.append(
-                [
-                    "not a match",
-                    str(item.kind),
-                    item.name,
-                    item.target_name,
-                    "nothing is written to either system",
-                ]
-            )
-    return rows
-
-
-def refused_rows(refused: Any) -> list[list[str]]:
-    """The refused decisions as rows: spreadsheet row (if any), record, decision, why."""
-    return [["" if r.row is None else str(r.row), r.name, r.verdict, r.reason] for r in refused]
-
-
-def result_words(counts: dict[str, int]) -> str:
-    """A bulk run's counts in words: "12 linked, 3 IPM fields written"."""
-    parts = [f"{counts[k]:,} {w}" for k, w in RESULT_WORDS.items() if counts.get(k)]
-    return ", ".join(parts) if parts else "nothing was written"
 
 
 class BulkBox(ipw.VBox):
@@ -99,6 +61,12 @@ class BulkBox(ipw.VBox):
         self.result: Any = None
         self.thread: threading.Thread | None = None
         self._cancel = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self.job: Any = None  # the review job this box runs or follows
+        self.watcher: Any = None
+        self._holding = False  # this box holds the page's busy state (ctx.acquire)
+        self._following: Any = None  # the preview of the job followed (None after a reload)
         self._last = 0.0
         self.view = ipw.HTML()
         self.view.add_class("pm-bulk-preview")
@@ -132,6 +100,10 @@ class BulkBox(ipw.VBox):
         self.add_class("pm-bulk")
         self.confirm_box.layout.display = "none"
         self.run_box.layout.display = "none"
+        try:  # a review job a reload (or another page) left running shows here
+            self.resume()
+        except Exception:  # the review works without it; the portfolio shows the job
+            log.warning("reading the firm's running job failed", exc_info=True)
 
     # -- preview -------------------------------------------------------------------------
     def show(self, decisions: list[Any], what: str) -> Any:
@@ -199,7 +171,13 @@ class BulkBox(ipw.VBox):
 
     # -- apply -----------------------------------------------------------------------------
     def apply(self) -> bool:
-        """Apply the preview in the background; False when nothing to apply or busy."""
+        """Apply the preview as a ``review`` job; False when nothing to apply or busy.
+
+        Where a worker runs the firm's jobs, the confirmed decisions go to it (it previews them
+        again and applies them only if nothing changed) and this box follows the job in the
+        registry. A page that runs its own jobs applies them in a kernel thread, recorded as
+        a job all the same (:class:`~pmtools.workbench.jobrun.PageJob`).
+        """
         if self.shown is None or not self.shown.items:
             return False
         if not self.ctx.acquire():
@@ -208,19 +186,117 @@ class BulkBox(ipw.VBox):
             )
             return False
         shown, self.shown = self.shown, None
+        s = self.ctx.session
+        from pmtools.jobs.review import review_params
+
+        params = review_params(self.decisions, shown)
+        held = contextlib.ExitStack()
+        try:
+            if s.jobs_in_page:
+                from pmtools.jobs.runner import IN_PAGE
+
+                # the firm's lock from before the job exists until it ends, as a worker's
+                held.enter_context(s.store.lock(by="app"))
+                job = s.registry.submit(
+                    s.firm, "review", {**params, IN_PAGE: True}, started_by="app"
+                )
+            else:
+                from pmtools.workbench.jobrun import jobs_api
+
+                job = jobs_api().submit_review(s.firm, params, started_by="app")
+        except Exception as exc:  # JobRunning or LockHeld: one job per firm, in one sentence
+            held.close()
+            self.shown = shown  # the preview stays confirmable once the other job ends
+            self.summary.value = message_html(not_started(exc), "warning")
+            self.ctx.release()
+            return False
         self._cancel.clear()
+        self._idle.clear()
         self.result = None
+        self.job = job
+        self._holding = True
         self.confirm_box.layout.display = "none"
+        self._running(shown)
+        if s.jobs_in_page:
+            from pmtools.workbench.jobrun import PageJob
+
+            page_job = PageJob(s.registry, job)
+            self._cancel = page_job.cancel
+            self.thread = threading.Thread(
+                target=self._apply,
+                args=(shown, page_job, held),
+                daemon=True,
+                name="pmtools-review-apply",
+            )
+            self.thread.start()
+        else:
+            self.follow(job, shown)
+        return True
+
+    def _running(self, shown: Any) -> None:
         self.run_box.layout.display = ""
         self.cancel_button.disabled = False
-        self.progress.value, self.progress.max = 0, max(len(shown.items), 1)
+        total = len(shown.items) if shown is not None else 1
+        self.progress.value, self.progress.max = 0, max(total, 1)
         self.progress_text.value = esc("Applying…")
         self.summary.value = ""
-        self.thread = threading.Thread(
-            target=self._apply, args=(shown,), daemon=True, name="pmtools-review-apply"
-        )
-        self.thread.start()
+
+    def follow(self, job: Any, shown: Any = None) -> None:
+        """Follow a worker's review job in the registry until it ends (also after a reload,
+        with ``shown`` None: the page then reloads its tables)."""
+        from pmtools.workbench.jobrun import RegistryWatcher
+
+        registry = self.ctx.session.registry
+        self.job, self._following = job, shown
+        self.watcher = RegistryWatcher(
+            lambda: registry.get_job(job.id), self._on_job, name="pmtools-review-job"
+        ).start()
+
+    def resume(self) -> bool:
+        """Show the firm's running review job (one a reload or another page started); True if
+        there is one."""
+        s = self.ctx.session
+        if s.jobs_in_page:
+            return False
+        job = s.registry.active_job(s.firm)
+        if job is None or job.kind != "review":
+            return False
+        # the Sync Now panel may hold the page's busy state for this job already (it follows
+        # any job of the firm): this box then only shows it
+        self._holding = self.ctx.acquire()
+        self._idle.clear()
+        self._running(None)
+        self.follow(job)
         return True
+
+    def _on_job(self, job: Any) -> None:
+        """A change of the followed job: its progress, or its end in words."""
+        self.job = job
+        if job.active:
+            if job.state == "queued":
+                self.progress_text.value = esc("Queued: a worker starts it shortly.")
+            else:
+                self._progress(job.stage, job.done, job.total, job.message)
+            return
+        if self.watcher is not None:
+            self.watcher.stop()
+        shown, self._following = self._following, None
+        try:
+            self.summary.value = job_words(job)
+            self.progress_text.value = esc("Finished." if job.state == "done" else "Ended.")
+            self.ctx.log.add(f"Review decisions: {job.message or job.state}")
+            if job.state in ("done", "cancelled") and shown is not None and job.run_id:
+                self.panel.decided(shown)
+        finally:
+            self.cancel_button.disabled = True
+            if self._holding:
+                self._holding = False
+                self.ctx.release()
+            self._idle.set()
+        if shown is not None:
+            self._changed(shown)
+        elif job.run_id:
+            self.ctx.changed("review")
 
     def read_cards(self) -> bool:
         """Read the IPM cards the preview lacks (background, progress, Cancel), then show the
@@ -270,15 +346,23 @@ class BulkBox(ipw.VBox):
             self.ctx.release()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for a running apply; True when none is running."""
+        """Wait for a running apply (this page's, or the job followed); True when none runs."""
         if self.thread is not None:
             self.thread.join(timeout)
-            return not self.thread.is_alive()
-        return True
+            if self.thread.is_alive():
+                return False
+        return self._idle.wait(timeout)
 
     def request_cancel(self) -> None:
         """Stop after the current step; what was applied stays applied (and undoable)."""
         self._cancel.set()
+        if self.job is not None and self.job.active:
+            from pmtools.workbench.jobrun import cancel_job
+
+            try:
+                cancel_job(self.ctx.session, self.job.id)
+            except Exception as exc:  # the job may have ended meanwhile: say what happened
+                self.ctx.report(exc, "cancelling the review job", self.summary)
         self.cancel_button.disabled = True
         self.progress_text.value = esc("Cancelling after the current step…")
 
@@ -293,21 +377,39 @@ class BulkBox(ipw.VBox):
             f"{done:,} of {total:,}" + (f" — {message}" if message else "")
         )
 
-    def _apply(self, shown: Any) -> None:
+    def _apply(self, shown: Any, page_job: Any, held: contextlib.ExitStack) -> None:
+        from pmtools.jobs.runner import error_words, summary_of
         from pmtools.review import apply_preview
 
         s = self.ctx.session
+
+        def progress(stage: str, done: int, total: int, message: str = "") -> None:
+            self._progress(stage, done, total, message)
+            page_job.progress(stage, done, total, message)
+
         try:
-            with s.lock:
-                result = apply_preview(
-                    shown,
-                    store=s.store,
-                    liscio=s.liscio,
-                    ipm=s.ipm,
-                    started_by="app",
-                    progress=self._progress,
-                    cancel=self._cancel,
-                )
+            try:
+                with s.lock:
+                    result = apply_preview(
+                        shown,
+                        store=s.store,
+                        liscio=s.liscio,
+                        ipm=s.ipm,
+                        started_by="app",
+                        progress=progress,
+                        cancel=self._cancel,
+                    )
+            except BaseException as exc:
+                state, message = error_words(exc)  # the run's trail names the run it stopped
+                page_job.finish(state=state, outcome=state, message=message)
+                raise
+            page_job.finish(
+                state="cancelled" if result.outcome == "cancelled" else "done",
+                outcome=result.outcome,
+                message=result.message,
+                summary=summary_of(result),
+                run_id=str(result.run_id),
+            )
             self.result = result
             outcome = {
                 "done": "Done",
@@ -346,8 +448,11 @@ class BulkBox(ipw.VBox):
         except Exception as exc:  # a thread must report everything it meets
             self.ctx.report(exc, "applying the decisions", self.summary)
         finally:
+            held.close()
             self.cancel_button.disabled = True
+            self._holding = False
             self.ctx.release()
+            self._idle.set()
         self._changed(shown)
 
     def _changed(self, shown: Any) -> None:

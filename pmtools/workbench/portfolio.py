@@ -120,6 +120,8 @@ def firm_row(
             running = "queued: waiting for a worker"
         else:
             running = f"{percent(active.done, active.total)} {progress_words(active, now)}"
+        if active.kind != "sync":  # "A review action: 40% Linking: …", not a sync's words
+            running = f"{active.kind_words.capitalize()}: {running}"
         if active.cancel_requested:
             running += " (cancelling)"
     return FirmRow(

@@ -1,17 +1,23 @@
-"""The Report panel: preview the pairs report, download it as CSV or Excel."""
+"""The Report panel: preview the pairs report, download it as CSV or Excel.
+
+A report that reads every IPM card, where a worker runs the firm's jobs, is a ``report`` job
+(:mod:`pmtools.jobs.report`): the worker writes the files, this panel offers them when done.
+"""
 
 from __future__ import annotations
 
 import base64
+import io
 import threading
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as ipw
 import pandas as pd
 
 from pmtools.core.records import Kind, Record
-from pmtools.workbench.common import Context, button, esc, html_table, message_html
+from pmtools.workbench.common import Context, button, esc, html_table, message_html, readable
 
 PREVIEW_ROWS = 10
 MIME = {
@@ -82,7 +88,11 @@ class ReportPanel(ipw.VBox):
         self._cancel = threading.Event()
         self.cancel_button = button("Cancel", "pm-report-cancel", icon="stop")
         self.cancel_button.disabled = True
-        self.cancel_button.on_click(lambda _b: self._cancel.set())
+        self.cancel_button.on_click(lambda _b: self._cancel_job())
+        self.job: Any = None  # the report job followed (a worker builds it)
+        self.watcher: Any = None
+        self._idle = threading.Event()
+        self._idle.set()
         self.progress = ipw.IntProgress(value=0, min=0, max=1)
         self.progress.add_class("pm-report-progress")
         self.progress_text = ipw.HTML()
@@ -120,12 +130,20 @@ class ReportPanel(ipw.VBox):
 
     def build(self) -> bool:
         """Build the report in the background (reading every IPM card takes minutes on a big
-        firm: the page stays usable, with progress and Cancel); False when something runs."""
+        firm: the page stays usable, with progress and Cancel); False when something runs.
+
+        Where a worker runs the firm's jobs, a report that reads every IPM card is a
+        ``report`` job (:mod:`pmtools.jobs.report`): the worker writes the files and this
+        panel offers them when it is done. A report from the cached rows stays in the page.
+        """
         if not self.ctx.acquire():
             self.preview.value = message_html(
                 "Another action is running; wait for it to finish.", "warning"
             )
             return False
+        session = self.ctx.session
+        if self.fresh.value and not session.jobs_in_page:
+            return self._submit(session)
         self._cancel.clear()
         self.cancel_button.disabled = False
         self.progress.value, self.progress.max = 0, 1
@@ -138,11 +156,76 @@ class ReportPanel(ipw.VBox):
         return True
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for a report being built; True when none is."""
+        """Wait for a report being built (here, or the job followed); True when none is."""
         if self.thread is not None:
             self.thread.join(timeout)
-            return not self.thread.is_alive()
+            if self.thread.is_alive():
+                return False
+        return self._idle.wait(timeout)
+
+    # -- a report job (a worker writes it) -----------------------------------------------------
+    def _submit(self, session: Any) -> bool:
+        from pmtools.workbench.jobrun import RegistryWatcher, jobs_api
+
+        try:
+            job = jobs_api().submit_report(
+                session.firm, self.kind.value, self.status.value, started_by="app"
+            )
+        except Exception as exc:  # JobRunning: one job per firm, in one sentence
+            self.preview.value = message_html(f"Not built: {readable(exc)}.", "warning")
+            self.ctx.release()
+            return False
+        self.job = job
+        self._idle.clear()
+        self.cancel_button.disabled = False
+        self.progress.value, self.progress.max = 0, 1
+        self.progress_box.layout.display = ""
+        self.progress_text.value = esc("Queued: a worker builds the report.")
+        self.preview.value = self.links.value = ""
+        registry = session.registry
+        self.watcher = RegistryWatcher(
+            lambda: registry.get_job(job.id), self._on_job, name="pmtools-report-job"
+        ).start()
         return True
+
+    def _cancel_job(self) -> None:
+        self._cancel.set()
+        if self.job is not None and self.job.active:
+            from pmtools.workbench.jobrun import cancel_job
+
+            try:
+                cancel_job(self.ctx.session, self.job.id)
+            except Exception as exc:  # it may have ended meanwhile: say what happened
+                self.ctx.report(exc, "cancelling the report", self.preview)
+
+    def _on_job(self, job: Any) -> None:
+        self.job = job
+        if job.active:
+            if job.state == "running" and job.total:
+                self._progress(job.done, job.total)
+            return
+        self.watcher.stop()
+        try:
+            if job.state != "done":
+                self.progress_text.value = esc("Ended.")
+                words = (job.message or job.state).rstrip(".")
+                self.preview.value = message_html(f"Report not built: {words}.", "warning")
+                return
+            files = {fmt: Path(p).read_bytes() for fmt, p in job.summary["files"].items()}
+            frame = pd.read_excel(io.BytesIO(files["xlsx"]), dtype=str).fillna("")
+            self._show(frame, files, Kind(job.summary["kind"]), job.summary["status"])
+        except OSError:  # the worker is on another machine that does not share PMTOOLS_HOME
+            self.preview.value = message_html(
+                "The report was written by a worker whose folder this app cannot read; "
+                "give the app and the workers one PMTOOLS_HOME (docs/jobs.md).",
+                "warning",
+            )
+        except Exception as exc:
+            self.ctx.report(exc, "showing the report", self.preview)
+        finally:
+            self.cancel_button.disabled = True
+            self.ctx.release()
+            self._idle.set()
 
     def _run(self) -> None:
         try:
@@ -180,9 +263,14 @@ class ReportPanel(ipw.VBox):
                 "warning",
             )
             return
+        self._show(df, {fmt: report_bytes(df, fmt) for fmt in ("csv", "xlsx")}, kind, None)
+
+    def _show(self, df: pd.DataFrame, files: dict[str, bytes], kind: Kind, status: Any) -> None:
+        """Show the report's first rows and offer its files."""
+        status = status or self.status.value
         self.progress_text.value = esc("Done.")
         self.frame = df
-        self.files = {fmt: report_bytes(df, fmt) for fmt in ("csv", "xlsx")}
+        self.files = files
         head = df.head(PREVIEW_ROWS).fillna("").astype(str)
         self.preview.value = (
             f"<p>{len(df)} rows; the first {len(head)}:</p>"
@@ -192,13 +280,13 @@ class ReportPanel(ipw.VBox):
             )
             + "</div>"
         )
-        name = f"pmtools-{kind.value}-{self.status.value}"
+        name = f"pmtools-{kind.value}-{status}"
         self.links.value = download_link(
             self.files["csv"], f"{name}.csv", "csv", "Download CSV", "pm-download-csv"
         ) + download_link(
             self.files["xlsx"], f"{name}.xlsx", "xlsx", "Download Excel", "pm-download-xlsx"
         )
-        self.ctx.log.add(f"Report built: {kind.value}, {self.status.value}, {len(df)} rows")
+        self.ctx.log.add(f"Report built: {kind.value}, {status}, {len(df)} rows")
 
 
 def pairs_report(

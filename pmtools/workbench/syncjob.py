@@ -112,7 +112,14 @@ class JobView:
         self._following = None
         try:
             counts, errors = self._job_counts(job)
-            if job.kind != "sync":  # a dry run from the command line: nothing was written
+            if job.kind == "review":  # the review's bulk apply: its panel shows the detail
+                self._enter(PanelState.IDLE)
+                self._reset_stages()
+                words = (job.message or job.outcome or job.state).rstrip(".")
+                self.status.value = message_html(
+                    f"Review decisions for this firm {job.state}: {words}.", "info"
+                )
+            elif job.kind != "sync":  # a dry run from the command line: nothing was written
                 self._enter(PanelState.IDLE)
                 self._reset_stages()
                 self.status.value = message_html(
