@@ -443,3 +443,15 @@ def test_the_workbench_opens_the_firm_pmtools_firm_names(home, sandbox_a, monkey
         assert session.store.path == home / "firms" / "acme" / "state.sqlite"
     finally:
         session.close()
+
+
+def test_a_reader_that_goes_away_is_no_unexpected_error(home, monkeypatch, capsys):
+    # `pmtools firm list | head -1` with more lines than head reads: no "unexpected error
+    # (BrokenPipeError); the run was marked failed" for a command that runs nothing
+    class GoneReader(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", GoneReader())
+    assert main(["firm", "list"]) == 141
+    assert capsys.readouterr().err == ""
