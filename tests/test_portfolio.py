@@ -120,6 +120,26 @@ def test_rows_say_each_firms_last_sync_errors_review_job_and_schedule(registry):
     assert rows["epsilon-cpa"].last_sync == "never synced" and rows["epsilon-cpa"].errors == ""
 
 
+def test_a_cancelled_sync_keeps_the_records_awaiting_review_of_the_last_finished_one(registry):
+    # Sync now, finished with 421 to review; then a sync cancelled at its first step: the
+    # records are still to review (the cancelled one planned nothing), not "0 records".
+    for name in ("Smith CPA", "Jones CPA"):
+        registry.add_firm(name)
+    _done(registry, "smith-cpa", counts={"linked": 902},
+          awaiting_review={"ambiguous": 3, "unmatched": 418})  # fmt: skip
+    for slug in ("smith-cpa", "jones-cpa"):
+        cancelled = registry.submit(slug, "sync", {}, started_by="cli")
+        registry.claim(cancelled.id, "w1")
+        registry.finish(
+            cancelled.id, state="cancelled", outcome="cancelled", message="cancelled",
+            summary={"counts": {"linked": 0}, "awaiting_review": {"ambiguous": 0, "unmatched": 0}},
+        )  # fmt: skip
+    rows = {r.slug: r for r in read_rows(registry)}
+    assert "cancelled" in rows["smith-cpa"].last_sync
+    assert rows["smith-cpa"].review == "421 records"
+    assert rows["jones-cpa"].review == ""  # never finished: nothing known to review
+
+
 def test_an_empty_registry_says_how_to_add_a_firm(registry, tmp_path):
     env = environment_slug(tmp_path / "state.sqlite")
     portfolio = Portfolio(registry, environment=env, watch=False)

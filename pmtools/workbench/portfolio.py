@@ -79,10 +79,13 @@ def firm_row(
     active: Any,
     last: Any,
     fallback_run: dict[str, Any] | None = None,
+    reviewed: Any = None,
     now: str | None = None,
 ) -> FirmRow:
     """A firm's row from its registry values: ``last`` is its last finished sync job;
-    ``fallback_run`` its store's last sync run, for a firm synced before jobs existed."""
+    ``fallback_run`` its store's last sync run, for a firm synced before jobs existed;
+    ``reviewed`` its last sync job that ended ``done``, whose records awaiting review still
+    stand when ``last`` was cancelled, failed or refused (that one planned nothing to count)."""
     now = now or now_iso()
     counts: dict[str, int] = {}
     errors: list[str] = []
@@ -113,7 +116,12 @@ def firm_row(
         error_words += f": {errors[0]}" if n_errors == 1 and errors else ""
     else:
         error_words = "none" if last is not None or fallback_run is not None else ""
-    review = awaiting_review(counts, last.summary if last is not None else None)
+    if last is not None and last.state != "done":
+        review = (
+            None if reviewed is None else awaiting_review(job_counts(reviewed), reviewed.summary)
+        )
+    else:
+        review = awaiting_review(counts, last.summary if last is not None else None)
     running = ""
     if active is not None:
         if active.state == "queued":
@@ -156,9 +164,9 @@ def read_rows(
         entries.append((environment, ENVIRONMENT_NAME, None))
     rows = []
     for slug, name, firm in entries:
-        last = next(
-            (j for j in registry.jobs(slug, limit=5) if j.kind == "sync" and not j.active), None
-        )
+        recent = [j for j in registry.jobs(slug, limit=5) if j.kind == "sync" and not j.active]
+        last = recent[0] if recent else None
+        reviewed = next((j for j in recent if j.state == "done"), None)
         # A firm with no finished job: its store's last run (one synced before jobs existed).
         run = fallback(slug) if fallback is not None and last is None else None
         rows.append(
@@ -169,6 +177,7 @@ def read_rows(
                 active=active.get(slug),
                 last=last,
                 fallback_run=run,
+                reviewed=reviewed,
                 now=now,
             )
         )
