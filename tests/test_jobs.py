@@ -484,6 +484,8 @@ def test_pmtools_jobs_says_times_for_people_and_an_outcome_once():
     )
     errors = SimpleNamespace(**base, state="done", outcome="done_with_errors", message=None)
     assert describe(errors, "Nguyen CPA").endswith("UTC — done with errors")
+    cancelled = SimpleNamespace(**base, state="cancelled", outcome="cancelled", message="cancelled")
+    assert describe(cancelled, "Smith & Co").endswith("started by app at 2026-12-03 15:21 UTC")
 
 
 # -- jobs a page runs itself -------------------------------------------------------------------

@@ -87,7 +87,7 @@ def describe(job: Any, firm: str) -> str:
     parts.append(f"started by {job.started_by or 'someone'} at {_at(job.created_at)}")
     if job.state not in ("queued", "running"):
         outcome = (job.outcome or job.state).replace("_", " ")
-        if job.message:
+        if job.message and job.message != outcome:
             parts.append(f"{outcome}: {job.message}")
         elif outcome != job.state:  # "sync done — … — done" says nothing twice
             parts.append(outcome)
