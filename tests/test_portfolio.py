@@ -140,6 +140,17 @@ def test_a_cancelled_sync_keeps_the_records_awaiting_review_of_the_last_finished
     assert rows["jones-cpa"].review == ""  # never finished: nothing known to review
 
 
+def test_firms_are_listed_as_people_sort_names(registry):
+    for i in (0, 1, 2, 10, 11):
+        registry.add_firm(f"Simulated firm {i}")
+    registry.add_firm("acme 3")
+    names = [r.name for r in read_rows(registry)]
+    assert names == [
+        "acme 3", "Simulated firm 0", "Simulated firm 1", "Simulated firm 2",
+        "Simulated firm 10", "Simulated firm 11",
+    ]  # fmt: skip
+
+
 def test_an_empty_registry_says_how_to_add_a_firm(registry, tmp_path):
     env = environment_slug(tmp_path / "state.sqlite")
     portfolio = Portfolio(registry, environment=env, watch=False)

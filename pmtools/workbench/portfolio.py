@@ -12,6 +12,7 @@ person appears by itself, and a reload shows the same. One HTML table, not a wid
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -145,6 +146,15 @@ def firm_row(
     )
 
 
+def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    """A name's sort key with its numbers read as numbers, case-insensitive."""
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, part.casefold())
+        for part in re.split(r"(\d+)", name)
+        if part
+    )
+
+
 def read_rows(
     registry: Any,
     fallback: Callable[[str], dict | None] | None = None,
@@ -159,7 +169,10 @@ def read_rows(
     now = now_iso()
     firms = registry.list_firms()
     active = {j.firm: j for j in (*registry.running_jobs(), *registry.queued_jobs())}
-    entries: list[tuple[str, str, Any]] = [(f.slug, f.name, f) for f in firms]
+    # by name as people sort: "Simulated firm 2" before "Simulated firm 10"
+    entries: list[tuple[str, str, Any]] = sorted(
+        ((f.slug, f.name, f) for f in firms), key=lambda e: natural_key(e[1])
+    )
     if environment and (not firms or registry.last_job(environment) is not None):
         entries.append((environment, ENVIRONMENT_NAME, None))
     rows = []
