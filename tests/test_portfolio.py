@@ -151,9 +151,18 @@ def test_firms_are_listed_as_people_sort_names(registry):
     ]  # fmt: skip
 
 
+def test_the_demo_says_it_is_the_demo(registry, tmp_path):
+    # `pmtools app` with nothing configured: a first-time user is told what the one row is
+    env = environment_slug(tmp_path / "state.sqlite")
+    portfolio = Portfolio(registry, environment=env, watch=False, demo=True)
+    said = portfolio.empty.value
+    assert "the firm below is the demo: a simulated firm with made-up records" in said
+    assert "Add your own firm with the command pmtools firm add NAME" in said
+
+
 def test_an_empty_registry_says_how_to_add_a_firm(registry, tmp_path):
     env = environment_slug(tmp_path / "state.sqlite")
-    portfolio = Portfolio(registry, environment=env, watch=False)
+    portfolio = Portfolio(registry, environment=env, watch=False, demo=False)
     assert "pmtools firm add" in portfolio.empty.value and EMPTY[:20] in portfolio.empty.value
     # The environment firm stands in the table, so there is something to open.
     assert [r.name for r in portfolio.rows] == ["This firm (from the environment)"]

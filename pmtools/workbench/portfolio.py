@@ -12,6 +12,7 @@ person appears by itself, and a reload shows the same. One HTML table, not a wid
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,13 @@ COLUMNS = ["Firm", "Last sync", "Errors", "Awaiting review", "Running now", "Nex
 EMPTY = (
     "No firm is registered yet. Add one with the command pmtools firm add NAME (it asks for "
     "the firm's IPM and Liscio connections); it appears here by itself."
+)
+# The same where the environment firm is the simulator `pmtools app` started (the demo).
+EMPTY_DEMO = (
+    "No firm is registered yet, so the firm below is the demo: a simulated firm with made-up "
+    "records, served by the bundled simulator (nothing real is touched). Open it, or start "
+    "its Sync now, to try pmtools. Add your own firm with the command pmtools firm add NAME (it "
+    "asks for the firm's IPM and Liscio connections); it appears here by itself."
 )
 
 
@@ -232,9 +240,12 @@ class Portfolio(ipw.VBox):
         fallback: Callable[[str], dict | None] | None = None,
         environment: str | None = None,
         watch: bool = True,
+        demo: bool | None = None,
     ) -> None:
         self.registry = registry
         self.environment = environment
+        # the environment firm is the demo simulator `pmtools app` started (it says so)
+        self.demo = os.environ.get("PMTOOLS_SIMULATOR", "") == "1" if demo is None else demo
         self.on_open = on_open
         self.rows: tuple[FirmRow, ...] = ()
         # One HTML table, not a widget per firm nor a data grid: the browser replaces it in a
@@ -294,7 +305,8 @@ class Portfolio(ipw.VBox):
         self.rows = rows
         self.table.value = table_html(rows, self.selected_slug())
         registered = any(r.slug != self.environment for r in rows)
-        self.empty.value = "" if registered else message_html(EMPTY, "info")
+        empty = EMPTY_DEMO if self.demo else EMPTY
+        self.empty.value = "" if registered else message_html(empty, "info")
         self._show_selected(redraw=False)
 
     def selected_slug(self) -> str | None:
