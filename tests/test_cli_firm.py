@@ -402,8 +402,14 @@ def test_the_listing_shows_the_running_job_and_the_last_one(home, sandbox_a, mon
     capsys.readouterr()
     assert main(["firm", "list"]) == 0
     assert "sync running 40/200 since" in capsys.readouterr().out
-    assert main(["firm", "remove", "Acme", "--yes"]) == 5  # not while its job runs
-    assert "already running" in capsys.readouterr().err
+    # not while its job runs: exit 4 (README: the firm has a job queued or running), in words
+    # for a removal, not a sync's "already running"
+    assert main(["firm", "remove", "Acme", "--yes"]) == 4
+    err = capsys.readouterr().err
+    assert "Acme has a sync running (started by cli), so nothing was removed" in err
+    assert "`pmtools jobs cancel --firm Acme`" in err and "already" not in err
+    with backend_from_env().registry() as registry:
+        assert registry.get_firm("acme").name == "Acme"
     with backend_from_env().registry() as registry:
         registry.finish(job.id, state="done", outcome="done")
     assert main(["firm", "show", "Acme"]) == 0
@@ -437,3 +443,15 @@ def test_the_workbench_opens_the_firm_pmtools_firm_names(home, sandbox_a, monkey
         assert session.store.path == home / "firms" / "acme" / "state.sqlite"
     finally:
         session.close()
+
+
+def test_a_reader_that_goes_away_is_no_unexpected_error(home, monkeypatch, capsys):
+    # `pmtools firm list | head -1` with more lines than head reads: no "unexpected error
+    # (BrokenPipeError); the run was marked failed" for a command that runs nothing
+    class GoneReader(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", GoneReader())
+    assert main(["firm", "list"]) == 141
+    assert capsys.readouterr().err == ""

@@ -211,6 +211,12 @@ def test_a_registered_firm_takes_the_registry_and_its_secrets(home, monkeypatch)
     assert "S3CR3T" not in repr(firm)
     monkeypatch.setenv("PMTOOLS_IPM_RATE_LIMIT", "30")  # the operator's cap wins
     assert resolve("acme-sons").settings.ipm_rate_limit == 30
+    # `pmtools app`'s demo simulator: its unpaced rate is the environment firm's, not a cap
+    # on the registered firms (the app's worker would sync real tenants unpaced)
+    monkeypatch.setenv("PMTOOLS_IPM_RATE_LIMIT", "0")
+    monkeypatch.setenv("PMTOOLS_SIMULATOR", "1")
+    assert resolve("acme-sons").settings.ipm_rate_limit == 60
+    monkeypatch.delenv("PMTOOLS_SIMULATOR")
     with firm.open_store() as store:
         assert store.path == s.state_path
     with open_state(s) as store:  # from the settings alone (what the commands hold)

@@ -464,6 +464,31 @@ def test_background_sync_is_listed_and_cancelled_by_the_firms_name(sandbox, caps
     assert "has no job to cancel" in capsys.readouterr().out
 
 
+def test_pmtools_jobs_says_times_for_people_and_an_outcome_once():
+    from types import SimpleNamespace
+
+    from pmtools.cli.jobs import describe
+
+    base = dict(kind="sync", started_by="app", created_at="2026-12-03T15:21:00.617923Z")
+    running = SimpleNamespace(
+        **base, state="running", stage="linking", done=227, total=1668,
+        eta="2026-12-03T15:23:48.827787Z", outcome=None, message=None,
+    )  # fmt: skip
+    line = describe(running, "Baker Tax Partners")
+    assert line == (
+        "Baker Tax Partners: sync running — linking 227/1668 — ETA 2026-12-03 15:23 UTC — "
+        "started by app at 2026-12-03 15:21 UTC"
+    )
+    done = SimpleNamespace(**base, state="done", outcome="done", message=None)
+    assert describe(done, "Nguyen CPA") == (
+        "Nguyen CPA: sync done — started by app at 2026-12-03 15:21 UTC"
+    )
+    errors = SimpleNamespace(**base, state="done", outcome="done_with_errors", message=None)
+    assert describe(errors, "Nguyen CPA").endswith("UTC — done with errors")
+    cancelled = SimpleNamespace(**base, state="cancelled", outcome="cancelled", message="cancelled")
+    assert describe(cancelled, "Smith & Co").endswith("started by app at 2026-12-03 15:21 UTC")
+
+
 # -- jobs a page runs itself -------------------------------------------------------------------
 def test_a_pages_own_job_is_never_run_by_a_worker_and_ends_when_its_page_is_gone(sandbox):
     backend = backend_from_env()

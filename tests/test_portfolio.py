@@ -120,9 +120,49 @@ def test_rows_say_each_firms_last_sync_errors_review_job_and_schedule(registry):
     assert rows["epsilon-cpa"].last_sync == "never synced" and rows["epsilon-cpa"].errors == ""
 
 
+def test_a_cancelled_sync_keeps_the_records_awaiting_review_of_the_last_finished_one(registry):
+    # Sync now, finished with 421 to review; then a sync cancelled at its first step: the
+    # records are still to review (the cancelled one planned nothing), not "0 records".
+    for name in ("Smith CPA", "Jones CPA"):
+        registry.add_firm(name)
+    _done(registry, "smith-cpa", counts={"linked": 902},
+          awaiting_review={"ambiguous": 3, "unmatched": 418})  # fmt: skip
+    for slug in ("smith-cpa", "jones-cpa"):
+        cancelled = registry.submit(slug, "sync", {}, started_by="cli")
+        registry.claim(cancelled.id, "w1")
+        registry.finish(
+            cancelled.id, state="cancelled", outcome="cancelled", message="cancelled",
+            summary={"counts": {"linked": 0}, "awaiting_review": {"ambiguous": 0, "unmatched": 0}},
+        )  # fmt: skip
+    rows = {r.slug: r for r in read_rows(registry)}
+    assert "cancelled" in rows["smith-cpa"].last_sync
+    assert rows["smith-cpa"].review == "421 records"
+    assert rows["jones-cpa"].review == ""  # never finished: nothing known to review
+
+
+def test_firms_are_listed_as_people_sort_names(registry):
+    for i in (0, 1, 2, 10, 11):
+        registry.add_firm(f"Simulated firm {i}")
+    registry.add_firm("acme 3")
+    names = [r.name for r in read_rows(registry)]
+    assert names == [
+        "acme 3", "Simulated firm 0", "Simulated firm 1", "Simulated firm 2",
+        "Simulated firm 10", "Simulated firm 11",
+    ]  # fmt: skip
+
+
+def test_the_demo_says_it_is_the_demo(registry, tmp_path):
+    # `pmtools app` with nothing configured: a first-time user is told what the one row is
+    env = environment_slug(tmp_path / "state.sqlite")
+    portfolio = Portfolio(registry, environment=env, watch=False, demo=True)
+    said = portfolio.empty.value
+    assert "the firm below is the demo: a simulated firm with made-up records" in said
+    assert "Add your own firm with the command pmtools firm add NAME" in said
+
+
 def test_an_empty_registry_says_how_to_add_a_firm(registry, tmp_path):
     env = environment_slug(tmp_path / "state.sqlite")
-    portfolio = Portfolio(registry, environment=env, watch=False)
+    portfolio = Portfolio(registry, environment=env, watch=False, demo=False)
     assert "pmtools firm add" in portfolio.empty.value and EMPTY[:20] in portfolio.empty.value
     # The environment firm stands in the table, so there is something to open.
     assert [r.name for r in portfolio.rows] == ["This firm (from the environment)"]

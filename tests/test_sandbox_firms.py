@@ -182,6 +182,12 @@ def test_register_records_the_simulated_firms_and_refreshes_their_urls() -> None
             assert lines[-1] == (
                 "registered as firms: Simulated firm 0 to 2 (--firm NAME, or the app)\n"
             )
+            # what `pmtools firm add` asks for, so that a new user can add a firm by hand
+            assert lines[-2] == (
+                "credentials (every firm; the simulator's documented ones, not secrets): IPM "
+                "application id 00000000-0000-4000-8000-00000000c0de, IPM access key "
+                "sandbox-ipm-access-key, Liscio token sandbox-liscio-token\n"
+            )
             with backend_from_env().registry() as registry:
                 firms = registry.list_firms()
             assert [f.name for f in firms] == [f"Simulated firm {i}" for i in range(3)]

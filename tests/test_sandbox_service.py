@@ -271,6 +271,10 @@ def test_cli_prints_its_url_and_serves(tmp_path) -> None:
         )
         assert match, line
         url = match.group(1)
+        # the environment's own credentials are named, never shown back
+        said = proc.stdout.readline()
+        assert said.startswith("credentials: those of PMTOOLS_IPM_TOKEN, "), said
+        assert "cli-token" not in said and "cli-key" not in said
         reply = httpx.get(
             f"{url}/karbon/v3/TenantSettings",
             headers={"Authorization": "Bearer cli-token", "AccessKey": "cli-key"},

@@ -28,6 +28,7 @@ from pmtools.errors import (
 EXIT_OK, EXIT_RECORD_ERRORS, EXIT_USAGE, EXIT_PREFLIGHT, EXIT_LOCKED = 0, 1, 2, 3, 4
 EXIT_FAILED = 5  # the run stopped: a service or the state file failed
 EXIT_UNEXPECTED = 6  # an unexpected error (a bug): the run marked failed; -v shows the traceback
+EXIT_BROKEN_PIPE = 141  # the reader of the output went away (the shell's code for SIGPIPE)
 
 COMMAND_MODULES: tuple[str, ...] = (
     "pmtools.cli.sandbox",
@@ -106,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pmtools: interrupted; run the same command again to finish", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `pmtools jobs | head -1`: the reader has all it wanted
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
     except Exception as exc:  # never exit 1 ("done with record errors") on a crash
         # The traceback only with -v: its text may carry record data, never shown unasked.
         logging.getLogger("pmtools").debug("unexpected error", exc_info=exc)
@@ -116,6 +120,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_UNEXPECTED
+
+
+def _quiet_stdout() -> None:
+    """Point standard output at /dev/null, so that its flush at exit does not fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (a test's capture)
+        pass
 
 
 def _firm_named(args: argparse.Namespace) -> str | None:

@@ -25,7 +25,14 @@ from typing import Any
 from pmtools.cli import firm_views
 from pmtools.config import KARBON_URL, Settings
 from pmtools.core.text import for_terminal
-from pmtools.errors import AuthError, ConfigError, ConnectorError, PmtoolsError, TenantMismatch
+from pmtools.errors import (
+    AuthError,
+    ConfigError,
+    ConnectorError,
+    LockHeld,
+    PmtoolsError,
+    TenantMismatch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -354,6 +361,7 @@ def _bind(backend: Any, slug: str, liscio: Any, ipm: Any) -> None:
 def cmd_remove(args: argparse.Namespace) -> int:
     """``pmtools firm remove NAME``."""
     from pmtools.store.backend import backend_from_env
+    from pmtools.store.registry import JobRunning
     from pmtools.store.secrets import forget_secrets
 
     backend = backend_from_env()
@@ -376,7 +384,15 @@ def cmd_remove(args: argparse.Namespace) -> int:
             if answer.lower() not in ("y", "yes"):
                 print(for_terminal(f"kept {firm.name}; nothing changed"))
                 return 0
-        registry.remove_firm(firm.slug)  # JobRunning while one of its jobs is queued or running
+        try:
+            registry.remove_firm(firm.slug)
+        except JobRunning as exc:  # exit 4, as for a sync refused by the firm's job
+            job = exc.job
+            raise LockHeld(
+                f"{firm.name} has {job.kind_words} {job.state} (started by "
+                f"{job.started_by or 'someone'}), so nothing was removed; wait for it or cancel "
+                f"it with `pmtools jobs cancel --firm {_quote(firm.name)}`, then remove the firm"
+            ) from None
     forget_secrets(backend.home, firm.slug)
     if args.delete_state:
         shutil.rmtree(backend.store_path(firm.slug).parent, ignore_errors=True)

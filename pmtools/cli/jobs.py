@@ -62,6 +62,18 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _at(stamp: str | None) -> str:
+    """A stored time for people: "2026-12-03 15:21 UTC" (the registry keeps ISO, µs and all)."""
+    from pmtools.core.timestamps import parse
+
+    if not stamp:
+        return "?"
+    try:
+        return f"{parse(stamp):%Y-%m-%d %H:%M} UTC"
+    except ValueError:
+        return stamp
+
+
 def describe(job: Any, firm: str) -> str:
     """One line for a job: firm, kind, state, stage and progress, ETA, who, outcome."""
     kind = job.kind.replace("_", " ")
@@ -71,9 +83,12 @@ def describe(job: Any, firm: str) -> str:
         progress = f" {job.done}/{job.total}" if job.total else ""
         parts.append(f"{stage}{progress}")
         if job.eta:
-            parts.append(f"ETA {job.eta}")
-    parts.append(f"started by {job.started_by or 'someone'} at {job.created_at}")
+            parts.append(f"ETA {_at(job.eta)}")
+    parts.append(f"started by {job.started_by or 'someone'} at {_at(job.created_at)}")
     if job.state not in ("queued", "running"):
         outcome = (job.outcome or job.state).replace("_", " ")
-        parts.append(outcome + (f": {job.message}" if job.message else ""))
+        if job.message and job.message != outcome:
+            parts.append(f"{outcome}: {job.message}")
+        elif outcome != job.state:  # "sync done — … — done" says nothing twice
+            parts.append(outcome)
     return " — ".join(parts)

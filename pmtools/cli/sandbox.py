@@ -109,6 +109,24 @@ def firms_lines(url: str, count: int) -> str:
     return "\n".join(lines)
 
 
+def credentials_line() -> str:
+    """The keys the simulator accepts, for `pmtools firm add`: its documented ones (not
+    secrets) in full; credentials of the environment's own are named, never shown."""
+    from pmtools.config import SANDBOX_IPM_ACCESS_KEY, SANDBOX_IPM_TOKEN, SANDBOX_LISCIO_TOKEN
+    from pmtools.sandbox.app import Credentials
+
+    if Credentials.from_env() != Credentials():
+        return (
+            "credentials: those of PMTOOLS_IPM_TOKEN, PMTOOLS_IPM_ACCESS_KEY and "
+            "PMTOOLS_LISCIO_TOKEN in this environment (every firm)"
+        )
+    return (
+        f"credentials (every firm; the simulator's documented ones, not secrets): IPM "
+        f"application id {SANDBOX_IPM_TOKEN}, IPM access key {SANDBOX_IPM_ACCESS_KEY}, "
+        f"Liscio token {SANDBOX_LISCIO_TOKEN}"
+    )
+
+
 def register_firms(urls: Callable[[int], tuple[str, str]], count: int, *, rate_limit: int) -> int:
     """Register firms 0 to ``count - 1`` as simulated firms (the simulator's documented
     credentials, so no secrets), or refresh the URLs of those registered before."""
@@ -186,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.firms > 1:
         print(firms_lines(server.url, args.firms), flush=True)
+    print(credentials_line(), flush=True)
     try:
         if args.register:
             last = register_firms(server.firm_urls, args.firms, rate_limit=args.rate_limit) - 1

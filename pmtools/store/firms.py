@@ -156,11 +156,14 @@ def firm_settings(
 ) -> Settings:
     """A registered firm's Settings from ``values`` (URLs, keys, …) and the limits of
     ``environ``: its ``PMTOOLS_*`` service variables are another firm's, so they are ignored;
-    ``PMTOOLS_IPM_RATE_LIMIT``, when set, wins over the firm's own (an operator's cap)."""
+    ``PMTOOLS_IPM_RATE_LIMIT``, when set, wins over the firm's own (an operator's cap) — but
+    not beside ``PMTOOLS_SIMULATOR=1``: there it is the pace of the simulator `pmtools app`
+    started for the environment firm (0, unpaced), which must not unpace the real firms."""
     environ = os.environ if environ is None else environ
     limits_only = {k: v for k, v in environ.items() if k not in _FIRM_IGNORES}
     settings = Settings.from_env(limits_only, **values)
-    if not environ.get("PMTOOLS_IPM_RATE_LIMIT", "").strip():
+    apps_simulator = environ.get("PMTOOLS_SIMULATOR", "").strip() == "1"
+    if apps_simulator or not environ.get("PMTOOLS_IPM_RATE_LIMIT", "").strip():
         settings = replace(settings, ipm_rate_limit=ipm_rate_limit)
     return settings
 

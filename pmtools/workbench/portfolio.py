@@ -12,6 +12,8 @@ person appears by itself, and a reload shows the same. One HTML table, not a wid
 from __future__ import annotations
 
 import logging
+import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +43,13 @@ COLUMNS = ["Firm", "Last sync", "Errors", "Awaiting review", "Running now", "Nex
 EMPTY = (
     "No firm is registered yet. Add one with the command pmtools firm add NAME (it asks for "
     "the firm's IPM and Liscio connections); it appears here by itself."
+)
+# The same where the environment firm is the simulator `pmtools app` started (the demo).
+EMPTY_DEMO = (
+    "No firm is registered yet, so the firm below is the demo: a simulated firm with made-up "
+    "records, served by the bundled simulator (nothing real is touched). Open it, or start "
+    "its Sync now, to try pmtools. Add your own firm with the command pmtools firm add NAME (it "
+    "asks for the firm's IPM and Liscio connections); it appears here by itself."
 )
 
 
@@ -79,10 +88,13 @@ def firm_row(
     active: Any,
     last: Any,
     fallback_run: dict[str, Any] | None = None,
+    reviewed: Any = None,
     now: str | None = None,
 ) -> FirmRow:
     """A firm's row from its registry values: ``last`` is its last finished sync job;
-    ``fallback_run`` its store's last sync run, for a firm synced before jobs existed."""
+    ``fallback_run`` its store's last sync run, for a firm synced before jobs existed;
+    ``reviewed`` its last sync job that ended ``done``, whose records awaiting review still
+    stand when ``last`` was cancelled, failed or refused (that one planned nothing to count)."""
     now = now or now_iso()
     counts: dict[str, int] = {}
     errors: list[str] = []
@@ -113,7 +125,12 @@ def firm_row(
         error_words += f": {errors[0]}" if n_errors == 1 and errors else ""
     else:
         error_words = "none" if last is not None or fallback_run is not None else ""
-    review = awaiting_review(counts, last.summary if last is not None else None)
+    if last is not None and last.state != "done":
+        review = (
+            None if reviewed is None else awaiting_review(job_counts(reviewed), reviewed.summary)
+        )
+    else:
+        review = awaiting_review(counts, last.summary if last is not None else None)
     running = ""
     if active is not None:
         if active.state == "queued":
@@ -139,6 +156,15 @@ def firm_row(
     )
 
 
+def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    """A name's sort key with its numbers read as numbers, case-insensitive."""
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, part.casefold())
+        for part in re.split(r"(\d+)", name)
+        if part
+    )
+
+
 def read_rows(
     registry: Any,
     fallback: Callable[[str], dict | None] | None = None,
@@ -154,14 +180,17 @@ def read_rows(
     now = now_iso()
     firms = registry.list_firms()
     active = {j.firm: j for j in (*registry.running_jobs(), *registry.queued_jobs())}
-    entries: list[tuple[str, str, Any]] = [(f.slug, f.name, f) for f in firms]
+    # by name as people sort: "Simulated firm 2" before "Simulated firm 10"
+    entries: list[tuple[str, str, Any]] = sorted(
+        ((f.slug, f.name, f) for f in firms), key=lambda e: natural_key(e[1])
+    )
     if environment and (not firms or registry.last_job(environment) is not None):
         entries.append((environment, environment_name, None))
     rows = []
     for slug, name, firm in entries:
-        last = next(
-            (j for j in registry.jobs(slug, limit=5) if j.kind == "sync" and not j.active), None
-        )
+        recent = [j for j in registry.jobs(slug, limit=5) if j.kind == "sync" and not j.active]
+        last = recent[0] if recent else None
+        reviewed = next((j for j in recent if j.state == "done"), None)
         # A firm with no finished job: its store's last run (one synced before jobs existed).
         run = fallback(slug) if fallback is not None and last is None else None
         rows.append(
@@ -172,6 +201,7 @@ def read_rows(
                 active=active.get(slug),
                 last=last,
                 fallback_run=run,
+                reviewed=reviewed,
                 now=now,
             )
         )
@@ -214,9 +244,12 @@ class Portfolio(ipw.VBox):
         environment: str | None = None,
         environment_name: str = ENVIRONMENT_NAME,
         watch: bool = True,
+        demo: bool | None = None,
     ) -> None:
         self.registry = registry
         self.environment = environment
+        # the environment firm is the demo simulator `pmtools app` started (it says so)
+        self.demo = os.environ.get("PMTOOLS_SIMULATOR", "") == "1" if demo is None else demo
         self.on_open = on_open
         self.rows: tuple[FirmRow, ...] = ()
         # One HTML table, not a widget per firm nor a data grid: the browser replaces it in a
@@ -278,7 +311,8 @@ class Portfolio(ipw.VBox):
         self.rows = rows
         self.table.value = table_html(rows, self.selected_slug())
         registered = any(r.slug != self.environment for r in rows)
-        self.empty.value = "" if registered else message_html(EMPTY, "info")
+        empty = EMPTY_DEMO if self.demo else EMPTY
+        self.empty.value = "" if registered else message_html(empty, "info")
         self._show_selected(redraw=False)
 
     def selected_slug(self) -> str | None:
