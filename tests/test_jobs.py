@@ -414,12 +414,24 @@ def test_the_app_runs_a_worker_and_stops_it_with_itself(tmp_path, jupyter_dirs):
     )
     try:
         wait_ready(f"http://127.0.0.1:{port}/", app, timeout=HANG)
-        workers = [p for p, cmd in _children(app.pid).items() if b"\x00worker" in cmd]
+        first = _app_workers(app.pid)
+        assert len(first) == 1
+        assert b"--concurrency=8" in _children(app.pid)[first[0]]
+        # a worker that dies (kill -9) is started again: Sync Now never waits for ever
+        os.kill(first[0], signal.SIGKILL)
+        wait_for(
+            "the app to start its worker again", lambda: _app_workers(app.pid) not in ([], first)
+        )
+        workers = _app_workers(app.pid)
         assert len(workers) == 1
     finally:
         app.send_signal(signal.SIGTERM)
         app.wait(HANG)
     wait_for("the worker to stop", lambda: not _alive(workers[0]))
+
+
+def _app_workers(pid: int) -> list[int]:
+    return [p for p, cmd in _children(pid).items() if b"\x00worker" in cmd]
 
 
 def test_a_worker_started_by_the_app_stops_when_the_app_is_killed():

@@ -24,6 +24,7 @@ from pmtools.cli.appserver import (
     is_address,
     voila_config,
 )
+from pmtools.cli.appworker import AppWorker
 from pmtools.config import ENV
 from pmtools.errors import ConfigError
 
@@ -82,6 +83,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="start no worker for Sync Now and schedules (a team runs `pmtools worker` as a "
         "service instead)",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=8,
+        metavar="N",
+        help="firms the app's worker syncs at once (default 8), each within its own IPM rate limit",
     )
     p.add_argument("--notebook", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
@@ -199,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     sandbox = None
     proc: subprocess.Popen | None = None
-    worker: subprocess.Popen | None = None
+    worker: AppWorker | None = None
     # A SIGTERM must stop Voilà and the simulator too, not leave them running orphaned.
     signal.signal(signal.SIGTERM, _raise_interrupt)
     workdir = Path(tempfile.mkdtemp(prefix="pmtools-app-"))
@@ -225,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
             if value and not firm.registered:
                 env[var] = str(Path(value).resolve()) if name == "state_path" else str(value)
         if not getattr(args, "no_worker", False):
-            worker = start_worker(env)
+            worker = AppWorker(env, concurrency=max(args.concurrency, 1)).start()
         port = args.port or free_port(args.host)
         notebook = Path(args.notebook) if args.notebook else notebook_path(workdir)
         config_dir = workdir / "voila-config"
@@ -253,34 +261,10 @@ def run(args: argparse.Namespace) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
         if worker is not None:
-            stop_worker(worker)
+            worker.stop()
         if sandbox is not None:
             sandbox.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def start_worker(env: dict[str, str]) -> subprocess.Popen:
-    """``pmtools worker`` as a child process with the app's environment (so it serves the
-    app's environment firm too); stopped with the app."""
-    command = [
-        sys.executable,
-        "-c",
-        "from pmtools.cli import entry; entry()",
-        "worker",
-        f"--parent={os.getpid()}",
-    ]
-    return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
-
-
-def stop_worker(worker: subprocess.Popen) -> None:
-    """Stop the app's worker: its jobs stop at their next step and go back to the queue."""
-    if worker.poll() is None:
-        worker.terminate()
-        try:
-            worker.wait(timeout=150)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

@@ -18,9 +18,10 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--concurrency",
         type=_positive,
-        default=2,
+        default=8,
         metavar="N",
-        help="firms synced at once (default 2), each within its own IPM rate limit",
+        help="firms synced at once (default 8: a job mostly waits on its firm's IPM rate "
+        "limit), each within its own rate limit",
     )
     p.add_argument("--name", default=None, help=argparse.SUPPRESS)  # tests tell workers apart
     p.add_argument("--parent", type=int, default=None, help=argparse.SUPPRESS)  # the app's pid
