@@ -196,6 +196,7 @@ def test_a_job_started_elsewhere_appears_and_can_be_cancelled(registry):
         registry.finish(job.id, state="cancelled", outcome="cancelled")
         _until(portfolio.table, "value", lambda: portfolio.row("beta-cpa").job_id is None)
         assert "cancelled" in portfolio.row("beta-cpa").last_sync
+        assert portfolio.message.value == ""  # "cancelling…" ended with its job (QA)
     finally:
         portfolio.close()
 

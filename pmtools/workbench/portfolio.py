@@ -252,6 +252,7 @@ class Portfolio(ipw.VBox):
         self.demo = os.environ.get("PMTOOLS_SIMULATOR", "") == "1" if demo is None else demo
         self.on_open = on_open
         self.rows: tuple[FirmRow, ...] = ()
+        self._about: tuple[str, str] | None = None  # (firm, job) the message speaks of
         # One HTML table, not a widget per firm nor a data grid: the browser replaces it in a
         # few milliseconds (itables' table took about a second at 200 firms, freezing the page).
         self.table = ipw.HTML()
@@ -309,6 +310,12 @@ class Portfolio(ipw.VBox):
             self.firm.options = [("(choose a firm)", ""), *names]
             self.firm.value = keep
         self.rows = rows
+        if self._about is not None:  # "sync queued." / "cancelling…" end with their job
+            slug, job_id = self._about
+            said = self.row(slug)
+            if said is None or said.job_id != job_id:
+                self.message.value = ""
+                self._about = None
         self.table.value = table_html(rows, self.selected_slug())
         registered = any(r.slug != self.environment for r in rows)
         empty = EMPTY_DEMO if self.demo else EMPTY
@@ -356,6 +363,7 @@ class Portfolio(ipw.VBox):
             self.message.value = message_html(f"{row.name}: {text}.", "warning")
             return None
         self.message.value = message_html(f"{row.name}: sync queued.", "info")
+        self._about = (row.slug, job.id)
         self.watcher.nudge()
         return job
 
@@ -370,6 +378,7 @@ class Portfolio(ipw.VBox):
             self.message.value = message_html(f"{row.name}: {readable(exc)}.", "warning")
             return
         self.message.value = message_html(f"{row.name}: cancelling after the current step.", "info")
+        self._about = (row.slug, row.job_id)
         self.watcher.nudge()
 
     def close(self) -> None:
