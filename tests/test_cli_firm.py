@@ -120,6 +120,8 @@ def test_add_list_show_test_sync_remove_round_trip(home, sandbox_a, monkeypatch,
     assert _add(monkeypatch, "Acme & Sons", sandbox_a) == 0
     out = capsys.readouterr()
     assert "added Acme & Sons" in out.out and _tenant(sandbox_a) in out.out
+    # what to do next: the forecast before a first sync that may take hours
+    assert "`pmtools --firm 'Acme & Sons' sync --forecast`" in out.out
     assert "owner-only" in out.out
     secrets = home / "secrets.json"
     assert secrets.stat().st_mode & 0o777 == 0o600

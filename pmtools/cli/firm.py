@@ -340,7 +340,13 @@ def cmd_add(args: argparse.Namespace) -> int:
             raise
         where = secret_store(backend.home).where()
     print(for_terminal(f"added {firm.name}: {liscio_id} and {ipm_id}; its keys are {where}"))
-    print(for_terminal(f"sync it with `pmtools --firm {_quote(firm.name)} sync --dry-run`"))
+    # a first sync can take hours at Karbon's rate limit: the forecast says how long, first
+    print(
+        for_terminal(
+            f"before its first sync, see what it will do and how long it takes with "
+            f"`pmtools --firm {_quote(firm.name)} sync --forecast`"
+        )
+    )
     return 0
 
 
