@@ -16,6 +16,7 @@ from pmtools.workbench.syncview import OUTCOME_WORDS, STAGES
 
 # How a job's summary says the first-sync guard refused it (the page then offers the override).
 PREFLIGHT_OUTCOMES = ("preflight", "preflight_refused", "duplicate_risk")
+WRITING_KINDS = ("sync", "review")  # the jobs whose end may have changed pairs and fields
 PREFLIGHT_WORDS = "Refusing the first sync"  # how the guard's refusal begins (core/planner)
 
 
@@ -119,13 +120,17 @@ class JobView:
                 self.status.value = message_html(
                     f"Review decisions for this firm {job.state}: {words}.", "info"
                 )
-            elif job.kind != "sync":  # a dry run from the command line: nothing was written
+            elif job.kind != "sync":  # a dry run or a report: nothing was written
                 self._enter(PanelState.IDLE)
                 self._reset_stages()
-                self.status.value = message_html(
-                    f"{job.kind_words.capitalize()} for this firm ended "
-                    f"({job.outcome or job.state}); nothing was written.",
-                    "info",
+                self.status.value = (
+                    ""  # the Report panel says how its report ended
+                    if job.kind == "report"
+                    else message_html(
+                        f"{job.kind_words.capitalize()} for this firm ended "
+                        f"({job.outcome or job.state}); nothing was written.",
+                        "info",
+                    )
                 )
             elif job.state == "refused" and (
                 job.outcome in PREFLIGHT_OUTCOMES or job.message.startswith(PREFLIGHT_WORDS)
@@ -143,7 +148,8 @@ class JobView:
                 words = OUTCOME_WORDS.get(job.outcome or job.state, job.state)
                 why = (job.message or "the worker's log says why").rstrip(".")
                 self.status.value = message_html(f"Sync {words}: {why}.", "error")
-            self.ctx.changed("sync")
+            if job.kind in WRITING_KINDS:  # a report or a dry run changed no pair
+                self.ctx.changed("sync")
         except Exception as exc:
             self.ctx.report(exc, "showing the sync's result", self.status)
         finally:
