@@ -318,6 +318,9 @@ def test_a_few_decisions_redraw_only_their_rows_in_view_details(app):
     assert r.bulk.shown is not None and r.bulk.shown.items, r.bulk.view.value
     r.bulk.apply_button.click()
     assert r.bulk.wait(WAIT)
+    job = app.session.registry.last_job(app.session.firm)
+    assert job.kind == "review" and not job.active
+    app.sync._ended(job)  # the Sync Now panel, which follows every job, sees it end
     assert app.details.tabs[Kind.ACCOUNTS].data is accounts  # not reloaded
     table = app.details.tabs[Kind.CONTACTS].data.table
     [shown] = table[table["liscio_id"] == row.record_id].to_dict("records")

@@ -16,7 +16,10 @@ from pmtools.workbench.syncview import OUTCOME_WORDS, STAGES
 
 # How a job's summary says the first-sync guard refused it (the page then offers the override).
 PREFLIGHT_OUTCOMES = ("preflight", "preflight_refused", "duplicate_risk")
-WRITING_KINDS = ("sync", "review")  # the jobs whose end may have changed pairs and fields
+# The jobs whose end this panel announces as a change of the pairs. A review job's panel (the
+# bulk panel that started it) redraws only the rows it changed itself: a reload of everything
+# from here raced it (CI: rows reloaded, "Another action is running").
+WRITING_KINDS = ("sync",)
 PREFLIGHT_WORDS = "Refusing the first sync"  # how the guard's refusal begins (core/planner)
 
 
@@ -148,7 +151,7 @@ class JobView:
                 words = OUTCOME_WORDS.get(job.outcome or job.state, job.state)
                 why = (job.message or "the worker's log says why").rstrip(".")
                 self.status.value = message_html(f"Sync {words}: {why}.", "error")
-            if job.kind in WRITING_KINDS:  # a report or a dry run changed no pair
+            if job.kind in WRITING_KINDS:  # a report or a dry run changed no pair; see above
                 self.ctx.changed("sync")
         except Exception as exc:
             self.ctx.report(exc, "showing the sync's result", self.status)
